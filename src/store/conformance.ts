@@ -1,0 +1,149 @@
+import assert from 'node:assert/strict';
+import { describe, it, before, after } from 'node:test';
+import { newId } from '../core/ids.ts';
+import type { ApiKeyRecord, ExchangeFinish, ExchangeStart, Store } from './ports.ts';
+
+/**
+ * One behavioural suite for every Store implementation (STYLE.md #7): SQLite runs it now; PostgreSQL must pass
+ * the same tests unchanged.
+ */
+export function storeConformance(name: string, open: () => Promise<Store>): void {
+  describe(`store conformance: ${name}`, () => {
+    let store: Store;
+    before(async () => {
+      store = await open();
+    });
+    after(async () => {
+      await store.close();
+    });
+
+    const key = (over: Partial<ApiKeyRecord> = {}): ApiKeyRecord => ({
+      id: newId('k').slice(-8).toLowerCase(),
+      hash: 'ab'.repeat(32),
+      subject: 'user:alice',
+      kind: 'user',
+      displayName: 'alice',
+      groups: ['eng', 'ml'],
+      createdAt: 1000,
+      createdBy: 'test',
+      expiresAt: null,
+      revokedAt: null,
+      description: null,
+      ...over,
+    });
+
+    it('creates, reads, lists and revokes api keys', async () => {
+      const k = key();
+      await store.apiKeys.create(k);
+      assert.deepEqual(await store.apiKeys.get(k.id), k);
+      assert.ok((await store.apiKeys.list()).some((r) => r.id === k.id));
+      assert.equal(await store.apiKeys.revoke(k.id, 2000), true);
+      assert.equal(await store.apiKeys.revoke(k.id, 3000), false, 'second revoke is a no-op');
+      assert.equal((await store.apiKeys.get(k.id))?.revokedAt, 2000);
+      assert.equal(await store.apiKeys.get('nope0000'), undefined);
+    });
+
+    it('rejects a duplicate key id', async () => {
+      const k = key();
+      await store.apiKeys.create(k);
+      await assert.rejects(store.apiKeys.create(k));
+    });
+
+    const start = (over: Partial<ExchangeStart> = {}): ExchangeStart => ({
+      id: newId('ex'),
+      startedAt: Date.now(),
+      subject: 'user:alice',
+      principal: { kind: 'user', groups: ['eng'] },
+      endpoint: 'openai.chat',
+      method: 'POST',
+      path: '/v1/chat/completions',
+      model: 'gpt-4o',
+      provider: 'mock',
+      upstreamModel: 'gpt-4o',
+      stream: true,
+      clientIp: '127.0.0.1',
+      userAgent: 'test',
+      decision: { effect: 'allow' },
+      findings: [],
+      clientRequest: Buffer.from([1, 2, 3]),
+      upstreamRequest: null,
+      ...over,
+    });
+    const finish = (id: string, over: Partial<ExchangeFinish> = {}): ExchangeFinish => ({
+      id,
+      finishedAt: Date.now(),
+      status: 'completed',
+      httpStatus: 200,
+      errorCode: null,
+      timings: { upstreamFirstByteMs: 1, clientFirstByteMs: 2, totalMs: 3 },
+      usage: { inputTokens: 1, outputTokens: 2, totalTokens: 3 },
+      response: null,
+      eventCount: 2,
+      responseFindings: [],
+      ...over,
+    });
+
+    it('records an exchange: start, segments in order, finish, bodies', async () => {
+      const s = start();
+      await store.exchanges.start(s);
+      assert.equal((await store.exchanges.get(s.id))?.status, 'in_progress');
+      await Promise.all([store.exchanges.appendSegment(s.id, 0, Buffer.from('a')), store.exchanges.appendSegment(s.id, 1, Buffer.from('b'))]);
+      await store.exchanges.finish(finish(s.id));
+      const row = await store.exchanges.get(s.id);
+      assert.equal(row?.status, 'completed');
+      assert.deepEqual(row?.usage, { inputTokens: 1, outputTokens: 2, totalTokens: 3 });
+      assert.deepEqual(row?.decision, { effect: 'allow' });
+      const bodies = await store.exchanges.bodies(s.id);
+      assert.deepEqual(bodies?.clientRequest, Buffer.from([1, 2, 3]));
+      assert.deepEqual(bodies?.segments.map((x) => x.sealed.toString()), ['a', 'b']);
+    });
+
+    it('refuses to finish an exchange twice or one that was never started', async () => {
+      const s = start();
+      await store.exchanges.start(s);
+      await store.exchanges.finish(finish(s.id));
+      await assert.rejects(store.exchanges.finish(finish(s.id)));
+      await assert.rejects(store.exchanges.finish(finish('ex_missing')));
+    });
+
+    it('a failing call in a batch does not undo the others', async () => {
+      const a = start();
+      const results = await Promise.allSettled([store.exchanges.start(a), store.exchanges.start(a), store.exchanges.appendSegment(a.id, 0, Buffer.from('x'))]);
+      assert.deepEqual(results.map((r) => r.status), ['fulfilled', 'rejected', 'fulfilled']);
+      assert.ok(await store.exchanges.get(a.id));
+    });
+
+    it('lists newest first with filters and pagination', async () => {
+      const subject = `user:${newId('u')}`;
+      const ids: string[] = [];
+      for (let i = 0; i < 5; i++) {
+        const s = start({ subject, id: newId('ex', 1_000_000 + i), model: i % 2 ? 'claude' : 'gpt-4o' });
+        ids.push(s.id);
+        await store.exchanges.recordRejected(s, finish(s.id, { status: 'rejected', httpStatus: 403, errorCode: 'policy_denied' }));
+      }
+      const page1 = await store.exchanges.list({ subject, limit: 2 });
+      assert.deepEqual(page1.map((r) => r.id), [ids[4], ids[3]]);
+      const page2 = await store.exchanges.list({ subject, limit: 2, before: page1[1]!.id });
+      assert.deepEqual(page2.map((r) => r.id), [ids[2], ids[1]]);
+      const claude = await store.exchanges.list({ subject, model: 'claude' });
+      assert.equal(claude.length, 2);
+      assert.equal(claude[0]?.errorCode, 'policy_denied');
+    });
+
+    it('marks abandoned in-progress exchanges incomplete', async () => {
+      const s = start({ startedAt: 5 });
+      await store.exchanges.start(s);
+      assert.ok((await store.exchanges.markAbandoned(10)) >= 1);
+      assert.equal((await store.exchanges.get(s.id))?.status, 'incomplete');
+    });
+
+    it('stores provider credentials write-only (sealed bytes in, listing without them)', async () => {
+      await store.credentials.put('openai', Buffer.from('sealed-1'), 10, 'admin');
+      await store.credentials.put('openai', Buffer.from('sealed-2'), 20, 'admin');
+      assert.deepEqual((await store.credentials.get('openai'))?.sealed, Buffer.from('sealed-2'));
+      const list = await store.credentials.list();
+      assert.deepEqual(list.find((c) => c.provider === 'openai'), { provider: 'openai', updatedAt: 20, updatedBy: 'admin' });
+      assert.ok(!JSON.stringify(list).includes('sealed'));
+    });
+  });
+}

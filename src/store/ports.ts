@@ -1,0 +1,145 @@
+/**
+ * Store ports: what the gateway needs from persistence, independent of the engine. SQLite (embedded, default)
+ * and PostgreSQL (scale-out) implement the same interfaces and pass the same conformance suite
+ * (conformance.ts). All methods are async so no implementation forces sync I/O onto the request path.
+ */
+import type { PrincipalKind } from '../core/principal.ts';
+
+export interface ApiKeyRecord {
+  id: string;
+  hash: string;
+  subject: string;
+  kind: PrincipalKind;
+  displayName: string;
+  groups: string[];
+  createdAt: number;
+  createdBy: string;
+  expiresAt: number | null;
+  revokedAt: number | null;
+  description: string | null;
+}
+
+export interface ApiKeyRepo {
+  create(rec: ApiKeyRecord): Promise<void>;
+  get(id: string): Promise<ApiKeyRecord | undefined>;
+  list(): Promise<ApiKeyRecord[]>;
+  /** Returns false when the key does not exist or was already revoked. */
+  revoke(id: string, at: number): Promise<boolean>;
+  count(): Promise<number>;
+}
+
+export type ExchangeStatus =
+  | 'in_progress'
+  | 'completed'
+  | 'upstream_error'
+  | 'client_aborted'
+  | 'incomplete'
+  | 'rejected'
+  | 'failed';
+
+export interface ExchangeUsage {
+  inputTokens: number | null;
+  outputTokens: number | null;
+  totalTokens: number | null;
+}
+
+export interface ExchangeTimings {
+  /** ms from start until the upstream's first response byte. */
+  upstreamFirstByteMs: number | null;
+  /** ms from start until the first byte written to the client. */
+  clientFirstByteMs: number | null;
+  /** ms from start until the exchange ended. */
+  totalMs: number | null;
+}
+
+/** Written durably before the request goes upstream (fail closed). */
+export interface ExchangeStart {
+  id: string;
+  startedAt: number;
+  subject: string | null;
+  /** Principal snapshot (kind, name, groups, auth method, credential id) — never a secret. */
+  principal: Record<string, unknown> | null;
+  endpoint: string;
+  method: string;
+  path: string;
+  model: string | null;
+  provider: string | null;
+  upstreamModel: string | null;
+  stream: boolean;
+  clientIp: string | null;
+  userAgent: string | null;
+  /** Policy decision summary (effect, reasons, rule ids, version, decision id). */
+  decision: Record<string, unknown> | null;
+  /** Finding summaries (type, offsets, detector, action) — never values. */
+  findings: Record<string, unknown>[];
+  /** Sealed (encrypted) bodies; null when body recording is off. */
+  clientRequest: Buffer | null;
+  upstreamRequest: Buffer | null;
+}
+
+export interface ExchangeFinish {
+  id: string;
+  finishedAt: number;
+  status: Exclude<ExchangeStatus, 'in_progress'>;
+  httpStatus: number | null;
+  errorCode: string | null;
+  timings: ExchangeTimings;
+  usage: ExchangeUsage;
+  /** Sealed non-streamed response body (streams go to segments). */
+  response: Buffer | null;
+  eventCount: number;
+  responseFindings: Record<string, unknown>[];
+}
+
+export interface ExchangeRow extends Omit<ExchangeStart, 'clientRequest' | 'upstreamRequest'>, Partial<Omit<ExchangeFinish, 'response' | 'id'>> {
+  status: ExchangeStatus;
+}
+
+export interface ExchangeBodies {
+  clientRequest: Buffer | null;
+  upstreamRequest: Buffer | null;
+  response: Buffer | null;
+  /** Sealed stream segments in order. */
+  segments: { seq: number; sealed: Buffer }[];
+}
+
+export interface ExchangeFilter {
+  subject?: string;
+  model?: string;
+  status?: ExchangeStatus;
+  since?: number;
+  until?: number;
+  /** Return rows with id < before (pagination; ids sort by time). */
+  before?: string;
+  limit?: number;
+}
+
+export interface ExchangeRepo {
+  start(rec: ExchangeStart): Promise<void>;
+  appendSegment(exchangeId: string, seq: number, sealed: Buffer): Promise<void>;
+  finish(rec: ExchangeFinish): Promise<void>;
+  /** Start and finish in one write: requests refused before going upstream. */
+  recordRejected(start: ExchangeStart, finish: ExchangeFinish): Promise<void>;
+  get(id: string): Promise<ExchangeRow | undefined>;
+  bodies(id: string): Promise<ExchangeBodies | undefined>;
+  list(filter: ExchangeFilter): Promise<ExchangeRow[]>;
+  /** Mark exchanges left in_progress by a crash as incomplete; returns how many. */
+  markAbandoned(before: number): Promise<number>;
+}
+
+export interface CredentialRepo {
+  /** Sealed provider credential; write-only through every interface (there is no API that returns it). */
+  put(provider: string, sealed: Buffer, at: number, by: string): Promise<void>;
+  get(provider: string): Promise<{ sealed: Buffer; updatedAt: number } | undefined>;
+  list(): Promise<{ provider: string; updatedAt: number; updatedBy: string }[]>;
+}
+
+export interface Store {
+  readonly engine: 'sqlite' | 'postgres';
+  readonly apiKeys: ApiKeyRepo;
+  readonly exchanges: ExchangeRepo;
+  readonly credentials: CredentialRepo;
+  /** Liveness of the store for readiness probes. */
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}

@@ -1,0 +1,256 @@
+import { DatabaseSync, type SQLInputValue, type StatementSync } from 'node:sqlite';
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { SQLITE_MIGRATIONS } from './migrations.ts';
+import type {
+  ApiKeyRecord,
+  ExchangeBodies,
+  ExchangeFilter,
+  ExchangeFinish,
+  ExchangeRow,
+  ExchangeStart,
+} from '../ports.ts';
+
+/**
+ * Synchronous SQLite implementation (node:sqlite). It runs inside the store worker thread (worker.ts) so its
+ * blocking calls never touch the gateway's event loop; the worker batches calls into one transaction per turn
+ * (group commit).
+ */
+type Row = Record<string, SQLInputValue>;
+
+export interface SqliteOptions {
+  path: string;
+  synchronous: 'normal' | 'full';
+}
+
+export class SqliteCore {
+  readonly db: DatabaseSync;
+  readonly #stmts = new Map<string, StatementSync>();
+
+  constructor(opts: SqliteOptions) {
+    if (opts.path !== ':memory:') mkdirSync(dirname(opts.path), { recursive: true, mode: 0o700 });
+    this.db = new DatabaseSync(opts.path);
+    // WAL: readers never block the writer; NORMAL: a commit survives a process crash (fsync at checkpoint);
+    // FULL adds an fsync per commit for power-loss durability. https://sqlite.org/wal.html
+    this.db.exec(`PRAGMA journal_mode = WAL; PRAGMA synchronous = ${opts.synchronous.toUpperCase()};
+      PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000;`);
+    this.migrate();
+  }
+
+  migrate(): void {
+    this.db.exec('CREATE TABLE IF NOT EXISTS schema_migrations (id TEXT PRIMARY KEY, applied_at INTEGER NOT NULL)');
+    const applied = new Set((this.db.prepare('SELECT id FROM schema_migrations').all() as { id: string }[]).map((r) => r.id));
+    for (const m of SQLITE_MIGRATIONS) {
+      if (applied.has(m.id)) continue;
+      this.db.exec('BEGIN IMMEDIATE');
+      try {
+        this.db.exec(m.sql);
+        this.db.prepare('INSERT INTO schema_migrations (id, applied_at) VALUES (?, ?)').run(m.id, Date.now());
+        this.db.exec('COMMIT');
+      } catch (err) {
+        this.db.exec('ROLLBACK');
+        throw err;
+      }
+    }
+  }
+
+  /** Extension repos registered by other modules (see extensions.ts); looked up by the worker by name. */
+  readonly ext: Record<string, (...args: never[]) => unknown> = {};
+
+  stmt(sql: string): StatementSync {
+    let s = this.#stmts.get(sql);
+    if (!s) {
+      s = this.db.prepare(sql);
+      this.#stmts.set(sql, s);
+    }
+    return s;
+  }
+
+  ping(): number {
+    return 1;
+  }
+
+  // --- api keys -------------------------------------------------------------------------------------------
+  apiKeysCreate(r: ApiKeyRecord): void {
+    this.stmt(
+      `INSERT INTO api_keys (id, hash, subject, kind, display_name, groups_json, created_at, created_by, expires_at, revoked_at, description)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    ).run(r.id, r.hash, r.subject, r.kind, r.displayName, JSON.stringify(r.groups), r.createdAt, r.createdBy, r.expiresAt, r.revokedAt, r.description);
+  }
+
+  apiKeysGet(id: string): ApiKeyRecord | undefined {
+    const row = this.stmt('SELECT * FROM api_keys WHERE id = ?').get(id) as Row | undefined;
+    return row ? toApiKey(row) : undefined;
+  }
+
+  apiKeysList(): ApiKeyRecord[] {
+    return (this.stmt('SELECT * FROM api_keys ORDER BY created_at').all() as Row[]).map(toApiKey);
+  }
+
+  apiKeysRevoke(id: string, at: number): boolean {
+    return this.stmt('UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL').run(at, id).changes === 1;
+  }
+
+  apiKeysCount(): number {
+    return (this.stmt('SELECT count(*) AS n FROM api_keys').get() as { n: number }).n;
+  }
+
+  // --- exchanges ------------------------------------------------------------------------------------------
+  exchangesStart(r: ExchangeStart): void {
+    this.stmt(
+      `INSERT INTO exchanges (id, started_at, subject, principal_json, endpoint, method, path, model, provider, upstream_model,
+         stream, client_ip, user_agent, decision_json, findings_json, status)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'in_progress')`,
+    ).run(
+      r.id, r.startedAt, r.subject, json(r.principal), r.endpoint, r.method, r.path, r.model, r.provider, r.upstreamModel,
+      r.stream ? 1 : 0, r.clientIp, r.userAgent, json(r.decision), JSON.stringify(r.findings),
+    );
+    if (r.clientRequest || r.upstreamRequest) {
+      this.stmt('INSERT INTO exchange_bodies (exchange_id, client_request, upstream_request) VALUES (?, ?, ?)').run(
+        r.id, r.clientRequest, r.upstreamRequest,
+      );
+    }
+  }
+
+  exchangesAppendSegment(id: string, seq: number, sealed: Uint8Array): void {
+    this.stmt('INSERT INTO exchange_segments (exchange_id, seq, sealed) VALUES (?, ?, ?)').run(id, seq, sealed);
+  }
+
+  exchangesFinish(f: ExchangeFinish): void {
+    const res = this.stmt(
+      `UPDATE exchanges SET status = ?, http_status = ?, error_code = ?, finished_at = ?, timings_json = ?, usage_json = ?,
+         event_count = ?, response_findings_json = ? WHERE id = ? AND status = 'in_progress'`,
+    ).run(f.status, f.httpStatus, f.errorCode, f.finishedAt, JSON.stringify(f.timings), JSON.stringify(f.usage), f.eventCount,
+      JSON.stringify(f.responseFindings), f.id);
+    if (res.changes !== 1) throw new Error(`exchange ${f.id} is not in progress`);
+    if (f.response) {
+      this.stmt(
+        `INSERT INTO exchange_bodies (exchange_id, response) VALUES (?, ?)
+         ON CONFLICT(exchange_id) DO UPDATE SET response = excluded.response`,
+      ).run(f.id, f.response);
+    }
+  }
+
+  exchangesRecordRejected(start: ExchangeStart, finish: ExchangeFinish): void {
+    this.exchangesStart(start);
+    this.exchangesFinish(finish);
+  }
+
+  exchangesGet(id: string): ExchangeRow | undefined {
+    const row = this.stmt('SELECT * FROM exchanges WHERE id = ?').get(id) as Row | undefined;
+    return row ? toExchange(row) : undefined;
+  }
+
+  exchangesBodies(id: string): ExchangeBodies | undefined {
+    if (!this.stmt('SELECT 1 FROM exchanges WHERE id = ?').get(id)) return undefined;
+    const b = this.stmt('SELECT * FROM exchange_bodies WHERE exchange_id = ?').get(id) as Row | undefined;
+    const segs = this.stmt('SELECT seq, sealed FROM exchange_segments WHERE exchange_id = ? ORDER BY seq').all(id) as Row[];
+    return {
+      clientRequest: blob(b?.client_request),
+      upstreamRequest: blob(b?.upstream_request),
+      response: blob(b?.response),
+      segments: segs.map((s) => ({ seq: Number(s.seq), sealed: blob(s.sealed)! })),
+    };
+  }
+
+  exchangesList(f: ExchangeFilter): ExchangeRow[] {
+    const where: string[] = [];
+    const args: SQLInputValue[] = [];
+    if (f.subject) (where.push('subject = ?'), args.push(f.subject));
+    if (f.model) (where.push('model = ?'), args.push(f.model));
+    if (f.status) (where.push('status = ?'), args.push(f.status));
+    if (f.since !== undefined) (where.push('started_at >= ?'), args.push(f.since));
+    if (f.until !== undefined) (where.push('started_at < ?'), args.push(f.until));
+    if (f.before) (where.push('id < ?'), args.push(f.before));
+    const limit = Math.min(Math.max(f.limit ?? 50, 1), 1000);
+    const sql = `SELECT * FROM exchanges ${where.length ? 'WHERE ' + where.join(' AND ') : ''} ORDER BY id DESC LIMIT ${limit}`;
+    return (this.db.prepare(sql).all(...args) as Row[]).map(toExchange);
+  }
+
+  exchangesMarkAbandoned(before: number): number {
+    return Number(
+      this.stmt(`UPDATE exchanges SET status = 'incomplete', error_code = 'gateway_restarted' WHERE status = 'in_progress' AND started_at < ?`).run(before).changes,
+    );
+  }
+
+  // --- provider credentials -------------------------------------------------------------------------------
+  credentialsPut(provider: string, sealed: Uint8Array, at: number, by: string): void {
+    this.stmt(
+      `INSERT INTO provider_credentials (provider, sealed, updated_at, updated_by) VALUES (?, ?, ?, ?)
+       ON CONFLICT(provider) DO UPDATE SET sealed = excluded.sealed, updated_at = excluded.updated_at, updated_by = excluded.updated_by`,
+    ).run(provider, sealed, at, by);
+  }
+
+  credentialsGet(provider: string): { sealed: Buffer; updatedAt: number } | undefined {
+    const row = this.stmt('SELECT sealed, updated_at FROM provider_credentials WHERE provider = ?').get(provider) as Row | undefined;
+    return row ? { sealed: blob(row.sealed)!, updatedAt: Number(row.updated_at) } : undefined;
+  }
+
+  credentialsList(): { provider: string; updatedAt: number; updatedBy: string }[] {
+    return (this.stmt('SELECT provider, updated_at, updated_by FROM provider_credentials ORDER BY provider').all() as Row[]).map((r) => ({
+      provider: String(r.provider),
+      updatedAt: Number(r.updated_at),
+      updatedBy: String(r.updated_by),
+    }));
+  }
+}
+
+function json(v: unknown): string | null {
+  return v === null || v === undefined ? null : JSON.stringify(v);
+}
+
+function parse<T>(v: SQLInputValue | undefined): T | null {
+  return typeof v === 'string' ? (JSON.parse(v) as T) : null;
+}
+
+function blob(v: SQLInputValue | undefined): Buffer | null {
+  return v instanceof Uint8Array ? Buffer.from(v.buffer, v.byteOffset, v.byteLength) : null;
+}
+
+function numOrNull(v: SQLInputValue | undefined): number | null {
+  return v === null || v === undefined ? null : Number(v);
+}
+
+function toApiKey(r: Row): ApiKeyRecord {
+  return {
+    id: String(r.id),
+    hash: String(r.hash),
+    subject: String(r.subject),
+    kind: String(r.kind) as ApiKeyRecord['kind'],
+    displayName: String(r.display_name),
+    groups: parse<string[]>(r.groups_json) ?? [],
+    createdAt: Number(r.created_at),
+    createdBy: String(r.created_by),
+    expiresAt: numOrNull(r.expires_at),
+    revokedAt: numOrNull(r.revoked_at),
+    description: r.description === null ? null : String(r.description),
+  };
+}
+
+function toExchange(r: Row): ExchangeRow {
+  return {
+    id: String(r.id),
+    startedAt: Number(r.started_at),
+    subject: r.subject === null ? null : String(r.subject),
+    principal: parse(r.principal_json),
+    endpoint: String(r.endpoint),
+    method: String(r.method),
+    path: String(r.path),
+    model: r.model === null ? null : String(r.model),
+    provider: r.provider === null ? null : String(r.provider),
+    upstreamModel: r.upstream_model === null ? null : String(r.upstream_model),
+    stream: r.stream === 1,
+    clientIp: r.client_ip === null ? null : String(r.client_ip),
+    userAgent: r.user_agent === null ? null : String(r.user_agent),
+    decision: parse(r.decision_json),
+    findings: parse(r.findings_json) ?? [],
+    status: String(r.status) as ExchangeRow['status'],
+    httpStatus: numOrNull(r.http_status) ?? undefined,
+    errorCode: r.error_code === null ? null : String(r.error_code),
+    finishedAt: numOrNull(r.finished_at) ?? undefined,
+    timings: parse(r.timings_json) ?? undefined,
+    usage: parse(r.usage_json) ?? undefined,
+    eventCount: numOrNull(r.event_count) ?? undefined,
+    responseFindings: parse(r.response_findings_json) ?? undefined,
+  };
+}

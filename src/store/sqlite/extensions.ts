@@ -1,0 +1,14 @@
+import type { SqliteCore } from './core.ts';
+
+/**
+ * Extension repos for the SQLite worker. A module (identity, policy, audit, approvals, …) adds persistence by:
+ *  1. appending its migrations to SQLITE_MIGRATIONS (migrations.ts),
+ *  2. writing `export function fooSqlite(core: SqliteCore): Record<'foo.method', fn>` of synchronous methods
+ *     (use core.stmt(sql) for cached prepared statements) and listing it here,
+ *  3. exposing a typed async repo on the main side that calls `SqliteStore.callExt('foo.method', …)`, and the
+ *     same port on PostgreSQL; the conformance suite covers both.
+ * Method names must contain a dot (`module.method`).
+ */
+export type SqliteExtension = (core: SqliteCore) => Record<string, (...args: never[]) => unknown>;
+
+export const SQLITE_EXTENSIONS: readonly SqliteExtension[] = [];

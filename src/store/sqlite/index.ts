@@ -1,0 +1,141 @@
+import { Worker } from 'node:worker_threads';
+import { resolve } from 'node:path';
+import type { SqliteCore, SqliteOptions } from './core.ts';
+import type { CallMessage, Reply } from './worker.ts';
+import type { ApiKeyRepo, CredentialRepo, ExchangeRepo, Store } from '../ports.ts';
+
+type CoreMethod = {
+  [K in keyof SqliteCore]: SqliteCore[K] extends (...args: infer A) => infer R ? (...args: A) => R : never;
+};
+type MethodName = { [K in keyof SqliteCore]: SqliteCore[K] extends (...args: never[]) => unknown ? K : never }[keyof SqliteCore];
+
+export class StoreError extends Error {
+  override readonly name = 'StoreError';
+}
+
+/**
+ * Main-thread side of the SQLite store: every call is posted to the store worker; calls made in the same tick are
+ * posted as one message and committed in one transaction by the worker.
+ */
+export class SqliteStore implements Store {
+  readonly engine = 'sqlite' as const;
+  readonly #worker: Worker;
+  readonly #pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
+  #nextId = 1;
+  #outbox: CallMessage['calls'] = [];
+  #closed = false;
+  readonly #inflight = new Set<Promise<unknown>>();
+
+  private constructor(worker: Worker) {
+    this.#worker = worker;
+    worker.on('message', (msg: { replies?: Reply[] }) => {
+      for (const [id, ok, value] of msg.replies ?? []) {
+        const p = this.#pending.get(id);
+        if (!p) continue;
+        this.#pending.delete(id);
+        if (ok) p.resolve(value);
+        else p.reject(new StoreError(String(value)));
+      }
+    });
+    worker.on('error', (err) => this.#failAll(err));
+    worker.on('exit', () => this.#failAll(new StoreError('store worker exited')));
+  }
+
+  static async open(opts: SqliteOptions): Promise<SqliteStore> {
+    const path = opts.path === ':memory:' ? opts.path : resolve(opts.path);
+    const worker = new Worker(new URL('./worker.ts', import.meta.url), { workerData: { ...opts, path } });
+    await new Promise<void>((ok, fail) => {
+      worker.once('message', (m: { ready: boolean; error?: string }) => (m.ready ? ok() : fail(new StoreError(m.error ?? 'store failed to open'))));
+      worker.once('error', fail);
+    });
+    return new SqliteStore(worker);
+  }
+
+  call<M extends MethodName>(method: M, ...args: Parameters<CoreMethod[M]>): Promise<Awaited<ReturnType<CoreMethod[M]>>> {
+    if (this.#closed) return Promise.reject(new StoreError('store is closed'));
+    const id = this.#nextId++;
+    const p = new Promise<Awaited<ReturnType<CoreMethod[M]>>>((resolve, reject) => {
+      this.#pending.set(id, { resolve: resolve as (v: unknown) => void, reject });
+    });
+    if (this.#outbox.length === 0) queueMicrotask(() => this.#post());
+    this.#outbox.push([id, method, args]);
+    this.#inflight.add(p);
+    const forget = (): void => void this.#inflight.delete(p);
+    p.then(forget, forget);
+    return p;
+  }
+
+  /**
+   * Calls an extension method registered in extensions.ts (`module.method`). Modules wrap this in a typed repo
+   * (see e.g. src/store/sqlite/<module>.ts) so callers never see untyped calls.
+   */
+  callExt<T>(method: `${string}.${string}`, ...args: unknown[]): Promise<T> {
+    return this.call(method as MethodName, ...(args as never)) as Promise<T>;
+  }
+
+  #post(): void {
+    const calls = this.#outbox;
+    this.#outbox = [];
+    this.#worker.postMessage({ calls } satisfies CallMessage);
+  }
+
+  #failAll(err: Error): void {
+    this.#closed = true;
+    for (const p of this.#pending.values()) p.reject(err instanceof StoreError ? err : new StoreError(err.message));
+    this.#pending.clear();
+  }
+
+  readonly apiKeys: ApiKeyRepo = {
+    create: (r) => this.call('apiKeysCreate', r),
+    get: (id) => this.call('apiKeysGet', id),
+    list: () => this.call('apiKeysList'),
+    revoke: (id, at) => this.call('apiKeysRevoke', id, at),
+    count: () => this.call('apiKeysCount'),
+  };
+
+  readonly exchanges: ExchangeRepo = {
+    start: (r) => this.call('exchangesStart', r),
+    appendSegment: (id, seq, sealed) => this.call('exchangesAppendSegment', id, seq, sealed),
+    finish: (f) => this.call('exchangesFinish', f),
+    recordRejected: (s, f) => this.call('exchangesRecordRejected', s, f),
+    get: (id) => this.call('exchangesGet', id),
+    bodies: (id) => this.call('exchangesBodies', id).then(fixBodies),
+    list: (f) => this.call('exchangesList', f),
+    markAbandoned: (before) => this.call('exchangesMarkAbandoned', before),
+  };
+
+  readonly credentials: CredentialRepo = {
+    put: (p, sealed, at, by) => this.call('credentialsPut', p, sealed, at, by),
+    get: (p) => this.call('credentialsGet', p).then((r) => (r ? { ...r, sealed: asBuffer(r.sealed) } : undefined)),
+    list: () => this.call('credentialsList'),
+  };
+
+  async ping(): Promise<void> {
+    await this.call('ping');
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    // Let queued calls reach the worker and complete before terminating it.
+    if (this.#outbox.length) this.#post();
+    await Promise.allSettled([...this.#inflight]);
+    this.#closed = true;
+    await this.#worker.terminate();
+  }
+}
+
+/** Structured clone turns Buffers into plain Uint8Arrays. */
+function asBuffer(u: Uint8Array): Buffer {
+  return Buffer.isBuffer(u) ? u : Buffer.from(u.buffer, u.byteOffset, u.byteLength);
+}
+
+function fixBodies<T extends { clientRequest: Uint8Array | null; upstreamRequest: Uint8Array | null; response: Uint8Array | null; segments: { seq: number; sealed: Uint8Array }[] } | undefined>(b: T): T {
+  if (!b) return b;
+  return {
+    ...b,
+    clientRequest: b.clientRequest && asBuffer(b.clientRequest),
+    upstreamRequest: b.upstreamRequest && asBuffer(b.upstreamRequest),
+    response: b.response && asBuffer(b.response),
+    segments: b.segments.map((s) => ({ seq: s.seq, sealed: asBuffer(s.sealed) })),
+  };
+}

@@ -1,0 +1,74 @@
+/**
+ * Versioned schema migrations for SQLite, one named list per module so modules evolve independently. Append
+ * only: never edit a released step. Applied ids are kept in `schema_migrations`; steps run in list order.
+ */
+export interface Migration {
+  id: string;
+  sql: string;
+}
+
+export const CORE_MIGRATIONS: readonly Migration[] = [
+  { id: 'core/001-initial', sql: `
+  CREATE TABLE api_keys (
+    id TEXT PRIMARY KEY,
+    hash TEXT NOT NULL,
+    subject TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    display_name TEXT NOT NULL,
+    groups_json TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    created_by TEXT NOT NULL,
+    expires_at INTEGER,
+    revoked_at INTEGER,
+    description TEXT
+  );
+  CREATE TABLE exchanges (
+    id TEXT PRIMARY KEY,
+    started_at INTEGER NOT NULL,
+    subject TEXT,
+    principal_json TEXT,
+    endpoint TEXT NOT NULL,
+    method TEXT NOT NULL,
+    path TEXT NOT NULL,
+    model TEXT,
+    provider TEXT,
+    upstream_model TEXT,
+    stream INTEGER NOT NULL,
+    client_ip TEXT,
+    user_agent TEXT,
+    decision_json TEXT,
+    findings_json TEXT NOT NULL,
+    status TEXT NOT NULL,
+    http_status INTEGER,
+    error_code TEXT,
+    finished_at INTEGER,
+    timings_json TEXT,
+    usage_json TEXT,
+    event_count INTEGER,
+    response_findings_json TEXT
+  );
+  CREATE INDEX exchanges_subject ON exchanges(subject, id);
+  CREATE INDEX exchanges_started ON exchanges(started_at);
+  CREATE TABLE exchange_bodies (
+    exchange_id TEXT PRIMARY KEY REFERENCES exchanges(id),
+    client_request BLOB,
+    upstream_request BLOB,
+    response BLOB
+  );
+  CREATE TABLE exchange_segments (
+    exchange_id TEXT NOT NULL REFERENCES exchanges(id),
+    seq INTEGER NOT NULL,
+    sealed BLOB NOT NULL,
+    PRIMARY KEY (exchange_id, seq)
+  );
+  CREATE TABLE provider_credentials (
+    provider TEXT PRIMARY KEY,
+    sealed BLOB NOT NULL,
+    updated_at INTEGER NOT NULL,
+    updated_by TEXT NOT NULL
+  );
+  ` },
+];
+
+/** Every module's migrations, in the order they apply. Modules append their list here. */
+export const SQLITE_MIGRATIONS: readonly Migration[] = [...CORE_MIGRATIONS];

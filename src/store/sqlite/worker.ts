@@ -1,0 +1,70 @@
+import { parentPort, workerData } from 'node:worker_threads';
+import { SqliteCore, type SqliteOptions } from './core.ts';
+import { SQLITE_EXTENSIONS } from './extensions.ts';
+
+/**
+ * Store worker: owns the SQLite connection. Calls that arrive during one event-loop turn run in ONE transaction
+ * (group commit): many exchanges' writes share one commit, so recording does not serialize the hot path.
+ * Each call runs under its own SAVEPOINT so one failing call does not undo the others.
+ */
+export interface CallMessage {
+  calls: [id: number, method: string, args: unknown[]][];
+}
+export type Reply = [id: number, ok: boolean, value: unknown];
+
+const port = parentPort;
+if (!port) throw new Error('worker.ts must run as a worker thread');
+
+let core: SqliteCore;
+try {
+  core = new SqliteCore(workerData as SqliteOptions);
+  for (const ext of SQLITE_EXTENSIONS) Object.assign(core.ext, ext(core));
+  port.postMessage({ ready: true });
+} catch (err) {
+  port.postMessage({ ready: false, error: String(err) });
+  throw err;
+}
+
+let queue: CallMessage['calls'] = [];
+let scheduled = false;
+
+port.on('message', (msg: CallMessage) => {
+  for (const c of msg.calls) queue.push(c);
+  if (!scheduled) {
+    scheduled = true;
+    setImmediate(flush);
+  }
+});
+
+function flush(): void {
+  scheduled = false;
+  const batch = queue;
+  queue = [];
+  const replies: Reply[] = [];
+  const db = core.db;
+  db.exec('BEGIN IMMEDIATE');
+  for (const [id, method, args] of batch) {
+    db.exec('SAVEPOINT c');
+    try {
+      const fn = method.includes('.')
+        ? (core.ext[method] as ((...a: unknown[]) => unknown) | undefined)
+        : (core as unknown as Record<string, (...a: unknown[]) => unknown>)[method];
+      if (typeof fn !== 'function') throw new Error(`unknown store method ${method}`);
+      replies.push([id, true, method.includes('.') ? fn(...args) : fn.apply(core, args)]);
+      db.exec('RELEASE c');
+    } catch (err) {
+      db.exec('ROLLBACK TO c');
+      db.exec('RELEASE c');
+      replies.push([id, false, err instanceof Error ? err.message : String(err)]);
+    }
+  }
+  try {
+    db.exec('COMMIT');
+  } catch (err) {
+    // The commit itself failed (disk full, I/O error): every call of the batch failed.
+    try { db.exec('ROLLBACK'); } catch { /* already rolled back */ }
+    const reason = `commit failed: ${err instanceof Error ? err.message : String(err)}`;
+    for (const r of replies) { r[1] = false; r[2] = reason; }
+  }
+  port!.postMessage({ replies });
+}
