@@ -4,10 +4,11 @@ import type { Keyring } from '../crypto/keyring.ts';
  * Recorded body format. Bodies are sealed with the `exchange-bodies` key; the AAD binds each ciphertext to its
  * exchange and part so rows cannot be swapped. A stream is recorded as ordered segments, each a JSON array of
  * events `[tMs, event, data]` where `tMs` is milliseconds since the exchange started (replay reproduces pacing),
- * `event` the SSE event name or null, `data` the SSE data exactly as sent to the client.
+ * `event` the SSE event name or null, `data` the SSE data exactly as sent to the client, and — only when the
+ * gateway rewrote it (masking, token restore) — `upstreamData`, what the provider actually sent.
  */
 export type BodyPart = 'client_request' | 'upstream_request' | 'response';
-export type RecordedEvent = [tMs: number, event: string | null, data: string];
+export type RecordedEvent = [tMs: number, event: string | null, data: string, upstreamData?: string];
 
 export function bodyAad(exchangeId: string, part: BodyPart): string {
   return `${exchangeId}/${part}`;

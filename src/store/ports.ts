@@ -91,7 +91,7 @@ export interface ExchangeFinish {
   responseFindings: Record<string, unknown>[];
 }
 
-export interface ExchangeRow extends Omit<ExchangeStart, 'clientRequest' | 'upstreamRequest'>, Partial<Omit<ExchangeFinish, 'response' | 'id'>> {
+export interface ExchangeRow extends Omit<ExchangeStart, 'clientRequest' | 'upstreamRequest'>, Partial<Omit<ExchangeFinish, 'response' | 'id' | 'status'>> {
   status: ExchangeStatus;
 }
 

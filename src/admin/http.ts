@@ -1,0 +1,52 @@
+import type { IncomingMessage } from 'node:http';
+import { GatewayError } from '../core/errors.ts';
+import type { Principal } from '../core/principal.ts';
+import type { AuthContext } from '../identity/authenticator.ts';
+import type { Role } from '../identity/roles.ts';
+import { presentedCredential } from '../proxy/headers.ts';
+
+export type Authenticate = (credential: string | undefined, ctx: AuthContext) => Promise<Principal>;
+
+/**
+ * Admin endpoints are deny-by-default: the caller must authenticate and hold one of the listed roles.
+ * A user key without an admin role gets 403 (no self-escalation).
+ */
+export async function requireRole(authenticate: Authenticate, req: IncomingMessage, roles: readonly Role[]): Promise<Principal> {
+  const principal = await authenticate(presentedCredential(req.headers), { sourceIp: req.socket.remoteAddress, userAgent: req.headers['user-agent'] });
+  if (!principal.roles.some((r) => (roles as readonly string[]).includes(r))) {
+    throw new GatewayError('forbidden', `This endpoint requires one of the roles: ${roles.join(', ')}.`);
+  }
+  return principal;
+}
+
+export async function readJson(req: IncomingMessage, limit = 1024 * 1024): Promise<Record<string, unknown>> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const c of req) {
+    size += (c as Buffer).length;
+    if (size > limit) throw new GatewayError('body_too_large', 'Request body too large.');
+    chunks.push(c as Buffer);
+  }
+  if (size === 0) return {};
+  try {
+    const v: unknown = JSON.parse(Buffer.concat(chunks).toString('utf8'));
+    if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new Error('not an object');
+    return v as Record<string, unknown>;
+  } catch {
+    throw new GatewayError('invalid_json', 'Request body must be a JSON object.');
+  }
+}
+
+export function queryOf(req: IncomingMessage): URLSearchParams {
+  const url = req.url ?? '/';
+  const q = url.indexOf('?');
+  return new URLSearchParams(q === -1 ? '' : url.slice(q + 1));
+}
+
+export function stringArray(v: unknown, name: string): string[] {
+  if (v === undefined) return [];
+  if (!Array.isArray(v) || !v.every((x) => typeof x === 'string' && x.length > 0)) {
+    throw new GatewayError('invalid_request', `\`${name}\` must be an array of non-empty strings.`);
+  }
+  return v as string[];
+}

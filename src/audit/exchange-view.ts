@@ -1,0 +1,61 @@
+import type { Keyring } from '../crypto/keyring.ts';
+import type { ExchangeRow, Store } from '../store/ports.ts';
+import { openBody, openSegments, type BodyPart } from './recording.ts';
+
+/**
+ * The exchange as shown by the admin API and the CLI: metadata always; bodies only in the detail view, which
+ * decrypts them (viewing bodies is limited to auditor/admin roles by the callers).
+ */
+export function exchangeSummary(r: ExchangeRow): Record<string, unknown> {
+  return {
+    id: r.id,
+    started_at: new Date(r.startedAt).toISOString(),
+    finished_at: r.finishedAt ? new Date(r.finishedAt).toISOString() : null,
+    subject: r.subject,
+    principal: r.principal,
+    endpoint: r.endpoint,
+    method: r.method,
+    path: r.path,
+    model: r.model,
+    provider: r.provider,
+    upstream_model: r.upstreamModel,
+    stream: r.stream,
+    status: r.status,
+    http_status: r.httpStatus ?? null,
+    error_code: r.errorCode ?? null,
+    timings: r.timings ?? null,
+    usage: r.usage ?? null,
+    event_count: r.eventCount ?? null,
+    client_ip: r.clientIp,
+    user_agent: r.userAgent,
+    decision: r.decision,
+    findings: r.findings,
+    response_findings: r.responseFindings ?? [],
+  };
+}
+
+export async function exchangeDetail(store: Store, keyring: Keyring, id: string): Promise<Record<string, unknown> | undefined> {
+  const row = await store.exchanges.get(id);
+  if (!row) return undefined;
+  const bodies = await store.exchanges.bodies(id);
+  const decode = (part: BodyPart, sealed: Buffer | null | undefined): unknown => (sealed ? asJsonOrText(openBody(keyring, id, part, sealed)) : null);
+  const clientRequest = decode('client_request', bodies?.clientRequest);
+  return {
+    ...exchangeSummary(row),
+    client_request: clientRequest,
+    // null upstream body = the provider received exactly what the client sent.
+    upstream_request: bodies?.upstreamRequest ? decode('upstream_request', bodies.upstreamRequest) : clientRequest,
+    upstream_request_modified: Boolean(bodies?.upstreamRequest),
+    response: decode('response', bodies?.response),
+    events: bodies ? openSegments(keyring, id, bodies.segments).map(([t, event, data, upstreamData]) => ({ t_ms: t, event, data, ...(upstreamData !== undefined ? { upstream_data: upstreamData } : {}) })) : [],
+  };
+}
+
+function asJsonOrText(buf: Buffer): unknown {
+  const text = buf.toString('utf8');
+  try {
+    return JSON.parse(text);
+  } catch {
+    return text;
+  }
+}

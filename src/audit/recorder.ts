@@ -1,0 +1,113 @@
+import type { Clock } from '../core/clock.ts';
+import type { Keyring } from '../crypto/keyring.ts';
+import type { ExchangeFinish, ExchangeStart, Store } from '../store/ports.ts';
+import type { ExchangeObserver } from './exchange-observer.ts';
+import { sealBody, sealSegment, type RecordedEvent } from './recording.ts';
+
+export interface RecorderOptions {
+  store: Store;
+  keyring: Keyring;
+  clock: Clock;
+  observers: readonly ExchangeObserver[];
+  recordBodies: boolean;
+  flushIntervalMs: number;
+}
+
+export type StartRecord = Omit<ExchangeStart, 'clientRequest' | 'upstreamRequest'>;
+
+/**
+ * Writes exchanges to the store. `begin` is durable before it resolves (the pipeline awaits it before going
+ * upstream: fail closed). Stream events are appended in sealed segments as they flow — flushed every
+ * `flushIntervalMs` — so a crash mid-stream keeps what was already sent.
+ */
+export class ExchangeRecorder {
+  readonly #o: RecorderOptions;
+
+  constructor(opts: RecorderOptions) {
+    this.#o = opts;
+  }
+
+  async begin(rec: StartRecord, bodies: { client: Buffer; upstream: Buffer | undefined }): Promise<ExchangeRecording> {
+    const start = this.#startRecord(rec, bodies);
+    await this.#o.store.exchanges.start(start);
+    for (const obs of this.#o.observers) await obs.onStart?.(start);
+    return new ExchangeRecording(this.#o, start);
+  }
+
+  /** A request refused before it went upstream, written in one step. */
+  async rejected(rec: StartRecord, client: Buffer | undefined, finish: Omit<ExchangeFinish, 'id' | 'eventCount' | 'response'>): Promise<void> {
+    const start = this.#startRecord(rec, { client, upstream: undefined });
+    const fin: ExchangeFinish = { ...finish, id: rec.id, eventCount: 0, response: null };
+    await this.#o.store.exchanges.recordRejected(start, fin);
+    for (const obs of this.#o.observers) {
+      await obs.onStart?.(start);
+      await obs.onFinish?.(start, fin);
+    }
+  }
+
+  #startRecord(rec: StartRecord, bodies: { client: Buffer | undefined; upstream: Buffer | undefined }): ExchangeStart {
+    const seal = this.#o.recordBodies;
+    return {
+      ...rec,
+      clientRequest: seal && bodies.client ? sealBody(this.#o.keyring, rec.id, 'client_request', bodies.client) : null,
+      upstreamRequest: seal && bodies.upstream ? sealBody(this.#o.keyring, rec.id, 'upstream_request', bodies.upstream) : null,
+    };
+  }
+}
+
+export class ExchangeRecording {
+  readonly #o: RecorderOptions;
+  readonly start: ExchangeStart;
+  #pending: RecordedEvent[] = [];
+  #seq = 0;
+  #count = 0;
+  #timer: NodeJS.Timeout | undefined;
+  readonly #writes: Promise<void>[] = [];
+  /** Set when a segment could not be written; the pipeline then ends the stream (fail closed). */
+  failure: Error | undefined;
+
+  constructor(o: RecorderOptions, start: ExchangeStart) {
+    this.#o = o;
+    this.start = start;
+  }
+
+  event(tMs: number, event: string | undefined, data: string, upstreamData?: string): void {
+    this.#count++;
+    if (!this.#o.recordBodies) return;
+    const e: RecordedEvent = [Math.round(tMs * 1000) / 1000, event ?? null, data];
+    if (upstreamData !== undefined && upstreamData !== data) e.push(upstreamData);
+    this.#pending.push(e);
+    this.#timer ??= setTimeout(() => this.#flush(), this.#o.flushIntervalMs);
+  }
+
+  #flush(): void {
+    if (this.#timer) clearTimeout(this.#timer);
+    this.#timer = undefined;
+    if (this.#pending.length === 0) return;
+    const seq = this.#seq++;
+    const sealed = sealSegment(this.#o.keyring, this.start.id, seq, this.#pending);
+    this.#pending = [];
+    this.#writes.push(
+      this.#o.store.exchanges.appendSegment(this.start.id, seq, sealed).catch((err: unknown) => {
+        this.failure ??= err instanceof Error ? err : new Error(String(err));
+      }),
+    );
+  }
+
+  async finish(f: Omit<ExchangeFinish, 'id' | 'eventCount' | 'response'>, responseBody?: Buffer): Promise<void> {
+    this.#flush();
+    await Promise.all(this.#writes);
+    const fin: ExchangeFinish = {
+      ...f,
+      id: this.start.id,
+      eventCount: this.#count,
+      response: this.#o.recordBodies && responseBody ? sealBody(this.#o.keyring, this.start.id, 'response', responseBody) : null,
+    };
+    if (this.failure && fin.status === 'completed') {
+      fin.status = 'incomplete';
+      fin.errorCode = 'recording_failed';
+    }
+    await this.#o.store.exchanges.finish(fin);
+    for (const obs of this.#o.observers) await obs.onFinish?.(this.start, fin);
+  }
+}

@@ -1,0 +1,55 @@
+import { exchangeDetail, exchangeSummary } from '../../audit/exchange-view.ts';
+import type { ExchangeStatus } from '../../store/ports.ts';
+import { openStoreSession, parse } from '../context.ts';
+import { print, printJson, UsageError, type CliCommand } from '../io.ts';
+
+export const exchangesCommand: CliCommand = {
+  summary: 'list and inspect recorded exchanges',
+  usage: 'portcullis exchanges list [--subject S] [--model M] [--status S] [--since ISO] [--limit N] [--json] [--config FILE]\n       portcullis exchanges show ID [--json] [--config FILE]',
+  async run(args, io) {
+    const [sub, ...rest] = args;
+    const { values, positionals } = parse(rest, {
+      subject: { type: 'string' }, model: { type: 'string' }, status: { type: 'string' }, since: { type: 'string' },
+      limit: { type: 'string' }, json: { type: 'boolean' },
+    });
+    if (sub !== 'list' && sub !== 'show') throw new UsageError('expected list or show');
+    if (sub === 'show' && positionals.length !== 1) throw new UsageError('give the exchange id');
+    const s = await openStoreSession(values.config, io);
+    try {
+      if (sub === 'show') {
+        const d = await exchangeDetail(s.store, s.keyring, positionals[0]!);
+        if (!d) {
+          print(io.stderr, `no exchange ${positionals[0]}`);
+          return 1;
+        }
+        if (values.json) printJson(io.stdout, d);
+        else printHuman(io.stdout, d);
+        return 0;
+      }
+      const rows = await s.store.exchanges.list({
+        subject: values.subject, model: values.model, status: values.status as ExchangeStatus | undefined,
+        since: values.since ? Date.parse(values.since) : undefined, limit: values.limit ? Number(values.limit) : 50,
+      });
+      const list = rows.map(exchangeSummary);
+      if (values.json) printJson(io.stdout, list);
+      else for (const r of list) print(io.stdout, `${String(r.id)}  ${String(r.started_at)}  ${String(r.subject).padEnd(24)} ${String(r.endpoint).padEnd(20)} ${String(r.model ?? '-').padEnd(20)} ${String(r.status)} ${String(r.http_status ?? '')}`);
+      return 0;
+    } finally {
+      await s.close();
+    }
+  },
+};
+
+function printHuman(out: NodeJS.WritableStream, d: Record<string, unknown>): void {
+  for (const k of ['id', 'started_at', 'subject', 'endpoint', 'model', 'provider', 'upstream_model', 'stream', 'status', 'http_status', 'error_code']) {
+    print(out, `${k.padEnd(16)} ${JSON.stringify(d[k])}`);
+  }
+  print(out, `timings          ${JSON.stringify(d.timings)}`);
+  print(out, `usage            ${JSON.stringify(d.usage)}`);
+  print(out, `decision         ${JSON.stringify(d.decision)}`);
+  print(out, `client_request   ${JSON.stringify(d.client_request)}`);
+  if (d.upstream_request_modified) print(out, `upstream_request ${JSON.stringify(d.upstream_request)}`);
+  if (d.response) print(out, `response         ${JSON.stringify(d.response)}`);
+  const events = d.events as { t_ms: number; event: string | null; data: string }[];
+  for (const e of events) print(out, `  +${e.t_ms.toFixed(1).padStart(8)}ms ${e.event ?? ''} ${e.data}`);
+}

@@ -1,0 +1,55 @@
+import { pino, type Logger } from 'pino';
+
+/**
+ * Operational logs (pino, JSON lines). Only allowlisted fields are ever logged (STYLE.md #9): ids, names,
+ * codes, statuses, durations. Never prompts, completions, headers, keys or tokens — the audit trail is its own,
+ * encrypted channel. `redact` is a second line of defence for fields that must never appear.
+ */
+export type LogLevel = 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent';
+
+export interface LogFields {
+  event: string;
+  exchange_id?: string;
+  endpoint?: string;
+  provider?: string;
+  model?: string;
+  subject?: string;
+  status?: number;
+  code?: string;
+  duration_ms?: number;
+  listen?: string;
+  path?: string;
+  count?: number;
+  reason?: string;
+  error_name?: string;
+}
+
+export interface GatewayLogger {
+  info(f: LogFields, msg?: string): void;
+  warn(f: LogFields, msg?: string): void;
+  error(f: LogFields, msg?: string): void;
+  debug(f: LogFields, msg?: string): void;
+}
+
+export function createLogger(level: LogLevel, destination?: NodeJS.WritableStream): GatewayLogger {
+  const logger: Logger = pino(
+    {
+      level,
+      base: { service: 'portcullis' },
+      redact: { paths: ['authorization', 'api_key', 'apiKey', 'token', 'secret', 'password', '*.authorization', '*.api_key'], censor: '[redacted]' },
+    },
+    destination as pino.DestinationStream | undefined,
+  );
+  return {
+    info: (f, msg) => logger.info(f, msg),
+    warn: (f, msg) => logger.warn(f, msg),
+    error: (f, msg) => logger.error(f, msg),
+    debug: (f, msg) => logger.debug(f, msg),
+  };
+}
+
+/** Name of an error for logs — never its message (it may quote content). */
+export function errorName(err: unknown): string {
+  if (err instanceof Error) return (err as { code?: string }).code ?? err.name;
+  return typeof err;
+}

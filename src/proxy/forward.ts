@@ -1,0 +1,183 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Dispatcher } from 'undici';
+import { GatewayError, toGatewayError } from '../core/errors.ts';
+import { errorName } from '../core/logger.ts';
+import type { ExchangeRecording } from '../audit/recorder.ts';
+import type { ExchangeStatus, ExchangeTimings, ExchangeUsage } from '../store/ports.ts';
+import type { ExchangeContext } from './context.ts';
+import type { ExchangeGuard } from './guard.ts';
+import { clientResponseHeaders, upstreamRequestHeaders } from './headers.ts';
+import { startRecordOf, type PipelineDeps } from './pipeline.ts';
+import { emptyUsage, type Protocol } from './protocols/types.ts';
+import { sendError } from './respond.ts';
+import { pipeStream } from './stream.ts';
+import { callUpstream, mapUpstreamError } from './upstream.ts';
+
+export interface ForwardArgs {
+  deps: PipelineDeps;
+  ctx: ExchangeContext;
+  guard: ExchangeGuard;
+  protocol: Protocol;
+  req: IncomingMessage;
+  res: ServerResponse;
+  raw: Buffer;
+  mono0: number;
+}
+
+/** What the response phase learned, for the record. */
+export interface Outcome {
+  status: Exclude<ExchangeStatus, 'in_progress'>;
+  httpStatus: number | null;
+  errorCode: string | null;
+  usage: ExchangeUsage;
+  timings: ExchangeTimings;
+  responseBody: Buffer | undefined;
+}
+
+const MAX_JSON_RESPONSE = 64 * 1024 * 1024;
+
+/**
+ * Records the start durably (fail closed), calls the upstream and answers the client. From the moment the start
+ * is recorded, this function owns the exchange: it never throws, and every ending is recorded.
+ */
+export async function forwardExchange(a: ForwardArgs): Promise<void> {
+  const { deps, ctx, res } = a;
+  const upstreamObj = ctx.upstreamBody ?? (ctx.route.upstreamModel !== ctx.model ? { ...ctx.body, model: ctx.route.upstreamModel } : undefined);
+  const upstreamBody = upstreamObj ? Buffer.from(JSON.stringify(upstreamObj)) : a.raw;
+  let recording: ExchangeRecording;
+  try {
+    recording = await deps.recorder.begin(
+      startRecordOf({ id: ctx.id, endpoint: ctx.endpoint, principal: ctx.principal, req: a.req, ip: ctx.clientIp, ctx, deps }),
+      { client: a.raw, upstream: upstreamObj ? upstreamBody : undefined },
+    );
+  } catch (err) {
+    deps.logger.error({ event: 'record_start_failed', exchange_id: ctx.id, error_name: errorName(err) });
+    throw new GatewayError('recording_failed', 'The exchange could not be recorded, so it was not forwarded.', { cause: err });
+  }
+  const out: Outcome = {
+    status: 'completed', httpStatus: null, errorCode: null, usage: emptyUsage(),
+    timings: { upstreamFirstByteMs: null, clientFirstByteMs: null, totalMs: null }, responseBody: undefined,
+  };
+  const abort = new AbortController();
+  const onClose = (): void => {
+    if (!res.writableFinished) abort.abort();
+  };
+  res.on('close', onClose);
+  try {
+    await respond({ ...a, upstreamBody, recording, abort, out });
+  } catch (err) {
+    settleFailure({ a, err, abort, out });
+  } finally {
+    res.off('close', onClose);
+    out.timings.totalMs = deps.clock.mono() - a.mono0;
+    await recording.finish(
+      { finishedAt: deps.clock.now(), status: out.status, httpStatus: out.httpStatus, errorCode: out.errorCode, timings: out.timings, usage: out.usage, responseFindings: ctx.responseFindings.map((f) => ({ ...f })) },
+      out.responseBody,
+    ).catch((err: unknown) => deps.logger.error({ event: 'record_finish_failed', exchange_id: ctx.id, error_name: errorName(err) }));
+  }
+}
+
+interface RespondArgs extends ForwardArgs {
+  upstreamBody: Buffer;
+  recording: ExchangeRecording;
+  abort: AbortController;
+  out: Outcome;
+}
+
+async function respond(r: RespondArgs): Promise<void> {
+  const { deps, ctx, out } = r;
+  const provider = deps.providers.get(ctx.route.provider);
+  if (!provider) throw new GatewayError('internal', `route names missing provider ${ctx.route.provider}`);
+  const up = await callUpstream({
+    provider,
+    endpoint: ctx.endpoint,
+    upstreamModel: ctx.route.upstreamModel,
+    headers: upstreamRequestHeaders(r.req.headers, {}, r.upstreamBody.length),
+    body: r.upstreamBody,
+    signal: r.abort.signal,
+  });
+  out.timings.upstreamFirstByteMs = deps.clock.mono() - r.mono0;
+  deps.metrics.upstreamFirstByte.observe({ provider: provider.name }, out.timings.upstreamFirstByteMs / 1000);
+  out.httpStatus = up.statusCode;
+  const contentType = String(up.headers['content-type'] ?? '');
+  if (up.statusCode >= 400) return passThroughError(r, up);
+  if (ctx.stream && contentType.startsWith('text/event-stream')) {
+    deps.metrics.streamsOpen.inc();
+    try {
+      return await pipeStream({ ...r, up, transformer: r.guard.responseTransformer(ctx) });
+    } finally {
+      deps.metrics.streamsOpen.dec();
+    }
+  }
+  return respondJson(r, up, contentType);
+}
+
+/** Upstream errors pass through faithfully: status, headers and body as the provider sent them. */
+async function passThroughError(r: RespondArgs, up: Dispatcher.ResponseData): Promise<void> {
+  const body = await readAll(up.body, MAX_JSON_RESPONSE, r.ctx.endpoint.id);
+  r.out.status = 'upstream_error';
+  r.out.errorCode = `upstream_status_${up.statusCode}`;
+  r.out.responseBody = body;
+  writeWhole(r, up, body);
+}
+
+async function respondJson(r: RespondArgs, up: Dispatcher.ResponseData, contentType: string): Promise<void> {
+  const raw = await readAll(up.body, MAX_JSON_RESPONSE, r.ctx.endpoint.id);
+  const transformer = r.guard.responseTransformer(r.ctx);
+  let parsed: unknown;
+  if (contentType.includes('json')) {
+    try {
+      parsed = JSON.parse(raw.toString('utf8'));
+    } catch {
+      if (transformer) throw new GatewayError('upstream_protocol_error', 'The provider sent a malformed JSON response.');
+    }
+  } else if (transformer) {
+    throw new GatewayError('upstream_protocol_error', 'The provider answered with an unexpected content type.');
+  }
+  r.out.usage = r.protocol.usageFromJson(r.ctx.endpoint.id, parsed);
+  const changed = transformer && parsed !== undefined ? transformer.json(parsed) : undefined;
+  const body = changed === undefined ? raw : Buffer.from(JSON.stringify(changed));
+  r.out.responseBody = body;
+  writeWhole(r, up, body);
+}
+
+function writeWhole(r: RespondArgs, up: Dispatcher.ResponseData, body: Buffer): void {
+  r.out.timings.clientFirstByteMs = r.deps.clock.mono() - r.mono0;
+  r.res.writeHead(up.statusCode, { ...clientResponseHeaders(up.headers), 'content-length': body.length });
+  r.res.end(body);
+}
+
+async function readAll(body: Dispatcher.ResponseData['body'], limit: number, endpoint: string): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const c of body) {
+    const chunk = c as Buffer;
+    size += chunk.length;
+    if (size > limit) throw new GatewayError('upstream_protocol_error', `The provider's ${endpoint} response exceeds ${limit} bytes.`);
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks, size);
+}
+
+/** Ends a failed exchange in the caller's protocol and notes how it ended. */
+function settleFailure(s: { a: ForwardArgs; err: unknown; abort: AbortController; out: Outcome }): void {
+  const { a, out } = s;
+  if (s.abort.signal.aborted && !a.res.writableFinished) {
+    out.status = 'client_aborted';
+    out.errorCode = 'client_closed';
+    return;
+  }
+  const gErr = s.err instanceof GatewayError ? s.err : isTransport(s.err) ? mapUpstreamError(s.err, a.ctx.route.provider) : toGatewayError(s.err);
+  if (gErr.code === 'internal') a.deps.logger.error({ event: 'exchange_internal_error', exchange_id: a.ctx.id, error_name: errorName(s.err) });
+  a.deps.metrics.errors.inc({ code: gErr.code });
+  out.status = a.res.headersSent ? 'incomplete' : 'failed';
+  out.errorCode = gErr.code;
+  if (!a.res.headersSent) out.httpStatus = gErr.status;
+  sendError(a.res, a.protocol, a.ctx.endpoint.id, gErr);
+}
+
+function isTransport(err: unknown): boolean {
+  const code = (err as { code?: unknown }).code;
+  return typeof code === 'string' && (code.startsWith('UND_ERR') || code.startsWith('E'));
+}
+

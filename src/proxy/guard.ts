@@ -1,0 +1,46 @@
+import type { Principal } from '../core/principal.ts';
+import type { ExchangeContext } from './context.ts';
+
+/** A parsed SSE event as response transformers see it: `data` is the parsed JSON (or the `[DONE]` sentinel). */
+export interface ParsedEvent {
+  event?: string | undefined;
+  data: unknown;
+}
+
+/** Rewrites one exchange's answer: whole JSON bodies or, for streams, event by event with bounded hold-back. */
+export interface ResponseTransformer {
+  /** A rewritten copy of a non-streamed body, or undefined when unchanged. */
+  json(body: unknown): unknown;
+  /** Events to emit for one upstream event (may be none while text is held back, or several). */
+  onEvent(ev: ParsedEvent): ParsedEvent[];
+  /** Flush at end of stream. */
+  end(): ParsedEvent[];
+}
+
+/**
+ * The decision + content seam of the pipeline: policy evaluation, detection, masking, tokenization, approvals
+ * all plug in here. Throwing a GatewayError from `inspectRequest` refuses the request in the caller's protocol
+ * (and the refusal is recorded). Implementations must fail closed.
+ */
+export interface ExchangeGuard {
+  inspectRequest(ctx: ExchangeContext): Promise<void>;
+  responseTransformer(ctx: ExchangeContext): ResponseTransformer | undefined;
+  /** Models a principal may see in /v1/models. */
+  filterModels(principal: Principal, models: string[]): string[];
+}
+
+/** Without a policy: every authenticated caller may use every routed model; content passes unchanged. */
+export const openGuard: ExchangeGuard = {
+  async inspectRequest(ctx) {
+    ctx.decision = {
+      decisionId: `dec_${ctx.id.slice(3)}`,
+      policyVersion: null,
+      effect: 'allow',
+      enforced: true,
+      reasons: [{ code: 'no_policy_configured' }],
+      matchedRuleIds: [],
+    };
+  },
+  responseTransformer: () => undefined,
+  filterModels: (_p, models) => models,
+};

@@ -1,0 +1,153 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Clock } from '../core/clock.ts';
+import { GatewayError, toGatewayError } from '../core/errors.ts';
+import { newId } from '../core/ids.ts';
+import { errorName, type GatewayLogger } from '../core/logger.ts';
+import type { Principal } from '../core/principal.ts';
+import type { ExchangeRecorder, StartRecord } from '../audit/recorder.ts';
+import type { AuthContext } from '../identity/authenticator.ts';
+import { parseJsonObject, readBody } from './body.ts';
+import { clientIp } from './client-info.ts';
+import type { ExchangeContext } from './context.ts';
+import type { Endpoint } from './endpoints.ts';
+import type { ExchangeGuard } from './guard.ts';
+import { presentedCredential } from './headers.ts';
+import type { GatewayMetrics } from './metrics.ts';
+import { protocolFor } from './protocols/index.ts';
+import type { ProviderRuntime } from './providers.ts';
+import { forwardExchange } from './forward.ts';
+import type { RouteTable } from './routes.ts';
+import { sendError } from './respond.ts';
+import { listModels } from './models.ts';
+
+export interface PipelineDeps {
+  clock: Clock;
+  logger: GatewayLogger;
+  metrics: GatewayMetrics;
+  recorder: ExchangeRecorder;
+  authenticate(credential: string | undefined, ctx: AuthContext): Promise<Principal>;
+  routes: RouteTable;
+  providers: ReadonlyMap<string, ProviderRuntime>;
+  /** Current guard (policy + content). Read once per exchange: in-flight exchanges keep the one they started with. */
+  guard(): ExchangeGuard;
+  limits: { maxBodyBytes: number; bodyTimeoutMs: number; trustProxy: boolean };
+}
+
+/**
+ * The governed data path, top to bottom:
+ *   authenticate -> read + parse body -> resolve route -> guard (policy, detection, approvals)
+ *   -> record start (durable; fail closed) -> upstream -> response (JSON or SSE, transformed) -> record finish.
+ * Every refusal is an error in the caller's protocol; every refusal after authentication is recorded.
+ */
+export async function handleProxy(deps: PipelineDeps, endpoint: Endpoint, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  const mono0 = deps.clock.mono();
+  const id = newId('ex');
+  res.setHeader('x-portcullis-exchange-id', id);
+  const protocol = protocolFor(endpoint.family);
+  const ip = clientIp(req, deps.limits.trustProxy);
+  const userAgent = req.headers['user-agent'];
+  let principal: Principal | undefined;
+  let raw: Buffer | undefined;
+  let ctx: ExchangeContext | undefined;
+  try {
+    principal = await deps.authenticate(presentedCredential(req.headers), { sourceIp: ip, userAgent });
+    if (endpoint.id === 'openai.models') return await listModels({ deps, principal, res, protocol });
+    raw = await readBody(req, { limit: deps.limits.maxBodyBytes, timeoutMs: deps.limits.bodyTimeoutMs });
+    const body = parseJsonObject(raw, req.headers['content-type']);
+    const { model, stream } = readModelAndStream(endpoint, body);
+    const route = deps.routes.resolve(model, endpoint.family);
+    if (!route) throw new GatewayError('unknown_model', `The model "${truncate(model)}" is not available through this gateway.`);
+    ctx = {
+      id, startedAt: deps.clock.now(), endpoint, principal, headers: req.headers, clientIp: ip, userAgent, body, model, stream, route,
+      upstreamBody: undefined, decision: undefined, findings: [], responseFindings: [], cleanups: [],
+    };
+    const guard = deps.guard();
+    await guard.inspectRequest(ctx);
+    await forwardExchange({ deps, ctx, guard, protocol, req, res, raw, mono0 });
+  } catch (err) {
+    const gErr = toGatewayError(err);
+    if (gErr.code === 'internal') deps.logger.error({ event: 'exchange_internal_error', exchange_id: id, error_name: errorName(err) });
+    deps.metrics.errors.inc({ code: gErr.code });
+    sendError(res, protocol, endpoint.id, gErr);
+    if (principal) await recordRefusal({ deps, id, endpoint, principal, req, ip, raw, ctx, err: gErr, mono0 });
+  } finally {
+    for (const c of ctx?.cleanups ?? []) c();
+    deps.metrics.requests.inc({ endpoint: endpoint.id, status: String(res.statusCode) });
+    deps.metrics.duration.observe({ endpoint: endpoint.id }, (deps.clock.mono() - mono0) / 1000);
+  }
+}
+
+function readModelAndStream(endpoint: Endpoint, body: Record<string, unknown>): { model: string; stream: boolean } {
+  const model = body.model;
+  if (typeof model !== 'string' || model.length === 0) {
+    throw new GatewayError('invalid_request', '`model` is required and must be a non-empty string.', { details: { param: 'model' } });
+  }
+  const stream = body.stream;
+  if (stream !== undefined && stream !== null && typeof stream !== 'boolean') {
+    throw new GatewayError('invalid_request', '`stream` must be a boolean.', { details: { param: 'stream' } });
+  }
+  return { model, stream: endpoint.streamable && stream === true };
+}
+
+function truncate(s: string): string {
+  return s.length > 100 ? `${s.slice(0, 100)}…` : s;
+}
+
+interface RefusalRecord {
+  deps: PipelineDeps;
+  id: string;
+  endpoint: Endpoint;
+  principal: Principal;
+  req: IncomingMessage;
+  ip: string | undefined;
+  raw: Buffer | undefined;
+  ctx: ExchangeContext | undefined;
+  err: GatewayError;
+  mono0: number;
+}
+
+/** Records a refused request (already answered). Skipped once the exchange was started — its recording ends it. */
+async function recordRefusal(r: RefusalRecord): Promise<void> {
+  if (r.err.details?.recorded === true) return;
+  try {
+    await r.deps.recorder.rejected(startRecordOf(r), r.raw, {
+      finishedAt: r.deps.clock.now(),
+      status: r.err.status >= 500 ? 'failed' : 'rejected',
+      httpStatus: r.err.status,
+      errorCode: r.err.code,
+      timings: { upstreamFirstByteMs: null, clientFirstByteMs: r.deps.clock.mono() - r.mono0, totalMs: r.deps.clock.mono() - r.mono0 },
+      usage: { inputTokens: null, outputTokens: null, totalTokens: null },
+      responseFindings: [],
+    });
+  } catch (err) {
+    r.deps.logger.error({ event: 'record_refusal_failed', exchange_id: r.id, error_name: errorName(err) });
+  }
+}
+
+export function startRecordOf(r: { id: string; endpoint: Endpoint; principal: Principal; req: IncomingMessage; ip: string | undefined; ctx: ExchangeContext | undefined; deps: { clock: Clock } }): StartRecord {
+  const { ctx, principal } = r;
+  return {
+    id: r.id,
+    startedAt: ctx?.startedAt ?? r.deps.clock.now(),
+    subject: principal.subject,
+    principal: {
+      kind: principal.kind,
+      displayName: principal.displayName,
+      groups: principal.groups,
+      authMethod: principal.authMethod,
+      credentialId: principal.credentialId,
+    },
+    endpoint: r.endpoint.id,
+    method: r.req.method ?? 'POST',
+    path: r.endpoint.path,
+    model: ctx?.model ?? null,
+    provider: ctx?.route.provider ?? null,
+    upstreamModel: ctx?.route.upstreamModel ?? null,
+    stream: ctx?.stream ?? false,
+    clientIp: r.ip ?? null,
+    userAgent: r.req.headers['user-agent'] ?? null,
+    decision: ctx?.decision ?? null,
+    findings: (ctx?.findings ?? []).map((f) => ({ ...f })),
+  };
+}
+

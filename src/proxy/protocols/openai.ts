@@ -1,0 +1,70 @@
+import type { GatewayError } from '../../core/errors.ts';
+import type { ExchangeUsage } from '../../store/ports.ts';
+import type { EndpointId } from '../endpoints.ts';
+import { num, obj, type Protocol, type SseEvent } from './types.ts';
+
+/**
+ * OpenAI wire format: errors are `{"error": {message, type, param, code}}`
+ * (https://platform.openai.com/docs/guides/error-codes). A failure after an SSE stream started is sent as a
+ * data event carrying `error` — the official SDKs raise an APIError for it — or, on the Responses API, as the
+ * documented `error` event.
+ */
+function errorType(status: number): string {
+  if (status === 401) return 'authentication_error';
+  if (status === 403) return 'permission_error';
+  if (status === 404) return 'not_found_error';
+  if (status === 429) return 'rate_limit_error';
+  if (status >= 500) return 'server_error';
+  return 'invalid_request_error';
+}
+
+function errorObject(err: GatewayError): Record<string, unknown> {
+  const e: Record<string, unknown> = { message: err.publicMessage, type: errorType(err.status), param: null, code: err.code };
+  if (err.details && err.expose) e.portcullis = err.details;
+  return e;
+}
+
+export const openaiProtocol: Protocol = {
+  errorBody: (err) => ({ error: errorObject(err) }),
+
+  streamErrorEvent(endpoint: EndpointId, err: GatewayError): SseEvent {
+    const error = errorObject(err);
+    if (endpoint === 'openai.responses') {
+      return { event: 'error', id: undefined, data: JSON.stringify({ type: 'error', code: err.code, message: err.publicMessage, param: null, error }) };
+    }
+    return { event: undefined, id: undefined, data: JSON.stringify({ error }) };
+  },
+
+  usageFromJson(endpoint, body) {
+    const u = obj(obj(body)?.usage);
+    return usageOf(endpoint, u);
+  },
+
+  foldStreamUsage(endpoint, parsed, acc) {
+    const p = obj(parsed);
+    if (!p) return;
+    // Chat/completions: the final chunk carries `usage` (stream_options.include_usage).
+    // Responses: `response.completed` (and failed/incomplete) carries `response.usage`.
+    const u = obj(p.usage) ?? obj(obj(p.response)?.usage);
+    if (!u) return;
+    const next = usageOf(endpoint, u);
+    acc.inputTokens = next.inputTokens ?? acc.inputTokens;
+    acc.outputTokens = next.outputTokens ?? acc.outputTokens;
+    acc.totalTokens = next.totalTokens ?? acc.totalTokens;
+  },
+
+  isTerminal(endpoint, ev) {
+    if (endpoint === 'openai.responses') {
+      return ev.event === 'response.completed' || ev.event === 'response.failed' || ev.event === 'response.incomplete' || ev.event === 'error';
+    }
+    return ev.data === '[DONE]';
+  },
+};
+
+function usageOf(endpoint: EndpointId, u: Record<string, unknown> | undefined): ExchangeUsage {
+  if (!u) return { inputTokens: null, outputTokens: null, totalTokens: null };
+  if (endpoint === 'openai.responses') {
+    return { inputTokens: num(u.input_tokens), outputTokens: num(u.output_tokens), totalTokens: num(u.total_tokens) };
+  }
+  return { inputTokens: num(u.prompt_tokens), outputTokens: num(u.completion_tokens), totalTokens: num(u.total_tokens) };
+}

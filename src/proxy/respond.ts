@@ -1,0 +1,31 @@
+import type { ServerResponse } from 'node:http';
+import type { GatewayError } from '../core/errors.ts';
+import type { EndpointId } from './endpoints.ts';
+import type { Protocol } from './protocols/types.ts';
+import { encodeSse } from './sse.ts';
+
+/**
+ * Sends a gateway error in the caller's protocol. Before headers: a JSON error with the right status. After a
+ * stream started: the protocol's in-stream error event, then the end of the stream.
+ */
+export function sendError(res: ServerResponse, protocol: Protocol, endpoint: EndpointId, err: GatewayError): void {
+  if (res.writableEnded || res.destroyed) return;
+  if (res.headersSent) {
+    res.end(encodeSse(protocol.streamErrorEvent(endpoint, err)));
+    return;
+  }
+  const body = JSON.stringify(protocol.errorBody(err));
+  res.writeHead(err.status, {
+    ...err.headers,
+    'content-type': 'application/json',
+    'content-length': Buffer.byteLength(body),
+    ...(err.code === 'body_too_large' || err.code === 'request_timeout' ? { connection: 'close' } : {}),
+  });
+  res.end(body);
+}
+
+export function sendJson(res: ServerResponse, status: number, value: unknown, headers: Record<string, string> = {}): void {
+  const body = JSON.stringify(value);
+  res.writeHead(status, { ...headers, 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
+  res.end(body);
+}
