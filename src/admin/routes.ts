@@ -71,7 +71,7 @@ export function adminRoutes(d: AdminDeps): Route[] {
         if (kind !== 'user' && kind !== 'service') throw new GatewayError('invalid_request', '`kind` must be "user" or "service".');
         let expiresAt: number | null = null;
         if (b.expires_in !== undefined) {
-          try { expiresAt = d.clock.now() + parseDuration(String(b.expires_in)); } catch { throw new GatewayError('invalid_request', '`expires_in` must look like 30d, 12h or 90m.'); }
+          try { expiresAt = d.clock.now() + parseDuration(typeof b.expires_in === 'string' ? b.expires_in : ''); } catch { throw new GatewayError('invalid_request', '`expires_in` must look like 30d, 12h or 90m.'); }
         }
         const { record, secret } = await createApiKey(d.store.apiKeys, {
           name: b.name, kind, groups: stringArray(b.groups, 'groups'), expiresAt, createdBy: admin.subject,

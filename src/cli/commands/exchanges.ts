@@ -32,7 +32,7 @@ export const exchangesCommand: CliCommand = {
       });
       const list = rows.map(exchangeSummary);
       if (values.json) printJson(io.stdout, list);
-      else for (const r of list) print(io.stdout, `${String(r.id)}  ${String(r.started_at)}  ${String(r.subject).padEnd(24)} ${String(r.endpoint).padEnd(20)} ${String(r.model ?? '-').padEnd(20)} ${String(r.status)} ${String(r.http_status ?? '')}`);
+      else for (const r of rows) print(io.stdout, `${r.id}  ${new Date(r.startedAt).toISOString()}  ${(r.subject ?? '-').padEnd(24)} ${r.endpoint.padEnd(20)} ${(r.model ?? '-').padEnd(20)} ${r.status} ${r.httpStatus ?? ''}`);
       return 0;
     } finally {
       await s.close();

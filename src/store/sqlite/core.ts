@@ -1,4 +1,4 @@
-import { DatabaseSync, type SQLInputValue, type StatementSync } from 'node:sqlite';
+import { DatabaseSync, type SQLInputValue, type SQLOutputValue, type StatementSync } from 'node:sqlite';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { SQLITE_MIGRATIONS } from './migrations.ts';
@@ -16,7 +16,7 @@ import type {
  * blocking calls never touch the gateway's event loop; the worker batches calls into one transaction per turn
  * (group commit).
  */
-type Row = Record<string, SQLInputValue>;
+type Row = Record<string, SQLOutputValue>;
 
 export interface SqliteOptions {
   path: string;
@@ -79,7 +79,7 @@ export class SqliteCore {
   }
 
   apiKeysGet(id: string): ApiKeyRecord | undefined {
-    const row = this.stmt('SELECT * FROM api_keys WHERE id = ?').get(id) as Row | undefined;
+    const row = this.stmt('SELECT * FROM api_keys WHERE id = ?').get(id);
     return row ? toApiKey(row) : undefined;
   }
 
@@ -137,13 +137,13 @@ export class SqliteCore {
   }
 
   exchangesGet(id: string): ExchangeRow | undefined {
-    const row = this.stmt('SELECT * FROM exchanges WHERE id = ?').get(id) as Row | undefined;
+    const row = this.stmt('SELECT * FROM exchanges WHERE id = ?').get(id);
     return row ? toExchange(row) : undefined;
   }
 
   exchangesBodies(id: string): ExchangeBodies | undefined {
     if (!this.stmt('SELECT 1 FROM exchanges WHERE id = ?').get(id)) return undefined;
-    const b = this.stmt('SELECT * FROM exchange_bodies WHERE exchange_id = ?').get(id) as Row | undefined;
+    const b = this.stmt('SELECT * FROM exchange_bodies WHERE exchange_id = ?').get(id);
     const segs = this.stmt('SELECT seq, sealed FROM exchange_segments WHERE exchange_id = ? ORDER BY seq').all(id) as Row[];
     return {
       clientRequest: blob(b?.client_request),
@@ -156,12 +156,16 @@ export class SqliteCore {
   exchangesList(f: ExchangeFilter): ExchangeRow[] {
     const where: string[] = [];
     const args: SQLInputValue[] = [];
-    if (f.subject) (where.push('subject = ?'), args.push(f.subject));
-    if (f.model) (where.push('model = ?'), args.push(f.model));
-    if (f.status) (where.push('status = ?'), args.push(f.status));
-    if (f.since !== undefined) (where.push('started_at >= ?'), args.push(f.since));
-    if (f.until !== undefined) (where.push('started_at < ?'), args.push(f.until));
-    if (f.before) (where.push('id < ?'), args.push(f.before));
+    const add = (clause: string, v: SQLInputValue): void => {
+      where.push(clause);
+      args.push(v);
+    };
+    if (f.subject) add('subject = ?', f.subject);
+    if (f.model) add('model = ?', f.model);
+    if (f.status) add('status = ?', f.status);
+    if (f.since !== undefined) add('started_at >= ?', f.since);
+    if (f.until !== undefined) add('started_at < ?', f.until);
+    if (f.before) add('id < ?', f.before);
     const limit = Math.min(Math.max(f.limit ?? 50, 1), 1000);
     const sql = `SELECT * FROM exchanges ${where.length ? 'WHERE ' + where.join(' AND ') : ''} ORDER BY id DESC LIMIT ${limit}`;
     return (this.db.prepare(sql).all(...args) as Row[]).map(toExchange);
@@ -182,71 +186,79 @@ export class SqliteCore {
   }
 
   credentialsGet(provider: string): { sealed: Buffer; updatedAt: number } | undefined {
-    const row = this.stmt('SELECT sealed, updated_at FROM provider_credentials WHERE provider = ?').get(provider) as Row | undefined;
+    const row = this.stmt('SELECT sealed, updated_at FROM provider_credentials WHERE provider = ?').get(provider);
     return row ? { sealed: blob(row.sealed)!, updatedAt: Number(row.updated_at) } : undefined;
   }
 
   credentialsList(): { provider: string; updatedAt: number; updatedBy: string }[] {
     return (this.stmt('SELECT provider, updated_at, updated_by FROM provider_credentials ORDER BY provider').all() as Row[]).map((r) => ({
-      provider: String(r.provider),
+      provider: str(r.provider),
       updatedAt: Number(r.updated_at),
-      updatedBy: String(r.updated_by),
+      updatedBy: str(r.updated_by),
     }));
   }
+}
+
+function str(v: SQLOutputValue | undefined): string {
+  return typeof v === 'string' ? v : v === null || v === undefined ? '' : typeof v === 'number' || typeof v === 'bigint' ? v.toString() : Buffer.from(v).toString('utf8');
+}
+
+function strOrNull(v: SQLOutputValue | undefined): string | null {
+  return v === null || v === undefined ? null : str(v);
 }
 
 function json(v: unknown): string | null {
   return v === null || v === undefined ? null : JSON.stringify(v);
 }
 
-function parse<T>(v: SQLInputValue | undefined): T | null {
+function parse<T>(v: SQLOutputValue | undefined): T | null {
   return typeof v === 'string' ? (JSON.parse(v) as T) : null;
 }
 
-function blob(v: SQLInputValue | undefined): Buffer | null {
+function blob(v: SQLOutputValue | undefined): Buffer | null {
   return v instanceof Uint8Array ? Buffer.from(v.buffer, v.byteOffset, v.byteLength) : null;
 }
 
-function numOrNull(v: SQLInputValue | undefined): number | null {
+function numOrNull(v: SQLOutputValue | undefined): number | null {
   return v === null || v === undefined ? null : Number(v);
 }
 
 function toApiKey(r: Row): ApiKeyRecord {
   return {
-    id: String(r.id),
-    hash: String(r.hash),
-    subject: String(r.subject),
-    kind: String(r.kind) as ApiKeyRecord['kind'],
-    displayName: String(r.display_name),
+    id: str(r.id),
+    hash: str(r.hash),
+    subject: str(r.subject),
+    kind: str(r.kind) as ApiKeyRecord['kind'],
+    displayName: str(r.display_name),
     groups: parse<string[]>(r.groups_json) ?? [],
     createdAt: Number(r.created_at),
-    createdBy: String(r.created_by),
+    createdBy: str(r.created_by),
     expiresAt: numOrNull(r.expires_at),
     revokedAt: numOrNull(r.revoked_at),
-    description: r.description === null ? null : String(r.description),
+    description: strOrNull(r.description),
   };
 }
 
 function toExchange(r: Row): ExchangeRow {
   return {
-    id: String(r.id),
+    id: str(r.id),
     startedAt: Number(r.started_at),
-    subject: r.subject === null ? null : String(r.subject),
+    subject: strOrNull(r.subject),
     principal: parse(r.principal_json),
-    endpoint: String(r.endpoint),
-    method: String(r.method),
-    path: String(r.path),
-    model: r.model === null ? null : String(r.model),
-    provider: r.provider === null ? null : String(r.provider),
-    upstreamModel: r.upstream_model === null ? null : String(r.upstream_model),
+    endpoint: str(r.endpoint),
+    method: str(r.method),
+    path: str(r.path),
+    model: strOrNull(r.model),
+    provider: strOrNull(r.provider),
+    upstreamModel: strOrNull(r.upstream_model),
     stream: r.stream === 1,
-    clientIp: r.client_ip === null ? null : String(r.client_ip),
-    userAgent: r.user_agent === null ? null : String(r.user_agent),
+    clientIp: strOrNull(r.client_ip),
+    userAgent: strOrNull(r.user_agent),
     decision: parse(r.decision_json),
     findings: parse(r.findings_json) ?? [],
-    status: String(r.status) as ExchangeRow['status'],
+    status: str(r.status) as ExchangeRow['status'],
     httpStatus: numOrNull(r.http_status) ?? undefined,
-    errorCode: r.error_code === null ? null : String(r.error_code),
+    errorCode: strOrNull(r.error_code),
     finishedAt: numOrNull(r.finished_at) ?? undefined,
     timings: parse(r.timings_json) ?? undefined,
     usage: parse(r.usage_json) ?? undefined,

@@ -37,7 +37,7 @@ export class SqliteStore implements Store {
         else p.reject(new StoreError(String(value)));
       }
     });
-    worker.on('error', (err) => this.#failAll(err));
+    worker.on('error', (err: Error) => this.#failAll(err));
     worker.on('exit', () => this.#failAll(new StoreError('store worker exited')));
   }
 
