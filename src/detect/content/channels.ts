@@ -17,6 +17,13 @@ interface Channel<M> {
   reported: number;
 }
 
+/** How to open a channel; only evaluated the first time a key is seen. */
+export interface ChannelSpec<M> {
+  readonly meta: M;
+  readonly path: string;
+  readonly kind: TextKind;
+}
+
 interface Totals {
   original: string;
   released: string;
@@ -37,14 +44,17 @@ export class Channels<M> {
   }
 
   /** Feed text to a channel (opened on first use); returns what may be released now. */
-  push(key: string, meta: M, path: string, kind: TextKind, text: string): string {
+  push(key: string, text: string, open: () => ChannelSpec<M>): string {
     let ch = this.#open.get(key);
     if (!ch) {
-      ch = this.#create(meta, path, kind);
+      ch = this.#create(open());
       this.#open.set(key, ch);
     }
-    const totals = this.#totals.get(key) ?? { original: '', released: '' };
-    this.#totals.set(key, totals);
+    let totals = this.#totals.get(key);
+    if (!totals) {
+      totals = { original: '', released: '' };
+      this.#totals.set(key, totals);
+    }
     totals.original += text;
     let out: string;
     try {
@@ -102,7 +112,7 @@ export class Channels<M> {
     return this.#maxHeld;
   }
 
-  #create(meta: M, path: string, kind: TextKind): Channel<M> {
+  #create({ meta, path, kind }: ChannelSpec<M>): Channel<M> {
     const scanner = this.#o.scanners.response;
     const json = kind === 'json';
     return {

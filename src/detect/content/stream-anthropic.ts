@@ -82,8 +82,12 @@ export class AnthropicStreamRewriter implements StreamRewriter {
   }
 
   #push(index: number, json: boolean, text: string): string {
-    const path = json ? `content[${index}].input` : `content[${index}].text`;
-    return this.#ch.push(`${index}`, { index, json }, path, json ? 'json' : 'text', text);
+    const open = () => ({
+      meta: { index, json },
+      path: json ? `content[${index}].input` : `content[${index}].text`,
+      kind: json ? ('json' as const) : ('text' as const),
+    });
+    return this.#ch.push(String(index), text, open);
   }
 
   #flush(filter: (m: Meta) => boolean): StreamEvent[] {

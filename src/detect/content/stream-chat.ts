@@ -7,7 +7,7 @@
  */
 import { Channels } from './channels.ts';
 import type { ContentOptions, StreamEvent, StreamRewriter } from './types.ts';
-import { mapArray, mapKey, mapKeys, rec, type Rec } from './walk.ts';
+import { mapArray, mapKey, rec, type Rec } from './walk.ts';
 
 type Field = 'content' | 'refusal' | 'tool' | 'fn' | 'text';
 
@@ -21,7 +21,8 @@ export class ChatStreamRewriter implements StreamRewriter {
   readonly #ch: Channels<Meta>;
   readonly #legacy: boolean;
   readonly #scanning: boolean;
-  #envelope: Rec = {};
+  /** The latest chunk: flush chunks copy its envelope (id, object, created, model, system_fingerprint). */
+  #last: Rec = {};
 
   constructor(opts: ContentOptions, legacy: boolean) {
     this.#ch = new Channels<Meta>(opts);
@@ -41,8 +42,7 @@ export class ChatStreamRewriter implements StreamRewriter {
     if (ev.data === '[DONE]') return [...this.#flush(() => true), ev];
     const chunk = rec(ev.data);
     if (!chunk || !Array.isArray(chunk.choices)) return [ev];
-    const { choices: _c, usage: _u, ...envelope } = chunk;
-    this.#envelope = envelope;
+    this.#last = chunk;
     const before: StreamEvent[] = [];
     const data = mapKey(chunk, 'choices', (cs) => mapArray(cs, (c, i) => this.#choice(c, i, before)));
     return [...before, data === chunk ? ev : { ...ev, data }];
@@ -57,30 +57,36 @@ export class ChatStreamRewriter implements StreamRewriter {
     if (!r) return c;
     const idx = typeof r.index === 'number' ? r.index : position;
     const finishing = r.finish_reason !== null && r.finish_reason !== undefined;
-    const text = (meta: Meta, path: string, kind: 'text' | 'json') => (v: unknown) => {
+    const text = (field: Field, tool: number | undefined, path: () => string) => (v: unknown) => {
       if (typeof v !== 'string') return v;
-      const key = keyOf(meta);
-      return this.#ch.push(key, meta, path, kind, v) + (finishing ? this.#ch.end(key) : '');
+      const key = `${idx}:${field}:${tool ?? ''}`;
+      const open = () => ({ meta: { choice: idx, field, tool }, path: path(), kind: field === 'tool' || field === 'fn' ? 'json' : 'text' }) as const;
+      return this.#ch.push(key, v, open) + (finishing ? this.#ch.end(key) : '');
     };
     let out: unknown;
     if (this.#legacy) {
-      out = mapKey(r, 'text', text({ choice: idx, field: 'text' }, `choices[${idx}].text`, 'text'));
+      out = mapKey(r, 'text', text('text', undefined, () => `choices[${idx}].text`));
     } else {
-      const p = `choices[${idx}].delta`;
-      out = mapKey(r, 'delta', (d) =>
-        mapKeys(d, {
-          content: text({ choice: idx, field: 'content' }, `${p}.content`, 'text'),
-          refusal: text({ choice: idx, field: 'refusal' }, `${p}.refusal`, 'text'),
-          tool_calls: (tcs) =>
+      // Paths name where the text ends up in the assembled message.
+      const p = `choices[${idx}].message`;
+      out = mapKey(r, 'delta', (d) => {
+        let nd = mapKey(d, 'content', text('content', undefined, () => `${p}.content`));
+        if (rec(d)?.refusal !== undefined) nd = mapKey(nd, 'refusal', text('refusal', undefined, () => `${p}.refusal`));
+        if (rec(d)?.tool_calls !== undefined) {
+          nd = mapKey(nd, 'tool_calls', (tcs) =>
             mapArray(tcs, (tc, j) => {
               const t = rec(tc)?.index;
               const tool = typeof t === 'number' ? t : j;
-              const path = `choices[${idx}].message.tool_calls[${tool}].function.arguments`;
-              return mapKey(tc, 'function', (f) => mapKey(f, 'arguments', text({ choice: idx, field: 'tool', tool }, path, 'json')));
+              const arg = text('tool', tool, () => `${p}.tool_calls[${tool}].function.arguments`);
+              return mapKey(tc, 'function', (f) => mapKey(f, 'arguments', arg));
             }),
-          function_call: (fc) => mapKey(fc, 'arguments', text({ choice: idx, field: 'fn' }, `${p}.function_call.arguments`, 'json')),
-        }),
-      );
+          );
+        }
+        if (rec(d)?.function_call !== undefined) {
+          nd = mapKey(nd, 'function_call', (fc) => mapKey(fc, 'arguments', text('fn', undefined, () => `${p}.function_call.arguments`)));
+        }
+        return nd;
+      });
     }
     if (finishing) before.push(...this.#flush((m) => m.choice === idx));
     if (this.#scanning && rec(out)?.logprobs != null) out = { ...rec(out), logprobs: null };
@@ -93,7 +99,8 @@ export class ChatStreamRewriter implements StreamRewriter {
     for (const { key, meta } of this.#ch.openKeys(filter)) {
       const text = this.#ch.end(key);
       if (text === '') continue;
-      out.push({ data: { ...this.#envelope, choices: [this.#flushChoice(meta, text)] } });
+      const { choices: _c, usage: _u, ...envelope } = this.#last;
+      out.push({ data: { ...envelope, choices: [this.#flushChoice(meta, text)] } });
     }
     return out;
   }
@@ -108,8 +115,4 @@ export class ChatStreamRewriter implements StreamRewriter {
           : { [m.field]: text };
     return { index: m.choice, delta, finish_reason: null };
   }
-}
-
-function keyOf(m: Meta): string {
-  return `${m.choice}:${m.field}:${m.tool ?? ''}`;
 }

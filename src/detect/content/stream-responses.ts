@@ -97,9 +97,8 @@ export class ResponsesStreamRewriter implements StreamRewriter {
 
   #delta(ev: StreamEvent, d: Rec, spec: Spec): StreamEvent[] {
     if (typeof d.delta !== 'string') return [ev];
-    const ids = idsOf(d, spec);
-    const meta: Meta = { delta: `${spec.prefix}.delta`, ids };
-    const out = this.#ch.push(keyOf(spec, d), meta, pathOf(spec, d), spec.kind, d.delta);
+    const open = () => ({ meta: { delta: `${spec.prefix}.delta`, ids: idsOf(d, spec) }, path: pathOf(spec, d), kind: spec.kind });
+    const out = this.#ch.push(keyOf(spec, d), d.delta, open);
     if (out === '') return [];
     return [{ ...ev, data: { ...d, delta: out, ...('logprobs' in d ? { logprobs: [] } : {}) } }];
   }

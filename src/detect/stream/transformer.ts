@@ -39,6 +39,11 @@ export interface StreamTransformerOptions {
   readonly json?: boolean | undefined;
   /** Released characters handed to the scanner as left context (word boundaries, context words). Default 32. */
   readonly contextChars?: number | undefined;
+  /**
+   * Scan only once at least this many characters became releasable (batches tiny deltas: fewer window scans
+   * for a little more hold-back). Default: what the 512-character hold-back target leaves, between 1 and 64.
+   */
+  readonly minRelease?: number | undefined;
   /** Unterminated unbounded match and the resolver has no rule for it. Default 'mask'. */
   readonly unterminated?: 'block' | 'mask' | undefined;
 }
@@ -60,6 +65,7 @@ export class StreamTransformer {
   readonly #o: StreamTransformerOptions;
   readonly #window: number;
   readonly #contextChars: number;
+  readonly #minRelease: number;
   readonly #markers: readonly Marker[];
   #buf = '';
   #base = 0;
@@ -80,7 +86,8 @@ export class StreamTransformer {
       cap: u.cap,
       re: new RegExp(u.startMarker.source, u.startMarker.flags.replace(/[gy]/g, '') + 'g'),
     }));
-    this.#rescanAt = this.#window;
+    this.#minRelease = Math.max(1, Math.floor(opts.minRelease ?? Math.min(64, 512 - this.#window)));
+    this.#rescanAt = this.#window - 1 + this.#minRelease;
   }
 
   /** Text that may be released after this chunk (possibly ''). Throws GatewayError on block or scanner failure. */
@@ -144,7 +151,8 @@ export class StreamTransformer {
         const at = open.at - end;
         this.#rescanAt = Math.min(at + open.marker.cap + 1, rest + Math.max(64, (rest - at) >> 2));
       } else {
-        this.#rescanAt = unsettled ? rest + 1 : Math.max(this.#window, rest + 1);
+        const next = rest + this.#minRelease;
+        this.#rescanAt = unsettled ? next : Math.max(this.#window - 1 + this.#minRelease, next);
       }
       return out;
     }
