@@ -119,3 +119,17 @@ test('redact, flag, tokenize on the request side', () => {
   assert.equal(run(['a jane@example.com b'], 'redact').out, 'a  b');
   assert.equal(run(['a jane@example.com b'], 'flag').out, 'a jane@example.com b');
 });
+
+test('releases never split a surrogate pair', () => {
+  const text = '\u{1F600}'.repeat(600);
+  for (let size = 1; size <= 9; size++) {
+    const t = new StreamTransformer({ scanner: standInScanner(), direction: 'response', resolve: resolver('mask'), minRelease: 1 });
+    let out = '';
+    for (let i = 0; i < text.length; i += size) {
+      const r = t.push(text.slice(i, i + size));
+      assert.ok(r.length === 0 || !/[\ud800-\udbff]$/.test(r), `size ${size} at ${i}`);
+      out += r;
+    }
+    assert.equal(out + t.end(), text);
+  }
+});

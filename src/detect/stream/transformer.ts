@@ -144,7 +144,9 @@ export class StreamTransformer {
         }
         take.push(f);
       }
-      const end = Math.max(limit, take.at(-1)?.end ?? 0);
+      let end = Math.max(limit, take.at(-1)?.end ?? 0);
+      // Never split a surrogate pair between two releases: each delta must be valid UTF-16 on its own.
+      if (end < n && end > (take.at(-1)?.end ?? 0) && isHighSurrogate(this.#buf.charCodeAt(end - 1))) end--;
       const out = this.#release(end, take);
       const rest = this.#buf.length;
       if (open) {
@@ -265,4 +267,8 @@ export class StreamTransformer {
     this.#buf = '';
     return err;
   }
+}
+
+function isHighSurrogate(c: number): boolean {
+  return c >= 0xd800 && c <= 0xdbff;
 }
