@@ -14,11 +14,11 @@ describe('Anthropic wire compatibility through the gateway', () => {
 
   it('messages (JSON) with the key as x-api-key (SDK 0.x style) and as Bearer (SDK 1.x authToken)', async () => {
     const v0 = new AnthropicV0({ baseURL: t.anthropicBase, apiKey: t.userKey, maxRetries: 0 });
-    const m0 = await v0.messages.create({ model: 'claude-sonnet-4-5', max_tokens: 64, messages: [{ role: 'user', content: 'hi from v0' }] });
+    const m0 = await v0.messages.create({ model: 'claude-mock-1', max_tokens: 64, messages: [{ role: 'user', content: 'hi from v0' }] });
     assert.match((m0.content[0] as { text: string }).text, /hi from v0/);
     assert.equal(lastUpstream().headers['x-api-key'], PROVIDER_KEY_ANTHROPIC);
     const v1 = new Anthropic({ baseURL: t.anthropicBase, apiKey: null, authToken: t.userKey, maxRetries: 0 });
-    const { data, response } = await v1.messages.create({ model: 'claude-sonnet-4-5', max_tokens: 64, messages: [{ role: 'user', content: 'hi from v1' }] }).withResponse();
+    const { data, response } = await v1.messages.create({ model: 'claude-mock-1', max_tokens: 64, messages: [{ role: 'user', content: 'hi from v1' }] }).withResponse();
     assert.match((data.content[0] as { text: string }).text, /hi from v1/);
     const up = lastUpstream();
     assert.equal(up.headers['x-api-key'], PROVIDER_KEY_ANTHROPIC);
@@ -30,7 +30,7 @@ describe('Anthropic wire compatibility through the gateway', () => {
 
   it('messages (SSE): text deltas, finalMessage, usage recorded', async () => {
     const client = new Anthropic({ baseURL: t.anthropicBase, apiKey: t.userKey, maxRetries: 0 });
-    const stream = client.messages.stream({ model: 'claude-haiku-4-5', max_tokens: 64, messages: [{ role: 'user', content: 'stream anthropic' }] });
+    const stream = client.messages.stream({ model: 'claude-mock-2', max_tokens: 64, messages: [{ role: 'user', content: 'stream anthropic' }] });
     const types: string[] = [];
     for await (const ev of stream) types.push(ev.type);
     const final = await stream.finalMessage();
@@ -43,7 +43,7 @@ describe('Anthropic wire compatibility through the gateway', () => {
   it('streams tool_use with input_json_delta', async () => {
     const client = new Anthropic({ baseURL: t.anthropicBase, apiKey: t.userKey, maxRetries: 0 });
     const stream = client.messages.stream({
-      model: 'claude-sonnet-4-5', max_tokens: 64,
+      model: 'claude-mock-1', max_tokens: 64,
       tools: [{ name: 'get_weather', input_schema: { type: 'object', properties: { city: { type: 'string' } } } }],
       messages: [{ role: 'user', content: 'weather in Rome?' }],
     });
@@ -56,7 +56,7 @@ describe('Anthropic wire compatibility through the gateway', () => {
 
   it('count_tokens', async () => {
     const client = new Anthropic({ baseURL: t.anthropicBase, apiKey: t.userKey, maxRetries: 0 });
-    const r = await client.messages.countTokens({ model: 'claude-sonnet-4-5', messages: [{ role: 'user', content: 'count these tokens please' }] });
+    const r = await client.messages.countTokens({ model: 'claude-mock-1', messages: [{ role: 'user', content: 'count these tokens please' }] });
     assert.ok(r.input_tokens > 0);
   });
 });

@@ -2,6 +2,7 @@ import type { CliCommand } from '../io.ts';
 import { credentialsCommand } from './credentials.ts';
 import { exchangesCommand } from './exchanges.ts';
 import { keysCommand } from './keys.ts';
+import { mockUpstreamCommand } from './mock-upstream.ts';
 import { serveCommand } from './serve.ts';
 
 /**
@@ -12,4 +13,5 @@ export const COMMANDS: Record<string, CliCommand> = {
   keys: keysCommand,
   exchanges: exchangesCommand,
   credentials: credentialsCommand,
+  'mock-upstream': mockUpstreamCommand,
 };
