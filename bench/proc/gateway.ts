@@ -32,3 +32,4 @@ const gw = await startGateway({
 const { secret } = await createApiKey(gw.store.apiKeys, { name: 'bench', kind: 'user', groups: ['eng'], expiresAt: null, createdBy: 'bench' }, Date.now());
 writeFileSync(join(dir, 'key'), secret);
 process.stdout.write(`READY ${gw.url} ${secret}\n`);
+process.on('SIGTERM', () => process.exit(0));

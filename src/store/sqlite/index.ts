@@ -57,7 +57,8 @@ export class SqliteStore implements Store {
     const p = new Promise<Awaited<ReturnType<CoreMethod[M]>>>((resolve, reject) => {
       this.#pending.set(id, { resolve: resolve as (v: unknown) => void, reject });
     });
-    if (this.#outbox.length === 0) queueMicrotask(() => this.#post());
+    // Calls made anywhere in this event-loop turn travel in one message (and commit in one transaction).
+    if (this.#outbox.length === 0) setImmediate(() => this.#post());
     this.#outbox.push([id, method, args]);
     this.#inflight.add(p);
     const forget = (): void => void this.#inflight.delete(p);
@@ -74,6 +75,7 @@ export class SqliteStore implements Store {
   }
 
   #post(): void {
+    if (this.#outbox.length === 0) return;
     const calls = this.#outbox;
     this.#outbox = [];
     this.#worker.postMessage({ calls } satisfies CallMessage);

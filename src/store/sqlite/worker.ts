@@ -43,18 +43,21 @@ function flush(): void {
   const replies: Reply[] = [];
   const db = core.db;
   db.exec('BEGIN IMMEDIATE');
+  const savepoint = core.stmt('SAVEPOINT c');
+  const release = core.stmt('RELEASE c');
+  const rollbackTo = core.stmt('ROLLBACK TO c');
   for (const [id, method, args] of batch) {
-    db.exec('SAVEPOINT c');
+    savepoint.run();
     try {
       const fn = method.includes('.')
         ? (core.ext[method] as ((...a: unknown[]) => unknown) | undefined)
         : (core as unknown as Record<string, (...a: unknown[]) => unknown>)[method];
       if (typeof fn !== 'function') throw new Error(`unknown store method ${method}`);
       replies.push([id, true, method.includes('.') ? fn(...args) : fn.apply(core, args)]);
-      db.exec('RELEASE c');
+      release.run();
     } catch (err) {
-      db.exec('ROLLBACK TO c');
-      db.exec('RELEASE c');
+      rollbackTo.run();
+      release.run();
       replies.push([id, false, err instanceof Error ? err.message : String(err)]);
     }
   }
