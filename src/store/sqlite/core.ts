@@ -99,17 +99,12 @@ export class SqliteCore {
   exchangesStart(r: ExchangeStart): void {
     this.stmt(
       `INSERT INTO exchanges (id, started_at, subject, principal_json, endpoint, method, path, model, provider, upstream_model,
-         stream, client_ip, user_agent, decision_json, findings_json, status)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'in_progress')`,
+         stream, client_ip, user_agent, decision_json, findings_json, status, client_request, upstream_request)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'in_progress', ?, ?)`,
     ).run(
       r.id, r.startedAt, r.subject, json(r.principal), r.endpoint, r.method, r.path, r.model, r.provider, r.upstreamModel,
-      r.stream ? 1 : 0, r.clientIp, r.userAgent, json(r.decision), JSON.stringify(r.findings),
+      r.stream ? 1 : 0, r.clientIp, r.userAgent, json(r.decision), JSON.stringify(r.findings), r.clientRequest, r.upstreamRequest,
     );
-    if (r.clientRequest || r.upstreamRequest) {
-      this.stmt('INSERT INTO exchange_bodies (exchange_id, client_request, upstream_request) VALUES (?, ?, ?)').run(
-        r.id, r.clientRequest, r.upstreamRequest,
-      );
-    }
   }
 
   exchangesAppendSegment(id: string, seq: number, sealed: Uint8Array): void {
@@ -119,16 +114,10 @@ export class SqliteCore {
   exchangesFinish(f: ExchangeFinish): void {
     const res = this.stmt(
       `UPDATE exchanges SET status = ?, http_status = ?, error_code = ?, finished_at = ?, timings_json = ?, usage_json = ?,
-         event_count = ?, response_findings_json = ? WHERE id = ? AND status = 'in_progress'`,
+         event_count = ?, response_findings_json = ?, response = ? WHERE id = ? AND status = 'in_progress'`,
     ).run(f.status, f.httpStatus, f.errorCode, f.finishedAt, JSON.stringify(f.timings), JSON.stringify(f.usage), f.eventCount,
-      JSON.stringify(f.responseFindings), f.id);
+      JSON.stringify(f.responseFindings), f.response, f.id);
     if (res.changes !== 1) throw new Error(`exchange ${f.id} is not in progress`);
-    if (f.response) {
-      this.stmt(
-        `INSERT INTO exchange_bodies (exchange_id, response) VALUES (?, ?)
-         ON CONFLICT(exchange_id) DO UPDATE SET response = excluded.response`,
-      ).run(f.id, f.response);
-    }
   }
 
   exchangesRecordRejected(start: ExchangeStart, finish: ExchangeFinish): void {
@@ -137,18 +126,18 @@ export class SqliteCore {
   }
 
   exchangesGet(id: string): ExchangeRow | undefined {
-    const row = this.stmt('SELECT * FROM exchanges WHERE id = ?').get(id);
+    const row = this.stmt(`SELECT ${META_COLUMNS} FROM exchanges WHERE id = ?`).get(id);
     return row ? toExchange(row) : undefined;
   }
 
   exchangesBodies(id: string): ExchangeBodies | undefined {
-    if (!this.stmt('SELECT 1 FROM exchanges WHERE id = ?').get(id)) return undefined;
-    const b = this.stmt('SELECT * FROM exchange_bodies WHERE exchange_id = ?').get(id);
+    const b = this.stmt('SELECT client_request, upstream_request, response FROM exchanges WHERE id = ?').get(id);
+    if (!b) return undefined;
     const segs = this.stmt('SELECT seq, sealed FROM exchange_segments WHERE exchange_id = ? ORDER BY seq').all(id) as Row[];
     return {
-      clientRequest: blob(b?.client_request),
-      upstreamRequest: blob(b?.upstream_request),
-      response: blob(b?.response),
+      clientRequest: blob(b.client_request),
+      upstreamRequest: blob(b.upstream_request),
+      response: blob(b.response),
       segments: segs.map((s) => ({ seq: Number(s.seq), sealed: blob(s.sealed)! })),
     };
   }
@@ -167,7 +156,7 @@ export class SqliteCore {
     if (f.until !== undefined) add('started_at < ?', f.until);
     if (f.before) add('id < ?', f.before);
     const limit = Math.min(Math.max(f.limit ?? 50, 1), 1000);
-    const sql = `SELECT * FROM exchanges ${where.length ? 'WHERE ' + where.join(' AND ') : ''} ORDER BY id DESC LIMIT ${limit}`;
+    const sql = `SELECT ${META_COLUMNS} FROM exchanges ${where.length ? 'WHERE ' + where.join(' AND ') : ''} ORDER BY id DESC LIMIT ${limit}`;
     return (this.db.prepare(sql).all(...args) as Row[]).map(toExchange);
   }
 
@@ -198,6 +187,11 @@ export class SqliteCore {
     }));
   }
 }
+
+/** Every exchange column but the sealed bodies (listing never reads bodies). */
+const META_COLUMNS = `id, started_at, subject, principal_json, endpoint, method, path, model, provider, upstream_model, stream,
+  client_ip, user_agent, decision_json, findings_json, status, http_status, error_code, finished_at, timings_json, usage_json,
+  event_count, response_findings_json`;
 
 function str(v: SQLOutputValue | undefined): string {
   return typeof v === 'string' ? v : v === null || v === undefined ? '' : typeof v === 'number' || typeof v === 'bigint' ? v.toString() : Buffer.from(v).toString('utf8');

@@ -45,16 +45,14 @@ export const CORE_MIGRATIONS: readonly Migration[] = [
     timings_json TEXT,
     usage_json TEXT,
     event_count INTEGER,
-    response_findings_json TEXT
-  );
-  CREATE INDEX exchanges_subject ON exchanges(subject, id);
-  CREATE INDEX exchanges_started ON exchanges(started_at);
-  CREATE TABLE exchange_bodies (
-    exchange_id TEXT PRIMARY KEY REFERENCES exchanges(id),
+    response_findings_json TEXT,
+    -- Sealed bodies live in the row: one page write per exchange instead of two; retention purges set them NULL.
     client_request BLOB,
     upstream_request BLOB,
     response BLOB
   );
+  CREATE INDEX exchanges_subject ON exchanges(subject, id);
+  CREATE INDEX exchanges_started ON exchanges(started_at);
   CREATE TABLE exchange_segments (
     exchange_id TEXT NOT NULL REFERENCES exchanges(id),
     seq INTEGER NOT NULL,
