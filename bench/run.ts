@@ -17,7 +17,7 @@ function start(script: string, env: Record<string, string> = {}): Promise<{ proc
   const proc = spawn(process.execPath, [script], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'] });
   return new Promise((resolve, reject) => {
     let buf = '';
-    proc.stdout!.on('data', (d: Buffer) => {
+    proc.stdout.on('data', (d: Buffer) => {
       buf += d.toString();
       const line = buf.split('\n').find((l) => l.startsWith('READY '));
       if (line) resolve({ proc, fields: line.slice(6).trim().split(' ') });

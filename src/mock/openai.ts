@@ -63,7 +63,7 @@ export async function completions(r: MockReply): Promise<void> {
   const text = `echo: ${lastUserText(r.body)}`;
   const model = String(r.body.model);
   const id = `cmpl-mock${r.seq}`;
-  const usage = { prompt_tokens: tokens(String(r.body.prompt ?? '')), completion_tokens: tokens(text), total_tokens: 0 };
+  const usage = { prompt_tokens: tokens(JSON.stringify(r.body.prompt ?? '')), completion_tokens: tokens(text), total_tokens: 0 };
   usage.total_tokens = usage.prompt_tokens + usage.completion_tokens;
   const base = { id, object: 'text_completion', created: now(), model };
   if (r.body.stream !== true) return json(r.res, 200, { ...base, choices: [{ text, index: 0, logprobs: null, finish_reason: 'stop' }], usage, ...echoExtras(r.body) });

@@ -35,9 +35,10 @@ export async function responses(r: MockReply): Promise<void> {
   if (!(await send('response.in_progress', { response: responseObject(r, 'in_progress', [], null) }))) return;
   if (tool) {
     const item = { ...doneItem, arguments: '', status: 'in_progress' };
+    const itemId = String(doneItem.id);
     if (!(await send('response.output_item.added', { output_index: 0, item }))) return;
-    for (const delta of split(TOOL_ARGS, r.chunks)) if (!(await send('response.function_call_arguments.delta', { item_id: item.id, output_index: 0, delta }))) return;
-    if (!(await send('response.function_call_arguments.done', { item_id: item.id, output_index: 0, arguments: TOOL_ARGS }))) return;
+    for (const delta of split(TOOL_ARGS, r.chunks)) if (!(await send('response.function_call_arguments.delta', { item_id: itemId, output_index: 0, delta }))) return;
+    if (!(await send('response.function_call_arguments.done', { item_id: itemId, output_index: 0, arguments: TOOL_ARGS }))) return;
   } else {
     const ids = { item_id: msgId, output_index: 0, content_index: 0 };
     if (!(await send('response.output_item.added', { output_index: 0, item: { type: 'message', id: msgId, status: 'in_progress', role: 'assistant', content: [] } }))) return;

@@ -123,7 +123,7 @@ describe('failures, bad input and secrecy', () => {
     assert.equal(stream.res.status, 400);
     const unknown = await post('/v1/messages', JSON.stringify({ model: 'nope-model', max_tokens: 5, messages: [] }));
     assert.equal(unknown.res.status, 404);
-    assert.equal(unknown.json().type as unknown, 'error');
+    assert.equal(unknown.json().type, 'error');
     assert.equal(unknown.json().error!.type, 'not_found_error');
     const huge = await post('/v1/chat/completions', JSON.stringify({ model: 'gpt-4o', messages: [{ role: 'user', content: 'x'.repeat(70_000) }] }));
     assert.equal(huge.res.status, 413);
