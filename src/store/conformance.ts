@@ -137,6 +137,20 @@ export function storeConformance(name: string, open: () => Promise<Store>): void
       assert.equal((await store.exchanges.get(s.id))?.status, 'incomplete');
     });
 
+    it('token vault: insert-if-absent, conflicts refused whole, expiry honoured', async () => {
+      const conv = `conv-${newId('c')}`;
+      const row = (p: string, mac: string) => ({ placeholder: p, valueMac: mac, sealed: Buffer.from(`s-${p}-${mac}`) });
+      assert.deepEqual(await store.tokenVault.put(conv, [row('A_1', 'm1'), row('B_1', 'm2')], 1_000), []);
+      assert.deepEqual(await store.tokenVault.put(conv, [row('A_1', 'm1'), row('C_1', 'm3')], 2_000), [], 'same mapping again is fine');
+      const conflicts = await store.tokenVault.put(conv, [row('A_1', 'other'), row('D_1', 'm4')], 2_000);
+      assert.ok(conflicts.includes('A_1'));
+      const rows = await store.tokenVault.get(conv, 1_500);
+      assert.deepEqual(rows.map((r) => r.placeholder).sort(), ['A_1', 'B_1', 'C_1'], 'the conflicting put wrote nothing; expiry was extended');
+      assert.deepEqual(rows.find((r) => r.placeholder === 'A_1')?.sealed, Buffer.from('s-A_1-m1'));
+      assert.deepEqual(await store.tokenVault.get(conv, 2_500), []);
+      assert.ok((await store.tokenVault.purgeExpired(2_500)) >= 3);
+    });
+
     it('stores provider credentials write-only (sealed bytes in, listing without them)', async () => {
       await store.credentials.put('openai', Buffer.from('sealed-1'), 10, 'admin');
       await store.credentials.put('openai', Buffer.from('sealed-2'), 20, 'admin');

@@ -134,8 +134,29 @@ export interface CredentialRepo {
   list(): Promise<{ provider: string; updatedAt: number; updatedBy: string }[]>;
 }
 
+/** One sealed placeholder mapping of a tokenized conversation (see src/governance/token-vault.ts). */
+export interface VaultRow {
+  placeholder: string;
+  /** HMAC of the value: lets the store detect a conflicting mapping without decrypting. */
+  valueMac: string;
+  sealed: Buffer;
+}
+
+export interface TokenVaultRepo {
+  /** Unexpired mappings of a conversation. */
+  get(conversation: string, now: number): Promise<VaultRow[]>;
+  /**
+   * Insert-if-absent per placeholder and push the conversation's expiry to `expiresAt`. Returns the placeholders
+   * that already map to a different value (conflicts; nothing of those is written).
+   */
+  put(conversation: string, rows: VaultRow[], expiresAt: number): Promise<string[]>;
+  /** Delete expired mappings; returns how many. */
+  purgeExpired(now: number): Promise<number>;
+}
+
 export interface Store {
   readonly engine: 'sqlite' | 'postgres';
+  readonly tokenVault: TokenVaultRepo;
   readonly apiKeys: ApiKeyRepo;
   readonly exchanges: ExchangeRepo;
   readonly credentials: CredentialRepo;

@@ -166,6 +166,34 @@ export class SqliteCore {
     );
   }
 
+  // --- token vault ----------------------------------------------------------------------------------------
+  tokenVaultGet(conversation: string, now: number): { placeholder: string; valueMac: string; sealed: Buffer }[] {
+    return this.stmt('SELECT placeholder, value_mac, sealed FROM token_vault WHERE conversation = ? AND expires_at > ?')
+      .all(conversation, now)
+      .map((r) => ({ placeholder: str(r.placeholder), valueMac: str(r.value_mac), sealed: blob(r.sealed)! }));
+  }
+
+  tokenVaultPut(conversation: string, rows: { placeholder: string; valueMac: string; sealed: Uint8Array }[], expiresAt: number): string[] {
+    const conflicts: string[] = [];
+    const existing = this.stmt('SELECT value_mac FROM token_vault WHERE conversation = ? AND placeholder = ?');
+    const insert = this.stmt('INSERT INTO token_vault (conversation, placeholder, value_mac, sealed, expires_at) VALUES (?, ?, ?, ?, ?)');
+    for (const r of rows) {
+      const prior = existing.get(conversation, r.placeholder);
+      if (prior) {
+        if (str(prior.value_mac) !== r.valueMac) conflicts.push(r.placeholder);
+        continue;
+      }
+      insert.run(conversation, r.placeholder, r.valueMac, r.sealed, expiresAt);
+    }
+    if (conflicts.length > 0) throw new Error(`token vault conflict: ${conflicts.length} placeholder(s) already mapped`);
+    this.stmt('UPDATE token_vault SET expires_at = ? WHERE conversation = ?').run(expiresAt, conversation);
+    return conflicts;
+  }
+
+  tokenVaultPurgeExpired(now: number): number {
+    return Number(this.stmt('DELETE FROM token_vault WHERE expires_at <= ?').run(now).changes);
+  }
+
   // --- provider credentials -------------------------------------------------------------------------------
   credentialsPut(provider: string, sealed: Uint8Array, at: number, by: string): void {
     this.stmt(

@@ -2,7 +2,7 @@ import { Worker } from 'node:worker_threads';
 import { resolve } from 'node:path';
 import type { SqliteCore, SqliteOptions } from './core.ts';
 import type { CallMessage, Reply } from './worker.ts';
-import type { ApiKeyRepo, CredentialRepo, ExchangeRepo, Store } from '../ports.ts';
+import type { ApiKeyRepo, CredentialRepo, ExchangeRepo, Store, TokenVaultRepo } from '../ports.ts';
 
 type CoreMethod = {
   [K in keyof SqliteCore]: SqliteCore[K] extends (...args: infer A) => infer R ? (...args: A) => R : never;
@@ -110,6 +110,17 @@ export class SqliteStore implements Store {
     put: (p, sealed, at, by) => this.call('credentialsPut', p, sealed, at, by),
     get: (p) => this.call('credentialsGet', p).then((r) => (r ? { ...r, sealed: asBuffer(r.sealed) } : undefined)),
     list: () => this.call('credentialsList'),
+  };
+
+  readonly tokenVault: TokenVaultRepo = {
+    get: (c, now) => this.call('tokenVaultGet', c, now).then((rows) => rows.map((r) => ({ ...r, sealed: asBuffer(r.sealed) }))),
+    // A conflict rolls the whole put back (savepoint) and surfaces as an error naming no values.
+    put: (c, rows, expiresAt) =>
+      this.call('tokenVaultPut', c, rows, expiresAt).catch((err: unknown) => {
+        if (err instanceof StoreError && err.message.startsWith('token vault conflict')) return rows.map((r) => r.placeholder);
+        throw err;
+      }),
+    purgeExpired: (now) => this.call('tokenVaultPurgeExpired', now),
   };
 
   async ping(): Promise<void> {

@@ -66,6 +66,17 @@ export const CORE_MIGRATIONS: readonly Migration[] = [
     updated_by TEXT NOT NULL
   );
   ` },
+  { id: 'core/002-token-vault', sql: `
+  CREATE TABLE token_vault (
+    conversation TEXT NOT NULL,
+    placeholder TEXT NOT NULL,
+    value_mac TEXT NOT NULL,
+    sealed BLOB NOT NULL,
+    expires_at INTEGER NOT NULL,
+    PRIMARY KEY (conversation, placeholder)
+  );
+  CREATE INDEX token_vault_expiry ON token_vault(expires_at);
+  ` },
 ];
 
 /** Every module's migrations, in the order they apply. Modules append their list here. */

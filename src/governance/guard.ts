@@ -1,0 +1,148 @@
+import { GatewayError } from '../core/errors.ts';
+import type { Finding } from '../core/findings.ts';
+import type { Principal } from '../core/principal.ts';
+import type { ActionResolver } from '../detect/actions.ts';
+import { createRequestTransform, createResponseTransform, createStreamRewriter, type Api, type ContentFinding, type ContentOptions } from '../detect/content/index.ts';
+import { ConversationTokenizer } from '../detect/tokenize/tokenizer.ts';
+import type { TokenVault } from '../detect/tokenize/vault.ts';
+import type { Scanner } from '../detect/types.ts';
+import type { DecisionRecord, ExchangeContext } from '../proxy/context.ts';
+import type { EndpointId } from '../proxy/endpoints.ts';
+import type { ExchangeGuard, ResponseTransformer } from '../proxy/guard.ts';
+
+/** Compiled content controls of the active policy version: what to look for and what to do with it. */
+export interface ContentPolicy {
+  scanners: { request?: Scanner | undefined; response?: Scanner | undefined };
+  actionFor: ActionResolver;
+  unterminated?: 'block' | 'mask';
+  /** Whether any rule tokenizes (then the conversation's vault is loaded and saved). */
+  tokenizes: boolean;
+}
+
+/** The policy engine as the guard needs it: one decision per exchange, with the findings already known. */
+export interface PolicyDecider {
+  decide(ctx: ExchangeContext, findings: readonly Finding[]): DecisionRecord & { error?: GatewayError };
+  filterModels(principal: Principal, models: string[]): string[];
+}
+
+export interface GovernedGuardOptions {
+  content: ContentPolicy | undefined;
+  decider: PolicyDecider | undefined;
+  vault: TokenVault;
+}
+
+/** Header a client sets to keep tokenization placeholders stable across the turns of one conversation. */
+export const CONVERSATION_HEADER = 'x-portcullis-conversation';
+
+const CONTENT_API: Partial<Record<EndpointId, Api>> = {
+  'openai.chat': 'openai.chat',
+  'openai.responses': 'openai.responses',
+  'openai.embeddings': 'openai.embeddings',
+  'openai.completions': 'openai.completions',
+  'anthropic.messages': 'anthropic.messages',
+  'anthropic.count_tokens': 'anthropic.messages',
+};
+
+interface ExchangeState {
+  api: Api;
+  opts: ContentOptions;
+}
+
+/**
+ * One guard per compiled policy version (activation swaps the guard; exchanges in flight keep theirs).
+ * Request: detect → act (mask/redact/tokenize) → decide (policy, with the findings) → refuse or forward the copy.
+ * Response: the same controls on the answer, JSON or stream, restoring this conversation's placeholders.
+ * Every failure of a control refuses (fail closed).
+ */
+export function createGovernedGuard(o: GovernedGuardOptions): ExchangeGuard {
+  const states = new WeakMap<ExchangeContext, ExchangeState>();
+  return {
+    async inspectRequest(ctx) {
+      const api = CONTENT_API[ctx.endpoint.id];
+      let blocked: GatewayError | undefined;
+      let tokenizer: ConversationTokenizer | undefined;
+      const conversation = conversationScope(ctx);
+      if (o.content && api) {
+        if (o.content.tokenizes) tokenizer = await loadTokenizer(o.vault, conversation);
+        const opts: ContentOptions = { scanners: o.content.scanners, actionFor: o.content.actionFor, tokenizer, unterminated: o.content.unterminated };
+        const r = createRequestTransform(api, opts)(ctx.body);
+        ctx.findings = r.findings.map(summary);
+        blocked = r.blocked;
+        if (r.changed) ctx.upstreamBody = r.body as Record<string, unknown>;
+        states.set(ctx, { api, opts });
+      }
+      const decision = o.decider ? o.decider.decide(ctx, ctx.findings) : allowWithoutPolicy(ctx);
+      ctx.decision = decision;
+      if (decision.error && decision.enforced) throw decision.error;
+      if (blocked) throw blocked;
+      if (tokenizer) await saveTokenizer(o.vault, conversation, tokenizer);
+    },
+
+    responseTransformer(ctx) {
+      const state = states.get(ctx);
+      if (!state || (!state.opts.scanners.response && !state.opts.tokenizer)) return undefined;
+      if (ctx.endpoint.id === 'anthropic.count_tokens') return undefined;
+      return responseTransformer(ctx, state);
+    },
+
+    filterModels: (principal, models) => (o.decider ? o.decider.filterModels(principal, models) : models),
+  };
+}
+
+function responseTransformer(ctx: ExchangeContext, state: ExchangeState): ResponseTransformer {
+  let rewriter: ReturnType<typeof createStreamRewriter> | undefined;
+  return {
+    json(body) {
+      const r = createResponseTransform(state.api, state.opts)(body);
+      ctx.responseFindings = r.findings.map(summary);
+      if (r.blocked) throw r.blocked;
+      return r.changed ? r.body : undefined;
+    },
+    onEvent(ev) {
+      rewriter ??= createStreamRewriter(state.api, state.opts);
+      const out = rewriter.onEvent(ev);
+      if (rewriter.findings.length !== ctx.responseFindings.length) ctx.responseFindings = rewriter.findings.map(summary);
+      return out;
+    },
+    end() {
+      if (!rewriter) return [];
+      const out = rewriter.end();
+      ctx.responseFindings = rewriter.findings.map(summary);
+      return out;
+    },
+  };
+}
+
+/** Placeholders are scoped to the caller and its conversation: another caller cannot restore them. */
+function conversationScope(ctx: ExchangeContext): string {
+  const h = ctx.headers[CONVERSATION_HEADER];
+  const client = typeof h === 'string' && /^[\w.:-]{1,128}$/.test(h) ? h : `exchange:${ctx.id}`;
+  return `${ctx.principal.subject}#${client}`;
+}
+
+async function loadTokenizer(vault: TokenVault, conversation: string): Promise<ConversationTokenizer> {
+  try {
+    return await ConversationTokenizer.load(vault, conversation);
+  } catch (err) {
+    throw new GatewayError('evaluation_error', 'The tokenization vault could not be read; the request was not forwarded.', { cause: err });
+  }
+}
+
+async function saveTokenizer(vault: TokenVault, conversation: string, tokenizer: ConversationTokenizer): Promise<void> {
+  try {
+    await tokenizer.save(vault, conversation);
+  } catch (err) {
+    throw new GatewayError('evaluation_error', 'The tokenization vault could not be written; the request was not forwarded.', { cause: err });
+  }
+}
+
+function summary(f: ContentFinding): Finding & Record<string, unknown> {
+  return { type: f.type, start: f.start, end: f.end, score: f.score, detector: f.detector, rule: f.rule, action: f.action, path: f.path, direction: f.direction };
+}
+
+function allowWithoutPolicy(ctx: ExchangeContext): DecisionRecord {
+  return {
+    decisionId: `dec_${ctx.id.slice(3)}`, policyVersion: null, effect: 'allow', enforced: true,
+    reasons: [{ code: 'no_policy_configured' }], matchedRuleIds: [],
+  };
+}
