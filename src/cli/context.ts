@@ -27,7 +27,7 @@ export interface StoreSession {
  * `--config FILE` or PORTCULLIS_CONFIG; without either, the embedded default.
  */
 export async function openStoreSession(configFile: string | undefined, io: CliIo): Promise<StoreSession> {
-  const loaded = await loadConfigFile(configFile ?? io.env.PORTCULLIS_CONFIG, io.cwd);
+  const loaded = await loadConfigFile(configFile ?? (io.env.PORTCULLIS_CONFIG || undefined), io.cwd);
   const master = await loadOrCreateMasterKey(loaded.config.master_key, { baseDir: loaded.baseDir, env: io.env });
   const store = await openStore(loaded.config.store.url, { baseDir: loaded.baseDir, synchronous: loaded.config.store.sqlite?.synchronous });
   return { loaded, store, keyring: new Keyring(master.key), close: () => store.close() };

@@ -8,7 +8,7 @@ export const serveCommand: CliCommand = {
   usage: 'portcullis serve [--config FILE] [--listen HOST:PORT]',
   async run(args, io) {
     const { values } = parse(args, { listen: { type: 'string' } });
-    const loaded = await loadConfigFile(values.config ?? io.env.PORTCULLIS_CONFIG, io.cwd);
+    const loaded = await loadConfigFile(values.config ?? (io.env.PORTCULLIS_CONFIG || undefined), io.cwd);
     const gw = await startGateway({ config: loaded.config, baseDir: loaded.baseDir, env: io.env, listen: values.listen });
     print(io.stdout, `portcullis listening on ${gw.url}  (OpenAI base URL ${gw.url}/v1, Anthropic base URL ${gw.url})`);
     if (gw.bootstrapAdminKeyFile) print(io.stdout, `first admin key written to ${gw.bootstrapAdminKeyFile} (mode 0600)`);
