@@ -33,3 +33,8 @@ const { secret } = await createApiKey(gw.store.apiKeys, { name: 'bench', kind: '
 writeFileSync(join(dir, 'key'), secret);
 process.stdout.write(`READY ${gw.url} ${secret}\n`);
 process.on('SIGTERM', () => process.exit(0));
+// Experiment switch (not used by `npm run bench`): measure the gateway without its store writes.
+if (process.env.BENCH_NO_STORE === '1') {
+  const ex = gw.store.exchanges as unknown as Record<string, unknown>;
+  for (const m of ['start', 'finish', 'appendSegment']) ex[m] = async () => {};
+}

@@ -13,11 +13,12 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
     print(io.stdout, '0.1.0');
     return 0;
   }
-  const cmd = COMMANDS[name];
-  if (!cmd) {
+  const entry = COMMANDS[name];
+  if (!entry) {
     print(io.stderr, `unknown command "${name}"; run portcullis help`);
     return 2;
   }
+  const cmd = await entry.load();
   try {
     return await cmd.run(rest, io);
   } catch (err) {
