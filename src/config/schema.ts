@@ -2,6 +2,8 @@
  * The gateway config (YAML). This JSON Schema is the single source of truth: ajv validates and fills defaults
  * from it, and docs/configuration.md documents every key in it. Errors name the key path.
  */
+import { identityConfigSchema, type IdentityConfig } from '../identity/config-schema.ts';
+
 export const PROVIDER_TYPES = ['openai', 'anthropic', 'azure-openai', 'openai-compatible', 'mock'] as const;
 export type ProviderType = (typeof PROVIDER_TYPES)[number];
 
@@ -41,6 +43,7 @@ export interface Config {
   upstream: { connect_timeout_ms: number; first_byte_timeout_ms: number; idle_timeout_ms: number; connections: number };
   recording: { bodies: boolean; flush_interval_ms: number; max_recorded_body_bytes: number };
   auth: { key_cache_ttl_ms: number; roles: Record<string, string[]> };
+  identity?: IdentityConfig;
   logging: { level: 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent' };
   providers: ProviderConfig[];
   routes: RouteConfig[];
@@ -124,6 +127,7 @@ export const configSchema = {
         },
       },
     },
+    identity: identityConfigSchema,
     logging: {
       type: 'object',
       additionalProperties: false,
