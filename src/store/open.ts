@@ -1,5 +1,6 @@
 import { resolve } from 'node:path';
 import type { Store } from './ports.ts';
+import { PostgresStore } from './postgres/index.ts';
 import { SqliteStore } from './sqlite/index.ts';
 
 /** Opens the store named by `store.url`: `sqlite:PATH` (relative to baseDir) or `postgres://…`. */
@@ -9,5 +10,6 @@ export async function openStore(url: string, opts: { baseDir: string; synchronou
     const path = raw === ':memory:' ? raw : resolve(opts.baseDir, raw);
     return SqliteStore.open({ path, synchronous: opts.synchronous ?? 'normal' });
   }
-  throw new Error(`store engine for ${url.split(':')[0]} is not available in this build (sqlite: is)`);
+  if (url.startsWith('postgres://') || url.startsWith('postgresql://')) return PostgresStore.open(url);
+  throw new Error(`unsupported store url scheme ${url.split(':')[0]} (use sqlite: or postgres://)`);
 }

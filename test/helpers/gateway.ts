@@ -28,6 +28,10 @@ export interface TestGatewayOptions {
   /** Replace the routes section. */
   routesYaml?: string;
   observers?: GatewayOptions['observers'];
+  /** Store URL (default: a temp SQLite file). */
+  storeUrl?: string;
+  /** Master key (base64); replicas sharing a store must share it. */
+  masterKey?: string;
 }
 
 /**
@@ -41,14 +45,14 @@ export const PROVIDER_KEY_ANTHROPIC = 'sk-ant-provider-' + 'y'.repeat(24);
 export async function startTestGateway(o: TestGatewayOptions = {}): Promise<TestGateway> {
   const mock = await startMockUpstream({ host: '127.0.0.1', port: 0, chunks: o.mockChunks ?? 4, chunkDelayMs: o.mockDelayMs ?? 0 });
   const dir = mkdtempSync(join(tmpdir(), 'pcl-e2e-'));
-  const env = { ...process.env, PCL_TEST_MASTER: randomBytes(32).toString('base64'), OPENAI_KEY: PROVIDER_KEY_OPENAI, ANTHROPIC_KEY: PROVIDER_KEY_ANTHROPIC };
+  const env = { ...process.env, PCL_TEST_MASTER: o.masterKey ?? randomBytes(32).toString('base64'), OPENAI_KEY: PROVIDER_KEY_OPENAI, ANTHROPIC_KEY: PROVIDER_KEY_ANTHROPIC };
   const yaml = `
 server:
   listen: 127.0.0.1:0
   max_body_bytes: 65536
   request_body_timeout_ms: 2000
 store:
-  url: sqlite:${join(dir, 'portcullis.db')}
+  url: ${o.storeUrl ?? `sqlite:${join(dir, 'portcullis.db')}`}
 master_key: env:PCL_TEST_MASTER
 logging:
   level: silent
@@ -78,7 +82,7 @@ ${o.extraYaml ?? ''}`;
   const gw = await startGateway({ config, baseDir: dir, env, logger: createLogger('silent'), observers: o.observers });
   const { secret: userKey } = await createApiKey(gw.store.apiKeys, { name: 'alice', kind: 'user', groups: ['eng'], expiresAt: null, createdBy: 'test' }, Date.now());
   return {
-    gw, mock, dir, adminKey: gw.bootstrapAdminKey!, userKey,
+    gw, mock, dir, adminKey: gw.bootstrapAdminKey ?? '', userKey,
     openaiBase: `${gw.url}/v1`, anthropicBase: gw.url,
     async close() {
       await gw.close();

@@ -1,4 +1,5 @@
 import type { SqliteCore } from './core.ts';
+import { identitySqlite } from './identity.ts';
 
 /**
  * Extension repos for the SQLite worker. A module (identity, policy, audit, approvals, …) adds persistence by:
@@ -11,4 +12,4 @@ import type { SqliteCore } from './core.ts';
  */
 export type SqliteExtension = (core: SqliteCore) => Record<string, (...args: never[]) => unknown>;
 
-export const SQLITE_EXTENSIONS: readonly SqliteExtension[] = [];
+export const SQLITE_EXTENSIONS: readonly SqliteExtension[] = [identitySqlite];

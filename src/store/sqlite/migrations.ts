@@ -2,6 +2,8 @@
  * Versioned schema migrations for SQLite, one named list per module so modules evolve independently. Append
  * only: never edit a released step. Applied ids are kept in `schema_migrations`; steps run in list order.
  */
+import { IDENTITY_MIGRATIONS } from './identity.ts';
+
 export interface Migration {
   id: string;
   sql: string;
@@ -80,4 +82,4 @@ export const CORE_MIGRATIONS: readonly Migration[] = [
 ];
 
 /** Every module's migrations, in the order they apply. Modules append their list here. */
-export const SQLITE_MIGRATIONS: readonly Migration[] = [...CORE_MIGRATIONS];
+export const SQLITE_MIGRATIONS: readonly Migration[] = [...CORE_MIGRATIONS, ...IDENTITY_MIGRATIONS];

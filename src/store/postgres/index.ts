@@ -1,0 +1,242 @@
+import pg from 'pg';
+import type {
+  ApiKeyRecord, ApiKeyRepo, CredentialRepo, ExchangeBodies, ExchangeFilter, ExchangeRepo, ExchangeRow, ExchangeStart, Store, TokenVaultRepo,
+} from '../ports.ts';
+import { POSTGRES_MIGRATIONS } from './migrations.ts';
+
+/**
+ * PostgreSQL store for scale-out: many stateless gateway replicas share one database. Same ports and the same
+ * conformance suite as SQLite. Migrations run under an advisory lock so replicas starting together apply each
+ * step once. Timestamps are epoch milliseconds (BIGINT) like SQLite, so records compare across engines.
+ */
+type Row = Record<string, unknown>;
+const MIGRATION_LOCK = 7_311_900_001;
+
+// BIGINT arrives as a string by default; our values are epoch ms (well inside 2^53).
+pg.types.setTypeParser(pg.types.builtins.INT8, (v: string) => Number(v));
+
+export class PostgresStore implements Store {
+  readonly engine = 'postgres' as const;
+  readonly #pool: pg.Pool;
+
+  private constructor(pool: pg.Pool) {
+    this.#pool = pool;
+  }
+
+  static async open(url: string, opts: { max?: number } = {}): Promise<PostgresStore> {
+    const pool = new pg.Pool({ connectionString: url, max: opts.max ?? 20 });
+    const store = new PostgresStore(pool);
+    await store.#migrate();
+    return store;
+  }
+
+  async #migrate(): Promise<void> {
+    const c = await this.#pool.connect();
+    try {
+      await c.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK]);
+      await c.query('CREATE TABLE IF NOT EXISTS schema_migrations (id TEXT PRIMARY KEY, applied_at BIGINT NOT NULL)');
+      const applied = new Set((await c.query<{ id: string }>('SELECT id FROM schema_migrations')).rows.map((r) => r.id));
+      for (const m of POSTGRES_MIGRATIONS) {
+        if (applied.has(m.id)) continue;
+        await c.query('BEGIN');
+        try {
+          await c.query(m.sql);
+          await c.query('INSERT INTO schema_migrations (id, applied_at) VALUES ($1, $2)', [m.id, Date.now()]);
+          await c.query('COMMIT');
+        } catch (err) {
+          await c.query('ROLLBACK');
+          throw err;
+        }
+      }
+    } finally {
+      await c.query('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK]).catch(() => undefined);
+      c.release();
+    }
+  }
+
+  async #q<T extends Row = Row>(sql: string, args: unknown[] = []): Promise<pg.QueryResult<T>> {
+    return this.#pool.query<T>(sql, args);
+  }
+
+  readonly apiKeys: ApiKeyRepo = {
+    create: async (r) => {
+      await this.#q(
+        `INSERT INTO api_keys (id, hash, subject, kind, display_name, groups_json, created_at, created_by, expires_at, revoked_at, description)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
+        [r.id, r.hash, r.subject, r.kind, r.displayName, JSON.stringify(r.groups), r.createdAt, r.createdBy, r.expiresAt, r.revokedAt, r.description],
+      );
+    },
+    get: async (id) => (await this.#q('SELECT * FROM api_keys WHERE id = $1', [id])).rows.map(toApiKey)[0],
+    list: async () => (await this.#q('SELECT * FROM api_keys ORDER BY created_at')).rows.map(toApiKey),
+    revoke: async (id, at) => (await this.#q('UPDATE api_keys SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL', [at, id])).rowCount === 1,
+    count: async () => Number((await this.#q<{ n: string }>('SELECT count(*) AS n FROM api_keys')).rows[0]!.n),
+  };
+
+  readonly exchanges: ExchangeRepo = {
+    start: (r) => this.#start(this.#pool, r),
+    appendSegment: async (id, seq, sealed) => {
+      await this.#q('INSERT INTO exchange_segments (exchange_id, seq, sealed) VALUES ($1, $2, $3)', [id, seq, sealed]);
+    },
+    finish: (f) => this.#finish(this.#pool, f),
+    recordRejected: async (s, f) => {
+      const c = await this.#pool.connect();
+      try {
+        await c.query('BEGIN');
+        await this.#start(c, s);
+        await this.#finish(c, f);
+        await c.query('COMMIT');
+      } catch (err) {
+        await c.query('ROLLBACK');
+        throw err;
+      } finally {
+        c.release();
+      }
+    },
+    get: async (id) => (await this.#q(`SELECT ${META} FROM exchanges WHERE id = $1`, [id])).rows.map(toExchange)[0],
+    bodies: async (id) => {
+      const b = (await this.#q('SELECT client_request, upstream_request, response FROM exchanges WHERE id = $1', [id])).rows[0];
+      if (!b) return undefined;
+      const segs = (await this.#q('SELECT seq, sealed FROM exchange_segments WHERE exchange_id = $1 ORDER BY seq', [id])).rows;
+      return { clientRequest: buf(b.client_request), upstreamRequest: buf(b.upstream_request), response: buf(b.response), segments: segs.map((s) => ({ seq: Number(s.seq), sealed: buf(s.sealed)! })) } satisfies ExchangeBodies;
+    },
+    list: (f) => this.#list(f),
+    markAbandoned: async (before) =>
+      (await this.#q(`UPDATE exchanges SET status = 'incomplete', error_code = 'gateway_restarted' WHERE status = 'in_progress' AND started_at < $1`, [before])).rowCount ?? 0,
+  };
+
+  async #start(db: pg.Pool | pg.PoolClient, r: ExchangeStart): Promise<void> {
+    await db.query(
+      `INSERT INTO exchanges (id, started_at, subject, principal_json, endpoint, method, path, model, provider, upstream_model, stream,
+         client_ip, user_agent, decision_json, findings_json, status, client_request, upstream_request)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, 'in_progress', $16, $17)`,
+      [r.id, r.startedAt, r.subject, json(r.principal), r.endpoint, r.method, r.path, r.model, r.provider, r.upstreamModel, r.stream,
+        r.clientIp, r.userAgent, json(r.decision), JSON.stringify(r.findings), r.clientRequest, r.upstreamRequest],
+    );
+  }
+
+  async #finish(db: pg.Pool | pg.PoolClient, f: Parameters<ExchangeRepo['finish']>[0]): Promise<void> {
+    const res = await db.query(
+      `UPDATE exchanges SET status = $1, http_status = $2, error_code = $3, finished_at = $4, timings_json = $5, usage_json = $6,
+         event_count = $7, response_findings_json = $8, response = $9 WHERE id = $10 AND status = 'in_progress'`,
+      [f.status, f.httpStatus, f.errorCode, f.finishedAt, JSON.stringify(f.timings), JSON.stringify(f.usage), f.eventCount, JSON.stringify(f.responseFindings), f.response, f.id],
+    );
+    if (res.rowCount !== 1) throw new Error(`exchange ${f.id} is not in progress`);
+  }
+
+  async #list(f: ExchangeFilter): Promise<ExchangeRow[]> {
+    const where: string[] = [];
+    const args: unknown[] = [];
+    const add = (clause: string, v: unknown): void => {
+      args.push(v);
+      where.push(clause.replace('?', `$${args.length}`));
+    };
+    if (f.subject) add('subject = ?', f.subject);
+    if (f.model) add('model = ?', f.model);
+    if (f.status) add('status = ?', f.status);
+    if (f.since !== undefined) add('started_at >= ?', f.since);
+    if (f.until !== undefined) add('started_at < ?', f.until);
+    if (f.before) add('id < ?', f.before);
+    const limit = Math.min(Math.max(f.limit ?? 50, 1), 1000);
+    const sql = `SELECT ${META} FROM exchanges ${where.length ? 'WHERE ' + where.join(' AND ') : ''} ORDER BY id DESC LIMIT ${limit}`;
+    return (await this.#q(sql, args)).rows.map(toExchange);
+  }
+
+  readonly credentials: CredentialRepo = {
+    put: async (p, sealed, at, by) => {
+      await this.#q(
+        `INSERT INTO provider_credentials (provider, sealed, updated_at, updated_by) VALUES ($1, $2, $3, $4)
+         ON CONFLICT (provider) DO UPDATE SET sealed = excluded.sealed, updated_at = excluded.updated_at, updated_by = excluded.updated_by`,
+        [p, sealed, at, by],
+      );
+    },
+    get: async (p) => {
+      const r = (await this.#q('SELECT sealed, updated_at FROM provider_credentials WHERE provider = $1', [p])).rows[0];
+      return r ? { sealed: buf(r.sealed)!, updatedAt: Number(r.updated_at) } : undefined;
+    },
+    list: async () =>
+      (await this.#q('SELECT provider, updated_at, updated_by FROM provider_credentials ORDER BY provider')).rows.map((r) => ({
+        provider: String(r.provider), updatedAt: Number(r.updated_at), updatedBy: String(r.updated_by),
+      })),
+  };
+
+  readonly tokenVault: TokenVaultRepo = {
+    get: async (conv, now) =>
+      (await this.#q('SELECT placeholder, value_mac, sealed FROM token_vault WHERE conversation = $1 AND expires_at > $2', [conv, now])).rows.map((r) => ({
+        placeholder: String(r.placeholder), valueMac: String(r.value_mac), sealed: buf(r.sealed)!,
+      })),
+    put: async (conv, rows, expiresAt) => {
+      const c = await this.#pool.connect();
+      try {
+        await c.query('BEGIN');
+        const conflicts: string[] = [];
+        for (const r of rows) {
+          const ins = await c.query(
+            `INSERT INTO token_vault (conversation, placeholder, value_mac, sealed, expires_at) VALUES ($1, $2, $3, $4, $5)
+             ON CONFLICT (conversation, placeholder) DO NOTHING`,
+            [conv, r.placeholder, r.valueMac, r.sealed, expiresAt],
+          );
+          if (ins.rowCount === 0) {
+            const prior = await c.query<{ value_mac: string }>('SELECT value_mac FROM token_vault WHERE conversation = $1 AND placeholder = $2', [conv, r.placeholder]);
+            if (prior.rows[0]?.value_mac !== r.valueMac) conflicts.push(r.placeholder);
+          }
+        }
+        if (conflicts.length > 0) {
+          await c.query('ROLLBACK');
+          return conflicts;
+        }
+        await c.query('UPDATE token_vault SET expires_at = $1 WHERE conversation = $2', [expiresAt, conv]);
+        await c.query('COMMIT');
+        return [];
+      } catch (err) {
+        await c.query('ROLLBACK').catch(() => undefined);
+        throw err;
+      } finally {
+        c.release();
+      }
+    },
+    purgeExpired: async (now) => (await this.#q('DELETE FROM token_vault WHERE expires_at <= $1', [now])).rowCount ?? 0,
+  };
+
+  async ping(): Promise<void> {
+    await this.#q('SELECT 1');
+  }
+
+  async close(): Promise<void> {
+    await this.#pool.end();
+  }
+}
+
+const META = `id, started_at, subject, principal_json, endpoint, method, path, model, provider, upstream_model, stream, client_ip, user_agent,
+  decision_json, findings_json, status, http_status, error_code, finished_at, timings_json, usage_json, event_count, response_findings_json`;
+
+function json(v: unknown): string | null {
+  return v === null || v === undefined ? null : JSON.stringify(v);
+}
+
+function buf(v: unknown): Buffer | null {
+  return Buffer.isBuffer(v) ? v : null;
+}
+
+const s = (v: unknown): string => (typeof v === 'string' ? v : String(v));
+const sn = (v: unknown): string | null => (v === null || v === undefined ? null : s(v));
+const nn = (v: unknown): number | null => (v === null || v === undefined ? null : Number(v));
+
+function toApiKey(r: Row): ApiKeyRecord {
+  return {
+    id: s(r.id), hash: s(r.hash), subject: s(r.subject), kind: s(r.kind) as ApiKeyRecord['kind'], displayName: s(r.display_name),
+    groups: r.groups_json as string[], createdAt: Number(r.created_at), createdBy: s(r.created_by), expiresAt: nn(r.expires_at),
+    revokedAt: nn(r.revoked_at), description: sn(r.description),
+  };
+}
+
+function toExchange(r: Row): ExchangeRow {
+  return {
+    id: s(r.id), startedAt: Number(r.started_at), subject: sn(r.subject), principal: (r.principal_json ?? null) as Record<string, unknown> | null,
+    endpoint: s(r.endpoint), method: s(r.method), path: s(r.path), model: sn(r.model), provider: sn(r.provider), upstreamModel: sn(r.upstream_model),
+    stream: r.stream === true, clientIp: sn(r.client_ip), userAgent: sn(r.user_agent), decision: (r.decision_json ?? null) as Record<string, unknown> | null,
+    findings: (r.findings_json ?? []) as Record<string, unknown>[], status: s(r.status) as ExchangeRow['status'],
+    httpStatus: nn(r.http_status) ?? undefined, errorCode: sn(r.error_code), finishedAt: nn(r.finished_at) ?? undefined,
+    timings: (r.timings_json ?? undefined) as ExchangeRow['timings'], usage: (r.usage_json ?? undefined) as ExchangeRow['usage'],
+    eventCount: nn(r.event_count) ?? undefined, responseFindings: (r.response_findings_json ?? undefined) as ExchangeRow['responseFindings'],
+  };
+}

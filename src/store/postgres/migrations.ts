@@ -1,0 +1,35 @@
+import type { Migration } from '../sqlite/migrations.ts';
+
+/** PostgreSQL schema, the same tables as SQLite (src/store/sqlite/migrations.ts) in PostgreSQL types. Append only. */
+export const POSTGRES_MIGRATIONS: readonly Migration[] = [
+  { id: 'core/001-initial', sql: `
+  CREATE TABLE api_keys (
+    id TEXT PRIMARY KEY, hash TEXT NOT NULL, subject TEXT NOT NULL, kind TEXT NOT NULL, display_name TEXT NOT NULL,
+    groups_json JSONB NOT NULL, created_at BIGINT NOT NULL, created_by TEXT NOT NULL, expires_at BIGINT, revoked_at BIGINT,
+    description TEXT
+  );
+  CREATE TABLE exchanges (
+    id TEXT PRIMARY KEY, started_at BIGINT NOT NULL, subject TEXT, principal_json JSONB, endpoint TEXT NOT NULL,
+    method TEXT NOT NULL, path TEXT NOT NULL, model TEXT, provider TEXT, upstream_model TEXT, stream BOOLEAN NOT NULL,
+    client_ip TEXT, user_agent TEXT, decision_json JSONB, findings_json JSONB NOT NULL, status TEXT NOT NULL,
+    http_status INTEGER, error_code TEXT, finished_at BIGINT, timings_json JSONB, usage_json JSONB, event_count INTEGER,
+    response_findings_json JSONB, client_request BYTEA, upstream_request BYTEA, response BYTEA
+  );
+  CREATE INDEX exchanges_subject ON exchanges(subject, id);
+  CREATE INDEX exchanges_started ON exchanges(started_at);
+  CREATE TABLE exchange_segments (
+    exchange_id TEXT NOT NULL REFERENCES exchanges(id), seq INTEGER NOT NULL, sealed BYTEA NOT NULL,
+    PRIMARY KEY (exchange_id, seq)
+  );
+  CREATE TABLE provider_credentials (
+    provider TEXT PRIMARY KEY, sealed BYTEA NOT NULL, updated_at BIGINT NOT NULL, updated_by TEXT NOT NULL
+  );
+  ` },
+  { id: 'core/002-token-vault', sql: `
+  CREATE TABLE token_vault (
+    conversation TEXT NOT NULL, placeholder TEXT NOT NULL, value_mac TEXT NOT NULL, sealed BYTEA NOT NULL,
+    expires_at BIGINT NOT NULL, PRIMARY KEY (conversation, placeholder)
+  );
+  CREATE INDEX token_vault_expiry ON token_vault(expires_at);
+  ` },
+];
