@@ -1,4 +1,6 @@
 import type { SqliteCore } from './core.ts';
+import { auditSqlite } from './audit.ts';
+import { outboxSqlite } from './outbox.ts';
 import { identitySqlite } from './identity.ts';
 
 /**
@@ -12,4 +14,4 @@ import { identitySqlite } from './identity.ts';
  */
 export type SqliteExtension = (core: SqliteCore) => Record<string, (...args: never[]) => unknown>;
 
-export const SQLITE_EXTENSIONS: readonly SqliteExtension[] = [identitySqlite];
+export const SQLITE_EXTENSIONS: readonly SqliteExtension[] = [identitySqlite, auditSqlite, outboxSqlite];

@@ -82,7 +82,7 @@ export function identitySqlite(core: SqliteCore) {
         s.refreshedAt, s.expiresAt, s.revokedAt, s.revokedReason);
     },
     'identity.getSession': (id: string): SessionRecord | undefined => {
-      const r = core.stmt('SELECT * FROM identity_sessions WHERE id = ?').get(id) as Row | undefined;
+      const r = core.stmt('SELECT * FROM identity_sessions WHERE id = ?').get(id);
       return r ? toSession(r) : undefined;
     },
     'identity.rotateSession': (x: SessionRotation): boolean => {
@@ -109,11 +109,11 @@ export function identitySqlite(core: SqliteCore) {
       core.stmt('INSERT OR REPLACE INTO identity_flows (id, kind, sealed, expires_at) VALUES (?, ?, ?, ?)').run(id, kind, sealed, expiresAt);
     },
     'identity.getFlow': (id: string, kind: string, now: number): Uint8Array | undefined => {
-      const r = core.stmt('SELECT sealed FROM identity_flows WHERE id = ? AND kind = ? AND expires_at > ?').get(id, kind, now) as Row | undefined;
+      const r = core.stmt('SELECT sealed FROM identity_flows WHERE id = ? AND kind = ? AND expires_at > ?').get(id, kind, now);
       return r ? (r.sealed as Uint8Array) : undefined;
     },
     'identity.takeFlow': (id: string, kind: string, now: number): Uint8Array | undefined => {
-      const r = core.stmt('DELETE FROM identity_flows WHERE id = ? AND kind = ? RETURNING sealed, expires_at').get(id, kind) as Row | undefined;
+      const r = core.stmt('DELETE FROM identity_flows WHERE id = ? AND kind = ? RETURNING sealed, expires_at').get(id, kind);
       return r && (r.expires_at as number) > now ? (r.sealed as Uint8Array) : undefined;
     },
     'identity.rememberAssertion': (id: string, expiresAt: number, now: number): boolean => {

@@ -3,6 +3,8 @@
  * only: never edit a released step. Applied ids are kept in `schema_migrations`; steps run in list order.
  */
 import { IDENTITY_MIGRATIONS } from './identity.ts';
+import { AUDIT_MIGRATIONS } from './audit.ts';
+import { OUTBOX_MIGRATIONS } from './outbox.ts';
 
 export interface Migration {
   id: string;
@@ -82,4 +84,4 @@ export const CORE_MIGRATIONS: readonly Migration[] = [
 ];
 
 /** Every module's migrations, in the order they apply. Modules append their list here. */
-export const SQLITE_MIGRATIONS: readonly Migration[] = [...CORE_MIGRATIONS, ...IDENTITY_MIGRATIONS];
+export const SQLITE_MIGRATIONS: readonly Migration[] = [...CORE_MIGRATIONS, ...IDENTITY_MIGRATIONS, ...AUDIT_MIGRATIONS, ...OUTBOX_MIGRATIONS];
