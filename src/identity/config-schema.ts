@@ -89,6 +89,8 @@ export interface IdentityConfig {
     cache_ttl_ms: number;
   };
   rate_limit: { burst: number; per_second: number };
+  /** Remote key sets: fetch timeout, minimum gap between unknown-`kid` refetches, max cache age. */
+  jwks: { timeout_ms: number; cooldown_ms: number; cache_max_age_ms: number };
   oidc: OidcIdpConfig[];
   saml: SamlIdpConfig[];
   workload: { issuers: WorkloadIssuerConfig[]; rules: WorkloadRuleConfig[] };
@@ -145,6 +147,16 @@ export const identityConfigSchema = {
       properties: {
         burst: { type: 'integer', minimum: 1, maximum: 100_000, default: 20 },
         per_second: { type: 'number', exclusiveMinimum: 0, maximum: 10_000, default: 1 },
+      },
+    },
+    jwks: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: {
+        timeout_ms: { type: 'integer', minimum: 100, maximum: 60_000, default: 5_000 },
+        cooldown_ms: { type: 'integer', minimum: 0, maximum: 3_600_000, default: 30_000 },
+        cache_max_age_ms: { type: 'integer', minimum: 1_000, maximum: 86_400_000, default: 600_000 },
       },
     },
     oidc: {

@@ -69,7 +69,7 @@ export async function createIdentity(o: CreateIdentityOptions): Promise<Identity
     repo, keyring: o.keyring, clock, emit, accessTtlMs: cfg.tokens.access_ttl_seconds * 1000, sessionTtlMs: cfg.tokens.session_ttl_seconds * 1000,
     onChange: (id) => sessionAuth.invalidate(id),
   });
-  const verifier = new JwtVerifier({ clock, skewSeconds: cfg.clock_skew_seconds });
+  const verifier = new JwtVerifier({ clock, skewSeconds: cfg.clock_skew_seconds, timeoutMs: cfg.jwks.timeout_ms, cooldownMs: cfg.jwks.cooldown_ms, cacheMaxAgeMs: cfg.jwks.cache_max_age_ms });
   const secrets = { env: o.env ?? process.env, baseDir: o.baseDir ?? process.cwd() };
   const flows = new FlowStore({ repo, keyring: o.keyring, clock });
   const oidc = new Map<string, OidcClient>();
@@ -117,6 +117,6 @@ function jwtConfigured(cfg: IdentityConfig): boolean {
 function emptyIdentityConfig(): IdentityConfig {
   return {
     clock_skew_seconds: 60, tokens: { access_ttl_seconds: 900, session_ttl_seconds: 7 * 86_400, cache_ttl_ms: 1_000 },
-    rate_limit: { burst: 20, per_second: 1 }, oidc: [], saml: [], workload: { issuers: [], rules: [] },
+    rate_limit: { burst: 20, per_second: 1 }, jwks: { timeout_ms: 5_000, cooldown_ms: 30_000, cache_max_age_ms: 600_000 }, oidc: [], saml: [], workload: { issuers: [], rules: [] },
   };
 }
