@@ -36,7 +36,7 @@ export interface Harness {
  * A tiny real HTTP server mounting the identity routes with the gateway's Router, plus `/probe` that runs the
  * identity authenticator chain the way the gateway does — real sockets, no stubs.
  */
-export async function startHarness(o: { identityYaml: string; clock?: Clock; env?: NodeJS.ProcessEnv; authYaml?: string }): Promise<Harness> {
+export async function startHarness(o: { identityYaml: string | ((url: string) => Promise<string>); clock?: Clock; env?: NodeJS.ProcessEnv; authYaml?: string }): Promise<Harness> {
   const dir = mkdtempSync(join(tmpdir(), 'pcl-identity-'));
   const store = await SqliteStore.open({ path: join(dir, 'db.sqlite'), synchronous: 'normal' });
   const repo = sqliteIdentityRepo(store);
@@ -74,7 +74,7 @@ auth:
   roles: { admin: [portcullis-admins], user: ["*"] }
 ${o.authYaml ?? ''}
 identity:
-${o.identityYaml.replace(/^/gm, '  ')}
+${(typeof o.identityYaml === 'string' ? o.identityYaml : await o.identityYaml(url)).replace(/^/gm, '  ')}
 `, 'identity-test.yaml');
   const identity = await createIdentity({
     config, repo, keyring: new Keyring(randomBytes(32)), clock: o.clock ?? systemClock, publicUrl: url,
