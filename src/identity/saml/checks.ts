@@ -43,6 +43,12 @@ export function checkAssertionXml(x: { assertionXml: string; responseXml: string
   if (Number.isFinite(ct)) notOnOrAfter = Math.max(notOnOrAfter, ct);
   const r = parser.parseFromString(x.responseXml, 'text/xml').documentElement;
   if (!r || r.localName !== 'Response' || r.namespaceURI !== PROTOCOL_NS) return 'no_response';
+  // The signed view is canonicalized (comments dropped); the raw message must not smuggle markup into a NameID either.
+  const rawNameIds = r.getElementsByTagNameNS(ASSERTION_NS, 'NameID');
+  for (let i = 0; i < rawNameIds.length; i++) {
+    const el = rawNameIds.item(i)!;
+    if (el.childNodes.length !== 1 || el.firstChild?.nodeType !== 3) return 'name_id_comment_or_markup';
+  }
   const dest = r.getAttribute('Destination');
   if (dest && dest !== x.acsUrl) return 'wrong_destination';
   return { assertionId: id, notOnOrAfter: notOnOrAfter || Date.now() + 3_600_000 };

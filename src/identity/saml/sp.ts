@@ -135,7 +135,7 @@ function reasonOf(err: unknown): string {
   if (/InResponseTo/i.test(m)) return 'unknown_in_response_to';
   if (/signature/i.test(m)) return 'bad_signature';
   if (/audience/i.test(m)) return 'wrong_audience';
-  if (/NotBefore|NotOnOrAfter|expired|not yet valid/i.test(m)) return 'expired_or_not_yet_valid';
+  if (/NotBefore|NotOnOrAfter|expired|not yet valid|subject confirmation/i.test(m)) return 'expired_or_not_yet_valid';
   if (/issuer/i.test(m)) return 'wrong_issuer';
   return 'invalid_response';
 }
