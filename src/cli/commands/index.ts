@@ -15,4 +15,10 @@ export const COMMANDS: Record<string, CommandEntry> = {
   exchanges: { summary: 'list and inspect recorded exchanges', load: async () => (await import('./exchanges.ts')).exchangesCommand },
   credentials: { summary: 'store a provider API key (write-only, encrypted at rest)', load: async () => (await import('./credentials.ts')).credentialsCommand },
   'mock-upstream': { summary: 'run the built-in mock provider (OpenAI + Anthropic wire formats)', load: async () => (await import('./mock-upstream.ts')).mockUpstreamCommand },
+  login: { summary: 'sign in through your identity provider (browser or --device)', load: async () => (await import('./login.ts')).loginCommand },
+  logout: { summary: 'revoke your session and forget the stored token', load: async () => (await import('./logout.ts')).logoutCommand },
+  whoami: { summary: 'show your identity, groups and token expiry', load: async () => (await import('./whoami.ts')).whoamiCommand },
+  env: { summary: 'print OPENAI_*/ANTHROPIC_* exports for the gateway', load: async () => (await import('./env.ts')).envCommand },
+  exec: { summary: 'run a command with a fresh gateway token in its environment', load: async () => (await import('./exec.ts')).execCommand },
+  'service-accounts': { summary: 'create, rotate and revoke service-account keys', load: async () => (await import('./service-accounts.ts')).serviceAccountsCommand },
 };
