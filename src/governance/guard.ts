@@ -140,7 +140,7 @@ function summary(f: ContentFinding): Finding & Record<string, unknown> {
   return { type: f.type, start: f.start, end: f.end, score: f.score, detector: f.detector, rule: f.rule, action: f.action, path: f.path, direction: f.direction };
 }
 
-function allowWithoutPolicy(ctx: ExchangeContext): DecisionRecord {
+function allowWithoutPolicy(ctx: ExchangeContext): DecisionRecord & { error?: GatewayError } {
   return {
     decisionId: `dec_${ctx.id.slice(3)}`, policyVersion: null, effect: 'allow', enforced: true,
     reasons: [{ code: 'no_policy_configured' }], matchedRuleIds: [],

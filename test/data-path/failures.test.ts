@@ -26,7 +26,8 @@ describe('failures, bad input and secrecy', () => {
   const post = async (path: string, body: string, headers: Record<string, string> = {}) => {
     const res = await fetch(`${t.gw.url}${path}`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${t.userKey}`, ...headers }, body });
     const text = await res.text();
-    seen.push(text, JSON.stringify([...res.headers]));
+    res.headers.forEach((value, name) => seen.push(`${name}: ${value}`));
+    seen.push(text);
     return { res, text, json: () => JSON.parse(text) as Record<string, { message: string; code: string; type: string }> };
   };
 

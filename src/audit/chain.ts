@@ -1,0 +1,97 @@
+import { createHash, createPublicKey, sign, verify, type KeyObject } from 'node:crypto';
+
+/**
+ * The audit chain's data model and its two cryptographic rules, shared by the writer (the store worker), the
+ * online verifier and the offline bundle verifier — so all three agree byte for byte.
+ *
+ * Entry hash  = SHA-256("portcullis-audit/v1\n" || JCS({v, writer, seq, at, kind, subject, ref_id, payload, prev}))
+ * Checkpoint  = Ed25519 (RFC 8032) signature over "portcullis-audit-checkpoint/v1\n" || JCS({writer, seq, hash, at, key_id})
+ *
+ * JCS is the JSON Canonicalization Scheme (RFC 8785): object keys sorted by UTF-16 code units, no whitespace,
+ * ECMAScript number and string serialization — which is exactly JSON.stringify over sorted keys for the integer
+ * and string values the trail contains. The domain-separation prefixes keep an entry hash from ever being
+ * mistaken for a checkpoint message (or for anything else hashed with SHA-256).
+ */
+export const GENESIS_HASH = '0'.repeat(64);
+export const ENTRY_VERSION = 1;
+
+export type Json = string | number | boolean | null | Json[] | { [k: string]: Json };
+
+export interface AuditEntry {
+  /** The replica that wrote the entry; each writer has its own chain (docs/audit.md, "Several replicas"). */
+  writer: string;
+  /** 1-based, gap-free per writer. */
+  seq: number;
+  at: number;
+  kind: string;
+  subject: string | null;
+  refId: string | null;
+  payload: { [k: string]: Json };
+  /** Hash of entry seq-1 of the same writer, or GENESIS_HASH for seq 1 (or the anchor after a prune). */
+  prev: string;
+  hash: string;
+}
+
+export interface Checkpoint {
+  writer: string;
+  seq: number;
+  hash: string;
+  at: number;
+  keyId: string;
+  /** base64 Ed25519 signature. */
+  signature: string;
+}
+
+export interface PublicKeyInfo {
+  keyId: string;
+  /** SPKI PEM. */
+  publicKeyPem: string;
+  createdAt: number;
+}
+
+export function canonicalJson(value: unknown): string {
+  if (value === null || typeof value === 'boolean' || typeof value === 'string') return JSON.stringify(value);
+  if (typeof value === 'number') {
+    if (!Number.isFinite(value)) throw new TypeError('canonical JSON has no representation for non-finite numbers');
+    return JSON.stringify(value);
+  }
+  if (Array.isArray(value)) return `[${value.map((v) => canonicalJson(v === undefined ? null : v)).join(',')}]`;
+  if (typeof value === 'object') {
+    const obj = value as Record<string, unknown>;
+    const keys = Object.keys(obj).filter((k) => obj[k] !== undefined).sort();
+    return `{${keys.map((k) => `${JSON.stringify(k)}:${canonicalJson(obj[k])}`).join(',')}}`;
+  }
+  throw new TypeError(`canonical JSON cannot encode a ${typeof value}`);
+}
+
+export function sha256Hex(data: string | Uint8Array): string {
+  return createHash('sha256').update(data).digest('hex');
+}
+
+export function entryHash(e: Omit<AuditEntry, 'hash'>): string {
+  const body = { v: ENTRY_VERSION, writer: e.writer, seq: e.seq, at: e.at, kind: e.kind, subject: e.subject, ref_id: e.refId, payload: e.payload, prev: e.prev };
+  return sha256Hex(`portcullis-audit/v1\n${canonicalJson(body)}`);
+}
+
+export function checkpointMessage(c: Omit<Checkpoint, 'signature'>): Buffer {
+  return Buffer.from(`portcullis-audit-checkpoint/v1\n${canonicalJson({ writer: c.writer, seq: c.seq, hash: c.hash, at: c.at, key_id: c.keyId })}`);
+}
+
+export function signCheckpoint(c: Omit<Checkpoint, 'signature'>, privateKey: KeyObject): Checkpoint {
+  // Ed25519 takes no digest algorithm: node:crypto wants `null` (RFC 8032 PureEdDSA).
+  return { ...c, signature: sign(null, checkpointMessage(c), privateKey).toString('base64') };
+}
+
+export function checkpointSignatureValid(c: Checkpoint, publicKeyPem: string): boolean {
+  try {
+    return verify(null, checkpointMessage(c), createPublicKey(publicKeyPem), Buffer.from(c.signature, 'base64'));
+  } catch {
+    return false;
+  }
+}
+
+/** Key id = first 16 hex chars of SHA-256 over the SPKI DER: short enough to print, stable across PEM formatting. */
+export function keyIdOf(publicKeyPem: string): string {
+  const der = createPublicKey(publicKeyPem).export({ type: 'spki', format: 'der' });
+  return sha256Hex(der).slice(0, 16);
+}

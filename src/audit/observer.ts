@@ -1,0 +1,97 @@
+import { createHmac } from 'node:crypto';
+import type { Keyring } from '../crypto/keyring.ts';
+import type { ExchangeFinish, ExchangeStart } from '../store/ports.ts';
+import type { Json } from './chain.ts';
+import type { ExchangeObserver } from './exchange-observer.ts';
+import type { AuditLog } from './log.ts';
+import { openBody } from './recording.ts';
+import type { AuditRepo } from './repo.ts';
+
+export interface AuditObserverOptions {
+  log: AuditLog;
+  repo: AuditRepo;
+  keyring: Keyring;
+  /** Exchanges of one identity + client further apart than this start a new session (no explicit session id). */
+  sessionGapMs: number;
+  /** Largest client body decrypted to look for a session id (metadata / user fields). */
+  maxSessionScanBytes?: number;
+}
+
+/** A gateway may attach the `x-portcullis-session` header value to the start record (optional field). */
+type StartWithSession = ExchangeStart & { session?: string | null };
+
+/**
+ * Appends `exchange.started` (awaited before the request goes upstream: no chain entry, no request) and
+ * `exchange.finished` to the hash chain, with the SHA-256 of the sealed bodies as stored — so purging a body later
+ * leaves the trail verifiable. Also assigns the exchange to a session for `portcullis sessions`.
+ */
+export function createAuditObserver(o: AuditObserverOptions): ExchangeObserver {
+  const maxScan = o.maxSessionScanBytes ?? 256 * 1024;
+  return {
+    name: 'audit-chain',
+    async onStart(start) {
+      const hint = sessionHint(start, o.keyring, maxScan);
+      // Client-supplied ids are stored as keyed hashes: they group, but never reveal what the client sent.
+      const mac = hint ? createHmac('sha256', o.keyring.key('audit')).update(`${start.subject ?? ''}\n${hint.key}`).digest('hex').slice(0, 32) : null;
+      const explicit = hint !== undefined && !hint.source.endsWith('time-gap');
+      const session = o.repo.assignSession({
+        exchangeId: start.id, at: start.startedAt, subject: start.subject, client: explicit || !mac ? clientOf(start) : `${clientOf(start)}|${mac}`,
+        key: explicit ? mac : null, source: hint?.source ?? 'time-gap', gapMs: o.sessionGapMs,
+      });
+      const entry = o.log.append({ kind: 'exchange.started', subject: start.subject, refId: start.id, payload: startPayload(start) }, { exchangeId: start.id, phase: 'start' });
+      await Promise.all([session, entry]);
+    },
+    async onFinish(start, finish) {
+      await o.log.append({ kind: 'exchange.finished', subject: start.subject, refId: start.id, payload: finishPayload(finish) }, { exchangeId: start.id, phase: 'finish' });
+    },
+  };
+}
+
+function startPayload(s: ExchangeStart): { [k: string]: Json } {
+  return {
+    started_at: s.startedAt, principal: (s.principal ?? null) as Json, endpoint: s.endpoint, method: s.method, path: s.path,
+    model: s.model, provider: s.provider, upstream_model: s.upstreamModel, stream: s.stream, client_ip: s.clientIp, user_agent: s.userAgent,
+    decision: (s.decision ?? null) as Json, findings: s.findings as Json,
+  };
+}
+
+function finishPayload(f: ExchangeFinish): { [k: string]: Json } {
+  return {
+    finished_at: f.finishedAt, status: f.status, http_status: f.httpStatus, error_code: f.errorCode, timings: { ...f.timings },
+    usage: { ...f.usage }, event_count: f.eventCount, response_findings: f.responseFindings as Json,
+  };
+}
+
+function clientOf(s: ExchangeStart): string {
+  const ua = s.userAgent?.split(' ')[0] ?? '';
+  const cred = typeof s.principal?.credentialId === 'string' ? s.principal.credentialId : '';
+  return `${cred}|${ua}`.slice(0, 200);
+}
+
+/**
+ * The client's own conversation id, in order of preference: the `x-portcullis-session` header; a conversation or
+ * session id in `metadata` (OpenAI Responses/Chat `metadata`, Anthropic `metadata.user_id`, which Claude clients fill
+ * with a per-session value); the Responses API `conversation`. OpenAI's `user` names an end user, not a conversation,
+ * so it only narrows the time-gap grouping.
+ */
+export function sessionHint(start: StartWithSession, keyring: Keyring, maxScan: number): { key: string; source: string } | undefined {
+  if (start.session) return { key: start.session, source: 'header' };
+  if (!start.clientRequest || start.clientRequest.length > maxScan + 64) return undefined;
+  let body: unknown;
+  try {
+    body = JSON.parse(openBody(keyring, start.id, 'client_request', start.clientRequest).toString('utf8'));
+  } catch {
+    return undefined;
+  }
+  if (!body || typeof body !== 'object') return undefined;
+  const b = body as Record<string, unknown>;
+  const meta = b.metadata && typeof b.metadata === 'object' ? (b.metadata as Record<string, unknown>) : {};
+  for (const f of ['session_id', 'conversation_id', 'thread_id', 'user_id']) {
+    const v = meta[f];
+    if (typeof v === 'string' && v.length > 0) return { key: `${f}:${v}`, source: `metadata.${f}` };
+  }
+  const conv = typeof b.conversation === 'string' ? b.conversation : (b.conversation as { id?: unknown } | undefined)?.id;
+  if (typeof conv === 'string') return { key: `conversation:${conv}`, source: 'conversation' };
+  if (typeof b.user === 'string' && b.user.length > 0) return { key: `user:${b.user}`, source: 'user+time-gap' };
+  return undefined;
+}

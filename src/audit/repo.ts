@@ -1,0 +1,98 @@
+import type { AuditEntry, Checkpoint, Json, PublicKeyInfo } from './chain.ts';
+
+/**
+ * Persistence port of the audit trail, sessions and retention. SQLite implements it in
+ * src/store/sqlite/audit.ts; a PostgreSQL implementation must compute `seq`/`prev` inside the same transaction
+ * as the insert (unique (writer, seq) + retry) so two replicas can never fork one writer's chain.
+ */
+export interface AppendInput {
+  at: number;
+  kind: string;
+  subject: string | null;
+  refId: string | null;
+  payload: { [k: string]: Json };
+  /**
+   * Ask the store to add `payload.bodies` = SHA-256 of the sealed bodies of this exchange as stored, computed in the
+   * same transaction: 'start' (client/upstream request), 'finish' (response + every stream segment).
+   */
+  digestBodies?: { exchangeId: string; phase: 'start' | 'finish' };
+}
+
+export interface BodyDigests {
+  client_request?: string | null;
+  upstream_request?: string | null;
+  response?: string | null;
+  segments?: { seq: number; sha256: string }[];
+}
+
+export interface StoredBodies {
+  exchangeId: string;
+  exists: boolean;
+  purgedAt: number | null;
+  digests: Required<BodyDigests>;
+}
+
+export interface EntryQuery {
+  writer: string;
+  afterSeq: number;
+  limit: number;
+}
+
+export interface SigningKeyRow extends PublicKeyInfo {
+  sealedPrivate: Buffer;
+}
+
+export interface SessionAssign {
+  exchangeId: string;
+  at: number;
+  subject: string | null;
+  client: string;
+  /** Explicit session key (keyed hash); null = group by subject + client + time gap. */
+  key: string | null;
+  source: string;
+  gapMs: number;
+}
+
+export interface SessionRow {
+  id: string;
+  subject: string | null;
+  client: string;
+  source: string;
+  firstAt: number;
+  lastAt: number;
+  exchangeCount: number;
+}
+
+export interface SessionFilter {
+  subject?: string;
+  since?: number;
+  until?: number;
+  limit?: number;
+}
+
+export interface PurgeResult {
+  bodiesPurged: number;
+  exchangesDeleted: number;
+}
+
+export interface AuditRepo {
+  append(writer: string, input: AppendInput): Promise<AuditEntry>;
+  heads(): Promise<{ writer: string; seq: number; hash: string; at: number }[]>;
+  entries(q: EntryQuery): Promise<AuditEntry[]>;
+  /** Entries of every writer with since <= at < until, ordered by writer, seq. */
+  entriesBetween(since: number, until: number): Promise<AuditEntry[]>;
+  entry(writer: string, seq: number): Promise<AuditEntry | undefined>;
+  writers(): Promise<string[]>;
+  putCheckpoint(c: Checkpoint): Promise<void>;
+  checkpoints(writer?: string): Promise<Checkpoint[]>;
+  /** Inserts the key unless one with the same id exists; returns every key (oldest first). */
+  putKey(k: SigningKeyRow): Promise<void>;
+  keys(): Promise<SigningKeyRow[]>;
+  storedBodies(exchangeIds: string[]): Promise<StoredBodies[]>;
+  /** Retention: NULL the bodies of exchanges started before `bodiesBefore` (tombstoned), delete rows before `metadataBefore`. */
+  purge(o: { bodiesBefore: number | null; metadataBefore: number | null; now: number }): Promise<PurgeResult>;
+  assignSession(a: SessionAssign): Promise<string>;
+  sessions(f: SessionFilter): Promise<SessionRow[]>;
+  session(id: string): Promise<SessionRow | undefined>;
+  sessionExchanges(id: string): Promise<string[]>;
+}

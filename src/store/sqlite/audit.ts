@@ -1,0 +1,199 @@
+import type { SQLOutputValue } from 'node:sqlite';
+import { entryHash, GENESIS_HASH, sha256Hex, type AuditEntry, type Checkpoint } from '../../audit/chain.ts';
+import type { AppendInput, AuditRepo, BodyDigests, PurgeResult, SessionAssign, SessionFilter, SessionRow, SigningKeyRow, StoredBodies } from '../../audit/repo.ts';
+import type { SqliteCore } from './core.ts';
+import type { SqliteStore } from './index.ts';
+import type { Migration } from './migrations.ts';
+
+/**
+ * SQLite side of the audit trail (runs in the store worker). `seq` and `prev` are read from the table inside the
+ * same transaction as the insert (the worker holds BEGIN IMMEDIATE), so concurrent appenders — the gateway and a
+ * CLI process sharing the file — can never fork a writer's chain, and a rolled-back batch leaves no hole.
+ */
+export const AUDIT_MIGRATIONS: readonly Migration[] = [
+  { id: 'audit/001-chain', sql: `
+  CREATE TABLE audit_entries (
+    writer TEXT NOT NULL, seq INTEGER NOT NULL, at INTEGER NOT NULL, kind TEXT NOT NULL, subject TEXT, ref_id TEXT,
+    payload_json TEXT NOT NULL, prev_hash TEXT NOT NULL, hash TEXT NOT NULL,
+    PRIMARY KEY (writer, seq)
+  ) WITHOUT ROWID;
+  CREATE INDEX audit_entries_at ON audit_entries(at);
+  CREATE TABLE audit_checkpoints (
+    writer TEXT NOT NULL, seq INTEGER NOT NULL, hash TEXT NOT NULL, at INTEGER NOT NULL, key_id TEXT NOT NULL, signature TEXT NOT NULL,
+    PRIMARY KEY (writer, seq)
+  );
+  CREATE TABLE audit_keys (key_id TEXT PRIMARY KEY, public_key TEXT NOT NULL, sealed_private BLOB NOT NULL, created_at INTEGER NOT NULL);
+  CREATE TABLE audit_tombstones (exchange_id TEXT PRIMARY KEY, purged_at INTEGER NOT NULL);
+  CREATE TABLE audit_sessions (
+    id TEXT PRIMARY KEY, subject TEXT, client TEXT NOT NULL, session_key TEXT, source TEXT NOT NULL,
+    first_at INTEGER NOT NULL, last_at INTEGER NOT NULL, exchange_count INTEGER NOT NULL
+  );
+  CREATE INDEX audit_sessions_implicit ON audit_sessions(subject, client, last_at);
+  CREATE INDEX audit_sessions_key ON audit_sessions(subject, session_key);
+  CREATE INDEX audit_sessions_last ON audit_sessions(last_at);
+  CREATE TABLE audit_session_exchanges (exchange_id TEXT PRIMARY KEY, session_id TEXT NOT NULL, at INTEGER NOT NULL);
+  CREATE INDEX audit_session_exchanges_session ON audit_session_exchanges(session_id, at);
+  ` },
+];
+
+type Row = Record<string, SQLOutputValue>;
+const s = (v: SQLOutputValue | undefined): string => (typeof v === 'string' ? v : String(v));
+const sn = (v: SQLOutputValue | undefined): string | null => (v === null || v === undefined ? null : s(v));
+const digest = (v: SQLOutputValue | undefined): string | null => (v instanceof Uint8Array ? sha256Hex(v) : null);
+
+function toEntry(r: Row): AuditEntry {
+  return {
+    writer: s(r.writer), seq: Number(r.seq), at: Number(r.at), kind: s(r.kind), subject: sn(r.subject), refId: sn(r.ref_id),
+    payload: JSON.parse(s(r.payload_json)) as AuditEntry['payload'], prev: s(r.prev_hash), hash: s(r.hash),
+  };
+}
+
+function toSession(r: Row): SessionRow {
+  return { id: s(r.id), subject: sn(r.subject), client: s(r.client), source: s(r.source), firstAt: Number(r.first_at), lastAt: Number(r.last_at), exchangeCount: Number(r.exchange_count) };
+}
+
+function bodyDigests(core: SqliteCore, exchangeId: string, phase: 'start' | 'finish'): BodyDigests {
+  const row = core.stmt('SELECT client_request, upstream_request, response FROM exchanges WHERE id = ?').get(exchangeId);
+  if (!row) throw new Error(`audit: exchange ${exchangeId} is not recorded`);
+  if (phase === 'start') return { client_request: digest(row.client_request), upstream_request: digest(row.upstream_request) };
+  const segs = core.stmt('SELECT seq, sealed FROM exchange_segments WHERE exchange_id = ? ORDER BY seq').all(exchangeId);
+  return { response: digest(row.response), segments: segs.map((x) => ({ seq: Number(x.seq), sha256: digest(x.sealed) ?? '' })) };
+}
+
+function append(core: SqliteCore, writer: string, input: AppendInput): AuditEntry {
+  const head = core.stmt('SELECT seq, hash FROM audit_entries WHERE writer = ? ORDER BY seq DESC LIMIT 1').get(writer);
+  const payload = { ...input.payload };
+  if (input.digestBodies) payload.bodies = bodyDigests(core, input.digestBodies.exchangeId, input.digestBodies.phase) as AuditEntry['payload'];
+  const base = {
+    writer, seq: head ? Number(head.seq) + 1 : 1, at: input.at, kind: input.kind, subject: input.subject, refId: input.refId, payload,
+    prev: head ? s(head.hash) : GENESIS_HASH,
+  };
+  const entry: AuditEntry = { ...base, hash: entryHash(base) };
+  core.stmt('INSERT INTO audit_entries (writer, seq, at, kind, subject, ref_id, payload_json, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)')
+    .run(entry.writer, entry.seq, entry.at, entry.kind, entry.subject, entry.refId, JSON.stringify(entry.payload), entry.prev, entry.hash);
+  return entry;
+}
+
+function storedBodies(core: SqliteCore, ids: string[]): StoredBodies[] {
+  return ids.map((id) => {
+    const row = core.stmt('SELECT client_request, upstream_request, response FROM exchanges WHERE id = ?').get(id);
+    const tomb = core.stmt('SELECT purged_at FROM audit_tombstones WHERE exchange_id = ?').get(id);
+    const segs = row ? core.stmt('SELECT seq, sealed FROM exchange_segments WHERE exchange_id = ? ORDER BY seq').all(id) : [];
+    return {
+      exchangeId: id, exists: Boolean(row), purgedAt: tomb ? Number(tomb.purged_at) : null,
+      digests: {
+        client_request: digest(row?.client_request), upstream_request: digest(row?.upstream_request), response: digest(row?.response),
+        segments: segs.map((x) => ({ seq: Number(x.seq), sha256: digest(x.sealed) ?? '' })),
+      },
+    };
+  });
+}
+
+function purge(core: SqliteCore, o: { bodiesBefore: number | null; metadataBefore: number | null; now: number }): PurgeResult {
+  let bodiesPurged = 0;
+  let exchangesDeleted = 0;
+  if (o.bodiesBefore !== null) {
+    // Tombstone first: verify then knows a missing body was purged by retention, and the chain still holds its hash.
+    const where = `started_at < ? AND status != 'in_progress' AND (client_request IS NOT NULL OR upstream_request IS NOT NULL OR response IS NOT NULL
+      OR EXISTS (SELECT 1 FROM exchange_segments g WHERE g.exchange_id = exchanges.id))`;
+    core.stmt(`INSERT OR IGNORE INTO audit_tombstones (exchange_id, purged_at) SELECT id, ? FROM exchanges WHERE ${where}`).run(o.now, o.bodiesBefore);
+    bodiesPurged = Number(core.stmt(`UPDATE exchanges SET client_request = NULL, upstream_request = NULL, response = NULL WHERE ${where}`).run(o.bodiesBefore).changes);
+    core.stmt('DELETE FROM exchange_segments WHERE exchange_id IN (SELECT exchange_id FROM audit_tombstones WHERE purged_at = ?)').run(o.now);
+  }
+  if (o.metadataBefore !== null) {
+    const old = "SELECT id FROM exchanges WHERE started_at < ? AND status != 'in_progress'";
+    core.stmt(`INSERT OR IGNORE INTO audit_tombstones (exchange_id, purged_at) SELECT id, ? FROM (${old})`).run(o.now, o.metadataBefore);
+    core.stmt(`DELETE FROM exchange_segments WHERE exchange_id IN (${old})`).run(o.metadataBefore);
+    core.stmt(`DELETE FROM audit_session_exchanges WHERE exchange_id IN (${old})`).run(o.metadataBefore);
+    core.stmt('DELETE FROM audit_sessions WHERE last_at < ?').run(o.metadataBefore);
+    exchangesDeleted = Number(core.stmt(`DELETE FROM exchanges WHERE started_at < ? AND status != 'in_progress'`).run(o.metadataBefore).changes);
+  }
+  return { bodiesPurged, exchangesDeleted };
+}
+
+function assignSession(core: SqliteCore, a: SessionAssign): string {
+  const found = a.key
+    ? core.stmt('SELECT id FROM audit_sessions WHERE subject IS ? AND session_key = ? ORDER BY last_at DESC LIMIT 1').get(a.subject, a.key)
+    : core.stmt('SELECT id FROM audit_sessions WHERE subject IS ? AND client = ? AND session_key IS NULL AND last_at >= ? ORDER BY last_at DESC LIMIT 1')
+      .get(a.subject, a.client, a.at - a.gapMs);
+  const id = found ? s(found.id) : `ses_${a.exchangeId.replace(/^[a-z]+_/, '')}`;
+  if (found) {
+    core.stmt('UPDATE audit_sessions SET last_at = max(last_at, ?), exchange_count = exchange_count + 1 WHERE id = ?').run(a.at, id);
+  } else {
+    core.stmt('INSERT INTO audit_sessions (id, subject, client, session_key, source, first_at, last_at, exchange_count) VALUES (?, ?, ?, ?, ?, ?, ?, 1)')
+      .run(id, a.subject, a.client, a.key, a.source, a.at, a.at);
+  }
+  core.stmt('INSERT OR IGNORE INTO audit_session_exchanges (exchange_id, session_id, at) VALUES (?, ?, ?)').run(a.exchangeId, id, a.at);
+  return id;
+}
+
+function sessions(core: SqliteCore, f: SessionFilter): SessionRow[] {
+  const where: string[] = [];
+  const args: (string | number)[] = [];
+  if (f.subject) { where.push('subject = ?'); args.push(f.subject); }
+  if (f.since !== undefined) { where.push('last_at >= ?'); args.push(f.since); }
+  if (f.until !== undefined) { where.push('first_at < ?'); args.push(f.until); }
+  const limit = Math.min(Math.max(f.limit ?? 50, 1), 1000);
+  return core.db.prepare(`SELECT * FROM audit_sessions ${where.length ? 'WHERE ' + where.join(' AND ') : ''} ORDER BY last_at DESC LIMIT ${limit}`)
+    .all(...args).map(toSession);
+}
+
+export function auditSqlite(core: SqliteCore): Record<string, (...args: never[]) => unknown> {
+  return {
+    'audit.append': (writer: string, input: AppendInput) => append(core, writer, input),
+    'audit.heads': () => core.stmt('SELECT writer, seq, hash, at FROM audit_entries e WHERE seq = (SELECT max(seq) FROM audit_entries WHERE writer = e.writer) ORDER BY writer')
+      .all().map((r) => ({ writer: s(r.writer), seq: Number(r.seq), hash: s(r.hash), at: Number(r.at) })),
+    'audit.entries': (writer: string, afterSeq: number, limit: number) =>
+      core.stmt('SELECT * FROM audit_entries WHERE writer = ? AND seq > ? ORDER BY seq LIMIT ?').all(writer, afterSeq, limit).map(toEntry),
+    'audit.entriesBetween': (since: number, until: number) =>
+      core.stmt('SELECT * FROM audit_entries WHERE at >= ? AND at < ? ORDER BY writer, seq').all(since, until).map(toEntry),
+    'audit.entry': (writer: string, seq: number) => {
+      const r = core.stmt('SELECT * FROM audit_entries WHERE writer = ? AND seq = ?').get(writer, seq);
+      return r ? toEntry(r) : undefined;
+    },
+    'audit.writers': () => core.stmt('SELECT DISTINCT writer FROM audit_entries UNION SELECT DISTINCT writer FROM audit_checkpoints ORDER BY 1').all().map((r) => s(r.writer)),
+    'audit.putCheckpoint': (c: Checkpoint) =>
+      void core.stmt('INSERT OR REPLACE INTO audit_checkpoints (writer, seq, hash, at, key_id, signature) VALUES (?, ?, ?, ?, ?, ?)').run(c.writer, c.seq, c.hash, c.at, c.keyId, c.signature),
+    'audit.checkpoints': (writer: string | null) =>
+      (writer ? core.stmt('SELECT * FROM audit_checkpoints WHERE writer = ? ORDER BY seq').all(writer) : core.stmt('SELECT * FROM audit_checkpoints ORDER BY writer, seq').all())
+        .map((r): Checkpoint => ({ writer: s(r.writer), seq: Number(r.seq), hash: s(r.hash), at: Number(r.at), keyId: s(r.key_id), signature: s(r.signature) })),
+    'audit.putKey': (k: SigningKeyRow) =>
+      void core.stmt('INSERT OR IGNORE INTO audit_keys (key_id, public_key, sealed_private, created_at) VALUES (?, ?, ?, ?)').run(k.keyId, k.publicKeyPem, k.sealedPrivate, k.createdAt),
+    'audit.keys': () => core.stmt('SELECT * FROM audit_keys ORDER BY created_at, key_id').all()
+      .map((r) => ({ keyId: s(r.key_id), publicKeyPem: s(r.public_key), sealedPrivate: r.sealed_private, createdAt: Number(r.created_at) })),
+    'audit.storedBodies': (ids: string[]) => storedBodies(core, ids),
+    'audit.purge': (o: { bodiesBefore: number | null; metadataBefore: number | null; now: number }) => purge(core, o),
+    'sessions.assign': (a: SessionAssign) => assignSession(core, a),
+    'sessions.list': (f: SessionFilter) => sessions(core, f),
+    'sessions.get': (id: string) => {
+      const r = core.stmt('SELECT * FROM audit_sessions WHERE id = ?').get(id);
+      return r ? toSession(r) : undefined;
+    },
+    'sessions.exchanges': (id: string) => core.stmt('SELECT exchange_id FROM audit_session_exchanges WHERE session_id = ? ORDER BY at, exchange_id').all(id).map((r) => s(r.exchange_id)),
+  };
+}
+
+const asBuffer = (u: Uint8Array): Buffer => (Buffer.isBuffer(u) ? u : Buffer.from(u.buffer, u.byteOffset, u.byteLength));
+
+/** Main-thread typed repo over the worker methods above. */
+export function sqliteAuditRepo(store: SqliteStore): AuditRepo {
+  const call = <T>(m: `${string}.${string}`, ...args: unknown[]): Promise<T> => store.callExt<T>(m, ...args);
+  return {
+    append: (writer, input) => call('audit.append', writer, input),
+    heads: () => call('audit.heads'),
+    entries: (q) => call('audit.entries', q.writer, q.afterSeq, q.limit),
+    entriesBetween: (since, until) => call('audit.entriesBetween', since, until),
+    entry: (writer, seq) => call('audit.entry', writer, seq),
+    writers: () => call('audit.writers'),
+    putCheckpoint: (c) => call('audit.putCheckpoint', c),
+    checkpoints: (writer) => call('audit.checkpoints', writer ?? null),
+    putKey: (k) => call('audit.putKey', k),
+    keys: () => call<(SigningKeyRow & { sealedPrivate: Uint8Array })[]>('audit.keys').then((ks) => ks.map((k) => ({ ...k, sealedPrivate: asBuffer(k.sealedPrivate) }))),
+    storedBodies: (ids) => call('audit.storedBodies', ids),
+    purge: (o) => call('audit.purge', o),
+    assignSession: (a) => call('sessions.assign', a),
+    sessions: (f) => call('sessions.list', f),
+    session: (id) => call('sessions.get', id),
+    sessionExchanges: (id) => call('sessions.exchanges', id),
+  };
+}

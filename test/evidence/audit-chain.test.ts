@@ -1,0 +1,158 @@
+import { afterEach, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { generateKeyPairSync } from 'node:crypto';
+import { AuditLog } from '../../src/audit/log.ts';
+import { createAuditObserver } from '../../src/audit/observer.ts';
+import { verifyStore } from '../../src/audit/verify-store.ts';
+import { entryHash, keyIdOf, signCheckpoint, canonicalJson, type AuditEntry } from '../../src/audit/chain.ts';
+import { sealBody } from '../../src/audit/recording.ts';
+import { closeOpenFixtures, fixture, fixedClock, recordExchange, type Fixture } from './helpers.ts';
+
+const WRITER = 'gw-a';
+
+async function seeded(n = 6): Promise<{ f: Fixture; log: AuditLog; clock: ReturnType<typeof fixedClock> }> {
+  const f = await fixture();
+  const clock = fixedClock();
+  const log = await AuditLog.open({ repo: f.repo, keyring: f.keyring, clock, writerId: WRITER, checkpointIntervalMs: 0, checkpointEveryEntries: 1_000_000 });
+  const obs = createAuditObserver({ log, repo: f.repo, keyring: f.keyring, sessionGapMs: 1_800_000 });
+  for (let i = 0; i < n; i++) {
+    clock.advance(1000);
+    const { start, finish } = await recordExchange(f, { id: `ex_${i}`, at: clock.now(), events: i % 2 ? [[1, null, '{"a":1}'], [20, null, '[DONE]']] : undefined });
+    await obs.onStart!(start);
+    await obs.onFinish!(start, finish);
+  }
+  await log.append({ kind: 'admin.action', subject: 'root', payload: { action: 'keys.create', target: 'key_9' } });
+  await log.checkpoint();
+  return { f, log, clock };
+}
+
+const verify = (f: Fixture, pinnedPublicKeyPem?: string) => verifyStore({ repo: f.repo, now: Date.now(), pinnedPublicKeyPem });
+const codes = (r: Awaited<ReturnType<typeof verify>>) => r.problems.map((p) => `${p.code}@${p.seq ?? p.exchangeId}`);
+
+describe('audit chain', () => {
+  afterEach(closeOpenFixtures);
+
+  it('verifies an untouched trail, sealed by a checkpoint', async () => {
+    const { f, log } = await seeded();
+    const r = await verify(f);
+    assert.equal(r.ok, true, JSON.stringify(r.problems));
+    assert.equal(r.entries, 13);
+    assert.equal(r.writers[0]!.sealedSeq, 13);
+    assert.deepEqual(r.warnings, []);
+    assert.equal(r.bodies.checked, 12);
+    assert.equal(r.keys[0]!.keyId, log.publicKey.keyId);
+    await f.close();
+  });
+
+  it('entry hash is SHA-256 over JCS with a domain prefix (documented in docs/audit.md)', async () => {
+    const e: Omit<AuditEntry, 'hash'> = { writer: 'w', seq: 1, at: 1, kind: 'a.b', subject: null, refId: null, payload: { b: 1, a: [true, 'x'] }, prev: '0'.repeat(64) };
+    assert.equal(canonicalJson({ b: 1, a: [true, 'x'] }), '{"a":[true,"x"],"b":1}');
+    assert.match(entryHash(e), /^[0-9a-f]{64}$/);
+    assert.notEqual(entryHash(e), entryHash({ ...e, seq: 2 }));
+  });
+
+  it('detects an edited body and names the exchange', async () => {
+    const { f } = await seeded();
+    f.tamper('UPDATE exchanges SET client_request = ? WHERE id = ?', sealBody(f.keyring, 'ex_2', 'client_request', Buffer.from('{"edited":true}')), 'ex_2');
+    f.tamper("UPDATE exchange_segments SET sealed = X'00' WHERE exchange_id = 'ex_3'");
+    const r = await verify(f);
+    assert.equal(r.ok, false);
+    assert.deepEqual(codes(r), ['body_modified@5', 'body_modified@8']);
+    assert.equal(r.problems[0]!.exchangeId, 'ex_2');
+    assert.match(r.problems[1]!.message, /segment 0 of exchange ex_3/);
+    await f.close();
+  });
+
+  it('detects an edited entry', async () => {
+    const { f } = await seeded();
+    f.tamper(`UPDATE audit_entries SET payload_json = replace(payload_json, '"completed"', '"rejected"') WHERE writer = ? AND seq = 4`, WRITER);
+    const r = await verify(f);
+    assert.deepEqual(codes(r), ['entry_modified@4']);
+    await f.close();
+  });
+
+  it('detects a deleted entry', async () => {
+    const { f } = await seeded();
+    f.tamper('DELETE FROM audit_entries WHERE writer = ? AND seq = 7', WRITER);
+    const r = await verify(f);
+    assert.deepEqual(codes(r), ['entry_missing@7']);
+    assert.match(r.problems[0]!.message, /seq 7 of writer gw-a \(deleted\)/);
+    await f.close();
+  });
+
+  it('detects two swapped entries', async () => {
+    const { f } = await seeded();
+    f.tamper('UPDATE audit_entries SET seq = -1 WHERE writer = ? AND seq = 5', WRITER);
+    f.tamper('UPDATE audit_entries SET seq = 5 WHERE writer = ? AND seq = 6', WRITER);
+    f.tamper('UPDATE audit_entries SET seq = 6 WHERE writer = ? AND seq = -1', WRITER);
+    const r = await verify(f);
+    assert.deepEqual(codes(r), ['entry_out_of_order@5', 'entry_out_of_order@6']);
+    assert.match(r.problems[0]!.message, /stored at seq 5 .* written as seq 6/);
+    await f.close();
+  });
+
+  it('detects a truncated tail against the signed checkpoint', async () => {
+    const { f } = await seeded();
+    f.tamper('DELETE FROM audit_entries WHERE writer = ? AND seq > 10', WRITER);
+    const r = await verify(f);
+    assert.deepEqual(codes(r), ['tail_truncated@11']);
+    assert.match(r.problems[0]!.message, /entries 11\.\.13 were removed/);
+    await f.close();
+  });
+
+  it('reports entries after the last checkpoint as unsealed (warning, not failure)', async () => {
+    const { f, log } = await seeded();
+    await log.append({ kind: 'auth.failure', payload: { reason: 'bad_key' } });
+    const r = await verify(f);
+    assert.equal(r.ok, true);
+    assert.deepEqual(r.warnings.map((w) => w.code), ['tail_unsealed']);
+    await log.checkpoint();
+    assert.deepEqual((await verify(f)).warnings, []);
+    await f.close();
+  });
+
+  it('detects a forged checkpoint: altered, signed by a stranger, or signed by a key slipped into the store', async () => {
+    const { f, log } = await seeded();
+    f.tamper("UPDATE audit_checkpoints SET seq = 12, hash = (SELECT hash FROM audit_entries WHERE seq = 12) WHERE writer = ?", WRITER);
+    assert.deepEqual(codes(await verify(f)), ['checkpoint_forged@12']);
+
+    const { privateKey, publicKey } = generateKeyPairSync('ed25519');
+    const pem = publicKey.export({ type: 'spki', format: 'pem' }).toString();
+    const head = (await f.repo.entry(WRITER, 13))!;
+    const forged = signCheckpoint({ writer: WRITER, seq: 13, hash: head.hash, at: 1, keyId: keyIdOf(pem) }, privateKey);
+    f.tamper('DELETE FROM audit_checkpoints');
+    f.tamper('INSERT INTO audit_checkpoints (writer, seq, hash, at, key_id, signature) VALUES (?, ?, ?, ?, ?, ?)', WRITER, 13, head.hash, 1, forged.keyId, forged.signature);
+    assert.deepEqual(codes(await verify(f)), ['checkpoint_unknown_key@13']);
+
+    f.tamper('INSERT INTO audit_keys (key_id, public_key, sealed_private, created_at) VALUES (?, ?, X\'00\', 0)', forged.keyId, pem);
+    assert.equal((await verify(f)).ok, true, 'a key planted in the store is trusted unless the published key is pinned');
+    assert.deepEqual(codes(await verify(f, log.publicKey.publicKeyPem)), ['checkpoint_unknown_key@13']);
+    await f.close();
+  });
+
+  it('detects history rewritten with recomputed hashes (checkpoint mismatch)', async () => {
+    const { f } = await seeded();
+    const rows = await f.repo.entries({ writer: WRITER, afterSeq: 0, limit: 100 });
+    let prev = rows[0]!.prev;
+    for (const e of rows) {
+      const payload = e.seq === 3 ? { ...e.payload, model: 'innocent' } : e.payload;
+      const hash = entryHash({ ...e, payload, prev });
+      f.tamper('UPDATE audit_entries SET payload_json = ?, prev_hash = ?, hash = ? WHERE writer = ? AND seq = ?', JSON.stringify(payload), prev, hash, WRITER, e.seq);
+      prev = hash;
+    }
+    assert.deepEqual(codes(await verify(f)), ['checkpoint_mismatch@13']);
+    await f.close();
+  });
+
+  it('retention purge leaves tombstones and a verifiable trail; a body removed without one is flagged', async () => {
+    const { f, clock } = await seeded();
+    const res = await f.repo.purge({ bodiesBefore: clock.now() - 1500, metadataBefore: null, now: clock.now() });
+    assert.equal(res.bodiesPurged, 4);
+    const r = await verify(f);
+    assert.equal(r.ok, true, JSON.stringify(r.problems));
+    assert.equal(r.bodies.purged, 8); // 4 exchanges × (start + finish) body records
+    f.tamper("UPDATE exchanges SET response = NULL WHERE id = 'ex_4'");
+    assert.deepEqual(codes(await verify(f)), ['body_missing@10']);
+    await f.close();
+  });
+});

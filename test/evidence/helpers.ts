@@ -1,0 +1,88 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { DatabaseSync } from 'node:sqlite';
+import { Keyring } from '../../src/crypto/keyring.ts';
+import { SqliteStore } from '../../src/store/sqlite/index.ts';
+import { sqliteAuditRepo } from '../../src/store/sqlite/audit.ts';
+import { sqliteOutboxRepo } from '../../src/store/sqlite/outbox.ts';
+import type { AuditRepo } from '../../src/audit/repo.ts';
+import type { OutboxRepo } from '../../src/events/repo.ts';
+import { sealBody, sealSegment } from '../../src/audit/recording.ts';
+import type { ExchangeFinish, ExchangeStart } from '../../src/store/ports.ts';
+
+export interface Fixture {
+  dir: string;
+  dbPath: string;
+  store: SqliteStore;
+  keyring: Keyring;
+  repo: AuditRepo;
+  outbox: OutboxRepo;
+  reopen(): Promise<void>;
+  /** A separate connection for tampering (the attacker with file access). */
+  tamper(sql: string, ...args: (string | number | null | Uint8Array)[]): void;
+  close(): Promise<void>;
+}
+
+/** Fixtures still open; `closeOpenFixtures` (an `afterEach` hook) closes them so a failed assertion cannot leave a worker thread keeping the test process alive. */
+const open = new Set<Fixture>();
+
+export async function closeOpenFixtures(): Promise<void> {
+  for (const f of open) await f.close();
+}
+
+export async function fixture(master = randomBytes(32)): Promise<Fixture> {
+  const dir = mkdtempSync(join(tmpdir(), 'portcullis-evidence-'));
+  const dbPath = join(dir, 'p.db');
+  const f: Fixture = {
+    dir, dbPath, keyring: new Keyring(master),
+    store: await SqliteStore.open({ path: dbPath, synchronous: 'normal' }),
+    repo: undefined as unknown as AuditRepo,
+    outbox: undefined as unknown as OutboxRepo,
+    async reopen() {
+      await f.store.close();
+      f.store = await SqliteStore.open({ path: dbPath, synchronous: 'normal' });
+      f.repo = sqliteAuditRepo(f.store);
+      f.outbox = sqliteOutboxRepo(f.store);
+    },
+    tamper(sql, ...args) {
+      const db = new DatabaseSync(dbPath);
+      try { db.prepare(sql).run(...args); } finally { db.close(); }
+    },
+    async close() {
+      if (!open.delete(f)) return;
+      await f.store.close();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+  f.repo = sqliteAuditRepo(f.store);
+  f.outbox = sqliteOutboxRepo(f.store);
+  open.add(f);
+  return f;
+}
+
+export const fixedClock = (start = Date.parse('2025-01-01T00:00:00Z')): { now(): number; mono(): number; advance(ms: number): void } => {
+  let t = start;
+  return { now: () => t, mono: () => t, advance: (ms: number) => void (t += ms) };
+};
+
+/** Records an exchange the way the recorder does: start row with sealed bodies, stream segments, finish. */
+export async function recordExchange(f: Fixture, o: { id: string; at: number; subject?: string; body?: unknown; events?: [number, string | null, string][]; userAgent?: string }): Promise<{ start: ExchangeStart; finish: ExchangeFinish }> {
+  const client = Buffer.from(JSON.stringify(o.body ?? { model: 'gpt-4o', messages: [{ role: 'user', content: 'hello' }] }));
+  const start: ExchangeStart = {
+    id: o.id, startedAt: o.at, subject: o.subject ?? 'alice', principal: { kind: 'user', name: o.subject ?? 'alice', groups: ['eng'], credentialId: 'key_1' },
+    endpoint: 'chat.completions', method: 'POST', path: '/v1/chat/completions', model: 'gpt-4o', provider: 'mock', upstreamModel: null,
+    stream: Boolean(o.events), clientIp: '127.0.0.1', userAgent: o.userAgent ?? 'OpenAI/JS 6.0', decision: { effect: 'allow', reasons: ['default_allow'] }, findings: [],
+    clientRequest: sealBody(f.keyring, o.id, 'client_request', client), upstreamRequest: null,
+  };
+  await f.store.exchanges.start(start);
+  if (o.events) await f.store.exchanges.appendSegment(o.id, 0, sealSegment(f.keyring, o.id, 0, o.events));
+  const finish: ExchangeFinish = {
+    id: o.id, finishedAt: o.at + 50, status: 'completed', httpStatus: 200, errorCode: null,
+    timings: { upstreamFirstByteMs: 5, clientFirstByteMs: 6, totalMs: 50 }, usage: { inputTokens: 3, outputTokens: 7, totalTokens: 10 },
+    response: o.events ? null : sealBody(f.keyring, o.id, 'response', Buffer.from('{"choices":[]}')), eventCount: o.events?.length ?? 0, responseFindings: [],
+  };
+  await f.store.exchanges.finish(finish);
+  return { start, finish };
+}
