@@ -3,7 +3,7 @@ import type { PrincipalKind } from '../core/principal.ts';
 /**
  * Identity persistence port: login sessions behind minted tokens, pending login flows, and the SAML assertion
  * replay cache. SQLite implements it in src/store/sqlite/identity.ts; a PostgreSQL implementation must pass the
- * same suite (test/identity/repo-conformance.ts).
+ * same suite (test/identity/repo-conformance.test.ts).
  */
 export interface SessionRecord {
   id: string;

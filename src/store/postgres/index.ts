@@ -58,6 +58,31 @@ export class PostgresStore implements Store {
     return this.#pool.query<T>(sql, args);
   }
 
+  /**
+   * Extension access for module repos (identity, policy, audit, approvals, …): a module writes
+   * `postgresFooRepo(store: PostgresStore)` using `query`/`transaction` and appends its migrations to
+   * POSTGRES_MIGRATIONS (migrations.ts). Same port and conformance tests as its SQLite twin.
+   */
+  query<T extends Row = Row>(sql: string, args: unknown[] = []): Promise<pg.QueryResult<T>> {
+    return this.#pool.query<T>(sql, args);
+  }
+
+  /** Runs `fn` in one transaction on one connection (BEGIN … COMMIT, ROLLBACK on throw). */
+  async transaction<T>(fn: (c: pg.PoolClient) => Promise<T>): Promise<T> {
+    const c = await this.#pool.connect();
+    try {
+      await c.query('BEGIN');
+      const out = await fn(c);
+      await c.query('COMMIT');
+      return out;
+    } catch (err) {
+      await c.query('ROLLBACK').catch(() => undefined);
+      throw err;
+    } finally {
+      c.release();
+    }
+  }
+
   readonly apiKeys: ApiKeyRepo = {
     create: async (r) => {
       await this.#q(

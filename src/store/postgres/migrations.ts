@@ -1,7 +1,12 @@
 import type { Migration } from '../sqlite/migrations.ts';
+import { IDENTITY_PG_MIGRATIONS } from './identity.ts';
 
-/** PostgreSQL schema, the same tables as SQLite (src/store/sqlite/migrations.ts) in PostgreSQL types. Append only. */
-export const POSTGRES_MIGRATIONS: readonly Migration[] = [
+/**
+ * PostgreSQL schema, the same tables as SQLite (src/store/sqlite/migrations.ts) in PostgreSQL types. Append only.
+ * Modules keep their own named lists next to their repo (e.g. src/store/postgres/identity.ts) and are listed in
+ * POSTGRES_MIGRATIONS below, like SQLITE_MIGRATIONS.
+ */
+const CORE_MIGRATIONS: readonly Migration[] = [
   { id: 'core/001-initial', sql: `
   CREATE TABLE api_keys (
     id TEXT PRIMARY KEY, hash TEXT NOT NULL, subject TEXT NOT NULL, kind TEXT NOT NULL, display_name TEXT NOT NULL,
@@ -33,3 +38,5 @@ export const POSTGRES_MIGRATIONS: readonly Migration[] = [
   CREATE INDEX token_vault_expiry ON token_vault(expires_at);
   ` },
 ];
+
+export const POSTGRES_MIGRATIONS: readonly Migration[] = [...CORE_MIGRATIONS, ...IDENTITY_PG_MIGRATIONS];
