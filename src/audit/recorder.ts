@@ -30,7 +30,18 @@ export class ExchangeRecorder {
   async begin(rec: StartRecord, bodies: { client: Buffer; upstream: Buffer | undefined }): Promise<ExchangeRecording> {
     const start = this.#startRecord(rec, bodies);
     await this.#o.store.exchanges.start(start);
-    for (const obs of this.#o.observers) await obs.onStart?.(start);
+    try {
+      for (const obs of this.#o.observers) await obs.onStart?.(start);
+    } catch (err) {
+      // Fail closed: the caller refuses the request (503 recording_failed). Close the row so it does not stay
+      // in progress; if even that fails, the next start marks it abandoned.
+      await this.#o.store.exchanges.finish({
+        id: start.id, finishedAt: this.#o.clock.now(), status: 'failed', httpStatus: 503, errorCode: 'recording_failed',
+        timings: { upstreamFirstByteMs: null, clientFirstByteMs: null, totalMs: null }, usage: { inputTokens: null, outputTokens: null, totalTokens: null },
+        response: null, eventCount: 0, responseFindings: [],
+      }).catch(() => undefined);
+      throw err;
+    }
     return new ExchangeRecording(this.#o, start);
   }
 

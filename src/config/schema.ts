@@ -3,6 +3,7 @@
  * from it, and docs/configuration.md documents every key in it. Errors name the key path.
  */
 import { identityConfigSchema, type IdentityConfig } from '../identity/config-schema.ts';
+import { auditConfigSchema, type AuditConfig } from '../audit/config-schema.ts';
 
 export const PROVIDER_TYPES = ['openai', 'anthropic', 'azure-openai', 'openai-compatible', 'mock'] as const;
 export type ProviderType = (typeof PROVIDER_TYPES)[number];
@@ -44,6 +45,7 @@ export interface Config {
   recording: { bodies: boolean; flush_interval_ms: number; max_recorded_body_bytes: number };
   auth: { key_cache_ttl_ms: number; roles: Record<string, string[]> };
   identity?: IdentityConfig;
+  audit?: AuditConfig;
   logging: { level: 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent' };
   providers: ProviderConfig[];
   routes: RouteConfig[];
@@ -128,6 +130,7 @@ export const configSchema = {
       },
     },
     identity: identityConfigSchema,
+    audit: auditConfigSchema,
     logging: {
       type: 'object',
       additionalProperties: false,

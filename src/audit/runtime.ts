@@ -1,0 +1,105 @@
+import { hostname } from 'node:os';
+import type { Clock } from '../core/clock.ts';
+import type { Keyring } from '../crypto/keyring.ts';
+import type { AuditConfig } from './config-schema.ts';
+import type { ExchangeObserver } from './exchange-observer.ts';
+import { AuditLog } from './log.ts';
+import { createAuditObserver } from './observer.ts';
+import type { AuditRepo, PurgeResult } from './repo.ts';
+
+const DAY_MS = 86_400_000;
+
+export const AUDIT_DEFAULTS: AuditConfig = {
+  checkpoint_interval_ms: 60_000, checkpoint_every_entries: 1000, session_gap_ms: 1_800_000,
+  retention: { bodies_days: 0, metadata_days: 0, purge_interval_ms: 3_600_000 },
+};
+
+export interface AuditRuntimeOptions {
+  repo: AuditRepo;
+  keyring: Keyring;
+  clock: Clock;
+  /** Overrides `config.writer_id`; default the host name. */
+  writerId?: string;
+  config?: AuditConfig;
+  /** Reports a failed retention run (the job keeps running); never receives content. */
+  onPurgeError?(err: unknown): void;
+}
+
+export interface AuditRuntime {
+  /** Register FIRST among the recorder's observers: no chain entry, no request upstream. */
+  observer: ExchangeObserver;
+  log: AuditLog;
+  repo: AuditRepo;
+  /** One retention run now (the periodic job calls this); the run itself is chained as `retention.purged`. */
+  purge(): Promise<PurgeResult>;
+  /** Stops the timers and signs the final checkpoint. */
+  close(): Promise<void>;
+}
+
+/** The default writer id: the host name, sanitized to the writer-id alphabet. */
+export function defaultWriterId(): string {
+  return hostname().replace(/[^A-Za-z0-9._:-]/g, '-').slice(0, 128) || 'gateway';
+}
+
+/**
+ * Composition helper for the audit trail: the chain (AuditLog with periodic signed checkpoints), the exchange
+ * observer that chains every exchange and assigns sessions, and the retention job per content class.
+ */
+export async function createAuditRuntime(o: AuditRuntimeOptions): Promise<AuditRuntime> {
+  const c = o.config ?? AUDIT_DEFAULTS;
+  const log = await AuditLog.open({
+    repo: o.repo, keyring: o.keyring, clock: o.clock, writerId: o.writerId ?? c.writer_id ?? defaultWriterId(),
+    checkpointIntervalMs: c.checkpoint_interval_ms, checkpointEveryEntries: c.checkpoint_every_entries,
+  });
+  const observer = createAuditObserver({ log, repo: o.repo, keyring: o.keyring, sessionGapMs: c.session_gap_ms });
+  const purge = (): Promise<PurgeResult> => runRetention({ repo: o.repo, log, now: o.clock.now(), retention: c.retention });
+  let timer: NodeJS.Timeout | undefined;
+  if (c.retention.bodies_days > 0 || c.retention.metadata_days > 0) {
+    timer = setInterval(() => void purge().catch((err: unknown) => o.onPurgeError?.(err)), c.retention.purge_interval_ms);
+    timer.unref();
+  }
+  return {
+    observer, log, repo: o.repo, purge,
+    async close() {
+      if (timer) clearInterval(timer);
+      timer = undefined;
+      await log.close();
+    },
+  };
+}
+
+/**
+ * One retention run: bodies older than `bodies_days` are purged behind tombstones, metadata older than
+ * `metadata_days` deleted. The chain entries stay (they hold only digests and metadata), so the trail still
+ * verifies; the run itself is an audited action.
+ */
+export async function runRetention(o: { repo: AuditRepo; log: AuditLog; now: number; retention: AuditConfig['retention'] }): Promise<PurgeResult> {
+  const r = o.retention;
+  const bodiesBefore = r.bodies_days > 0 ? o.now - r.bodies_days * DAY_MS : null;
+  const metadataBefore = r.metadata_days > 0 ? o.now - r.metadata_days * DAY_MS : null;
+  if (bodiesBefore === null && metadataBefore === null) return { bodiesPurged: 0, exchangesDeleted: 0 };
+  const res = await o.repo.purge({ bodiesBefore, metadataBefore, now: o.now });
+  if (res.bodiesPurged > 0 || res.exchangesDeleted > 0) {
+    await o.log.append({
+      kind: 'retention.purged', subject: 'system',
+      payload: { bodies_before: bodiesBefore, metadata_before: metadataBefore, bodies_purged: res.bodiesPurged, exchanges_deleted: res.exchangesDeleted },
+    });
+  }
+  return res;
+}
+
+export interface AdminAction {
+  /** Subject of the authenticated principal. */
+  actor: string;
+  /** Stable verb, e.g. `keys.create`, `keys.revoke`, `credentials.set`, `session.view`, `policy.activate`. */
+  action: string;
+  /** What it acted on (an id or name; never a secret). */
+  target: string | null;
+  /** Extra non-secret facts (counts, ids). */
+  details?: { [k: string]: string | number | boolean | null };
+}
+
+/** Chains one admin action. Await it before answering: an action that cannot be recorded must fail (closed). */
+export async function auditAdminAction(log: AuditLog, a: AdminAction): Promise<void> {
+  await log.append({ kind: 'admin.action', subject: a.actor, refId: a.target, payload: { action: a.action, target: a.target, ...(a.details ?? {}) } });
+}
