@@ -3,7 +3,7 @@ import { dirname, resolve } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { systemClock, type Clock } from './core/clock.ts';
 import { GatewayError } from './core/errors.ts';
-import { createLogger, type GatewayLogger } from './core/logger.ts';
+import { createLogger, errorName, type GatewayLogger } from './core/logger.ts';
 import type { Principal } from './core/principal.ts';
 import type { Config } from './config/schema.ts';
 import { loadOrCreateMasterKey } from './crypto/master-key.ts';
@@ -13,6 +13,8 @@ import type { Store } from './store/ports.ts';
 import { ApiKeyAuthenticator } from './identity/api-key-authenticator.ts';
 import type { AuthContext, Authenticator } from './identity/authenticator.ts';
 import { createApiKey } from './identity/key-service.ts';
+import { createIdentity, type Identity, type IdentityEvent } from './identity/index.ts';
+import { openIdentityRepo } from './store/identity-repo.ts';
 import { ExchangeRecorder } from './audit/recorder.ts';
 import type { ExchangeObserver } from './audit/exchange-observer.ts';
 import { adminRoutes } from './admin/routes.ts';
@@ -33,6 +35,8 @@ export interface GatewayOptions {
   listen?: string;
   /** Extra observers (tests, audit chain, events). */
   observers?: ExchangeObserver[];
+  /** Also receives every authentication event (tests; the events pipeline gets them regardless). */
+  onIdentityEvent?: (e: IdentityEvent) => void;
 }
 
 export interface GatewayHandle {
@@ -44,6 +48,7 @@ export interface GatewayHandle {
   /** Set only on the first start of a fresh store: the bootstrap admin key (also written to a 0600 file). */
   bootstrapAdminKey: string | undefined;
   bootstrapAdminKeyFile: string | undefined;
+  identity: Identity;
   /** Swap the guard (policy + content) atomically; in-flight exchanges keep theirs. */
   setGuard(guard: ExchangeGuard): void;
   close(): Promise<void>;
@@ -68,7 +73,12 @@ export async function startGateway(o: GatewayOptions): Promise<GatewayHandle> {
 
   const apiKeys = new ApiKeyAuthenticator({ repo: store.apiKeys, clock, roles: config.auth.roles, cacheTtlMs: config.auth.key_cache_ttl_ms });
   const authenticators: Authenticator[] = [apiKeys];
+  // Identity needs the public URL (redirect URIs, SAML ACS), known only once listening; requests arriving in that
+  // moment wait for it rather than being judged by an incomplete authenticator chain.
+  let identityLoaded: () => void = () => undefined;
+  const identityReady = new Promise<void>((ok) => (identityLoaded = ok));
   const authenticate = async (credential: string | undefined, ctx: AuthContext): Promise<Principal> => {
+    await identityReady;
     if (!credential) throw new GatewayError('unauthenticated', 'Missing credential: send your Portcullis key as a Bearer token or x-api-key.', { details: { reason: 'missing' } });
     const a = authenticators.find((x) => x.accepts(credential));
     if (!a) throw new GatewayError('unauthenticated', 'Invalid or missing Portcullis API key.', { details: { reason: 'unrecognized' } });
@@ -86,6 +96,7 @@ export async function startGateway(o: GatewayOptions): Promise<GatewayHandle> {
     onCredentialChanged: (name, key) => providers.runtimes.get(name)?.setApiKey(key),
     providers: config.providers.map((p) => ({ name: p.name, type: p.type, credentialSource: p.type === 'mock' ? 'built-in' : p.api_key === 'store' ? 'store' : p.api_key ? 'config-reference' : 'none' })),
   });
+  const router = new Router().add(...routes);
   const server = createGatewayServer({
     pipeline: {
       clock, logger, metrics, recorder, authenticate,
@@ -94,7 +105,7 @@ export async function startGateway(o: GatewayOptions): Promise<GatewayHandle> {
       guard: () => guard,
       limits: { maxBodyBytes: config.server.max_body_bytes, bodyTimeoutMs: config.server.request_body_timeout_ms, trustProxy: config.server.trust_proxy },
     },
-    router: new Router().add(...routes),
+    router,
     metrics,
     logger,
     ready: () => store.ping(),
@@ -112,12 +123,30 @@ export async function startGateway(o: GatewayOptions): Promise<GatewayHandle> {
   });
   const addr = server.address() as AddressInfo;
   const url = `http://${addr.family === 'IPv6' ? `[${addr.address}]` : addr.address}:${addr.port}`;
+  const identity = await createIdentity({
+    config, repo: openIdentityRepo(store), keyring, clock, env, baseDir, authenticate,
+    publicUrl: config.server.public_url ?? url,
+    emit: (e) => {
+      logger.info({ event: e.type, subject: e.subject, reason: e.reason, source: e.source, credential_id: e.credentialId }, 'identity event');
+      o.onIdentityEvent?.(e);
+    },
+  }).finally(identityLoaded);
+  // API keys get the same bad-credential flood guard as minted tokens and JWTs.
+  authenticators.splice(0, authenticators.length, identity.guard(apiKeys, 'api_key'), ...identity.authenticators);
+  router.add(...identity.routes);
+  const purge = setInterval(() => {
+    identity.purge().catch((err: unknown) => logger.warn({ event: 'identity_purge_failed', error_name: errorName(err) }, 'identity purge failed'));
+  }, 10 * 60_000);
+  purge.unref();
   logger.info({ event: 'gateway_listening', listen: url });
   return {
-    url, port: addr.port, store, keyring, metrics,
+    url, port: addr.port, store, keyring, metrics, identity,
     bootstrapAdminKey: bootstrap?.secret, bootstrapAdminKeyFile: bootstrap?.file,
     setGuard: (g) => void (guard = g),
-    close: () => shutdown({ server, providers, store }),
+    close: () => {
+      clearInterval(purge);
+      return shutdown({ server, providers, store });
+    },
   };
 }
 

@@ -22,6 +22,9 @@ export interface LogFields {
   count?: number;
   reason?: string;
   error_name?: string;
+  /** Authentication source (`oidc:<idp>`, `session`, …) and credential id — identifiers, never secrets. */
+  source?: string;
+  credential_id?: string;
 }
 
 export interface GatewayLogger {

@@ -32,6 +32,7 @@ export interface TestGatewayOptions {
   storeUrl?: string;
   /** Master key (base64); replicas sharing a store must share it. */
   masterKey?: string;
+  onIdentityEvent?: GatewayOptions['onIdentityEvent'];
 }
 
 /**
@@ -79,7 +80,7 @@ ${o.routesYaml ?? `routes:
     provider: anthropic`}
 ${o.extraYaml ?? ''}`;
   const config = parseConfig(yaml, 'test.yaml');
-  const gw = await startGateway({ config, baseDir: dir, env, logger: createLogger('silent'), observers: o.observers });
+  const gw = await startGateway({ config, baseDir: dir, env, logger: createLogger('silent'), observers: o.observers, onIdentityEvent: o.onIdentityEvent });
   const { secret: userKey } = await createApiKey(gw.store.apiKeys, { name: 'alice', kind: 'user', groups: ['eng'], expiresAt: null, createdBy: 'test' }, Date.now());
   return {
     gw, mock, dir, adminKey: gw.bootstrapAdminKey ?? '', userKey,
