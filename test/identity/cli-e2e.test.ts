@@ -4,7 +4,7 @@ import { mkdtempSync, statSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { startHarness, type Harness } from './harness.ts';
+import { finishedExchange, startTestGateway, type TestGateway } from '../helpers/gateway.ts';
 import { Browser, startTestIdp, type TestIdp } from './oidc-idp.ts';
 
 const BIN = join(import.meta.dirname, '../../bin/portcullis.js');
@@ -25,22 +25,22 @@ function runInPty(args: string[], env: NodeJS.ProcessEnv, onOutput?: (all: strin
 
 describe('CLI: login --device, whoami, env, exec, logout in a terminal', () => {
   let idp: TestIdp;
-  let h: Harness;
+  let t: TestGateway;
   let env: NodeJS.ProcessEnv;
+  const probe = async (token: string): Promise<number> => (await fetch(`${t.gw.url}/auth/whoami`, { headers: { authorization: `Bearer ${token}` } })).status;
 
   before(async () => {
-    h = await startHarness({
-      identityYaml: async (url) => {
-        idp = await startTestIdp({ redirectUris: [`${url}/auth/oidc/corp/callback`] });
-        return `oidc:\n  - { name: corp, issuer: ${idp.issuer}, client_id: portcullis, client_secret: portcullis-secret, scopes: [openid, email, groups, offline_access], subject_claim: email }\n`;
-      },
+    // The device flow needs no redirect URI; the real gateway (src/main.ts) serves /auth/* and the data path.
+    idp = await startTestIdp({ redirectUris: ['http://127.0.0.1/unused'] });
+    t = await startTestGateway({
+      extraYaml: `identity:\n  oidc:\n    - { name: corp, issuer: ${idp.issuer}, client_id: portcullis, client_secret: portcullis-secret, scopes: [openid, email, groups, offline_access], subject_claim: email }\n`,
     });
     idp.accounts.set('dana', { email: 'dana@corp.example', groups: ['eng', 'ml'] });
-    env = { ...process.env, XDG_CONFIG_HOME: mkdtempSync(join(tmpdir(), 'pcl-cli-')), PORTCULLIS_GATEWAY: h.url };
+    env = { ...process.env, XDG_CONFIG_HOME: mkdtempSync(join(tmpdir(), 'pcl-cli-')), PORTCULLIS_GATEWAY: t.gw.url };
   });
   after(async () => {
-    await h.close();
-    await idp.close();
+    await t?.close();
+    await idp?.close();
   });
 
   it('signs in with the device flow and stores a 0600 credentials file', async () => {
@@ -64,16 +64,22 @@ describe('CLI: login --device, whoami, env, exec, logout in a terminal', () => {
     assert.equal(who.code, 0, who.out);
     assert.match(who.out, /user:dana@corp\.example/);
     const e = await runInPty(['env'], env);
-    assert.match(e.out, new RegExp(`export OPENAI_BASE_URL='${h.url}/v1'`));
+    assert.match(e.out, new RegExp(`export OPENAI_BASE_URL='${t.gw.url}/v1'`));
     assert.match(e.out, /export ANTHROPIC_API_KEY='pct_/);
   });
 
-  it('exec runs the tool with the gateway env and forwards its exit code', async () => {
-    const script = "fetch(process.env.ANTHROPIC_BASE_URL + '/auth/whoami', { headers: { authorization: 'Bearer ' + process.env.OPENAI_API_KEY } })"
-      + ".then((r) => r.json()).then((j) => { console.log('IDENTITY', j.subject, j.groups.join(',')); process.exit(j.subject && process.env.OPENAI_BASE_URL.endsWith('/v1') ? 7 : 1); })";
+  it('exec runs an unchanged OpenAI SDK program through the gateway, recorded as the signed-in user; exit code forwarded', async () => {
+    // The program knows nothing of Portcullis: the SDK reads OPENAI_BASE_URL and OPENAI_API_KEY set by exec.
+    const script = "const OpenAI = require('openai').default; new OpenAI({ maxRetries: 0 }).chat.completions"
+      + ".create({ model: 'gpt-4o', messages: [{ role: 'user', content: 'from exec' }] }).withResponse()"
+      + ".then(({ response }) => { console.log('EXCHANGE', response.headers.get('x-portcullis-exchange-id')); process.exit(7); }, (e) => { console.error(e); process.exit(1); })";
     const r = await runInPty(['exec', '--', process.execPath, '-e', script], env);
     assert.equal(r.code, 7, r.out);
-    assert.match(r.out, /IDENTITY user:dana@corp\.example eng,ml/);
+    const id = /EXCHANGE (\S+)/.exec(r.out)![1]!;
+    const row = await finishedExchange(t.gw, id);
+    assert.equal(row.status, 'completed');
+    assert.equal(row.subject, 'user:dana@corp.example');
+    assert.deepEqual((row.principal as { groups: string[] }).groups, ['eng', 'ml']);
   });
 
   it('logout revokes the session at the gateway', async () => {
@@ -81,7 +87,7 @@ describe('CLI: login --device, whoami, env, exec, logout in a terminal', () => {
     const token = /OPENAI_API_KEY='([^']+)'/.exec(e.out)![1]!;
     const out = await runInPty(['logout'], env);
     assert.equal(out.code, 0, out.out);
-    assert.equal((await h.probe(token)).status, 401);
+    assert.equal(await probe(token), 401);
     assert.ok(!existsSync(join(env.XDG_CONFIG_HOME!, 'portcullis', 'credentials.json')));
   });
 });
