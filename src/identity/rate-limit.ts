@@ -5,7 +5,7 @@ import type { Clock } from '../core/clock.ts';
  * credential is never slowed; a source that keeps presenting bad credentials is refused (429) until its bucket
  * refills. In-memory per replica: with N replicas behind a balancer an attacker gets at most N x burst before
  * refusal — acceptable for throttling guessing of 256-bit secrets; a shared limiter (PostgreSQL or the load
- * balancer) is the multi-replica upgrade path (docs/security-identity.md).
+ * balancer) is the multi-replica upgrade path (SECURITY.md, identity section).
  */
 export interface RateLimitOptions {
   burst: number;
