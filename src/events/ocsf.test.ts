@@ -1,0 +1,133 @@
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { describe, it } from 'node:test';
+import type { ExchangeFinish, ExchangeStart } from '../store/ports.ts';
+import { createEventMapper } from './ocsf.ts';
+
+const mapper = createEventMapper({ hashKey: randomBytes(32), productVersion: '0.1.0' });
+const SECRET = 'sk-proj-Zx8Qp3LmN7vR2tY6wK9sD4fG1hJ5';
+const HEX = '9f3c2a7be41d80f56a2c9e7d13b4f0a8';
+
+function start(over: Partial<ExchangeStart> = {}): ExchangeStart {
+  return {
+    id: 'ex_01', startedAt: 1_700_000_000_000, subject: 'user:alice@example.com',
+    principal: { kind: 'user', displayName: 'alice', groups: ['eng', 'oncall'], authMethod: 'api_key', credentialId: 'key_1' },
+    endpoint: 'openai.chat', method: 'POST', path: '/v1/chat/completions', model: 'gpt-4o', provider: 'openai', upstreamModel: 'gpt-4o',
+    stream: true, clientIp: '10.1.2.3', userAgent: 'OpenAI/Python 1.40.0', decision: null, findings: [], clientRequest: null, upstreamRequest: null,
+    ...over,
+  };
+}
+
+function finish(over: Partial<ExchangeFinish> = {}): ExchangeFinish {
+  return {
+    id: 'ex_01', finishedAt: 1_700_000_000_500, status: 'completed', httpStatus: 200, errorCode: null,
+    timings: { upstreamFirstByteMs: 40, clientFirstByteMs: 42, totalMs: 500 }, usage: { inputTokens: 12, outputTokens: 30, totalTokens: 42 },
+    response: null, eventCount: 9, responseFindings: [], ...over,
+  };
+}
+
+type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+
+describe('OCSF mapping', () => {
+  it('maps a completed exchange to API Activity with identity, usage and timings', () => {
+    const row = mapper.exchange(start(), finish());
+    const ev = JSON.parse(row.body) as Json;
+    assert.equal(row.id, 'evt_ex_01');
+    assert.equal(row.type, 'exchange.completed');
+    assert.equal(ev.class_uid, 6003);
+    assert.equal(ev.category_uid, 6);
+    assert.equal(ev.type_uid, 600301);
+    assert.equal(ev.metadata.uid, row.id);
+    assert.equal(ev.metadata.product.name, 'Portcullis');
+    assert.equal(ev.actor.user.uid, 'user:alice@example.com');
+    assert.deepEqual(ev.actor.user.groups, [{ name: 'eng' }, { name: 'oncall' }]);
+    assert.equal(ev.src_endpoint.ip, '10.1.2.3');
+    assert.equal(ev.http_request.user_agent, 'OpenAI/Python 1.40.0');
+    assert.equal(ev.unmapped.portcullis.usage.total_tokens, 42);
+    assert.equal(ev.unmapped.portcullis.timings.upstream_first_byte_ms, 40);
+    assert.equal(ev.status_id, 1);
+    assert.equal(ev.severity_id, 1);
+  });
+
+  it('marks blocked and masked exchanges with disposition, rule ids and finding counts', () => {
+    const decision = { decisionId: 'dec_1', policyVersion: 'v7', effect: 'deny', enforced: true, reasons: [{ code: 'finding_blocked', ruleId: 'no-keys', detail: 'quoted' }], matchedRuleIds: ['no-keys'] };
+    const blocked = JSON.parse(mapper.exchange(start({ decision, findings: [{ type: 'SECRET_OPENAI_KEY', start: 3, end: 40, action: 'block' }] }), finish({ status: 'rejected', httpStatus: 403, errorCode: 'policy_denied' })).body) as Json;
+    assert.equal(blocked.metadata.event_code, 'exchange.blocked');
+    assert.equal(blocked.disposition_id, 2);
+    assert.equal(blocked.severity_id, 3);
+    assert.deepEqual(blocked.unmapped.portcullis.decision.rule_ids, ['no-keys']);
+    assert.deepEqual(blocked.unmapped.portcullis.findings.request, { SECRET_OPENAI_KEY: 1 });
+    assert.ok(!JSON.stringify(blocked).includes('quoted'), 'reason details are not emitted');
+    const masked = JSON.parse(mapper.exchange(start({ findings: [{ type: 'EMAIL_ADDRESS', start: 0, end: 5, action: 'mask' }, { type: 'EMAIL_ADDRESS', start: 9, end: 20, action: 'mask' }] }), finish()).body) as Json;
+    assert.equal(masked.metadata.event_code, 'exchange.masked');
+    assert.equal(masked.disposition_id, 11);
+    assert.deepEqual(masked.unmapped.portcullis.findings.actions, { mask: 2 });
+  });
+
+  it('attack: secrets in client-controlled fields never reach the event', () => {
+    const row = mapper.exchange(
+      start({
+        model: SECRET, upstreamModel: null, provider: null, userAgent: `curl/8.5 (${SECRET}) key=${HEX} ${SECRET}/1.0`, clientIp: `1.2.3.4 ${SECRET}`,
+        findings: [{ type: SECRET, start: 0, end: 1, path: `tools[0].function.arguments.${SECRET}`, action: SECRET, detector: HEX, value: SECRET }],
+        decision: { decisionId: 'd', effect: 'allow', reasons: [{ code: HEX, detail: SECRET }], matchedRuleIds: [SECRET] },
+      }),
+      finish({ status: 'upstream_error', errorCode: SECRET, responseFindings: [{ type: HEX, path: SECRET }] }),
+    );
+    for (const needle of [SECRET, HEX, 'Zx8Qp3LmN7vR2tY6wK9sD4fG1hJ5']) assert.ok(!row.body.includes(needle), `event leaks ${needle}`);
+    const ev = JSON.parse(row.body) as Json;
+    assert.match(String(ev.unmapped.portcullis.model), /^hmac:[0-9a-f]{16}$/, 'unsafe model is replaced by its keyed hash');
+    assert.equal(ev.src_endpoint, undefined, 'a non-IP client address is dropped');
+    assert.equal(ev.http_request.user_agent, 'curl/8.5', 'only the plain product token survives');
+  });
+
+  it('keyed hashes correlate equal values but differ between gateway keys', () => {
+    const other = createEventMapper({ hashKey: randomBytes(32), productVersion: '0.1.0' });
+    const a1 = JSON.parse(mapper.exchange(start({ model: SECRET }), finish()).body) as Json;
+    const a2 = JSON.parse(mapper.exchange(start({ model: SECRET }), finish()).body) as Json;
+    const b = JSON.parse(other.exchange(start({ model: SECRET }), finish()).body) as Json;
+    assert.equal(a1.unmapped.portcullis.model, a2.unmapped.portcullis.model);
+    assert.notEqual(a1.unmapped.portcullis.model, b.unmapped.portcullis.model);
+  });
+
+  it('keeps ordinary model names and IdP subjects readable', () => {
+    const ev = JSON.parse(mapper.exchange(start({ model: 'claude-3-5-sonnet-20241022', subject: 'oidc:okta|00u1AbCdEfGh2345iJkL' }), finish()).body) as Json;
+    assert.equal(ev.unmapped.portcullis.model, 'claude-3-5-sonnet-20241022');
+    assert.equal(ev.actor.user.uid, 'oidc:okta|00u1AbCdEfGh2345iJkL');
+  });
+
+  it('maps identity events to Authentication with protocol and failure reason', () => {
+    const row = mapper.identity({ type: 'auth.login.failed', at: 1, subject: 'user:bob', reason: 'bad_signature', source: 'oidc:corp', method: 'code', sourceIp: '::1' });
+    const ev = JSON.parse(row.body) as Json;
+    assert.equal(ev.class_uid, 3002);
+    assert.equal(ev.type_uid, 300201);
+    assert.equal(ev.status_id, 2);
+    assert.equal(ev.status_detail, 'bad_signature');
+    assert.equal(ev.auth_protocol_id, 4);
+    assert.equal(ev.user.uid, 'user:bob');
+    assert.equal(ev.metadata.uid, row.id);
+    const revoked = JSON.parse(mapper.identity({ type: 'auth.token.revoked', at: 2, subject: 'user:bob', credentialId: 'ses_1', method: 'session' }).body) as Json;
+    assert.equal(revoked.activity_id, 2);
+    assert.equal(revoked.session.uid, 'ses_1');
+  });
+
+  it('maps security events: policy activation, credential change, approvals, accounts, admin actions', () => {
+    const actor = { subject: 'user:root', kind: 'user' as const, groups: ['portcullis-admins'] };
+    const act = JSON.parse(mapper.security({ type: 'policy.activated', at: 5, actor, policyVersion: 'v8', previousVersion: 'v7' }).body) as Json;
+    assert.equal(act.type_uid, 300410);
+    assert.equal(act.entity.uid, 'v8');
+    assert.equal(act.actor.user.uid, 'user:root');
+    const cred = JSON.parse(mapper.security({ type: 'credential.changed', at: 5, actor, provider: 'openai', change: 'set' }).body) as Json;
+    assert.equal(cred.type_uid, 300403);
+    assert.equal(cred.severity_id, 3);
+    const dec = mapper.security({ id: 'approval.decided:apr_1', type: 'approval.decided', at: 6, actor, approvalId: 'apr_1', requester: 'user:bob', decision: 'approved' });
+    assert.equal(dec.id, 'approval.decided:apr_1');
+    assert.equal((JSON.parse(dec.body) as Json).disposition_id, 8);
+    const acct = JSON.parse(mapper.security({ type: 'account.changed', at: 7, actor, account: { subject: 'service:etl', kind: 'service' }, change: 'disabled' }).body) as Json;
+    assert.equal(acct.type_uid, 300105);
+    assert.equal(acct.user.uid, 'service:etl');
+    const adm = JSON.parse(mapper.security({ type: 'admin.action', at: 8, actor, operation: 'keys.revoke', target: { type: 'api_key', id: 'key_9' }, outcome: 'failure', reason: 'forbidden' }).body) as Json;
+    assert.equal(adm.type_uid, 600304);
+    assert.equal(adm.status_id, 2);
+    assert.equal(adm.severity_id, 3);
+  });
+});
