@@ -1,5 +1,6 @@
 import type { Migration } from '../sqlite/migrations.ts';
 import { IDENTITY_PG_MIGRATIONS } from './identity.ts';
+import { BUDGET_PG_MIGRATIONS } from './budgets.ts';
 
 /**
  * PostgreSQL schema, the same tables as SQLite (src/store/sqlite/migrations.ts) in PostgreSQL types. Append only.
@@ -39,4 +40,4 @@ const CORE_MIGRATIONS: readonly Migration[] = [
   ` },
 ];
 
-export const POSTGRES_MIGRATIONS: readonly Migration[] = [...CORE_MIGRATIONS, ...IDENTITY_PG_MIGRATIONS];
+export const POSTGRES_MIGRATIONS: readonly Migration[] = [...CORE_MIGRATIONS, ...IDENTITY_PG_MIGRATIONS, ...BUDGET_PG_MIGRATIONS];

@@ -2,6 +2,7 @@ import type { SqliteCore } from './core.ts';
 import { auditSqlite } from './audit.ts';
 import { outboxSqlite } from './outbox.ts';
 import { identitySqlite } from './identity.ts';
+import { budgetsSqlite } from './budgets.ts';
 
 /**
  * Extension repos for the SQLite worker. A module (identity, policy, audit, approvals, …) adds persistence by:
@@ -14,4 +15,4 @@ import { identitySqlite } from './identity.ts';
  */
 export type SqliteExtension = (core: SqliteCore) => Record<string, (...args: never[]) => unknown>;
 
-export const SQLITE_EXTENSIONS: readonly SqliteExtension[] = [identitySqlite, auditSqlite, outboxSqlite];
+export const SQLITE_EXTENSIONS: readonly SqliteExtension[] = [identitySqlite, auditSqlite, outboxSqlite, budgetsSqlite];

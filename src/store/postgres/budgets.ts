@@ -1,0 +1,74 @@
+import type { BudgetCounterRepo, CounterRow } from '../../policy/budgets/counters.ts';
+import type { BudgetMetric } from '../../policy/budgets/schema.ts';
+import type { Migration } from '../sqlite/migrations.ts';
+
+/** Budget counters on PostgreSQL: the same table as SQLite; replicas share counts through atomic upserts. */
+export const BUDGET_PG_MIGRATIONS: readonly Migration[] = [
+  { id: 'budgets/001-counters', sql: `
+  CREATE TABLE budget_counters (
+    limit_id TEXT NOT NULL, metric TEXT NOT NULL, scope TEXT NOT NULL, window_start BIGINT NOT NULL,
+    value BIGINT NOT NULL, expires_at BIGINT NOT NULL,
+    PRIMARY KEY (limit_id, metric, scope, window_start)
+  );
+  CREATE INDEX budget_counters_expiry ON budget_counters(expires_at);
+  ` },
+];
+
+type Row = Record<string, unknown>;
+
+/** Parameterized query on the store's pool (PostgresStore.query). */
+export type PgQuery = (sql: string, args?: unknown[]) => Promise<{ rows: Row[]; rowCount: number | null }>;
+
+const toRow = (r: Row): CounterRow => ({
+  limitId: String(r.limit_id), metric: String(r.metric) as BudgetMetric, scope: String(r.scope),
+  windowStart: Number(r.window_start), value: Number(r.value), expiresAt: Number(r.expires_at),
+});
+
+/**
+ * One statement per call: `INSERT … ON CONFLICT DO UPDATE … RETURNING` is atomic per row under concurrent
+ * replicas (https://www.postgresql.org/docs/current/sql-insert.html#SQL-ON-CONFLICT); rows come back in input
+ * order through the `ord` column of `unnest … WITH ORDINALITY`.
+ */
+export function postgresBudgetCounters(q: PgQuery): BudgetCounterRepo {
+  return {
+    async add(incs) {
+      if (incs.length === 0) return [];
+      const r = await q(
+        `WITH input AS (
+           SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::bigint[], $6::bigint[]) WITH ORDINALITY
+             AS t(limit_id, metric, scope, window_start, by, expires_at, ord)
+         ), up AS (
+           INSERT INTO budget_counters AS c (limit_id, metric, scope, window_start, value, expires_at)
+           SELECT limit_id, metric, scope, window_start, sum(by), max(expires_at) FROM input GROUP BY limit_id, metric, scope, window_start
+           ON CONFLICT (limit_id, metric, scope, window_start)
+           DO UPDATE SET value = c.value + excluded.value, expires_at = greatest(c.expires_at, excluded.expires_at)
+           RETURNING c.limit_id, c.metric, c.scope, c.window_start, c.value
+         )
+         SELECT up.value FROM input JOIN up USING (limit_id, metric, scope, window_start) ORDER BY input.ord`,
+        [incs.map((i) => i.limitId), incs.map((i) => i.metric), incs.map((i) => i.scope), incs.map((i) => i.windowStart), incs.map((i) => i.by), incs.map((i) => i.expiresAt)],
+      );
+      return r.rows.map((x) => Number(x.value));
+    },
+    async get(keys) {
+      if (keys.length === 0) return [];
+      const r = await q(
+        `SELECT coalesce(c.value, 0) AS value
+           FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[]) WITH ORDINALITY AS k(limit_id, metric, scope, window_start, ord)
+           LEFT JOIN budget_counters c USING (limit_id, metric, scope, window_start) ORDER BY k.ord`,
+        [keys.map((k) => k.limitId), keys.map((k) => k.metric), keys.map((k) => k.scope), keys.map((k) => k.windowStart)],
+      );
+      return r.rows.map((x) => Number(x.value));
+    },
+    async list(now, f = {}) {
+      const r = await q(
+        `SELECT * FROM budget_counters WHERE expires_at > $1 AND ($2::text IS NULL OR strpos(scope, $2) > 0) AND ($3::text IS NULL OR limit_id = $3)
+         ORDER BY scope, limit_id, metric, window_start LIMIT 10000`,
+        [now, f.scope ?? null, f.limitId ?? null],
+      );
+      return r.rows.map(toRow);
+    },
+    async purgeExpired(now) {
+      return (await q('DELETE FROM budget_counters WHERE expires_at <= $1', [now])).rowCount ?? 0;
+    },
+  };
+}
