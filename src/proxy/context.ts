@@ -40,4 +40,13 @@ export interface ExchangeContext {
   responseFindings: Finding[];
   /** Called when the exchange ends, however it ends (release budgets, close vaults). */
   readonly cleanups: (() => void)[];
+  /** Set by the pipeline: lets a step that holds the request (approvals) see a disconnect and keep a stream alive. */
+  hold?: ExchangeHold;
+}
+
+export interface ExchangeHold {
+  /** Aborts when the client goes away. */
+  readonly signal: AbortSignal;
+  /** Streams: sends SSE headers (once) and a `: waiting for approval` comment. No-op for non-streamed requests. */
+  keepAlive(): void;
 }

@@ -19,6 +19,7 @@ import { forwardExchange } from './forward.ts';
 import type { RouteTable } from './routes.ts';
 import { sendError } from './respond.ts';
 import { listModels } from './models.ts';
+import { holdControl } from './hold.ts';
 
 export interface PipelineDeps {
   clock: Clock;
@@ -61,6 +62,7 @@ export async function handleProxy(deps: PipelineDeps, endpoint: Endpoint, req: I
       id, startedAt: deps.clock.now(), endpoint, principal, headers: req.headers, clientIp: ip, userAgent, body, model, stream, route,
       upstreamBody: undefined, decision: undefined, findings: [], responseFindings: [], cleanups: [],
     };
+    ctx.hold = holdControl(res, stream, ctx.cleanups);
     const guard = deps.guard();
     await guard.inspectRequest(ctx);
     await forwardExchange({ deps, ctx, guard, protocol, req, res, raw, mono0 });

@@ -24,7 +24,8 @@ interface PipeArgs extends ForwardArgs {
  */
 export async function pipeStream(p: PipeArgs): Promise<void> {
   const { res, deps, ctx, out } = p;
-  res.writeHead(p.up.statusCode, {
+  // A held stream (approvals) already sent 200 + SSE headers with keep-alive comments: continue that response.
+  if (!res.headersSent) res.writeHead(p.up.statusCode, {
     ...clientResponseHeaders(p.up.headers),
     'content-type': 'text/event-stream; charset=utf-8',
     'cache-control': 'no-cache',

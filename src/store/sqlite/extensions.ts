@@ -1,6 +1,7 @@
 import type { SqliteCore } from './core.ts';
 import { auditSqlite } from './audit.ts';
 import { outboxSqlite } from './outbox.ts';
+import { approvalsSqlite } from './approvals.ts';
 import { identitySqlite } from './identity.ts';
 import { budgetsSqlite } from './budgets.ts';
 
@@ -15,4 +16,4 @@ import { budgetsSqlite } from './budgets.ts';
  */
 export type SqliteExtension = (core: SqliteCore) => Record<string, (...args: never[]) => unknown>;
 
-export const SQLITE_EXTENSIONS: readonly SqliteExtension[] = [identitySqlite, auditSqlite, outboxSqlite, budgetsSqlite];
+export const SQLITE_EXTENSIONS: readonly SqliteExtension[] = [identitySqlite, auditSqlite, outboxSqlite, approvalsSqlite, budgetsSqlite];
