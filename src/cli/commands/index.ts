@@ -21,4 +21,5 @@ export const COMMANDS: Record<string, CommandEntry> = {
   env: { summary: 'print OPENAI_*/ANTHROPIC_* exports for the gateway', load: async () => (await import('./env.ts')).envCommand },
   exec: { summary: 'run a command with a fresh gateway token in its environment', load: async () => (await import('./exec.ts')).execCommand },
   'service-accounts': { summary: 'create, rotate and revoke service-account keys', load: async () => (await import('./service-accounts.ts')).serviceAccountsCommand },
+  usage: { summary: 'show current budget and rate-limit usage per user, group, service and model', load: async () => (await import('./usage.ts')).usageCommand },
 };
