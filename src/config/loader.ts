@@ -76,7 +76,7 @@ export function parseConfig(text: string, file: string): Config {
   return data;
 }
 
-function issueFromAjv(e: ErrorObject, doc: Document, lc: LineCounter): ConfigIssue {
+export function issueFromAjv(e: ErrorObject, doc: Document, lc: LineCounter): ConfigIssue {
   let path = toKeyPath(e.instancePath);
   let message = e.message ?? 'invalid';
   if (e.keyword === 'additionalProperties') {
@@ -98,7 +98,7 @@ export function toKeyPath(pointer: string): string {
     .reduce((acc, seg) => (/^\d+$/.test(seg) ? `${acc}[${seg}]` : acc ? `${acc}.${seg}` : seg), '');
 }
 
-function lineOf(doc: Document, lc: LineCounter, keyPath: string): number | undefined {
+export function lineOf(doc: Document, lc: LineCounter, keyPath: string): number | undefined {
   const segments = keyPath.match(/[^.[\]]+/g) ?? [];
   const keys = segments.map((s) => (/^\d+$/.test(s) ? Number(s) : s));
   for (let n = keys.length; n >= 0; n--) {

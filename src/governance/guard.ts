@@ -19,9 +19,12 @@ export interface ContentPolicy {
   tokenizes: boolean;
 }
 
-/** The policy engine as the guard needs it: one decision per exchange, with the findings already known. */
+/**
+ * The policy engine as the guard needs it: one decision per exchange, with the findings already known. May be
+ * async (budget, template and approval hooks run inside it); it may reroute (`ctx.route`) and set `ctx.upstreamBody`.
+ */
 export interface PolicyDecider {
-  decide(ctx: ExchangeContext, findings: readonly Finding[]): DecisionRecord & { error?: GatewayError };
+  decide(ctx: ExchangeContext, findings: readonly Finding[]): (DecisionRecord & { error?: GatewayError }) | Promise<DecisionRecord & { error?: GatewayError }>;
   filterModels(principal: Principal, models: string[]): string[];
 }
 
@@ -71,11 +74,14 @@ export function createGovernedGuard(o: GovernedGuardOptions): ExchangeGuard {
         if (r.changed) ctx.upstreamBody = r.body as Record<string, unknown>;
         states.set(ctx, { api, opts });
       }
-      const decision = o.decider ? o.decider.decide(ctx, ctx.findings) : allowWithoutPolicy(ctx);
+      const decision = o.decider ? await decideFailClosed(o.decider, ctx) : allowWithoutPolicy(ctx);
       ctx.decision = decision;
       if (decision.error && decision.enforced) throw decision.error;
       if (blocked) throw blocked;
       if (tokenizer) await saveTokenizer(o.vault, conversation, tokenizer);
+      // A changed copy must still carry the upstream model name (renamed or rerouted routes).
+      const up = ctx.upstreamBody;
+      if (up && ctx.endpoint.routed && up.model !== ctx.route.upstreamModel) ctx.upstreamBody = { ...up, model: ctx.route.upstreamModel };
     },
 
     responseTransformer(ctx) {
@@ -138,6 +144,16 @@ async function saveTokenizer(vault: TokenVault, conversation: string, tokenizer:
 
 function summary(f: ContentFinding): Finding & Record<string, unknown> {
   return { type: f.type, start: f.start, end: f.end, score: f.score, detector: f.detector, rule: f.rule, action: f.action, path: f.path, direction: f.direction };
+}
+
+/** A decider that throws (a hook's bug, a store error in a hook) refuses the request: it is never skipped. */
+async function decideFailClosed(decider: PolicyDecider, ctx: ExchangeContext): Promise<DecisionRecord & { error?: GatewayError }> {
+  try {
+    return await decider.decide(ctx, ctx.findings);
+  } catch (err) {
+    if (err instanceof GatewayError) throw err;
+    throw new GatewayError('evaluation_error', 'The policy could not be evaluated; the request was refused.', { cause: err });
+  }
 }
 
 function allowWithoutPolicy(ctx: ExchangeContext): DecisionRecord & { error?: GatewayError } {
