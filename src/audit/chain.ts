@@ -83,8 +83,17 @@ export function signCheckpoint(c: Omit<Checkpoint, 'signature'>, privateKey: Key
 }
 
 export function checkpointSignatureValid(c: Checkpoint, publicKeyPem: string): boolean {
+  return signatureValid(checkpointMessage(c), c.signature, publicKeyPem);
+}
+
+/** Bundle manifest message: domain-separated like checkpoints so neither signature can stand in for the other. */
+export function bundleMessage(manifest: Json): Buffer {
+  return Buffer.from(`portcullis-audit-bundle/v1\n${canonicalJson(manifest)}`);
+}
+
+export function signatureValid(message: Buffer, signatureB64: string, publicKeyPem: string): boolean {
   try {
-    return verify(null, checkpointMessage(c), createPublicKey(publicKeyPem), Buffer.from(c.signature, 'base64'));
+    return verify(null, message, createPublicKey(publicKeyPem), Buffer.from(signatureB64, 'base64'));
   } catch {
     return false;
   }

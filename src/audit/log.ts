@@ -1,7 +1,7 @@
-import { createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject } from 'node:crypto';
+import { createPrivateKey, createPublicKey, generateKeyPairSync, sign, type KeyObject } from 'node:crypto';
 import type { Clock } from '../core/clock.ts';
 import type { Keyring } from '../crypto/keyring.ts';
-import { keyIdOf, signCheckpoint, type AuditEntry, type Checkpoint, type Json, type PublicKeyInfo } from './chain.ts';
+import { bundleMessage, keyIdOf, signCheckpoint, type AuditEntry, type Checkpoint, type Json, type PublicKeyInfo } from './chain.ts';
 import type { AppendInput, AuditRepo } from './repo.ts';
 
 /** What modules append: exchange lifecycle, decisions, approvals, admin actions, auth events. Never a secret. */
@@ -109,6 +109,11 @@ export class AuditLog {
       out.push(cp);
     }
     return out;
+  }
+
+  /** Signs an export bundle's manifest with the gateway key (docs/audit.md, "Export bundle"). */
+  signManifest(manifest: Json): { keyId: string; signature: string } {
+    return { keyId: this.#key.info.keyId, signature: sign(null, bundleMessage(manifest), this.#key.privateKey).toString('base64') };
   }
 
   /** Stops the timer and seals the final head. */

@@ -9,7 +9,8 @@ import type { BodyDigests, StoredBodies } from './repo.ts';
 export type ProblemCode =
   | 'entry_modified' | 'entry_missing' | 'entry_out_of_order' | 'chain_broken' | 'tail_truncated'
   | 'checkpoint_forged' | 'checkpoint_unknown_key' | 'checkpoint_mismatch'
-  | 'body_modified' | 'body_missing' | 'anchor_unverified' | 'tail_unsealed';
+  | 'body_modified' | 'body_missing' | 'anchor_unverified' | 'tail_unsealed'
+  | 'bundle_malformed' | 'bundle_signature_invalid' | 'entry_unexpected' | 'manifest_mismatch' | 'checkpoint_missing';
 
 export interface Problem {
   code: ProblemCode;
@@ -44,6 +45,7 @@ export class ChainVerifier {
   entries = 0;
   firstSeq: number | null = null;
   lastSeq: number | null = null;
+  lastHash: string | null = null;
 
   /** `anchor`: the chain starts after this (seq, hash) — an export or a pruned trail; default genesis. */
   constructor(writer: string, wantedSeqs: Iterable<number>, anchor?: { seq: number; hash: string }) {
@@ -57,6 +59,7 @@ export class ChainVerifier {
     this.entries++;
     this.firstSeq ??= e.seq;
     this.lastSeq = e.seq;
+    this.lastHash = e.hash;
     if (this.#wanted.has(e.seq)) this.hashesAt.set(e.seq, e.hash);
     const at = { writer: this.writer, seq: e.seq };
     let problem = false;

@@ -1,30 +1,10 @@
 import { afterEach, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { generateKeyPairSync } from 'node:crypto';
-import { AuditLog } from '../../src/audit/log.ts';
-import { createAuditObserver } from '../../src/audit/observer.ts';
 import { verifyStore } from '../../src/audit/verify-store.ts';
 import { entryHash, keyIdOf, signCheckpoint, canonicalJson, type AuditEntry } from '../../src/audit/chain.ts';
 import { sealBody } from '../../src/audit/recording.ts';
-import { closeOpenFixtures, fixture, fixedClock, recordExchange, type Fixture } from './helpers.ts';
-
-const WRITER = 'gw-a';
-
-async function seeded(n = 6): Promise<{ f: Fixture; log: AuditLog; clock: ReturnType<typeof fixedClock> }> {
-  const f = await fixture();
-  const clock = fixedClock();
-  const log = await AuditLog.open({ repo: f.repo, keyring: f.keyring, clock, writerId: WRITER, checkpointIntervalMs: 0, checkpointEveryEntries: 1_000_000 });
-  const obs = createAuditObserver({ log, repo: f.repo, keyring: f.keyring, sessionGapMs: 1_800_000 });
-  for (let i = 0; i < n; i++) {
-    clock.advance(1000);
-    const { start, finish } = await recordExchange(f, { id: `ex_${i}`, at: clock.now(), events: i % 2 ? [[1, null, '{"a":1}'], [20, null, '[DONE]']] : undefined });
-    await obs.onStart!(start);
-    await obs.onFinish!(start, finish);
-  }
-  await log.append({ kind: 'admin.action', subject: 'root', payload: { action: 'keys.create', target: 'key_9' } });
-  await log.checkpoint();
-  return { f, log, clock };
-}
+import { closeOpenFixtures, seeded, WRITER, type Fixture } from './helpers.ts';
 
 const verify = (f: Fixture, pinnedPublicKeyPem?: string) => verifyStore({ repo: f.repo, now: Date.now(), pinnedPublicKeyPem });
 const codes = (r: Awaited<ReturnType<typeof verify>>) => r.problems.map((p) => `${p.code}@${p.seq ?? p.exchangeId}`);

@@ -11,10 +11,13 @@ import type { AuditRepo } from '../../src/audit/repo.ts';
 import type { OutboxRepo } from '../../src/events/repo.ts';
 import { sealBody, sealSegment } from '../../src/audit/recording.ts';
 import type { ExchangeFinish, ExchangeStart } from '../../src/store/ports.ts';
+import { AuditLog } from '../../src/audit/log.ts';
+import { createAuditObserver } from '../../src/audit/observer.ts';
 
 export interface Fixture {
   dir: string;
   dbPath: string;
+  master: Buffer;
   store: SqliteStore;
   keyring: Keyring;
   repo: AuditRepo;
@@ -36,7 +39,7 @@ export async function fixture(master = randomBytes(32)): Promise<Fixture> {
   const dir = mkdtempSync(join(tmpdir(), 'portcullis-evidence-'));
   const dbPath = join(dir, 'p.db');
   const f: Fixture = {
-    dir, dbPath, keyring: new Keyring(master),
+    dir, dbPath, master, keyring: new Keyring(master),
     store: await SqliteStore.open({ path: dbPath, synchronous: 'normal' }),
     repo: undefined as unknown as AuditRepo,
     outbox: undefined as unknown as OutboxRepo,
@@ -85,4 +88,23 @@ export async function recordExchange(f: Fixture, o: { id: string; at: number; su
   };
   await f.store.exchanges.finish(finish);
   return { start, finish };
+}
+
+export const WRITER = 'gw-a';
+
+/** A trail of `n` exchanges (odd ones streamed) + one admin action, sealed by a checkpoint: 2n+1 entries. */
+export async function seeded(n = 6): Promise<{ f: Fixture; log: AuditLog; clock: ReturnType<typeof fixedClock> }> {
+  const f = await fixture();
+  const clock = fixedClock();
+  const log = await AuditLog.open({ repo: f.repo, keyring: f.keyring, clock, writerId: WRITER, checkpointIntervalMs: 0, checkpointEveryEntries: 1_000_000 });
+  const obs = createAuditObserver({ log, repo: f.repo, keyring: f.keyring, sessionGapMs: 1_800_000 });
+  for (let i = 0; i < n; i++) {
+    clock.advance(1000);
+    const { start, finish } = await recordExchange(f, { id: `ex_${i}`, at: clock.now(), events: i % 2 ? [[1, null, '{"a":1}'], [20, null, '[DONE]']] : undefined });
+    await obs.onStart!(start);
+    await obs.onFinish!(start, finish);
+  }
+  await log.append({ kind: 'admin.action', subject: 'root', payload: { action: 'keys.create', target: 'key_9' } });
+  await log.checkpoint();
+  return { f, log, clock };
 }
