@@ -1,0 +1,98 @@
+/**
+ * Phone numbers: candidates are digit runs shaped like phone numbers (7–15 digits, optional `+`/`00` prefix,
+ * parentheses, separators, extension); each is parsed with libphonenumber-js (Google's metadata) for each
+ * configured region. Valid somewhere scores high; merely possible numbers need context words. A candidate that
+ * fails whole is retried on its shorter prefixes at separator boundaries (two numbers in a row).
+ */
+import { parsePhoneNumberFromString, type CountryCode } from 'libphonenumber-js/max';
+import type { Candidate, Detector } from './types.ts';
+
+export const DEFAULT_PHONE_REGIONS: readonly CountryCode[] = ['US', 'GB', 'DE', 'FR', 'IN', 'NL', 'ES', 'IT', 'CA', 'AU', 'BR'];
+
+const PHONE_RE = /(?<![\w+@/.-])(?:\+|00)?(?:\([0-9]{1,4}\)|[0-9])(?:[ .\/-]{0,2}(?:\([0-9]{1,4}\)|[0-9])){5,16}(?:[ ]?(?:x|ext\.?|#)[ ]?[0-9]{1,6})?(?![\w@]|[.-][0-9])/g;
+
+export const PHONE_CONTEXT = ['phone', 'tel', 'telephone', 'call', 'mobile', 'cell', 'fax', 'office', 'contact', 'reach', 'whatsapp', 'sms', 'dial', 'number'];
+
+export function phoneDetector(regions: readonly CountryCode[] = DEFAULT_PHONE_REGIONS): Detector {
+  return {
+    id: 'phone',
+    types: ['PHONE_NUMBER'],
+    maxLength: 40,
+    priority: 1,
+    context: [{ words: PHONE_CONTEXT, boost: 0.35 }],
+    find(text, out) {
+      if (!hasDigits(text, 7)) return;
+      PHONE_RE.lastIndex = 0;
+      for (let m = PHONE_RE.exec(text); m; m = PHONE_RE.exec(text)) {
+        const hit = bestPrefix(m[0], regions);
+        if (hit) {
+          out.push({ type: 'PHONE_NUMBER', start: m.index, end: m.index + hit.end, score: hit.score, detector: 'phone' });
+          PHONE_RE.lastIndex = m.index + hit.end;
+        }
+        // On failure the scan goes on after the whole run: retrying inside it is quadratic in parses.
+      }
+    },
+  };
+}
+
+/** The whole candidate, else its longest prefixes at separators (at most MAX_TRIES parses per region). */
+const MAX_TRIES = 3;
+function bestPrefix(s: string, regions: readonly CountryCode[]): { end: number; score: number } | undefined {
+  let tries = 0;
+  for (let end = s.length; end > 0 && tries < MAX_TRIES; end--) {
+    if (end < s.length && !/[ .\/-]/.test(s[end]!)) continue;
+    const v = s.slice(0, end);
+    const digits = v.replace(/[^0-9]/g, '').length;
+    if (digits < 7) break;
+    tries++;
+    const score = rate(v, digits, regions);
+    if (score > 0) return { end, score };
+  }
+  return undefined;
+}
+
+/**
+ * Parsing costs 20–80 µs per region, and chat clients resend the whole conversation every turn: results are
+ * cached per candidate string (bounded; cleared when full).
+ */
+/** Dotted quads (IPv4, versions) and dates are not phone numbers. */
+const NOT_PHONE = /^(?:[0-9]{1,4}\.[0-9]{1,3}\.[0-9]{1,4}(?:\.[0-9]{1,3})?|(?:19|20)[0-9]{2}[/.-][0-9]{1,2}[/.-][0-9]{1,2}|[0-9]{1,2}[/.-][0-9]{1,2}[/.-](?:19|20)?[0-9]{2})$/;
+const rated = new Map<string, number>();
+const RATE_CACHE = 4096;
+
+function rate(v: string, digits: number, regions: readonly CountryCode[]): number {
+  const key = `${regions.join(',')}|${v}`;
+  const hit = rated.get(key);
+  if (hit !== undefined) return hit;
+  const score = rateUncached(v, digits, regions);
+  if (rated.size >= RATE_CACHE) rated.clear();
+  rated.set(key, score);
+  return score;
+}
+
+function rateUncached(v: string, digits: number, regions: readonly CountryCode[]): number {
+  // Dotted quads are IPv4 addresses, dates and versions, not phone numbers.
+  if (digits > 15 || NOT_PHONE.test(v)) return 0;
+  const intl = v.startsWith('+') || v.startsWith('00');
+  let possible = false;
+  for (const region of intl ? regions.slice(0, 1) : regions) {
+    const p = parsePhoneNumberFromString(v.startsWith('00') ? '+' + v.slice(2) : v, region);
+    if (!p) continue;
+    if (p.isValid()) return intl ? 0.75 : 0.6;
+    possible ||= p.isPossible();
+  }
+  // Not valid anywhere we know: only a number written like one (grouped) and with context words counts.
+  const grouped = /[ ().\/-]/.test(v);
+  return possible || grouped ? 0.3 : 0;
+}
+
+function hasDigits(text: string, n: number): boolean {
+  let c = 0;
+  for (let i = 0; i < text.length; i++) {
+    const d = text.charCodeAt(i) - 48;
+    if (d >= 0 && d <= 9 && ++c >= n) return true;
+  }
+  return false;
+}
+
+export type { Candidate };

@@ -1,0 +1,191 @@
+/**
+ * Built-in PII detectors: email, payment cards, IBAN, US SSN, IP addresses, MAC addresses, crypto addresses.
+ * Entity names follow Presidio's. Every pattern is a sequence of bounded runs (linear time); the validators do
+ * the real work (Luhn, mod-97, IIN ranges, invalid SSN ranges, bech32/base58check).
+ */
+import { isIPv6 } from 'node:net';
+import { base58check, bech32, ibanMod97, luhn } from './checksums.ts';
+import { eachMatch, patternDetector, type Candidate, type Detector } from './types.ts';
+
+// RFC 5321 §4.5.3.1: local part ≤ 64; the domain is bounded to 4 labels + TLD here (≤ 160 characters).
+export const email = patternDetector({
+  id: 'email',
+  type: 'EMAIL_ADDRESS',
+  re: /(?<![A-Za-z0-9._%+-])[A-Za-z0-9][A-Za-z0-9._%+-]{0,63}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}\.){1,4}[A-Za-z]{2,24}(?![A-Za-z0-9-])/g,
+  score: 1,
+  maxLength: 64 + 1 + 4 * 63 + 24,
+  validate: (v) => !v.includes('..'),
+});
+
+/** Issuer identification ranges (ISO/IEC 7812) and allowed lengths of the major brands. */
+function cardBrand(d: string): boolean {
+  const n = d.length;
+  const p2 = Number(d.slice(0, 2));
+  const p3 = Number(d.slice(0, 3));
+  const p4 = Number(d.slice(0, 4));
+  const p6 = Number(d.slice(0, 6));
+  if (d[0] === '4') return n === 13 || n === 16 || n === 19; // Visa
+  if ((p2 >= 51 && p2 <= 55) || (p4 >= 2221 && p4 <= 2720)) return n === 16; // Mastercard
+  if (p2 === 34 || p2 === 37) return n === 15; // Amex
+  if (p4 === 6011 || p2 === 65 || (p3 >= 644 && p3 <= 649) || (p6 >= 622126 && p6 <= 622925)) return n >= 16 && n <= 19; // Discover
+  if (p2 === 36 || p2 === 38 || p2 === 39 || (p3 >= 300 && p3 <= 305) || p3 === 309) return n >= 14 && n <= 19; // Diners
+  if (p4 >= 3528 && p4 <= 3589) return n >= 16 && n <= 19; // JCB
+  if (p2 === 62 || p2 === 81) return n >= 16 && n <= 19; // UnionPay
+  if (p2 === 50 || (p2 >= 56 && p2 <= 69)) return n >= 12 && n <= 19; // Maestro
+  if (p4 >= 2200 && p4 <= 2204) return n === 16; // Mir
+  if (p6 >= 506099 && p6 <= 506198) return n >= 16 && n <= 19; // Verve
+  return false;
+}
+
+/**
+ * Cards: 12–19 digits, optionally grouped by one kind of separator (space, dash, dot). The widest run is
+ * matched, then each shorter prefix ending at a group boundary is tried, so `4242 4242 4242 4242 123` finds the
+ * card. A failed run restarts one character later, so a digit run in front cannot hide a card.
+ */
+const CARD_RE = /(?<![0-9])[0-9](?:[ .-]?[0-9]){11,18}(?![0-9])/g;
+export const card: Detector = {
+  id: 'card',
+  types: ['CREDIT_CARD'],
+  maxLength: 19 + 18,
+  priority: 3,
+  find(text, out) {
+    CARD_RE.lastIndex = 0;
+    for (let m = CARD_RE.exec(text); m; m = CARD_RE.exec(text)) {
+      const found = bestCardPrefix(m[0]);
+      if (found > 0) {
+        out.push({ type: 'CREDIT_CARD', start: m.index, end: m.index + found, score: 1, detector: 'card' });
+        CARD_RE.lastIndex = m.index + found;
+      } else CARD_RE.lastIndex = m.index + 1;
+    }
+  },
+};
+
+function bestCardPrefix(s: string): number {
+  const seps = s.replace(/[0-9]/g, '');
+  if (seps.length > 0 && !/^(.)\1*$/.test(seps)) return 0;
+  for (let end = s.length; end >= 12; end--) {
+    if (end < s.length && /[0-9]/.test(s[end]!)) continue; // prefixes end before a separator
+    const digits = s.slice(0, end).replace(/[^0-9]/g, '');
+    if (digits.length < 12) break;
+    if (digits.length <= 19 && luhn(digits) && cardBrand(digits) && !/^(\d)\1+$/.test(digits)) return end;
+  }
+  return 0;
+}
+
+/** ISO 13616 registry: IBAN length per country. */
+const IBAN_LENGTH: Record<string, number> = {
+  AD: 24, AE: 23, AL: 28, AT: 20, AZ: 28, BA: 20, BE: 16, BG: 22, BH: 22, BI: 27, BR: 29, BY: 28, CH: 21, CR: 22,
+  CY: 28, CZ: 24, DE: 22, DJ: 27, DK: 18, DO: 28, EE: 20, EG: 29, ES: 24, FI: 18, FK: 18, FO: 18, FR: 27, GB: 22,
+  GE: 22, GI: 23, GL: 18, GR: 27, GT: 28, HN: 28, HR: 21, HU: 28, IE: 22, IL: 23, IQ: 23, IS: 26, IT: 27, JO: 30,
+  KW: 30, KZ: 20, LB: 28, LC: 32, LI: 21, LT: 20, LU: 20, LV: 21, LY: 25, MC: 27, MD: 24, ME: 22, MK: 19, MN: 20,
+  MR: 27, MT: 31, MU: 30, NI: 28, NL: 18, NO: 15, OM: 23, PK: 24, PL: 28, PS: 29, PT: 25, QA: 29, RO: 24, RS: 22,
+  RU: 33, SA: 24, SC: 31, SD: 18, SE: 24, SI: 19, SK: 24, SM: 27, SO: 23, ST: 25, SV: 28, TL: 23, TN: 24, TR: 26,
+  UA: 29, VA: 22, VG: 24, XK: 20, YE: 30,
+};
+
+/** IBAN in print (groups of four, spaces or dashes) or electronic form, any case. */
+const IBAN_RE = /(?<![A-Za-z0-9])[A-Za-z]{2}[0-9]{2}(?:[ -]?[A-Za-z0-9]){11,30}/g;
+export const iban: Detector = {
+  id: 'iban',
+  types: ['IBAN_CODE'],
+  maxLength: 34 + 9,
+  priority: 3,
+  find(text, out) {
+    eachMatch(IBAN_RE, text, (m) => {
+      const s = m[0];
+      const want = IBAN_LENGTH[s.slice(0, 2).toUpperCase()];
+      IBAN_RE.lastIndex = m.index + 1;
+      if (want === undefined) return;
+      let count = 0;
+      let end = 0;
+      for (let i = 0; i < s.length && count < want; i++) {
+        if (s[i] !== ' ' && s[i] !== '-') count++;
+        end = i + 1;
+      }
+      if (count < want) return;
+      const next = text[m.index + end];
+      if (next !== undefined && /[A-Za-z0-9]/.test(next)) return;
+      const compact = s.slice(0, end).replace(/[ -]/g, '');
+      if (!ibanMod97(compact)) return;
+      out.push({ type: 'IBAN_CODE', start: m.index, end: m.index + end, score: 1, detector: 'iban' });
+      IBAN_RE.lastIndex = m.index + end;
+    });
+  },
+};
+
+/** US SSN (SSA): area 000, 666 and 900–999, group 00 and serial 0000 were never issued. */
+export const usSsn = patternDetector({
+  id: 'us_ssn',
+  type: 'US_SSN',
+  re: /(?<![0-9.-])([0-9]{3})([ .-]?)([0-9]{2})\2([0-9]{4})(?![0-9]|[.-][0-9])/g,
+  score: 0.85,
+  maxLength: 11,
+  priority: 2,
+  context: [{ words: ['ssn', 'social security', 'ss#', 'ss #', 'taxpayer'], boost: 0.3 }],
+  validate: (_v, m) => {
+    const area = Number(m[1]);
+    if (area === 0 || area === 666 || area >= 900 || m[3] === '00' || m[4] === '0000') return false;
+    if (/^(\d)\1+$/.test(m[1]! + m[3]! + m[4]!) || m[1]! + m[3]! + m[4]! === '123456789') return false;
+    return m[2] === '' ? 0.4 : 0.85;
+  },
+});
+
+const OCTET = '(?:25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])';
+export const ipv4 = patternDetector({
+  id: 'ipv4',
+  type: 'IP_ADDRESS',
+  re: new RegExp(`(?<![0-9.])${OCTET}(?:\\.${OCTET}){3}(?![0-9]|\\.[0-9])`, 'g'),
+  score: 0.85,
+  maxLength: 15,
+  context: [{ words: ['version', 'v.', 'release'], boost: -0.4, window: 16 }],
+});
+
+const IPV6_RE = /(?<![A-Za-z0-9_:.])[0-9A-Fa-f:.]{3,45}(?![A-Za-z0-9_:])/g;
+export const ipv6: Detector = {
+  id: 'ipv6',
+  types: ['IP_ADDRESS'],
+  maxLength: 45,
+  find(text, out) {
+    eachMatch(IPV6_RE, text, (m) => {
+      let v = m[0];
+      if (v.endsWith('.')) v = v.slice(0, -1);
+      const colons = v.split(':').length - 1;
+      if (colons < 2 || v.replace(/[^0-9A-Fa-f]/g, '').length < 2 || !isIPv6(v)) return;
+      out.push({ type: 'IP_ADDRESS', start: m.index, end: m.index + v.length, score: 0.85, detector: 'ipv6' });
+    });
+  },
+};
+
+export const mac = patternDetector({
+  id: 'mac',
+  type: 'MAC_ADDRESS',
+  re: /(?<![0-9A-Fa-f:.-])(?:[0-9A-Fa-f]{2}([:-])[0-9A-Fa-f]{2}(?:\1[0-9A-Fa-f]{2}){4}|[0-9A-Fa-f]{4}\.[0-9A-Fa-f]{4}\.[0-9A-Fa-f]{4})(?![0-9A-Fa-f:-]|\.[0-9A-Fa-f])/g,
+  score: 0.8,
+  maxLength: 17,
+});
+
+/** Bitcoin-family addresses: legacy/P2SH Base58Check and segwit bech32/bech32m; Ethereum by shape and case. */
+export const crypto: Detector = {
+  id: 'crypto',
+  types: ['CRYPTO'],
+  maxLength: 90,
+  priority: 2,
+  find(text, out) {
+    const push = (start: number, end: number, score: number) => out.push({ type: 'CRYPTO', start, end, score, detector: 'crypto' });
+    eachMatch(/(?<![A-Za-z0-9])[13mn2][1-9A-HJ-NP-Za-km-z]{25,34}(?![A-Za-z0-9])/g, text, (m) => {
+      if (base58check(m[0])) push(m.index, m.index + m[0].length, 1);
+    });
+    eachMatch(/(?<![A-Za-z0-9])(?:bc1|tb1|ltc1|BC1|TB1)[02-9AC-HJ-NP-Zac-hj-np-z]{6,86}(?![A-Za-z0-9])/g, text, (m) => {
+      if (bech32(m[0])) push(m.index, m.index + m[0].length, 1);
+    });
+    eachMatch(/(?<![A-Za-z0-9])0x[0-9a-fA-F]{40}(?![A-Za-z0-9])/g, text, (m) => {
+      const hex = m[0].slice(2);
+      // EIP-55 mixed case is a strong signal; all one case could be any 160-bit hash.
+      const mixed = hex !== hex.toLowerCase() && hex !== hex.toUpperCase();
+      push(m.index, m.index + m[0].length, mixed ? 0.8 : 0.45);
+    });
+  },
+  context: [{ words: ['wallet', 'bitcoin', 'btc', 'eth', 'ethereum', 'address', 'crypto', 'send to'], boost: 0.3 }],
+};
+
+export type { Candidate };

@@ -1,0 +1,157 @@
+/**
+ * The Scanner: built-in and custom detectors compiled once per policy version, run per text. A scan
+ * normalizes the text (normalize.ts), runs each detector (context-gated ones only when their words occur),
+ * adjusts scores with context words, drops what is below the minimum score, resolves overlaps (higher score,
+ * then the more specific detector, then the longer match wins: a Luhn-valid card beats a phone-shaped reading
+ * of the same digits) and maps offsets back to the original text.
+ */
+import type { Finding } from '../core/findings.ts';
+import { customDetector, asciiLower, type CustomDetectorSpec } from './detectors/custom.ts';
+import { builtInDetectors } from './detectors/index.ts';
+import { normalize, toOriginal } from './detectors/normalize.ts';
+import type { Candidate, ContextRule, Detector } from './detectors/types.ts';
+import type { Scanner } from './types.ts';
+
+export interface ScannerSpec {
+  /** Built-in detectors or finding types to run: '*' (default) or a list of detector ids / types. */
+  readonly builtIns?: '*' | readonly string[];
+  /** Built-in detector ids or finding types to leave out. */
+  readonly disable?: readonly string[];
+  readonly custom?: readonly CustomDetectorSpec[];
+  /** Findings below this score are dropped (default 0.5). */
+  readonly minScore?: number;
+  readonly phoneRegions?: readonly string[];
+  readonly decodeBlobs?: boolean;
+  /** Extra context words per finding type, added to the built-in ones. */
+  readonly context?: Readonly<Record<string, ContextRule>>;
+}
+
+export interface CompiledScanner extends Scanner {
+  /** Finding types this scanner can report. */
+  readonly types: readonly string[];
+  readonly detectors: readonly string[];
+}
+
+const DEFAULT_MIN_SCORE = 0.5;
+const AFTER_WINDOW = 16;
+
+interface Compiled {
+  readonly d: Detector;
+  readonly context: readonly ContextRule[];
+}
+
+export function compileScanner(spec: ScannerSpec = {}): CompiledScanner {
+  const selected = selectBuiltIns(spec);
+  const all = [...selected, ...(spec.custom ?? []).map(customDetector)];
+  const ids = new Set<string>();
+  for (const d of all) {
+    if (ids.has(d.id)) throw new TypeError(`duplicate detector id ${d.id}`);
+    ids.add(d.id);
+  }
+  const minScore = spec.minScore ?? DEFAULT_MIN_SCORE;
+  const compiled: Compiled[] = all.map((d) => ({
+    d,
+    context: [...(d.context ?? []), ...d.types.flatMap((t) => (spec.context?.[t] ? [spec.context[t]] : []))],
+  }));
+  const bounded = all.filter((d) => Number.isFinite(d.maxLength));
+  // Context words must be seen by a stream scan too: the hold-back covers the longest match, and the
+  // transformer passes released left context along.
+  const maxBoundedMatchLength = Math.max(1, ...bounded.map((d) => d.maxLength));
+  const unbounded = all.flatMap((d) => (d.unbounded ? [{ detector: d.types[0]!, startMarker: d.unbounded.startMarker, cap: d.unbounded.cap }] : []));
+  return {
+    types: [...new Set(all.flatMap((d) => d.types))].sort(),
+    detectors: all.map((d) => d.id),
+    maxBoundedMatchLength,
+    unbounded,
+    scan(text: string): Finding[] {
+      if (text.length === 0) return [];
+      const n = normalize(text);
+      let lower: string | undefined;
+      const low = () => (lower ??= asciiLower(n.text));
+      const candidates: Candidate[] = [];
+      const ranked: Ranked[] = [];
+      for (const { d, context } of compiled) {
+        if (d.requires && !d.requires.some((w) => low().includes(w))) continue;
+        candidates.length = 0;
+        d.find(n.text, candidates);
+        for (const c of candidates) {
+          if (context.length > 0) c.score = Math.min(1, Math.max(0, c.score + contextBoost(low(), c, context)));
+          if (c.score >= minScore && c.end > c.start) ranked.push({ c, priority: d.priority ?? 0 });
+        }
+      }
+      const kept = resolveOverlaps(ranked);
+      return kept.map((c) => {
+        const [start, end] = toOriginal(n, c.start, c.end);
+        return { type: c.type, start, end, score: Math.round(c.score * 100) / 100, detector: c.detector };
+      });
+    },
+  };
+}
+
+function selectBuiltIns(spec: ScannerSpec): Detector[] {
+  const all = builtInDetectors({
+    ...(spec.phoneRegions ? { phoneRegions: spec.phoneRegions } : {}),
+    ...(spec.decodeBlobs !== undefined ? { decodeBlobs: spec.decodeBlobs } : {}),
+  });
+  const known = new Set(all.flatMap((d) => [d.id, ...d.types]));
+  const want = spec.builtIns ?? '*';
+  for (const name of [...(want === '*' ? [] : want), ...(spec.disable ?? [])]) {
+    if (!known.has(name)) throw new TypeError(`unknown built-in detector or type ${name}`);
+  }
+  const off = new Set(spec.disable ?? []);
+  const on = want === '*' ? undefined : new Set(want);
+  return all.filter((d) => {
+    const names = [d.id, ...d.types];
+    if (names.some((x) => off.has(x))) return false;
+    return !on || names.some((x) => on.has(x));
+  });
+}
+
+/** Sum of the boosts of the rules with a word within their window before, or shortly after, the match. */
+function contextBoost(lower: string, c: Candidate, rules: readonly ContextRule[]): number {
+  let total = 0;
+  for (const r of rules) {
+    const from = Math.max(0, c.start - (r.window ?? 48));
+    const to = Math.min(lower.length, c.end + AFTER_WINDOW);
+    if (r.words.some((w) => hasWord(lower, w, from, c.start) || hasWord(lower, w, c.end, to))) total += r.boost;
+  }
+  return total;
+}
+
+/** `word` occurs in lower[from, to) with no letter or digit glued to either side. */
+function hasWord(lower: string, word: string, from: number, to: number): boolean {
+  for (let i = lower.indexOf(word, from); i >= 0 && i + word.length <= to; i = lower.indexOf(word, i + 1)) {
+    if (!isAlnum(lower.charCodeAt(i - 1)) && !isAlnum(lower.charCodeAt(i + word.length))) return true;
+  }
+  return false;
+}
+
+function isAlnum(c: number): boolean {
+  return (c >= 48 && c <= 57) || (c >= 97 && c <= 122);
+}
+
+interface Ranked {
+  readonly c: Candidate;
+  readonly priority: number;
+}
+
+/** Greedy by rank (score, priority, length); an accepted span blocks every candidate overlapping it. */
+function resolveOverlaps(cands: Ranked[]): Candidate[] {
+  const len = (c: Candidate) => c.end - c.start;
+  cands.sort((a, b) => b.c.score - a.c.score || b.priority - a.priority || len(b.c) - len(a.c) || a.c.start - b.c.start);
+  const taken: Candidate[] = []; // sorted by start, non-overlapping
+  for (const { c } of cands) {
+    let lo = 0;
+    let hi = taken.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (taken[mid]!.start < c.start) lo = mid + 1;
+      else hi = mid;
+    }
+    const prev = taken[lo - 1];
+    const next = taken[lo];
+    if ((prev && prev.end > c.start) || (next && next.start < c.end)) continue;
+    taken.splice(lo, 0, c);
+  }
+  return taken;
+}
