@@ -3,6 +3,7 @@ import { auditSqlite } from './audit.ts';
 import { outboxSqlite } from './outbox.ts';
 import { approvalsSqlite } from './approvals.ts';
 import { identitySqlite } from './identity.ts';
+import { templatesSqlite } from './templates.ts';
 import { budgetsSqlite } from './budgets.ts';
 
 /**
@@ -16,4 +17,4 @@ import { budgetsSqlite } from './budgets.ts';
  */
 export type SqliteExtension = (core: SqliteCore) => Record<string, (...args: never[]) => unknown>;
 
-export const SQLITE_EXTENSIONS: readonly SqliteExtension[] = [identitySqlite, auditSqlite, outboxSqlite, approvalsSqlite, budgetsSqlite];
+export const SQLITE_EXTENSIONS: readonly SqliteExtension[] = [identitySqlite, auditSqlite, outboxSqlite, approvalsSqlite, budgetsSqlite, templatesSqlite];
