@@ -25,7 +25,7 @@ async function api(): Promise<{ url: string; auditor: string; user: string; serv
     const m = router.match(req.method ?? 'GET', (req.url ?? '/').split('?')[0]!);
     if (!m || m === 'method') return void res.writeHead(404).end();
     m.route.handler(req, res, m.params).catch((err: unknown) => {
-      const e = err instanceof GatewayError ? err : new GatewayError('internal_error', 'internal');
+      const e = err instanceof GatewayError ? err : new GatewayError('internal', 'internal');
       res.writeHead(e.status, { 'content-type': 'application/json' }).end(JSON.stringify({ error: { code: e.code, message: e.publicMessage } }));
     });
   });

@@ -1,0 +1,98 @@
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { AuditLog } from '../../src/audit/log.ts';
+import { createAuditObserver } from '../../src/audit/observer.ts';
+import { sealBody } from '../../src/audit/recording.ts';
+import type { AuditRepo } from '../../src/audit/repo.ts';
+import { verifyStore } from '../../src/audit/verify-store.ts';
+import { Keyring } from '../../src/crypto/keyring.ts';
+import type { ExchangeStart, Store } from '../../src/store/ports.ts';
+
+export interface AuditHarness {
+  /** Opens a new connection (a second replica) to the same database. */
+  open(): Promise<{ store: Store; repo: AuditRepo }>;
+  /** Runs raw SQL as an attacker with database access (positional `?` placeholders). */
+  tamper(sql: string): Promise<void>;
+}
+
+/** The same behaviour on every engine (STYLE.md #7): chain, checkpoints, keys, bodies, retention, sessions, concurrency. */
+export function auditRepoConformance(name: string, harness: () => Promise<AuditHarness & { close(): Promise<void> }>): void {
+  describe(`audit repo conformance: ${name}`, () => {
+    let h: AuditHarness & { close(): Promise<void> };
+    const opened: Store[] = [];
+    const keyring = new Keyring(randomBytes(32));
+    const clock = { now: () => Date.parse('2025-02-01T00:00:00Z'), mono: () => 0 };
+    const open = async () => {
+      const r = await h.open();
+      opened.push(r.store);
+      return r;
+    };
+    before(async () => {
+      h = await harness();
+    });
+    after(async () => {
+      for (const s of opened) await s.close();
+      await h.close();
+    });
+
+    it('appends a gap-free chain per writer, pages it, and verifies with checkpoints and body digests', async () => {
+      const { store, repo } = await open();
+      const log = await AuditLog.open({ repo, keyring, clock, writerId: 'w-1', checkpointIntervalMs: 0, checkpointEveryEntries: 1e6 });
+      const obs = createAuditObserver({ log, repo, keyring, sessionGapMs: 60_000 });
+      for (let i = 0; i < 3; i++) {
+        const start: ExchangeStart = {
+          id: `ex_c${i}`, startedAt: clock.now() + i, subject: 'alice', principal: { credentialId: 'k1' }, endpoint: 'chat.completions', method: 'POST',
+          path: '/v1/chat/completions', model: 'gpt-4o', provider: 'mock', upstreamModel: null, stream: false, clientIp: null, userAgent: 'sdk/1',
+          decision: null, findings: [], clientRequest: sealBody(keyring, `ex_c${i}`, 'client_request', Buffer.from('{"metadata":{"session_id":"s-1"}}')), upstreamRequest: null,
+        };
+        await store.exchanges.start(start);
+        await obs.onStart!(start);
+        const finish = { id: start.id, finishedAt: start.startedAt + 5, status: 'completed' as const, httpStatus: 200, errorCode: null, timings: { upstreamFirstByteMs: 1, clientFirstByteMs: 1, totalMs: 5 }, usage: { inputTokens: 1, outputTokens: 1, totalTokens: 2 }, response: sealBody(keyring, start.id, 'response', Buffer.from('{}')), eventCount: 0, responseFindings: [] };
+        await store.exchanges.finish(finish);
+        await obs.onFinish!(start, finish);
+      }
+      await log.checkpoint();
+      const page1 = await repo.entries({ writer: 'w-1', afterSeq: 0, limit: 4 });
+      const page2 = await repo.entries({ writer: 'w-1', afterSeq: 4, limit: 4 });
+      assert.deepEqual([...page1, ...page2].map((e) => e.seq), [1, 2, 3, 4, 5, 6]);
+      assert.equal(page2[0]!.prev, page1[3]!.hash);
+      assert.deepEqual((await repo.heads()).map((x) => [x.writer, x.seq]), [['w-1', 6]]);
+      assert.equal((await repo.entriesBetween(clock.now(), clock.now() + 1)).length, 6);
+      assert.equal((await repo.entry('w-1', 2))!.kind, 'exchange.finished');
+      assert.equal((await repo.checkpoints('w-1')).length, 1);
+      assert.equal((await repo.keys()).length, 1);
+      const r = await verifyStore({ repo, now: clock.now() });
+      assert.equal(r.ok, true, JSON.stringify(r.problems));
+      assert.equal(r.bodies.checked, 6);
+
+      const sessions = await repo.sessions({ subject: 'alice' });
+      assert.equal(sessions.length, 1);
+      assert.equal(sessions[0]!.source, 'metadata.session_id');
+      assert.deepEqual(await repo.sessionExchanges(sessions[0]!.id), ['ex_c0', 'ex_c1', 'ex_c2']);
+      assert.equal((await repo.session(sessions[0]!.id))!.exchangeCount, 3);
+
+      await h.tamper("UPDATE exchanges SET response = NULL WHERE id = 'ex_c1'");
+      assert.deepEqual((await verifyStore({ repo, now: clock.now() })).problems.map((p) => `${p.code}@${p.exchangeId}`), ['body_missing@ex_c1']);
+      const purged = await repo.purge({ bodiesBefore: clock.now() + 10, metadataBefore: null, now: clock.now() });
+      assert.equal(purged.bodiesPurged, 3);
+      const after = await verifyStore({ repo, now: clock.now() });
+      assert.equal(after.ok, true, JSON.stringify(after.problems));
+      assert.equal(after.bodies.purged, 6);
+    });
+
+    it('two replicas appending concurrently as one writer never fork the chain', async () => {
+      const a = await open();
+      const b = await open();
+      const la = await AuditLog.open({ repo: a.repo, keyring, clock, writerId: 'w-shared', checkpointIntervalMs: 0, checkpointEveryEntries: 1e6 });
+      const lb = await AuditLog.open({ repo: b.repo, keyring, clock, writerId: 'w-shared', checkpointIntervalMs: 0, checkpointEveryEntries: 1e6 });
+      assert.equal(la.publicKey.keyId, lb.publicKey.keyId);
+      await Promise.all(Array.from({ length: 40 }, (_, i) => (i % 2 ? la : lb).append({ kind: 'test.append', payload: { i } })));
+      await la.checkpoint();
+      const rows = await a.repo.entries({ writer: 'w-shared', afterSeq: 0, limit: 100 });
+      assert.deepEqual(rows.map((e) => e.seq), Array.from({ length: 40 }, (_, i) => i + 1));
+      const r = await verifyStore({ repo: b.repo, now: clock.now() });
+      assert.equal(r.ok, true, JSON.stringify(r.problems));
+    });
+  });
+}
