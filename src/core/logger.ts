@@ -25,6 +25,9 @@ export interface LogFields {
   /** Authentication source (`oidc:<idp>`, `session`, …) and credential id — identifiers, never secrets. */
   source?: string;
   credential_id?: string;
+  /** Policy version id (`pv_…` or `file:…`) and mode. */
+  policy_version?: string | null;
+  mode?: string;
 }
 
 export interface GatewayLogger {

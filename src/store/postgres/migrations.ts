@@ -1,5 +1,6 @@
 import type { Migration } from '../sqlite/migrations.ts';
 import { IDENTITY_PG_MIGRATIONS } from './identity.ts';
+import { POLICY_PG_MIGRATIONS } from './policy.ts';
 import { AUDIT_PG_MIGRATIONS } from './audit.ts';
 import { TEMPLATE_PG_MIGRATIONS } from './templates.ts';
 import { APPROVAL_PG_MIGRATIONS } from './approvals.ts';
@@ -43,4 +44,4 @@ const CORE_MIGRATIONS: readonly Migration[] = [
   ` },
 ];
 
-export const POSTGRES_MIGRATIONS: readonly Migration[] = [...CORE_MIGRATIONS, ...IDENTITY_PG_MIGRATIONS, ...APPROVAL_PG_MIGRATIONS, ...BUDGET_PG_MIGRATIONS, ...TEMPLATE_PG_MIGRATIONS, ...AUDIT_PG_MIGRATIONS];
+export const POSTGRES_MIGRATIONS: readonly Migration[] = [...CORE_MIGRATIONS, ...IDENTITY_PG_MIGRATIONS, ...APPROVAL_PG_MIGRATIONS, ...BUDGET_PG_MIGRATIONS, ...TEMPLATE_PG_MIGRATIONS, ...AUDIT_PG_MIGRATIONS, ...POLICY_PG_MIGRATIONS];

@@ -1,10 +1,11 @@
 import type { SqliteCore } from './core.ts';
+import { policySqlite } from './policy.ts';
 import { auditSqlite } from './audit.ts';
 import { outboxSqlite } from './outbox.ts';
 import { approvalsSqlite } from './approvals.ts';
 import { identitySqlite } from './identity.ts';
-import { templatesSqlite } from './templates.ts';
 import { budgetsSqlite } from './budgets.ts';
+import { templatesSqlite } from './templates.ts';
 
 /**
  * Extension repos for the SQLite worker. A module (identity, policy, audit, approvals, …) adds persistence by:
@@ -17,4 +18,4 @@ import { budgetsSqlite } from './budgets.ts';
  */
 export type SqliteExtension = (core: SqliteCore) => Record<string, (...args: never[]) => unknown>;
 
-export const SQLITE_EXTENSIONS: readonly SqliteExtension[] = [identitySqlite, auditSqlite, outboxSqlite, approvalsSqlite, budgetsSqlite, templatesSqlite];
+export const SQLITE_EXTENSIONS: readonly SqliteExtension[] = [identitySqlite, auditSqlite, outboxSqlite, approvalsSqlite, budgetsSqlite, policySqlite, templatesSqlite];

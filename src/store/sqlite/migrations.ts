@@ -3,11 +3,12 @@
  * only: never edit a released step. Applied ids are kept in `schema_migrations`; steps run in list order.
  */
 import { IDENTITY_MIGRATIONS } from './identity.ts';
+import { POLICY_MIGRATIONS } from './policy.ts';
 import { AUDIT_MIGRATIONS } from './audit.ts';
 import { OUTBOX_MIGRATIONS } from './outbox.ts';
-import { TEMPLATE_MIGRATIONS } from './templates.ts';
 import { APPROVAL_MIGRATIONS } from './approvals.ts';
 import { BUDGET_MIGRATIONS } from './budgets.ts';
+import { TEMPLATE_MIGRATIONS } from './templates.ts';
 
 export interface Migration {
   id: string;
@@ -87,4 +88,4 @@ export const CORE_MIGRATIONS: readonly Migration[] = [
 ];
 
 /** Every module's migrations, in the order they apply. Modules append their list here. */
-export const SQLITE_MIGRATIONS: readonly Migration[] = [...CORE_MIGRATIONS, ...IDENTITY_MIGRATIONS, ...AUDIT_MIGRATIONS, ...OUTBOX_MIGRATIONS, ...APPROVAL_MIGRATIONS, ...BUDGET_MIGRATIONS, ...TEMPLATE_MIGRATIONS];
+export const SQLITE_MIGRATIONS: readonly Migration[] = [...CORE_MIGRATIONS, ...IDENTITY_MIGRATIONS, ...AUDIT_MIGRATIONS, ...OUTBOX_MIGRATIONS, ...APPROVAL_MIGRATIONS, ...BUDGET_MIGRATIONS, ...POLICY_MIGRATIONS, ...TEMPLATE_MIGRATIONS];

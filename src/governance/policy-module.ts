@@ -1,0 +1,65 @@
+import { resolve } from 'node:path';
+import type { Clock } from '../core/clock.ts';
+import type { GatewayLogger } from '../core/logger.ts';
+import type { Keyring } from '../crypto/keyring.ts';
+import { loadPolicy, type LoadedPolicy, type SectionValidator } from '../policy/load.ts';
+import type { PolicyMode, PolicyRepo } from '../policy/versions.ts';
+import type { Family } from '../proxy/endpoints.ts';
+import type { ExchangeGuard } from '../proxy/guard.ts';
+import type { ResolvedRoute } from '../proxy/routes.ts';
+import type { TokenVaultRepo } from '../store/ports.ts';
+import { createGovernedGuard, type ContentPolicy } from './guard.ts';
+import { createPolicyDecider, type PolicyHookFactory } from './policy-decider.ts';
+import { createPolicyRuntime, type PolicyRuntime } from './policy-runtime.ts';
+import { PolicyService, type PolicyLoader } from './policy-service.ts';
+import { SealedTokenVault } from './token-vault.ts';
+
+export interface PolicyModuleOptions {
+  repo: PolicyRepo;
+  tokenVault: TokenVaultRepo;
+  keyring: Keyring;
+  clock: Clock;
+  logger: GatewayLogger;
+  setGuard(guard: ExchangeGuard): void;
+  resolveRoute: (model: string, family: Family) => ResolvedRoute | undefined;
+  /** Relative `policy.file` paths resolve against it (the config file's directory). */
+  baseDir: string;
+  /** config `policy:` */
+  config?: { file?: string | undefined; poll_interval_ms?: number; token_ttl_ms?: number } | undefined;
+  /** The detection module's `content:` section: validator + compiler (src/detect/policy-content.ts). */
+  content?: { validate: SectionValidator; compile(section: Record<string, unknown> | undefined): ContentPolicy | undefined };
+  /** Validators of the `budgets:` / `templates:` sections (their modules own them). */
+  sections?: Partial<Record<'budgets' | 'templates', SectionValidator>>;
+  /** Budget, template and approval hooks, built once per compiled version. */
+  hooks?: readonly PolicyHookFactory[];
+}
+
+export interface PolicyModule {
+  service: PolicyService;
+  runtime: PolicyRuntime;
+  load: PolicyLoader;
+}
+
+/**
+ * Everything the composition root needs for policies: the loader (with the other modules' section validators),
+ * the version service (admin API, CLI), and the runtime that installs the active version's guard.
+ */
+export async function startPolicyModule(o: PolicyModuleOptions): Promise<PolicyModule> {
+  const sections = { ...o.sections, ...(o.content ? { content: o.content.validate } : {}) };
+  const load: PolicyLoader = (source, file, version) => loadPolicy(source, { file, version, sections });
+  const vault = new SealedTokenVault({ repo: o.tokenVault, keyring: o.keyring, clock: o.clock, ttlMs: o.config?.token_ttl_ms ?? 3_600_000 });
+  const guardFor = (policy: LoadedPolicy, mode: PolicyMode): ExchangeGuard => {
+    const hooks = (o.hooks ?? []).map((f) => f(policy.engine)).filter((h) => h !== undefined);
+    return createGovernedGuard({
+      content: o.content?.compile(policy.document.content),
+      decider: createPolicyDecider({ engine: policy.engine, mode, resolveRoute: o.resolveRoute, hooks }),
+      vault,
+    });
+  };
+  const runtime = createPolicyRuntime({
+    repo: o.repo, logger: o.logger, load, setGuard: (g) => o.setGuard(g), guardFor,
+    pollIntervalMs: o.config?.poll_interval_ms ?? 5000, file: o.config?.file ? resolve(o.baseDir, o.config.file) : undefined,
+  });
+  await runtime.start();
+  return { service: new PolicyService({ repo: o.repo, clock: o.clock, load }), runtime, load };
+}
