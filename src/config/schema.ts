@@ -3,6 +3,7 @@
  * from it, and docs/configuration.md documents every key in it. Errors name the key path.
  */
 import { identityConfigSchema, type IdentityConfig } from '../identity/config-schema.ts';
+import { eventsConfigSchema, type EventsConfig } from '../events/config-schema.ts';
 import { auditConfigSchema, type AuditConfig } from '../audit/config-schema.ts';
 
 export const PROVIDER_TYPES = ['openai', 'anthropic', 'azure-openai', 'openai-compatible', 'mock'] as const;
@@ -45,6 +46,7 @@ export interface Config {
   recording: { bodies: boolean; flush_interval_ms: number; max_recorded_body_bytes: number };
   auth: { key_cache_ttl_ms: number; roles: Record<string, string[]> };
   identity?: IdentityConfig;
+  events: EventsConfig;
   audit?: AuditConfig;
   logging: { level: 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent' };
   providers: ProviderConfig[];
@@ -130,6 +132,7 @@ export const configSchema = {
       },
     },
     identity: identityConfigSchema,
+    events: eventsConfigSchema,
     audit: auditConfigSchema,
     logging: {
       type: 'object',
