@@ -24,4 +24,5 @@ export const COMMANDS: Record<string, CommandEntry> = {
   audit: { summary: 'verify the audit trail; export and verify bundles offline', load: async () => (await import('./audit.ts')).auditCommand },
   sessions: { summary: 'list recorded sessions and replay one with its original timing', load: async () => (await import('./sessions.ts')).sessionsCommand },
   usage: { summary: 'show current budget and rate-limit usage per user, group, service and model', load: async () => (await import('./usage.ts')).usageCommand },
+  scan: { summary: 'show what content detectors find in a text, and the masked text', load: async () => (await import('./scan.ts')).scanCommand },
 };
