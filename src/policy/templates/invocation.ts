@@ -54,7 +54,7 @@ function parseRef(ref: unknown): { id: string; version: number | undefined } {
 
 function parseVars(raw: unknown): Record<string, unknown> {
   if (raw === undefined) return {};
-  let v = raw;
+  let v: unknown = raw;
   if (typeof raw === 'string') {
     if (raw.length > MAX_VARS_BYTES) throw bad('Template variables are too large.');
     const text = raw.startsWith('b64:') ? Buffer.from(raw.slice(4), 'base64url').toString('utf8') : raw;

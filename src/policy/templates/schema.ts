@@ -53,7 +53,6 @@ export const TEMPLATE_ID_PATTERN = /^[a-z0-9][a-z0-9._-]{0,63}$/;
 export const PARAM_NAME_PATTERN = /^[A-Za-z_][A-Za-z0-9_]{0,63}$/;
 
 export const TEMPLATE_SCHEMA = {
-  $schema: 'https://json-schema.org/draft/2020-12/schema',
   title: 'Portcullis prompt template',
   type: 'object',
   additionalProperties: false,
