@@ -139,3 +139,16 @@ describe('estimateInputTokens', () => {
     assert.equal(estimateInputTokens({ model: 'x'.repeat(100) }), 0);
   });
 });
+
+describe('BudgetEnforcer with several request limits', () => {
+  it('a refusal by one limit takes back the increments of the others (sliding and fixed mixed scopes)', async () => {
+    const { enforcer } = setup({ limits: [{ id: 'user', requests_per_minute: 5 }, { id: 'model', per: 'model', requests_per_minute: 2 }] });
+    assert.equal((await enforcer.check(alice, 'm')).ok, true);
+    assert.equal((await enforcer.check(bob, 'm')).ok, true);
+    const v = await enforcer.check(alice, 'm');
+    assert.ok(!v.ok && v.limitId === 'model');
+    const rows = await enforcer.usage({ scope: 'user:alice' });
+    assert.deepEqual(rows.map((r) => [r.limitId, r.used]), [['user', 1]]);
+    assert.equal(await enforcer.purgeExpired(), 0);
+  });
+});

@@ -107,6 +107,11 @@ export class BudgetEnforcer {
     if (incs.length > 0) await this.#counters.add(incs);
   }
 
+  /** Drops expired counters (store-backed counters: call periodically, e.g. every minute). */
+  purgeExpired(): Promise<number> {
+    return this.#counters.purgeExpired(this.#now());
+  }
+
   /** Current-window usage of every live counter (optionally one scope substring, e.g. `group:eng`). */
   async usage(filter: { scope?: string; limitId?: string } = {}): Promise<UsageRow[]> {
     const now = this.#now();
@@ -158,10 +163,12 @@ export class BudgetEnforcer {
   async #countRequest(probes: Probe[], now: number): Promise<BudgetVerdict> {
     if (probes.length === 0) return { ok: true };
     const incs = probes.map((x) => increment({ limitId: x.limit.id, metric: x.metric, scope: x.scope, now, by: 1, sliding: x.sliding }));
-    const [counted, previous] = await Promise.all([this.#counters.add(incs), this.#counters.get(probes.map((x) => x.prev ?? x.cur))]);
+    const prevKeys = probes.flatMap((x) => (x.prev ? [x.prev] : []));
+    const [counted, previous] = await Promise.all([this.#counters.add(incs), prevKeys.length > 0 ? this.#counters.get(prevKeys) : []]);
+    let p = 0;
     for (const [j, x] of probes.entries()) {
       const current = counted[j] ?? 0;
-      const prev = x.prev ? previous[j] ?? 0 : 0;
+      const prev = x.prev ? previous[p++] ?? 0 : 0;
       if (effectiveUse({ current, previous: prev, window: x.window, now, sliding: x.sliding }) > x.max) {
         // Refused requests do not consume the budget: take every increment of this check back.
         await this.#counters.add(incs.map((inc) => ({ ...inc, by: -1 })));

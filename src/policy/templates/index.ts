@@ -17,3 +17,4 @@ export { compileTemplate, TemplateError, type CompiledTemplate, type ParamValue 
 export { applyRendered, isTemplateInvocation, readInvocation, TEMPLATE_HEADER, TEMPLATE_VARS_HEADER, type TemplateInvocation, type TemplateRequest } from './invocation.ts';
 export type { TemplateRepo, TemplateSummary } from './repo.ts';
 export { pushTemplate, TemplateResolver, type TemplateResolution } from './resolver.ts';
+export { checkTemplateDocument, type TemplateIssue } from './validate.ts';
