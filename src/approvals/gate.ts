@@ -111,7 +111,11 @@ export function createApprovalGate(o: ApprovalGateOptions): ApprovalGate {
         requirement: req, principal, exchangeId: ctx.id, endpoint: ctx.endpoint.id, model: ctx.model, policyVersion: decision.policyVersion,
         decisionId: decision.decisionId, digest, body: ctx.body, findings: ctx.findings, justification: justification ?? bg ?? null, breakGlass: bg,
       });
-      if (breakGlass && req.breakGlassGroups.some((g) => principal.groups.includes(g))) return done(decision, await open(breakGlass), 'break_glass');
+      if (breakGlass && req.breakGlassGroups.some((g) => principal.groups.includes(g))) {
+        const row = await open(breakGlass);
+        await service.consume(row, principal.subject);
+        return done(decision, row, 'break_glass');
+      }
 
       const claimed = header(ctx, APPROVAL_ID_HEADER);
       if (claimed) {

@@ -5,7 +5,7 @@ import type { Finding } from '../core/findings.ts';
 import { newId } from '../core/ids.ts';
 import type { Principal } from '../core/principal.ts';
 import type { Keyring } from '../crypto/keyring.ts';
-import type { ApprovalRepo, ApprovalRow } from './repo.ts';
+import type { ApprovalEventRow, ApprovalFilter, ApprovalRepo, ApprovalRow, VoteRow } from './repo.ts';
 import type { ApprovalRequirement } from './rule.ts';
 import { isTerminal, sourcesOf, tally, type ApprovalState } from './state.ts';
 
@@ -112,6 +112,18 @@ export class ApprovalService {
   async forDigest(digest: string, requester: string): Promise<ApprovalRow[]> {
     const rows = await this.#o.repo.byDigest(digest, requester);
     return Promise.all(rows.map(async (r) => (r.state === 'pending' || r.state === 'approved' ? ((await this.get(r.id)) ?? r) : r)));
+  }
+
+  list(f: ApprovalFilter): Promise<ApprovalRow[]> {
+    return this.#o.repo.list(f);
+  }
+
+  votes(id: string): Promise<VoteRow[]> {
+    return this.#o.repo.votes(id);
+  }
+
+  events(id: string): Promise<ApprovalEventRow[]> {
+    return this.#o.repo.events(id);
   }
 
   activeGrant(q: { requester: string; ruleId: string; model: string }): Promise<ApprovalRow | undefined> {

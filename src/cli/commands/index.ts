@@ -21,6 +21,7 @@ export const COMMANDS: Record<string, CommandEntry> = {
   env: { summary: 'print OPENAI_*/ANTHROPIC_* exports for the gateway', load: async () => (await import('./env.ts')).envCommand },
   exec: { summary: 'run a command with a fresh gateway token in its environment', load: async () => (await import('./exec.ts')).execCommand },
   'service-accounts': { summary: 'create, rotate and revoke service-account keys', load: async () => (await import('./service-accounts.ts')).serviceAccountsCommand },
+  approvals: { summary: 'list, show, approve and deny just-in-time approvals', load: async () => (await import('./approvals.ts')).approvalsCommand },
   audit: { summary: 'verify the audit trail; export and verify bundles offline', load: async () => (await import('./audit.ts')).auditCommand },
   sessions: { summary: 'list recorded sessions and replay one with its original timing', load: async () => (await import('./sessions.ts')).sessionsCommand },
   usage: { summary: 'show current budget and rate-limit usage per user, group, service and model', load: async () => (await import('./usage.ts')).usageCommand },

@@ -1,0 +1,73 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { GatewayError } from '../core/errors.ts';
+import type { Principal } from '../core/principal.ts';
+import type { Keyring } from '../crypto/keyring.ts';
+import type { Route } from '../http/route.ts';
+import type { ApprovalService } from '../approvals/service.ts';
+import { APPROVAL_STATES, type ApprovalState } from '../approvals/state.ts';
+import { approvalView, maySee } from '../approvals/view.ts';
+import { presentedCredential } from '../proxy/headers.ts';
+import { queryOf, readJson, type Authenticate } from './http.ts';
+
+export interface ApprovalRouteDeps {
+  approvals: ApprovalService;
+  keyring: Keyring;
+  authenticate: Authenticate;
+}
+
+function send(res: ServerResponse, status: number, value: unknown): void {
+  const body = JSON.stringify(value);
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), 'cache-control': 'no-store' });
+  res.end(body);
+}
+
+/**
+ * Approvals API (docs/approvals.md). Any authenticated caller may call it; what they get is decided per approval:
+ * requesters see their own requests (no prompt), approvers the ones of their groups (prompt masked), auditors all
+ * (no prompt), admins all. Deciding needs membership of an approver group and never the requester (service).
+ */
+export function approvalRoutes(d: ApprovalRouteDeps): Route[] {
+  const who = (req: IncomingMessage): Promise<Principal> =>
+    d.authenticate(presentedCredential(req.headers), { sourceIp: req.socket.remoteAddress, userAgent: req.headers['user-agent'] });
+  const load = async (req: IncomingMessage, id: string) => {
+    const p = await who(req);
+    const row = await d.approvals.get(id);
+    // Not-found and not-yours look the same: approval ids are not an oracle.
+    if (!row || !maySee(row, p)) throw new GatewayError('not_found', 'No such approval.');
+    return { p, row };
+  };
+  const decide = (verdict: 'approve' | 'deny'): Route => ({
+    method: 'POST', path: `/admin/v1/approvals/:id/${verdict}`,
+    async handler(req, res, params) {
+      const p = await who(req);
+      const b = await readJson(req);
+      if (b.reason !== undefined && (typeof b.reason !== 'string' || b.reason.length > 2000)) throw new GatewayError('invalid_request', '`reason` must be a string (max 2000).');
+      const row = await d.approvals.decide({ id: params.id!, actor: p, verdict, reason: typeof b.reason === 'string' ? b.reason : null });
+      send(res, 200, approvalView(row, p, { votes: await d.approvals.votes(row.id), link: d.approvals.link(row.id) }));
+    },
+  });
+  return [
+    {
+      method: 'GET', path: '/admin/v1/approvals',
+      async handler(req, res) {
+        const p = await who(req);
+        const q = queryOf(req);
+        const state = q.get('state') ?? undefined;
+        if (state !== undefined && !APPROVAL_STATES.includes(state as ApprovalState)) throw new GatewayError('invalid_request', 'Unknown `state`.');
+        const mine = q.get('mine') === '1' || q.get('mine') === 'true';
+        const rows = await d.approvals.list({ state: state as ApprovalState | undefined, requester: mine ? p.subject : undefined, limit: Number(q.get('limit')) || 100 });
+        send(res, 200, { data: rows.filter((r) => maySee(r, p)).map((r) => approvalView(r, p, { link: d.approvals.link(r.id) })) });
+      },
+    },
+    {
+      method: 'GET', path: '/admin/v1/approvals/:id',
+      async handler(req, res, params) {
+        const { p, row } = await load(req, params.id!);
+        const [votes, events] = await Promise.all([d.approvals.votes(row.id), d.approvals.events(row.id)]);
+        send(res, 200, approvalView(row, p, { keyring: d.keyring, votes, events, link: d.approvals.link(row.id) }));
+      },
+    },
+    decide('approve'),
+    decide('deny'),
+  ];
+}

@@ -1,0 +1,91 @@
+import { loadCredentials } from '../../identity/client/credentials.ts';
+import { freshCredentials } from '../../identity/client/gateway-client.ts';
+import { print, printJson, UsageError, type CliCommand, type CliIo } from '../io.ts';
+import { parseFlags } from './login.ts';
+
+/**
+ * Approvals through the admin API, as the signed-in person (the gateway decides what they may see and decide):
+ * the token is PORTCULLIS_TOKEN, else the one stored by `portcullis login`; the gateway is --gateway,
+ * PORTCULLIS_GATEWAY or the stored one.
+ */
+async function session(io: CliIo, flag: string | undefined): Promise<{ base: string; token: string }> {
+  const envToken = io.env.PORTCULLIS_TOKEN;
+  if (envToken) {
+    const base = flag ?? io.env.PORTCULLIS_GATEWAY;
+    if (!base) throw new UsageError('with PORTCULLIS_TOKEN, give --gateway URL or PORTCULLIS_GATEWAY');
+    return { base: base.replace(/\/+$/, ''), token: envToken };
+  }
+  const stored = await loadCredentials(io.env);
+  if (!stored) throw new UsageError('not signed in: run `portcullis login` or set PORTCULLIS_TOKEN');
+  const c = await freshCredentials(io.env, stored);
+  return { base: (flag ?? c.gateway).replace(/\/+$/, ''), token: c.access_token };
+}
+
+async function call(s: { base: string; token: string }, method: string, path: string, body?: unknown): Promise<{ status: number; json: Record<string, unknown> }> {
+  const r = await fetch(`${s.base}${path}`, {
+    method, headers: { authorization: `Bearer ${s.token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+    body: body === undefined ? undefined : JSON.stringify(body), signal: AbortSignal.timeout(30_000),
+  });
+  let json: Record<string, unknown> = {};
+  try {
+    json = (await r.json()) as Record<string, unknown>;
+  } catch {
+    /* not JSON */
+  }
+  return { status: r.status, json };
+}
+
+function errorText(json: Record<string, unknown>, status: number): string {
+  const e = json.error as { message?: unknown } | undefined;
+  return typeof e?.message === 'string' ? e.message : `HTTP ${status}`;
+}
+
+const txt = (v: unknown): string => (typeof v === 'string' ? v : JSON.stringify(v));
+
+function printApproval(out: NodeJS.WritableStream, a: Record<string, unknown>): void {
+  for (const k of ['id', 'state', 'rule_id', 'mode', 'scope', 'requester', 'model', 'endpoint', 'policy_version', 'approver_groups', 'quorum', 'justification', 'break_glass', 'created_at', 'expires_at', 'decided_by', 'reason', 'link']) {
+    if (a[k] !== undefined) print(out, `${k.padEnd(16)} ${JSON.stringify(a[k])}`);
+  }
+  const findings = a.findings as { type: string; path: string | null }[] | undefined;
+  if (findings?.length) print(out, `findings         ${findings.map((f) => `${f.type}@${f.path ?? '?'}`).join(', ')}`);
+  for (const v of (a.votes as Record<string, unknown>[] | undefined) ?? []) print(out, `vote             ${String(v.actor)} ${String(v.verdict)} ${v.reason ? JSON.stringify(v.reason) : ''}`);
+  for (const h of (a.history as Record<string, unknown>[] | undefined) ?? []) print(out, `  ${String(h.at)} ${String(h.actor).padEnd(24)} ${String(h.action)} ${h.to ? `→ ${txt(h.to)}` : ''} ${h.reason ? JSON.stringify(h.reason) : ''}`);
+  if (a.request !== undefined) print(out, `request (masked) ${JSON.stringify(a.request)}`);
+  if (a.request_withheld) print(out, `request          withheld: ${txt(a.request_withheld)}`);
+}
+
+export const approvalsCommand: CliCommand = {
+  summary: 'list, show, approve and deny just-in-time approvals; check the status of yours',
+  usage: 'portcullis approvals list [--state pending] [--mine] [--json] [--gateway URL]\n'
+    + '       portcullis approvals show ID [--json]\n'
+    + '       portcullis approvals approve ID [--reason TEXT]\n'
+    + '       portcullis approvals deny ID --reason TEXT\n'
+    + '       portcullis approvals status ID',
+  async run(args, io) {
+    const [sub, ...rest] = args;
+    const { values, positionals } = parseFlags(rest, { state: { type: 'string' }, mine: { type: 'boolean' }, json: { type: 'boolean' }, reason: { type: 'string' } });
+    if (!['list', 'show', 'approve', 'deny', 'status'].includes(sub ?? '')) throw new UsageError('expected list, show, approve, deny or status');
+    if (sub !== 'list' && positionals.length !== 1) throw new UsageError('give the approval id');
+    if (sub === 'deny' && !values.reason) throw new UsageError('a denial needs --reason (the requester sees it)');
+    const s = await session(io, values.gateway);
+    const id = encodeURIComponent(positionals[0] ?? '');
+    const r = sub === 'list'
+      ? await call(s, 'GET', `/admin/v1/approvals?${new URLSearchParams({ ...(values.state ? { state: values.state } : {}), ...(values.mine ? { mine: '1' } : {}) }).toString()}`)
+      : sub === 'approve' || sub === 'deny'
+        ? await call(s, 'POST', `/admin/v1/approvals/${id}/${sub}`, values.reason ? { reason: values.reason } : {})
+        : await call(s, 'GET', `/admin/v1/approvals/${id}`);
+    if (r.status !== 200) {
+      print(io.stderr, `${sub} failed: ${errorText(r.json, r.status)}`);
+      return 1;
+    }
+    if (values.json) printJson(io.stdout, sub === 'list' ? r.json.data : r.json);
+    else if (sub === 'list') {
+      for (const a of r.json.data as Record<string, unknown>[]) {
+        print(io.stdout, `${String(a.id)}  ${String(a.state).padEnd(9)} ${String(a.requester).padEnd(24)} ${String(a.model).padEnd(16)} rule=${String(a.rule_id)} expires=${String(a.expires_at)}`);
+      }
+    } else if (sub === 'status') print(io.stdout, `${String(r.json.id)} ${String(r.json.state)}${r.json.reason ? ` (${txt(r.json.reason)})` : ''}`);
+    else if (sub === 'approve' || sub === 'deny') print(io.stdout, `${String(r.json.id)} ${String(r.json.state)} (your ${sub === 'approve' ? 'approval' : 'denial'} was recorded)`);
+    else printApproval(io.stdout, r.json);
+    return 0;
+  },
+};
