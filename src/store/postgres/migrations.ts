@@ -1,6 +1,5 @@
 import type { Migration } from '../sqlite/migrations.ts';
 import { IDENTITY_PG_MIGRATIONS } from './identity.ts';
-import { APPROVAL_PG_MIGRATIONS } from './approvals.ts';
 import { POLICY_PG_MIGRATIONS } from './policy.ts';
 import { AUDIT_PG_MIGRATIONS } from './audit.ts';
 import { TEMPLATE_PG_MIGRATIONS } from './templates.ts';
