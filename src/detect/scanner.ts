@@ -68,9 +68,13 @@ export function compileScanner(spec: ScannerSpec = {}): CompiledScanner {
       const n = normalize(text);
       let lower: string | undefined;
       const low = () => (lower ??= asciiLower(n.text));
+      let digitCount: number | undefined;
+      const digits = () => (digitCount ??= countDigits(n.text));
       const candidates: Candidate[] = [];
       const ranked: Ranked[] = [];
       for (const { d, context } of compiled) {
+        if (d.minDigits !== undefined && digits() < d.minDigits) continue;
+        if (d.anchors && !d.anchors.some((a) => n.text.includes(a))) continue;
         if (d.requires && !d.requires.some((w) => low().includes(w))) continue;
         candidates.length = 0;
         d.find(n.text, candidates);
@@ -124,6 +128,15 @@ function hasWord(lower: string, word: string, from: number, to: number): boolean
     if (!isAlnum(lower.charCodeAt(i - 1)) && !isAlnum(lower.charCodeAt(i + word.length))) return true;
   }
   return false;
+}
+
+function countDigits(s: string): number {
+  let c = 0;
+  for (let i = 0; i < s.length; i++) {
+    const d = s.charCodeAt(i) - 48;
+    if (d >= 0 && d <= 9) c++;
+  }
+  return c;
 }
 
 function isAlnum(c: number): boolean {

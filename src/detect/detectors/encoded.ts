@@ -5,7 +5,7 @@
  */
 import { eachMatch, type Candidate, type Detector } from './types.ts';
 
-const B64_RE = /(?<![A-Za-z0-9+/_=-])[A-Za-z0-9+/_-]{24,344}={0,2}/g;
+const B64_RE = /(?<![A-Za-z0-9+/_-])[A-Za-z0-9+/_-]{24,344}={0,2}/g;
 const HEX_RE = /(?<![0-9A-Fa-f])(?:[0-9A-Fa-f]{2}){16,172}(?![0-9A-Fa-f])/g;
 const MIN_INNER_SCORE = 0.75;
 

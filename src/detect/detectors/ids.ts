@@ -11,6 +11,7 @@ const digitsOf = (s: string): string => s.replace(/[^0-9]/g, '');
 
 export const ukNhs = patternDetector({
   id: 'uk_nhs',
+  minDigits: 10,
   type: 'UK_NHS',
   re: /(?<![0-9.-])[0-9]{3}([ -]?)[0-9]{3}\1[0-9]{4}(?![0-9]|[.-][0-9])/g,
   score: 0.4,
@@ -21,6 +22,7 @@ export const ukNhs = patternDetector({
 
 export const inAadhaar = patternDetector({
   id: 'in_aadhaar',
+  minDigits: 12,
   type: 'IN_AADHAAR',
   re: /(?<![0-9.-])[2-9][0-9]{3}([ -]?)[0-9]{4}\1[0-9]{4}(?![0-9]|[.-][0-9])/g,
   score: 0.45,
@@ -32,6 +34,7 @@ export const inAadhaar = patternDetector({
 const NIF_LETTERS = 'TRWAGMYFPDXBNJZSQVHLCKE';
 export const esNif = patternDetector({
   id: 'es_nif',
+  minDigits: 8,
   type: 'ES_NIF',
   re: /(?<![A-Za-z0-9])([0-9]{8})-?([A-Za-z])(?![A-Za-z0-9])/g,
   score: 0.7,
@@ -42,6 +45,7 @@ export const esNif = patternDetector({
 
 export const esNie = patternDetector({
   id: 'es_nie',
+  minDigits: 7,
   type: 'ES_NIE',
   re: /(?<![A-Za-z0-9])([XYZxyz])-?([0-9]{7})-?([A-Za-z])(?![A-Za-z0-9])/g,
   score: 0.8,
@@ -64,6 +68,7 @@ function codiceFiscale(v: string): boolean {
 }
 export const itFiscalCode = patternDetector({
   id: 'it_fiscal_code',
+  minDigits: 7,
   type: 'IT_FISCAL_CODE',
   // Omocodia replaces digits with L-V, so digit positions accept those letters too.
   re: /(?<![A-Za-z0-9])[A-Za-z]{6}[0-9LMNP-Vlmnp-v]{2}[A-EHLMPR-Ta-ehlmpr-t][0-9LMNP-Vlmnp-v]{2}[A-Za-z][0-9LMNP-Vlmnp-v]{3}[A-Za-z](?![A-Za-z0-9])/g,
@@ -83,6 +88,7 @@ function deTaxId(v: string): boolean {
 }
 export const deTaxIdDetector = patternDetector({
   id: 'de_tax_id',
+  minDigits: 11,
   type: 'DE_TAX_ID',
   re: /(?<![0-9.-])[1-9][0-9]( ?)[0-9]{3}\1[0-9]{3}\1[0-9]{3}(?![0-9]|[.-][0-9])/g,
   score: 0.4,
@@ -93,6 +99,7 @@ export const deTaxIdDetector = patternDetector({
 
 export const caSin = patternDetector({
   id: 'ca_sin',
+  minDigits: 9,
   type: 'CA_SIN',
   re: /(?<![0-9.-])[1-79][0-9]{2}([ -]?)[0-9]{3}\1[0-9]{3}(?![0-9]|[.-][0-9])/g,
   score: 0.35,
@@ -104,6 +111,7 @@ export const caSin = patternDetector({
 const MONTHS = 'jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|sep(?:t(?:ember)?)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?';
 export const dateOfBirth = patternDetector({
   id: 'date_of_birth',
+  minDigits: 4,
   type: 'DATE_OF_BIRTH',
   re: new RegExp(
     `(?<![0-9])(?:[0-9]{1,2}[/.-][0-9]{1,2}[/.-](?:19|20)?[0-9]{2}|(?:19|20)[0-9]{2}-[0-9]{2}-[0-9]{2}|[0-9]{1,2}(?:st|nd|rd|th)? (?:${MONTHS}),? (?:19|20)[0-9]{2}|(?:${MONTHS}) [0-9]{1,2}(?:st|nd|rd|th)?,? (?:19|20)[0-9]{2})(?![0-9])`,
@@ -117,6 +125,7 @@ export const dateOfBirth = patternDetector({
 
 export const passport = patternDetector({
   id: 'passport',
+  minDigits: 6,
   type: 'PASSPORT',
   re: /(?<![A-Za-z0-9])(?:[A-Z]{1,2}[0-9]{6,8}|[0-9]{9})(?![A-Za-z0-9])/g,
   score: 0.1,
@@ -127,12 +136,13 @@ export const passport = patternDetector({
 
 export const usDriverLicense = patternDetector({
   id: 'us_driver_license',
+  minDigits: 3,
   type: 'US_DRIVER_LICENSE',
   re: /(?<![A-Za-z0-9])(?=[A-Za-z0-9]{0,14}[0-9]{3})[A-Za-z0-9]{5,15}(?![A-Za-z0-9])/g,
   score: 0.05,
   maxLength: 15,
   requires: ['licen'],
-  context: [{ words: ["driver's license", 'drivers license', 'driver license', "driver's licence", 'driving licence', 'driving license', 'dl#', 'dl no', 'licence number', 'license number'], boost: 0.65 }],
+  context: [{ words: ["driver's license", 'drivers license', 'driver license', "driver's licence", 'driving licence', 'driving license', 'dl#', 'dl no', 'licence number', 'license number'], boost: 0.75 }],
 });
 
 export const ID_DETECTORS: readonly Detector[] = [ukNhs, inAadhaar, esNif, esNie, itFiscalCode, deTaxIdDetector, caSin, dateOfBirth, passport, usDriverLicense];

@@ -19,9 +19,9 @@ export function phoneDetector(regions: readonly CountryCode[] = DEFAULT_PHONE_RE
     types: ['PHONE_NUMBER'],
     maxLength: 40,
     priority: 1,
+    minDigits: 7,
     context: [{ words: PHONE_CONTEXT, boost: 0.35 }],
     find(text, out) {
-      if (!hasDigits(text, 7)) return;
       PHONE_RE.lastIndex = 0;
       for (let m = PHONE_RE.exec(text); m; m = PHONE_RE.exec(text)) {
         const hit = bestPrefix(m[0], regions);
@@ -55,8 +55,8 @@ function bestPrefix(s: string, regions: readonly CountryCode[]): { end: number; 
  * Parsing costs 20–80 µs per region, and chat clients resend the whole conversation every turn: results are
  * cached per candidate string (bounded; cleared when full).
  */
-/** Dotted quads (IPv4, versions) and dates are not phone numbers. */
-const NOT_PHONE = /^(?:[0-9]{1,4}\.[0-9]{1,3}\.[0-9]{1,4}(?:\.[0-9]{1,3})?|(?:19|20)[0-9]{2}[/.-][0-9]{1,2}[/.-][0-9]{1,2}|[0-9]{1,2}[/.-][0-9]{1,2}[/.-](?:19|20)?[0-9]{2})$/;
+/** Decimal numbers, dotted quads (IPv4) and dates are not phone numbers. */
+const NOT_PHONE = /^(?:[0-9]+\.[0-9]+|(?:19|20)[0-9]{2}-[0-9]{2}-[0-9]{2}[ T].*|[0-9]{1,3}(?:\.[0-9]{1,3}){3}|(?:19|20)[0-9]{2}[/.-][0-9]{1,2}[/.-][0-9]{1,2}|[0-9]{1,2}[/.-][0-9]{1,2}[/.-](?:19|20)?[0-9]{2})$/;
 const rated = new Map<string, number>();
 const RATE_CACHE = 4096;
 
@@ -78,21 +78,13 @@ function rateUncached(v: string, digits: number, regions: readonly CountryCode[]
   for (const region of intl ? regions.slice(0, 1) : regions) {
     const p = parsePhoneNumberFromString(v.startsWith('00') ? '+' + v.slice(2) : v, region);
     if (!p) continue;
-    if (p.isValid()) return intl ? 0.75 : 0.6;
+    // An ungrouped national digit run (order and ticket numbers look the same) needs context words.
+    if (p.isValid()) return intl ? 0.75 : /[ ().\/-]/.test(v) ? 0.6 : 0.4;
     possible ||= p.isPossible();
   }
   // Not valid anywhere we know: only a number written like one (grouped) and with context words counts.
   const grouped = /[ ().\/-]/.test(v);
   return possible || grouped ? 0.3 : 0;
-}
-
-function hasDigits(text: string, n: number): boolean {
-  let c = 0;
-  for (let i = 0; i < text.length; i++) {
-    const d = text.charCodeAt(i) - 48;
-    if (d >= 0 && d <= 9 && ++c >= n) return true;
-  }
-  return false;
 }
 
 export type { Candidate };

@@ -10,6 +10,7 @@ import { eachMatch, patternDetector, type Candidate, type Detector } from './typ
 // RFC 5321 §4.5.3.1: local part ≤ 64; the domain is bounded to 4 labels + TLD here (≤ 160 characters).
 export const email = patternDetector({
   id: 'email',
+  anchors: ['@'],
   type: 'EMAIL_ADDRESS',
   re: /(?<![A-Za-z0-9._%+-])[A-Za-z0-9][A-Za-z0-9._%+-]{0,63}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}\.){1,4}[A-Za-z]{2,24}(?![A-Za-z0-9-])/g,
   score: 1,
@@ -45,6 +46,7 @@ function cardBrand(d: string): boolean {
 const CARD_RE = /(?<![0-9])[0-9](?:[ .-]?[0-9]){11,18}(?![0-9])/g;
 export const card: Detector = {
   id: 'card',
+  minDigits: 12,
   types: ['CREDIT_CARD'],
   maxLength: 19 + 18,
   priority: 3,
@@ -87,6 +89,7 @@ const IBAN_LENGTH: Record<string, number> = {
 const IBAN_RE = /(?<![A-Za-z0-9])[A-Za-z]{2}[0-9]{2}(?:[ -]?[A-Za-z0-9]){11,30}/g;
 export const iban: Detector = {
   id: 'iban',
+  minDigits: 6,
   types: ['IBAN_CODE'],
   maxLength: 34 + 9,
   priority: 3,
@@ -116,6 +119,7 @@ export const iban: Detector = {
 /** US SSN (SSA): area 000, 666 and 900–999, group 00 and serial 0000 were never issued. */
 export const usSsn = patternDetector({
   id: 'us_ssn',
+  minDigits: 9,
   type: 'US_SSN',
   re: /(?<![0-9.-])([0-9]{3})([ .-]?)([0-9]{2})\2([0-9]{4})(?![0-9]|[.-][0-9])/g,
   score: 0.85,
@@ -133,6 +137,8 @@ export const usSsn = patternDetector({
 const OCTET = '(?:25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])';
 export const ipv4 = patternDetector({
   id: 'ipv4',
+  anchors: ['.'],
+  minDigits: 4,
   type: 'IP_ADDRESS',
   re: new RegExp(`(?<![0-9.])${OCTET}(?:\\.${OCTET}){3}(?![0-9]|\\.[0-9])`, 'g'),
   score: 0.85,
@@ -140,9 +146,10 @@ export const ipv4 = patternDetector({
   context: [{ words: ['version', 'v.', 'release'], boost: -0.4, window: 16 }],
 });
 
-const IPV6_RE = /(?<![A-Za-z0-9_:.])[0-9A-Fa-f:.]{3,45}(?![A-Za-z0-9_:])/g;
+const IPV6_RE = /(?<![A-Za-z0-9_:.])(?=[0-9A-Fa-f]{0,4}:)[0-9A-Fa-f:.]{3,45}(?![A-Za-z0-9_:])/g;
 export const ipv6: Detector = {
   id: 'ipv6',
+  anchors: [':'],
   types: ['IP_ADDRESS'],
   maxLength: 45,
   find(text, out) {
@@ -158,6 +165,7 @@ export const ipv6: Detector = {
 
 export const mac = patternDetector({
   id: 'mac',
+  minDigits: 1,
   type: 'MAC_ADDRESS',
   re: /(?<![0-9A-Fa-f:.-])(?:[0-9A-Fa-f]{2}([:-])[0-9A-Fa-f]{2}(?:\1[0-9A-Fa-f]{2}){4}|[0-9A-Fa-f]{4}\.[0-9A-Fa-f]{4}\.[0-9A-Fa-f]{4})(?![0-9A-Fa-f:-]|\.[0-9A-Fa-f])/g,
   score: 0.8,

@@ -20,6 +20,7 @@ interface TokenSpec {
   /** Also require random-looking characters after this many prefix characters. */
   randomFrom?: number;
   open?: boolean;
+  anchors: readonly string[];
 }
 
 function token(s: TokenSpec): Detector {
@@ -30,29 +31,31 @@ function token(s: TokenSpec): Detector {
     score: s.score ?? 0.95,
     maxLength: s.maxLength,
     priority: 5,
+    anchors: s.anchors,
     ...(s.randomFrom !== undefined ? { validate: (v: string) => looksRandom(v.slice(s.randomFrom), 3) } : {}),
   });
 }
 
 export const PROVIDER_TOKENS: readonly Detector[] = [
-  token({ id: 'secret.anthropic', type: 'SECRET_ANTHROPIC_KEY', body: 'sk-ant-(?:api|admin|sid|oat|ort)[0-9]{2}-[A-Za-z0-9_-]{32,200}', maxLength: 220, score: 1 }),
-  token({ id: 'secret.openai', type: 'SECRET_OPENAI_KEY', body: 'sk-(?!ant-)(?:proj-|svcacct-|admin-|None-)?[A-Za-z0-9_-]{20,200}', maxLength: 215, randomFrom: 3 }),
-  token({ id: 'secret.aws_access_key', type: 'SECRET_AWS_ACCESS_KEY', body: '(?:AKIA|ASIA|ABIA|ACCA|AGPA|AIDA|AIPA|ANPA|ANVA|APKA|AROA|ASCA)[A-Z2-7]{16}', maxLength: 20, randomFrom: 4 }),
-  token({ id: 'secret.gcp_api_key', type: 'SECRET_GCP_API_KEY', body: 'AIza[A-Za-z0-9_-]{35}', maxLength: 39 }),
-  token({ id: 'secret.github', type: 'SECRET_GITHUB_TOKEN', body: '(?:gh[pousr]_[A-Za-z0-9]{36,76}|github_pat_[A-Za-z0-9]{22}_[A-Za-z0-9]{59})', maxLength: 93, randomFrom: 4 }),
-  token({ id: 'secret.gitlab', type: 'SECRET_GITLAB_TOKEN', body: 'gl(?:pat|ptt|dt|rt|cbt|oas|soat|ffct|imt|agent|feed|ft)-[A-Za-z0-9_-]{20,64}', maxLength: 75, randomFrom: 6 }),
-  token({ id: 'secret.slack', type: 'SECRET_SLACK_TOKEN', body: '(?:xox[abposre]-[0-9A-Za-z-]{10,250}|xapp-[0-9]-[A-Z0-9]{8,16}-[0-9]{8,16}-[a-f0-9]{32,80})', maxLength: 255 }),
-  token({ id: 'secret.stripe', type: 'SECRET_STRIPE_KEY', body: '(?:sk|rk)_(?:live|test)_[A-Za-z0-9]{20,247}|whsec_[A-Za-z0-9]{32,64}', maxLength: 255, randomFrom: 8 }),
-  token({ id: 'secret.twilio', type: 'SECRET_TWILIO_KEY', body: 'SK[0-9a-fA-F]{32}', maxLength: 34, score: 0.85, randomFrom: 2 }),
-  token({ id: 'secret.sendgrid', type: 'SECRET_SENDGRID_KEY', body: 'SG\\.[A-Za-z0-9_-]{22}\\.[A-Za-z0-9_-]{43}', maxLength: 69 }),
-  token({ id: 'secret.npm', type: 'SECRET_NPM_TOKEN', body: 'npm_[A-Za-z0-9]{36}', maxLength: 40, randomFrom: 4 }),
-  token({ id: 'secret.pypi', type: 'SECRET_PYPI_TOKEN', body: 'pypi-AgE[A-Za-z0-9_-]{50,250}', maxLength: 258 }),
-  token({ id: 'secret.huggingface', type: 'SECRET_HUGGINGFACE_TOKEN', body: 'hf_[A-Za-z0-9]{34,40}', maxLength: 43, randomFrom: 3 }),
-  token({ id: 'secret.portcullis', type: 'SECRET_PORTCULLIS_KEY', body: '(?:pcl_[a-z0-9]{8}_[A-Za-z0-9_-]{43}|pc[tr]_[0-9a-f]{24}_[A-Za-z0-9_-]{43})', maxLength: 72, score: 1 }),
+  token({ id: 'secret.anthropic', anchors: ['sk-ant-'], type: 'SECRET_ANTHROPIC_KEY', body: 'sk-ant-(?:api|admin|sid|oat|ort)[0-9]{2}-[A-Za-z0-9_-]{32,200}', maxLength: 220, score: 1 }),
+  token({ id: 'secret.openai', anchors: ['sk-'], type: 'SECRET_OPENAI_KEY', body: 'sk-(?!ant-)(?:proj-|svcacct-|admin-|None-)?[A-Za-z0-9_-]{20,200}', maxLength: 215, randomFrom: 3 }),
+  token({ id: 'secret.aws_access_key', anchors: ['AKIA', 'ASIA', 'ABIA', 'ACCA', 'AGPA', 'AIDA', 'AIPA', 'ANPA', 'ANVA', 'APKA', 'AROA', 'ASCA'], type: 'SECRET_AWS_ACCESS_KEY', body: '(?:AKIA|ASIA|ABIA|ACCA|AGPA|AIDA|AIPA|ANPA|ANVA|APKA|AROA|ASCA)[A-Z2-7]{16}', maxLength: 20, randomFrom: 4 }),
+  token({ id: 'secret.gcp_api_key', anchors: ['AIza'], type: 'SECRET_GCP_API_KEY', body: 'AIza[A-Za-z0-9_-]{35}', maxLength: 39 }),
+  token({ id: 'secret.github', anchors: ['ghp_', 'gho_', 'ghu_', 'ghs_', 'ghr_', 'github_pat_'], type: 'SECRET_GITHUB_TOKEN', body: '(?:gh[pousr]_[A-Za-z0-9]{36,76}|github_pat_[A-Za-z0-9]{22}_[A-Za-z0-9]{59})', maxLength: 93, randomFrom: 4 }),
+  token({ id: 'secret.gitlab', anchors: ['gl'], type: 'SECRET_GITLAB_TOKEN', body: 'gl(?:pat|ptt|dt|rt|cbt|oas|soat|ffct|imt|agent|feed|ft)-[A-Za-z0-9_-]{20,64}', maxLength: 75, randomFrom: 6 }),
+  token({ id: 'secret.slack', anchors: ['xox', 'xapp-'], type: 'SECRET_SLACK_TOKEN', body: '(?:xox[abposre]-[0-9A-Za-z-]{10,250}|xapp-[0-9]-[A-Z0-9]{8,16}-[0-9]{8,16}-[a-f0-9]{32,80})', maxLength: 255 }),
+  token({ id: 'secret.stripe', anchors: ['_live_', '_test_', 'whsec_'], type: 'SECRET_STRIPE_KEY', body: '(?:sk|rk)_(?:live|test)_[A-Za-z0-9]{20,247}|whsec_[A-Za-z0-9]{32,64}', maxLength: 255, randomFrom: 8 }),
+  token({ id: 'secret.twilio', anchors: ['SK'], type: 'SECRET_TWILIO_KEY', body: 'SK[0-9a-fA-F]{32}', maxLength: 34, score: 0.85, randomFrom: 2 }),
+  token({ id: 'secret.sendgrid', anchors: ['SG.'], type: 'SECRET_SENDGRID_KEY', body: 'SG\\.[A-Za-z0-9_-]{22}\\.[A-Za-z0-9_-]{43}', maxLength: 69 }),
+  token({ id: 'secret.npm', anchors: ['npm_'], type: 'SECRET_NPM_TOKEN', body: 'npm_[A-Za-z0-9]{36}', maxLength: 40, randomFrom: 4 }),
+  token({ id: 'secret.pypi', anchors: ['pypi-'], type: 'SECRET_PYPI_TOKEN', body: 'pypi-AgE[A-Za-z0-9_-]{50,250}', maxLength: 258 }),
+  token({ id: 'secret.huggingface', anchors: ['hf_'], type: 'SECRET_HUGGINGFACE_TOKEN', body: 'hf_[A-Za-z0-9]{34,40}', maxLength: 43, randomFrom: 3 }),
+  token({ id: 'secret.portcullis', anchors: ['pcl_', 'pct_', 'pcr_'], type: 'SECRET_PORTCULLIS_KEY', body: '(?:pcl_[a-z0-9]{8}_[A-Za-z0-9_-]{43}|pc[tr]_[0-9a-f]{24}_[A-Za-z0-9_-]{43})', maxLength: 72, score: 1 }),
 ];
 
 export const slackWebhook = patternDetector({
   id: 'secret.slack_webhook',
+  anchors: ['hooks.slack.com'],
   type: 'SECRET_SLACK_WEBHOOK',
   re: /https:\/\/hooks\.slack\.com\/(?:services|workflows|triggers)\/[A-Za-z0-9_/-]{20,160}/g,
   score: 1,
@@ -62,6 +65,7 @@ export const slackWebhook = patternDetector({
 
 export const azureConnectionString = patternDetector({
   id: 'secret.azure_connection_string',
+  anchors: ['AccountKey=', 'SharedAccess'],
   type: 'SECRET_AZURE_CONNECTION_STRING',
   re: /(?:AccountKey|SharedAccessKey|SharedAccessSignature)=([A-Za-z0-9+/%&=:-]{20,120})/g,
   score: 0.95,
@@ -73,6 +77,7 @@ export const azureConnectionString = patternDetector({
 /** Credentials in URLs: scheme://user:password@host (RFC 3986 §3.2.1 userinfo). Only the password is reported. */
 export const databaseUrl = patternDetector({
   id: 'secret.database_url',
+  anchors: ['://'],
   type: 'SECRET_DATABASE_URL',
   re: /(?<![A-Za-z0-9+.-])(?:postgres(?:ql)?|mysql|mariadb|mongodb(?:\+srv)?|redis|rediss|amqps?|mssql|sqlserver|clickhouse|cockroachdb|oracle|jdbc:[a-z]{2,12}|https?|ftp|smtps?):\/\/[^\s:/@]{0,64}:([^\s/@]{1,128})@[A-Za-z0-9.-]{1,120}/g,
   score: 1,
@@ -85,8 +90,9 @@ export const databaseUrl = patternDetector({
 /** ADO.NET / ODBC connection strings: `Password=...;`. */
 export const connectionStringPassword = patternDetector({
   id: 'secret.connection_string',
+  requires: ['password=', 'pwd='],
   type: 'SECRET_DATABASE_URL',
-  re: /(?<![A-Za-z])(?:Password|Pwd)=([^;\s"']{3,128})/gi,
+  re: /(?<![A-Za-z_])(?:Password|Pwd)=([^;\s"']{3,128})/gi,
   score: 0.85,
   maxLength: 140,
   priority: 5,
@@ -121,6 +127,7 @@ export const contextHexKey = patternDetector({
 /** GCP service-account JSON: the key id (the private key itself is a PEM block, found by `privateKey`). */
 export const gcpServiceAccount = patternDetector({
   id: 'secret.gcp_service_account',
+  anchors: ['private_key_id'],
   type: 'SECRET_GCP_SERVICE_ACCOUNT',
   re: /\\?"private_key_id\\?"\s{0,4}:\s{0,4}\\?"([0-9a-f]{40})\\?"/g,
   score: 0.95,
@@ -138,12 +145,14 @@ function isPlaceholder(v: string): boolean {
 /** A value assigned to a secret-named key: `api_key = "..."`, `"password": "..."`, `token: ...`. */
 export const genericSecret = patternDetector({
   id: 'secret.generic',
+  requires: ['secret', 'token', 'passw', 'pwd', 'api', 'key', 'credential', 'auth'],
   type: 'SECRET_GENERIC',
-  re: /(secret|token|passw(?:or)?d|pwd|api[_-]?key|apikey|access[_-]?key|private[_-]?key|client[_-]?secret|credential|auth)[A-Za-z0-9_.-]{0,24}["']?\s{0,3}(?::=|=>|[:=])\s{0,3}["'`]?([^\s"'`,;]{8,128})/gi,
+  re: /(secret|token|passw(?:or)?d|pwd|api[_-]?key|apikey|access[_-]?key|private[_-]?key|client[_-]?secret|credential|auth)[A-Za-z0-9_.-]{0,24}["']?\s{0,3}(?::=|=>|[:=])\s{0,3}["'`]?([^\s"'`,;=]{8,128}={0,2})/gi,
   score: 0.75,
   maxLength: 24 + 24 + 12 + 128,
   priority: 0,
   group: 2,
+  rescanOnReject: true,
   validate: (_v, m) => {
     const value = m[2]!;
     if (isPlaceholder(value)) return false;
@@ -158,6 +167,7 @@ const PEM_END = /-----END[ A-Z0-9]{0,30} PRIVATE KEY(?: BLOCK)?-----/y;
 const PEM_CAP = 16384;
 export const privateKey: Detector = {
   id: 'secret.private_key',
+  anchors: ['-----BEGIN'],
   types: ['SECRET_PRIVATE_KEY'],
   maxLength: Infinity,
   priority: 7,
@@ -188,6 +198,7 @@ export const privateKey: Detector = {
 const JWT_RE = new RegExp(`${tokenStart}[${TOKEN}]{2,4000}\\.eyJ[${TOKEN}]{2,16000}\\.[${TOKEN}]{0,8000}`, 'g');
 export const jwt: Detector = {
   id: 'secret.jwt',
+  anchors: ['.eyJ'],
   types: ['SECRET_JWT'],
   maxLength: Infinity,
   priority: 5,

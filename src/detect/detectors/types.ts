@@ -35,6 +35,10 @@ export interface Detector {
   readonly priority?: number;
   /** Run only when one of these (lower-case) words occurs in the text: context-gated detectors. */
   readonly requires?: readonly string[];
+  /** Run only when one of these literals occurs (case-sensitive): a cheap prefilter for anchored patterns. */
+  readonly anchors?: readonly string[];
+  /** Run only when the text has at least this many ASCII digits. */
+  readonly minDigits?: number;
   find(text: string, out: Candidate[]): void;
 }
 
@@ -64,7 +68,11 @@ export interface PatternSpec {
   readonly context?: readonly ContextRule[];
   readonly priority?: number;
   readonly requires?: readonly string[];
+  readonly anchors?: readonly string[];
+  readonly minDigits?: number;
   readonly unbounded?: { readonly startMarker: RegExp; readonly cap: number };
+  /** After a rejected match, look again from its second character (a later keyword inside it may match). */
+  readonly rescanOnReject?: boolean;
 }
 
 export function patternDetector(p: PatternSpec): Detector {
@@ -77,10 +85,15 @@ export function patternDetector(p: PatternSpec): Detector {
     ...(p.context ? { context: p.context } : {}),
     ...(p.priority !== undefined ? { priority: p.priority } : {}),
     ...(p.requires ? { requires: p.requires } : {}),
+    ...(p.anchors ? { anchors: p.anchors } : {}),
+    ...(p.minDigits !== undefined ? { minDigits: p.minDigits } : {}),
     find(text, out) {
       eachMatch(p.re, text, (m) => {
         const v = p.validate ? p.validate(m[0], m) : true;
-        if (v === false) return;
+        if (v === false) {
+          if (p.rescanOnReject) p.re.lastIndex = m.index + 1;
+          return;
+        }
         const score = typeof v === 'number' ? v : p.score;
         let start = m.index;
         let end = m.index + m[0].length;
