@@ -3,6 +3,7 @@
  * from it, and docs/configuration.md documents every key in it. Errors name the key path.
  */
 import { identityConfigSchema, type IdentityConfig } from '../identity/config-schema.ts';
+import { policyConfigSchema, type PolicyConfig } from '../policy/config-schema.ts';
 import { eventsConfigSchema, type EventsConfig } from '../events/config-schema.ts';
 import { auditConfigSchema, type AuditConfig } from '../audit/config-schema.ts';
 
@@ -46,6 +47,7 @@ export interface Config {
   recording: { bodies: boolean; flush_interval_ms: number; max_recorded_body_bytes: number };
   auth: { key_cache_ttl_ms: number; roles: Record<string, string[]> };
   identity?: IdentityConfig;
+  policy?: PolicyConfig;
   events: EventsConfig;
   audit?: AuditConfig;
   logging: { level: 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent' };
@@ -132,6 +134,7 @@ export const configSchema = {
       },
     },
     identity: identityConfigSchema,
+    policy: policyConfigSchema,
     events: eventsConfigSchema,
     audit: auditConfigSchema,
     logging: {

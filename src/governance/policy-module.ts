@@ -2,6 +2,7 @@ import { resolve } from 'node:path';
 import type { Clock } from '../core/clock.ts';
 import type { GatewayLogger } from '../core/logger.ts';
 import type { Keyring } from '../crypto/keyring.ts';
+import { compileContentPolicy, validateContentSection } from '../detect/policy-content.ts';
 import { loadPolicy, type LoadedPolicy, type SectionValidator } from '../policy/load.ts';
 import type { PolicyMode, PolicyRepo } from '../policy/versions.ts';
 import type { Family } from '../proxy/endpoints.ts';
@@ -26,13 +27,19 @@ export interface PolicyModuleOptions {
   baseDir: string;
   /** config `policy:` */
   config?: { file?: string | undefined; poll_interval_ms?: number; token_ttl_ms?: number } | undefined;
-  /** The detection module's `content:` section: validator + compiler (src/detect/policy-content.ts). */
+  /** The `content:` section's validator + compiler; default: the detection module's (src/detect/policy-content.ts). */
   content?: { validate: SectionValidator; compile(section: Record<string, unknown> | undefined): ContentPolicy | undefined };
   /** Validators of the `budgets:` / `templates:` sections (their modules own them). */
   sections?: Partial<Record<'budgets' | 'templates', SectionValidator>>;
   /** Budget, template and approval hooks, built once per compiled version. */
   hooks?: readonly PolicyHookFactory[];
 }
+
+const DETECTION_CONTENT: NonNullable<PolicyModuleOptions['content']> = {
+  validate: (section) => validateContentSection(section),
+  // No `content:` section: no scanning (the policy decides on access only).
+  compile: (section) => (section === undefined ? undefined : compileContentPolicy(section)),
+};
 
 export interface PolicyModule {
   service: PolicyService;
@@ -45,13 +52,14 @@ export interface PolicyModule {
  * the version service (admin API, CLI), and the runtime that installs the active version's guard.
  */
 export async function startPolicyModule(o: PolicyModuleOptions): Promise<PolicyModule> {
-  const sections = { ...o.sections, ...(o.content ? { content: o.content.validate } : {}) };
+  const content = o.content ?? DETECTION_CONTENT;
+  const sections = { ...o.sections, content: content.validate };
   const load: PolicyLoader = (source, file, version) => loadPolicy(source, { file, version, sections });
   const vault = new SealedTokenVault({ repo: o.tokenVault, keyring: o.keyring, clock: o.clock, ttlMs: o.config?.token_ttl_ms ?? 3_600_000 });
   const guardFor = (policy: LoadedPolicy, mode: PolicyMode): ExchangeGuard => {
     const hooks = (o.hooks ?? []).map((f) => f(policy.engine)).filter((h) => h !== undefined);
     return createGovernedGuard({
-      content: o.content?.compile(policy.document.content),
+      content: content.compile(policy.document.content),
       decider: createPolicyDecider({ engine: policy.engine, mode, resolveRoute: o.resolveRoute, hooks }),
       vault,
     });

@@ -122,6 +122,8 @@ export class PolicyService {
   }
 }
 
+/** The issues travel in the message (admin API errors carry code + message), one per line, at most 20. */
 function invalid(issues: PolicyIssue[], message = 'The policy is invalid.'): GatewayError {
-  return new GatewayError('invalid_request', message, { details: { issues } });
+  const lines = issues.slice(0, 20).map((i) => `\n  ${i.line ? `line ${i.line}: ` : ''}${i.path}: ${i.message}`).join('');
+  return new GatewayError('invalid_request', `${message}${lines}`, { details: { issues } });
 }
