@@ -81,7 +81,7 @@ export class GatewayError extends Error {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.code = code;
     this.status = options.status ?? DEFAULT_STATUS[code];
-    this.expose = this.status < 500 || code === 'recording_failed' || code === 'evaluation_error' || code.startsWith('upstream');
+    this.expose = this.status < 500 || code === 'recording_failed' || code === 'evaluation_error' || code === 'overloaded' || code.startsWith('upstream');
     this.headers = options.headers ?? {};
     this.details = options.details;
   }

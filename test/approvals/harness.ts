@@ -1,6 +1,8 @@
 import { spawn } from 'node:child_process';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { after, before } from 'node:test';
+import OpenAI from 'openai';
 import { createApprovals, type ApprovalsModule } from '../../src/approvals/index.ts';
 import type { ApprovalsConfig } from '../../src/approvals/config-schema.ts';
 import { compileApprovalRule, type ApprovalRuleSpec } from '../../src/approvals/rule.ts';
@@ -153,4 +155,26 @@ export async function startHarness(o: TestGatewayOptions & { config?: Partial<Ap
       await t.close();
     },
   };
+}
+
+/** One harness per `describe`, started before and closed after (even when a test fails); `openai` acts as alice. */
+export function harnessSuite(o?: Parameters<typeof startHarness>[0]): { h: Harness; openai: OpenAI } {
+  let current: Harness | undefined;
+  let client: OpenAI | undefined;
+  before(async () => {
+    current = await startHarness(o);
+    client = new OpenAI({ apiKey: current.keys.alice, baseURL: current.t.openaiBase, maxRetries: 0 });
+  });
+  after(async () => {
+    await current?.close();
+  });
+  const lazy = <T extends object>(get: () => T | undefined): T =>
+    new Proxy({} as T, {
+      get: (_t, k) => {
+        const v = get();
+        if (!v) throw new Error('harness not started');
+        return Reflect.get(v, k) as unknown;
+      },
+    });
+  return { h: lazy(() => current), openai: lazy(() => client) };
 }

@@ -1,21 +1,15 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import Anthropic from '@anthropic-ai/sdk';
 import OpenAI from 'openai';
 import { finishedExchange, eventually } from '../helpers/gateway.ts';
-import { startHarness, type Harness } from './harness.ts';
+import { harnessSuite } from './harness.ts';
 
 /** Hold mode end to end: the real OpenAI/Anthropic SDKs wait while another person decides through the CLI or the API. */
 describe('approvals: hold mode', () => {
-  let h: Harness;
-  let openai: OpenAI;
-  before(async () => {
-    h = await startHarness();
-    openai = new OpenAI({ apiKey: h.keys.alice, baseURL: h.t.openaiBase, maxRetries: 0 });
-  });
-  after(async () => {
-    await h.close();
-  });
+  const suite = harnessSuite();
+  const h = suite.h;
+  const openai = suite.openai;
 
   const ask = (content: string, headers?: Record<string, string>) =>
     openai.chat.completions.create({ model: 'gpt-4o', messages: [{ role: 'user', content }] }, { headers });
