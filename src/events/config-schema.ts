@@ -64,6 +64,8 @@ export interface EventsConfig {
   lease_ms: number;
   poll_interval_ms: number;
   prune_interval_ms: number;
+  /** A sink no replica has used for this long (removed from config) no longer holds back pruning. */
+  forget_sink_after_ms: number;
   retry: { initial_ms: number; max_ms: number };
   health: { max_lag_events: number; max_lag_ms: number };
 }
@@ -152,6 +154,7 @@ export const eventsConfigSchema = {
     lease_ms: { ...ms, default: 30_000, description: 'delivery lease per sink (several replicas: one delivers at a time)' },
     poll_interval_ms: { ...ms, default: 1_000 },
     prune_interval_ms: { ...ms, default: 10_000 },
+    forget_sink_after_ms: { type: 'integer', minimum: 60_000, default: 7 * 86_400_000, description: 'an unused sink cursor stops holding back pruning after this' },
     retry: {
       type: 'object', additionalProperties: false, default: {},
       properties: { initial_ms: { ...ms, default: 500 }, max_ms: { ...ms, default: 60_000 } },

@@ -159,7 +159,7 @@ export function createEventPipeline(o: EventPipelineOptions): EventPipeline {
 
   async function maintain(): Promise<void> {
     try {
-      await o.outbox.prune(names);
+      await o.outbox.prune(names, o.clock.now() - cfg.forget_sink_after_ms);
       knownSize = await o.outbox.size();
       await drainSpill();
       const h = await health();

@@ -38,8 +38,12 @@ export interface OutboxRepo {
   fetch(o: { sink: string; owner: string; leaseMs: number; now: number; limit: number }): Promise<StoredEvent[] | null>;
   ack(sink: string, pos: number, now: number): Promise<void>;
   backlog(sinks: string[]): Promise<SinkBacklog[]>;
-  /** Deletes events every listed sink has delivered; returns how many. */
-  prune(sinks: string[]): Promise<number>;
+  /**
+   * Deletes events that every listed sink, and every other sink whose cursor was used since `activeSince`, has
+   * delivered; returns how many. (During a rolling deploy that adds a sink, replicas that do not know it yet
+   * must not prune what it has not delivered.)
+   */
+  prune(sinks: string[], activeSince: number): Promise<number>;
   /** Undelivered events in total (for the full-outbox policy). */
   size(): Promise<number>;
 }

@@ -69,7 +69,7 @@ export async function freePort(): Promise<number> {
 
 export function testConfig(over: Partial<Omit<EventsConfig, 'sinks'>> & { spill_path: string }): Omit<EventsConfig, 'sinks'> {
   return {
-    max_backlog: 100_000, on_full: 'spill', lease_ms: 5_000, poll_interval_ms: 50, prune_interval_ms: 200,
+    max_backlog: 100_000, on_full: 'spill', lease_ms: 5_000, poll_interval_ms: 50, prune_interval_ms: 200, forget_sink_after_ms: 3_600_000,
     retry: { initial_ms: 20, max_ms: 200 }, health: { max_lag_events: 1_000, max_lag_ms: 60_000 }, ...over,
   };
 }

@@ -46,7 +46,7 @@ export function postgresOutboxRepo(store: PostgresStore): OutboxRepo {
     async fetch(o): Promise<StoredEvent[] | null> {
       await store.query('INSERT INTO event_cursors (sink, pos, updated_at) VALUES ($1, 0, $2) ON CONFLICT (sink) DO NOTHING', [o.sink, o.now]);
       const lease = await store.query<{ pos: string }>(
-        `UPDATE event_cursors SET lease_owner = $2, lease_until = $3
+        `UPDATE event_cursors SET lease_owner = $2, lease_until = $3, updated_at = $4
          WHERE sink = $1 AND (lease_owner IS NULL OR lease_owner = $2 OR lease_until <= $4) RETURNING pos`,
         [o.sink, o.owner, o.now + o.leaseMs, o.now],
       );
@@ -70,11 +70,13 @@ export function postgresOutboxRepo(store: PostgresStore): OutboxRepo {
       return out;
     },
 
-    async prune(sinks) {
+    async prune(sinks, activeSince) {
       if (sinks.length === 0) return 0;
       // A sink without a cursor row has delivered nothing: min over a missing row must count as 0.
       const r = await store.query<{ m: string | null }>(
-        'SELECT min(coalesce(c.pos, 0)) AS m FROM unnest($1::text[]) AS s(sink) LEFT JOIN event_cursors c ON c.sink = s.sink', [sinks],
+        `SELECT least(
+           (SELECT min(coalesce(c.pos, 0)) FROM unnest($1::text[]) AS s(sink) LEFT JOIN event_cursors c ON c.sink = s.sink),
+           (SELECT min(pos) FROM event_cursors WHERE updated_at >= $2)) AS m`, [sinks, activeSince],
       );
       return (await store.query('DELETE FROM event_outbox WHERE pos <= $1', [n(r.rows[0]?.m)])).rowCount ?? 0;
     },

@@ -39,7 +39,7 @@ function cursor(core: SqliteCore, sink: string, now: number): { pos: number; own
 function fetch(core: SqliteCore, o: { sink: string; owner: string; leaseMs: number; now: number; limit: number }): StoredEvent[] | null {
   const c = cursor(core, o.sink, o.now);
   if (c.owner !== null && c.owner !== o.owner && c.until > o.now) return null;
-  core.stmt('UPDATE event_cursors SET lease_owner = ?, lease_until = ? WHERE sink = ?').run(o.owner, o.now + o.leaseMs, o.sink);
+  core.stmt('UPDATE event_cursors SET lease_owner = ?, lease_until = ?, updated_at = ? WHERE sink = ?').run(o.owner, o.now + o.leaseMs, o.now, o.sink);
   return core.stmt('SELECT pos, id, at, type, body FROM event_outbox WHERE pos > ? ORDER BY pos LIMIT ?').all(c.pos, o.limit)
     .map((r) => ({ pos: num(r.pos), id: String(r.id), at: num(r.at), type: String(r.type), body: String(r.body) }));
 }
@@ -53,10 +53,12 @@ function backlog(core: SqliteCore, sinks: string[]): SinkBacklog[] {
   });
 }
 
-function prune(core: SqliteCore, sinks: string[]): number {
+function prune(core: SqliteCore, sinks: string[], activeSince: number): number {
   if (sinks.length === 0) return 0;
   let min = Number.MAX_SAFE_INTEGER;
   for (const sink of sinks) min = Math.min(min, num(core.stmt('SELECT pos FROM event_cursors WHERE sink = ?').get(sink)?.pos));
+  const others = core.stmt('SELECT min(pos) AS m FROM event_cursors WHERE updated_at >= ?').get(activeSince)?.m;
+  if (others !== null && others !== undefined) min = Math.min(min, num(others));
   return Number(core.stmt('DELETE FROM event_outbox WHERE pos <= ?').run(min).changes);
 }
 
@@ -67,7 +69,7 @@ export function outboxSqlite(core: SqliteCore): Record<string, (...args: never[]
     'outbox.ack': (sink: string, pos: number, now: number) =>
       void core.stmt('UPDATE event_cursors SET pos = max(pos, ?), updated_at = ? WHERE sink = ?').run(pos, now, sink),
     'outbox.backlog': (sinks: string[]) => backlog(core, sinks),
-    'outbox.prune': (sinks: string[]) => prune(core, sinks),
+    'outbox.prune': (sinks: string[], activeSince: number) => prune(core, sinks, activeSince),
     'outbox.size': () => size(core),
   };
 }
@@ -78,7 +80,7 @@ export function sqliteOutboxRepo(store: SqliteStore): OutboxRepo {
     fetch: (o) => store.callExt('outbox.fetch', o),
     ack: (sink, pos, now) => store.callExt('outbox.ack', sink, pos, now),
     backlog: (sinks) => store.callExt('outbox.backlog', sinks),
-    prune: (sinks) => store.callExt('outbox.prune', sinks),
+    prune: (sinks, activeSince) => store.callExt('outbox.prune', sinks, activeSince),
     size: () => store.callExt('outbox.size'),
   };
 }
