@@ -59,6 +59,11 @@ export interface ContentSection {
   rules?: ContentRule[];
   /** What happens to an unbounded match (PEM, JWT) that never ends within its cap in a stream. Default mask. */
   unterminated?: 'block' | 'mask';
+  /**
+   * Entity types asked of the gateway's external recognizer (e.g. a Presidio analyzer for PERSON, LOCATION);
+   * its address and timeout are gateway configuration. Request side only.
+   */
+  external?: { entities: string[]; min_score?: number };
 }
 
 const id = { type: 'string', pattern: '^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$' } as const;
@@ -129,6 +134,11 @@ export const contentSectionSchema = {
       },
     },
     unterminated: { enum: ['block', 'mask'] },
+    external: {
+      type: 'object', additionalProperties: false, required: ['entities'],
+      properties: { entities: { type: 'array', minItems: 1, items: type }, min_score: score },
+      description: 'entity types asked of the external recognizer (request side)',
+    },
   },
 } as const;
 
@@ -167,6 +177,8 @@ export function validateContentSection(section: unknown, opts: CompileContentOpt
 
 export interface CompiledContentPolicy extends ContentPolicy {
   readonly scanner: CompiledScanner;
+  /** Present when the section asks the external recognizer for entity types. */
+  readonly external?: { readonly entities: readonly string[]; readonly minScore: number };
 }
 
 /** Validate and compile. Throws ContentSectionError listing every problem. */
@@ -192,7 +204,7 @@ export function compileContentPolicy(section: unknown, opts: CompileContentOptio
     if (r.mask !== undefined && r.action !== 'mask') issues.push({ path: `rules[${i}].mask`, message: 'mask style applies only to action mask' });
     if (scanner && r.types !== '*') {
       r.types.forEach((t, k) => {
-        if (!t.endsWith('*') && !scanner.types.includes(t)) issues.push({ path: `rules[${i}].types[${k}]`, message: `no enabled detector reports ${t}` });
+        if (!t.endsWith('*') && !scanner.types.includes(t) && !s.external?.entities.includes(t)) issues.push({ path: `rules[${i}].types[${k}]`, message: `no enabled detector reports ${t}` });
       });
     }
   });
@@ -221,6 +233,7 @@ export function compileContentPolicy(section: unknown, opts: CompileContentOptio
       return undefined;
     },
     ...(s.unterminated ? { unterminated: s.unterminated } : {}),
+    ...(s.external ? { external: { entities: s.external.entities, minScore: s.external.min_score ?? 0.5 } } : {}),
     tokenizes: rules.some((r) => r.action === 'tokenize'),
   };
 }
