@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import OpenAI from 'openai';
+import { GatewayError } from '../../src/core/errors.ts';
 import { finishedExchange } from '../helpers/gateway.ts';
 import { harnessSuite } from './harness.ts';
 
@@ -117,5 +118,10 @@ describe('approvals: deferred mode and the rules around it', () => {
     assert.ok(!JSON.stringify(shown).includes('jane.doe'));
     const list = await h.cli(h.keys.dave, ['list', '--state', 'pending']);
     assert.match(list.stdout, new RegExp(approvalId));
+  });
+
+  test('fail closed: a require_approval decision without readable approval options never passes the gate', async () => {
+    const decision = { decisionId: 'd', policyVersion: 'pv-1', effect: 'require_approval' as const, enforced: true, reasons: [], matchedRuleIds: ['r'], approval: { ruleId: 'r', mode: 'hold' } };
+    await assert.rejects(h.approvals.gate.check({} as never, decision), (e: unknown) => e instanceof GatewayError && e.code === 'evaluation_error');
   });
 });
