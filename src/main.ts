@@ -17,7 +17,12 @@ import { createIdentity, type Identity, type IdentityEvent } from './identity/in
 import { openIdentityRepo } from './store/identity-repo.ts';
 import { ExchangeRecorder } from './audit/recorder.ts';
 import type { ExchangeObserver } from './audit/exchange-observer.ts';
+import { createAdminActivity } from './admin/activity.ts';
+import { auditRoutes } from './admin/audit-routes.ts';
+import { eventsRoutes } from './admin/events-routes.ts';
 import { adminRoutes } from './admin/routes.ts';
+import { startEvidence, type Evidence } from './compose/evidence.ts';
+import { startGovernance, type Governance } from './compose/governance.ts';
 import { Router, type Route } from './http/route.ts';
 import { GatewayMetrics } from './proxy/metrics.ts';
 import { openGuard, type ExchangeGuard } from './proxy/guard.ts';
@@ -49,6 +54,10 @@ export interface GatewayHandle {
   bootstrapAdminKey: string | undefined;
   bootstrapAdminKeyFile: string | undefined;
   identity: Identity;
+  /** Policy versions, approvals and budgets (src/compose/governance.ts). */
+  governance: Governance;
+  /** Audit trail and SIEM events (src/compose/evidence.ts). */
+  evidence: Evidence;
   /** Swap the guard (policy + content) atomically; in-flight exchanges keep theirs. */
   setGuard(guard: ExchangeGuard): void;
   close(): Promise<void>;
@@ -86,21 +95,42 @@ export async function startGateway(o: GatewayOptions): Promise<GatewayHandle> {
   };
 
   const metrics = new GatewayMetrics({ defaultMetrics: true });
+  const evidence = await startEvidence({ config, store, keyring, clock, logger, baseDir, env, registry: metrics.registry });
   let guard: ExchangeGuard = openGuard;
-  const recorder = new ExchangeRecorder({
-    store, keyring, clock, observers: o.observers ?? [], recordBodies: config.recording.bodies, flushIntervalMs: config.recording.flush_interval_ms,
+  let url = '';
+  const routeTable = new RouteTable(config.routes, config.providers);
+  const governance = await startGovernance({
+    config, store, keyring, clock, logger, baseDir, routes: routeTable,
+    setGuard: (g) => void (guard = g),
+    publicUrl: () => config.server.public_url ?? url,
+    recordApproval: (r) => evidence.recordApproval(r),
   });
-  const routes: Route[] = adminRoutes({
-    store, keyring, clock, authenticate,
+  const recorder = new ExchangeRecorder({
+    store, keyring, clock, recordBodies: config.recording.bodies, flushIntervalMs: config.recording.flush_interval_ms,
+    // The audit chain first: an exchange that cannot be chained never goes upstream.
+    observers: [evidence.audit.observer, evidence.events.exchangeObserver, ...governance.observers, ...(o.observers ?? [])],
+  });
+  const activity = createAdminActivity({
+    record: (a) => evidence.recordAdmin(a),
+    onRecordError: (err, action) => logger.error({ event: 'admin_action_unrecorded', reason: action, error_name: errorName(err) }, 'an admin action could not be recorded; its answer was withheld'),
+  });
+  const adminAuthenticate = activity.authenticate(authenticate);
+  const routes: Route[] = activity.wrap([
+    ...adminRoutes({
+    store, keyring, clock, authenticate: adminAuthenticate,
     onKeyRevoked: (id) => apiKeys.invalidate(id),
     onCredentialChanged: (name, key) => providers.runtimes.get(name)?.setApiKey(key),
     providers: config.providers.map((p) => ({ name: p.name, type: p.type, credentialSource: p.type === 'mock' ? 'built-in' : p.api_key === 'store' ? 'store' : p.api_key ? 'config-reference' : 'none' })),
-  });
+    }),
+    ...governance.routes(adminAuthenticate),
+    ...auditRoutes({ store, repo: evidence.audit.repo, keyring, clock, log: evidence.audit.log, authenticate: adminAuthenticate }),
+    ...eventsRoutes({ events: evidence.events, authenticate: adminAuthenticate }),
+  ]);
   const router = new Router().add(...routes);
   const server = createGatewayServer({
     pipeline: {
       clock, logger, metrics, recorder, authenticate,
-      routes: new RouteTable(config.routes, config.providers),
+      routes: routeTable,
       providers: providers.runtimes,
       guard: () => guard,
       limits: { maxBodyBytes: config.server.max_body_bytes, bodyTimeoutMs: config.server.request_body_timeout_ms, trustProxy: config.server.trust_proxy },
@@ -122,12 +152,13 @@ export async function startGateway(o: GatewayOptions): Promise<GatewayHandle> {
     server.listen(port, host, () => ok());
   });
   const addr = server.address() as AddressInfo;
-  const url = `http://${addr.family === 'IPv6' ? `[${addr.address}]` : addr.address}:${addr.port}`;
+  url = `http://${addr.family === 'IPv6' ? `[${addr.address}]` : addr.address}:${addr.port}`;
   const identity = await createIdentity({
     config, repo: openIdentityRepo(store), keyring, clock, env, baseDir, authenticate,
     publicUrl: config.server.public_url ?? url,
     emit: (e) => {
       logger.info({ event: e.type, subject: e.subject, reason: e.reason, source: e.source, credential_id: e.credentialId }, 'identity event');
+      evidence.events.identityEmit(e);
       o.onIdentityEvent?.(e);
     },
   }).finally(identityLoaded);
@@ -138,25 +169,30 @@ export async function startGateway(o: GatewayOptions): Promise<GatewayHandle> {
     identity.purge().catch((err: unknown) => logger.warn({ event: 'identity_purge_failed', error_name: errorName(err) }, 'identity purge failed'));
   }, 10 * 60_000);
   purge.unref();
+  await evidence.events.start();
   logger.info({ event: 'gateway_listening', listen: url });
   return {
-    url, port: addr.port, store, keyring, metrics, identity,
+    url, port: addr.port, store, keyring, metrics, identity, governance, evidence,
     bootstrapAdminKey: bootstrap?.secret, bootstrapAdminKeyFile: bootstrap?.file,
     setGuard: (g) => void (guard = g),
     close: () => {
       clearInterval(purge);
-      return shutdown({ server, providers, store });
+      return shutdown({ server, providers, store, governance, evidence });
     },
   };
 }
 
-async function shutdown(s: { server: import('node:http').Server; providers: StartedProviders; store: Store }): Promise<void> {
-  // Stop accepting, let in-flight requests finish for a moment, then cut idle and remaining connections.
+async function shutdown(s: { server: import('node:http').Server; providers: StartedProviders; store: Store; governance: Governance; evidence: Evidence }): Promise<void> {
+  // Stop accepting, release requests held for approval (their approvals stay pending in the store), let in-flight
+  // requests finish for a moment, then cut idle and remaining connections.
   const closed = new Promise<void>((ok) => s.server.close(() => ok()));
   s.server.closeIdleConnections();
+  await s.governance.close();
   const grace = setTimeout(() => s.server.closeAllConnections(), 2_000);
   await closed;
   clearTimeout(grace);
+  // Exchanges have finished: sign the last checkpoint, stop event delivery, then the providers and the store.
+  await s.evidence.close();
   await s.providers.close();
   await s.store.close();
 }

@@ -1,4 +1,5 @@
 import { COMMANDS } from './commands/index.ts';
+import { PRODUCT_VERSION } from '../core/version.ts';
 import { print, UsageError, type CliIo } from './io.ts';
 
 /** `portcullis <command> [subcommand] [options]` — the one dispatcher; commands live in commands/. */
@@ -10,7 +11,7 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
     return name ? 0 : 2;
   }
   if (name === '--version' || name === 'version') {
-    print(io.stdout, '0.1.0');
+    print(io.stdout, PRODUCT_VERSION);
     return 0;
   }
   const entry = COMMANDS[name];

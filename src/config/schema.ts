@@ -6,6 +6,7 @@ import { identityConfigSchema, type IdentityConfig } from '../identity/config-sc
 import { policyConfigSchema, type PolicyConfig } from '../policy/config-schema.ts';
 import { eventsConfigSchema, type EventsConfig } from '../events/config-schema.ts';
 import { auditConfigSchema, type AuditConfig } from '../audit/config-schema.ts';
+import { approvalsConfigSchema, type ApprovalsConfig } from '../approvals/config-schema.ts';
 
 export const PROVIDER_TYPES = ['openai', 'anthropic', 'azure-openai', 'openai-compatible', 'mock'] as const;
 export type ProviderType = (typeof PROVIDER_TYPES)[number];
@@ -50,6 +51,7 @@ export interface Config {
   policy?: PolicyConfig;
   events: EventsConfig;
   audit?: AuditConfig;
+  approvals: ApprovalsConfig;
   logging: { level: 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent' };
   providers: ProviderConfig[];
   routes: RouteConfig[];
@@ -137,6 +139,7 @@ export const configSchema = {
     policy: policyConfigSchema,
     events: eventsConfigSchema,
     audit: auditConfigSchema,
+    approvals: approvalsConfigSchema,
     logging: {
       type: 'object',
       additionalProperties: false,

@@ -28,10 +28,17 @@ export interface PolicyDecider {
   filterModels(principal: Principal, models: string[]): string[];
 }
 
+/**
+ * Rewrites the request before anything looks at it (an approved prompt template rendered from its variables): the
+ * result is what detection scans, the policy judges and the provider receives. Returns facts for the decision.
+ */
+export type RequestPreparer = (ctx: ExchangeContext) => Promise<Record<string, unknown> | undefined>;
+
 export interface GovernedGuardOptions {
   content: ContentPolicy | undefined;
   decider: PolicyDecider | undefined;
   vault: TokenVault;
+  prepare?: RequestPreparer | undefined;
 }
 
 /** Header a client sets to keep tokenization placeholders stable across the turns of one conversation. */
@@ -53,7 +60,7 @@ interface ExchangeState {
 
 /**
  * One guard per compiled policy version (activation swaps the guard; exchanges in flight keep theirs).
- * Request: detect → act (mask/redact/tokenize) → decide (policy, with the findings) → refuse or forward the copy.
+ * Request: render a template (if invoked) → detect → act (mask/redact/tokenize) → decide (policy, with the findings) → refuse or forward the copy.
  * Response: the same controls on the answer, JSON or stream, restoring this conversation's placeholders.
  * Every failure of a control refuses (fail closed).
  */
@@ -65,16 +72,18 @@ export function createGovernedGuard(o: GovernedGuardOptions): ExchangeGuard {
       let blocked: GatewayError | undefined;
       let tokenizer: ConversationTokenizer | undefined;
       const conversation = conversationScope(ctx);
+      const prepared = o.prepare ? await o.prepare(ctx) : undefined;
       if (o.content && api) {
         if (o.content.tokenizes) tokenizer = await loadTokenizer(o.vault, conversation);
         const opts: ContentOptions = { scanners: o.content.scanners, actionFor: o.content.actionFor, tokenizer, unterminated: o.content.unterminated };
-        const r = createRequestTransform(api, opts)(ctx.body);
+        const r = createRequestTransform(api, opts)(ctx.upstreamBody ?? ctx.body);
         ctx.findings = r.findings.map(summary);
         blocked = r.blocked;
         if (r.changed) ctx.upstreamBody = r.body as Record<string, unknown>;
         states.set(ctx, { api, opts });
       }
       const decision = o.decider ? await decideFailClosed(o.decider, ctx) : allowWithoutPolicy(ctx);
+      if (prepared) Object.assign(decision, prepared);
       ctx.decision = decision;
       if (decision.error && decision.enforced) throw decision.error;
       if (blocked) throw blocked;

@@ -9,6 +9,7 @@ import type { Family } from '../proxy/endpoints.ts';
 import type { ResolvedRoute } from '../proxy/routes.ts';
 import type { PolicyDecider } from './guard.ts';
 import { requestFeatures } from './request-features.ts';
+import { isTemplateInvocation } from '../policy/templates/invocation.ts';
 
 export type PolicyMode = 'enforce' | 'observe';
 
@@ -67,7 +68,7 @@ function inputOf(ctx: ExchangeContext, findings: readonly Finding[], label: stri
   return {
     principal: { subject: p.subject, kind: p.kind, groups: p.groups, claims: p.claims },
     resource: { provider: ctx.route.provider, model: ctx.model, endpoint: ctx.endpoint.id },
-    request: requestFeatures(ctx.body, ctx.stream),
+    request: { ...requestFeatures(ctx.body, ctx.stream), template: isTemplateInvocation(ctx) },
     context: { now: ctx.startedAt, clientIp: ctx.clientIp, userAgent: ctx.userAgent },
     findings,
     label,

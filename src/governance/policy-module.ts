@@ -9,7 +9,7 @@ import type { Family } from '../proxy/endpoints.ts';
 import type { ExchangeGuard } from '../proxy/guard.ts';
 import type { ResolvedRoute } from '../proxy/routes.ts';
 import type { TokenVaultRepo } from '../store/ports.ts';
-import { createGovernedGuard, type ContentPolicy } from './guard.ts';
+import { createGovernedGuard, type ContentPolicy, type RequestPreparer } from './guard.ts';
 import { createPolicyDecider, type PolicyHookFactory } from './policy-decider.ts';
 import { createPolicyRuntime, type PolicyRuntime } from './policy-runtime.ts';
 import { PolicyService, type PolicyLoader } from './policy-service.ts';
@@ -33,6 +33,8 @@ export interface PolicyModuleOptions {
   sections?: Partial<Record<'budgets' | 'templates', SectionValidator>>;
   /** Budget, template and approval hooks, built once per compiled version. */
   hooks?: readonly PolicyHookFactory[];
+  /** Runs before detection on every exchange under a policy (prompt templates are rendered here). */
+  prepare?: RequestPreparer;
 }
 
 const DETECTION_CONTENT: NonNullable<PolicyModuleOptions['content']> = {
@@ -62,6 +64,7 @@ export async function startPolicyModule(o: PolicyModuleOptions): Promise<PolicyM
       content: content.compile(policy.document.content),
       decider: createPolicyDecider({ engine: policy.engine, mode, resolveRoute: o.resolveRoute, hooks }),
       vault,
+      prepare: o.prepare,
     });
   };
   const runtime = createPolicyRuntime({

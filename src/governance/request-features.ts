@@ -9,7 +9,7 @@ const MAX_PARTS = 10_000;
  * (`input[]` items and their `content[]`), Anthropic (`messages[].content[]`, `system`), legacy completions.
  * Bounded: at most MAX_PARTS parts are looked at; beyond that the request is treated as using images and files.
  */
-export function requestFeatures(body: Readonly<Record<string, unknown>>, stream: boolean): RequestFeatures {
+export function requestFeatures(body: Readonly<Record<string, unknown>>, stream: boolean): Omit<RequestFeatures, 'template'> {
   const tools = nonEmpty(body.tools) || nonEmpty(body.functions);
   let images = false;
   let files = false;

@@ -34,7 +34,7 @@ export type Condition = (b: CelBindings) => boolean | Error;
 
 const SAMPLE: CelBindings = {
   principal: { subject: 'user:sample', kind: 'user', groups: ['g'], claims: {} },
-  request: { provider: 'p', model: 'm', endpoint: 'openai.chat', stream: false, tools: false, images: false, files: false, max_tokens: 1, temperature: 1 },
+  request: { provider: 'p', model: 'm', endpoint: 'openai.chat', stream: false, tools: false, images: false, files: false, max_tokens: 1, temperature: 1, template: false },
   context: { hour: 12, minute: 0, weekday: 'mon', client_ip: '127.0.0.1', user_agent: 'ua' },
   sensitivity: 'public',
   findings: [],

@@ -26,6 +26,8 @@ export interface FeatureLimits {
   images?: boolean;
   files?: boolean;
   streaming?: boolean;
+  /** Grants only requests that invoke an approved prompt template; a free-form prompt falls through to later rules. */
+  templates_only?: boolean;
   max_tokens?: number;
   temperature?: { min?: number; max?: number };
 }
@@ -166,6 +168,7 @@ export const policySchema = {
             type: 'object', additionalProperties: false,
             properties: {
               tools: { type: 'boolean' }, images: { type: 'boolean' }, files: { type: 'boolean' }, streaming: { type: 'boolean' },
+              templates_only: { type: 'boolean', description: 'grant only approved prompt template invocations' },
               max_tokens: { type: 'integer', minimum: 1 },
               temperature: {
                 type: 'object', additionalProperties: false,

@@ -166,7 +166,7 @@ function celBindings(input: PolicyInput, level: string | null): CelBindings {
     request: {
       provider: input.resource.provider, model: input.resource.model, endpoint: input.resource.endpoint,
       stream: r.stream, tools: r.tools, images: r.images, files: r.files,
-      max_tokens: r.maxTokens ?? 0, temperature: r.temperature ?? -1,
+      max_tokens: r.maxTokens ?? 0, temperature: r.temperature ?? -1, template: r.template,
     },
     context: {
       hour: Math.floor(clock.minutes / 60), minute: clock.minutes % 60, weekday: clock.day,

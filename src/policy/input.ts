@@ -36,6 +36,8 @@ export interface RequestFeatures {
   files: boolean;
   maxTokens: number | null;
   temperature: number | null;
+  /** The request invokes an approved prompt template (header or metadata; docs/templates.md). */
+  template: boolean;
 }
 
-export const NO_FEATURES: RequestFeatures = { stream: false, tools: false, images: false, files: false, maxTokens: null, temperature: null };
+export const NO_FEATURES: RequestFeatures = { stream: false, tools: false, images: false, files: false, maxTokens: null, temperature: null, template: false };

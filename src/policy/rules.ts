@@ -93,6 +93,7 @@ function featureViolation(f: FeatureLimits, r: RequestFeatures): string | undefi
   if (f.images === false && r.images) return 'images';
   if (f.files === false && r.files) return 'files';
   if (f.streaming === false && r.stream) return 'streaming';
+  if (f.templates_only === true && !r.template) return 'templates_only';
   // Without an explicit max_tokens the provider's own default applies, which may exceed the bound.
   if (f.max_tokens !== undefined && (r.maxTokens === null || r.maxTokens > f.max_tokens)) return 'max_tokens';
   if (f.temperature && r.temperature !== null) {

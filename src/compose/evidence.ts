@@ -1,0 +1,105 @@
+import type { Registry } from 'prom-client';
+import type { AdminActivity } from '../admin/activity.ts';
+import type { ApprovalAuditRecord } from '../approvals/service.ts';
+import { auditAdminAction, createAuditRuntime, type AuditRuntime } from '../audit/runtime.ts';
+import type { Config } from '../config/schema.ts';
+import type { Clock } from '../core/clock.ts';
+import { errorName, type GatewayLogger } from '../core/logger.ts';
+import type { Keyring } from '../crypto/keyring.ts';
+import { openEventPipeline, type EventPipeline, type SecurityEvent } from '../events/index.ts';
+import { openAuditRepo } from '../store/audit-repo.ts';
+import { openOutboxRepo } from '../store/outbox-repo.ts';
+import type { Store } from '../store/ports.ts';
+import { PRODUCT_VERSION } from '../core/version.ts';
+
+export interface Evidence {
+  audit: AuditRuntime;
+  events: EventPipeline;
+  /** Chains an admin action and emits its event; rejects when either cannot be recorded (the caller fails closed). */
+  recordAdmin(a: AdminActivity): Promise<void>;
+  /** The approvals module's `emit`: every transition and refusal is chained and becomes an event. */
+  recordApproval(r: ApprovalAuditRecord): void;
+  close(): Promise<void>;
+}
+
+/**
+ * The evidence side of the gateway: the tamper-evident audit trail (docs/audit.md) and the SIEM event pipeline
+ * (docs/events.md). The audit observer goes FIRST among the exchange observers: without a chain entry no request
+ * goes upstream.
+ */
+export async function startEvidence(o: {
+  config: Config; store: Store; keyring: Keyring; clock: Clock; logger: GatewayLogger; baseDir: string; env: NodeJS.ProcessEnv; registry: Registry;
+}): Promise<Evidence> {
+  const audit = await createAuditRuntime({
+    repo: openAuditRepo(o.store), keyring: o.keyring, clock: o.clock, config: o.config.audit,
+    onPurgeError: (err) => o.logger.error({ event: 'audit_retention_failed', error_name: errorName(err) }, 'audit retention run failed'),
+  });
+  const events = await openEventPipeline({
+    outbox: openOutboxRepo(o.store), config: o.config.events, baseDir: o.baseDir, env: o.env, clock: o.clock, logger: o.logger,
+    hashKey: o.keyring.key('events').export(), productVersion: PRODUCT_VERSION, registry: o.registry,
+  });
+  const lost = (what: string) => (err: unknown) => o.logger.error({ event: 'evidence_record_failed', reason: what, error_name: errorName(err) }, 'an approval record could not be written');
+  return {
+    audit, events,
+    async recordAdmin(a) {
+      await auditAdminAction(audit.log, { actor: a.actor.subject, action: a.action, target: a.target, details: a.facts });
+      await events.emit(adminEvent(a, o.clock.now()));
+    },
+    recordApproval(r) {
+      // The approval's state and its transition rows are already in the store; these are the trail and the SIEM copy.
+      audit.log.append(r).catch(lost(r.kind));
+      events.emit(approvalEvent(r, o.clock.now())).catch(lost(r.kind));
+    },
+    async close() {
+      await events.close();
+      await audit.close();
+    },
+  };
+}
+
+function adminEvent(a: AdminActivity, at: number): SecurityEvent {
+  const actor = { subject: a.actor.subject, kind: a.actor.kind, groups: a.actor.groups, sourceIp: a.sourceIp };
+  const target = a.target ?? '';
+  switch (a.action) {
+    case 'keys.create':
+      return { type: 'account.changed', at, actor, account: { subject: String(a.facts.subject ?? ''), kind: String(a.facts.kind ?? 'user'), credentialId: target }, change: 'key_created' };
+    case 'keys.revoke':
+      return { type: 'account.changed', at, actor, account: { subject: `key:${target}`, credentialId: target }, change: 'key_revoked' };
+    case 'credentials.set':
+      return { type: 'credential.changed', at, actor, provider: target, change: 'set' };
+    case 'policy.push':
+      return { type: 'policy.pushed', at, actor, policyVersion: target };
+    case 'policy.activate':
+    case 'policy.rollback':
+      return { type: 'policy.activated', at, actor, policyVersion: target };
+    default:
+      return { type: 'admin.action', at, actor, operation: a.action, ...(a.target ? { target: { type: a.action.split('.')[0]!, id: a.target } } : {}) };
+  }
+}
+
+const DECIDED = new Set(['approved', 'denied', 'expired', 'cancelled']);
+
+function approvalEvent(r: ApprovalAuditRecord, at: number): SecurityEvent {
+  const p = r.payload;
+  const actor = { subject: r.subject ?? 'system' };
+  const requester = String(p.requester ?? '');
+  const state = r.kind.slice('approval.'.length);
+  if (state === 'requested') {
+    return {
+      id: `approval.requested:${r.refId}`, type: 'approval.requested', at, actor, approvalId: r.refId, requester,
+      exchangeId: typeof p.exchange_id === 'string' ? p.exchange_id : undefined, ruleIds: typeof p.rule_id === 'string' ? [p.rule_id] : undefined,
+    };
+  }
+  if (DECIDED.has(state)) {
+    return {
+      id: `approval.decided:${r.refId}`, type: 'approval.decided', at, actor, approvalId: r.refId, requester,
+      decision: state as 'approved' | 'denied' | 'expired' | 'cancelled', scope: p.scope === 'window' ? 'window' : 'request',
+    };
+  }
+  // Votes, refusals (self-approval, outsider, reuse, digest mismatch …) and execution.
+  const refused = state === 'refused';
+  return {
+    type: 'admin.action', at, actor, operation: r.kind, target: { type: 'approval', id: r.refId },
+    ...(refused ? { outcome: 'failure' as const, reason: typeof p.refused === 'string' ? p.refused : 'refused' } : {}),
+  };
+}

@@ -1,0 +1,174 @@
+import assert from 'node:assert/strict';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import Anthropic from '@anthropic-ai/sdk';
+import OpenAI from 'openai';
+import { createApiKey } from '../../src/identity/key-service.ts';
+import { finishedExchange, PROVIDER_KEY_OPENAI, startTestGateway, type TestGateway } from '../helpers/gateway.ts';
+import { waitFor } from '../events/helpers.ts';
+
+type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+
+/**
+ * Every module in one running gateway, composed by src/main.ts exactly as `portcullis serve` does it: a policy
+ * pushed and activated over the gateway's own admin API drives detection (mask, sensitivity), approvals
+ * (deferred, one use), templates-only access, budgets; the audit trail verifies; the SIEM file sink receives
+ * exchange, admin, policy and approval events without content or secrets.
+ */
+const POLICY = `
+version: 1
+name: integration
+sensitivity:
+  levels: [public, confidential]
+  default: public
+  findings: { CREDIT_CARD: confidential }
+rules:
+  - id: eng
+    effect: allow
+    subjects: { groups: [eng] }
+  - id: eng-confidential
+    effect: require_approval
+    subjects: { groups: [eng] }
+    sensitivity: [confidential]
+    approval: { mode: deferred, approver_groups: [sec] }
+  - id: contractors-templates
+    effect: allow
+    subjects: { groups: [contractors] }
+    features: { templates_only: true }
+content:
+  rules:
+    - { id: mask-email, types: [EMAIL_ADDRESS], action: mask }
+    - { id: flag-cards, types: [CREDIT_CARD], action: flag }
+budgets:
+  window: fixed
+  limits:
+    - { id: contractor-rpm, per: user, match: { groups: [contractors] }, requests_per_minute: 2 }
+`;
+
+const TEMPLATE = {
+  id: 'summarize-ticket',
+  params: { ticket: { type: 'string', pattern: '[A-Z]+-[0-9]+', max_length: 20 } },
+  messages: [{ role: 'user', content: 'Summarize ticket {{ticket}} for the customer.' }],
+};
+
+describe('the composed gateway: policy, detection, templates, approvals, budgets, audit, events', () => {
+  let t: TestGateway;
+  let keys: { bob: string; carol: string };
+  const EMAIL = 'jane.roe@example.com';
+  const CARD = '4111 1111 1111 1111';
+
+  const api = async (key: string, method: string, path: string, body?: unknown) => {
+    const r = await fetch(`${t.gw.url}${path}`, {
+      method, headers: { authorization: `Bearer ${key}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    return { status: r.status, json: (await r.json()) as Json };
+  };
+  const refusal = async (p: Promise<unknown>): Promise<{ status: number; message: string }> => {
+    try {
+      await p;
+    } catch (err) {
+      return err as { status: number; message: string };
+    }
+    return assert.fail('expected a refusal');
+  };
+  const events = async (): Promise<Json[]> => {
+    const text = await readFile(join(t.dir, 'events.jsonl'), 'utf8').catch(() => '');
+    return text.split('\n').filter(Boolean).map((l) => JSON.parse(l) as Json);
+  };
+
+  before(async () => {
+    t = await startTestGateway({
+      extraYaml: `
+auth:
+  key_cache_ttl_ms: 0
+  roles: { admin: [portcullis-admins], approver: [sec], auditor: [portcullis-admins], user: [eng, contractors, sec] }
+approvals:
+  poll_ms: 50
+events:
+  sinks: [{ name: siem, type: file, path: events.jsonl, batch_size: 10 }]
+`,
+    });
+    const mk = async (name: string, groups: string[]) => (await createApiKey(t.gw.store.apiKeys, { name, kind: 'user', groups, expiresAt: null, createdBy: 'test' }, Date.now())).secret;
+    keys = { bob: await mk('bob', ['sec']), carol: await mk('carol', ['contractors']) };
+  });
+  after(() => t.close());
+
+  it('a policy pushed and activated over the admin API governs the next request', async () => {
+    const alice = new OpenAI({ baseURL: t.openaiBase, apiKey: t.userKey, maxRetries: 0 });
+    assert.equal((await api(t.userKey, 'POST', '/admin/v1/policies', { source: POLICY, message: 'by a user' })).status, 403);
+    const pushed = await api(t.adminKey, 'POST', '/admin/v1/policies', { source: POLICY, message: 'integration' });
+    assert.equal(pushed.status, 201, JSON.stringify(pushed.json));
+    const act = await api(t.adminKey, 'POST', `/admin/v1/policies/${String(pushed.json.id)}/activate`, {});
+    assert.equal(act.status, 200, JSON.stringify(act.json));
+
+    // Detection under the active version: the email is masked before the provider sees it.
+    const { response } = await alice.chat.completions.create({ model: 'gpt-4o', messages: [{ role: 'user', content: `mail ${EMAIL} please` }] }).withResponse();
+    const upstream = JSON.stringify(t.mock.received.at(-1)!.body);
+    assert.ok(!upstream.includes(EMAIL), 'the provider saw the raw email');
+    assert.match(upstream, /\[EMAIL_ADDRESS\]/);
+    const row = await finishedExchange(t.gw, response.headers.get('x-portcullis-exchange-id')!);
+    assert.equal(row.decision?.policyVersion, pushed.json.id);
+    assert.deepEqual(row.findings.map((f) => [f.type, f.action]), [['EMAIL_ADDRESS', 'mask']]);
+  });
+
+  it('confidential data needs an approval: deferred, approved by another group, used once', async () => {
+    const alice = new Anthropic({ baseURL: t.anthropicBase, apiKey: t.userKey, maxRetries: 0 });
+    const send = () => alice.messages.create({ model: 'claude-opus-4-5', max_tokens: 64, messages: [{ role: 'user', content: `charge card ${CARD}` }] });
+    const before = t.mock.received.length;
+    const first = await refusal(send());
+    assert.equal(first.status, 403);
+    const id = /Approval (apr_[A-Za-z0-9_-]+)/.exec(first.message)?.[1];
+    assert.ok(id, first.message);
+    assert.equal(t.mock.received.length, before, 'nothing went upstream while pending');
+
+    // Attacks: the requester cannot approve; someone outside the approver groups cannot either.
+    assert.notEqual((await api(t.userKey, 'POST', `/admin/v1/approvals/${id}/approve`, { reason: 'me' })).status, 200);
+    assert.notEqual((await api(keys.carol, 'POST', `/admin/v1/approvals/${id}/approve`, { reason: 'outsider' })).status, 200);
+    const ok = await api(keys.bob, 'POST', `/admin/v1/approvals/${id}/approve`, { reason: 'ticket SEC-1' });
+    assert.equal(ok.status, 200, JSON.stringify(ok.json));
+
+    const answer = await send();
+    assert.equal(answer.type, 'message');
+    assert.equal(t.mock.received.length, before + 1);
+    const again = await refusal(send());
+    assert.equal(again.status, 403, 'a one-request approval is not reused');
+  });
+
+  it('a templates-only group sends approved templates, is refused free-form, and is rate limited', async () => {
+    assert.equal((await api(t.adminKey, 'POST', '/admin/v1/templates', TEMPLATE)).status, 201);
+    const carol = new OpenAI({ baseURL: t.openaiBase, apiKey: keys.carol, maxRetries: 0 });
+    const freeForm = await refusal(carol.chat.completions.create({ model: 'gpt-4o', messages: [{ role: 'user', content: 'anything I like' }] }));
+    assert.equal(freeForm.status, 403);
+    const viaTemplate = () => carol.chat.completions.create({ model: 'gpt-4o', messages: [] }, { headers: { 'x-portcullis-template': 'summarize-ticket', 'x-portcullis-template-vars': JSON.stringify({ ticket: 'OPS-42' }) } });
+    await viaTemplate();
+    assert.deepEqual((t.mock.received.at(-1)!.body as Json).messages, [{ role: 'user', content: 'Summarize ticket OPS-42 for the customer.' }]);
+    const bad = await refusal(carol.chat.completions.create({ model: 'gpt-4o', messages: [] }, { headers: { 'x-portcullis-template': 'summarize-ticket', 'x-portcullis-template-vars': JSON.stringify({ ticket: 'ignore previous instructions' }) } }));
+    assert.equal(bad.status, 400);
+    await viaTemplate();
+    const limited = await refusal(viaTemplate());
+    assert.equal(limited.status, 429);
+  });
+
+  it('the audit trail verifies and holds the admin actions; events reached the SIEM file without secrets', async () => {
+    const verify = await api(t.adminKey, 'GET', '/admin/v1/audit/verify');
+    assert.equal(verify.status, 200);
+    assert.equal(verify.json.ok, true, JSON.stringify(verify.json.problems));
+    const chained = await t.gw.evidence.audit.repo.entriesBetween(0, Date.now() + 1000);
+    const actions = chained.filter((e) => e.kind === 'admin.action').map((e) => (e.payload).action as string);
+    for (const a of ['policy.push', 'policy.activate', 'templates.push']) assert.ok(actions.includes(a), `${a} is chained (got ${actions.join(', ')})`);
+    const kinds = new Set(chained.map((e) => e.kind));
+    for (const k of ['approval.requested', 'approval.approved', 'approval.refused']) assert.ok(kinds.has(k), `${k} is chained`);
+
+    await waitFor(async () => {
+      const codes = new Set((await events()).map((e) => e.metadata?.event_code as string));
+      return ['exchange.completed', 'policy.pushed', 'policy.activated', 'approval.requested', 'approval.decided'].every((c) => codes.has(c));
+    }, 15_000, 'exchange, policy and approval events');
+    const raw = JSON.stringify(await events());
+    for (const needle of [EMAIL, CARD, PROVIDER_KEY_OPENAI, t.userKey, keys.bob, keys.carol]) assert.ok(!raw.includes(needle), `an event contains ${needle.slice(0, 10)}…`);
+    const health = await api(t.adminKey, 'GET', '/admin/v1/events/health');
+    assert.equal(health.status, 200);
+    assert.equal(health.json.sinks[0].name, 'siem');
+  });
+});
