@@ -100,7 +100,7 @@ export async function startGateway(o: GatewayOptions): Promise<GatewayHandle> {
   let url = '';
   const routeTable = new RouteTable(config.routes, config.providers);
   const governance = await startGovernance({
-    config, store, keyring, clock, logger, baseDir, routes: routeTable,
+    config, store, keyring, clock, logger, baseDir, env, routes: routeTable,
     setGuard: (g) => void (guard = g),
     publicUrl: () => config.server.public_url ?? url,
     recordApproval: (r) => evidence.recordApproval(r),

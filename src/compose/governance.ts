@@ -8,6 +8,7 @@ import { approvalPolicyHook } from '../approvals/policy-hook.ts';
 import type { ApprovalAuditRecord } from '../approvals/service.ts';
 import type { ExchangeObserver } from '../audit/exchange-observer.ts';
 import type { Config } from '../config/schema.ts';
+import { resolveSecretRef } from '../config/secrets.ts';
 import type { Clock } from '../core/clock.ts';
 import { errorName, type GatewayLogger } from '../core/logger.ts';
 import type { Keyring } from '../crypto/keyring.ts';
@@ -42,7 +43,7 @@ export interface Governance {
  * holds or defers `require_approval`, then the budgets hook counts what will go out. Each is fail closed.
  */
 export async function startGovernance(o: {
-  config: Config; store: Store; keyring: Keyring; clock: Clock; logger: GatewayLogger; baseDir: string; routes: RouteTable;
+  config: Config; store: Store; keyring: Keyring; clock: Clock; logger: GatewayLogger; baseDir: string; env: NodeJS.ProcessEnv; routes: RouteTable;
   setGuard: (guard: ExchangeGuard) => void;
   /** Base of approval links (known once the gateway listens). */
   publicUrl: () => string;
@@ -56,7 +57,11 @@ export async function startGovernance(o: {
     repo: openApprovalRepo(o.store), keyring: o.keyring, clock: o.clock, publicUrl: o.publicUrl, config: o.config.approvals, emit: o.recordApproval,
     onWebhookError: (e) => o.logger.warn({ event: 'approval_webhook_failed', count: e.attempt, status: e.status ?? undefined }, 'approval webhook delivery failed'),
   });
+  const ext = o.config.detection.external;
+  const headers: Record<string, string> = {};
+  for (const [k, v] of Object.entries(ext?.headers ?? {})) headers[k] = await resolveSecretRef(v, { baseDir: o.baseDir, env: o.env });
   const policy = await startPolicyModule({
+    external: ext && { ...ext, headers },
     repo: openPolicyRepo(o.store), tokenVault: o.store.tokenVault, keyring: o.keyring, clock: o.clock, logger: o.logger,
     setGuard: o.setGuard, resolveRoute: (model, family) => o.routes.resolve(model, family), baseDir: o.baseDir, config: o.config.policy,
     sections: { budgets: validateBudgetsSection },

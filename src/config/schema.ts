@@ -7,6 +7,7 @@ import { policyConfigSchema, type PolicyConfig } from '../policy/config-schema.t
 import { eventsConfigSchema, type EventsConfig } from '../events/config-schema.ts';
 import { auditConfigSchema, type AuditConfig } from '../audit/config-schema.ts';
 import { approvalsConfigSchema, type ApprovalsConfig } from '../approvals/config-schema.ts';
+import { detectionConfigSchema, type DetectionConfig } from '../detect/config-schema.ts';
 
 export const PROVIDER_TYPES = ['openai', 'anthropic', 'azure-openai', 'openai-compatible', 'mock'] as const;
 export type ProviderType = (typeof PROVIDER_TYPES)[number];
@@ -52,6 +53,7 @@ export interface Config {
   events: EventsConfig;
   audit?: AuditConfig;
   approvals: ApprovalsConfig;
+  detection: DetectionConfig;
   logging: { level: 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent' };
   providers: ProviderConfig[];
   routes: RouteConfig[];
@@ -140,6 +142,7 @@ export const configSchema = {
     events: eventsConfigSchema,
     audit: auditConfigSchema,
     approvals: approvalsConfigSchema,
+    detection: detectionConfigSchema,
     logging: {
       type: 'object',
       additionalProperties: false,

@@ -17,6 +17,8 @@ export interface ContentPolicy {
   unterminated?: 'block' | 'mask';
   /** Whether any rule tokenizes (then the conversation's vault is loaded and saved). */
   tokenizes: boolean;
+  /** Asks the external recognizer about the request's texts first; returns the request scanner for this exchange. */
+  prescan?: ((api: Api, body: unknown, base: Scanner) => Promise<Scanner>) | undefined;
 }
 
 /**
@@ -75,8 +77,11 @@ export function createGovernedGuard(o: GovernedGuardOptions): ExchangeGuard {
       const prepared = o.prepare ? await o.prepare(ctx) : undefined;
       if (o.content && api) {
         if (o.content.tokenizes) tokenizer = await loadTokenizer(o.vault, conversation);
-        const opts: ContentOptions = { scanners: o.content.scanners, actionFor: o.content.actionFor, tokenizer, unterminated: o.content.unterminated };
-        const r = createRequestTransform(api, opts)(ctx.upstreamBody ?? ctx.body);
+        const body = ctx.upstreamBody ?? ctx.body;
+        let scanners = o.content.scanners;
+        if (o.content.prescan && scanners.request) scanners = { ...scanners, request: await o.content.prescan(api, body, scanners.request) };
+        const opts: ContentOptions = { scanners, actionFor: o.content.actionFor, tokenizer, unterminated: o.content.unterminated };
+        const r = createRequestTransform(api, opts)(body);
         ctx.findings = r.findings.map(summary);
         blocked = r.blocked;
         if (r.changed) ctx.upstreamBody = r.body as Record<string, unknown>;

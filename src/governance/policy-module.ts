@@ -2,6 +2,8 @@ import { resolve } from 'node:path';
 import type { Clock } from '../core/clock.ts';
 import type { GatewayLogger } from '../core/logger.ts';
 import type { Keyring } from '../crypto/keyring.ts';
+import type { DetectionConfig } from '../detect/config-schema.ts';
+import { createPresidioRecognizer, prescanRequest } from '../detect/external.ts';
 import { compileContentPolicy, validateContentSection } from '../detect/policy-content.ts';
 import { loadPolicy, type LoadedPolicy, type SectionValidator } from '../policy/load.ts';
 import type { PolicyMode, PolicyRepo } from '../policy/versions.ts';
@@ -14,6 +16,8 @@ import { createPolicyDecider, type PolicyHookFactory } from './policy-decider.ts
 import { createPolicyRuntime, type PolicyRuntime } from './policy-runtime.ts';
 import { PolicyService, type PolicyLoader } from './policy-service.ts';
 import { SealedTokenVault } from './token-vault.ts';
+
+type ExternalConfig = NonNullable<DetectionConfig['external']>;
 
 export interface PolicyModuleOptions {
   repo: PolicyRepo;
@@ -33,15 +37,39 @@ export interface PolicyModuleOptions {
   sections?: Partial<Record<'budgets' | 'templates', SectionValidator>>;
   /** Budget, template and approval hooks, built once per compiled version. */
   hooks?: readonly PolicyHookFactory[];
+  /** config `detection.external` (secret header values already resolved). */
+  external?: ExternalConfig | undefined;
   /** Runs before detection on every exchange under a policy (prompt templates are rendered here). */
   prepare?: RequestPreparer;
 }
 
-const DETECTION_CONTENT: NonNullable<PolicyModuleOptions['content']> = {
-  validate: (section) => validateContentSection(section),
-  // No `content:` section: no scanning (the policy decides on access only).
-  compile: (section) => (section === undefined ? undefined : compileContentPolicy(section)),
-};
+/**
+ * The detection module's `content:` section. A section that asks for external entities needs the gateway's
+ * recognizer (config `detection.external`): without one the version is refused at push, never silently unscanned.
+ */
+function detectionContent(external: ExternalConfig | undefined): NonNullable<PolicyModuleOptions['content']> {
+  return {
+    validate: (section) => {
+      const issues = validateContentSection(section);
+      const asks = typeof section === 'object' && section !== null && 'external' in section;
+      if (asks && !external) issues.push({ path: 'external', message: 'this gateway has no external recognizer (config detection.external.url)' });
+      return issues;
+    },
+    // No `content:` section: no scanning (the policy decides on access only).
+    compile: (section) => {
+      if (section === undefined) return undefined;
+      const compiled = compileContentPolicy(section);
+      if (!compiled.external) return compiled;
+      if (!external) throw new Error('the content section asks for external entities but no recognizer is configured (detection.external)');
+      const recognizer = createPresidioRecognizer({
+        url: external.url, timeoutMs: external.timeout_ms, language: external.language, headers: external.headers,
+        cacheEntries: external.cache_entries, maxTexts: external.max_texts, maxChars: external.max_chars,
+        entities: compiled.external.entities, minScore: compiled.external.minScore,
+      });
+      return { ...compiled, prescan: (api, body, base) => prescanRequest(api, body, base, recognizer) };
+    },
+  };
+}
 
 export interface PolicyModule {
   service: PolicyService;
@@ -54,7 +82,7 @@ export interface PolicyModule {
  * the version service (admin API, CLI), and the runtime that installs the active version's guard.
  */
 export async function startPolicyModule(o: PolicyModuleOptions): Promise<PolicyModule> {
-  const content = o.content ?? DETECTION_CONTENT;
+  const content = o.content ?? detectionContent(o.external);
   const sections = { ...o.sections, content: content.validate };
   const load: PolicyLoader = (source, file, version) => loadPolicy(source, { file, version, sections });
   const vault = new SealedTokenVault({ repo: o.tokenVault, keyring: o.keyring, clock: o.clock, ttlMs: o.config?.token_ttl_ms ?? 3_600_000 });

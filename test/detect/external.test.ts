@@ -3,15 +3,9 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import OpenAI from 'openai';
-import { systemClock } from '../../src/core/clock.ts';
 import { GatewayError } from '../../src/core/errors.ts';
-import type { Api } from '../../src/detect/content/types.ts';
 import { createPresidioRecognizer, prescanRequest, requestTexts } from '../../src/detect/external.ts';
 import { compileContentPolicy } from '../../src/detect/policy-content.ts';
-import { createGovernedGuard } from '../../src/governance/guard.ts';
-import { SealedTokenVault } from '../../src/governance/token-vault.ts';
-import type { ExchangeContext } from '../../src/proxy/context.ts';
-import type { ExchangeGuard } from '../../src/proxy/guard.ts';
 import { startTestGateway, type TestGateway } from '../helpers/gateway.ts';
 
 /** A stand-in Presidio analyzer on a real socket: PERSON for known names, offsets in code points like Python. */
@@ -94,31 +88,28 @@ describe('external recognizer (Presidio analyzer API)', () => {
     await assert.rejects(rec.analyze(['x'.repeat(11)]), /too much text/);
   });
 
-  describe('through the gateway (pre-scan wired around the governed guard)', () => {
+  describe('through the gateway (config detection.external + a policy whose content section asks for PERSON)', () => {
     let t: TestGateway;
+    const api = async (method: string, path: string, body: unknown) => {
+      const r = await fetch(`${t.gw.url}${path}`, { method, headers: { authorization: `Bearer ${t.adminKey}`, 'content-type': 'application/json' }, body: JSON.stringify(body) });
+      return { status: r.status, json: (await r.json()) as Record<string, unknown> };
+    };
+    const POLICY = `version: 1
+rules: [{ id: all, effect: allow }]
+content:
+  external: { entities: [PERSON] }
+  rules: [{ id: names, types: [PERSON], direction: request, action: tokenize }]
+`;
     before(async () => {
-      t = await startTestGateway();
+      t = await startTestGateway({ extraYaml: `detection:\n  external: { url: "${url}", timeout_ms: 300 }\n` });
+      const pushed = await api('POST', '/admin/v1/policies', { source: POLICY, message: 'names' });
+      assert.equal(pushed.status, 201, JSON.stringify(pushed.json));
+      assert.equal((await api('POST', `/admin/v1/policies/${String(pushed.json.id)}/activate`, {})).status, 200);
     });
     after(() => t.close());
 
     it('a name found by the analyzer is tokenized before the provider sees it and restored; analyzer down = refused', async () => {
       mode = 'ok';
-      const policy = compileContentPolicy({ external: { entities: ['PERSON'] }, rules: [{ id: 'names', types: ['PERSON'], direction: 'request', action: 'tokenize' }] });
-      const rec = createPresidioRecognizer({ url, timeoutMs: 300, entities: policy.external!.entities });
-      const vault = new SealedTokenVault({ repo: t.gw.store.tokenVault, keyring: t.gw.keyring, clock: systemClock, ttlMs: 60_000 });
-      const API: Record<string, Api> = { 'openai.chat': 'openai.chat', 'openai.responses': 'openai.responses', 'anthropic.messages': 'anthropic.messages' };
-      const perExchange = new WeakMap<ExchangeContext, ExchangeGuard>();
-      t.gw.setGuard({
-        async inspectRequest(ctx) {
-          const api = API[ctx.endpoint.id];
-          const request = api ? await prescanRequest(api, ctx.body, policy.scanner, rec) : policy.scanners.request;
-          const g = createGovernedGuard({ content: { ...policy, scanners: { ...policy.scanners, request } }, decider: undefined, vault });
-          perExchange.set(ctx, g);
-          await g.inspectRequest(ctx);
-        },
-        responseTransformer: (ctx) => perExchange.get(ctx)?.responseTransformer(ctx),
-        filterModels: (_p, models) => models,
-      });
       const openai = new OpenAI({ baseURL: t.openaiBase, apiKey: t.userKey, maxRetries: 0 });
       const stream = await openai.chat.completions.create({ model: 'gpt-4o', stream: true, messages: [{ role: 'user', content: 'say hi to Grace Hopper' }] });
       let text = '';
@@ -136,6 +127,20 @@ describe('external recognizer (Presidio analyzer API)', () => {
       });
       assert.equal(t.mock.received.length, before, 'nothing went upstream');
       mode = 'ok';
+    });
+
+    it('a gateway without a recognizer refuses a policy that asks for external entities', async () => {
+      const plain = await startTestGateway();
+      try {
+        const r = await fetch(`${plain.gw.url}/admin/v1/policies`, {
+          method: 'POST', headers: { authorization: `Bearer ${plain.adminKey}`, 'content-type': 'application/json' }, body: JSON.stringify({ source: POLICY, message: 'x' }),
+        });
+        const body = JSON.stringify(await r.json());
+        assert.equal(r.status, 400, body);
+        assert.match(body, /detection\.external/);
+      } finally {
+        await plain.close();
+      }
     });
   });
 });
