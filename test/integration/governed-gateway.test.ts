@@ -1,9 +1,12 @@
 import assert from 'node:assert/strict';
-import { readFile } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { readFile, writeFile } from 'node:fs/promises';
+import { PassThrough } from 'node:stream';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import Anthropic from '@anthropic-ai/sdk';
 import OpenAI from 'openai';
+import { runCli } from '../../src/cli/main.ts';
 import { createApiKey } from '../../src/identity/key-service.ts';
 import { finishedExchange, PROVIDER_KEY_OPENAI, startTestGateway, type TestGateway } from '../helpers/gateway.ts';
 import { waitFor } from '../events/helpers.ts';
@@ -57,6 +60,7 @@ describe('the composed gateway: policy, detection, templates, approvals, budgets
   let keys: { bob: string; carol: string };
   const EMAIL = 'jane.roe@example.com';
   const CARD = '4111 1111 1111 1111';
+  const MASTER = randomBytes(32).toString('base64');
 
   const api = async (key: string, method: string, path: string, body?: unknown) => {
     const r = await fetch(`${t.gw.url}${path}`, {
@@ -80,6 +84,7 @@ describe('the composed gateway: policy, detection, templates, approvals, budgets
 
   before(async () => {
     t = await startTestGateway({
+      masterKey: MASTER,
       extraYaml: `
 auth:
   key_cache_ttl_ms: 0
@@ -134,6 +139,23 @@ events:
     assert.equal(t.mock.received.length, before + 1);
     const again = await refusal(send());
     assert.equal(again.status, 403, 'a one-request approval is not reused');
+  });
+
+  it('portcullis exchanges explain says why an exchange was held, from its record, without its content', async () => {
+    const rows = await t.gw.store.exchanges.list({ subject: 'user:alice', limit: 100 });
+    const held = rows.find((r) => (r.decision)?.effect === 'require_approval' && r.status === 'rejected');
+    assert.ok(held, 'the refused request was recorded with its decision');
+    await writeFile(join(t.dir, 'cli.yaml'), `store:\n  url: sqlite:${join(t.dir, 'portcullis.db')}\nmaster_key: env:PCL_TEST_MASTER\nproviders: [{ name: m, type: mock }]\nroutes: [{ model: "*", provider: m }]\n`);
+    const out: Buffer[] = [];
+    const stdout = new PassThrough().on('data', (c: Buffer) => out.push(c));
+    const code = await runCli(['exchanges', 'explain', held.id, '--config', join(t.dir, 'cli.yaml')], { stdin: new PassThrough(), stdout, stderr: stdout, env: { PCL_TEST_MASTER: MASTER }, cwd: t.dir });
+    const text = Buffer.concat(out).toString();
+    assert.equal(code, 0, text);
+    assert.match(text, /APPROVAL REQUIRED/);
+    assert.match(text, /rule eng-confidential requires a human approval/);
+    assert.match(text, /sensitivity: confidential/);
+    assert.match(text, /CREDIT_CARD .*flag by rule flag-cards/);
+    assert.ok(!text.includes(CARD) && !text.includes('4111111111111111'), 'the explanation never shows the card');
   });
 
   it('a templates-only group sends approved templates, is refused free-form, and is rate limited', async () => {

@@ -1,21 +1,32 @@
 import { exchangeDetail, exchangeSummary } from '../../audit/exchange-view.ts';
 import type { ExchangeStatus } from '../../store/ports.ts';
 import { openStoreSession, parse } from '../context.ts';
+import { explainExchange } from './explain.ts';
 import { print, printJson, UsageError, type CliCommand } from '../io.ts';
 
 export const exchangesCommand: CliCommand = {
   summary: 'list and inspect recorded exchanges',
-  usage: 'portcullis exchanges list [--subject S] [--model M] [--status S] [--since ISO] [--limit N] [--json] [--config FILE]\n       portcullis exchanges show ID [--json] [--config FILE]',
+  usage: 'portcullis exchanges list [--subject S] [--model M] [--status S] [--since ISO] [--limit N] [--json] [--config FILE]\n       portcullis exchanges show ID [--json] [--config FILE]\n       portcullis exchanges explain ID [--json] [--config FILE]',
   async run(args, io) {
     const [sub, ...rest] = args;
     const { values, positionals } = parse(rest, {
       subject: { type: 'string' }, model: { type: 'string' }, status: { type: 'string' }, since: { type: 'string' },
       limit: { type: 'string' }, json: { type: 'boolean' },
     });
-    if (sub !== 'list' && sub !== 'show') throw new UsageError('expected list or show');
-    if (sub === 'show' && positionals.length !== 1) throw new UsageError('give the exchange id');
+    if (sub !== 'list' && sub !== 'show' && sub !== 'explain') throw new UsageError('expected list, show or explain');
+    if (sub !== 'list' && positionals.length !== 1) throw new UsageError('give the exchange id');
     const s = await openStoreSession(values.config, io);
     try {
+      if (sub === 'explain') {
+        const row = await s.store.exchanges.get(positionals[0]!);
+        if (!row) {
+          print(io.stderr, `no exchange ${positionals[0]}`);
+          return 1;
+        }
+        if (values.json) printJson(io.stdout, { id: row.id, decision: row.decision, findings: row.findings, response_findings: row.responseFindings ?? [] });
+        else for (const line of explainExchange(row)) print(io.stdout, line);
+        return 0;
+      }
       if (sub === 'show') {
         const d = await exchangeDetail(s.store, s.keyring, positionals[0]!);
         if (!d) {
