@@ -51,8 +51,12 @@ export async function startEvidence(o: {
       events.emit(approvalEvent(r, o.clock.now())).catch(lost(r.kind));
     },
     async close() {
-      await events.close();
-      await audit.close();
+      // Never rejects: the gateway's shutdown must still close the providers and the store after this (an open
+      // store keeps the process alive). A final checkpoint that cannot be signed is logged; the next start, or
+      // another replica, seals the head.
+      const failed = (what: string) => (err: unknown) => o.logger.error({ event: 'evidence_close_failed', reason: what, error_name: errorName(err) }, 'evidence could not be closed cleanly');
+      await events.close().catch(failed('events'));
+      await audit.close().catch(failed('audit'));
     },
   };
 }

@@ -5,45 +5,53 @@ import OpenAI from 'openai';
 import { createAuditRuntime, auditAdminAction, type AuditRuntime } from '../../src/audit/runtime.ts';
 import { verifyStore } from '../../src/audit/verify-store.ts';
 import { parseConfig } from '../../src/config/loader.ts';
-import { finishedExchange, startTestGateway, type TestGateway } from '../helpers/gateway.ts';
+import { eventually, finishedExchange, startTestGateway, type TestGateway } from '../helpers/gateway.ts';
 import { closeOpenFixtures, fixedClock, fixture, recordExchange, type Fixture } from './helpers.ts';
 
-/** A gateway whose store file is shared with the fixture (WAL), with the audit runtime as its first observer. */
+/**
+ * A gateway whose store file is shared with the fixture (WAL). The gateway composes its own audit runtime (first
+ * among the exchange observers, src/compose/evidence.ts); its chain is writer `gw-1`.
+ */
 async function gatewayWithAudit(): Promise<{ f: Fixture; rt: AuditRuntime; t: TestGateway }> {
   const master = randomBytes(32);
   const f = await fixture(master);
-  const rt = await createAuditRuntime({ repo: f.repo, keyring: f.keyring, clock: { now: Date.now, mono: () => performance.now() }, writerId: 'gw-1' });
-  const t = await startTestGateway({ storeUrl: `sqlite:${f.dbPath}`, masterKey: master.toString('base64'), observers: [rt.observer] });
-  return { f, rt, t };
+  const t = await startTestGateway({ storeUrl: `sqlite:${f.dbPath}`, masterKey: master.toString('base64'), extraYaml: 'audit:\n  writer_id: gw-1' });
+  return { f, rt: t.gw.evidence.audit, t };
 }
 
 describe('audit runtime', () => {
-  const open: { rt: AuditRuntime; t: TestGateway }[] = [];
+  const open: TestGateway[] = [];
   afterEach(async () => {
-    for (const o of open.splice(0)) {
-      await o.t.close();
-      await o.rt.close().catch(() => undefined);
-    }
+    for (const t of open.splice(0)) await t.close();
     await closeOpenFixtures();
   });
   after(closeOpenFixtures);
 
   it('chains every exchange of a real gateway (streamed and not) and the trail verifies', async () => {
     const { f, rt, t } = await gatewayWithAudit();
-    open.push({ rt, t });
+    open.push(t);
     const client = new OpenAI({ apiKey: t.userKey, baseURL: t.openaiBase, maxRetries: 0 });
+    // An exchange is recorded (store row, then the observers' chain entry) after its response has reached the
+    // client: wait for `exchange.finished` in the chain before the next step, so the order below is deterministic.
+    const chained = (id: string) => eventually(async () => {
+      const all = await f.repo.entries({ writer: 'gw-1', afterSeq: 0, limit: 100 });
+      return all.some((e) => e.kind === 'exchange.finished' && e.refId === id) ? true : undefined;
+    });
     const a = await client.chat.completions.create({ model: 'gpt-4o', messages: [{ role: 'user', content: 'hello' }] }).withResponse();
-    const stream = await client.chat.completions.create({ model: 'gpt-4o', stream: true, messages: [{ role: 'user', content: 'again' }] });
-    let text = '';
-    for await (const c of stream) text += c.choices[0]?.delta?.content ?? '';
-    assert.ok(text.length > 0);
     const idA = a.response.headers.get('x-portcullis-exchange-id')!;
-    await finishedExchange(t.gw, idA);
+    await chained(idA);
+    const b = await client.chat.completions.create({ model: 'gpt-4o', stream: true, messages: [{ role: 'user', content: 'again' }] }).withResponse();
+    let text = '';
+    for await (const c of b.data) text += c.choices[0]?.delta?.content ?? '';
+    assert.ok(text.length > 0);
+    const idB = b.response.headers.get('x-portcullis-exchange-id')!;
+    await chained(idB);
+    assert.equal((await finishedExchange(t.gw, idB)).status, 'completed');
     await auditAdminAction(rt.log, { actor: 'root', action: 'keys.revoke', target: 'key_1' });
     await rt.log.checkpoint();
     const entries = await f.repo.entries({ writer: 'gw-1', afterSeq: 0, limit: 100 });
     assert.deepEqual(entries.map((e) => e.kind), ['exchange.started', 'exchange.finished', 'exchange.started', 'exchange.finished', 'admin.action']);
-    assert.equal(entries[0]!.refId, idA);
+    assert.deepEqual(entries.slice(0, 4).map((e) => e.refId), [idA, idA, idB, idB]);
     const r = await verifyStore({ repo: f.repo, now: Date.now() });
     assert.equal(r.ok, true, JSON.stringify(r.problems));
     assert.equal(r.bodies.checked, 4);
@@ -54,8 +62,8 @@ describe('audit runtime', () => {
   });
 
   it('fails closed: when the chain cannot be appended, the request never reaches the provider', async () => {
-    const { f, rt, t } = await gatewayWithAudit();
-    open.push({ rt, t });
+    const { f, t } = await gatewayWithAudit();
+    open.push(t);
     // The attack/fault: the audit table is gone (or the store refuses writes).
     f.tamper('DROP TABLE audit_entries');
     const client = new OpenAI({ apiKey: t.userKey, baseURL: t.openaiBase, maxRetries: 0 });

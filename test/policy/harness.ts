@@ -38,10 +38,14 @@ export interface PolicyGateway {
 export async function startPolicyGateway(o: { mockDelayMs?: number; policyFile?: string } = {}): Promise<PolicyGateway> {
   const t = await startTestGateway({ routesYaml: ROUTES_YAML, mockChunks: 6, mockDelayMs: o.mockDelayMs ?? 0 });
   const table = new RouteTable(ROUTES, [{ name: 'openai', type: 'openai' }, { name: 'anthropic', type: 'anthropic' }]);
+  // A policy that stops the start (an invalid file) must not leave the gateway and mock upstream listening.
   const policy = await startPolicyModule({
     repo: openPolicyRepo(t.gw.store), tokenVault: t.gw.store.tokenVault, keyring: t.gw.keyring, clock: systemClock,
     logger: createLogger('silent'), setGuard: (g) => t.gw.setGuard(g), resolveRoute: (m, f) => table.resolve(m, f),
     baseDir: t.dir, config: { poll_interval_ms: 0, file: o.policyFile },
+  }).catch(async (err: unknown) => {
+    await t.close();
+    throw err;
   });
   const authenticate = keyAuthenticate(t);
   const simulator = new PolicySimulator({ exchanges: t.gw.store.exchanges, service: policy.service, load: policy.load });

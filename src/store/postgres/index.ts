@@ -1,4 +1,5 @@
 import pg from 'pg';
+import { errorName, type GatewayLogger } from '../../core/logger.ts';
 import type {
   ApiKeyRecord, ApiKeyRepo, CredentialRepo, ExchangeBodies, ExchangeFilter, ExchangeRepo, ExchangeRow, ExchangeStart, Store, TokenVaultRepo,
 } from '../ports.ts';
@@ -18,15 +19,42 @@ pg.types.setTypeParser(pg.types.builtins.INT8, (v: string) => Number(v));
 export class PostgresStore implements Store {
   readonly engine = 'postgres' as const;
   readonly #pool: pg.Pool;
+  /** Connections opened and not yet closed (socket ended), and who waits for them to reach zero. */
+  #live = 0;
+  #drained: (() => void)[] = [];
 
-  private constructor(pool: pg.Pool) {
+  private constructor(pool: pg.Pool, logger: GatewayLogger | undefined) {
     this.#pool = pool;
+    // A connection the server ends (restart, failover, pg_terminate_backend, DROP DATABASE … WITH (FORCE)) emits
+    // 'error' on its client, and, when idle, on the pool. Unhandled, either would crash the process; the pool
+    // already discards the dead client and opens a new one on the next query, so it is only worth a warning.
+    // Logged by name/SQLSTATE only: a server message may quote SQL.
+    pool.on('error', () => undefined); // the client listener below has logged it
+    pool.on('connect', (client) => {
+      this.#live++;
+      let logged = false;
+      client.on('error', (err) => {
+        if (logged) return;
+        logged = true;
+        logger?.warn({ event: 'store_connection_lost', error_name: errorName(err) }, 'a PostgreSQL connection was closed by the server; the pool replaces it');
+      });
+    });
+    pool.on('remove', () => {
+      this.#live = Math.max(0, this.#live - 1);
+      if (this.#live === 0) for (const ok of this.#drained.splice(0)) ok();
+    });
   }
 
-  static async open(url: string, opts: { max?: number } = {}): Promise<PostgresStore> {
+  /** `logger` receives a warning when the server ends a connection (no SQL, no connection string). */
+  static async open(url: string, opts: { max?: number; logger?: GatewayLogger | undefined } = {}): Promise<PostgresStore> {
     const pool = new pg.Pool({ connectionString: url, max: opts.max ?? 20 });
-    const store = new PostgresStore(pool);
-    await store.#migrate();
+    const store = new PostgresStore(pool, opts.logger);
+    try {
+      await store.#migrate();
+    } catch (err) {
+      await store.close().catch(() => undefined);
+      throw err;
+    }
     return store;
   }
 
@@ -226,8 +254,14 @@ export class PostgresStore implements Store {
     await this.#q('SELECT 1');
   }
 
+  /**
+   * Resolves once every connection is closed. `pool.end()` alone resolves when each client has been asked to end,
+   * before its socket is gone: a caller that then drops the database or stops the server would terminate live
+   * backends under it.
+   */
   async close(): Promise<void> {
     await this.#pool.end();
+    if (this.#live > 0) await new Promise<void>((ok) => this.#drained.push(ok));
   }
 }
 
