@@ -11,6 +11,7 @@ import { startRecordOf, type PipelineDeps } from './pipeline.ts';
 import { emptyUsage, type Protocol } from './protocols/types.ts';
 import { sendError } from './respond.ts';
 import { pipeStream } from './stream.ts';
+import { needsUsageProbe, withUsageRequested } from './usage-probe.ts';
 import { callUpstream, mapUpstreamError } from './upstream.ts';
 
 export interface ForwardArgs {
@@ -42,7 +43,9 @@ const MAX_JSON_RESPONSE = 64 * 1024 * 1024;
  */
 export async function forwardExchange(a: ForwardArgs): Promise<void> {
   const { deps, ctx, res } = a;
-  const upstreamObj = ctx.upstreamBody ?? (ctx.route.upstreamModel !== ctx.model ? { ...ctx.body, model: ctx.route.upstreamModel } : undefined);
+  let upstreamObj = ctx.upstreamBody ?? (ctx.route.upstreamModel !== ctx.model ? { ...ctx.body, model: ctx.route.upstreamModel } : undefined);
+  const hideUsageChunk = needsUsageProbe(ctx, deps.providers.get(ctx.route.provider)?.type);
+  if (hideUsageChunk) upstreamObj = withUsageRequested(upstreamObj ?? ctx.body);
   const upstreamBody = upstreamObj ? Buffer.from(JSON.stringify(upstreamObj)) : a.raw;
   let recording: ExchangeRecording;
   try {
@@ -64,7 +67,7 @@ export async function forwardExchange(a: ForwardArgs): Promise<void> {
   };
   res.on('close', onClose);
   try {
-    await respond({ ...a, upstreamBody, recording, abort, out });
+    await respond({ ...a, upstreamBody, recording, abort, out, hideUsageChunk });
   } catch (err) {
     settleFailure({ a, err, abort, out });
   } finally {
@@ -79,6 +82,8 @@ export async function forwardExchange(a: ForwardArgs): Promise<void> {
 
 interface RespondArgs extends ForwardArgs {
   upstreamBody: Buffer;
+  /** The gateway asked for stream usage the client did not ask for: keep that chunk from the client. */
+  hideUsageChunk: boolean;
   recording: ExchangeRecording;
   abort: AbortController;
   out: Outcome;

@@ -7,6 +7,7 @@ import type { ExchangeRecording } from '../audit/recorder.ts';
 import { clientResponseHeaders } from './headers.ts';
 import { encodeSse, SseDecoder } from './sse.ts';
 import type { SseEvent } from './protocols/types.ts';
+import { isUsageOnlyChunk } from './usage-probe.ts';
 
 interface PipeArgs extends ForwardArgs {
   up: Dispatcher.ResponseData;
@@ -14,6 +15,7 @@ interface PipeArgs extends ForwardArgs {
   abort: AbortController;
   out: Outcome;
   transformer: ResponseTransformer | undefined;
+  hideUsageChunk: boolean;
 }
 
 /**
@@ -46,6 +48,10 @@ export async function pipeStream(p: PipeArgs): Promise<void> {
       const parsed = parseData(ev);
       p.protocol.foldStreamUsage(ctx.endpoint.id, parsed, out.usage);
       if (p.protocol.isTerminal(ctx.endpoint.id, ev)) terminal = true;
+      if (p.hideUsageChunk && isUsageOnlyChunk(parsed)) {
+        p.recording.event(p.deps.clock.mono() - p.mono0, ev.event, ev.data);
+        continue;
+      }
       text += p.transformer ? rewrite(p, ev, parsed) : passThrough(p, ev);
     }
     if (text) await write(p, text);

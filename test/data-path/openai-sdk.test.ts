@@ -63,6 +63,21 @@ describe('OpenAI wire compatibility through the gateway', () => {
     assert.ok(events.every((e, i) => i === 0 || e.t_ms >= events[i - 1]!.t_ms), 'relative times are monotonic');
   });
 
+  it('chat completions (SSE) without include_usage: the gateway counts tokens anyway, the client sees exactly what it asked for', async () => {
+    const { data: stream, response } = await client.chat.completions
+      .create({ model: 'gpt-4o-mini', stream: true, messages: [{ role: 'user', content: 'count me' }] })
+      .withResponse();
+    const chunks: OpenAI.ChatCompletionChunk[] = [];
+    for await (const c of stream) chunks.push(c);
+    assert.ok(chunks.length > 1);
+    assert.ok(chunks.every((c) => c.choices.length > 0 && !c.usage), 'no usage-only chunk reaches a client that did not ask for it');
+    assert.deepEqual((lastUpstream().body as { stream_options: unknown }).stream_options, { include_usage: true });
+    const row = await finishedExchange(t.gw, response.headers.get('x-portcullis-exchange-id')!);
+    assert.ok((row.usage?.totalTokens ?? 0) > 0, 'usage recorded for budgets');
+    const detail = await exchangeDetail(t.gw.store, t.gw.keyring, row.id);
+    assert.equal((detail!.events as unknown[]).length, chunks.length + 2, 'the usage chunk and [DONE] are still in the record');
+  });
+
   it('streams tool calls with arguments split across chunks', async () => {
     const stream = await client.chat.completions.create({
       model: 'gpt-4o', stream: true,
