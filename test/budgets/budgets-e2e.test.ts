@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
 import Anthropic from '@anthropic-ai/sdk';
@@ -111,9 +113,16 @@ describe('budgets end to end (one node, in-memory counters)', () => {
     assert.equal(anon.status, 401);
 
     const { io, out } = capture();
-    const code = await usageCommand.run(['--gateway', admin!.url, '--key', t.adminKey, '--scope', 'user:dora'], io);
+    io.env = { PORTCULLIS_GATEWAY: admin!.url, PORTCULLIS_TOKEN: t.adminKey };
+    const code = await usageCommand.run(['--scope', 'user:dora'], io);
     assert.equal(code, 0);
     assert.match(out(), /user:dora\s+user-rpm\s+requests_per_minute\s+3\s+3/);
+    // The credential may also come from a file (never on the command line).
+    const keyFile = join(t.dir, 'admin.key.txt');
+    writeFileSync(keyFile, `${t.adminKey}\n`, { mode: 0o600 });
+    const second = capture();
+    assert.equal(await usageCommand.run(['--gateway', admin!.url, '--key-file', keyFile, '--scope', 'user:dora', '--json'], second.io), 0);
+    assert.ok((JSON.parse(second.out()) as unknown[]).length > 0);
   });
 });
 

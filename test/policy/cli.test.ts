@@ -48,7 +48,7 @@ describe('portcullis policy (CLI)', () => {
     writeFileSync(join(dir, 'good.yaml'), GOOD);
     writeFileSync(join(dir, 'stricter.yaml'), STRICTER);
     writeFileSync(join(dir, 'bad.yaml'), BAD);
-    env = { PORTCULLIS_URL: g.adminUrl, PORTCULLIS_API_KEY: g.keys.admin, HOME: dir, XDG_CONFIG_HOME: dir };
+    env = { PORTCULLIS_GATEWAY: g.adminUrl, PORTCULLIS_TOKEN: g.keys.admin, HOME: dir, XDG_CONFIG_HOME: dir };
   });
   after(() => g.close());
 
@@ -99,9 +99,9 @@ describe('portcullis policy (CLI)', () => {
     assert.equal(missing.code, 1);
     assert.match(missing.stderr, /No policy version v42/);
     assert.equal((await run('push', 'good.yaml')).code, 2);
-    env.PORTCULLIS_API_KEY = g.keys.alice;
+    env.PORTCULLIS_TOKEN = g.keys.alice;
     const denied = await run('activate', 'v1');
     assert.match(denied.stderr, /requires one of the roles: admin/);
-    env.PORTCULLIS_API_KEY = g.keys.admin;
+    env.PORTCULLIS_TOKEN = g.keys.admin;
   });
 });

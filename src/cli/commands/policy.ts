@@ -1,16 +1,15 @@
 import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
-import { loadCredentials } from '../../identity/client/credentials.ts';
-import { freshCredentials } from '../../identity/client/gateway-client.ts';
 import { PolicyError } from '../../policy/errors.ts';
 import { loadPolicy } from '../../policy/load.ts';
 import { parse } from '../context.ts';
+import { adminTarget } from '../admin-target.ts';
 import { print, printJson, UsageError, type CliCommand, type CliIo } from '../io.ts';
 
 /**
  * Policy-as-code: `validate` runs locally (no gateway needed, e.g. in CI); every other subcommand talks to the
- * admin API. Gateway: --gateway, else PORTCULLIS_URL, else the one `portcullis login` stored. Credential:
- * PORTCULLIS_API_KEY or --key-file (never a secret on the command line), else the stored login token.
+ * admin API as the caller src/cli/admin-target.ts finds (--gateway / PORTCULLIS_GATEWAY, --key-file /
+ * PORTCULLIS_TOKEN, else `portcullis login`).
  */
 export const policyCommand: CliCommand = {
   summary: 'validate, diff, push, activate, roll back, inspect and simulate policy versions',
@@ -30,7 +29,7 @@ export const policyCommand: CliCommand = {
       version: { type: 'string' }, since: { type: 'string' }, limit: { type: 'string' }, gateway: { type: 'string' }, 'key-file': { type: 'string' },
     });
     if (sub === 'validate') return validate(positionals, io);
-    const api = async (method: string, path: string, body?: unknown) => call(await target(io, values.gateway, values['key-file']), method, path, body);
+    const api = async (method: string, path: string, body?: unknown) => call(await adminTarget(io, { gateway: values.gateway, keyFile: values['key-file'] }), method, path, body);
     const out = (json: Record<string, unknown>, text: () => void): number => {
       if (values.json) printJson(io.stdout, json);
       else text();
@@ -129,16 +128,6 @@ async function readSource(io: CliIo, file: string): Promise<string> {
   } catch {
     throw new UsageError(`cannot read ${file}`);
   }
-}
-
-async function target(io: CliIo, gateway: string | undefined, keyFile: string | undefined): Promise<{ gateway: string; token: string }> {
-  const g = gateway ?? io.env.PORTCULLIS_URL;
-  const k = keyFile ? (await readSource(io, keyFile)).trim() : io.env.PORTCULLIS_API_KEY;
-  if (g && k) return { gateway: g.replace(/\/+$/, ''), token: k };
-  const stored = await loadCredentials(io.env);
-  if (!stored) throw new UsageError('give --gateway and PORTCULLIS_API_KEY (or --key-file), or run `portcullis login`');
-  const c = await freshCredentials(io.env, stored);
-  return { gateway: (g ?? c.gateway).replace(/\/+$/, ''), token: k ?? c.access_token };
 }
 
 async function call(t: { gateway: string; token: string }, method: string, path: string, body?: unknown): Promise<Record<string, unknown>> {

@@ -1,22 +1,21 @@
-import { loadCredentials } from '../../identity/client/credentials.ts';
-import { freshCredentials } from '../../identity/client/gateway-client.ts';
 import { parse } from '../context.ts';
-import { print, printJson, UsageError, type CliCommand, type CliIo } from '../io.ts';
+import { adminTarget } from '../admin-target.ts';
+import { print, printJson, UsageError, type CliCommand } from '../io.ts';
 
 /**
  * `portcullis usage`: current-window usage per limit and scope, from a running gateway's admin API
  * (`GET /admin/v1/usage`): counters may live in that gateway's memory, so the CLI asks the gateway.
- * Gateway and credential: --gateway/--key, else PORTCULLIS_URL/PORTCULLIS_API_KEY, else `portcullis login`.
+ * Gateway and credential as src/cli/admin-target.ts finds them (--gateway, --key-file, PORTCULLIS_GATEWAY/TOKEN, login).
  */
 export const usageCommand: CliCommand = {
   summary: 'show current budget and rate-limit usage per user, group, service and model',
-  usage: 'portcullis usage [--scope group:eng] [--limit-id ID] [--gateway URL] [--key KEY] [--json]',
+  usage: 'portcullis usage [--scope group:eng] [--limit-id ID] [--gateway URL] [--key-file PATH] [--json]',
   async run(args, io) {
     const { values, positionals } = parse(args, {
-      scope: { type: 'string' }, 'limit-id': { type: 'string' }, gateway: { type: 'string' }, key: { type: 'string' }, json: { type: 'boolean' },
+      scope: { type: 'string' }, 'limit-id': { type: 'string' }, gateway: { type: 'string' }, 'key-file': { type: 'string' }, json: { type: 'boolean' },
     });
     if (positionals.length > 0) throw new UsageError('unexpected arguments');
-    const { gateway, token } = await target(io, values.gateway, values.key);
+    const { gateway, token } = await adminTarget(io, { gateway: values.gateway, keyFile: values['key-file'] });
     const url = new URL('/admin/v1/usage', gateway);
     if (values.scope) url.searchParams.set('scope', values.scope);
     if (values['limit-id']) url.searchParams.set('limit_id', values['limit-id']);
@@ -38,13 +37,3 @@ export const usageCommand: CliCommand = {
     return 0;
   },
 };
-
-async function target(io: CliIo, gateway: string | undefined, key: string | undefined): Promise<{ gateway: string; token: string }> {
-  const g = gateway ?? io.env.PORTCULLIS_URL;
-  const k = key ?? io.env.PORTCULLIS_API_KEY;
-  if (g && k) return { gateway: g, token: k };
-  const stored = await loadCredentials(io.env);
-  if (!stored) throw new UsageError('give --gateway and --key (or PORTCULLIS_URL and PORTCULLIS_API_KEY), or run `portcullis login`');
-  const c = await freshCredentials(io.env, stored);
-  return { gateway: g ?? c.gateway, token: k ?? c.access_token };
-}
