@@ -11,6 +11,7 @@ import type { Family } from '../proxy/endpoints.ts';
 import type { ExchangeGuard } from '../proxy/guard.ts';
 import type { ResolvedRoute } from '../proxy/routes.ts';
 import type { TokenVaultRepo } from '../store/ports.ts';
+import { checkApprovalOptions } from './policy-checks.ts';
 import { createGovernedGuard, type ContentPolicy, type RequestPreparer } from './guard.ts';
 import { createPolicyDecider, type PolicyHookFactory } from './policy-decider.ts';
 import { createPolicyRuntime, type PolicyRuntime } from './policy-runtime.ts';
@@ -84,7 +85,7 @@ export interface PolicyModule {
 export async function startPolicyModule(o: PolicyModuleOptions): Promise<PolicyModule> {
   const content = o.content ?? detectionContent(o.external);
   const sections = { ...o.sections, content: content.validate };
-  const load: PolicyLoader = (source, file, version) => loadPolicy(source, { file, version, sections });
+  const load: PolicyLoader = (source, file, version) => loadPolicy(source, { file, version, sections, ruleChecks: [checkApprovalOptions] });
   const vault = new SealedTokenVault({ repo: o.tokenVault, keyring: o.keyring, clock: o.clock, ttlMs: o.config?.token_ttl_ms ?? 3_600_000 });
   const guardFor = (policy: LoadedPolicy, mode: PolicyMode): ExchangeGuard => {
     const hooks = (o.hooks ?? []).map((f) => f(policy.engine)).filter((h) => h !== undefined);

@@ -2,7 +2,7 @@ import { Ajv } from 'ajv';
 import { LineCounter, parseDocument } from 'yaml';
 // The config loader's YAML locators (key path -> line) serve policy files too.
 import { issueFromAjv, lineOf } from '../config/loader.ts';
-import { policySchema, type PolicyDocument } from './document.ts';
+import { policySchema, type PolicyDocument, type PolicyRule } from './document.ts';
 import { compilePolicy, PolicyCompileError, type PolicyEngine } from './engine.ts';
 import { PolicyError, type PolicyIssue } from './errors.ts';
 
@@ -11,6 +11,8 @@ const validate = ajv.compile<PolicyDocument>(policySchema);
 
 /** Extension points: sections owned by other modules validate themselves when the lead wires them in. */
 export type SectionValidator = (section: unknown) => PolicyIssue[];
+/** Checks one rule for what other modules own (e.g. its `approval:` options); paths relative to the rule. */
+export type RuleCheck = (rule: PolicyRule) => PolicyIssue[];
 
 export interface LoadOptions {
   /** Name used in messages (file path, or `version pv_…`). */
@@ -18,6 +20,7 @@ export interface LoadOptions {
   /** The version id the compiled engine reports. */
   version: string;
   sections?: Partial<Record<'content' | 'budgets' | 'templates', SectionValidator>>;
+  ruleChecks?: readonly RuleCheck[];
 }
 
 export interface LoadedPolicy {
@@ -42,6 +45,9 @@ export function loadPolicy(text: string, o: LoadOptions): LoadedPolicy {
     const section = (data as unknown as Record<string, unknown>)[key];
     if (section !== undefined && check) extra.push(...check(section).map((i) => ({ ...i, path: `${key}.${i.path}` })));
   }
+  data.rules.forEach((rule, i) => {
+    for (const check of o.ruleChecks ?? []) extra.push(...check(rule).map((issue) => ({ ...issue, path: `rules[${i}].${issue.path}` })));
+  });
   let engine: PolicyEngine | undefined;
   try {
     engine = compilePolicy(data, o.version);

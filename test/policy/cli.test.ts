@@ -28,6 +28,20 @@ rules:
     when: request.model.startsWith(
 `;
 
+/** Valid to the policy schema, wrong for the modules that own the parts: approval options, budgets, content. */
+const MODULE_ERRORS = `version: 1
+rules:
+  - id: hold
+    effect: require_approval
+    approval: { approver_groups: [], quorum: 0 }
+budgets:
+  limits:
+    - { id: x, per: planet, requests_per_minute: 5 }
+content:
+  rules:
+    - { id: m, types: [NO_SUCH_TYPE], action: mask }
+`;
+
 describe('portcullis policy (CLI)', () => {
   let g: PolicyGateway;
   let dir: string;
@@ -48,6 +62,7 @@ describe('portcullis policy (CLI)', () => {
     writeFileSync(join(dir, 'good.yaml'), GOOD);
     writeFileSync(join(dir, 'stricter.yaml'), STRICTER);
     writeFileSync(join(dir, 'bad.yaml'), BAD);
+    writeFileSync(join(dir, 'modules.yaml'), MODULE_ERRORS);
     env = { PORTCULLIS_GATEWAY: g.adminUrl, PORTCULLIS_TOKEN: g.keys.admin, HOME: dir, XDG_CONFIG_HOME: dir };
   });
   after(() => g.close());
@@ -61,6 +76,12 @@ describe('portcullis policy (CLI)', () => {
     assert.match(bad.stderr, /bad\.yaml:5: rules\[0\]\.resources\.modles: unknown key/);
     const cel = await run('validate', 'bad.yaml');
     assert.match(cel.stderr, /bad\.yaml:5/);
+    // What the approvals, budgets and detection modules own is checked locally too, with lines.
+    const modules = await run('validate', 'modules.yaml');
+    assert.equal(modules.code, 1);
+    assert.match(modules.stderr, /modules\.yaml:5: rules\[0\]\.approval: /);
+    assert.match(modules.stderr, /modules\.yaml:\d+: budgets\.limits/);
+    assert.match(modules.stderr, /modules\.yaml:\d+: content\.rules\[0\]\.types\[0\]: no enabled detector reports NO_SUCH_TYPE/);
   });
 
   it('push, activate, history, show, diff, simulate, rollback', async () => {
@@ -69,6 +90,9 @@ describe('portcullis policy (CLI)', () => {
     assert.match(pushed.stdout, /^pushed v1 \(pv_[0-9A-Z]{26}\) sha256:[0-9a-f]{12}/);
     assert.match((await run('push', 'good.yaml', '-m', 'again')).stdout, /unchanged, already stored as v1/);
     assert.equal((await run('push', 'bad.yaml', '-m', 'broken')).code, 1);
+    const refused = await run('push', 'modules.yaml', '-m', 'bad approval options');
+    assert.equal(refused.code, 1);
+    assert.match(refused.stderr, /rules\[0\]\.approval/);
     assert.match((await run('activate', 'v1')).stdout, /activated v1 .* in enforce mode/);
 
     const alice = new OpenAI({ baseURL: g.t.openaiBase, apiKey: g.keys.alice, maxRetries: 0 });

@@ -3,6 +3,7 @@ import { resolve } from 'node:path';
 import { PolicyError } from '../../policy/errors.ts';
 import { loadPolicy } from '../../policy/load.ts';
 import { parse } from '../context.ts';
+import { LOCAL_POLICY_CHECKS } from '../../governance/policy-checks.ts';
 import { adminTarget } from '../admin-target.ts';
 import { print, printJson, UsageError, type CliCommand, type CliIo } from '../io.ts';
 
@@ -94,7 +95,7 @@ async function validate(files: string[], io: CliIo): Promise<number> {
   let bad = 0;
   for (const f of files) {
     try {
-      const { document } = loadPolicy(await readSource(io, f), { file: f, version: 'candidate' });
+      const { document } = loadPolicy(await readSource(io, f), { file: f, version: 'candidate', ...LOCAL_POLICY_CHECKS });
       print(io.stdout, `${f}: ok (${document.rules.length} rules)`);
     } catch (err) {
       if (!(err instanceof PolicyError)) throw err;
