@@ -54,9 +54,12 @@ export function createPolicyDecider(o: PolicyDeciderOptions): PolicyDecider {
       ctx.decision = record;
       for (const hook of o.hooks ?? []) await hook({ ctx, decision: record, engine: o.engine, input });
       if (record.effect === 'allow') record.error = undefined;
-      if (!enforced) return record;
-      if (record.effect === 'allow' && d.reroute) applyReroute(ctx, d.reroute.to, o.resolveRoute);
+      // The label is ours, not the provider's (Anthropic rejects unknown metadata keys): removed in every mode.
       stripLabel(ctx);
+      if (!enforced) return record;
+      // An approved request goes where an allowed one would: the reroute applies to it too.
+      const proceeds = record.effect === 'allow' || (record.effect === 'require_approval' && record.error === undefined);
+      if (proceeds && d.reroute) applyReroute(ctx, d.reroute.to, o.resolveRoute);
       return record;
     },
     filterModels: (principal, models) => models.filter((m) => o.engine.mayUseModel(principal, m)),

@@ -21,6 +21,9 @@ export function refusalFor(d: PolicyDecision, exchange: { model: string; endpoin
     case 'denied_by_rule':
       return new GatewayError('policy_denied', `Denied by ${rule} (${v}).`, { details });
     case 'feature_not_allowed':
+      if (first.detail === 'templates_only') {
+        return new GatewayError('policy_denied', `${cap(rule)} allows only approved prompt templates: send a template id (x-portcullis-template) instead of a free-form prompt (${v}).`, { details });
+      }
       return new GatewayError('policy_denied', `${cap(rule)} does not allow ${featureText(first.detail)} for model "${short(exchange.model)}" (${v}).`, { details });
     case 'sensitivity_not_allowed':
       return new GatewayError('policy_denied', `This request is classified "${first.detail ?? ''}"; model "${short(exchange.model)}" may not receive ${first.detail ?? ''} data (${v}).`, { details });

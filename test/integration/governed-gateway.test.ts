@@ -163,6 +163,7 @@ events:
     const carol = new OpenAI({ baseURL: t.openaiBase, apiKey: keys.carol, maxRetries: 0 });
     const freeForm = await refusal(carol.chat.completions.create({ model: 'gpt-4o', messages: [{ role: 'user', content: 'anything I like' }] }));
     assert.equal(freeForm.status, 403);
+    assert.match(freeForm.message, /only approved prompt templates/);
     const viaTemplate = () => carol.chat.completions.create({ model: 'gpt-4o', messages: [] }, { headers: { 'x-portcullis-template': 'summarize-ticket', 'x-portcullis-template-vars': JSON.stringify({ ticket: 'OPS-42' }) } });
     await viaTemplate();
     assert.deepEqual((t.mock.received.at(-1)!.body as Json).messages, [{ role: 'user', content: 'Summarize ticket OPS-42 for the customer.' }]);

@@ -158,6 +158,9 @@ describe('policy engine end to end', () => {
     assert.equal(row.decision!.effect, 'deny');
     assert.equal(row.decision!.enforced, false);
     assert.ok((row.decision!.reasons as { code: string }[]).some((x) => x.code === 'observe_mode'));
+    // Our sensitivity label never reaches the provider, in observe mode either.
+    await chat(alice, 'gpt-4o', 'labelled', { metadata: { portcullis_sensitivity: 'internal', team: 'x' } });
+    assert.deepEqual((g.t.mock.received.at(-1)!.body as { metadata?: unknown }).metadata, { team: 'x' });
 
     const back = await admin(g.adminUrl, g.keys.admin, 'POST', '/admin/v1/policies/rollback', {});
     assert.equal(back.json.id, v.v1);
