@@ -74,7 +74,7 @@ export async function startGateway(o: GatewayOptions): Promise<GatewayHandle> {
     logger.warn({ event: 'master_key_generated', path: master.generatedAt }, 'generated a new master key (mode 0600); back it up: without it recorded bodies and stored provider keys cannot be read');
   }
   const keyring = new Keyring(master.key);
-  const store = await openStore(config.store.url, { baseDir, synchronous: config.store.sqlite?.synchronous });
+  const store = await openStore(config.store.url, { baseDir, synchronous: config.store.sqlite?.synchronous, logger });
   const abandoned = await store.exchanges.markAbandoned(clock.now());
   if (abandoned > 0) logger.warn({ event: 'exchanges_marked_incomplete', count: abandoned }, 'exchanges left in progress by an earlier run were marked incomplete');
   const bootstrap = await bootstrapAdmin({ store, clock, config, baseDir, logger });
@@ -187,14 +187,18 @@ async function shutdown(s: { server: import('node:http').Server; providers: Star
   // requests finish for a moment, then cut idle and remaining connections.
   const closed = new Promise<void>((ok) => s.server.close(() => ok()));
   s.server.closeIdleConnections();
-  await s.governance.close();
   const grace = setTimeout(() => s.server.closeAllConnections(), 2_000);
-  await closed;
-  clearTimeout(grace);
-  // Exchanges have finished: sign the last checkpoint, stop event delivery, then the providers and the store.
-  await s.evidence.close();
-  await s.providers.close();
-  await s.store.close();
+  try {
+    await s.governance.close();
+    await closed;
+    clearTimeout(grace);
+    // Exchanges have finished: sign the last checkpoint, stop event delivery, then the providers and the store.
+    await s.evidence.close();
+  } finally {
+    clearTimeout(grace);
+    await s.providers.close();
+    await s.store.close();
+  }
 }
 
 export function splitListen(listen: string): { host: string; port: number } {

@@ -96,7 +96,8 @@ function approvalEvent(r: ApprovalAuditRecord, at: number): SecurityEvent {
   }
   if (DECIDED.has(state)) {
     return {
-      id: `approval.decided:${r.refId}`, type: 'approval.decided', at, actor, approvalId: r.refId, requester,
+      // One event per terminal state: an approval that was approved and later expired unused has two.
+      id: `approval.${state}:${r.refId}`, type: 'approval.decided', at, actor, approvalId: r.refId, requester,
       decision: state as 'approved' | 'denied' | 'expired' | 'cancelled', scope: p.scope === 'window' ? 'window' : 'request',
     };
   }
