@@ -39,7 +39,7 @@ export interface Governance {
 
 /**
  * The deciding side of the gateway, wired into one decision per exchange: the active policy version compiles into
- * the guard (docs/policy.md); templates render before detection; after the engine decides, the approvals hook
+ * the guard (docs/policies.md); templates render before detection; after the engine decides, the approvals hook
  * holds or defers `require_approval`, then the budgets hook counts what will go out. Each is fail closed.
  */
 export async function startGovernance(o: {

@@ -1,4 +1,4 @@
-/** Gateway config `policy:` (docs/configuration.md#policy, docs/policy.md). */
+/** Gateway config `policy:` (docs/configuration.md#policy, docs/policies.md). */
 export interface PolicyConfig {
   /** Laptop mode: run this policy file (re-read when it changes) instead of the store's active version. */
   file?: string;

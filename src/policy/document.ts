@@ -1,7 +1,7 @@
 /**
  * The policy document (YAML, policy-as-code). This JSON Schema is the single source of truth: the loader validates
  * with it, `schemas/policy.schema.json` is generated from it (a test keeps them identical) for editor validation,
- * and docs/policy.md documents every key. The `content`, `budgets` and `templates` sections belong to their own
+ * and docs/policies.md documents every key. The `content`, `budgets` and `templates` sections belong to their own
  * modules (detection, budgets, templates): this schema only requires them to be objects.
  */
 export type Effect = 'allow' | 'deny' | 'require_approval';
