@@ -156,6 +156,15 @@ events:
     assert.match(text, /sensitivity: confidential/);
     assert.match(text, /CREDIT_CARD .*flag by rule flag-cards/);
     assert.ok(!text.includes(CARD) && !text.includes('4111111111111111'), 'the explanation never shows the card');
+
+    // Showing the recorded bodies from the CLI is chained (as the OS user) before anything is decrypted.
+    const viewed = async () => (await t.gw.evidence.audit.repo.entriesBetween(0, Date.now() + 1000))
+      .filter((e) => e.kind === 'admin.action' && (e.payload).action === 'exchange.view' && e.refId === held.id);
+    assert.equal((await viewed()).length, 0, 'explain decrypts nothing and is not a view');
+    const show = await runCli(['exchanges', 'show', held.id, '--json', '--config', join(t.dir, 'cli.yaml')], { stdin: new PassThrough(), stdout: new PassThrough(), stderr: new PassThrough(), env: { PCL_TEST_MASTER: MASTER }, cwd: t.dir });
+    assert.equal(show, 0);
+    const [entry] = await viewed();
+    assert.match(entry?.subject ?? '', /^cli:/);
   });
 
   it('a templates-only group sends approved templates, is refused free-form, and is rate limited', async () => {

@@ -1,7 +1,8 @@
 import { readFile, writeFile } from 'node:fs/promises';
-import { hostname, userInfo } from 'node:os';
+import { userInfo } from 'node:os';
 import { resolve } from 'node:path';
 import { verifyBundle, type BundleReport } from '../../audit/bundle-verify.ts';
+import { openCliAuditLog } from '../audited.ts';
 import { openStoreSession, parse } from '../context.ts';
 import { print, printJson, UsageError, type CliCommand, type CliIo } from '../io.ts';
 
@@ -36,8 +37,7 @@ export const auditCommand: CliCommand = {
         else for (const line of formatReport(r)) print(io.stdout, line);
         return r.ok ? 0 : 1;
       }
-      const { AuditLog } = await import('../../audit/log.ts');
-      const log = await AuditLog.open({ repo, keyring: s.keyring, clock: { now: Date.now, mono: () => performance.now() }, writerId: cliWriterId(), checkpointIntervalMs: 0, checkpointEveryEntries: 1e9 });
+      const log = await openCliAuditLog(s);
       if (sub === 'public-key') {
         io.stdout.write(log.publicKey.publicKeyPem);
         print(io.stderr, `key id ${log.publicKey.keyId}`);
@@ -84,9 +84,6 @@ export function formatBundleReport(r: BundleReport): string[] {
 }
 
 /** The CLI's own chain (admin actions taken from this host's command line). */
-export function cliWriterId(): string {
-  return `cli-${hostname().replace(/[^A-Za-z0-9._:-]/g, '-')}`.slice(0, 128);
-}
 
 function parseTime(v: string, name: string): number {
   const t = Date.parse(v);

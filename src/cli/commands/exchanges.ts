@@ -1,6 +1,7 @@
 import { exchangeDetail, exchangeSummary } from '../../audit/exchange-view.ts';
 import type { ExchangeStatus } from '../../store/ports.ts';
 import { openStoreSession, parse } from '../context.ts';
+import { chainCliAction } from '../audited.ts';
 import { explainExchange } from './explain.ts';
 import { print, printJson, UsageError, type CliCommand } from '../io.ts';
 
@@ -28,6 +29,12 @@ export const exchangesCommand: CliCommand = {
         return 0;
       }
       if (sub === 'show') {
+        // Recorded bodies are decrypted below: chained first, like every view of content (fails closed).
+        if (!(await s.store.exchanges.get(positionals[0]!))) {
+          print(io.stderr, `no exchange ${positionals[0]}`);
+          return 1;
+        }
+        await chainCliAction(s, { action: 'exchange.view', target: positionals[0]! });
         const d = await exchangeDetail(s.store, s.keyring, positionals[0]!);
         if (!d) {
           print(io.stderr, `no exchange ${positionals[0]}`);

@@ -1,11 +1,8 @@
-import { userInfo } from 'node:os';
-import { AuditLog } from '../../audit/log.ts';
 import { loadSession, replaySession, sessionView } from '../../audit/replay.ts';
-import { auditAdminAction } from '../../audit/runtime.ts';
 import { openAuditRepo } from '../../store/audit-repo.ts';
 import { openStoreSession, parse } from '../context.ts';
 import { print, printJson, UsageError, type CliCommand, type CliIo } from '../io.ts';
-import { cliWriterId } from './audit.ts';
+import { chainCliAction } from '../audited.ts';
 
 export const sessionsCommand: CliCommand = {
   summary: 'list recorded sessions and replay one with its original timing',
@@ -41,9 +38,7 @@ export const sessionsCommand: CliCommand = {
         return 1;
       }
       // Viewing recorded bodies is an audited action: chained before anything is decrypted (fails closed).
-      const log = await AuditLog.open({ repo, keyring: s.keyring, clock: { now: Date.now, mono: () => performance.now() }, writerId: cliWriterId(), checkpointIntervalMs: 0, checkpointEveryEntries: 1e9 });
-      await auditAdminAction(log, { actor: `cli:${userInfo().username}`, action: 'session.replay', target: id });
-      await log.close();
+      await chainCliAction(s, { action: 'session.replay', target: id });
       const rec = (await loadSession({ store: s.store, repo, keyring: s.keyring, id }))!;
       if (values.json) {
         printJson(io.stdout, { ...sessionView(rec.session), exchanges: rec.exchanges });
