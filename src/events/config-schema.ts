@@ -10,7 +10,7 @@ export interface SinkCommon {
   type: SinkType;
   /** Events per delivery (one HTTP request, one file write, one burst of syslog frames). */
   batch_size: number;
-  /** Per-delivery timeout; must stay below `events.lease_ms`. */
+  /** Per-delivery timeout (every sink type); must stay below `events.lease_ms` (checkEventsConfig). */
   timeout_ms: number;
 }
 
@@ -165,3 +165,27 @@ export const eventsConfigSchema = {
     },
   },
 } as const;
+
+/** One semantic problem of the `events` section, by key path (`events.sinks[0].timeout_ms`). */
+export interface EventsConfigIssue {
+  path: string;
+  message: string;
+}
+
+/**
+ * Checks the JSON Schema cannot express: every sink's `timeout_ms` below `events.lease_ms` (a delivery that outlives
+ * its lease lets another replica send the same batch), and unique sink names. Run at config load and again when
+ * the pipeline opens.
+ */
+export function checkEventsConfig(c: Pick<EventsConfig, 'sinks' | 'lease_ms'>): EventsConfigIssue[] {
+  const issues: EventsConfigIssue[] = [];
+  const names = new Set<string>();
+  c.sinks.forEach((s, i) => {
+    if (names.has(s.name)) issues.push({ path: `events.sinks[${i}].name`, message: `duplicate sink name "${s.name}"` });
+    names.add(s.name);
+    if (!(s.timeout_ms < c.lease_ms)) {
+      issues.push({ path: `events.sinks[${i}].timeout_ms`, message: `must be below events.lease_ms (${s.timeout_ms} >= ${c.lease_ms}): a delivery that outlives its lease can be sent twice by another replica` });
+    }
+  });
+  return issues;
+}

@@ -1,14 +1,15 @@
 import type { Clock } from '../core/clock.ts';
 import { errorName, type GatewayLogger } from '../core/logger.ts';
 import type { OutboxRepo } from './repo.ts';
-import type { Sink } from './sinks/sink.ts';
+import { SinkError, type Sink } from './sinks/sink.ts';
 
 /**
  * The delivery loop of one sink: fetch a batch after the sink's cursor (taking or renewing the sink's lease),
  * send it, ack it, repeat. A failed batch is retried — the same events, in the same order — after an exponential
  * backoff with full jitter (delay = random(0, min(max, initial·2^attempt)), AWS Architecture Blog "Exponential
  * Backoff and Jitter"), so events are delivered at least once and in outbox order per sink. When another replica
- * holds the lease, this loop only polls until the lease is free.
+ * holds the lease, this loop only polls until the lease is free. A permanent failure (SinkError.permanent, e.g. HTTP
+ * 401/403/400/413) is retried the same way, but the sink is reported as failing until a delivery succeeds.
  */
 export interface DeliveryOptions {
   sink: Sink;
@@ -20,7 +21,8 @@ export interface DeliveryOptions {
   clock: Clock;
   logger: GatewayLogger;
   onDelivered(sink: string, count: number): void;
-  onFailure(sink: string, code: string): void;
+  /** `permanent`: the receiver refused the batch in a way a retry cannot fix (SinkError.permanent). */
+  onFailure(sink: string, code: string, permanent: boolean): void;
 }
 
 export interface SinkStatus {
@@ -28,6 +30,8 @@ export interface SinkStatus {
   lastErrorAt: number | null;
   lastDeliveredAt: number | null;
   attempt: number;
+  /** The last attempt failed with a permanent error: the sink needs an operator (until a delivery succeeds). */
+  failing: boolean;
 }
 
 export interface DeliveryLoop {
@@ -43,7 +47,7 @@ export function backoffMs(attempt: number, retry: { initial_ms: number; max_ms: 
 }
 
 export function startDelivery(o: DeliveryOptions): DeliveryLoop {
-  const status: SinkStatus = { lastError: null, lastErrorAt: null, lastDeliveredAt: null, attempt: 0 };
+  const status: SinkStatus = { lastError: null, lastErrorAt: null, lastDeliveredAt: null, attempt: 0, failing: false };
   const stopper = new AbortController();
   let wakeUp: (() => void) | undefined;
   let woken = false;
@@ -79,6 +83,7 @@ export function startDelivery(o: DeliveryOptions): DeliveryLoop {
         const n = await once();
         if (status.attempt > 0) o.logger.info({ event: 'events_sink_recovered', path: o.sink.name, count: status.attempt });
         status.attempt = 0;
+        status.failing = false;
         if (n > 0) {
           status.lastDeliveredAt = o.clock.now();
           o.onDelivered(o.sink.name, n);
@@ -90,7 +95,14 @@ export function startDelivery(o: DeliveryOptions): DeliveryLoop {
         status.attempt++;
         status.lastError = errorName(err);
         status.lastErrorAt = o.clock.now();
-        o.onFailure(o.sink.name, status.lastError);
+        const permanent = err instanceof SinkError && err.permanent;
+        if (permanent && !status.failing) {
+          // Retrying the same batch will not help (bad token, forbidden index, batch too large): say so loudly once.
+          // The batch is still retried — nothing is dropped — in case the receiver side gets fixed.
+          o.logger.error({ event: 'events_sink_failing', path: o.sink.name, code: status.lastError, count: status.attempt }, 'the collector refuses this sink\'s batches; fix the sink or the collector');
+        }
+        status.failing = permanent;
+        o.onFailure(o.sink.name, status.lastError, permanent);
         o.logger.warn({ event: 'events_delivery_failed', path: o.sink.name, code: status.lastError, count: status.attempt });
         await sleep(backoffMs(status.attempt, o.retry));
       }

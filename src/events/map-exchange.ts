@@ -1,11 +1,12 @@
 import type { ExchangeFinish, ExchangeStart } from '../store/ports.ts';
 import { CLASS, SEVERITY, baseEvent, user, type OcsfEvent, type ProductInfo, type Severity, type Status } from './ocsf-base.ts';
-import { safeIdent, safeIdents, safeIp, safeName, safeNames, safeUserAgent, type FieldHasher } from './sanitize.ts';
+import { safeIdent, safeIdents, safeIp, safeName, safeNames, safePath, safeUserAgent, type FieldHasher } from './sanitize.ts';
 
 /**
  * One exchange → one OCSF API Activity (6003) event when it ends. Only metadata: identity, decision, rule ids,
  * finding types and counts, model, usage, timings. Client-controlled strings (model, user agent, error codes,
- * finding types) pass the sanitizer; bodies, finding values, finding paths and reason details are never read.
+ * finding types, request path) pass the sanitizer; bodies, finding values, finding paths and reason details are
+ * never read.
  */
 export interface MapContext {
   product: ProductInfo;
@@ -63,7 +64,7 @@ export function mapExchange(start: ExchangeStart, fin: ExchangeFinish, c: MapCon
         }),
       },
       src_endpoint: start.clientIp ? { ip: safeIp(start.clientIp) } : undefined,
-      http_request: { http_method: safeIdent(start.method, h), url: { path: safeIdent(start.path, h) }, user_agent: ua?.name || undefined },
+      http_request: { http_method: safeIdent(start.method, h), url: { path: safePath(start.path, h) }, user_agent: ua?.name || undefined },
       api: {
         operation: safeIdent(start.endpoint, h),
         service: provider ? { name: provider } : undefined,

@@ -89,6 +89,16 @@ describe('OCSF mapping', () => {
     assert.notEqual(a1.unmapped.portcullis.model, b.unmapped.portcullis.model);
   });
 
+  it('keeps API paths readable in http_request.url.path; hashes queries, odd characters and key-like segments', () => {
+    const path = (p: string): unknown => (JSON.parse(mapper.exchange(start({ path: p }), finish()).body) as Json).http_request.url.path;
+    for (const p of ['/v1/chat/completions', '/v1/messages/count_tokens', '/openai/deployments/gpt-4o.prod/chat/completions', '/v1/models/claude-3-5-sonnet-20241022', '/']) {
+      assert.equal(path(p), p);
+    }
+    for (const p of [`/v1/chat/completions?key=${HEX}`, `/v1/keys/${SECRET}`, `/v1/x/${HEX}`, '/v1/a%2Fb', '/v1/a b', 'v1/chat', `/${'a'.repeat(201)}`, '/v1/<script>']) {
+      assert.match(String(path(p)), /^hmac:[0-9a-f]{16}$/, p);
+    }
+  });
+
   it('keeps ordinary model names and IdP subjects readable', () => {
     const ev = JSON.parse(mapper.exchange(start({ model: 'claude-3-5-sonnet-20241022', subject: 'oidc:okta|00u1AbCdEfGh2345iJkL' }), finish()).body) as Json;
     assert.equal(ev.unmapped.portcullis.model, 'claude-3-5-sonnet-20241022');

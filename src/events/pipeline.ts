@@ -40,6 +40,8 @@ export interface SinkHealth {
   backlog: number;
   oldest_age_ms: number | null;
   behind: boolean;
+  /** The last attempt failed with an error a retry cannot fix (HTTP 4xx other than 408/425/429). */
+  failing: boolean;
   last_error: string | null;
   last_error_at: number | null;
   last_delivered_at: number | null;
@@ -152,9 +154,11 @@ export function createEventPipeline(o: EventPipelineOptions): EventPipeline {
       metrics?.backlog.set({ sink: b.sink }, b.backlog);
       metrics?.oldestAge.set({ sink: b.sink }, (age ?? 0) / 1000);
       metrics?.behind.set({ sink: b.sink }, behind ? 1 : 0);
-      return { name: b.sink, backlog: b.backlog, oldest_age_ms: age, behind, last_error: st?.lastError ?? null, last_error_at: st?.lastErrorAt ?? null, last_delivered_at: st?.lastDeliveredAt ?? null };
+      const failing = st?.failing ?? false;
+      metrics?.failing.set({ sink: b.sink }, failing ? 1 : 0);
+      return { name: b.sink, backlog: b.backlog, oldest_age_ms: age, behind, failing, last_error: st?.lastError ?? null, last_error_at: st?.lastErrorAt ?? null, last_delivered_at: st?.lastDeliveredAt ?? null };
     });
-    return { ok: sinks.every((s) => !s.behind) && spill.pending() === 0, sinks, spill_pending: spill.pending() };
+    return { ok: sinks.every((s) => !s.behind && !s.failing) && spill.pending() === 0, sinks, spill_pending: spill.pending() };
   }
 
   async function maintain(): Promise<void> {
@@ -183,8 +187,15 @@ export function createEventPipeline(o: EventPipelineOptions): EventPipeline {
       for (const sink of o.sinks) {
         loops.set(sink.name, startDelivery({
           sink, outbox: o.outbox, owner, leaseMs: cfg.lease_ms, pollMs: cfg.poll_interval_ms, retry: cfg.retry, clock: o.clock, logger: o.logger,
-          onDelivered: (name, n) => metrics?.delivered.inc({ sink: name }, n),
-          onFailure: (name, code) => metrics?.failures.inc({ sink: name, code }),
+          onDelivered: (name, n) => {
+            metrics?.delivered.inc({ sink: name }, n);
+            metrics?.failing.set({ sink: name }, 0);
+          },
+          onFailure: (name, code, permanent) => {
+            metrics?.failures.inc({ sink: name, code });
+            if (permanent) metrics?.permanentFailures.inc({ sink: name, code });
+            metrics?.failing.set({ sink: name }, permanent ? 1 : 0);
+          },
         }));
       }
       const t = setInterval(() => {

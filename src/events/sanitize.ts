@@ -80,6 +80,18 @@ export function safeName(v: unknown, h: FieldHasher): string | undefined {
   return IDENT.test(v) && !hasSecretShape(v) ? v : h.hash(v);
 }
 
+const URL_PATH = /^\/[A-Za-z0-9._~/-]{0,200}$/;
+
+/**
+ * A request path (`/v1/chat/completions`) as-is when it uses only unreserved URL characters and `/` (no query, no
+ * percent-encoding) and none of its segments looks like a credential; otherwise its keyed hash. Segments are
+ * checked one by one: the path as a whole is one long run of letters, digits and `/`.
+ */
+export function safePath(v: unknown, h: FieldHasher): string | undefined {
+  if (typeof v !== 'string' || v.length === 0) return undefined;
+  return URL_PATH.test(v) && !v.split('/').some((seg) => looksSecret(seg)) ? v : h.hash(v);
+}
+
 export function safeNames(v: unknown, h: FieldHasher, max = 64): string[] {
   if (!Array.isArray(v)) return [];
   const out: string[] = [];

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
+import { Registry } from 'prom-client';
 import { GatewayError } from '../../src/core/errors.ts';
 import { createHttpSink } from '../../src/events/sinks/http.ts';
 import { SqliteStore } from '../../src/store/sqlite/index.ts';
@@ -24,7 +25,7 @@ describe('events delivery (SQLite outbox, real HTTP collector)', () => {
   }
 
   /** Collector (down or failing as asked) + SQLite store + started pipeline, all closed after the suite. */
-  async function setup(o: { down?: boolean; failNext?: number; config?: Partial<Parameters<typeof testConfig>[0]> } = {}) {
+  async function setup(o: { down?: boolean; failNext?: number; config?: Partial<Parameters<typeof testConfig>[0]>; registry?: Registry } = {}) {
     const dir = tempDir();
     const col = await startCollector();
     cleanups.push(() => col.close());
@@ -32,7 +33,7 @@ describe('events delivery (SQLite outbox, real HTTP collector)', () => {
     col.failNext = o.failNext ?? 0;
     const store = await openStore(dir);
     const spill = join(dir, 'spill.jsonl');
-    const p = pipelineOf({ outbox: sqliteOutboxRepo(store), sinks: [sink(col.url)], config: testConfig({ spill_path: spill, ...o.config }) });
+    const p = pipelineOf({ outbox: sqliteOutboxRepo(store), sinks: [sink(col.url)], config: testConfig({ spill_path: spill, ...o.config }), registry: o.registry });
     cleanups.push(() => p.close());
     await p.start();
     return { dir, col, p, spill };
@@ -86,6 +87,47 @@ describe('events delivery (SQLite outbox, real HTTP collector)', () => {
     assert.equal(h.sinks[0]?.behind, true);
     col.down = false;
     await waitFor(async () => (await p.health()).ok, 10_000, 'healthy again');
+    await p.close();
+  });
+
+  it('a collector refusing with a 4xx a retry cannot fix (401, 400, 413): sink failing, counted, nothing dropped', async () => {
+    const registry = new Registry();
+    const { col, p } = await setup({ down: true, registry });
+    col.refuseWith = 401;
+    for (let i = 0; i < 4; i++) await p.emit(adminEvent(i, { at: Date.now() }));
+    await waitFor(async () => (await p.health()).sinks[0]?.failing === true, 5_000, 'sink failing');
+    let h = await p.health();
+    assert.equal(h.ok, false, 'a permanently failing sink makes the pipeline unhealthy at once');
+    assert.equal(h.sinks[0]?.behind, false, 'although it is not behind the lag thresholds yet');
+    assert.equal(h.sinks[0]?.last_error, 'http_401');
+    assert.equal(h.sinks[0]?.backlog, 4, 'the refused batch stays in the outbox');
+    assert.ok(!JSON.stringify(h).includes('collector-secret-echo'), 'the answer body is never reported');
+    const metric = async (name: string, labels: Record<string, string>): Promise<number> =>
+      (await registry.getSingleMetric(name)!.get()).values.find((v) => Object.entries(labels).every(([k, x]) => v.labels[k] === x))?.value ?? 0;
+    assert.ok((await metric('portcullis_events_permanent_failures_total', { sink: 'siem', code: 'http_401' })) >= 1);
+    assert.equal(await metric('portcullis_events_sink_failing', { sink: 'siem' }), 1);
+
+    col.refuseWith = 413;
+    await waitFor(async () => (await p.health()).sinks[0]?.last_error === 'http_413', 5_000, 'http_413');
+    assert.equal((await p.health()).sinks[0]?.failing, true);
+
+    // 429, 408 and 425 are transient: retried as usual, not reported as failing.
+    col.refuseWith = 429;
+    await waitFor(async () => (await p.health()).sinks[0]?.last_error === 'http_429', 5_000, 'http_429');
+    h = await p.health();
+    assert.equal(h.sinks[0]?.failing, false);
+    assert.equal(h.ok, true, 'transient refusals count against health only through the lag thresholds');
+    assert.equal(await metric('portcullis_events_sink_failing', { sink: 'siem' }), 0);
+
+    // The collector is fixed (token accepted again): the same events arrive, in order, and the sink recovers.
+    col.refuseWith = 403;
+    await waitFor(async () => (await p.health()).sinks[0]?.failing === true, 5_000, 'failing again on 403');
+    col.down = false;
+    await waitFor(() => idsOf(col.received).length === 4, 10_000, 'the refused events after the fix');
+    assert.deepEqual(idsOf(col.received), Array.from({ length: 4 }, (_, i) => `evt_test_${String(i).padStart(6, '0')}`));
+    await waitFor(async () => (await p.health()).ok, 5_000, 'healthy again');
+    assert.equal((await p.health()).sinks[0]?.failing, false);
+    assert.equal(await metric('portcullis_events_sink_failing', { sink: 'siem' }), 0);
     await p.close();
   });
 

@@ -1,9 +1,11 @@
+import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtempSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { connect as netConnect, createServer as createNetServer, type AddressInfo, type Socket as NetSocket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { Registry } from 'prom-client';
 import { systemClock } from '../../src/core/clock.ts';
 import { createLogger } from '../../src/core/logger.ts';
 import type { EventsConfig } from '../../src/events/config-schema.ts';
@@ -21,25 +23,27 @@ export interface Received {
   body: string;
 }
 
-/** A real HTTP collector on 127.0.0.1:0 that can refuse (503) the next N batches or stay down. */
+/** A real HTTP collector on 127.0.0.1:0 that can refuse (503, or `refuseWith`) the next N batches or stay down. */
 export interface Collector {
   url: string;
   port: number;
   received: Received[];
   failNext: number;
   down: boolean;
+  /** Status of a refusal (default 503). */
+  refuseWith: number;
   close(): Promise<void>;
 }
 
 export async function startCollector(port = 0): Promise<Collector> {
-  const c = { received: [] as Received[], failNext: 0, down: false } as Collector;
+  const c = { received: [] as Received[], failNext: 0, down: false, refuseWith: 503 } as Collector;
   const server: Server = createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on('data', (d: Buffer) => chunks.push(d));
     req.on('end', () => {
       if (c.down || c.failNext > 0) {
         if (c.failNext > 0) c.failNext--;
-        res.writeHead(503).end('unavailable');
+        res.writeHead(c.refuseWith).end('{"text":"refused","echo":"collector-secret-echo"}');
         return;
       }
       c.received.push({ path: req.url ?? '', headers: req.headers, body: Buffer.concat(chunks).toString('utf8') });
@@ -67,6 +71,61 @@ export async function freePort(): Promise<number> {
   return port;
 }
 
+/**
+ * A TCP server that accepts connections and then never reads, writes or closes them: a TLS handshake or an HTTP
+ * request to it never completes, and a writer fills the socket buffers and stalls.
+ */
+export async function startSilentServer(): Promise<{ port: number; connections: () => number; close(): Promise<void> }> {
+  const sockets = new Set<NetSocket>();
+  let seen = 0;
+  const server = createNetServer({ pauseOnConnect: true }, (s) => {
+    seen++;
+    sockets.add(s);
+    s.on('close', () => sockets.delete(s));
+    s.on('error', () => s.destroy());
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  return {
+    port: (server.address() as AddressInfo).port,
+    connections: () => seen,
+    close: () => new Promise((ok) => {
+      for (const s of sockets) s.destroy();
+      server.close(() => ok());
+    }),
+  };
+}
+
+/**
+ * A collector that cannot be reached: a TCP port whose accept queue is full (a stopped process listening with
+ * backlog 1, two connections already queued), so a further connect gets no SYN-ACK and waits for the operating
+ * system's timeout (about two minutes on Linux), like a firewalled or black-holed collector.
+ */
+export async function startUnreachable(): Promise<{ port: number; close(): Promise<void> }> {
+  const child = spawn(process.execPath, ['-e', `const s = require('node:net').createServer(); s.listen({ port: 0, host: '127.0.0.1', backlog: 1 }, () => console.log(s.address().port));`], { stdio: ['ignore', 'pipe', 'ignore'] });
+  const [chunk] = (await once(child.stdout, 'data')) as [Buffer];
+  const port = Number(chunk.toString('utf8').trim());
+  child.kill('SIGSTOP');
+  const fillers: NetSocket[] = [];
+  const filled = async (): Promise<boolean> => new Promise((ok) => {
+    const s = netConnect(port, '127.0.0.1');
+    fillers.push(s);
+    s.on('error', () => undefined);
+    const t = setTimeout(() => ok(false), 300);
+    s.once('connect', () => (clearTimeout(t), ok(true)));
+  });
+  // Queue connections until one gets no answer: the queue is then full and the kernel drops further SYNs.
+  for (let i = 0; i < 8 && (await filled()); i++);
+  return {
+    port,
+    close: async () => {
+      for (const s of fillers) s.destroy();
+      child.kill('SIGKILL');
+      if (child.exitCode === null && child.signalCode === null) await once(child, 'exit');
+    },
+  };
+}
+
 export function testConfig(over: Partial<Omit<EventsConfig, 'sinks'>> & { spill_path: string }): Omit<EventsConfig, 'sinks'> {
   return {
     max_backlog: 100_000, on_full: 'spill', lease_ms: 5_000, poll_interval_ms: 50, prune_interval_ms: 200, forget_sink_after_ms: 3_600_000,
@@ -78,7 +137,7 @@ export const HASH_KEY = Buffer.alloc(32, 7);
 export const mapper = createEventMapper({ hashKey: HASH_KEY, productVersion: 'test' });
 export const quietLogger = createLogger('silent');
 
-export function pipelineOf(o: { outbox: OutboxRepo; sinks: Sink[]; config: Omit<EventsConfig, 'sinks'>; owner?: string }): EventPipeline {
+export function pipelineOf(o: { outbox: OutboxRepo; sinks: Sink[]; config: Omit<EventsConfig, 'sinks'>; owner?: string; registry?: Registry }): EventPipeline {
   return createEventPipeline({ ...o, mapper, clock: systemClock, logger: quietLogger });
 }
 

@@ -2,9 +2,9 @@ import assert from 'node:assert/strict';
 import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { parseConfig } from '../../src/config/loader.ts';
+import { ConfigError, parseConfig } from '../../src/config/loader.ts';
 import { systemClock } from '../../src/core/clock.ts';
-import { openEventPipeline } from '../../src/events/index.ts';
+import { checkEventsConfig, openEventPipeline } from '../../src/events/index.ts';
 import { SqliteStore } from '../../src/store/sqlite/index.ts';
 import { sqliteOutboxRepo } from '../../src/store/sqlite/outbox.ts';
 import { HASH_KEY, adminEvent, quietLogger, startCollector, tempDir, waitFor, type Collector } from './helpers.ts';
@@ -46,6 +46,31 @@ ${eventsYaml}`, join(dir, 'portcullis.yaml'));
     assert.equal(config.events.max_backlog, 1_000_000);
     assert.equal(config.events.sinks[0]?.batch_size, 100);
     assert.equal((config.events.sinks[0] as { keep?: number }).keep, 10);
+  });
+
+  it('refuses a sink whose timeout_ms is not below lease_ms, naming the key', async () => {
+    const dir = tempDir();
+    const config = parseConfig(`
+providers: [{ name: m, type: mock }]
+routes: [{ model: "*", provider: m }]
+events:
+  lease_ms: 10000
+  sinks:
+    - { name: ok, type: file, path: a.jsonl, timeout_ms: 9999 }
+    - { name: slow, type: syslog, host: 127.0.0.1, port: 514, timeout_ms: 10000 }
+    - { name: default-timeout, type: http, url: "http://127.0.0.1:9/" }`, join(dir, 'portcullis.yaml'));
+    const store = await SqliteStore.open({ path: join(dir, 'p.db'), synchronous: 'normal' });
+    cleanups.push(() => store.close());
+    await assert.rejects(
+      openEventPipeline({ outbox: sqliteOutboxRepo(store), config: config.events, baseDir: dir, env: {}, clock: systemClock, logger: quietLogger, hashKey: HASH_KEY, productVersion: '9.9.9' }),
+      (err: unknown) => {
+        assert.ok(err instanceof ConfigError, String(err));
+        assert.deepEqual(err.issues.map((i) => i.path), ['events.sinks[1].timeout_ms', 'events.sinks[2].timeout_ms'], 'the default timeout_ms (10000) is not below 10000 either');
+        assert.match(err.message, /events\.sinks\[1\]\.timeout_ms: must be below events\.lease_ms/);
+        return true;
+      },
+    );
+    assert.deepEqual(checkEventsConfig({ lease_ms: 30_000, sinks: config.events.sinks }), [], 'the defaults pass');
   });
 
   it('Splunk HEC: /services/collector/event, Authorization: Splunk <token>, stacked event objects', async () => {

@@ -3,8 +3,10 @@ import type { StoredEvent } from '../repo.ts';
 import { SinkError, headOf, type Sink } from './sink.ts';
 
 /**
- * HTTP collectors. One batch is one POST; any 2xx accepts it, anything else (or a timeout) fails the batch and the
- * delivery loop retries it with backoff. Three body shapes:
+ * HTTP collectors. One batch is one POST; any 2xx accepts it, anything else fails the batch and the delivery loop
+ * retries it with backoff: a timeout (`timeout_ms` for the whole request) as `timeout`, a connection error as
+ * `request_failed`, a status as `http_<status>` — a 4xx other than 408/425/429 marked permanent, so the sink shows
+ * as failing (retrying the same batch will not help; it is retried all the same, never dropped). Three body shapes:
  *  - `http`: a JSON array of OCSF events, with a configurable auth header;
  *  - `splunk_hec`: Splunk HTTP Event Collector, `POST …/services/collector/event`, `Authorization: Splunk <token>`,
  *    stacked `{"time","host","source","sourcetype","index","event"}` objects (HEC accepts several per request);
@@ -70,6 +72,17 @@ export function otlpBody(batch: readonly StoredEvent[], o: { productVersion: str
   });
 }
 
+/** undici's own timeouts (connect, response headers, body) count as `timeout` like the attempt deadline. */
+const TIMEOUT_CODES: ReadonlySet<string> = new Set(['UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT']);
+
+/**
+ * A 4xx answer other than 408 Request Timeout, 425 Too Early and 429 Too Many Requests: the collector refuses this
+ * request as sent (bad token, forbidden index, malformed or too large a body) and will refuse the same batch again.
+ */
+export function isPermanent(status: number): boolean {
+  return status >= 400 && status <= 499 && status !== 408 && status !== 425 && status !== 429;
+}
+
 export function createHttpSink(o: HttpSinkOptions, host: string): Sink {
   const url = o.format === 'splunk_hec' ? hecUrl(o.url) : o.format === 'otlp' ? otlpUrl(o.url) : o.url;
   const dispatcher = new Agent({ connect: o.ca ? { ca: o.ca } : {}, connections: 2, headersTimeout: o.timeoutMs, bodyTimeout: o.timeoutMs });
@@ -79,19 +92,22 @@ export function createHttpSink(o: HttpSinkOptions, host: string): Sink {
     name: o.name,
     batchSize: o.batchSize,
     async send(batch, signal) {
+      const timeout = AbortSignal.timeout(o.timeoutMs);
       let status: number;
       try {
         const res = await request(url, {
-          method: 'POST', dispatcher, signal: AbortSignal.any([signal, AbortSignal.timeout(o.timeoutMs)]),
+          method: 'POST', dispatcher, signal: AbortSignal.any([signal, timeout]),
           headers: { 'content-type': 'application/json', 'user-agent': `portcullis/${o.productVersion}`, ...o.headers },
           body: body(batch),
         });
         status = res.statusCode;
         await res.body.dump();
       } catch (err) {
-        throw new SinkError(signal.aborted ? 'aborted' : 'request_failed', `POST ${new URL(url).host} failed: ${(err as { code?: string }).code ?? (err as Error).name}`);
+        const code = (err as { code?: string }).code;
+        const why = signal.aborted ? 'aborted' : timeout.aborted || (code !== undefined && TIMEOUT_CODES.has(code)) ? 'timeout' : 'request_failed';
+        throw new SinkError(why, `POST ${new URL(url).host} failed: ${code ?? (err as Error).name}`);
       }
-      if (status < 200 || status > 299) throw new SinkError(`http_${status}`, `collector answered ${status}`);
+      if (status < 200 || status > 299) throw new SinkError(`http_${status}`, `collector answered ${status}`, { permanent: isPermanent(status) });
     },
     async close() {
       await dispatcher.close();

@@ -33,7 +33,7 @@ async function createSink(c: SinkConfig, e: SinkEnv): Promise<Sink> {
     case 'file':
       return createFileSink({
         name: c.name, path: resolve(e.baseDir, c.path), batchSize: c.batch_size, maxBytes: c.max_bytes,
-        rotateIntervalMs: c.rotate_interval_ms, keep: c.keep, fsync: c.fsync, clock: e.clock,
+        rotateIntervalMs: c.rotate_interval_ms, keep: c.keep, fsync: c.fsync, clock: e.clock, timeoutMs: c.timeout_ms,
       });
     case 'syslog':
       return syslog(c, e);
