@@ -63,8 +63,22 @@ export interface GatewayHandle {
   close(): Promise<void>;
 }
 
-/** Composition root: the only place that wires concrete implementations together. */
+/**
+ * Composition root: the only place that wires concrete implementations together. A start that fails part-way
+ * (wrong master key for the store, an unreachable sink, a port in use) closes what it had opened and rethrows,
+ * so `portcullis serve` exits with the error instead of hanging on open handles.
+ */
 export async function startGateway(o: GatewayOptions): Promise<GatewayHandle> {
+  const opened: (() => Promise<unknown>)[] = [];
+  try {
+    return await composeGateway(o, (close) => void opened.push(close));
+  } catch (err) {
+    for (const close of opened.reverse()) await close().catch(() => undefined);
+    throw err;
+  }
+}
+
+async function composeGateway(o: GatewayOptions, onFailedStart: (close: () => Promise<unknown>) => void): Promise<GatewayHandle> {
   const { config, baseDir } = o;
   const env = o.env ?? process.env;
   const clock = o.clock ?? systemClock;
@@ -75,10 +89,12 @@ export async function startGateway(o: GatewayOptions): Promise<GatewayHandle> {
   }
   const keyring = new Keyring(master.key);
   const store = await openStore(config.store.url, { baseDir, synchronous: config.store.sqlite?.synchronous, logger });
+  onFailedStart(() => store.close());
   const abandoned = await store.exchanges.markAbandoned(clock.now());
   if (abandoned > 0) logger.warn({ event: 'exchanges_marked_incomplete', count: abandoned }, 'exchanges left in progress by an earlier run were marked incomplete');
   const bootstrap = await bootstrapAdmin({ store, clock, config, baseDir, logger });
   const providers = await startProviders({ config, env, baseDir, store, keyring, logger });
+  onFailedStart(() => providers.close());
 
   const apiKeys = new ApiKeyAuthenticator({ repo: store.apiKeys, clock, roles: config.auth.roles, cacheTtlMs: config.auth.key_cache_ttl_ms });
   const authenticators: Authenticator[] = [apiKeys];
@@ -96,6 +112,7 @@ export async function startGateway(o: GatewayOptions): Promise<GatewayHandle> {
 
   const metrics = new GatewayMetrics({ defaultMetrics: true });
   const evidence = await startEvidence({ config, store, keyring, clock, logger, baseDir, env, registry: metrics.registry });
+  onFailedStart(() => evidence.close());
   let guard: ExchangeGuard = openGuard;
   let url = '';
   const routeTable = new RouteTable(config.routes, config.providers);
@@ -105,6 +122,7 @@ export async function startGateway(o: GatewayOptions): Promise<GatewayHandle> {
     publicUrl: () => config.server.public_url ?? url,
     recordApproval: (r) => evidence.recordApproval(r),
   });
+  onFailedStart(() => governance.close());
   const recorder = new ExchangeRecorder({
     store, keyring, clock, recordBodies: config.recording.bodies, flushIntervalMs: config.recording.flush_interval_ms,
     // The audit chain first: an exchange that cannot be chained never goes upstream.
@@ -151,6 +169,10 @@ export async function startGateway(o: GatewayOptions): Promise<GatewayHandle> {
     server.once('error', fail);
     server.listen(port, host, () => ok());
   });
+  onFailedStart(() => new Promise<void>((ok) => {
+    server.close(() => ok());
+    server.closeAllConnections();
+  }));
   const addr = server.address() as AddressInfo;
   url = `http://${addr.family === 'IPv6' ? `[${addr.address}]` : addr.address}:${addr.port}`;
   const identity = await createIdentity({

@@ -41,7 +41,13 @@ export async function loadSigningKey(repo: AuditRepo, keyring: Keyring, now: num
     keys = await repo.keys();
   }
   const k = keys[keys.length - 1]!;
-  const privateKey = createPrivateKey({ key: keyring.open('audit', k.sealedPrivate, KEY_AAD), format: 'der', type: 'pkcs8' });
+  let der: Buffer;
+  try {
+    der = keyring.open('audit', k.sealedPrivate, KEY_AAD);
+  } catch {
+    throw new Error('the audit signing key in this store cannot be decrypted: the store was written with another master key (check master_key)');
+  }
+  const privateKey = createPrivateKey({ key: der, format: 'der', type: 'pkcs8' });
   // A swapped public key row would make every checkpoint fail verification; refuse to sign with a mismatched pair.
   const derived = createPublicKey(privateKey).export({ type: 'spki', format: 'pem' }).toString();
   if (keyIdOf(derived) !== k.keyId) throw new Error('audit signing key does not match its stored public key');

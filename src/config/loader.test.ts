@@ -25,6 +25,10 @@ describe('config', () => {
     const sem = issues('providers:\n  - name: o\n    type: openai\n    base_url: https://x/v1\nroutes:\n  - model: "*"\n    provider: p2\n');
     assert.deepEqual(sem.map((i) => [i.path, i.line]), [['providers[0].api_key', 2], ['routes[0].provider', 7]]);
   });
+  it('checks what the schema cannot: a sink timeout not below the delivery lease', () => {
+    const got = issues('providers: [{ name: m, type: mock }]\nroutes: [{ model: "*", provider: m }]\nevents:\n  lease_ms: 5000\n  sinks:\n    - name: s\n      type: http\n      url: http://127.0.0.1:9/x\n      timeout_ms: 5000\n');
+    assert.deepEqual(got.map((i) => [i.path, i.line]), [['events.sinks[0].timeout_ms', 9]]);
+  });
   it('reports YAML syntax errors with a line', () => {
     assert.equal(issues('providers: [\n')[0]!.path, '(yaml)');
   });

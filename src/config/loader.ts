@@ -2,6 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { Ajv, type ErrorObject } from 'ajv';
 import { LineCounter, parseDocument, isNode, type Document } from 'yaml';
+import { checkEventsConfig } from '../events/config-schema.ts';
 import { configSchema, type Config } from './schema.ts';
 
 /** One problem in a config file, located by key path and (when known) line. */
@@ -122,5 +123,7 @@ function checkSemantics(c: Config): ConfigIssue[] {
   c.routes.forEach((r, i) => {
     if (!names.has(r.provider)) issues.push({ path: `routes[${i}].provider`, message: `unknown provider "${r.provider}"` });
   });
+  // Rules JSON Schema cannot state (sink timeout below the delivery lease, unique sink names).
+  issues.push(...checkEventsConfig(c.events));
   return issues;
 }

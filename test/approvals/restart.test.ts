@@ -15,8 +15,10 @@ import { startHarness, type Harness } from './harness.ts';
 const client = (h: Harness) => new OpenAI({ apiKey: h.keys.alice, baseURL: h.t.openaiBase, maxRetries: 0 });
 const ask = (h: Harness, content: string) => client(h).chat.completions.create({ model: 'gpt-4o', messages: [{ role: 'user', content }] });
 
+// One master key per store, as in production: the tests of this file share one PostgreSQL database.
+const masterKey = randomBytes(32).toString('base64');
+
 async function restartScenario(storeUrl: string): Promise<void> {
-  const masterKey = randomBytes(32).toString('base64');
   const harnesses: Harness[] = [];
   try {
     const a = await startHarness({ storeUrl, masterKey });
@@ -71,7 +73,6 @@ describe('approvals survive restarts', () => {
   });
 
   test('two replicas on one PostgreSQL: held on one, approved through the other', async () => {
-    const masterKey = randomBytes(32).toString('base64');
     const a = await startHarness({ storeUrl: pg.url, masterKey });
     const b = await startHarness({ storeUrl: pg.url, masterKey }).catch(async (e: unknown) => {
       await a.close();
