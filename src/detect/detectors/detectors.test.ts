@@ -98,6 +98,8 @@ describe('built-in detectors', () => {
     ]) assert.deepEqual(found(text), [], text);
     const ssn = 'ssn 666-12-3456 and 900-12-3456 and 123-00-4567 and 123-45-0000';
     assert.ok(!types(ssn).includes('US_SSN'), 'never-issued SSN ranges');
+    assert.ok(!types('Deliver to Apt 512 48 9031 Elm Street').includes('US_SSN'), 'a unit and street number after "Apt"');
+    assert.ok(types('Deliver to Apt 12, ssn 512 48 9031').includes('US_SSN'), 'an SSN named as such after an address still counts');
   });
 
   it('context words gate weak identifiers', () => {

@@ -125,7 +125,8 @@ export const usSsn = patternDetector({
   score: 0.85,
   maxLength: 11,
   priority: 2,
-  context: [{ words: ['ssn', 'social security', 'ss#', 'ss #', 'taxpayer'], boost: 0.3 }],
+  // Nine digits right after an address unit are a unit and street number, not an SSN ("Suite 680 36 4022 …").
+  context: [{ words: ['ssn', 'social security', 'ss#', 'ss #', 'taxpayer'], boost: 0.3 }, { words: ['suite', 'apt', 'apartment', 'unit', 'floor', 'p.o. box', 'po box'], boost: -0.5, window: 12 }],
   validate: (_v, m) => {
     const area = Number(m[1]);
     if (area === 0 || area === 666 || area >= 900 || m[3] === '00' || m[4] === '0000') return false;
