@@ -122,10 +122,16 @@ function contextBoost(lower: string, c: Candidate, rules: readonly ContextRule[]
   return total;
 }
 
-/** `word` occurs in lower[from, to) with no letter or digit glued to either side. */
+/**
+ * `word` occurs in lower[from, to) with no letter or digit glued to either side. Searched in the window only:
+ * `indexOf` on the whole text would run to the next occurrence anywhere, making a PII-dense text quadratic.
+ */
 function hasWord(lower: string, word: string, from: number, to: number): boolean {
-  for (let i = lower.indexOf(word, from); i >= 0 && i + word.length <= to; i = lower.indexOf(word, i + 1)) {
-    if (!isAlnum(lower.charCodeAt(i - 1)) && !isAlnum(lower.charCodeAt(i + word.length))) return true;
+  if (to - from < word.length) return false;
+  const window = lower.slice(from, to);
+  for (let i = window.indexOf(word); i >= 0; i = window.indexOf(word, i + 1)) {
+    const at = from + i;
+    if (!isAlnum(lower.charCodeAt(at - 1)) && !isAlnum(lower.charCodeAt(at + word.length))) return true;
   }
   return false;
 }
