@@ -3,6 +3,7 @@ import { GatewayError } from '../core/errors.ts';
 import type { Principal } from '../core/principal.ts';
 import type { Keyring } from '../crypto/keyring.ts';
 import type { Route } from '../http/route.ts';
+import type { ApprovalFilter, ApprovalRow } from '../approvals/repo.ts';
 import type { ApprovalService } from '../approvals/service.ts';
 import { APPROVAL_STATES, type ApprovalState } from '../approvals/state.ts';
 import { approvalView, maySee } from '../approvals/view.ts';
@@ -19,6 +20,47 @@ function send(res: ServerResponse, status: number, value: unknown): void {
   const body = JSON.stringify(value);
   res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), 'cache-control': 'no-store' });
   res.end(body);
+}
+
+const LIST_DEFAULT = 100;
+const LIST_MAX = 500;
+/** Most approvals one list call reads to fill a page for a caller who may see few of them. */
+export const LIST_SCAN_MAX = 2000;
+
+const CROCKFORD = '0123456789ABCDEFGHJKMNPQRSTVWXYZ';
+
+/** `before` is an approval id; its creation time is the first 10 characters after `apr_` (src/core/ids.ts). */
+function cursorOf(id: string): { createdAt: number; id: string } {
+  const m = /^apr_([0-9A-HJKMNP-TV-Z]{10})[0-9A-HJKMNP-TV-Z]{16}$/.exec(id);
+  if (!m) throw new GatewayError('invalid_request', '`before` must be an approval id.');
+  let createdAt = 0;
+  for (const c of m[1]!) createdAt = createdAt * 32 + CROCKFORD.indexOf(c);
+  return { createdAt, id };
+}
+
+/**
+ * Up to `limit` approvals the caller may see, newest first. Visibility is per approval (view.ts), so the store is
+ * read page by page and filtered until the page is full, the approvals run out, or LIST_SCAN_MAX were read.
+ * `next` (the last approval read) continues the listing as `before` whenever more may follow.
+ */
+export async function visiblePage(
+  approvals: ApprovalService, viewer: Principal, f: Omit<ApprovalFilter, 'limit'>, limit: number,
+): Promise<{ rows: ApprovalRow[]; next: string | null }> {
+  const pageSize = Math.min(Math.max(limit, 100), LIST_MAX);
+  const rows: ApprovalRow[] = [];
+  let before = f.before;
+  for (let scanned = 0; ;) {
+    const batch = await approvals.list({ ...f, before, limit: pageSize });
+    for (const r of batch) {
+      scanned++;
+      before = { createdAt: r.createdAt, id: r.id };
+      if (!maySee(r, viewer)) continue;
+      rows.push(r);
+      if (rows.length === limit) return { rows, next: r.id };
+    }
+    if (batch.length < pageSize) return { rows, next: null };
+    if (scanned >= LIST_SCAN_MAX) return { rows, next: before?.id ?? null };
+  }
 }
 
 /**
@@ -55,8 +97,12 @@ export function approvalRoutes(d: ApprovalRouteDeps): Route[] {
         const state = q.get('state') ?? undefined;
         if (state !== undefined && !APPROVAL_STATES.includes(state as ApprovalState)) throw new GatewayError('invalid_request', 'Unknown `state`.');
         const mine = q.get('mine') === '1' || q.get('mine') === 'true';
-        const rows = await d.approvals.list({ state: state as ApprovalState | undefined, requester: mine ? p.subject : undefined, limit: Number(q.get('limit')) || 100 });
-        send(res, 200, { data: rows.filter((r) => maySee(r, p)).map((r) => approvalView(r, p, { link: d.approvals.link(r.id) })) });
+        const limit = Math.min(Math.max(Math.trunc(Number(q.get('limit'))) || LIST_DEFAULT, 1), LIST_MAX);
+        const beforeId = q.get('before');
+        const page = await visiblePage(d.approvals, p, {
+          state: state as ApprovalState | undefined, requester: mine ? p.subject : undefined, before: beforeId ? cursorOf(beforeId) : undefined,
+        }, limit);
+        send(res, 200, { data: page.rows.map((r) => approvalView(r, p, { link: d.approvals.link(r.id) })), next_before: page.next });
       },
     },
     {

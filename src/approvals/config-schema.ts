@@ -12,7 +12,7 @@ export interface ApprovalsConfig {
   poll_ms: number;
   /** How often overdue approvals are moved to `expired`. */
   sweep_interval_seconds: number;
-  /** Notified when an approval is requested. */
+  /** Notified when an approval is requested. Header values are secret references (`env:`, `file:`, `${VAR}`). */
   webhooks: { url: string; format: 'json' | 'slack'; headers?: Record<string, string> }[];
 }
 
@@ -35,7 +35,7 @@ export const approvalsConfigSchema = {
         properties: {
           url: { type: 'string', pattern: '^https?://', description: 'receiver URL (a Slack incoming-webhook URL for format slack)' },
           format: { enum: ['json', 'slack'], default: 'json' },
-          headers: { type: 'object', additionalProperties: { type: 'string' }, description: 'extra request headers (e.g. a shared secret)' },
+          headers: { type: 'object', additionalProperties: { type: 'string' }, description: 'extra request headers (e.g. a shared secret); values may be env:NAME, file:PATH or contain ${VAR}' },
         },
       },
     },

@@ -97,21 +97,34 @@ export function createApprovalGate(o: ApprovalGateOptions): ApprovalGate {
       const req = approvalRequirementOf(decision);
       if (!req) throw new GatewayError('evaluation_error', 'The policy asked for an approval but its rule could not be read; the request was not forwarded.');
       const { principal } = ctx;
-      const breakGlass = header(ctx, BREAK_GLASS_HEADER);
+      // Break-glass is honoured for members of the rule's break_glass_groups only. Anyone else is treated exactly
+      // as if they had sent no header (justification, review), and the attempt is recorded: on the exchange's
+      // decision always, and as `refused:break_glass_not_allowed` on the approval the request ends up on.
+      const breakGlassAsked = header(ctx, BREAK_GLASS_HEADER);
+      const mayBreakGlass = req.breakGlassGroups.some((g) => principal.groups.includes(g));
+      const breakGlass = mayBreakGlass ? breakGlassAsked : undefined;
+      const breakGlassRefused = breakGlassAsked !== undefined && !mayBreakGlass;
+      if (breakGlassRefused) decision.breakGlassRefused = true;
+      const noteRefusedBreakGlass = async (row: ApprovalRow): Promise<void> => {
+        if (breakGlassRefused) await service.refused(row, principal.subject, 'break_glass_not_allowed');
+      };
       const justification = header(ctx, JUSTIFICATION_HEADER) ?? null;
       if (req.justificationRequired && !justification && !breakGlass) {
         throw new GatewayError('approval_required', `This request needs approval (rule ${req.ruleId}) and a justification: send the ${JUSTIFICATION_HEADER} header.`, { status: 400 });
       }
       if (req.scope === 'window') {
         const grant = await service.activeGrant({ requester: principal.subject, ruleId: req.ruleId, model: ctx.model });
-        if (grant) return done(decision, grant, 'window_grant');
+        if (grant) {
+          await noteRefusedBreakGlass(grant);
+          return done(decision, grant, 'window_grant');
+        }
       }
       const digest = requestDigest({ endpoint: ctx.endpoint.id, body: ctx.body, subject: principal.subject, policyVersion: decision.policyVersion, ruleId: req.ruleId });
       const open = (bg?: string) => service.open({
         requirement: req, principal, exchangeId: ctx.id, endpoint: ctx.endpoint.id, model: ctx.model, policyVersion: decision.policyVersion,
         decisionId: decision.decisionId, digest, body: ctx.body, findings: ctx.findings, justification: justification ?? bg ?? null, breakGlass: bg,
       });
-      if (breakGlass && req.breakGlassGroups.some((g) => principal.groups.includes(g))) {
+      if (breakGlass) {
         const row = await open(breakGlass);
         await service.consume(row, principal.subject);
         return done(decision, row, 'break_glass');
@@ -127,11 +140,18 @@ export function createApprovalGate(o: ApprovalGateOptions): ApprovalGate {
       }
       const rows = await service.forDigest(digest, principal.subject);
       const latest = rows[0];
-      if (latest && latest.state === 'approved') return settle(ctx, decision, latest);
+      if (latest && latest.state === 'approved') {
+        await noteRefusedBreakGlass(latest);
+        return settle(ctx, decision, latest);
+      }
       if (latest && latest.state === 'executed' && latest.scope === 'request') await service.refused(latest, principal.subject, 'reuse');
       let row = latest && latest.state === 'pending' ? latest : undefined;
-      if (claimed && row === undefined && latest) return settle(ctx, decision, latest);
+      if (claimed && row === undefined && latest) {
+        await noteRefusedBreakGlass(latest);
+        return settle(ctx, decision, latest);
+      }
       row ??= await open();
+      await noteRefusedBreakGlass(row);
       if (req.mode === 'deferred') {
         throw refuse(row, 'approval_required', `This request needs approval (rule ${req.ruleId}); send it again once approved.`);
       }

@@ -71,7 +71,10 @@ export interface TransitionInput {
 export interface ApprovalFilter {
   state?: ApprovalState;
   requester?: string;
+  /** 1–500 (default 50). */
   limit?: number;
+  /** Keyset cursor: only approvals after this one in the list order (`created_at DESC, id DESC`). */
+  before?: { createdAt: number; id: string };
 }
 
 /** Persistence port of the approvals module; every method is one atomic step on both engines. */

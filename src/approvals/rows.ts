@@ -84,7 +84,7 @@ export function transitionArgs(t: { id: string; to: string; at: number; actor: s
   return [t.to, t.at, t.reason, t.to, t.at, t.to, t.actor, ...(t.expiresAt === undefined ? [] : [t.expiresAt]), t.id, current];
 }
 
-export function listSql(f: { state?: string; requester?: string; limit?: number }): { sql: string; args: unknown[] } {
+export function listSql(f: { state?: string; requester?: string; limit?: number; before?: { createdAt: number; id: string } }): { sql: string; args: unknown[] } {
   const where: string[] = [];
   const args: unknown[] = [];
   for (const [col, v] of [['state', f.state], ['requester', f.requester]] as const) {
@@ -92,6 +92,10 @@ export function listSql(f: { state?: string; requester?: string; limit?: number 
     where.push(`${col} = ?`);
     args.push(v);
   }
-  const limit = Math.min(Math.max(f.limit ?? 50, 1), 500);
+  if (f.before) {
+    where.push('(created_at < ? OR (created_at = ? AND id < ?))');
+    args.push(f.before.createdAt, f.before.createdAt, f.before.id);
+  }
+  const limit = Math.min(Math.max(Math.trunc(f.limit ?? 50) || 1, 1), 500);
   return { sql: `SELECT * FROM approvals ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY created_at DESC, id DESC LIMIT ${limit}`, args };
 }

@@ -173,10 +173,29 @@ export class ApprovalService {
     this.#emit('approval.refused', actor, row, { refused: why, state: row.state });
   }
 
-  /** Moves overdue approvals to expired (run by a timer; `get` also expires lazily). */
+  /**
+   * Moves overdue approvals to expired (run by a timer; `get` also expires lazily) and emits `approval.expired`
+   * (actor `system`) for each one this call moved, like every other transition. The store's compare-and-set means
+   * a row expired here was not expired by a lazy read or another replica, so each expiry is emitted once.
+   */
   async expireDue(): Promise<string[]> {
     const ids = await this.#o.repo.expireDue(this.#o.clock.now());
-    for (const id of ids) this.#wake.emit(id);
+    for (const id of ids) {
+      this.#wake.emit(id);
+      const expired = { state: 'expired', reason: 'expired' } as const;
+      const [row, events] = await Promise.all([this.#o.repo.get(id), this.#o.repo.events(id)]).catch(() => [undefined, []] as const);
+      if (row) {
+        const from = events.findLast((e) => e.action === 'transition' && e.to === 'expired')?.from ?? null;
+        this.#emit('approval.expired', 'system', row, { from, ...expired });
+      } else {
+        // The expiry is stored; if its row cannot be read back now, it is still emitted, with what is known.
+        try {
+          this.#o.emit?.({ kind: 'approval.expired', subject: 'system', refId: id, payload: { approval_id: id, from: null, ...expired } });
+        } catch {
+          /* as #emit: an emitter must not break the sweep */
+        }
+      }
+    }
     return ids;
   }
 

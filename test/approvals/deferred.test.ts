@@ -107,6 +107,65 @@ describe('approvals: deferred mode and the rules around it', () => {
     assert.equal((await h.api(h.keys.bob, 'GET', `/admin/v1/approvals/${approvalId}`)).json.justification, 'ticket SEC-12');
   });
 
+  test('attack: break-glass header from a non-member skips nothing — justification still required, attempt recorded', async () => {
+    // alice is in eng, not in break_glass_groups [oncall].
+    h.setRule({ mode: 'deferred', justification_required: true });
+    const bypass = await refusal(ask('break glass please', { headers: { 'x-portcullis-break-glass': 'trust me' } }));
+    assert.equal(bypass.status, 400, 'no justification: refused exactly as without the header');
+    assert.equal(bypass.code, 'approval_required');
+    assert.match(bypass.message, /x-portcullis-justification/);
+    assert.equal(bypass.approvalId, '', 'no approval was created');
+    const refusedRow = await finishedExchange(h.t.gw, bypass.headers!.get('x-portcullis-exchange-id')!);
+    assert.equal(refusedRow.decision?.breakGlassRefused, true, 'the attempt is on the exchange record');
+    assert.notEqual(refusedRow.decision?.breakGlass, true);
+
+    // With a justification she is reviewed like everyone else; the attempt lands in the approval's history.
+    const before = h.emitted.length;
+    const { approvalId, code, status } = await refusal(ask('break glass please', { headers: { 'x-portcullis-break-glass': 'trust me', 'x-portcullis-justification': 'ticket SEC-99' } }));
+    assert.equal(status, 403);
+    assert.equal(code, 'approval_required');
+    const shown = (await h.api(h.keys.bob, 'GET', `/admin/v1/approvals/${approvalId}`)).json;
+    assert.equal(shown.state, 'pending');
+    assert.equal(shown.break_glass, false);
+    assert.equal(shown.justification, 'ticket SEC-99');
+    assert.ok((shown.history as { action: string; actor: string }[]).some((e) => e.action === 'refused:break_glass_not_allowed' && e.actor === 'user:alice'));
+    const refusedEvent = h.emitted.slice(before).find((e) => e.refId === approvalId && e.kind === 'approval.refused');
+    assert.equal(refusedEvent?.payload.refused, 'break_glass_not_allowed');
+    assert.equal(refusedEvent?.subject, 'user:alice');
+    await h.api(h.keys.bob, 'POST', `/admin/v1/approvals/${approvalId}/deny`, { reason: 'cleanup' });
+
+    // A member still breaks glass without a justification; the reason is stored as the justification.
+    const breaker = new OpenAI({ apiKey: h.keys.breaker, baseURL: h.t.openaiBase, maxRetries: 0 });
+    const { response } = await ask('sev1: restore service', { client: breaker, headers: { 'x-portcullis-break-glass': 'sev1 INC-7' } }).withResponse();
+    const row = await finishedExchange(h.t.gw, response.headers.get('x-portcullis-exchange-id')!);
+    assert.equal(row.decision?.breakGlass, true);
+    assert.equal(row.decision?.breakGlassRefused, undefined);
+    const bg = (await h.api(h.keys.dave, 'GET', `/admin/v1/approvals/${String(row.decision?.approvalId)}`)).json;
+    assert.equal(bg.state, 'executed');
+    assert.equal(bg.justification, 'sev1 INC-7');
+  });
+
+  test('the list fills its page with approvals the caller may see (limit after visibility), pages on with next_before', async () => {
+    h.setRule({ mode: 'deferred', approver_groups: ['sec'] });
+    const mine = (await refusal(ask('for sec reviewers'))).approvalId;
+    h.setRule({ mode: 'deferred', approver_groups: ['legal'] });
+    const legal: string[] = [];
+    for (let i = 0; i < 3; i++) legal.push((await refusal(ask(`for legal reviewers ${i}`))).approvalId);
+    const page = await h.api(h.keys.bob, 'GET', '/admin/v1/approvals?state=pending&limit=1');
+    assert.equal(page.status, 200);
+    assert.deepEqual((page.json.data as { id: string }[]).map((a) => a.id), [mine], 'newer approvals bob may not see do not eat his page');
+    assert.equal(page.json.next_before, mine);
+    const rest = await h.api(h.keys.bob, 'GET', `/admin/v1/approvals?state=pending&limit=500&before=${mine}`);
+    const restIds = (rest.json.data as { id: string; approver_groups: string[] }[]);
+    assert.ok(restIds.every((a) => a.id < mine && a.approver_groups.includes('sec')), 'older, and only what bob may see');
+    assert.equal(rest.json.next_before, null);
+    const carol = await h.api(h.keys.carol, 'GET', '/admin/v1/approvals?state=pending&limit=3');
+    assert.deepEqual((carol.json.data as { id: string }[]).map((a) => a.id), [...legal].reverse());
+    assert.equal((await h.api(h.keys.bob, 'GET', '/admin/v1/approvals?before=nope')).status, 400);
+    for (const id of legal) await h.api(h.keys.carol, 'POST', `/admin/v1/approvals/${id}/deny`, { reason: 'cleanup' });
+    await h.api(h.keys.bob, 'POST', `/admin/v1/approvals/${mine}/deny`, { reason: 'cleanup' });
+  });
+
   test('the held prompt is sealed at rest and shown to approvers with findings masked', async () => {
     const content = 'mail jane.doe@example.com the contract';
     h.setRule({ mode: 'deferred' }, [{ type: 'EMAIL_ADDRESS', start: 5, end: 25, score: 1, detector: 'email', path: 'messages[0].content', direction: 'request', action: 'flag' }]);

@@ -75,8 +75,9 @@ export async function startHarness(o: TestGatewayOptions & { config?: Partial<Ap
   };
   let adminUrl = '';
   const emitted: ApprovalAuditRecord[] = [];
-  const approvals = createApprovals({
+  const approvals = await createApprovals({
     repo: openApprovalRepo(t.gw.store), keyring: t.gw.keyring, clock: systemClock, publicUrl: () => adminUrl, emit: (e) => void emitted.push(e),
+    baseDir: process.cwd(), env: process.env,
     config: {
       max_hold_seconds: 20, keep_alive_seconds: 1, poll_ms: 50, sweep_interval_seconds: 1,
       webhooks: [{ url: `${receiverUrl}/generic`, format: 'json' }, { url: `${receiverUrl}/slack`, format: 'slack' }], ...o.config,

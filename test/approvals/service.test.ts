@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { ApprovalService, approvalAad, type ApprovalAuditRecord } from '../../src/approvals/service.ts';
-import type { ApprovalRepo } from '../../src/approvals/repo.ts';
+import type { ApprovalRepo, ApprovalRow } from '../../src/approvals/repo.ts';
 import { compileApprovalRule, type ApprovalRuleSpec } from '../../src/approvals/rule.ts';
 import { requestDigest } from '../../src/approvals/state.ts';
 import { GatewayError } from '../../src/core/errors.ts';
@@ -165,8 +165,35 @@ for (const engine of engines) {
       const row2 = await open({ pending_expiry_seconds: 10 });
       await service.decide({ id: row2.id, actor: bob, verdict: 'approve', reason: null });
       clock.t += 61_000;
-      assert.ok((await service.expireDue()).includes(row2.id));
+      const row3 = await open({ pending_expiry_seconds: 10 });
+      clock.t += 11_000;
+      const swept = await service.expireDue();
+      assert.ok(swept.includes(row2.id) && swept.includes(row3.id));
       assert.equal((await service.get(row2.id))!.state, 'expired');
+      // The sweeper's expiries are emitted like every other transition (audit chain, SIEM), once each.
+      for (const [r, from] of [[row2, 'approved'], [row3, 'pending']] as const) {
+        const expired = events.filter((e) => e.refId === r.id && e.kind === 'approval.expired');
+        assert.equal(expired.length, 1, `${from}: one approval.expired`);
+        assert.equal(expired[0]!.subject, 'system');
+        assert.deepEqual({ from: expired[0]!.payload.from, state: expired[0]!.payload.state, rule: expired[0]!.payload.rule_id }, { from, state: 'expired', rule: 'r1' });
+      }
+      assert.deepEqual(await service.expireDue(), [], 'nothing left; nothing emitted twice');
+      assert.equal(events.filter((e) => e.refId === row2.id && e.kind === 'approval.expired').length, 1);
+    });
+
+    test('list pages with a keyset cursor (created_at, id), newest first', async () => {
+      const made: ApprovalRow[] = [];
+      for (let i = 0; i < 3; i++) made.push(await open({}, person('pager', ['eng']), { n: i }));
+      clock.t += 1;
+      made.push(await open({}, person('pager', ['eng']), { n: 3 }));
+      const ids = made.sort((a, b) => b.createdAt - a.createdAt || (a.id < b.id ? 1 : -1)).map((r) => r.id);
+      const all = await service.list({ requester: 'user:pager', limit: 10 });
+      assert.deepEqual(all.map((r) => r.id), ids);
+      const first = await service.list({ requester: 'user:pager', limit: 2 });
+      assert.deepEqual(first.map((r) => r.id), ids.slice(0, 2));
+      const last = first.at(-1)!;
+      const rest = await service.list({ requester: 'user:pager', limit: 10, before: { createdAt: last.createdAt, id: last.id } });
+      assert.deepEqual(rest.map((r) => r.id), ids.slice(2), 'same-millisecond approvals are ordered by id, none skipped or repeated');
     });
 
     test('cancel only from pending; illegal transitions are refused by the store', async () => {
