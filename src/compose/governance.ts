@@ -53,8 +53,9 @@ export async function startGovernance(o: {
   const enforcer = new BudgetEnforcer({ counters: budgetCountersFor(o.store), now });
   const templateRepo = templateRepoFor(o.store);
   const templates = new TemplateResolver({ repo: templateRepo, now });
-  const approvals = createApprovals({
+  const approvals = await createApprovals({
     repo: openApprovalRepo(o.store), keyring: o.keyring, clock: o.clock, publicUrl: o.publicUrl, config: o.config.approvals, emit: o.recordApproval,
+    baseDir: o.baseDir, env: o.env,
     onWebhookError: (e) => o.logger.warn({ event: 'approval_webhook_failed', count: e.attempt, status: e.status ?? undefined }, 'approval webhook delivery failed'),
   });
   const ext = o.config.detection.external;
