@@ -48,9 +48,9 @@ ${eventsYaml}`, join(dir, 'portcullis.yaml'));
     assert.equal((config.events.sinks[0] as { keep?: number }).keep, 10);
   });
 
-  it('refuses a sink whose timeout_ms is not below lease_ms, naming the key', async () => {
+  it('refuses a sink whose timeout_ms is not below lease_ms, naming the key and line (config load and pipeline)', async () => {
     const dir = tempDir();
-    const config = parseConfig(`
+    const yaml = `
 providers: [{ name: m, type: mock }]
 routes: [{ model: "*", provider: m }]
 events:
@@ -58,17 +58,21 @@ events:
   sinks:
     - { name: ok, type: file, path: a.jsonl, timeout_ms: 9999 }
     - { name: slow, type: syslog, host: 127.0.0.1, port: 514, timeout_ms: 10000 }
-    - { name: default-timeout, type: http, url: "http://127.0.0.1:9/" }`, join(dir, 'portcullis.yaml'));
+    - { name: default-timeout, type: http, url: "http://127.0.0.1:9/" }`;
+    const expectIssues = (err: unknown): true => {
+      assert.ok(err instanceof ConfigError, String(err));
+      assert.deepEqual(err.issues.map((i) => i.path), ['events.sinks[1].timeout_ms', 'events.sinks[2].timeout_ms'], 'the default timeout_ms (10000) is not below 10000 either');
+      assert.match(err.message, /events\.sinks\[1\]\.timeout_ms.*must be below events\.lease_ms/);
+      return true;
+    };
+    assert.throws(() => parseConfig(yaml, join(dir, 'portcullis.yaml')), expectIssues);
+    // A pipeline opened from a config that skipped the loader's check refuses too.
+    const config = parseConfig(yaml.replace('lease_ms: 10000', 'lease_ms: 20000'), join(dir, 'portcullis.yaml'));
     const store = await SqliteStore.open({ path: join(dir, 'p.db'), synchronous: 'normal' });
     cleanups.push(() => store.close());
     await assert.rejects(
-      openEventPipeline({ outbox: sqliteOutboxRepo(store), config: config.events, baseDir: dir, env: {}, clock: systemClock, logger: quietLogger, hashKey: HASH_KEY, productVersion: '9.9.9' }),
-      (err: unknown) => {
-        assert.ok(err instanceof ConfigError, String(err));
-        assert.deepEqual(err.issues.map((i) => i.path), ['events.sinks[1].timeout_ms', 'events.sinks[2].timeout_ms'], 'the default timeout_ms (10000) is not below 10000 either');
-        assert.match(err.message, /events\.sinks\[1\]\.timeout_ms: must be below events\.lease_ms/);
-        return true;
-      },
+      openEventPipeline({ outbox: sqliteOutboxRepo(store), config: { ...config.events, lease_ms: 10_000 }, baseDir: dir, env: {}, clock: systemClock, logger: quietLogger, hashKey: HASH_KEY, productVersion: '9.9.9' }),
+      expectIssues,
     );
     assert.deepEqual(checkEventsConfig({ lease_ms: 30_000, sinks: config.events.sinks }), [], 'the defaults pass');
   });
