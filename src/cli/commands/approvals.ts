@@ -1,28 +1,14 @@
-import { loadCredentials } from '../../identity/client/credentials.ts';
-import { freshCredentials } from '../../identity/client/gateway-client.ts';
-import { print, printJson, UsageError, type CliCommand, type CliIo } from '../io.ts';
+import { adminTarget, type AdminTarget } from '../admin-target.ts';
+import { print, printJson, UsageError, type CliCommand } from '../io.ts';
 import { parseFlags } from './login.ts';
 
 /**
- * Approvals through the admin API, as the signed-in person (the gateway decides what they may see and decide):
- * the token is PORTCULLIS_TOKEN, else the one stored by `portcullis login`; the gateway is --gateway,
- * PORTCULLIS_GATEWAY or the stored one.
+ * Approvals through the admin API, as the caller src/cli/admin-target.ts finds (PORTCULLIS_TOKEN or --key-file,
+ * else the `portcullis login` token; PORTCULLIS_GATEWAY, --gateway or the stored gateway): the gateway decides
+ * what they may see and decide.
  */
-async function session(io: CliIo, flag: string | undefined): Promise<{ base: string; token: string }> {
-  const envToken = io.env.PORTCULLIS_TOKEN;
-  if (envToken) {
-    const base = flag ?? io.env.PORTCULLIS_GATEWAY;
-    if (!base) throw new UsageError('with PORTCULLIS_TOKEN, give --gateway URL or PORTCULLIS_GATEWAY');
-    return { base: base.replace(/\/+$/, ''), token: envToken };
-  }
-  const stored = await loadCredentials(io.env);
-  if (!stored) throw new UsageError('not signed in: run `portcullis login` or set PORTCULLIS_TOKEN');
-  const c = await freshCredentials(io.env, stored);
-  return { base: (flag ?? c.gateway).replace(/\/+$/, ''), token: c.access_token };
-}
-
-async function call(s: { base: string; token: string }, method: string, path: string, body?: unknown): Promise<{ status: number; json: Record<string, unknown> }> {
-  const r = await fetch(`${s.base}${path}`, {
+async function call(s: AdminTarget, method: string, path: string, body?: unknown): Promise<{ status: number; json: Record<string, unknown> }> {
+  const r = await fetch(`${s.gateway}${path}`, {
     method, headers: { authorization: `Bearer ${s.token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
     body: body === undefined ? undefined : JSON.stringify(body), signal: AbortSignal.timeout(30_000),
   });
@@ -63,11 +49,11 @@ export const approvalsCommand: CliCommand = {
     + '       portcullis approvals status ID',
   async run(args, io) {
     const [sub, ...rest] = args;
-    const { values, positionals } = parseFlags(rest, { state: { type: 'string' }, mine: { type: 'boolean' }, json: { type: 'boolean' }, reason: { type: 'string' } });
+    const { values, positionals } = parseFlags(rest, { state: { type: 'string' }, mine: { type: 'boolean' }, json: { type: 'boolean' }, reason: { type: 'string' }, 'key-file': { type: 'string' } });
     if (!['list', 'show', 'approve', 'deny', 'status'].includes(sub ?? '')) throw new UsageError('expected list, show, approve, deny or status');
     if (sub !== 'list' && positionals.length !== 1) throw new UsageError('give the approval id');
     if (sub === 'deny' && !values.reason) throw new UsageError('a denial needs --reason (the requester sees it)');
-    const s = await session(io, values.gateway);
+    const s = await adminTarget(io, { gateway: values.gateway, keyFile: values['key-file'] });
     const id = encodeURIComponent(positionals[0] ?? '');
     const r = sub === 'list'
       ? await call(s, 'GET', `/admin/v1/approvals?${new URLSearchParams({ ...(values.state ? { state: values.state } : {}), ...(values.mine ? { mine: '1' } : {}) }).toString()}`)
