@@ -24,6 +24,10 @@ export async function adminTarget(io: CliIo, flags: { gateway?: string | undefin
   if (!stored) {
     throw new UsageError(token ? 'give --gateway URL or PORTCULLIS_GATEWAY' : 'not signed in: run `portcullis login`, or set PORTCULLIS_TOKEN (or --key-file) and PORTCULLIS_GATEWAY');
   }
+  if (!token && gateway && new URL(gateway).origin !== new URL(stored.gateway).origin) {
+    // The stored login token belongs to the gateway that issued it; never hand it to another host.
+    throw new UsageError(`you are signed in to ${new URL(stored.gateway).origin}, not ${new URL(gateway).origin}: run \`portcullis login --gateway ${trim(gateway)}\` or give a token for it`);
+  }
   const fresh = token ? undefined : await freshCredentials(io.env, stored);
   return { gateway: trim(gateway ?? stored.gateway), token: token ?? fresh!.access_token };
 }

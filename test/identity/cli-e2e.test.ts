@@ -1,4 +1,6 @@
 import assert from 'node:assert/strict';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { spawn } from 'node:child_process';
 import { mkdtempSync, statSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -66,6 +68,26 @@ describe('CLI: login --device, whoami, env, exec, logout in a terminal', () => {
     const e = await runInPty(['env'], env);
     assert.match(e.out, new RegExp(`export OPENAI_BASE_URL='${t.gw.url}/v1'`));
     assert.match(e.out, /export ANTHROPIC_API_KEY='pct_/);
+  });
+
+  it('the stored login token is never sent to another gateway (--gateway elsewhere is refused before any request)', async () => {
+    const seen: (string | undefined)[] = [];
+    const other = createServer((req, res) => {
+      seen.push(req.headers.authorization);
+      res.writeHead(200, { 'content-type': 'application/json' }).end('{"data":[]}');
+    });
+    await new Promise<void>((ok) => other.listen(0, '127.0.0.1', ok));
+    try {
+      const elsewhere = `http://127.0.0.1:${(other.address() as AddressInfo).port}`;
+      const r = await runInPty(['approvals', 'list', '--gateway', elsewhere], env);
+      assert.equal(r.code, 2, r.out);
+      assert.match(r.out, /you are signed in to http:\/\/127\.0\.0\.1:\d+, not http:\/\/127\.0\.0\.1/);
+      assert.deepEqual(seen, [], 'no request reached the other host');
+      const mine = await runInPty(['approvals', 'list'], env);
+      assert.equal(mine.code, 0, mine.out);
+    } finally {
+      other.close();
+    }
   });
 
   it('exec runs an unchanged OpenAI SDK program through the gateway, recorded as the signed-in user; exit code forwarded', async () => {
