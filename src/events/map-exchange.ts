@@ -23,7 +23,9 @@ export function exchangeEventId(exchangeId: string): string {
 
 export function exchangeEventCode(start: ExchangeStart, fin: ExchangeFinish): string {
   const effect = typeof start.decision?.effect === 'string' ? start.decision.effect : undefined;
-  if (fin.status === 'rejected' || effect === 'deny') return 'exchange.blocked';
+  // Observe mode records a deny without enforcing it: the exchange went through, so it was not blocked.
+  const enforcedDeny = effect === 'deny' && start.decision?.enforced !== false;
+  if (fin.status === 'rejected' || enforcedDeny) return 'exchange.blocked';
   if (fin.status !== 'completed') return `exchange.${fin.status}`;
   return [...start.findings, ...fin.responseFindings].some((f) => MODIFYING.has(f.action)) ? 'exchange.masked' : 'exchange.completed';
 }

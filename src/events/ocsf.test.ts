@@ -58,6 +58,11 @@ describe('OCSF mapping', () => {
     assert.deepEqual(blocked.unmapped.portcullis.decision.rule_ids, ['no-keys']);
     assert.deepEqual(blocked.unmapped.portcullis.findings.request, { SECRET_OPENAI_KEY: 1 });
     assert.ok(!JSON.stringify(blocked).includes('quoted'), 'reason details are not emitted');
+    // Observe mode: the deny was recorded, not enforced, and the exchange completed: not a block.
+    const observed = JSON.parse(mapper.exchange(start({ decision: { ...decision, enforced: false } }), finish()).body) as Json;
+    assert.equal(observed.metadata.event_code, 'exchange.completed');
+    assert.equal(observed.disposition_id, 1);
+    assert.equal(observed.unmapped.portcullis.decision.enforced, false);
     const masked = JSON.parse(mapper.exchange(start({ findings: [{ type: 'EMAIL_ADDRESS', start: 0, end: 5, action: 'mask' }, { type: 'EMAIL_ADDRESS', start: 9, end: 20, action: 'mask' }] }), finish()).body) as Json;
     assert.equal(masked.metadata.event_code, 'exchange.masked');
     assert.equal(masked.disposition_id, 11);
