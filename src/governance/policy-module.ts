@@ -35,7 +35,7 @@ export interface PolicyModuleOptions {
   /** The `content:` section's validator + compiler; default: the detection module's (src/detect/policy-content.ts). */
   content?: { validate: SectionValidator; compile(section: Record<string, unknown> | undefined): ContentPolicy | undefined };
   /** Validators of the `budgets:` / `templates:` sections (their modules own them). */
-  sections?: Partial<Record<'budgets' | 'templates', SectionValidator>>;
+  sections?: Partial<Record<'budgets', SectionValidator>>;
   /** Budget, template and approval hooks, built once per compiled version. */
   hooks?: readonly PolicyHookFactory[];
   /** config `detection.external` (secret header values already resolved). */

@@ -1,8 +1,8 @@
 /**
  * The policy document (YAML, policy-as-code). This JSON Schema is the single source of truth: the loader validates
  * with it, `schemas/policy.schema.json` is generated from it (a test keeps them identical) for editor validation,
- * and docs/policies.md documents every key. The `content`, `budgets` and `templates` sections belong to their own
- * modules (detection, budgets, templates): this schema only requires them to be objects.
+ * and docs/policies.md documents every key. The `content` and `budgets` sections belong to their own
+ * modules (detection, budgets): this schema only requires them to be objects.
  */
 export type Effect = 'allow' | 'deny' | 'require_approval';
 export type ViolationAction = 'reroute' | 'block';
@@ -86,7 +86,6 @@ export interface PolicyDocument {
   rules: PolicyRule[];
   content?: Record<string, unknown>;
   budgets?: Record<string, unknown>;
-  templates?: Record<string, unknown>;
 }
 
 const strings = { type: 'array', items: { type: 'string', minLength: 1 } } as const;
@@ -185,6 +184,5 @@ export const policySchema = {
     },
     content: section,
     budgets: section,
-    templates: section,
   },
 } as const;

@@ -19,7 +19,7 @@ export interface LoadOptions {
   file: string;
   /** The version id the compiled engine reports. */
   version: string;
-  sections?: Partial<Record<'content' | 'budgets' | 'templates', SectionValidator>>;
+  sections?: Partial<Record<'content' | 'budgets', SectionValidator>>;
   ruleChecks?: readonly RuleCheck[];
 }
 
