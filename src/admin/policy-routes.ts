@@ -62,7 +62,7 @@ export function policyRoutes(d: PolicyRouteDeps): Route[] {
         send(res, 200, {
           data: h.versions.map((v) => ({ ...versionView(v), active: v.active, activated_at: v.activatedAt.map(iso) })),
           activations: h.activations.map((a) => ({ seq: a.seq, version_id: a.versionId, mode: a.mode, action: a.action, at: iso(a.at), by: a.by })),
-          runtime: d.runtime.state(),
+          runtime: runtimeView(d.runtime),
         });
       },
     },
@@ -92,7 +92,7 @@ export function policyRoutes(d: PolicyRouteDeps): Route[] {
         if (b.mode !== undefined && b.mode !== 'enforce' && b.mode !== 'observe') throw new GatewayError('invalid_request', '`mode` must be "enforce" or "observe".');
         const r = await d.service.activate(params.ref!, { by: p.subject, mode: b.mode === 'observe' ? 'observe' : 'enforce' });
         await d.runtime.refresh();
-        send(res, 200, { ...versionView(r.version), mode: r.activation.mode, activated_at: iso(r.activation.at), runtime: d.runtime.state() });
+        send(res, 200, { ...versionView(r.version), mode: r.activation.mode, activated_at: iso(r.activation.at), runtime: runtimeView(d.runtime) });
       },
     },
     {
@@ -102,7 +102,7 @@ export function policyRoutes(d: PolicyRouteDeps): Route[] {
         fileMode();
         const r = await d.service.rollback(p.subject);
         await d.runtime.refresh();
-        send(res, 200, { ...versionView(r.version), mode: r.activation.mode, activated_at: iso(r.activation.at), runtime: d.runtime.state() });
+        send(res, 200, { ...versionView(r.version), mode: r.activation.mode, activated_at: iso(r.activation.at), runtime: runtimeView(d.runtime) });
       },
     },
     {
@@ -127,6 +127,12 @@ export function policyRoutes(d: PolicyRouteDeps): Route[] {
 function sourceOf(b: Record<string, unknown>): string {
   if (typeof b.source !== 'string' || b.source.length === 0) throw new GatewayError('invalid_request', '`source` (the policy YAML text) is required.');
   return b.source;
+}
+
+/** The installed version as the API shows it (snake_case like every other field). */
+function runtimeView(r: PolicyRuntime): Record<string, unknown> {
+  const s = r.state();
+  return { source: s.source, version_id: s.versionId, mode: s.mode, error: s.error };
 }
 
 function versionView(v: Omit<PolicyVersionRecord, 'source'>): Record<string, unknown> {

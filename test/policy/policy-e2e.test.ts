@@ -79,7 +79,7 @@ describe('policy engine end to end', () => {
     assert.equal((await admin(g.adminUrl, g.keys.author, 'POST', `/admin/v1/policies/${v.v1}/activate`, {})).status, 403);
     const act = await activate(v.v1);
     assert.equal(act.status, 200, JSON.stringify(act.json));
-    assert.equal((act.json.runtime as { versionId: string }).versionId, v.v1);
+    assert.equal((act.json.runtime as { version_id: string }).version_id, v.v1);
   });
 
   it('a group may use its model; another model is refused with a native 403 naming the policy version', async () => {
