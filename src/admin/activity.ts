@@ -33,6 +33,7 @@ const ACTIONS: Record<string, ActionSpec> = {
   'DELETE /admin/v1/keys/:id': { action: 'keys.revoke', target: { param: 'id' } },
   'PUT /admin/v1/providers/:name/credential': { action: 'credentials.set', target: { param: 'name' } },
   'GET /admin/v1/exchanges/:id': { action: 'exchange.view', target: { param: 'id' } },
+  'GET /admin/v1/approvals/:id': { action: 'approval.view', target: { param: 'id' } },
   'POST /admin/v1/policies': { action: 'policy.push', target: { field: 'id' }, facts: ['number', 'hash', 'created'] },
   'POST /admin/v1/policies/:ref/activate': { action: 'policy.activate', target: { field: 'id' }, facts: ['number', 'mode'] },
   'POST /admin/v1/policies/rollback': { action: 'policy.rollback', target: { field: 'id' }, facts: ['number', 'mode'] },

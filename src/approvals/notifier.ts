@@ -57,7 +57,8 @@ export function createWebhookNotifier(o: WebhookNotifierOptions): ApprovalNotifi
       let status: number | null = null;
       try {
         const r = await fetch(w.url, {
-          method: 'POST', headers: { ...w.headers, 'content-type': 'application/json' }, body, signal: AbortSignal.timeout(o.timeoutMs ?? 5000),
+          // Never follow a redirect: the body and any secret header would go to a host nobody configured.
+          method: 'POST', headers: { ...w.headers, 'content-type': 'application/json' }, body, redirect: 'error', signal: AbortSignal.timeout(o.timeoutMs ?? 5000),
         });
         status = r.status;
         await r.body?.cancel();

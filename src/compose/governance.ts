@@ -70,8 +70,10 @@ export async function startGovernance(o: {
     prepare: templatePreparer(templates),
   });
   const simulator = new PolicySimulator({ exchanges: o.store.exchanges, service: policy.service, load: policy.load });
+  // Expired budget counters and tokenization mappings (sealed PII) are deleted, not just ignored.
   const purge = setInterval(() => {
     enforcer.purgeExpired().catch((err: unknown) => o.logger.warn({ event: 'budget_purge_failed', error_name: errorName(err) }, 'expired budget counters could not be purged'));
+    o.store.tokenVault.purgeExpired(o.clock.now()).catch((err: unknown) => o.logger.warn({ event: 'token_vault_purge_failed', error_name: errorName(err) }, 'expired tokenization mappings could not be purged'));
   }, 60_000);
   purge.unref();
   return {

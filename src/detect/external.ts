@@ -58,6 +58,8 @@ export function createPresidioRecognizer(o: PresidioOptions): ExternalRecognizer
         method: 'POST',
         headers: { 'content-type': 'application/json', ...o.headers },
         body: JSON.stringify({ text, language: o.language ?? 'en', entities, score_threshold: minScore }),
+        // The prompt text must reach only the configured analyzer: a redirect is a failure (fail closed).
+        redirect: 'error',
         signal,
       });
     } catch (err) {

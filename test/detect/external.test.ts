@@ -10,7 +10,8 @@ import { startTestGateway, type TestGateway } from '../helpers/gateway.ts';
 
 /** A stand-in Presidio analyzer on a real socket: PERSON for known names, offsets in code points like Python. */
 const NAMES = ['Ada Lovelace', 'Grace Hopper'];
-let mode: 'ok' | 'slow' | 'error' | 'garbage' = 'ok';
+let mode: 'ok' | 'slow' | 'error' | 'garbage' | 'redirect' = 'ok';
+const redirected: string[] = [];
 let calls = 0;
 function presidio(): Promise<Server> {
   const server = createServer((req, res) => {
@@ -18,10 +19,13 @@ function presidio(): Promise<Server> {
     req.on('data', (c: Buffer) => (raw += c.toString()));
     req.on('end', () => {
       calls++;
+      if (req.url === '/elsewhere') redirected.push(raw);
       if (req.url !== '/analyze' || req.method !== 'POST') return void res.writeHead(404).end();
       if (mode === 'slow') return; // never answers
       if (mode === 'error') return void res.writeHead(500).end('boom');
       if (mode === 'garbage') return void res.writeHead(200, { 'content-type': 'application/json' }).end('{"not": "a list"}');
+      // A redirect (to this same server, so a follow would be observable) must not be followed with the text.
+      if (mode === 'redirect') return void res.writeHead(307, { location: '/elsewhere' }).end();
       const { text, entities } = JSON.parse(raw) as { text: string; entities: string[] };
       const cps = Array.from(text);
       const out = [];
@@ -69,7 +73,7 @@ describe('external recognizer (Presidio analyzer API)', () => {
     assert.throws(() => scanner.scan('a text nobody analyzed'), /not analyzed/, 'fail closed on a text that skipped the pre-scan');
   });
 
-  for (const m of ['slow', 'error', 'garbage'] as const) {
+  for (const m of ['slow', 'error', 'garbage', 'redirect'] as const) {
     it(`fails closed when the analyzer is ${m}, without echoing the text`, async () => {
       mode = m;
       const rec = createPresidioRecognizer({ url, timeoutMs: 300 });
@@ -79,6 +83,7 @@ describe('external recognizer (Presidio analyzer API)', () => {
         assert.ok(!err.message.includes('Ada'));
         return true;
       });
+      assert.deepEqual(redirected, [], 'the text never went to a redirect target');
     });
   }
 

@@ -131,6 +131,9 @@ events:
     // Attacks: the requester cannot approve; someone outside the approver groups cannot either.
     assert.notEqual((await api(t.userKey, 'POST', `/admin/v1/approvals/${id}/approve`, { reason: 'me' })).status, 200);
     assert.notEqual((await api(keys.carol, 'POST', `/admin/v1/approvals/${id}/approve`, { reason: 'outsider' })).status, 200);
+    const review = await api(keys.bob, 'GET', `/admin/v1/approvals/${id}`);
+    assert.equal(review.status, 200);
+    assert.ok(!JSON.stringify(review.json).includes(CARD), 'the approver sees the held prompt masked');
     const ok = await api(keys.bob, 'POST', `/admin/v1/approvals/${id}/approve`, { reason: 'ticket SEC-1' });
     assert.equal(ok.status, 200, JSON.stringify(ok.json));
 
@@ -189,7 +192,7 @@ events:
     assert.equal(verify.json.ok, true, JSON.stringify(verify.json.problems));
     const chained = await t.gw.evidence.audit.repo.entriesBetween(0, Date.now() + 1000);
     const actions = chained.filter((e) => e.kind === 'admin.action').map((e) => (e.payload).action as string);
-    for (const a of ['policy.push', 'policy.activate', 'templates.push']) assert.ok(actions.includes(a), `${a} is chained (got ${actions.join(', ')})`);
+    for (const a of ['policy.push', 'policy.activate', 'templates.push', 'approval.view']) assert.ok(actions.includes(a), `${a} is chained (got ${actions.join(', ')})`);
     const kinds = new Set(chained.map((e) => e.kind));
     for (const k of ['approval.requested', 'approval.approved', 'approval.refused']) assert.ok(kinds.has(k), `${k} is chained`);
 
