@@ -1,5 +1,6 @@
 import type { Clock } from '../core/clock.ts';
 import { GatewayError } from '../core/errors.ts';
+import { isTemplateInvocation } from '../policy/templates/invocation.ts';
 import type { DecisionRecord, ExchangeContext } from '../proxy/context.ts';
 import type { ApprovalRow } from './repo.ts';
 import { approvalRequirementOf } from './rule.ts';
@@ -119,10 +120,17 @@ export function createApprovalGate(o: ApprovalGateOptions): ApprovalGate {
           return done(decision, grant, 'window_grant');
         }
       }
-      const digest = requestDigest({ endpoint: ctx.endpoint.id, body: ctx.body, subject: principal.subject, policyVersion: decision.policyVersion, ruleId: req.ruleId });
+      // A template invocation's prompt is in headers and the template store, not the client body: the approval binds
+      // (and the approver reviews) the rendered prompt, so other variables or another template version need their own.
+      const templated = isTemplateInvocation(ctx) && ctx.upstreamBody !== undefined;
+      const reviewed = templated ? ctx.upstreamBody! : ctx.body;
+      const digest = requestDigest({
+        endpoint: ctx.endpoint.id, body: templated ? { client: ctx.body, rendered: ctx.upstreamBody } : ctx.body,
+        subject: principal.subject, policyVersion: decision.policyVersion, ruleId: req.ruleId,
+      });
       const open = (bg?: string) => service.open({
         requirement: req, principal, exchangeId: ctx.id, endpoint: ctx.endpoint.id, model: ctx.model, policyVersion: decision.policyVersion,
-        decisionId: decision.decisionId, digest, body: ctx.body, findings: ctx.findings, justification: justification ?? bg ?? null, breakGlass: bg,
+        decisionId: decision.decisionId, digest, body: reviewed, findings: ctx.findings, justification: justification ?? bg ?? null, breakGlass: bg,
       });
       if (breakGlass) {
         const row = await open(breakGlass);

@@ -84,6 +84,11 @@ export function createGovernedGuard(o: GovernedGuardOptions): ExchangeGuard {
         const r = createRequestTransform(api, opts)(body);
         ctx.findings = r.findings.map(summary);
         blocked = r.blocked;
+        // Token ids (embeddings/completions input as numbers) cannot be inspected: under request scanning they are
+        // refused rather than forwarded unchecked (fail closed).
+        if (!blocked && scanners.request && r.unscanned.length > 0) {
+          blocked = new GatewayError('invalid_request', `Content inspection cannot read token ids (${r.unscanned.slice(0, 3).join(', ')}); send the input as text.`, { details: { param: r.unscanned[0] } });
+        }
         if (r.changed) ctx.upstreamBody = r.body as Record<string, unknown>;
         states.set(ctx, { api, opts });
       }

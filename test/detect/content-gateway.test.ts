@@ -91,6 +91,15 @@ describe('content protection with the built-in detectors, through the gateway', 
       return true;
     });
     assert.equal(t.mock.received.length, before);
+    // Token ids cannot be inspected: refused (400, naming the field) instead of forwarded unchecked; text still works.
+    await assert.rejects(openai.embeddings.create({ model: 'text-embedding-3-small', input: [[1734, 8143, 374]] }), (err: InstanceType<typeof OpenAI.APIError>) => {
+      assert.equal(err.status, 400);
+      assert.match(err.message, /token ids \(input\[0\]\)/);
+      return true;
+    });
+    assert.equal(t.mock.received.length, before);
+    await openai.embeddings.create({ model: 'text-embedding-3-small', input: ['plain text'] });
+    assert.equal(t.mock.received.length, before + 1);
   });
 
   it('response side: values split across 41 stream chunks are masked before the client sees them (chat and Responses)', async () => {

@@ -39,6 +39,11 @@ rules:
     effect: allow
     subjects: { groups: [contractors] }
     features: { templates_only: true }
+  - id: analysts-templates-reviewed
+    effect: require_approval
+    subjects: { groups: [analysts] }
+    features: { templates_only: true }
+    approval: { mode: deferred, approver_groups: [sec] }
 content:
   rules:
     - { id: mask-email, types: [EMAIL_ADDRESS], action: mask }
@@ -57,7 +62,7 @@ const TEMPLATE = {
 
 describe('the composed gateway: policy, detection, templates, approvals, budgets, audit, events', () => {
   let t: TestGateway;
-  let keys: { bob: string; carol: string };
+  let keys: { bob: string; carol: string; ann: string };
   const EMAIL = 'jane.roe@example.com';
   const CARD = '4111 1111 1111 1111';
   const MASTER = randomBytes(32).toString('base64');
@@ -96,7 +101,7 @@ events:
 `,
     });
     const mk = async (name: string, groups: string[]) => (await createApiKey(t.gw.store.apiKeys, { name, kind: 'user', groups, expiresAt: null, createdBy: 'test' }, Date.now())).secret;
-    keys = { bob: await mk('bob', ['sec']), carol: await mk('carol', ['contractors']) };
+    keys = { bob: await mk('bob', ['sec']), carol: await mk('carol', ['contractors']), ann: await mk('ann', ['analysts']) };
   });
   after(() => t.close());
 
@@ -184,6 +189,23 @@ events:
     await viaTemplate();
     const limited = await refusal(viaTemplate());
     assert.equal(limited.status, 429);
+  });
+
+  it('an approval of a template invocation covers exactly that rendered prompt', async () => {
+    const ann = new OpenAI({ baseURL: t.openaiBase, apiKey: keys.ann, maxRetries: 0 });
+    const invoke = (ticket: string) => ann.chat.completions.create({ model: 'gpt-4o', messages: [] }, { headers: { 'x-portcullis-template': 'summarize-ticket', 'x-portcullis-template-vars': JSON.stringify({ ticket }) } });
+    const first = await refusal(invoke('OPS-1'));
+    assert.equal(first.status, 403);
+    const id = /Approval (apr_[A-Za-z0-9_-]+)/.exec(first.message)![1]!;
+    const review = await api(keys.bob, 'GET', `/admin/v1/approvals/${id}`);
+    assert.match(JSON.stringify(review.json.request), /Summarize ticket OPS-1/, 'the approver reviews the rendered prompt');
+    assert.equal((await api(keys.bob, 'POST', `/admin/v1/approvals/${id}/approve`, { reason: 'ok' })).status, 200);
+    // Attack: same body, other variables in the headers — not covered by the approval.
+    const other = await refusal(invoke('OPS-2'));
+    assert.equal(other.status, 403);
+    assert.doesNotMatch(other.message, new RegExp(id));
+    await invoke('OPS-1');
+    assert.deepEqual((t.mock.received.at(-1)!.body as Json).messages, [{ role: 'user', content: 'Summarize ticket OPS-1 for the customer.' }]);
   });
 
   it('the audit trail verifies and holds the admin actions; events reached the SIEM file without secrets', async () => {
