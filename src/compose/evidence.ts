@@ -75,7 +75,7 @@ function adminEvent(a: AdminActivity, at: number): SecurityEvent {
       return { type: 'policy.pushed', at, actor, policyVersion: target };
     case 'policy.activate':
     case 'policy.rollback':
-      return { type: 'policy.activated', at, actor, policyVersion: target };
+      return { type: 'policy.activated', at, actor, policyVersion: target, mode: a.facts.mode === 'observe' ? 'observe' : 'enforce' };
     default:
       return { type: 'admin.action', at, actor, operation: a.action, ...(a.target ? { target: { type: a.action.split('.')[0]!, id: a.target } } : {}) };
   }

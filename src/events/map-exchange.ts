@@ -110,6 +110,10 @@ function decisionSummary(d: Record<string, unknown> | null, h: FieldHasher): Rec
     // Reason codes and rule ids only: a reason's free-text `detail` may quote the request.
     reasons: safeIdents(reasons.map((r) => (r !== null && typeof r === 'object' ? (r as { code?: unknown }).code : undefined)), h),
     rule_ids: safeNames(d.matchedRuleIds, h),
+    // Approvals: how the request got through (approved, window grant, break-glass) — break-glass is always flagged.
+    approval_outcome: safeIdent(d.approvalOutcome, h),
+    break_glass: d.breakGlass === true || d.approvalOutcome === 'break_glass' ? true : undefined,
+    break_glass_refused: d.breakGlassRefused === true ? true : undefined,
   };
 }
 

@@ -48,7 +48,7 @@ function shape(e: SecurityEvent, h: FieldHasher): Shape {
     case 'policy.activated':
       return {
         cls: CLASS.entityManagement, activity: [10, 'Activate'], severity: SEVERITY.medium,
-        fields: { ...entity('policy', safeName(e.policyVersion, h), safeName(e.policyName, h)), unmapped: { portcullis: { previous_version: safeName(e.previousVersion, h) } } },
+        fields: { ...entity('policy', safeName(e.policyVersion, h), safeName(e.policyName, h)), unmapped: { portcullis: { previous_version: safeName(e.previousVersion, h), mode: e.mode } } },
       };
     case 'credential.changed':
       return {

@@ -63,6 +63,10 @@ describe('OCSF mapping', () => {
     assert.equal(observed.metadata.event_code, 'exchange.completed');
     assert.equal(observed.disposition_id, 1);
     assert.equal(observed.unmapped.portcullis.decision.enforced, false);
+    // Break-glass is always visible to the SIEM.
+    const glass = JSON.parse(mapper.exchange(start({ decision: { ...decision, effect: 'require_approval', approvalOutcome: 'break_glass', breakGlass: true } }), finish()).body) as Json;
+    assert.equal(glass.unmapped.portcullis.decision.break_glass, true);
+    assert.equal(glass.unmapped.portcullis.decision.approval_outcome, 'break_glass');
     const masked = JSON.parse(mapper.exchange(start({ findings: [{ type: 'EMAIL_ADDRESS', start: 0, end: 5, action: 'mask' }, { type: 'EMAIL_ADDRESS', start: 9, end: 20, action: 'mask' }] }), finish()).body) as Json;
     assert.equal(masked.metadata.event_code, 'exchange.masked');
     assert.equal(masked.disposition_id, 11);

@@ -222,6 +222,8 @@ events:
       const codes = new Set((await events()).map((e) => e.metadata?.event_code as string));
       return ['exchange.completed', 'policy.pushed', 'policy.activated', 'approval.requested', 'approval.decided'].every((c) => codes.has(c));
     }, 15_000, 'exchange, policy and approval events');
+    const activated = (await events()).find((e) => e.metadata?.event_code === 'policy.activated')!;
+    assert.equal(activated.unmapped.portcullis.mode, 'enforce');
     const raw = JSON.stringify(await events());
     for (const needle of [EMAIL, CARD, PROVIDER_KEY_OPENAI, t.userKey, keys.bob, keys.carol]) assert.ok(!raw.includes(needle), `an event contains ${needle.slice(0, 10)}…`);
     const health = await api(t.adminKey, 'GET', '/admin/v1/events/health');
