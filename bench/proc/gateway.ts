@@ -1,12 +1,15 @@
 // Benchmark child: Portcullis with recording on (SQLite store in a temp dir, bodies recorded and encrypted).
+// BENCH_POLICY_RULES=n: a governed policy of n rules (bench/policy-source.ts, with content and budgets sections)
+// is pushed and activated through the admin API with the bootstrap admin key before READY.
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseConfig } from '../../src/config/loader.ts';
 import { createLogger } from '../../src/core/logger.ts';
 import { createApiKey } from '../../src/identity/key-service.ts';
 import { startGateway } from '../../src/main.ts';
+import { policySource } from '../policy-source.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'pcl-bench-'));
 const extra = process.env.GATEWAY_EXTRA_YAML ?? '';
@@ -31,10 +34,21 @@ const gw = await startGateway({
 });
 const { secret } = await createApiKey(gw.store.apiKeys, { name: 'bench', kind: 'user', groups: ['eng'], expiresAt: null, createdBy: 'bench' }, Date.now());
 writeFileSync(join(dir, 'key'), secret);
-process.stdout.write(`READY ${gw.url} ${secret}\n`);
-process.on('SIGTERM', () => process.exit(0));
-// Experiment switch (not used by `npm run bench`): measure the gateway without its store writes.
-if (process.env.BENCH_NO_STORE === '1') {
-  const ex = gw.store.exchanges as unknown as Record<string, unknown>;
-  for (const m of ['start', 'finish', 'appendSegment']) ex[m] = async () => {};
+if (process.env.BENCH_POLICY_RULES) {
+  const admin = async (path: string, body: unknown): Promise<{ id: string }> => {
+    const res = await fetch(`${gw.url}${path}`, {
+      method: 'POST', body: JSON.stringify(body),
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${gw.bootstrapAdminKey}` },
+    });
+    if (!res.ok) throw new Error(`${path}: HTTP ${res.status} ${await res.text()}`);
+    return (await res.json()) as { id: string };
+  };
+  const source = policySource(Number(process.env.BENCH_POLICY_RULES), { governed: true });
+  const { id } = await admin('/admin/v1/policies', { source, message: 'bench policy' });
+  await admin(`/admin/v1/policies/${id}/activate`, {});
 }
+process.stdout.write(`READY ${gw.url} ${secret}\n`);
+process.on('SIGTERM', () => {
+  rmSync(dir, { recursive: true, force: true }); // the store with its recorded exchanges
+  process.exit(0);
+});
