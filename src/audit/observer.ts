@@ -1,6 +1,6 @@
 import { createHmac } from 'node:crypto';
 import type { Keyring } from '../crypto/keyring.ts';
-import type { ExchangeFinish, ExchangeStart } from '../store/ports.ts';
+import type { ExchangeFinish, ExchangeStart, SessionHint } from '../store/ports.ts';
 import type { Json } from './chain.ts';
 import type { ExchangeObserver } from './exchange-observer.ts';
 import type { AuditLog } from './log.ts';
@@ -16,9 +16,6 @@ export interface AuditObserverOptions {
   /** Largest client body decrypted to look for a session id (metadata / user fields). */
   maxSessionScanBytes?: number;
 }
-
-/** A gateway may attach the `x-portcullis-session` header value to the start record (optional field). */
-type StartWithSession = ExchangeStart & { session?: string | null };
 
 /**
  * Appends `exchange.started` (awaited before the request goes upstream: no chain entry, no request) and
@@ -72,17 +69,21 @@ function clientOf(s: ExchangeStart): string {
  * The client's own conversation id, in order of preference: the `x-portcullis-session` header; a conversation or
  * session id in `metadata` (OpenAI Responses/Chat `metadata`, Anthropic `metadata.user_id`, which Claude clients fill
  * with a per-session value); the Responses API `conversation`. OpenAI's `user` names an end user, not a conversation,
- * so it only narrows the time-gap grouping.
+ * so it only narrows the time-gap grouping. The gateway computes it from the body it already parsed
+ * (`ExchangeStart.sessionHint`); only records without one (other writers) are decrypted and parsed here.
  */
-export function sessionHint(start: StartWithSession, keyring: Keyring, maxScan: number): { key: string; source: string } | undefined {
-  if (start.session) return { key: start.session, source: 'header' };
+export function sessionHint(start: ExchangeStart, keyring: Keyring, maxScan: number): SessionHint | undefined {
+  if (start.sessionHint !== undefined) return start.sessionHint ?? undefined;
   if (!start.clientRequest || start.clientRequest.length > maxScan + 64) return undefined;
-  let body: unknown;
   try {
-    body = JSON.parse(openBody(keyring, start.id, 'client_request', start.clientRequest).toString('utf8'));
+    return sessionHintOf(JSON.parse(openBody(keyring, start.id, 'client_request', start.clientRequest).toString('utf8')), undefined);
   } catch {
     return undefined;
   }
+}
+
+export function sessionHintOf(body: unknown, header: string | undefined): SessionHint | undefined {
+  if (header) return { key: header, source: 'header' };
   if (!body || typeof body !== 'object') return undefined;
   const b = body as Record<string, unknown>;
   const meta = b.metadata && typeof b.metadata === 'object' ? (b.metadata as Record<string, unknown>) : {};

@@ -4,6 +4,7 @@ import { GatewayError, toGatewayError } from '../core/errors.ts';
 import { newId } from '../core/ids.ts';
 import { errorName, type GatewayLogger } from '../core/logger.ts';
 import type { Principal } from '../core/principal.ts';
+import { sessionHintOf } from '../audit/observer.ts';
 import type { ExchangeRecorder, StartRecord } from '../audit/recorder.ts';
 import type { AuthContext } from '../identity/authenticator.ts';
 import { parseJsonObject, readBody } from './body.ts';
@@ -150,6 +151,16 @@ export function startRecordOf(r: { id: string; endpoint: Endpoint; principal: Pr
     userAgent: r.req.headers['user-agent'] ?? null,
     decision: ctx?.decision ?? null,
     findings: (ctx?.findings ?? []).map((f) => ({ ...f })),
+    // From the body already parsed: the audit trail never has to decrypt and re-parse it to group sessions.
+    sessionHint: ctx ? (sessionHintOf(ctx.body, headerValue(r.req.headers[SESSION_HEADER])) ?? null) : undefined,
   };
+}
+
+/** A client's own conversation id for session grouping (docs/audit.md#sessions). */
+const SESSION_HEADER = 'x-portcullis-session';
+
+function headerValue(v: string | string[] | undefined): string | undefined {
+  const s = Array.isArray(v) ? v[0] : v;
+  return s && s.length <= 256 ? s : undefined;
 }
 

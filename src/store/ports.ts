@@ -75,6 +75,17 @@ export interface ExchangeStart {
   /** Sealed (encrypted) bodies; null when body recording is off. */
   clientRequest: Buffer | null;
   upstreamRequest: Buffer | null;
+  /**
+   * The client's conversation id, found by the gateway in the body it parsed (null: none); for the audit session
+   * grouping. Not stored as such (only its keyed hash is, by the audit trail).
+   */
+  sessionHint?: SessionHint | null;
+}
+
+export interface SessionHint {
+  key: string;
+  /** `header`, `metadata.<field>`, `conversation`, `user+time-gap`. */
+  source: string;
 }
 
 export interface ExchangeFinish {

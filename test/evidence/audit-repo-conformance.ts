@@ -65,6 +65,11 @@ export function auditRepoConformance(name: string, harness: () => Promise<AuditH
       const r = await verifyStore({ repo, now: clock.now() });
       assert.equal(r.ok, true, JSON.stringify(r.problems));
       assert.equal(r.bodies.checked, 6);
+      // Heads of several writers, in writer order (the skip-scan visits each writer once).
+      for (const [w, n] of [['w-0', 2], ['w-2', 3]] as const) {
+        for (let i = 0; i < n; i++) await repo.append(w, { at: clock.now(), kind: 'admin.action', subject: 'user:x', refId: null, payload: { i } });
+      }
+      assert.deepEqual((await repo.heads()).map((x) => [x.writer, x.seq]), [['w-0', 2], ['w-1', 6], ['w-2', 3]]);
 
       const sessions = await repo.sessions({ subject: 'alice' });
       assert.equal(sessions.length, 1);

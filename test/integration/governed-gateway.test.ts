@@ -208,6 +208,18 @@ events:
     assert.deepEqual((t.mock.received.at(-1)!.body as Json).messages, [{ role: 'user', content: 'Summarize ticket OPS-1 for the customer.' }]);
   });
 
+  it('exchanges with the same client session header form one session; the id is kept only as a keyed hash', async () => {
+    const alice = new OpenAI({ baseURL: t.openaiBase, apiKey: t.userKey, maxRetries: 0 });
+    for (const content of ['first turn', 'second turn']) {
+      await alice.chat.completions.create({ model: 'gpt-4o', messages: [{ role: 'user', content }] }, { headers: { 'x-portcullis-session': 'conv-4242' } });
+    }
+    const sessions = await t.gw.evidence.audit.repo.sessions({ subject: 'user:alice', limit: 100 });
+    const grouped = sessions.filter((s) => s.source === 'header');
+    assert.equal(grouped.length, 1);
+    assert.equal(grouped[0]!.exchangeCount, 2);
+    assert.ok(!JSON.stringify(sessions).includes('conv-4242'));
+  });
+
   it('the audit trail verifies and holds the admin actions; events reached the SIEM file without secrets', async () => {
     const verify = await api(t.adminKey, 'GET', '/admin/v1/audit/verify');
     assert.equal(verify.status, 200);

@@ -149,11 +149,20 @@ async function storedBodies(store: PostgresStore, ids: string[]): Promise<Stored
   return out;
 }
 
+/** Last entry per writer by skip-scan over the (writer, seq) primary key, not a scan of the whole trail. */
+const HEADS_SQL = `WITH RECURSIVE w(writer) AS (
+    (SELECT writer FROM audit_entries ORDER BY writer LIMIT 1)
+    UNION ALL SELECT (SELECT e.writer FROM audit_entries e WHERE e.writer > w.writer ORDER BY e.writer LIMIT 1) FROM w WHERE w.writer IS NOT NULL
+  )
+  SELECT h.writer, h.seq, h.hash, h.at FROM w
+  CROSS JOIN LATERAL (SELECT writer, seq, hash, at FROM audit_entries e WHERE e.writer = w.writer ORDER BY seq DESC LIMIT 1) h
+  ORDER BY h.writer`;
+
 export function postgresAuditRepo(store: PostgresStore): AuditRepo {
   const q = async (sql: string, args: unknown[] = []): Promise<Row[]> => (await store.query(sql, args)).rows;
   return {
     append: (writer, input) => store.transaction((c) => append(c, writer, input)),
-    heads: async () => (await q('SELECT DISTINCT ON (writer) writer, seq, hash, at FROM audit_entries ORDER BY writer, seq DESC'))
+    heads: async () => (await q(HEADS_SQL))
       .map((r) => ({ writer: s(r.writer), seq: Number(r.seq), hash: s(r.hash), at: Number(r.at) })),
     entries: async (x) => (await q('SELECT * FROM audit_entries WHERE writer = $1 AND seq > $2 ORDER BY seq LIMIT $3', [x.writer, x.afterSeq, x.limit])).map(toEntry),
     entriesBetween: async (since, until) => (await q('SELECT * FROM audit_entries WHERE at >= $1 AND at < $2 ORDER BY writer, seq', [since, until])).map(toEntry),

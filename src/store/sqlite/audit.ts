@@ -36,6 +36,18 @@ export const AUDIT_MIGRATIONS: readonly Migration[] = [
   ` },
 ];
 
+/**
+ * The last entry of every writer by skip-scan over the (writer, seq) key: O(writers × log entries). The plain
+ * correlated form visits every entry, and checkpoints call it every `checkpoint_every_entries` appends.
+ */
+const HEADS_SQL = `WITH RECURSIVE w(writer) AS (
+    SELECT min(writer) FROM audit_entries
+    UNION ALL SELECT (SELECT min(writer) FROM audit_entries WHERE writer > w.writer) FROM w WHERE w.writer IS NOT NULL
+  )
+  SELECT e.writer, e.seq, e.hash, e.at FROM w
+  JOIN audit_entries e ON e.writer = w.writer AND e.seq = (SELECT max(seq) FROM audit_entries WHERE writer = w.writer)
+  ORDER BY e.writer`;
+
 type Row = Record<string, SQLOutputValue>;
 const s = (v: SQLOutputValue | undefined): string => (typeof v === 'string' ? v : String(v));
 const sn = (v: SQLOutputValue | undefined): string | null => (v === null || v === undefined ? null : s(v));
@@ -141,8 +153,7 @@ function sessions(core: SqliteCore, f: SessionFilter): SessionRow[] {
 export function auditSqlite(core: SqliteCore): Record<string, (...args: never[]) => unknown> {
   return {
     'audit.append': (writer: string, input: AppendInput) => append(core, writer, input),
-    'audit.heads': () => core.stmt('SELECT writer, seq, hash, at FROM audit_entries e WHERE seq = (SELECT max(seq) FROM audit_entries WHERE writer = e.writer) ORDER BY writer')
-      .all().map((r) => ({ writer: s(r.writer), seq: Number(r.seq), hash: s(r.hash), at: Number(r.at) })),
+    'audit.heads': () => core.stmt(HEADS_SQL).all().map((r) => ({ writer: s(r.writer), seq: Number(r.seq), hash: s(r.hash), at: Number(r.at) })),
     'audit.entries': (writer: string, afterSeq: number, limit: number) =>
       core.stmt('SELECT * FROM audit_entries WHERE writer = ? AND seq > ? ORDER BY seq LIMIT ?').all(writer, afterSeq, limit).map(toEntry),
     'audit.entriesBetween': (since: number, until: number) =>
