@@ -1,4 +1,4 @@
-import { celEnv, CelScalar, isCelError, listType, mapType, parse, plan } from '@bufbuild/cel';
+import { celEnv, celMap, CelScalar, isCelError, listType, mapType, parse, plan } from '@bufbuild/cel';
 import { strings } from '@bufbuild/cel/ext';
 import { RE2JS } from 're2js';
 
@@ -9,9 +9,26 @@ import { RE2JS } from 're2js';
  * cannot write a catastrophically backtracking regular expression.
  */
 const DYN_MAP = mapType(CelScalar.STRING, CelScalar.DYN);
+
+/**
+ * `matches()` patterns are compiled once (the library asks on every call). Bounded: a pattern taken from the input
+ * (`x.matches(principal.claims.re)`) cannot grow it without limit.
+ */
+const MAX_PATTERNS = 512;
+const patterns = new Map<string, RE2JS>();
+function compilePattern(pattern: string): RE2JS {
+  let re = patterns.get(pattern);
+  if (!re) {
+    if (patterns.size >= MAX_PATTERNS) patterns.clear();
+    re = RE2JS.compile(pattern);
+    patterns.set(pattern, re);
+  }
+  return re;
+}
+
 const env = celEnv({
   funcs: strings,
-  re2: { compile: (pattern: string) => RE2JS.compile(pattern) },
+  re2: { compile: compilePattern },
   variables: {
     principal: DYN_MAP,
     request: DYN_MAP,
@@ -61,13 +78,33 @@ export function compileCondition(src: string): Condition {
   return (b) => {
     let r: unknown;
     try {
-      r = run(b as never);
+      r = run(celInput(b) as never);
     } catch (err) {
       return err instanceof Error ? err : new Error(String(err));
     }
     if (typeof r === 'boolean') return r;
     return isCelError(r) ? new Error(String((r as unknown as Error).message ?? 'CEL error')) : new Error('CEL condition did not return a boolean');
   };
+}
+
+/**
+ * The bindings as CEL maps, built once per decision (the engine passes one bindings object to every condition):
+ * handed plain objects, the library rebuilds a Map on every variable read.
+ */
+const converted = new WeakMap<CelBindings, Record<string, unknown>>();
+function celInput(b: CelBindings): Record<string, unknown> {
+  let c = converted.get(b);
+  if (!c) {
+    c = {
+      principal: celMap(new Map(Object.entries(b.principal) as [string, never][])),
+      request: celMap(new Map(Object.entries(b.request) as [string, never][])),
+      context: celMap(new Map(Object.entries(b.context) as [string, never][])),
+      sensitivity: b.sensitivity,
+      findings: b.findings,
+    };
+    converted.set(b, c);
+  }
+  return c;
 }
 
 function firstLine(err: unknown): string {
