@@ -29,9 +29,22 @@ export class ExchangeRecorder {
 
   async begin(rec: StartRecord, bodies: { client: Buffer; upstream: Buffer | undefined }): Promise<ExchangeRecording> {
     const start = this.#startRecord(rec, bodies);
-    await this.#o.store.exchanges.start(start);
+    const written = this.#o.store.exchanges.start(start);
+    // SQLite applies the calls of one event-loop turn in order, in one transaction: the observers' writes (the
+    // audit chain reads the row just written) can travel with the start. PostgreSQL needs the row committed first.
+    const together = this.#o.store.engine === 'sqlite';
+    const observed = together ? this.#o.observers.map((obs) => obs.onStart?.(start) ?? Promise.resolve()) : [];
+    const settled = together ? Promise.allSettled(observed) : undefined;
+    await written.catch(async (err: unknown) => {
+      await settled;
+      throw err;
+    });
     try {
-      for (const obs of this.#o.observers) await obs.onStart?.(start);
+      if (settled) {
+        for (const r of await settled) if (r.status === 'rejected') throw r.reason;
+      } else {
+        for (const obs of this.#o.observers) await obs.onStart?.(start);
+      }
     } catch (err) {
       // Fail closed: the caller refuses the request (503 recording_failed). Close the row so it does not stay
       // in progress; if even that fails, the next start marks it abandoned.
@@ -118,7 +131,14 @@ export class ExchangeRecording {
       fin.status = 'incomplete';
       fin.errorCode = 'recording_failed';
     }
-    await this.#o.store.exchanges.finish(fin);
+    const written = this.#o.store.exchanges.finish(fin);
+    if (this.#o.store.engine === 'sqlite') {
+      // As in begin(): one message, one transaction for the finish and the observers' writes.
+      const settled = await Promise.allSettled([written, ...this.#o.observers.map((obs) => obs.onFinish?.(this.start, fin) ?? Promise.resolve())]);
+      for (const r of settled) if (r.status === 'rejected') throw r.reason;
+      return;
+    }
+    await written;
     for (const obs of this.#o.observers) await obs.onFinish?.(this.start, fin);
   }
 }
