@@ -8,6 +8,7 @@
 import type { Finding } from '../core/findings.ts';
 import { customDetector, asciiLower, type CustomDetectorSpec } from './detectors/custom.ts';
 import { builtInDetectors } from './detectors/index.ts';
+import { LiteralScanner, type Literal, type LiteralFacts } from './detectors/literals.ts';
 import { normalize, toOriginal } from './detectors/normalize.ts';
 import type { Candidate, ContextRule, Detector } from './detectors/types.ts';
 import type { Scanner } from './types.ts';
@@ -38,21 +39,32 @@ const AFTER_WINDOW = 16;
 interface Compiled {
   readonly d: Detector;
   readonly context: readonly ContextRule[];
+  /** Ids of d.anchors / d.requires in the scanner's LiteralScanner. */
+  readonly anchorIds?: readonly number[];
+  readonly requireIds?: readonly number[];
+  readonly nonAsciiRequires: readonly string[];
 }
 
 export function compileScanner(spec: ScannerSpec = {}): CompiledScanner {
   const selected = selectBuiltIns(spec);
   const all = [...selected, ...(spec.custom ?? []).map(customDetector)];
-  const ids = new Set<string>();
+  const seen = new Set<string>();
   for (const d of all) {
-    if (ids.has(d.id)) throw new TypeError(`duplicate detector id ${d.id}`);
-    ids.add(d.id);
+    if (seen.has(d.id)) throw new TypeError(`duplicate detector id ${d.id}`);
+    seen.add(d.id);
   }
   const minScore = spec.minScore ?? DEFAULT_MIN_SCORE;
+  const literals: Literal[] = [];
+  const ids = (words: readonly string[] | undefined, caseSensitive: boolean) =>
+    words?.map((text) => literals.push({ text, caseSensitive }) - 1);
   const compiled: Compiled[] = all.map((d) => ({
     d,
     context: [...(d.context ?? []), ...d.types.flatMap((t) => (spec.context?.[t] ? [spec.context[t]] : []))],
+    anchorIds: ids(d.anchors, true),
+    requireIds: ids(d.requires, false),
+    nonAsciiRequires: (d.requires ?? []).filter((w) => /[^\x00-\x7f]/.test(w)),
   }));
+  const prefilter = new LiteralScanner(literals);
   const bounded = all.filter((d) => Number.isFinite(d.maxLength));
   // Context words must be seen by a stream scan too: the hold-back covers the longest match, and the
   // transformer passes released left context along.
@@ -68,14 +80,14 @@ export function compileScanner(spec: ScannerSpec = {}): CompiledScanner {
       const n = normalize(text);
       let lower: string | undefined;
       const low = () => (lower ??= asciiLower(n.text));
-      let digitCount: number | undefined;
-      const digits = () => (digitCount ??= countDigits(n.text));
+      const facts = prefilter.scan(n.text);
       const candidates: Candidate[] = [];
       const ranked: Ranked[] = [];
-      for (const { d, context } of compiled) {
-        if (d.minDigits !== undefined && digits() < d.minDigits) continue;
-        if (d.anchors && !d.anchors.some((a) => n.text.includes(a))) continue;
-        if (d.requires && !d.requires.some((w) => low().includes(w))) continue;
+      for (const entry of compiled) {
+        const { d, context, anchorIds } = entry;
+        if (d.minDigits !== undefined && facts.digits < d.minDigits) continue;
+        if (anchorIds && !anchorIds.some((id) => facts.found[id] === 1)) continue;
+        if (entry.requireIds && !requiresMet(entry, facts, low)) continue;
         candidates.length = 0;
         d.find(n.text, candidates);
         for (const c of candidates) {
@@ -136,13 +148,15 @@ function hasWord(lower: string, word: string, from: number, to: number): boolean
   return false;
 }
 
-function countDigits(s: string): number {
-  let c = 0;
-  for (let i = 0; i < s.length; i++) {
-    const d = s.charCodeAt(i) - 48;
-    if (d >= 0 && d <= 9) c++;
-  }
-  return c;
+/**
+ * One of d.requires occurs in the lower-cased text (asciiLower, which lower-cases by Unicode rules when that
+ * keeps the length). The prefilter folds ASCII case only, which gives the same answer for ASCII words: in a
+ * normalized (NFKC) text no non-ASCII character lower-cases to ASCII (the Kelvin sign became K). Words with other
+ * characters (`né`) are looked up in the lower-cased text itself, and only when the text has such characters.
+ */
+function requiresMet(c: Compiled, facts: LiteralFacts, low: () => string): boolean {
+  if (c.requireIds!.some((id) => facts.found[id] === 1)) return true;
+  return !facts.ascii && c.nonAsciiRequires.some((w) => low().includes(w));
 }
 
 function isAlnum(c: number): boolean {

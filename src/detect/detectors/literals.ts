@@ -1,0 +1,144 @@
+/**
+ * The scanner's prefilter in one pass: which of all detectors' trigger literals (`anchors`, case-sensitive, and
+ * `requires` words, ASCII case-insensitive) occur in a text, and how many ASCII digits it has. One Aho–Corasick
+ * automaton (a dense DFA over the literals' alphabet) replaces one `includes` per literal per detector, which
+ * read the whole text up to ~100 times when the literals are absent (the common case).
+ *
+ * The automaton folds ASCII case; case-sensitive literals are confirmed at the match position. Literals with
+ * non-ASCII characters are left to the caller (`ascii` false on such a text: see LiteralFacts).
+ */
+
+export interface Literal {
+  readonly text: string;
+  readonly caseSensitive: boolean;
+}
+
+export interface LiteralFacts {
+  /** found[i] = 1 when literal i occurs (ASCII literals only; non-ASCII ones are never marked). */
+  readonly found: Uint8Array;
+  readonly digits: number;
+  /** The text is pure ASCII: then ASCII case folding is the text's whole lower-casing (see asciiLower). */
+  readonly ascii: boolean;
+}
+
+const ASCII = 128;
+
+export class LiteralScanner {
+  readonly #literals: readonly Literal[];
+  /** Alphabet class per ASCII code (0: a character no literal contains); A-Z share the class of a-z. */
+  readonly #cls = new Uint8Array(ASCII);
+  readonly #width: number;
+  /** delta[state * width + class] = next state: failure links folded in at build time. */
+  #delta = new Int32Array(0);
+  /** Literal ids ending at each state (own + via suffix links): outIds[outAt[s] .. outAt[s + 1]). */
+  #outAt = new Int32Array(0);
+  #outIds = new Int32Array(0);
+
+  constructor(literals: readonly Literal[]) {
+    this.#literals = literals;
+    // A case-insensitive literal is looked up in lower-cased text: one with an upper-case letter never occurs.
+    const findable = (l: Literal) => l.text.length > 0 && isAscii(l.text) && (l.caseSensitive || l.text === foldAll(l.text));
+    const usable = literals.map((l, i) => ({ l, i })).filter(({ l }) => findable(l));
+    let classes = 1;
+    for (const { l } of usable) {
+      for (let k = 0; k < l.text.length; k++) {
+        const c = fold(l.text.charCodeAt(k));
+        if (this.#cls[c] === 0) {
+          this.#cls[c] = classes++;
+        }
+      }
+    }
+    for (let c = 65; c <= 90; c++) this.#cls[c] = this.#cls[c + 32]!;
+    this.#width = classes;
+    this.#build(usable.map(({ l, i }) => ({ word: foldAll(l.text), id: i })));
+  }
+
+  #build(words: readonly { word: string; id: number }[]): void {
+    const w = this.#width;
+    const next: number[][] = [new Array<number>(w).fill(-1)];
+    const out: number[][] = [[]];
+    for (const { word, id } of words) {
+      let s = 0;
+      for (let k = 0; k < word.length; k++) {
+        const c = this.#cls[word.charCodeAt(k)]!;
+        if (next[s]![c] === -1) {
+          next[s]![c] = next.length;
+          next.push(new Array<number>(w).fill(-1));
+          out.push([]);
+        }
+        s = next[s]![c]!;
+      }
+      out[s]!.push(id);
+    }
+    // Breadth-first: complete every state's row with its failure state's row (a DFA), merge outputs.
+    const fail = new Array<number>(next.length).fill(0);
+    const queue: number[] = [];
+    for (let c = 0; c < w; c++) {
+      const t = next[0]![c]!;
+      if (t === -1) next[0]![c] = 0;
+      else queue.push(t);
+    }
+    for (let qi = 0; qi < queue.length; qi++) {
+      const s = queue[qi]!;
+      out[s]!.push(...out[fail[s]!]!);
+      for (let c = 0; c < w; c++) {
+        const t = next[s]![c]!;
+        if (t === -1) next[s]![c] = next[fail[s]!]![c]!;
+        else {
+          fail[t] = next[fail[s]!]![c]!;
+          queue.push(t);
+        }
+      }
+    }
+    this.#delta = Int32Array.from(next.flat());
+    this.#outAt = new Int32Array(next.length + 1);
+    for (let s = 0; s < next.length; s++) this.#outAt[s + 1] = this.#outAt[s]! + out[s]!.length;
+    this.#outIds = Int32Array.from(out.flat());
+  }
+
+  scan(text: string): LiteralFacts {
+    const found = new Uint8Array(this.#literals.length);
+    const cls = this.#cls;
+    const delta = this.#delta;
+    const outAt = this.#outAt;
+    const width = this.#width;
+    let digits = 0;
+    let ascii = true;
+    let s = 0;
+    for (let i = 0; i < text.length; i++) {
+      const c = text.charCodeAt(i);
+      if (c >= ASCII) {
+        ascii = false;
+        s = 0;
+        continue;
+      }
+      if (c >= 48 && c <= 57) digits++;
+      s = delta[s * width + cls[c]!]!;
+      if (outAt[s] !== outAt[s + 1]) this.#mark(text, i + 1, s, found);
+    }
+    return { found, digits, ascii };
+  }
+
+  /** Record the literals ending at `end` in state `s`; case-sensitive ones only when the text has that case. */
+  #mark(text: string, end: number, s: number, found: Uint8Array): void {
+    for (let k = this.#outAt[s]!; k < this.#outAt[s + 1]!; k++) {
+      const id = this.#outIds[k]!;
+      if (found[id] === 1) continue;
+      const l = this.#literals[id]!;
+      if (!l.caseSensitive || text.startsWith(l.text, end - l.text.length)) found[id] = 1;
+    }
+  }
+}
+
+function isAscii(s: string): boolean {
+  for (let i = 0; i < s.length; i++) if (s.charCodeAt(i) >= ASCII) return false;
+  return true;
+}
+
+function fold(c: number): number {
+  return c >= 65 && c <= 90 ? c + 32 : c;
+}
+
+function foldAll(s: string): string {
+  return s.replace(/[A-Z]/g, (ch) => ch.toLowerCase());
+}
