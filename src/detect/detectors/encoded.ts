@@ -3,10 +3,14 @@
  * given secret detectors; a secret inside makes the whole blob a finding of that secret's type. Blobs are
  * bounded (344 base64 / 344 hex characters per match), so this stays a bounded pattern for streaming.
  */
-import { eachMatch, type Candidate, type Detector } from './types.ts';
+import { eachMatchAt, runsOfLength } from './starts.ts';
+import type { Candidate, Detector } from './types.ts';
 
-const B64_RE = /(?<![A-Za-z0-9+/_-])[A-Za-z0-9+/_-]{24,344}={0,2}/g;
-const HEX_RE = /(?<![0-9A-Fa-f])(?:[0-9A-Fa-f]{2}){16,172}(?![0-9A-Fa-f])/g;
+// Tried only at the start of a long enough run of the blob alphabet (the lookbehind makes a match begin one).
+const B64_RE = /(?<![A-Za-z0-9+/_-])[A-Za-z0-9+/_-]{24,344}={0,2}/y;
+const B64_STARTS = runsOfLength('b64', 24);
+const HEX_RE = /(?<![0-9A-Fa-f])(?:[0-9A-Fa-f]{2}){16,172}(?![0-9A-Fa-f])/y;
+const HEX_STARTS = runsOfLength('hex', 32);
 const MIN_INNER_SCORE = 0.75;
 
 export function encodedSecrets(inner: readonly Detector[]): Detector {
@@ -26,12 +30,12 @@ export function encodedSecrets(inner: readonly Detector[]): Detector {
     maxLength: 346,
     priority: 4,
     find(text, out) {
-      eachMatch(B64_RE, text, (m) => {
+      eachMatchAt(B64_RE, B64_STARTS, text, (m) => {
         // A token of letters only is a word, not a blob.
         if (!/[0-9+/_-]/.test(m[0]) || !/[A-Z]/.test(m[0])) return;
         look(Buffer.from(m[0], 'base64'), m.index, m.index + m[0].length, 'base64', out);
       });
-      eachMatch(HEX_RE, text, (m) => look(Buffer.from(m[0], 'hex'), m.index, m.index + m[0].length, 'hex', out));
+      eachMatchAt(HEX_RE, HEX_STARTS, text, (m) => look(Buffer.from(m[0], 'hex'), m.index, m.index + m[0].length, 'hex', out));
     },
   };
 }

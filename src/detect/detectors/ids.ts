@@ -5,6 +5,7 @@
  * minimum score (0.5).
  */
 import { iso7064Mod11_10, luhn, nhsMod11, verhoeff } from './checksums.ts';
+import { runsOfLength } from './starts.ts';
 import { patternDetector, type Detector } from './types.ts';
 
 const digitsOf = (s: string): string => s.replace(/[^0-9]/g, '');
@@ -74,6 +75,8 @@ export const itFiscalCode = patternDetector({
   re: /(?<![A-Za-z0-9])[A-Za-z]{6}[0-9LMNP-Vlmnp-v]{2}[A-EHLMPR-Ta-ehlmpr-t][0-9LMNP-Vlmnp-v]{2}[A-Za-z][0-9LMNP-Vlmnp-v]{3}[A-Za-z](?![A-Za-z0-9])/g,
   score: 0.9,
   maxLength: 16,
+  // A match is a whole run of exactly 16 letters and digits: try only those.
+  starts: runsOfLength('alnum', 16, 16),
   validate: codiceFiscale,
 });
 

@@ -5,6 +5,7 @@
  */
 import { isIPv6 } from 'node:net';
 import { base58check, bech32, ibanMod97, luhn } from './checksums.ts';
+import { ALNUM, anchoredStarts, charClass, eachMatchAt, HEX, runBefore, runsOfLength, sticky, type Starts } from './starts.ts';
 import { eachMatch, patternDetector, type Candidate, type Detector } from './types.ts';
 
 // RFC 5321 §4.5.3.1: local part ≤ 64; the domain is bounded to 4 labels + TLD here (≤ 160 characters).
@@ -15,8 +16,19 @@ export const email = patternDetector({
   re: /(?<![A-Za-z0-9._%+-])[A-Za-z0-9][A-Za-z0-9._%+-]{0,63}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}\.){1,4}[A-Za-z]{2,24}(?![A-Za-z0-9-])/g,
   score: 1,
   maxLength: 64 + 1 + 4 * 63 + 24,
+  starts: emailStarts(),
   validate: (v) => !v.includes('..'),
 });
+
+/** A match begins the run of local-part characters before its '@' (1–64 long, first one a letter or digit). */
+function emailStarts() {
+  const local = charClass('A-Za-z0-9._%+-');
+  return anchoredStarts('@', (text, at) => {
+    const start = runBefore(local, text, at);
+    const first = text.charCodeAt(start);
+    return at - start >= 1 && at - start <= 64 && first < 128 && ALNUM[first] === 1 ? start : -1;
+  });
+}
 
 /** Issuer identification ranges (ISO/IEC 7812) and allowed lengths of the major brands. */
 function cardBrand(d: string): boolean {
@@ -147,14 +159,19 @@ export const ipv4 = patternDetector({
   context: [{ words: ['version', 'v.', 'release'], boost: -0.4, window: 16 }],
 });
 
-const IPV6_RE = /(?<![A-Za-z0-9_:.])(?=[0-9A-Fa-f]{0,4}:)[0-9A-Fa-f:.]{3,45}(?![A-Za-z0-9_:])/g;
+const IPV6_RE = /(?<![A-Za-z0-9_:.])(?=[0-9A-Fa-f]{0,4}:)[0-9A-Fa-f:.]{3,45}(?![A-Za-z0-9_:])/y;
+// A match begins the run of 0–4 hex digits before a ':' (the lookbehind excludes hex digits before it).
+const IPV6_STARTS = anchoredStarts(':', (text, at) => {
+  const start = runBefore(HEX, text, at);
+  return at - start <= 4 ? start : -1;
+});
 export const ipv6: Detector = {
   id: 'ipv6',
   anchors: [':'],
   types: ['IP_ADDRESS'],
   maxLength: 45,
   find(text, out) {
-    eachMatch(IPV6_RE, text, (m) => {
+    eachMatchAt(IPV6_RE, IPV6_STARTS, text, (m) => {
       let v = m[0];
       if (v.endsWith('.')) v = v.slice(0, -1);
       const colons = v.split(':').length - 1;
@@ -171,7 +188,33 @@ export const mac = patternDetector({
   re: /(?<![0-9A-Fa-f:.-])(?:[0-9A-Fa-f]{2}([:-])[0-9A-Fa-f]{2}(?:\1[0-9A-Fa-f]{2}){4}|[0-9A-Fa-f]{4}\.[0-9A-Fa-f]{4}\.[0-9A-Fa-f]{4})(?![0-9A-Fa-f:-]|\.[0-9A-Fa-f])/g,
   score: 0.8,
   maxLength: 17,
+  starts: macStarts(),
 });
+
+/**
+ * A MAC match begins a run of exactly two hex digits followed by ':' or '-', or four followed by '.' (its
+ * lookbehind excludes hex digits before it): found from the separators, which are rare in prose.
+ */
+function macStarts(): Starts {
+  const separator = /[:.-]/g;
+  return (text, from) => {
+    separator.lastIndex = from;
+    for (let m = separator.exec(text); m; m = separator.exec(text)) {
+      const at = m.index;
+      const start = runBefore(HEX, text, at);
+      if (start >= from && at - start === (m[0] === '.' ? 4 : 2)) return start;
+    }
+    return -1;
+  };
+}
+
+// Each address is a whole run of letters and digits of a known length range: tried only at such runs.
+const BASE58_RE = sticky(/(?<![A-Za-z0-9])[13mn2][1-9A-HJ-NP-Za-km-z]{25,34}(?![A-Za-z0-9])/g);
+const BASE58_STARTS = runsOfLength('alnum', 26, 35);
+const BECH32_RE = sticky(/(?<![A-Za-z0-9])(?:bc1|tb1|ltc1|BC1|TB1)[02-9AC-HJ-NP-Zac-hj-np-z]{6,86}(?![A-Za-z0-9])/g);
+const BECH32_STARTS = runsOfLength('alnum', 9, 90);
+const ETH_RE = sticky(/(?<![A-Za-z0-9])0x[0-9a-fA-F]{40}(?![A-Za-z0-9])/g);
+const ETH_STARTS = runsOfLength('alnum', 42, 42);
 
 /** Bitcoin-family addresses: legacy/P2SH Base58Check and segwit bech32/bech32m; Ethereum by shape and case. */
 export const crypto: Detector = {
@@ -181,13 +224,13 @@ export const crypto: Detector = {
   priority: 2,
   find(text, out) {
     const push = (start: number, end: number, score: number) => out.push({ type: 'CRYPTO', start, end, score, detector: 'crypto' });
-    eachMatch(/(?<![A-Za-z0-9])[13mn2][1-9A-HJ-NP-Za-km-z]{25,34}(?![A-Za-z0-9])/g, text, (m) => {
+    eachMatchAt(BASE58_RE, BASE58_STARTS, text, (m) => {
       if (base58check(m[0])) push(m.index, m.index + m[0].length, 1);
     });
-    eachMatch(/(?<![A-Za-z0-9])(?:bc1|tb1|ltc1|BC1|TB1)[02-9AC-HJ-NP-Zac-hj-np-z]{6,86}(?![A-Za-z0-9])/g, text, (m) => {
+    eachMatchAt(BECH32_RE, BECH32_STARTS, text, (m) => {
       if (bech32(m[0])) push(m.index, m.index + m[0].length, 1);
     });
-    eachMatch(/(?<![A-Za-z0-9])0x[0-9a-fA-F]{40}(?![A-Za-z0-9])/g, text, (m) => {
+    eachMatchAt(ETH_RE, ETH_STARTS, text, (m) => {
       const hex = m[0].slice(2);
       // EIP-55 mixed case is a strong signal; all one case could be any 160-bit hash.
       const mixed = hex !== hex.toLowerCase() && hex !== hex.toUpperCase();

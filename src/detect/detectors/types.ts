@@ -3,6 +3,7 @@
  * NORMALIZED text (see normalize.ts); the scanner maps offsets back, applies context words and resolves overlaps.
  * Pure and synchronous: no I/O, no state between calls.
  */
+import { eachMatchAt, sticky, type Starts } from './starts.ts';
 
 /** One candidate match, offsets in the text the detector was given. */
 export interface Candidate {
@@ -73,10 +74,14 @@ export interface PatternSpec {
   readonly unbounded?: { readonly startMarker: RegExp; readonly cap: number };
   /** After a rejected match, look again from its second character (a later keyword inside it may match). */
   readonly rescanOnReject?: boolean;
+  /** Where a match may start (see starts.ts): the pattern is then tried only there. */
+  readonly starts?: Starts;
 }
 
 export function patternDetector(p: PatternSpec): Detector {
   if (!p.re.global) throw new TypeError(`pattern ${p.id} must be global`);
+  const re = p.starts ? sticky(p.re) : p.re;
+  const each = p.starts ? eachMatchAt.bind(undefined, re, p.starts) : eachMatch.bind(undefined, re);
   return {
     id: p.id,
     types: [p.type],
@@ -88,10 +93,10 @@ export function patternDetector(p: PatternSpec): Detector {
     ...(p.anchors ? { anchors: p.anchors } : {}),
     ...(p.minDigits !== undefined ? { minDigits: p.minDigits } : {}),
     find(text, out) {
-      eachMatch(p.re, text, (m) => {
+      each(text, (m) => {
         const v = p.validate ? p.validate(m[0], m) : true;
         if (v === false) {
-          if (p.rescanOnReject) p.re.lastIndex = m.index + 1;
+          if (p.rescanOnReject) re.lastIndex = m.index + 1;
           return;
         }
         const score = typeof v === 'number' ? v : p.score;

@@ -1,0 +1,149 @@
+/**
+ * Candidate starts: a cheap scan that says where a pattern's match may begin, so the regex is tried only there
+ * (as a sticky regex) instead of at every position. Patterns that can begin at almost any letter or digit (hex,
+ * base64, MAC addresses, codice fiscale) otherwise cost a lookbehind test and a short run at each position.
+ *
+ * Contract of a Starts function: it returns the smallest index ≥ `from` where a match MAY start (or -1 for
+ * none), and never skips an index where one does start. Trying the sticky regex at each candidate in order then
+ * finds exactly the matches the global regex finds (its leftmost match from `from` starts at a candidate).
+ */
+
+export type Starts = (text: string, from: number) => number;
+
+const ASCII = 128;
+
+/** Membership table for an ASCII regex character class body, e.g. `A-Za-z0-9+/_-`. */
+export function charClass(body: string): Uint8Array {
+  const re = new RegExp(`[${body}]`);
+  const t = new Uint8Array(ASCII);
+  for (let c = 0; c < ASCII; c++) t[c] = re.test(String.fromCharCode(c)) ? 1 : 0;
+  return t;
+}
+
+function inClass(cls: Uint8Array, text: string, i: number): boolean {
+  const c = text.charCodeAt(i);
+  return c < ASCII && cls[c] === 1;
+}
+
+/** Character classes whose long runs are indexed once per text (runIndex), shared by the detectors using them. */
+export const ALNUM = charClass('A-Za-z0-9');
+export const HEX = charClass('0-9A-Fa-f');
+const B64 = charClass('A-Za-z0-9+/_-');
+/** Narrowest indexed class per ASCII character: 3 hex, 2 other alnum, 1 other b64, 0 none. */
+const LEVEL = Uint8Array.from({ length: ASCII }, (_, c) => (HEX[c] ? 3 : ALNUM[c] ? 2 : B64[c] ? 1 : 0));
+export type RunKind = 'alnum' | 'b64' | 'hex';
+/** Shortest run indexed per kind: below these, runs are too common in prose for the index to pay. */
+const INDEXED_FROM: Readonly<Record<RunKind, number>> = { alnum: 9, b64: 24, hex: 32 };
+
+/** Maximal runs as flat [start, end, start, end, …] lists, ordered by start. */
+type RunIndex = Record<RunKind, number[]>;
+
+// The last text indexed: the scanner runs every detector on one text in turn, so one pass over it serves all
+// of them (a JS loop costs ~3 ns per character: one per detector was most of a scan). Keyed by content.
+let indexedText: string | undefined;
+let indexed: RunIndex = { alnum: [], b64: [], hex: [] };
+
+function runIndex(text: string): RunIndex {
+  if (text === indexedText) return indexed;
+  const out: RunIndex = { alnum: [], b64: [], hex: [] };
+  const minHex = INDEXED_FROM.hex;
+  const minAlnum = INDEXED_FROM.alnum;
+  const minB64 = INDEXED_FROM.b64;
+  // Where the current run of each class started; runs nest (hex ⊂ alnum ⊂ b64), so a character ends the runs
+  // of the classes narrower than its own level and continues the others.
+  let hexAt = 0;
+  let alnumAt = 0;
+  let b64At = 0;
+  for (let i = 0; i <= text.length; i++) {
+    const c = i < text.length ? text.charCodeAt(i) : ASCII;
+    const level = c < ASCII ? LEVEL[c]! : 0;
+    if (level === 3) continue;
+    if (i - hexAt >= minHex) out.hex.push(hexAt, i);
+    hexAt = i + 1;
+    if (level === 2) continue;
+    if (i - alnumAt >= minAlnum) out.alnum.push(alnumAt, i);
+    alnumAt = i + 1;
+    if (level === 1) continue;
+    if (i - b64At >= minB64) out.b64.push(b64At, i);
+    b64At = i + 1;
+  }
+  indexedText = text;
+  indexed = out;
+  return out;
+}
+
+/**
+ * Starts of maximal runs of one class with a length in [min, max]: for a pattern whose match begins a run (its
+ * lookbehind excludes the class) and spans at least `min` characters of it.
+ */
+export function runsOfLength(kind: RunKind, min: number, max = Infinity): Starts {
+  if (min < INDEXED_FROM[kind]) throw new RangeError(`${kind} runs are indexed from ${INDEXED_FROM[kind]} characters`);
+  return (text, from) => {
+    const runs = runIndex(text)[kind];
+    for (let k = firstFrom(runs, from); k < runs.length; k += 2) {
+      const length = runs[k + 1]! - runs[k]!;
+      if (length >= min && length <= max) return runs[k]!;
+    }
+    return -1;
+  };
+}
+
+/** Index (even) of the first run starting at or after `from`. */
+function firstFrom(runs: readonly number[], from: number): number {
+  let lo = 0;
+  let hi = runs.length / 2;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (runs[2 * mid]! < from) lo = mid + 1;
+    else hi = mid;
+  }
+  return 2 * lo;
+}
+
+/**
+ * Candidates around an anchor character that every match contains: for each occurrence at or after `from`
+ * (found with indexOf), `back(text, at)` says where a match through that occurrence would start (or -1).
+ * Valid when a match starting at p ≥ from has its first anchor after p and that start is what `back` returns.
+ */
+export function anchoredStarts(anchor: string, back: (text: string, at: number) => number): Starts {
+  return (text, from) => {
+    for (let at = text.indexOf(anchor, from); at >= 0; at = text.indexOf(anchor, at + 1)) {
+      const start = back(text, at);
+      if (start >= from) return start;
+    }
+    return -1;
+  };
+}
+
+/** Start of the run of `cls` characters that ends right before `at` (`at` itself when there is none). */
+export function runBefore(cls: Uint8Array, text: string, at: number): number {
+  let i = at;
+  while (i > 0 && inClass(cls, text, i - 1)) i--;
+  return i;
+}
+
+/** A sticky copy of a global regex, to test at one index. */
+export function sticky(re: RegExp): RegExp {
+  return new RegExp(re.source, re.flags.includes('y') ? re.flags : `${re.flags}y`);
+}
+
+/**
+ * Each match of `re` (sticky) at candidate starts, in order, like eachMatch with the global regex. `accept` may
+ * move re.lastIndex (to rescan from inside a rejected match), as with eachMatch.
+ */
+export function eachMatchAt(re: RegExp, starts: Starts, text: string, accept: (m: RegExpExecArray) => void): void {
+  let from = 0;
+  while (from <= text.length) {
+    const at = starts(text, from);
+    if (at < 0) return;
+    re.lastIndex = at;
+    const m = re.exec(text);
+    if (!m) {
+      from = at + 1;
+      continue;
+    }
+    if (m[0].length === 0) re.lastIndex++;
+    accept(m);
+    from = re.lastIndex;
+  }
+}
