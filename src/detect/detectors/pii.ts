@@ -21,7 +21,7 @@ export const email = patternDetector({
 });
 
 /** A match begins the run of local-part characters before its '@' (1–64 long, first one a letter or digit). */
-function emailStarts() {
+export function emailStarts(): Starts {
   const local = charClass('A-Za-z0-9._%+-');
   return anchoredStarts('@', (text, at) => {
     const start = runBefore(local, text, at);
@@ -161,7 +161,7 @@ export const ipv4 = patternDetector({
 
 const IPV6_RE = /(?<![A-Za-z0-9_:.])(?=[0-9A-Fa-f]{0,4}:)[0-9A-Fa-f:.]{3,45}(?![A-Za-z0-9_:])/y;
 // A match begins the run of 0–4 hex digits before a ':' (the lookbehind excludes hex digits before it).
-const IPV6_STARTS = anchoredStarts(':', (text, at) => {
+export const IPV6_STARTS = anchoredStarts(':', (text, at) => {
   const start = runBefore(HEX, text, at);
   return at - start <= 4 ? start : -1;
 });
@@ -195,7 +195,7 @@ export const mac = patternDetector({
  * A MAC match begins a run of exactly two hex digits followed by ':' or '-', or four followed by '.' (its
  * lookbehind excludes hex digits before it): found from the separators, which are rare in prose.
  */
-function macStarts(): Starts {
+export function macStarts(): Starts {
   const separator = /[:.-]/g;
   return (text, from) => {
     separator.lastIndex = from;
