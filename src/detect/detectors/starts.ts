@@ -39,12 +39,18 @@ const INDEXED_FROM: Readonly<Record<RunKind, number>> = { alnum: 9, b64: 24, hex
 type RunIndex = Record<RunKind, number[]>;
 
 // The last text indexed: the scanner runs every detector on one text in turn, so one pass over it serves all
-// of them (a JS loop costs ~3 ns per character: one per detector was most of a scan). Keyed by content.
+// of them (a JS loop costs ~3 ns per character: one per detector was most of a scan). Keyed by content (a
+// memo: results never depend on it).
 let indexedText: string | undefined;
 let indexed: RunIndex = { alnum: [], b64: [], hex: [] };
 
 function runIndex(text: string): RunIndex {
-  if (text === indexedText) return indexed;
+  if (text === indexedText) {
+    // An equal text in another string object compares character by character: keep this object, so the next
+    // lookups (one per candidate) compare by identity.
+    indexedText = text;
+    return indexed;
+  }
   const out: RunIndex = { alnum: [], b64: [], hex: [] };
   const minHex = INDEXED_FROM.hex;
   const minAlnum = INDEXED_FROM.alnum;
