@@ -1,6 +1,6 @@
 import type { ExchangeFinish, ExchangeStart } from '../store/ports.ts';
 import { CLASS, SEVERITY, baseEvent, user, type OcsfEvent, type ProductInfo, type Severity, type Status } from './ocsf-base.ts';
-import { safeIdent, safeIdents, safeIp, safeName, safeNames, safePath, safeUserAgent, type FieldHasher } from './sanitize.ts';
+import { safeDisplayName, safeIdent, safeIdents, safeIp, safeName, safeNames, safePath, safeUserAgent, type FieldHasher } from './sanitize.ts';
 
 /**
  * One exchange → one OCSF API Activity (6003) event when it ends. Only metadata: identity, decision, rule ids,
@@ -61,7 +61,7 @@ export function mapExchange(start: ExchangeStart, fin: ExchangeFinish, c: MapCon
       disposition: blocked ? 'Blocked' : masked ? 'Corrected' : 'Allowed',
       actor: {
         user: user({
-          uid: safeName(start.subject, h), name: safeName(p.displayName, h), type: safeName(p.kind, h),
+          uid: safeName(start.subject, h), name: safeDisplayName(p.displayName, h), type: safeName(p.kind, h),
           groups: safeNames(p.groups, h), credentialUid: safeName(p.credentialId, h),
         }),
       },
@@ -111,6 +111,7 @@ function decisionSummary(d: Record<string, unknown> | null, h: FieldHasher): Rec
     reasons: safeIdents(reasons.map((r) => (r !== null && typeof r === 'object' ? (r as { code?: unknown }).code : undefined)), h),
     rule_ids: safeNames(d.matchedRuleIds, h),
     // Approvals: how the request got through (approved, window grant, break-glass) — break-glass is always flagged.
+    approval_id: safeName(d.approvalId, h),
     approval_outcome: safeIdent(d.approvalOutcome, h),
     break_glass: d.breakGlass === true || d.approvalOutcome === 'break_glass' ? true : undefined,
     break_glass_refused: d.breakGlassRefused === true ? true : undefined,

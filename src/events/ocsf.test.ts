@@ -67,6 +67,12 @@ describe('OCSF mapping', () => {
     const glass = JSON.parse(mapper.exchange(start({ decision: { ...decision, effect: 'require_approval', approvalOutcome: 'break_glass', breakGlass: true } }), finish()).body) as Json;
     assert.equal(glass.unmapped.portcullis.decision.break_glass, true);
     assert.equal(glass.unmapped.portcullis.decision.approval_outcome, 'break_glass');
+    // A verified person's display name stays readable; a name that carries a key shape is hashed.
+    const named = (displayName: string) => (JSON.parse(mapper.exchange(start({ principal: { kind: 'user', displayName, groups: [] } }), finish()).body) as Json).actor.user.name as string;
+    assert.equal(named('José Núñez-Ortiz'), 'José Núñez-Ortiz');
+    assert.match(named('pcl_abc def'), /^hmac:/);
+    const approved = JSON.parse(mapper.exchange(start({ decision: { ...decision, effect: 'require_approval', approvalId: 'apr_01J9Z', approvalOutcome: 'approved' } }), finish()).body) as Json;
+    assert.equal(approved.unmapped.portcullis.decision.approval_id, 'apr_01J9Z');
     const masked = JSON.parse(mapper.exchange(start({ findings: [{ type: 'EMAIL_ADDRESS', start: 0, end: 5, action: 'mask' }, { type: 'EMAIL_ADDRESS', start: 9, end: 20, action: 'mask' }] }), finish()).body) as Json;
     assert.equal(masked.metadata.event_code, 'exchange.masked');
     assert.equal(masked.disposition_id, 11);

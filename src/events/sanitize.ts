@@ -80,6 +80,15 @@ export function safeName(v: unknown, h: FieldHasher): string | undefined {
   return IDENT.test(v) && !hasSecretShape(v) ? v : h.hash(v);
 }
 
+/** A person's display name from a verified identity ("Alice Martin", "José Núñez-Ortiz", "O'Brien, Pat"). */
+const DISPLAY_NAME = /^[\p{L}\p{M}][\p{L}\p{M}0-9 .,'@_-]{0,127}$/u;
+
+/** A display name in clear when it reads like one (letters, spaces, common punctuation); anything else is hashed. */
+export function safeDisplayName(v: unknown, h: FieldHasher): string | undefined {
+  if (typeof v !== 'string' || v.length === 0) return undefined;
+  return DISPLAY_NAME.test(v) && !hasSecretShape(v) ? v : safeName(v, h);
+}
+
 const URL_PATH = /^\/[A-Za-z0-9._~/-]{0,200}$/;
 
 /**
