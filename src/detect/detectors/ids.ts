@@ -9,12 +9,15 @@ import { runsOfLength } from './starts.ts';
 import { patternDetector, type Detector } from './types.ts';
 
 const digitsOf = (s: string): string => s.replace(/[^0-9]/g, '');
+// Number patterns begin a run of digits (their lookbehind excludes digits): `starts` tries them only at runs
+// at least as long as their first group.
 
 export const ukNhs = patternDetector({
   id: 'uk_nhs',
   minDigits: 10,
   type: 'UK_NHS',
   re: /(?<![0-9.-])[0-9]{3}([ -]?)[0-9]{3}\1[0-9]{4}(?![0-9]|[.-][0-9])/g,
+  starts: runsOfLength('digit', 3),
   score: 0.4,
   maxLength: 12,
   context: [{ words: ['nhs', 'national health', 'patient'], boost: 0.6 }],
@@ -26,6 +29,7 @@ export const inAadhaar = patternDetector({
   minDigits: 12,
   type: 'IN_AADHAAR',
   re: /(?<![0-9.-])[2-9][0-9]{3}([ -]?)[0-9]{4}\1[0-9]{4}(?![0-9]|[.-][0-9])/g,
+  starts: runsOfLength('digit', 4),
   score: 0.45,
   maxLength: 14,
   context: [{ words: ['aadhaar', 'aadhar', 'uidai', 'uid'], boost: 0.45 }],
@@ -38,6 +42,7 @@ export const esNif = patternDetector({
   minDigits: 8,
   type: 'ES_NIF',
   re: /(?<![A-Za-z0-9])([0-9]{8})-?([A-Za-z])(?![A-Za-z0-9])/g,
+  starts: runsOfLength('digit', 8, 8),
   score: 0.7,
   maxLength: 10,
   context: [{ words: ['nif', 'dni', 'documento', 'identidad'], boost: 0.25 }],
@@ -94,6 +99,7 @@ export const deTaxIdDetector = patternDetector({
   minDigits: 11,
   type: 'DE_TAX_ID',
   re: /(?<![0-9.-])[1-9][0-9]( ?)[0-9]{3}\1[0-9]{3}\1[0-9]{3}(?![0-9]|[.-][0-9])/g,
+  starts: runsOfLength('digit', 2),
   score: 0.4,
   maxLength: 14,
   context: [{ words: ['steuer', 'steuerid', 'steuer-id', 'identifikationsnummer', 'idnr', 'tax id', 'tin'], boost: 0.5 }],
@@ -105,6 +111,7 @@ export const caSin = patternDetector({
   minDigits: 9,
   type: 'CA_SIN',
   re: /(?<![0-9.-])[1-79][0-9]{2}([ -]?)[0-9]{3}\1[0-9]{3}(?![0-9]|[.-][0-9])/g,
+  starts: runsOfLength('digit', 3),
   score: 0.35,
   maxLength: 11,
   context: [{ words: ['sin', 'social insurance', 'nas', 'assurance sociale'], boost: 0.6 }],

@@ -28,11 +28,13 @@ export class LiteralScanner {
   /** Alphabet class per ASCII code (0: a character no literal contains); A-Z share the class of a-z. */
   readonly #cls = new Uint8Array(ASCII);
   readonly #width: number;
-  /** delta[state * width + class] = next state: failure links folded in at build time. */
+  /** delta[state * width + class] = next state's row offset: failure links folded in at build time. */
   #delta = new Int32Array(0);
   /** Literal ids ending at each state (own + via suffix links): outIds[outAt[s] .. outAt[s + 1]). */
   #outAt = new Int32Array(0);
   #outIds = new Int32Array(0);
+  /** terminal[row offset] = 1 for states where a literal ends. */
+  #terminal = new Uint8Array(0);
 
   constructor(literals: readonly Literal[]) {
     this.#literals = literals;
@@ -90,7 +92,10 @@ export class LiteralScanner {
         }
       }
     }
-    this.#delta = Int32Array.from(next.flat());
+    // Rows hold the next state's row offset (state × width), so a step is one add and one load.
+    this.#delta = Int32Array.from(next.flat(), (t) => t * w);
+    this.#terminal = new Uint8Array(next.length * w);
+    for (let t = 0; t < next.length; t++) if (out[t]!.length > 0) this.#terminal[t * w] = 1;
     this.#outAt = new Int32Array(next.length + 1);
     for (let s = 0; s < next.length; s++) this.#outAt[s + 1] = this.#outAt[s]! + out[s]!.length;
     this.#outIds = Int32Array.from(out.flat());
@@ -100,11 +105,10 @@ export class LiteralScanner {
     const found = new Uint8Array(this.#literals.length);
     const cls = this.#cls;
     const delta = this.#delta;
-    const outAt = this.#outAt;
-    const width = this.#width;
+    const terminal = this.#terminal;
     let digits = 0;
     let ascii = true;
-    let s = 0;
+    let s = 0; // a state's row offset in delta
     for (let i = 0; i < text.length; i++) {
       const c = text.charCodeAt(i);
       if (c >= ASCII) {
@@ -112,9 +116,9 @@ export class LiteralScanner {
         s = 0;
         continue;
       }
-      if (c >= 48 && c <= 57) digits++;
-      s = delta[s * width + cls[c]!]!;
-      if (outAt[s] !== outAt[s + 1]) this.#mark(text, i + 1, s, found);
+      if (c <= 57 && c >= 48) digits++;
+      s = delta[s + cls[c]!]!;
+      if (terminal[s] === 1) this.#mark(text, i + 1, s / this.#width, found);
     }
     return { found, digits, ascii };
   }

@@ -134,6 +134,7 @@ export const usSsn = patternDetector({
   minDigits: 9,
   type: 'US_SSN',
   re: /(?<![0-9.-])([0-9]{3})([ .-]?)([0-9]{2})\2([0-9]{4})(?![0-9]|[.-][0-9])/g,
+  starts: runsOfLength('digit', 3), // begins a digit run of 3 (grouped) or 9
   score: 0.85,
   maxLength: 11,
   priority: 2,

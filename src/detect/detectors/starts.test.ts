@@ -15,6 +15,12 @@ const CASES: [string, RegExp, Starts][] = [
   ['fiscal', /(?<![A-Za-z0-9])[A-Za-z]{6}[0-9LMNP-Vlmnp-v]{2}[A-EHLMPR-Ta-ehlmpr-t][0-9LMNP-Vlmnp-v]{2}[A-Za-z][0-9LMNP-Vlmnp-v]{3}[A-Za-z](?![A-Za-z0-9])/g, runsOfLength('alnum', 16, 16)],
   ['base58', /(?<![A-Za-z0-9])[13mn2][1-9A-HJ-NP-Za-km-z]{25,34}(?![A-Za-z0-9])/g, runsOfLength('alnum', 26, 35)],
   ['bech32', /(?<![A-Za-z0-9])(?:bc1|tb1|ltc1|BC1|TB1)[02-9AC-HJ-NP-Zac-hj-np-z]{6,86}(?![A-Za-z0-9])/g, runsOfLength('alnum', 9, 90)],
+  ['us_ssn', /(?<![0-9.-])([0-9]{3})([ .-]?)([0-9]{2})\2([0-9]{4})(?![0-9]|[.-][0-9])/g, runsOfLength('digit', 3)],
+  ['uk_nhs', /(?<![0-9.-])[0-9]{3}([ -]?)[0-9]{3}\1[0-9]{4}(?![0-9]|[.-][0-9])/g, runsOfLength('digit', 3)],
+  ['in_aadhaar', /(?<![0-9.-])[2-9][0-9]{3}([ -]?)[0-9]{4}\1[0-9]{4}(?![0-9]|[.-][0-9])/g, runsOfLength('digit', 4)],
+  ['es_nif', /(?<![A-Za-z0-9])([0-9]{8})-?([A-Za-z])(?![A-Za-z0-9])/g, runsOfLength('digit', 8, 8)],
+  ['de_tax_id', /(?<![0-9.-])[1-9][0-9]( ?)[0-9]{3}\1[0-9]{3}\1[0-9]{3}(?![0-9]|[.-][0-9])/g, runsOfLength('digit', 2)],
+  ['ca_sin', /(?<![0-9.-])[1-79][0-9]{2}([ -]?)[0-9]{3}\1[0-9]{3}(?![0-9]|[.-][0-9])/g, runsOfLength('digit', 3)],
   ['eth', /(?<![A-Za-z0-9])0x[0-9a-fA-F]{40}(?![A-Za-z0-9])/g, runsOfLength('alnum', 42, 42)],
 ];
 
@@ -23,6 +29,9 @@ const rnd = () => (seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x80000000
 const pick = (s: string) => s[Math.floor(rnd() * s.length)]!;
 const run = (alphabet: string, n: number) => Array.from({ length: n }, () => pick(alphabet)).join('');
 const PIECES: (() => string)[] = [
+  () => run('0123456789', 1 + Math.floor(rnd() * 12)),
+  () => [2, 3, 4].map((k) => run('0123456789', k)).join(pick(' -.')),
+  () => `${run('0123456789', 8)}${pick('-aZ ')}`,
   () => run('0123456789abcdefABCDEF', 1 + Math.floor(rnd() * 40)),
   () => run('0123456789abcdef', 2 + 2 * Math.floor(rnd() * 2)),
   () => pick(':-.@ +/=_'),

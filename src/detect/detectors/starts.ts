@@ -28,12 +28,13 @@ function inClass(cls: Uint8Array, text: string, i: number): boolean {
 /** Character classes whose long runs are indexed once per text (runIndex), shared by the detectors using them. */
 export const ALNUM = charClass('A-Za-z0-9');
 export const HEX = charClass('0-9A-Fa-f');
+const DIGIT = charClass('0-9');
 const B64 = charClass('A-Za-z0-9+/_-');
-/** Narrowest indexed class per ASCII character: 3 hex, 2 other alnum, 1 other b64, 0 none. */
-const LEVEL = Uint8Array.from({ length: ASCII }, (_, c) => (HEX[c] ? 3 : ALNUM[c] ? 2 : B64[c] ? 1 : 0));
-export type RunKind = 'alnum' | 'b64' | 'hex';
+/** Narrowest indexed class per ASCII character: 4 digit, 3 other hex, 2 other alnum, 1 other b64, 0 none. */
+const LEVEL = Uint8Array.from({ length: ASCII }, (_, c) => (DIGIT[c] ? 4 : HEX[c] ? 3 : ALNUM[c] ? 2 : B64[c] ? 1 : 0));
+export type RunKind = 'alnum' | 'b64' | 'hex' | 'digit';
 /** Shortest run indexed per kind: below these, runs are too common in prose for the index to pay. */
-const INDEXED_FROM: Readonly<Record<RunKind, number>> = { alnum: 9, b64: 24, hex: 32 };
+const INDEXED_FROM: Readonly<Record<RunKind, number>> = { alnum: 9, b64: 24, hex: 32, digit: 1 };
 
 /** Maximal runs as flat [start, end, start, end, …] lists, ordered by start. */
 type RunIndex = Record<RunKind, number[]>;
@@ -42,7 +43,7 @@ type RunIndex = Record<RunKind, number[]>;
 // of them (a JS loop costs ~3 ns per character: one per detector was most of a scan). Keyed by content (a
 // memo: results never depend on it).
 let indexedText: string | undefined;
-let indexed: RunIndex = { alnum: [], b64: [], hex: [] };
+let indexed: RunIndex = { alnum: [], b64: [], hex: [], digit: [] };
 
 function runIndex(text: string): RunIndex {
   if (text === indexedText) {
@@ -51,18 +52,22 @@ function runIndex(text: string): RunIndex {
     indexedText = text;
     return indexed;
   }
-  const out: RunIndex = { alnum: [], b64: [], hex: [] };
+  const out: RunIndex = { alnum: [], b64: [], hex: [], digit: [] };
   const minHex = INDEXED_FROM.hex;
   const minAlnum = INDEXED_FROM.alnum;
   const minB64 = INDEXED_FROM.b64;
-  // Where the current run of each class started; runs nest (hex ⊂ alnum ⊂ b64), so a character ends the runs
+  // Where the current run of each class started; runs nest (digit ⊂ hex ⊂ alnum ⊂ b64), so a character ends the runs
   // of the classes narrower than its own level and continues the others.
+  let digitAt = 0;
   let hexAt = 0;
   let alnumAt = 0;
   let b64At = 0;
   for (let i = 0; i <= text.length; i++) {
     const c = i < text.length ? text.charCodeAt(i) : ASCII;
     const level = c < ASCII ? LEVEL[c]! : 0;
+    if (level === 4) continue;
+    if (i > digitAt) out.digit.push(digitAt, i);
+    digitAt = i + 1;
     if (level === 3) continue;
     if (i - hexAt >= minHex) out.hex.push(hexAt, i);
     hexAt = i + 1;
