@@ -39,6 +39,11 @@ rules:
     effect: allow
     subjects: { groups: [contractors] }
     features: { templates_only: true }
+  - id: ops-reasoning-held
+    effect: require_approval
+    subjects: { groups: [ops] }
+    resources: { models: ["gpt-4.1*"] }
+    approval: { mode: hold, approver_groups: [sec] }
   - id: analysts-templates-reviewed
     effect: require_approval
     subjects: { groups: [analysts] }
@@ -62,7 +67,7 @@ const TEMPLATE = {
 
 describe('the composed gateway: policy, detection, templates, approvals, budgets, audit, events', () => {
   let t: TestGateway;
-  let keys: { bob: string; carol: string; ann: string };
+  let keys: { bob: string; carol: string; ann: string; olga: string };
   const EMAIL = 'jane.roe@example.com';
   const CARD = '4111 1111 1111 1111';
   const MASTER = randomBytes(32).toString('base64');
@@ -101,7 +106,7 @@ events:
 `,
     });
     const mk = async (name: string, groups: string[]) => (await createApiKey(t.gw.store.apiKeys, { name, kind: 'user', groups, expiresAt: null, createdBy: 'test' }, Date.now())).secret;
-    keys = { bob: await mk('bob', ['sec']), carol: await mk('carol', ['contractors']), ann: await mk('ann', ['analysts']) };
+    keys = { bob: await mk('bob', ['sec']), carol: await mk('carol', ['contractors']), ann: await mk('ann', ['analysts']), olga: await mk('olga', ['ops']) };
   });
   after(() => t.close());
 
@@ -147,6 +152,28 @@ events:
     assert.equal(t.mock.received.length, before + 1);
     const again = await refusal(send());
     assert.equal(again.status, 403, 'a one-request approval is not reused');
+  });
+
+  it('hold mode through the composed gateway: a streamed request waits until an approver decides, then streams the answer', async () => {
+    const olga = new OpenAI({ baseURL: t.openaiBase, apiKey: keys.olga, maxRetries: 0 });
+    const before = t.mock.received.length;
+    const answer = (async () => {
+      const stream = await olga.chat.completions.create({ model: 'gpt-4.1-mini', stream: true, messages: [{ role: 'user', content: 'plan the migration' }] });
+      let text = '';
+      for await (const c of stream) text += c.choices[0]?.delta.content ?? '';
+      return text;
+    })();
+    let id: string | undefined;
+    for (let i = 0; i < 200 && !id; i++) {
+      const pending = await api(keys.bob, 'GET', '/admin/v1/approvals?state=pending');
+      id = (pending.json.data as { id: string; requester: string }[]).find((a) => a.requester === 'user:olga')?.id;
+      if (!id) await new Promise((r) => setTimeout(r, 25));
+    }
+    assert.ok(id, 'the held request created a pending approval');
+    assert.equal(t.mock.received.length, before, 'nothing went upstream while held');
+    assert.equal((await api(keys.bob, 'POST', `/admin/v1/approvals/${id}/approve`, { reason: 'change ticket' })).status, 200);
+    assert.match(await answer, /plan the migration/);
+    assert.equal(t.mock.received.length, before + 1);
   });
 
   it('portcullis exchanges explain says why an exchange was held, from its record, without its content', async () => {
