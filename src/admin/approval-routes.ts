@@ -1,4 +1,4 @@
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { IncomingMessage } from 'node:http';
 import { GatewayError } from '../core/errors.ts';
 import type { Principal } from '../core/principal.ts';
 import type { Keyring } from '../crypto/keyring.ts';
@@ -8,18 +8,12 @@ import type { ApprovalService } from '../approvals/service.ts';
 import { APPROVAL_STATES, type ApprovalState } from '../approvals/state.ts';
 import { approvalView, maySee } from '../approvals/view.ts';
 import { presentedCredential } from '../proxy/headers.ts';
-import { queryOf, readJson, type Authenticate } from './http.ts';
+import { queryOf, readJson, send, type Authenticate } from './http.ts';
 
 export interface ApprovalRouteDeps {
   approvals: ApprovalService;
   keyring: Keyring;
   authenticate: Authenticate;
-}
-
-function send(res: ServerResponse, status: number, value: unknown): void {
-  const body = JSON.stringify(value);
-  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), 'cache-control': 'no-store' });
-  res.end(body);
 }
 
 const LIST_DEFAULT = 100;

@@ -1,4 +1,4 @@
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { IncomingMessage } from 'node:http';
 import type { Clock } from '../core/clock.ts';
 import { GatewayError } from '../core/errors.ts';
 import type { Keyring } from '../crypto/keyring.ts';
@@ -10,7 +10,7 @@ import type { AuditRepo, SessionFilter } from '../audit/repo.ts';
 import { auditAdminAction } from '../audit/runtime.ts';
 import { verifyStore } from '../audit/verify-store.ts';
 import type { Store } from '../store/ports.ts';
-import { queryOf, requireRole, type Authenticate } from './http.ts';
+import { queryOf, requireRole, send, type Authenticate } from './http.ts';
 
 export interface AuditRouteDeps {
   store: Store;
@@ -19,12 +19,6 @@ export interface AuditRouteDeps {
   clock: Clock;
   log: AuditLog;
   authenticate: Authenticate;
-}
-
-function send(res: ServerResponse, status: number, value: unknown): void {
-  const body = JSON.stringify(value);
-  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), 'cache-control': 'no-store' });
-  res.end(body);
 }
 
 /**

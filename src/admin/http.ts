@@ -1,4 +1,4 @@
-import type { IncomingMessage } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { GatewayError } from '../core/errors.ts';
 import type { Principal } from '../core/principal.ts';
 import type { AuthContext } from '../identity/authenticator.ts';
@@ -49,4 +49,11 @@ export function stringArray(v: unknown, name: string): string[] {
     throw new GatewayError('invalid_request', `\`${name}\` must be an array of non-empty strings.`);
   }
   return v as string[];
+}
+
+/** A JSON answer of the admin API: never cached (it may carry recorded content or secrets' metadata). */
+export function send(res: ServerResponse, status: number, value: unknown): void {
+  const body = JSON.stringify(value);
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), 'cache-control': 'no-store' });
+  res.end(body);
 }

@@ -1,4 +1,4 @@
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { IncomingMessage } from 'node:http';
 import type { Clock } from '../core/clock.ts';
 import { GatewayError } from '../core/errors.ts';
 import type { Route } from '../http/route.ts';
@@ -7,7 +7,7 @@ import type { PolicyService } from '../governance/policy-service.ts';
 import type { PolicySimulator } from '../governance/policy-simulate.ts';
 import { parseDuration } from '../identity/key-service.ts';
 import type { PolicyVersionRecord } from '../policy/versions.ts';
-import { queryOf, readJson, requireRole, type Authenticate } from './http.ts';
+import { queryOf, readJson, requireRole, send, type Authenticate } from './http.ts';
 
 export interface PolicyRouteDeps {
   service: PolicyService;
@@ -15,12 +15,6 @@ export interface PolicyRouteDeps {
   simulator: PolicySimulator;
   authenticate: Authenticate;
   clock: Clock;
-}
-
-function send(res: ServerResponse, status: number, value: unknown): void {
-  const body = JSON.stringify(value);
-  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), 'cache-control': 'no-store' });
-  res.end(body);
 }
 
 const READERS = ['admin', 'policy-author', 'auditor'] as const;

@@ -1,4 +1,4 @@
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { IncomingMessage } from 'node:http';
 import type { Clock } from '../core/clock.ts';
 import { GatewayError } from '../core/errors.ts';
 import type { Keyring } from '../crypto/keyring.ts';
@@ -6,7 +6,7 @@ import type { Route } from '../http/route.ts';
 import { exchangeDetail, exchangeSummary } from '../audit/exchange-view.ts';
 import { createApiKey, parseDuration, publicKeyView } from '../identity/key-service.ts';
 import type { ExchangeFilter, ExchangeStatus, Store } from '../store/ports.ts';
-import { queryOf, readJson, requireRole, stringArray, type Authenticate } from './http.ts';
+import { queryOf, readJson, requireRole, stringArray, send, type Authenticate } from './http.ts';
 
 export interface AdminDeps {
   store: Store;
@@ -18,12 +18,6 @@ export interface AdminDeps {
   /** Called after a provider credential is stored (rotation without a restart). */
   onCredentialChanged(provider: string, apiKey: string): void;
   providers: { name: string; type: string; credentialSource: string }[];
-}
-
-function send(res: ServerResponse, status: number, value: unknown): void {
-  const body = JSON.stringify(value);
-  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), 'cache-control': 'no-store' });
-  res.end(body);
 }
 
 /** Admin API v1 (docs/api.md). Every route checks roles first: deny by default. */

@@ -1,4 +1,4 @@
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { IncomingMessage } from 'node:http';
 import type { Clock } from '../core/clock.ts';
 import { GatewayError } from '../core/errors.ts';
 import type { Route } from '../http/route.ts';
@@ -6,18 +6,12 @@ import type { TemplateRepo } from '../policy/templates/repo.ts';
 import { pushTemplate } from '../policy/templates/resolver.ts';
 import type { TemplateRecord } from '../policy/templates/schema.ts';
 import { checkTemplateDocument } from '../policy/templates/validate.ts';
-import { readJson, requireRole, type Authenticate } from './http.ts';
+import { readJson, requireRole, send, type Authenticate } from './http.ts';
 
 export interface TemplateRouteDeps {
   templates: TemplateRepo;
   clock: Clock;
   authenticate: Authenticate;
-}
-
-function send(res: ServerResponse, status: number, value: unknown): void {
-  const body = JSON.stringify(value);
-  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), 'cache-control': 'no-store' });
-  res.end(body);
 }
 
 export function templateView(r: TemplateRecord): Record<string, unknown> {

@@ -1,17 +1,11 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Route } from '../http/route.ts';
 import type { BudgetEnforcer, UsageRow } from '../policy/budgets/enforcer.ts';
-import { queryOf, requireRole, type Authenticate } from './http.ts';
+import { queryOf, requireRole, send, type Authenticate } from './http.ts';
 
 export interface UsageRouteDeps {
   enforcer: BudgetEnforcer;
   authenticate: Authenticate;
-}
-
-function send(res: ServerResponse, value: unknown): void {
-  const body = JSON.stringify(value);
-  res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), 'cache-control': 'no-store' });
-  res.end(body);
 }
 
 export function usageView(r: UsageRow): Record<string, unknown> {
@@ -35,7 +29,7 @@ export function usageRoutes(d: UsageRouteDeps): Route[] {
       const rows = await d.enforcer.usage({ scope: q.get('scope') ?? undefined, limitId: q.get('limit_id') ?? undefined });
       const all = p.roles.includes('admin') || p.roles.includes('auditor');
       const mine = (r: UsageRow): boolean => r.scope.split('|').includes(p.subject);
-      send(res, { data: rows.filter((r) => all || mine(r)).map(usageView) });
+      send(res, 200, { data: rows.filter((r) => all || mine(r)).map(usageView) });
     },
   }];
 }
