@@ -47,7 +47,7 @@ export interface CelBindings {
 }
 
 /** true/false, or an Error (evaluation errors fail closed in the engine). */
-export type Condition = (b: CelBindings) => boolean | Error;
+export type Condition = (b: PreparedBindings) => boolean | Error;
 
 const SAMPLE: CelBindings = {
   principal: { subject: 'user:sample', kind: 'user', groups: ['g'], claims: {} },
@@ -56,6 +56,7 @@ const SAMPLE: CelBindings = {
   sensitivity: 'public',
   findings: [],
 };
+let samplePrepared: PreparedBindings | undefined;
 
 /**
  * Parses and plans once. Rejects syntax errors, unknown variables or functions (found by a dry run on a sample
@@ -68,7 +69,7 @@ export function compileCondition(src: string): Condition {
   } catch (err) {
     throw new TypeError(`CEL syntax error: ${firstLine(err)}`);
   }
-  const dry = run(SAMPLE as never);
+  const dry = run((samplePrepared ??= prepareBindings(SAMPLE)) as never);
   if (isCelError(dry)) {
     const msg = String((dry as unknown as Error).message ?? dry);
     if (/unresolved attribute|unbound function|no such overload|no matching overload/i.test(msg)) throw new TypeError(`CEL error: ${msg}`);
@@ -78,7 +79,7 @@ export function compileCondition(src: string): Condition {
   return (b) => {
     let r: unknown;
     try {
-      r = run(celInput(b) as never);
+      r = run(b as never);
     } catch (err) {
       return err instanceof Error ? err : new Error(String(err));
     }
@@ -87,24 +88,27 @@ export function compileCondition(src: string): Condition {
   };
 }
 
+/** Bindings converted to CEL values (see prepareBindings). */
+export interface PreparedBindings {
+  readonly principal: unknown;
+  readonly request: unknown;
+  readonly context: unknown;
+  readonly sensitivity: string;
+  readonly findings: readonly string[];
+}
+
 /**
- * The bindings as CEL maps, built once per decision (the engine passes one bindings object to every condition):
- * handed plain objects, the library rebuilds a Map on every variable read.
+ * The bindings as CEL maps, built once per decision and shared by all its conditions: handed plain objects, the
+ * library rebuilds a Map on every variable read.
  */
-const converted = new WeakMap<CelBindings, Record<string, unknown>>();
-function celInput(b: CelBindings): Record<string, unknown> {
-  let c = converted.get(b);
-  if (!c) {
-    c = {
-      principal: celMap(new Map(Object.entries(b.principal) as [string, never][])),
-      request: celMap(new Map(Object.entries(b.request) as [string, never][])),
-      context: celMap(new Map(Object.entries(b.context) as [string, never][])),
-      sensitivity: b.sensitivity,
-      findings: b.findings,
-    };
-    converted.set(b, c);
-  }
-  return c;
+export function prepareBindings(b: CelBindings): PreparedBindings {
+  return {
+    principal: celMap(new Map(Object.entries(b.principal) as [string, never][])),
+    request: celMap(new Map(Object.entries(b.request) as [string, never][])),
+    context: celMap(new Map(Object.entries(b.context) as [string, never][])),
+    sensitivity: b.sensitivity,
+    findings: b.findings,
+  };
 }
 
 function firstLine(err: unknown): string {

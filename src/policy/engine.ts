@@ -1,4 +1,4 @@
-import type { CelBindings } from './cel.ts';
+import { prepareBindings, type CelBindings, type PreparedBindings } from './cel.ts';
 import type { Effect, PolicyDocument } from './document.ts';
 import { PathError, type PolicyIssue } from './errors.ts';
 import type { PolicyInput } from './input.ts';
@@ -101,7 +101,7 @@ function evaluate(e: EngineParts, defaultAllow: boolean, input: PolicyInput): Po
     if (s.invalidLabel) return decide('deny', [{ code: 'sensitivity_label_invalid', detail: e.sensitivity.levels.join('|') }], [], s.derived);
     level = s.level;
   }
-  let bindings: CelBindings | undefined;
+  let bindings: PreparedBindings | undefined;
   const denies: CompiledRule[] = [];
   const granted: CompiledRule[] = [];
   const misses: Reason[] = [];
@@ -109,7 +109,7 @@ function evaluate(e: EngineParts, defaultAllow: boolean, input: PolicyInput): Po
   for (const rule of e.rules) {
     if (!rule.matches(input, level)) continue;
     if (rule.when) {
-      const r = rule.when((bindings ??= celBindings(input, level)));
+      const r = rule.when((bindings ??= prepareBindings(celBindings(input, level))));
       if (r instanceof Error) {
         errors.push({ code: 'evaluation_error', ruleId: rule.id, detail: 'condition' });
         continue;
