@@ -20,28 +20,34 @@ export interface AuditObserverOptions {
 /**
  * Appends `exchange.started` (awaited before the request goes upstream: no chain entry, no request) and
  * `exchange.finished` to the hash chain, with the SHA-256 of the sealed bodies as stored — so purging a body later
- * leaves the trail verifiable. Also assigns the exchange to a session for `portcullis sessions`.
+ * leaves the trail verifiable. Assigns the exchange to a session for `portcullis sessions` with the finish (grouping
+ * is not needed before the request goes upstream).
  */
 export function createAuditObserver(o: AuditObserverOptions): ExchangeObserver {
   const maxScan = o.maxSessionScanBytes ?? 256 * 1024;
   return {
     name: 'audit-chain',
     async onStart(start) {
-      const hint = sessionHint(start, o.keyring, maxScan);
-      // Client-supplied ids are stored as keyed hashes: they group, but never reveal what the client sent.
-      const mac = hint ? createHmac('sha256', o.keyring.key('audit')).update(`${start.subject ?? ''}\n${hint.key}`).digest('hex').slice(0, 32) : null;
-      const explicit = hint !== undefined && !hint.source.endsWith('time-gap');
-      const session = o.repo.assignSession({
-        exchangeId: start.id, at: start.startedAt, subject: start.subject, client: explicit || !mac ? clientOf(start) : `${clientOf(start)}|${mac}`,
-        key: explicit ? mac : null, source: hint?.source ?? 'time-gap', gapMs: o.sessionGapMs,
-      });
-      const entry = o.log.append({ kind: 'exchange.started', subject: start.subject, refId: start.id, payload: startPayload(start) }, { exchangeId: start.id, phase: 'start' });
-      await Promise.all([session, entry]);
+      await o.log.append({ kind: 'exchange.started', subject: start.subject, refId: start.id, payload: startPayload(start) }, { exchangeId: start.id, phase: 'start' });
     },
     async onFinish(start, finish) {
-      await o.log.append({ kind: 'exchange.finished', subject: start.subject, refId: start.id, payload: finishPayload(finish) }, { exchangeId: start.id, phase: 'finish' });
+      // The session is assigned with the finish, off the path before upstream (it only groups exchanges for replay).
+      const session = assignSession(o, start, maxScan);
+      const entry = o.log.append({ kind: 'exchange.finished', subject: start.subject, refId: start.id, payload: finishPayload(finish) }, { exchangeId: start.id, phase: 'finish' });
+      await Promise.all([session, entry]);
     },
   };
+}
+
+function assignSession(o: AuditObserverOptions, start: ExchangeStart, maxScan: number): Promise<string> {
+  const hint = sessionHint(start, o.keyring, maxScan);
+  // Client-supplied ids are stored as keyed hashes: they group, but never reveal what the client sent.
+  const mac = hint ? createHmac('sha256', o.keyring.key('audit')).update(`${start.subject ?? ''}\n${hint.key}`).digest('hex').slice(0, 32) : null;
+  const explicit = hint !== undefined && !hint.source.endsWith('time-gap');
+  return o.repo.assignSession({
+    exchangeId: start.id, at: start.startedAt, subject: start.subject, client: explicit || !mac ? clientOf(start) : `${clientOf(start)}|${mac}`,
+    key: explicit ? mac : null, source: hint?.source ?? 'time-gap', gapMs: o.sessionGapMs,
+  });
 }
 
 function startPayload(s: ExchangeStart): { [k: string]: Json } {
