@@ -1,7 +1,7 @@
 import { createHmac } from 'node:crypto';
 import type { Keyring } from '../crypto/keyring.ts';
 import type { ExchangeFinish, ExchangeStart, SessionHint } from '../store/ports.ts';
-import type { Json } from './chain.ts';
+import { sha256Hex, type Json } from './chain.ts';
 import type { ExchangeObserver } from './exchange-observer.ts';
 import type { AuditLog } from './log.ts';
 import { openBody } from './recording.ts';
@@ -28,7 +28,9 @@ export function createAuditObserver(o: AuditObserverOptions): ExchangeObserver {
   return {
     name: 'audit-chain',
     async onStart(start) {
-      await o.log.append({ kind: 'exchange.started', subject: start.subject, refId: start.id, payload: startPayload(start) }, { exchangeId: start.id, phase: 'start' });
+      // The sealed request bodies are in hand: their digests need not be read back from the store.
+      const known = { client_request: digestOf(start.clientRequest), upstream_request: digestOf(start.upstreamRequest) };
+      await o.log.append({ kind: 'exchange.started', subject: start.subject, refId: start.id, payload: startPayload(start) }, { exchangeId: start.id, phase: 'start', known });
     },
     async onFinish(start, finish) {
       // The session is assigned with the finish, off the path before upstream (it only groups exchanges for replay).
@@ -38,6 +40,8 @@ export function createAuditObserver(o: AuditObserverOptions): ExchangeObserver {
     },
   };
 }
+
+const digestOf = (sealed: Buffer | null): string | null => (sealed ? sha256Hex(sealed) : null);
 
 function assignSession(o: AuditObserverOptions, start: ExchangeStart, maxScan: number): Promise<string> {
   const hint = sessionHint(start, o.keyring, maxScan);

@@ -15,7 +15,15 @@ export interface AppendInput {
    * Ask the store to add `payload.bodies` = SHA-256 of the sealed bodies of this exchange as stored, computed in the
    * same transaction: 'start' (client/upstream request), 'finish' (response + every stream segment).
    */
-  digestBodies?: { exchangeId: string; phase: 'start' | 'finish' };
+  digestBodies?: {
+    exchangeId: string;
+    phase: 'start' | 'finish';
+    /**
+     * The digests, when the caller holds the exact sealed bytes it is storing (the start's request bodies): the store
+     * then only checks that the exchange is recorded instead of reading the bodies back.
+     */
+    known?: BodyDigests;
+  };
 }
 
 export interface BodyDigests {

@@ -62,7 +62,11 @@ async function segmentDigests(query: Q, id: string): Promise<{ seq: number; sha2
   return segs.rows.map((x: Row) => ({ seq: Number(x.seq), sha256: digest(x.sealed) ?? '' }));
 }
 
-async function bodyDigests(db: Db, exchangeId: string, phase: 'start' | 'finish'): Promise<BodyDigests> {
+async function bodyDigests(db: Db, exchangeId: string, phase: 'start' | 'finish', known?: BodyDigests): Promise<BodyDigests> {
+  if (known) {
+    if ((await db.query('SELECT 1 FROM exchanges WHERE id = $1', [exchangeId])).rowCount === 0) throw new Error(`audit: exchange ${exchangeId} is not recorded`);
+    return known;
+  }
   const row = (await db.query('SELECT client_request, upstream_request, response FROM exchanges WHERE id = $1', [exchangeId])).rows[0] as Row | undefined;
   if (!row) throw new Error(`audit: exchange ${exchangeId} is not recorded`);
   if (phase === 'start') return { client_request: digest(row.client_request), upstream_request: digest(row.upstream_request) };
@@ -73,7 +77,7 @@ async function append(c: Db, writer: string, input: AppendInput): Promise<AuditE
   await c.query("SELECT pg_advisory_xact_lock(hashtext('portcullis-audit:' || $1))", [writer]);
   const head = (await c.query('SELECT seq, hash FROM audit_entries WHERE writer = $1 ORDER BY seq DESC LIMIT 1', [writer])).rows[0] as Row | undefined;
   const payload = { ...input.payload };
-  if (input.digestBodies) payload.bodies = (await bodyDigests(c, input.digestBodies.exchangeId, input.digestBodies.phase)) as AuditEntry['payload'];
+  if (input.digestBodies) payload.bodies = (await bodyDigests(c, input.digestBodies.exchangeId, input.digestBodies.phase, input.digestBodies.known)) as AuditEntry['payload'];
   const base = { writer, seq: head ? Number(head.seq) + 1 : 1, at: input.at, kind: input.kind, subject: input.subject, refId: input.refId, payload, prev: head ? s(head.hash) : GENESIS_HASH };
   const entry: AuditEntry = { ...base, hash: entryHash(base) };
   await c.query('INSERT INTO audit_entries (writer, seq, at, kind, subject, ref_id, payload_json, prev_hash, hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)',

@@ -64,7 +64,11 @@ function toSession(r: Row): SessionRow {
   return { id: s(r.id), subject: sn(r.subject), client: s(r.client), source: s(r.source), firstAt: Number(r.first_at), lastAt: Number(r.last_at), exchangeCount: Number(r.exchange_count) };
 }
 
-function bodyDigests(core: SqliteCore, exchangeId: string, phase: 'start' | 'finish'): BodyDigests {
+function bodyDigests(core: SqliteCore, exchangeId: string, phase: 'start' | 'finish', known?: BodyDigests): BodyDigests {
+  if (known) {
+    if (!core.stmt('SELECT 1 AS ok FROM exchanges WHERE id = ?').get(exchangeId)) throw new Error(`audit: exchange ${exchangeId} is not recorded`);
+    return known;
+  }
   const row = core.stmt('SELECT client_request, upstream_request, response FROM exchanges WHERE id = ?').get(exchangeId);
   if (!row) throw new Error(`audit: exchange ${exchangeId} is not recorded`);
   if (phase === 'start') return { client_request: digest(row.client_request), upstream_request: digest(row.upstream_request) };
@@ -75,7 +79,7 @@ function bodyDigests(core: SqliteCore, exchangeId: string, phase: 'start' | 'fin
 function append(core: SqliteCore, writer: string, input: AppendInput): AuditEntry {
   const head = core.stmt('SELECT seq, hash FROM audit_entries WHERE writer = ? ORDER BY seq DESC LIMIT 1').get(writer);
   const payload = { ...input.payload };
-  if (input.digestBodies) payload.bodies = bodyDigests(core, input.digestBodies.exchangeId, input.digestBodies.phase) as AuditEntry['payload'];
+  if (input.digestBodies) payload.bodies = bodyDigests(core, input.digestBodies.exchangeId, input.digestBodies.phase, input.digestBodies.known) as AuditEntry['payload'];
   const base = {
     writer, seq: head ? Number(head.seq) + 1 : 1, at: input.at, kind: input.kind, subject: input.subject, refId: input.refId, payload,
     prev: head ? s(head.hash) : GENESIS_HASH,
