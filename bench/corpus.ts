@@ -1,6 +1,8 @@
 // Deterministic synthetic prose for the detection benchmark: business English with the numbers real text has
 // (years, amounts, percentages, counts, times, versions) and, sparsely, personal data and secrets — about one
 // sensitive value per `piiEvery` characters. Seeded: the same arguments give the same text.
+import { luhn } from '../src/detect/detectors/checksums.ts';
+
 let seed = 0;
 function rnd(): number { // mulberry32
   seed = (seed + 0x6d2b79f5) | 0;
@@ -28,24 +30,17 @@ const NUMBERS = [
   () => `within ${int(2, 45)} days`,
 ];
 
-function luhn(body: string): string {
-  for (let d = 0; d <= 9; d++) {
-    const s = body + d;
-    let sum = 0;
-    for (let i = 0; i < s.length; i++) {
-      let x = Number(s[s.length - 1 - i]);
-      if (i % 2 === 1) x = x * 2 > 9 ? x * 2 - 9 : x * 2;
-      sum += x;
-    }
-    if (sum % 10 === 0) return s;
-  }
-  throw new Error('unreachable');
+/** `body` plus the check digit that makes it pass the product's Luhn validator. */
+function withLuhn(body: string): string {
+  const d = [...'0123456789'].find((x) => luhn(body + x));
+  if (d === undefined) throw new Error('unreachable');
+  return body + d;
 }
 const B62 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
 const SENSITIVE = [
   () => `Please contact ${pick(['jane.doe', 'm.rossi', 'ops-team', 'k.tanaka'])}${int(1, 99)}@${pick(['example.com', 'corp.example.org'])} for details.`,
   () => `You can call me on +1 415-555-${digits(4)} after lunch.`,
-  () => `The card on file is ${luhn(`4${digits(14)}`).replace(/(\d{4})(?=\d)/g, '$1 ')}.`,
+  () => `The card on file is ${withLuhn(`4${digits(14)}`).replace(/(\d{4})(?=\d)/g, '$1 ')}.`,
   () => 'Payments go to IBAN DE89 3704 0044 0532 0130 00 from now on.',
   () => `The build server at 10.${int(0, 255)}.${int(0, 255)}.${int(1, 254)} was restarted.`,
   () => `Someone pasted the key sk-proj-${Array.from({ length: 40 }, () => pick([...B62])).join('')} into the chat.`,
