@@ -16,6 +16,33 @@ export interface RecorderOptions {
 export type StartRecord = Omit<ExchangeStart, 'clientRequest' | 'upstreamRequest'>;
 
 /**
+ * The store write, then every observer's call. Where the store applies one turn's calls in order, they are issued
+ * together and travel in one worker message and transaction (observers such as the audit chain read the row the
+ * write made); elsewhere the write is awaited first. A failed write rejects; a failed observer is returned, so the
+ * caller decides (begin closes the row it started).
+ */
+async function writeThenObserve(
+  o: RecorderOptions, write: Promise<void>, call: (obs: ExchangeObserver) => Promise<void> | undefined,
+): Promise<{ failed: false } | { failed: true; error: unknown }> {
+  const calls = o.store.ordersCallsOfOneTurn ? o.observers.map((obs) => call(obs) ?? Promise.resolve()) : undefined;
+  const settled = calls ? Promise.allSettled(calls) : undefined;
+  await write.catch(async (err: unknown) => {
+    await settled;
+    throw err;
+  });
+  try {
+    if (settled) {
+      for (const r of await settled) if (r.status === 'rejected') throw r.reason;
+    } else {
+      for (const obs of o.observers) await call(obs);
+    }
+    return { failed: false };
+  } catch (error) {
+    return { failed: true, error };
+  }
+}
+
+/**
  * Writes exchanges to the store. `begin` is durable before it resolves (the pipeline awaits it before going
  * upstream: fail closed). Stream events are appended in sealed segments as they flow — flushed every
  * `flushIntervalMs` — so a crash mid-stream keeps what was already sent.
@@ -29,23 +56,8 @@ export class ExchangeRecorder {
 
   async begin(rec: StartRecord, bodies: { client: Buffer; upstream: Buffer | undefined }): Promise<ExchangeRecording> {
     const start = this.#startRecord(rec, bodies);
-    const written = this.#o.store.exchanges.start(start);
-    // SQLite applies the calls of one event-loop turn in order, in one transaction: the observers' writes (the
-    // audit chain reads the row just written) can travel with the start. PostgreSQL needs the row committed first.
-    const together = this.#o.store.engine === 'sqlite';
-    const observed = together ? this.#o.observers.map((obs) => obs.onStart?.(start) ?? Promise.resolve()) : [];
-    const settled = together ? Promise.allSettled(observed) : undefined;
-    await written.catch(async (err: unknown) => {
-      await settled;
-      throw err;
-    });
-    try {
-      if (settled) {
-        for (const r of await settled) if (r.status === 'rejected') throw r.reason;
-      } else {
-        for (const obs of this.#o.observers) await obs.onStart?.(start);
-      }
-    } catch (err) {
+    const observed = await writeThenObserve(this.#o, this.#o.store.exchanges.start(start), (obs) => obs.onStart?.(start));
+    if (observed.failed) {
       // Fail closed: the caller refuses the request (503 recording_failed). Close the row so it does not stay
       // in progress; if even that fails, the next start marks it abandoned.
       await this.#o.store.exchanges.finish({
@@ -53,7 +65,7 @@ export class ExchangeRecorder {
         timings: { upstreamFirstByteMs: null, clientFirstByteMs: null, totalMs: null }, usage: { inputTokens: null, outputTokens: null, totalTokens: null },
         response: null, eventCount: 0, responseFindings: [],
       }).catch(() => undefined);
-      throw err;
+      throw observed.error;
     }
     return new ExchangeRecording(this.#o, start);
   }
@@ -131,14 +143,7 @@ export class ExchangeRecording {
       fin.status = 'incomplete';
       fin.errorCode = 'recording_failed';
     }
-    const written = this.#o.store.exchanges.finish(fin);
-    if (this.#o.store.engine === 'sqlite') {
-      // As in begin(): one message, one transaction for the finish and the observers' writes.
-      const settled = await Promise.allSettled([written, ...this.#o.observers.map((obs) => obs.onFinish?.(this.start, fin) ?? Promise.resolve())]);
-      for (const r of settled) if (r.status === 'rejected') throw r.reason;
-      return;
-    }
-    await written;
-    for (const obs of this.#o.observers) await obs.onFinish?.(this.start, fin);
+    const observed = await writeThenObserve(this.#o, this.#o.store.exchanges.finish(fin), (obs) => obs.onFinish?.(this.start, fin));
+    if (observed.failed) throw observed.error;
   }
 }

@@ -167,6 +167,12 @@ export interface TokenVaultRepo {
 
 export interface Store {
   readonly engine: 'sqlite' | 'postgres';
+  /**
+   * The calls made in one event-loop turn are applied in call order, in one transaction (SQLite's worker group
+   * commit): a later call of the turn sees what an earlier one wrote. False where each call is its own transaction
+   * on its own connection (PostgreSQL pool).
+   */
+  readonly ordersCallsOfOneTurn: boolean;
   readonly tokenVault: TokenVaultRepo;
   readonly apiKeys: ApiKeyRepo;
   readonly exchanges: ExchangeRepo;
