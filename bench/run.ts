@@ -16,6 +16,10 @@ const RATE_SECONDS = Number(process.env.BENCH_RATE_SECONDS ?? 6);
 const SSE_SAMPLES = Number(process.env.BENCH_SSE_SAMPLES ?? 300);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const POLICY_RULES = process.env.BENCH_POLICY_RULES ?? '20';
+// BENCH_TARGETS=bare-proxy,portcullis: measure only these targets (direct always runs: the added figures need it).
+const ONLY = process.env.BENCH_TARGETS?.split(',');
+// BENCH_MICRO=0: skip the in-process micro-benchmarks.
+const MICRO = process.env.BENCH_MICRO !== '0';
 // BENCH_CPU_PROF=DIR: the gateway children write V8 CPU profiles there (summarise with `node bench/cpu-top.ts FILE`).
 const PROF = process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : [];
 
@@ -130,10 +134,11 @@ const targets: Target[] = [
   { name: 'bare-proxy', url: bare.fields[0]!, proc: bare.proc, auth: 'Bearer x' },
   { name: 'portcullis', url: gw.fields[0]!, proc: gw.proc, auth: `Bearer ${gw.fields[1]}` },
   { name: 'portcullis+policy', url: gwp.fields[0]!, proc: gwp.proc, auth: `Bearer ${gwp.fields[1]}` },
-];
+].filter((t) => t.name === 'direct' || !ONLY || ONLY.includes(t.name));
 try {
   console.log(`# Portcullis benchmark — node ${process.version}; ${ROUNDS} interleaved rounds, in total per target: ${N} requests × concurrency ${CONCURRENCY}, fixed rate ${RATE}/s for ${RATE_SECONDS}s, ${SSE_SAMPLES} SSE streams; portcullis+policy: ${POLICY_RULES} rules + content + budgets; load average before ${f(loadavg()[0]!, 2)}`);
-  await checkMasking(targets[3]!);
+  const governed = targets.find((t) => t.name === 'portcullis+policy');
+  if (governed) await checkMasking(governed);
   const m = new Map<string, Measured>(targets.map((t) => [t.name, { n: 0, secs: 0, cpu: 0, lat: [], first: [], total: [] }]));
   for (let r = 0; r < ROUNDS; r++) {
     const order = [...targets.slice(r % targets.length), ...targets.slice(0, r % targets.length)];
@@ -161,9 +166,9 @@ try {
   }
   const added = (n: string, k: 'lat' | 'first' | 'total', p: number) => f(q(n, k, p) - q('direct', k, p));
   console.log(`\nsummary (added = minus direct, same run; load average after ${f(loadavg()[0]!, 2)}):`);
-  for (const p of ['bare-proxy', 'portcullis', 'portcullis+policy']) {
+  for (const p of targets.map((t) => t.name).filter((n) => n !== 'direct')) {
     console.log(`  ${p}:`);
-    if (p !== 'bare-proxy') {
+    if (p !== 'bare-proxy' && m.has('bare-proxy')) {
       console.log(`    CPU per request / bare proxy: ${f(cpuUs(p) / cpuUs('bare-proxy'), 2)}x  (goal ≤ 1.5x);  req/s / bare proxy: ${f(rps(p) / rps('bare-proxy'), 2)}x`);
     }
     console.log(`    added latency @${RATE}/s: p50 ${added(p, 'lat', 50)} ms, p99 ${added(p, 'lat', 99)} ms`);
@@ -172,7 +177,7 @@ try {
 } finally {
   for (const t of [mock, bare, gw, gwp]) t.proc.kill();
 }
-for (const extra of ['bench/policy.ts', 'bench/detect.ts']) {
+for (const extra of MICRO ? ['bench/policy.ts', 'bench/detect.ts'] : []) {
   if (existsSync(`${ROOT}${extra}`)) {
     console.log(`\n# ${extra}`);
     await new Promise<void>((r) => spawn(process.execPath, [extra], { cwd: ROOT, stdio: 'inherit' }).once('exit', () => r()));

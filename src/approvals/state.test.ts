@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { APPROVAL_STATES, canTransition, canonicalJson, requestDigest, tally, type Vote } from './state.ts';
+import { canonicalJson } from '../core/canonical-json.ts';
+import { APPROVAL_STATES, canTransition, requestDigest, tally, type Vote } from './state.ts';
 
 test('only the legal transitions exist; terminal states go nowhere', () => {
   const legal = APPROVAL_STATES.flatMap((f) => APPROVAL_STATES.filter((t) => canTransition(f, t)).map((t) => `${f}->${t}`));

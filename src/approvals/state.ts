@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { canonicalJson } from '../core/canonical-json.ts';
 
 /**
  * The approval state machine, pure. Every change goes through `canTransition`; the store applies a transition
@@ -78,15 +79,6 @@ function coversEveryGroup(groups: readonly string[], approverGroups: string[][])
   };
   approverGroups.forEach((_, i) => tryAssign(i, new Set()));
   return groups.every((g) => owner.has(g));
-}
-
-/** JSON with object keys sorted at every level (RFC 8785 key order; numbers as ECMAScript prints them). */
-export function canonicalJson(v: unknown): string {
-  if (v === null || typeof v !== 'object') return JSON.stringify(v) ?? 'null';
-  if (Array.isArray(v)) return `[${v.map((x) => (x === undefined ? 'null' : canonicalJson(x))).join(',')}]`;
-  const o = v as Record<string, unknown>;
-  const keys = Object.keys(o).filter((k) => o[k] !== undefined).sort();
-  return `{${keys.map((k) => `${JSON.stringify(k)}:${canonicalJson(o[k])}`).join(',')}}`;
 }
 
 export interface DigestInput {

@@ -1,4 +1,5 @@
-import { createHash, createPublicKey, sign, verify, type KeyObject } from 'node:crypto';
+import { createPublicKey, hash, sign, verify, type KeyObject } from 'node:crypto';
+import { canonicalJson } from '../core/canonical-json.ts';
 
 /**
  * The audit chain's data model and its two cryptographic rules, shared by the writer (the store worker), the
@@ -49,28 +50,27 @@ export interface PublicKeyInfo {
   createdAt: number;
 }
 
-export function canonicalJson(value: unknown): string {
-  if (value === null || typeof value === 'boolean' || typeof value === 'string') return JSON.stringify(value);
-  if (typeof value === 'number') {
-    if (!Number.isFinite(value)) throw new TypeError('canonical JSON has no representation for non-finite numbers');
-    return JSON.stringify(value);
-  }
-  if (Array.isArray(value)) return `[${value.map((v) => canonicalJson(v === undefined ? null : v)).join(',')}]`;
-  if (typeof value === 'object') {
-    const obj = value as Record<string, unknown>;
-    const keys = Object.keys(obj).filter((k) => obj[k] !== undefined).sort();
-    return `{${keys.map((k) => `${JSON.stringify(k)}:${canonicalJson(obj[k])}`).join(',')}}`;
-  }
-  throw new TypeError(`canonical JSON cannot encode a ${typeof value}`);
-}
+export { canonicalJson };
 
 export function sha256Hex(data: string | Uint8Array): string {
-  return createHash('sha256').update(data).digest('hex');
+  return hash('sha256', data, 'hex');
 }
 
 export function entryHash(e: Omit<AuditEntry, 'hash'>): string {
-  const body = { v: ENTRY_VERSION, writer: e.writer, seq: e.seq, at: e.at, kind: e.kind, subject: e.subject, ref_id: e.refId, payload: e.payload, prev: e.prev };
-  return sha256Hex(`portcullis-audit/v1\n${canonicalJson(body)}`);
+  return sha256Hex(entryMessage(e, canonicalJson(e.payload)));
+}
+
+/**
+ * The hashed message of an entry whose payload is already canonical JSON — the writers canonicalize the payload
+ * once and store that same text. Equal to the JCS of {v, writer, seq, at, kind, subject, ref_id, payload, prev}:
+ * the keys are written in their sorted order (at, kind, payload, prev, ref_id, seq, subject, v, writer).
+ */
+export function entryMessage(e: Omit<AuditEntry, 'hash' | 'payload'>, payloadJson: string): string {
+  // A finite number prints the same through a template as through JSON.stringify (Number::toString).
+  if (!Number.isFinite(e.at) || !Number.isFinite(e.seq)) throw new TypeError('canonical JSON has no representation for non-finite numbers');
+  return `portcullis-audit/v1\n{"at":${e.at},"kind":${JSON.stringify(e.kind)},"payload":${payloadJson},"prev":${JSON.stringify(e.prev)},`
+    + `"ref_id":${e.refId === null ? 'null' : JSON.stringify(e.refId)},"seq":${e.seq},"subject":${e.subject === null ? 'null' : JSON.stringify(e.subject)},`
+    + `"v":${ENTRY_VERSION},"writer":${JSON.stringify(e.writer)}}`;
 }
 
 export function checkpointMessage(c: Omit<Checkpoint, 'signature'>): Buffer {

@@ -1,8 +1,8 @@
 import { createPrivateKey, createPublicKey, generateKeyPairSync, sign, type KeyObject } from 'node:crypto';
 import type { Clock } from '../core/clock.ts';
 import type { Keyring } from '../crypto/keyring.ts';
-import { bundleMessage, keyIdOf, signCheckpoint, type AuditEntry, type Checkpoint, type Json, type PublicKeyInfo } from './chain.ts';
-import type { AppendInput, AuditRepo } from './repo.ts';
+import { bundleMessage, keyIdOf, signCheckpoint, type Checkpoint, type Json, type PublicKeyInfo } from './chain.ts';
+import type { AppendedEntry, AppendInput, AuditRepo } from './repo.ts';
 
 /** What modules append: exchange lifecycle, decisions, approvals, admin actions, auth events. Never a secret. */
 export interface AuditRecord {
@@ -85,7 +85,7 @@ export class AuditLog {
   }
 
   /** Durable when it resolves (the store commits before replying). Throws when the entry could not be written. */
-  async append(r: AuditRecord, digestBodies?: AppendInput['digestBodies']): Promise<AuditEntry> {
+  async append(r: AuditRecord, digestBodies?: AppendInput['digestBodies']): Promise<AppendedEntry> {
     const entry = await this.#o.repo.append(this.#o.writerId, {
       at: this.#o.clock.now(), kind: r.kind, subject: r.subject ?? null, refId: r.refId ?? null, payload: r.payload, digestBodies,
     });

@@ -26,6 +26,9 @@ export interface AppendInput {
   };
 }
 
+/** What an append reports back: where the entry landed in its writer's chain. */
+export type AppendedEntry = Pick<AuditEntry, 'writer' | 'seq' | 'hash'>;
+
 export interface BodyDigests {
   client_request?: string | null;
   upstream_request?: string | null;
@@ -84,7 +87,7 @@ export interface PurgeResult {
 }
 
 export interface AuditRepo {
-  append(writer: string, input: AppendInput): Promise<AuditEntry>;
+  append(writer: string, input: AppendInput): Promise<AppendedEntry>;
   heads(): Promise<{ writer: string; seq: number; hash: string; at: number }[]>;
   entries(q: EntryQuery): Promise<AuditEntry[]>;
   /** Entries of every writer with since <= at < until, ordered by writer, seq. */

@@ -47,10 +47,18 @@ export class Keyring {
     const iv = this.#nextIv();
     const cipher = createCipheriv('aes-256-gcm', this.key(purpose), iv);
     cipher.setAAD(Buffer.from(aad));
-    const head = Buffer.from([VERSION]);
     const body = cipher.update(plaintext);
     const tail = cipher.final();
-    return Buffer.concat([head, iv, body, tail, cipher.getAuthTag()]);
+    const tag = cipher.getAuthTag();
+    // An exact-size buffer of its own, not a slice of Node's shared allocation pool: sealed values are posted to
+    // the store worker, and structured clone copies a view's whole backing ArrayBuffer (the pool), not the slice.
+    const out = Buffer.allocUnsafeSlow(13 + body.length + tail.length + tag.length);
+    out[0] = VERSION;
+    iv.copy(out, 1);
+    body.copy(out, 13);
+    tail.copy(out, 13 + body.length);
+    tag.copy(out, 13 + body.length + tail.length);
+    return out;
   }
 
   open(purpose: KeyPurpose, sealed: Uint8Array, aad: string): Buffer {

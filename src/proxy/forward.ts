@@ -39,9 +39,10 @@ const MAX_JSON_RESPONSE = 64 * 1024 * 1024;
 
 /**
  * Records the start durably (fail closed), calls the upstream and answers the client. From the moment the start
- * is recorded, this function owns the exchange: it never throws, and every ending is recorded.
+ * is recorded, this function owns the exchange: it never throws, and every ending is recorded. Resolves, once the
+ * finish is recorded, to the ms from the exchange's start until the client had its answer.
  */
-export async function forwardExchange(a: ForwardArgs): Promise<void> {
+export async function forwardExchange(a: ForwardArgs): Promise<number> {
   const { deps, ctx, res } = a;
   let upstreamObj = ctx.upstreamBody ?? (ctx.route.upstreamModel !== ctx.model ? { ...ctx.body, model: ctx.route.upstreamModel } : undefined);
   const hideUsageChunk = needsUsageProbe(ctx, deps.providers.get(ctx.route.provider)?.type);
@@ -78,6 +79,7 @@ export async function forwardExchange(a: ForwardArgs): Promise<void> {
       out.responseBody,
     ).catch((err: unknown) => deps.logger.error({ event: 'record_finish_failed', exchange_id: ctx.id, error_name: errorName(err) }));
   }
+  return out.timings.totalMs;
 }
 
 interface RespondArgs extends ForwardArgs {

@@ -51,6 +51,8 @@ export async function handleProxy(deps: PipelineDeps, endpoint: Endpoint, req: I
   let principal: Principal | undefined;
   let raw: Buffer | undefined;
   let ctx: ExchangeContext | undefined;
+  /** ms until the client had its answer (the duration metric); the record may be written after. */
+  let answeredMs: number | undefined;
   try {
     principal = await deps.authenticate(presentedCredential(req.headers), { sourceIp: ip, userAgent });
     if (endpoint.id === 'openai.models') return await listModels({ deps, principal, res, protocol });
@@ -66,17 +68,18 @@ export async function handleProxy(deps: PipelineDeps, endpoint: Endpoint, req: I
     ctx.hold = holdControl(res, stream, ctx.cleanups);
     const guard = deps.guard();
     await guard.inspectRequest(ctx);
-    await forwardExchange({ deps, ctx, guard, protocol, req, res, raw, mono0 });
+    answeredMs = await forwardExchange({ deps, ctx, guard, protocol, req, res, raw, mono0 });
   } catch (err) {
     const gErr = toGatewayError(err);
     if (gErr.code === 'internal') deps.logger.error({ event: 'exchange_internal_error', exchange_id: id, error_name: errorName(err) });
     deps.metrics.errors.inc({ code: gErr.code });
     sendError(res, protocol, endpoint.id, gErr);
+    answeredMs = deps.clock.mono() - mono0;
     if (principal) await recordRefusal({ deps, id, endpoint, principal, req, ip, raw, ctx, err: gErr, mono0 });
   } finally {
     for (const c of ctx?.cleanups ?? []) c();
     deps.metrics.requests.inc({ endpoint: endpoint.id, status: String(res.statusCode) });
-    deps.metrics.duration.observe({ endpoint: endpoint.id }, (deps.clock.mono() - mono0) / 1000);
+    deps.metrics.duration.observe({ endpoint: endpoint.id }, (answeredMs ?? deps.clock.mono() - mono0) / 1000);
   }
 }
 

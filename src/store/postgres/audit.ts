@@ -1,6 +1,6 @@
 import type pg from 'pg';
-import { entryHash, GENESIS_HASH, sha256Hex, type AuditEntry, type Checkpoint } from '../../audit/chain.ts';
-import type { AppendInput, AuditRepo, BodyDigests, PurgeResult, SessionAssign, SessionFilter, SessionRow, StoredBodies } from '../../audit/repo.ts';
+import { canonicalJson, entryMessage, GENESIS_HASH, sha256Hex, type AuditEntry, type Checkpoint } from '../../audit/chain.ts';
+import type { AppendedEntry, AppendInput, AuditRepo, BodyDigests, PurgeResult, SessionAssign, SessionFilter, SessionRow, StoredBodies } from '../../audit/repo.ts';
 import type { Migration } from '../sqlite/migrations.ts';
 import type { PostgresStore } from './index.ts';
 
@@ -73,16 +73,16 @@ async function bodyDigests(db: Db, exchangeId: string, phase: 'start' | 'finish'
   return { response: digest(row.response), segments: await segmentDigests((sql, a) => db.query(sql, a), exchangeId) };
 }
 
-async function append(c: Db, writer: string, input: AppendInput): Promise<AuditEntry> {
+async function append(c: Db, writer: string, input: AppendInput): Promise<AppendedEntry> {
   await c.query("SELECT pg_advisory_xact_lock(hashtext('portcullis-audit:' || $1))", [writer]);
   const head = (await c.query('SELECT seq, hash FROM audit_entries WHERE writer = $1 ORDER BY seq DESC LIMIT 1', [writer])).rows[0] as Row | undefined;
-  const payload = { ...input.payload };
-  if (input.digestBodies) payload.bodies = (await bodyDigests(c, input.digestBodies.exchangeId, input.digestBodies.phase, input.digestBodies.known)) as AuditEntry['payload'];
-  const base = { writer, seq: head ? Number(head.seq) + 1 : 1, at: input.at, kind: input.kind, subject: input.subject, refId: input.refId, payload, prev: head ? s(head.hash) : GENESIS_HASH };
-  const entry: AuditEntry = { ...base, hash: entryHash(base) };
+  const d = input.digestBodies;
+  const payloadJson = canonicalJson(d ? { ...input.payload, bodies: await bodyDigests(c, d.exchangeId, d.phase, d.known) } : input.payload);
+  const e = { writer, seq: head ? Number(head.seq) + 1 : 1, at: input.at, kind: input.kind, subject: input.subject, refId: input.refId, prev: head ? s(head.hash) : GENESIS_HASH };
+  const hash = sha256Hex(entryMessage(e, payloadJson));
   await c.query('INSERT INTO audit_entries (writer, seq, at, kind, subject, ref_id, payload_json, prev_hash, hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)',
-    [entry.writer, entry.seq, entry.at, entry.kind, entry.subject, entry.refId, JSON.stringify(entry.payload), entry.prev, entry.hash]);
-  return entry;
+    [e.writer, e.seq, e.at, e.kind, e.subject, e.refId, payloadJson, e.prev, hash]);
+  return { writer, seq: e.seq, hash };
 }
 
 async function purge(c: Db, o: { bodiesBefore: number | null; metadataBefore: number | null; now: number }): Promise<PurgeResult> {

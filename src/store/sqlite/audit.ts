@@ -1,6 +1,6 @@
 import type { SQLOutputValue } from 'node:sqlite';
-import { entryHash, GENESIS_HASH, sha256Hex, type AuditEntry, type Checkpoint } from '../../audit/chain.ts';
-import type { AppendInput, AuditRepo, BodyDigests, PurgeResult, SessionAssign, SessionFilter, SessionRow, SigningKeyRow, StoredBodies } from '../../audit/repo.ts';
+import { canonicalJson, entryMessage, GENESIS_HASH, sha256Hex, type AuditEntry, type Checkpoint } from '../../audit/chain.ts';
+import type { AppendedEntry, AppendInput, AuditRepo, BodyDigests, PurgeResult, SessionAssign, SessionFilter, SessionRow, SigningKeyRow, StoredBodies } from '../../audit/repo.ts';
 import type { SqliteCore } from './core.ts';
 import type { SqliteStore } from './index.ts';
 import type { Migration } from './migrations.ts';
@@ -76,18 +76,18 @@ function bodyDigests(core: SqliteCore, exchangeId: string, phase: 'start' | 'fin
   return { response: digest(row.response), segments: segs.map((x) => ({ seq: Number(x.seq), sha256: digest(x.sealed) ?? '' })) };
 }
 
-function append(core: SqliteCore, writer: string, input: AppendInput): AuditEntry {
+function append(core: SqliteCore, writer: string, input: AppendInput): AppendedEntry {
   const head = core.stmt('SELECT seq, hash FROM audit_entries WHERE writer = ? ORDER BY seq DESC LIMIT 1').get(writer);
-  const payload = { ...input.payload };
-  if (input.digestBodies) payload.bodies = bodyDigests(core, input.digestBodies.exchangeId, input.digestBodies.phase, input.digestBodies.known) as AuditEntry['payload'];
-  const base = {
-    writer, seq: head ? Number(head.seq) + 1 : 1, at: input.at, kind: input.kind, subject: input.subject, refId: input.refId, payload,
+  const d = input.digestBodies;
+  const payloadJson = canonicalJson(d ? { ...input.payload, bodies: bodyDigests(core, d.exchangeId, d.phase, d.known) } : input.payload);
+  const e = {
+    writer, seq: head ? Number(head.seq) + 1 : 1, at: input.at, kind: input.kind, subject: input.subject, refId: input.refId,
     prev: head ? s(head.hash) : GENESIS_HASH,
   };
-  const entry: AuditEntry = { ...base, hash: entryHash(base) };
+  const hash = sha256Hex(entryMessage(e, payloadJson));
   core.stmt('INSERT INTO audit_entries (writer, seq, at, kind, subject, ref_id, payload_json, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)')
-    .run(entry.writer, entry.seq, entry.at, entry.kind, entry.subject, entry.refId, JSON.stringify(entry.payload), entry.prev, entry.hash);
-  return entry;
+    .run(e.writer, e.seq, e.at, e.kind, e.subject, e.refId, payloadJson, e.prev, hash);
+  return { writer, seq: e.seq, hash };
 }
 
 function storedBodies(core: SqliteCore, ids: string[]): StoredBodies[] {

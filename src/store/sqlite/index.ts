@@ -9,6 +9,12 @@ type CoreMethod = {
 };
 type MethodName = { [K in keyof SqliteCore]: SqliteCore[K] extends (...args: never[]) => unknown ? K : never }[keyof SqliteCore];
 
+/**
+ * Longest wait of a deferred call (see Store.deferred) for a message to ride with. Under load the next exchange's
+ * start carries it well before; idle, a finish is committed this long after the answer was sent.
+ */
+const DEFER_MS = 5;
+
 export class StoreError extends Error {
   override readonly name = 'StoreError';
 }
@@ -24,6 +30,10 @@ export class SqliteStore implements Store {
   readonly #pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
   #nextId = 1;
   #outbox: CallMessage['calls'] = [];
+  /** A post of the outbox is scheduled for the end of this turn (some queued call is not deferred). */
+  #postSoon = false;
+  #deferring = 0;
+  #deferTimer: NodeJS.Timeout | undefined;
   #closed = false;
   readonly #inflight = new Set<Promise<unknown>>();
 
@@ -58,9 +68,17 @@ export class SqliteStore implements Store {
     const p = new Promise<Awaited<ReturnType<CoreMethod[M]>>>((resolve, reject) => {
       this.#pending.set(id, { resolve: resolve as (v: unknown) => void, reject });
     });
-    // Calls made anywhere in this event-loop turn travel in one message (and commit in one transaction).
-    if (this.#outbox.length === 0) setImmediate(() => this.#post());
+    // Calls made anywhere in this event-loop turn travel in one message (and commit in one transaction); deferred
+    // calls wait for the next such message, or at most DEFER_MS.
     this.#outbox.push([id, method, args]);
+    if (this.#deferring === 0) {
+      if (!this.#postSoon) {
+        this.#postSoon = true;
+        setImmediate(() => this.#post());
+      }
+    } else if (!this.#postSoon && !this.#deferTimer) {
+      this.#deferTimer = setTimeout(() => this.#post(), DEFER_MS);
+    }
     this.#inflight.add(p);
     const forget = (): void => void this.#inflight.delete(p);
     p.then(forget, forget);
@@ -75,7 +93,19 @@ export class SqliteStore implements Store {
     return this.call(method as MethodName, ...(args as never)) as Promise<T>;
   }
 
+  deferred<T>(issue: () => T): T {
+    this.#deferring++;
+    try {
+      return issue();
+    } finally {
+      this.#deferring--;
+    }
+  }
+
   #post(): void {
+    this.#postSoon = false;
+    if (this.#deferTimer) clearTimeout(this.#deferTimer);
+    this.#deferTimer = undefined;
     if (this.#outbox.length === 0) return;
     const calls = this.#outbox;
     this.#outbox = [];
