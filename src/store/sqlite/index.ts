@@ -20,7 +20,7 @@ export class StoreError extends Error {
 }
 
 /**
- * Main-thread side of the SQLite store: every call is posted to the store worker; calls made in the same tick are
+ * Main-thread side of the SQLite store: every call is posted to the store worker (group commit: see #schedule); calls made in the same tick are
  * posted as one message and committed in one transaction by the worker.
  */
 export class SqliteStore implements Store {
@@ -30,8 +30,12 @@ export class SqliteStore implements Store {
   readonly #pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
   #nextId = 1;
   #outbox: CallMessage['calls'] = [];
-  /** A post of the outbox is scheduled for the end of this turn (some queued call is not deferred). */
+  /** The outbox holds a call that is not deferred: it goes out at the end of this turn, or when the worker is free. */
+  #urgent = false;
+  /** A post is scheduled for the end of this turn. */
   #postSoon = false;
+  /** Calls posted and not yet answered. While there are any, new calls gather in the outbox (group commit). */
+  #unanswered = 0;
   #deferring = 0;
   #deferTimer: NodeJS.Timeout | undefined;
   #closed = false;
@@ -40,13 +44,16 @@ export class SqliteStore implements Store {
   private constructor(worker: Worker) {
     this.#worker = worker;
     worker.on('message', (msg: { replies?: Reply[] }) => {
-      for (const [id, ok, value] of msg.replies ?? []) {
+      if (!msg.replies) return;
+      for (const [id, ok, value] of msg.replies) {
         const p = this.#pending.get(id);
         if (!p) continue;
         this.#pending.delete(id);
         if (ok) p.resolve(value);
         else p.reject(new StoreError(String(value)));
       }
+      this.#unanswered -= msg.replies.length;
+      if (this.#unanswered === 0 && this.#outbox.length > 0) this.#schedule();
     });
     worker.on('error', (err: Error) => this.#failAll(err));
     worker.on('exit', () => this.#failAll(new StoreError('store worker exited')));
@@ -68,17 +75,9 @@ export class SqliteStore implements Store {
     const p = new Promise<Awaited<ReturnType<CoreMethod[M]>>>((resolve, reject) => {
       this.#pending.set(id, { resolve: resolve as (v: unknown) => void, reject });
     });
-    // Calls made anywhere in this event-loop turn travel in one message (and commit in one transaction); deferred
-    // calls wait for the next such message, or at most DEFER_MS.
     this.#outbox.push([id, method, args]);
-    if (this.#deferring === 0) {
-      if (!this.#postSoon) {
-        this.#postSoon = true;
-        setImmediate(() => this.#post());
-      }
-    } else if (!this.#postSoon && !this.#deferTimer) {
-      this.#deferTimer = setTimeout(() => this.#post(), DEFER_MS);
-    }
+    if (this.#deferring === 0) this.#urgent = true;
+    this.#schedule();
     this.#inflight.add(p);
     const forget = (): void => void this.#inflight.delete(p);
     p.then(forget, forget);
@@ -102,13 +101,32 @@ export class SqliteStore implements Store {
     }
   }
 
+  /**
+   * Group commit, as PostgreSQL's commit_delay but without a fixed delay: calls made in one event-loop turn travel
+   * in one message and commit in one transaction; while the worker is still applying a message, further calls
+   * gather and go out together when it answers. Idle, a call goes out at the end of its turn; under load, one
+   * commit covers every exchange that arrived during the previous one. Deferred calls wait for the next message,
+   * or at most DEFER_MS.
+   */
+  #schedule(): void {
+    if (this.#unanswered > 0 || this.#postSoon) return;
+    if (this.#urgent) {
+      this.#postSoon = true;
+      setImmediate(() => this.#post());
+    } else {
+      this.#deferTimer ??= setTimeout(() => this.#post(), DEFER_MS);
+    }
+  }
+
   #post(): void {
     this.#postSoon = false;
     if (this.#deferTimer) clearTimeout(this.#deferTimer);
     this.#deferTimer = undefined;
-    if (this.#outbox.length === 0) return;
+    if (this.#outbox.length === 0 || this.#unanswered > 0) return;
     const calls = this.#outbox;
     this.#outbox = [];
+    this.#urgent = false;
+    this.#unanswered += calls.length;
     this.#worker.postMessage({ calls } satisfies CallMessage);
   }
 
@@ -161,7 +179,8 @@ export class SqliteStore implements Store {
   async close(): Promise<void> {
     if (this.#closed) return;
     // Let queued calls reach the worker and complete before terminating it.
-    if (this.#outbox.length) this.#post();
+    this.#urgent = true;
+    if (this.#outbox.length) this.#schedule();
     await Promise.allSettled([...this.#inflight]);
     this.#closed = true;
     await this.#worker.terminate();
