@@ -1,8 +1,8 @@
 import { createPrivateKey, createPublicKey, generateKeyPairSync, sign, type KeyObject } from 'node:crypto';
 import type { Clock } from '../core/clock.ts';
 import type { Keyring } from '../crypto/keyring.ts';
-import { bundleMessage, keyIdOf, signCheckpoint, type Checkpoint, type Json, type PublicKeyInfo } from './chain.ts';
-import type { AppendedEntry, AppendInput, AuditRepo } from './repo.ts';
+import { bundleMessage, canonicalJson, keyIdOf, signCheckpoint, type Checkpoint, type Json, type PublicKeyInfo } from './chain.ts';
+import type { AppendedEntry, AuditRepo, BodyDigests } from './repo.ts';
 
 /** What modules append: exchange lifecycle, decisions, approvals, admin actions, auth events. Never a secret. */
 export interface AuditRecord {
@@ -84,10 +84,16 @@ export class AuditLog {
     return this.#key.info;
   }
 
-  /** Durable when it resolves (the store commits before replying). Throws when the entry could not be written. */
-  async append(r: AuditRecord, digestBodies?: AppendInput['digestBodies']): Promise<AppendedEntry> {
+  /**
+   * Durable when it resolves (the store commits before replying). Throws when the entry could not be written.
+   * `exchange` ties the entry to a recorded exchange: with `bodies` (digests of the sealed bytes in hand) they go
+   * into the payload here; without, the store digests the bodies as stored.
+   */
+  async append(r: AuditRecord, exchange?: { id: string; phase: 'start' | 'finish'; bodies?: BodyDigests }): Promise<AppendedEntry> {
+    const payload = exchange?.bodies ? { ...r.payload, bodies: exchange.bodies as Json } : r.payload;
     const entry = await this.#o.repo.append(this.#o.writerId, {
-      at: this.#o.clock.now(), kind: r.kind, subject: r.subject ?? null, refId: r.refId ?? null, payload: r.payload, digestBodies,
+      at: this.#o.clock.now(), kind: r.kind, subject: r.subject ?? null, refId: r.refId ?? null, payloadJson: canonicalJson(payload),
+      digestBodies: exchange && { exchangeId: exchange.id, phase: exchange.phase, inPayload: exchange.bodies !== undefined },
     });
     if (++this.#sinceCheckpoint >= this.#o.checkpointEveryEntries) void this.checkpoint().catch(() => undefined);
     return entry;

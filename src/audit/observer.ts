@@ -29,13 +29,16 @@ export function createAuditObserver(o: AuditObserverOptions): ExchangeObserver {
     name: 'audit-chain',
     async onStart(start) {
       // The sealed request bodies are in hand: their digests need not be read back from the store.
-      const known = { client_request: digestOf(start.clientRequest), upstream_request: digestOf(start.upstreamRequest) };
-      await o.log.append({ kind: 'exchange.started', subject: start.subject, refId: start.id, payload: startPayload(start) }, { exchangeId: start.id, phase: 'start', known });
+      const bodies = { client_request: digestOf(start.clientRequest), upstream_request: digestOf(start.upstreamRequest) };
+      await o.log.append({ kind: 'exchange.started', subject: start.subject, refId: start.id, payload: startPayload(start) }, { id: start.id, phase: 'start', bodies });
     },
     async onFinish(start, finish) {
       // The session is assigned with the finish, off the path before upstream (it only groups exchanges for replay).
       const session = assignSession(o, start, maxScan);
-      const entry = o.log.append({ kind: 'exchange.finished', subject: start.subject, refId: start.id, payload: finishPayload(finish) }, { exchangeId: start.id, phase: 'finish' });
+      // Without stream events there are no segments, and the sealed response is in hand; a stream's segments were
+      // written along the way, so the store digests what it holds.
+      const bodies = finish.eventCount === 0 ? { response: digestOf(finish.response), segments: [] } : undefined;
+      const entry = o.log.append({ kind: 'exchange.finished', subject: start.subject, refId: start.id, payload: finishPayload(finish) }, { id: start.id, phase: 'finish', bodies });
       await Promise.all([session, entry]);
     },
   };

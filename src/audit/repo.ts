@@ -1,4 +1,4 @@
-import type { AuditEntry, Checkpoint, Json, PublicKeyInfo } from './chain.ts';
+import type { AuditEntry, Checkpoint, PublicKeyInfo } from './chain.ts';
 
 /**
  * Persistence port of the audit trail, sessions and retention. SQLite implements it in
@@ -10,19 +10,21 @@ export interface AppendInput {
   kind: string;
   subject: string | null;
   refId: string | null;
-  payload: { [k: string]: Json };
   /**
-   * Ask the store to add `payload.bodies` = SHA-256 of the sealed bodies of this exchange as stored, computed in the
-   * same transaction: 'start' (client/upstream request), 'finish' (response + every stream segment).
+   * The payload as canonical JSON (RFC 8785, `src/core/canonical-json.ts`): stored as is and hashed inside the
+   * entry, so the writer never serializes it again.
+   */
+  payloadJson: string;
+  /**
+   * The exchange this entry is about. The store checks, in the same transaction, that it is recorded ('start') or
+   * ended ('finish'). Without `inPayload`, the store also adds `payload.bodies` = SHA-256 of the sealed bodies as
+   * stored: 'start' (client/upstream request), 'finish' (response + every stream segment).
    */
   digestBodies?: {
     exchangeId: string;
     phase: 'start' | 'finish';
-    /**
-     * The digests, when the caller holds the exact sealed bytes it is storing (the start's request bodies): the store
-     * then only checks that the exchange is recorded instead of reading the bodies back.
-     */
-    known?: BodyDigests;
+    /** The caller held the exact sealed bytes being stored and put their digests in the payload already. */
+    inPayload?: boolean;
   };
 }
 

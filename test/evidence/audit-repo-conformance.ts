@@ -1,9 +1,10 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
+import { canonicalJson } from '../../src/audit/chain.ts';
 import { AuditLog } from '../../src/audit/log.ts';
 import { createAuditObserver } from '../../src/audit/observer.ts';
-import { sealBody } from '../../src/audit/recording.ts';
+import { sealBody, sealSegment } from '../../src/audit/recording.ts';
 import type { AuditRepo } from '../../src/audit/repo.ts';
 import { verifyStore } from '../../src/audit/verify-store.ts';
 import { Keyring } from '../../src/crypto/keyring.ts';
@@ -48,7 +49,10 @@ export function auditRepoConformance(name: string, harness: () => Promise<AuditH
         };
         await store.exchanges.start(start);
         await obs.onStart!(start);
-        const finish = { id: start.id, finishedAt: start.startedAt + 5, status: 'completed' as const, httpStatus: 200, errorCode: null, timings: { upstreamFirstByteMs: 1, clientFirstByteMs: 1, totalMs: 5 }, usage: { inputTokens: 1, outputTokens: 1, totalTokens: 2 }, response: sealBody(keyring, start.id, 'response', Buffer.from('{}')), eventCount: 0, responseFindings: [] };
+        // The last one is a stream: its segment was written along the way, so the store digests what it holds.
+        const streamed = i === 2;
+        if (streamed) await store.exchanges.appendSegment(start.id, 0, sealSegment(keyring, start.id, 0, [[1, null, '{"x":1}'], [2, null, '[DONE]']]));
+        const finish = { id: start.id, finishedAt: start.startedAt + 5, status: 'completed' as const, httpStatus: 200, errorCode: null, timings: { upstreamFirstByteMs: 1, clientFirstByteMs: 1, totalMs: 5 }, usage: { inputTokens: 1, outputTokens: 1, totalTokens: 2 }, response: streamed ? null : sealBody(keyring, start.id, 'response', Buffer.from('{}')), eventCount: streamed ? 2 : 0, responseFindings: [] };
         await store.exchanges.finish(finish);
         await obs.onFinish!(start, finish);
       }
@@ -67,7 +71,7 @@ export function auditRepoConformance(name: string, harness: () => Promise<AuditH
       assert.equal(r.bodies.checked, 6);
       // Heads of several writers, in writer order (the skip-scan visits each writer once).
       for (const [w, n] of [['w-0', 2], ['w-2', 3]] as const) {
-        for (let i = 0; i < n; i++) await repo.append(w, { at: clock.now(), kind: 'admin.action', subject: 'user:x', refId: null, payload: { i } });
+        for (let i = 0; i < n; i++) await repo.append(w, { at: clock.now(), kind: 'admin.action', subject: 'user:x', refId: null, payloadJson: canonicalJson({ i }) });
       }
       assert.deepEqual((await repo.heads()).map((x) => [x.writer, x.seq]), [['w-0', 2], ['w-1', 6], ['w-2', 3]]);
 
@@ -78,12 +82,27 @@ export function auditRepoConformance(name: string, harness: () => Promise<AuditH
       assert.equal((await repo.session(sessions[0]!.id))!.exchangeCount, 3);
 
       await h.tamper("UPDATE exchanges SET response = NULL WHERE id = 'ex_c1'");
-      assert.deepEqual((await verifyStore({ repo, now: clock.now() })).problems.map((p) => `${p.code}@${p.exchangeId}`), ['body_missing@ex_c1']);
+      await h.tamper("UPDATE exchange_segments SET sealed = (SELECT client_request FROM exchanges WHERE id = 'ex_c2') WHERE exchange_id = 'ex_c2'");
+      assert.deepEqual((await verifyStore({ repo, now: clock.now() })).problems.map((p) => `${p.code}@${p.exchangeId}`), ['body_missing@ex_c1', 'body_modified@ex_c2']);
       const purged = await repo.purge({ bodiesBefore: clock.now() + 10, metadataBefore: null, now: clock.now() });
       assert.equal(purged.bodiesPurged, 3);
       const after = await verifyStore({ repo, now: clock.now() });
       assert.equal(after.ok, true, JSON.stringify(after.problems));
       assert.equal(after.bodies.purged, 6);
+    });
+
+    it('refuses an entry about an exchange that is not recorded, or that claims a finish the record does not have', async () => {
+      const { store, repo } = await open();
+      const append = (id: string, phase: 'start' | 'finish') =>
+        repo.append('w-x', { at: clock.now(), kind: `exchange.${phase === 'start' ? 'started' : 'finished'}`, subject: 'mallory', refId: id, payloadJson: '{}', digestBodies: { exchangeId: id, phase, inPayload: true } });
+      await assert.rejects(append('ex_forged', 'start'), /not recorded/);
+      await store.exchanges.start({
+        id: 'ex_open', startedAt: clock.now(), subject: 'mallory', principal: null, endpoint: 'chat.completions', method: 'POST', path: '/v1/chat/completions',
+        model: 'gpt-4o', provider: 'mock', upstreamModel: null, stream: false, clientIp: null, userAgent: null, decision: null, findings: [], clientRequest: null, upstreamRequest: null,
+      });
+      await append('ex_open', 'start');
+      await assert.rejects(append('ex_open', 'finish'), /no recorded finish/);
+      assert.deepEqual((await repo.heads()).filter((x) => x.writer === 'w-x').map((x) => x.seq), [1]);
     });
 
     it('two replicas appending concurrently as one writer never fork the chain', async () => {

@@ -62,22 +62,23 @@ async function segmentDigests(query: Q, id: string): Promise<{ seq: number; sha2
   return segs.rows.map((x: Row) => ({ seq: Number(x.seq), sha256: digest(x.sealed) ?? '' }));
 }
 
-async function bodyDigests(db: Db, exchangeId: string, phase: 'start' | 'finish', known?: BodyDigests): Promise<BodyDigests> {
-  if (known) {
-    if ((await db.query('SELECT 1 FROM exchanges WHERE id = $1', [exchangeId])).rowCount === 0) throw new Error(`audit: exchange ${exchangeId} is not recorded`);
-    return known;
-  }
-  const row = (await db.query('SELECT client_request, upstream_request, response FROM exchanges WHERE id = $1', [exchangeId])).rows[0] as Row | undefined;
-  if (!row) throw new Error(`audit: exchange ${exchangeId} is not recorded`);
-  if (phase === 'start') return { client_request: digest(row.client_request), upstream_request: digest(row.upstream_request) };
-  return { response: digest(row.response), segments: await segmentDigests((sql, a) => db.query(sql, a), exchangeId) };
+/** As exchangePayload in src/store/sqlite/audit.ts: checks the exchange, adds the stored bodies' digests if needed. */
+async function exchangePayload(db: Db, payloadJson: string, d: NonNullable<AppendInput['digestBodies']>): Promise<string> {
+  const row = (await db.query('SELECT status FROM exchanges WHERE id = $1', [d.exchangeId])).rows[0] as Row | undefined;
+  if (!row) throw new Error(`audit: exchange ${d.exchangeId} is not recorded`);
+  if (d.phase === 'finish' && row.status === 'in_progress') throw new Error(`audit: exchange ${d.exchangeId} has no recorded finish`);
+  if (d.inPayload) return payloadJson;
+  const b = (await db.query('SELECT client_request, upstream_request, response FROM exchanges WHERE id = $1', [d.exchangeId])).rows[0] as Row;
+  const bodies: BodyDigests = d.phase === 'start'
+    ? { client_request: digest(b.client_request), upstream_request: digest(b.upstream_request) }
+    : { response: digest(b.response), segments: await segmentDigests((sql, a) => db.query(sql, a), d.exchangeId) };
+  return canonicalJson({ ...(JSON.parse(payloadJson) as object), bodies });
 }
 
 async function append(c: Db, writer: string, input: AppendInput): Promise<AppendedEntry> {
   await c.query("SELECT pg_advisory_xact_lock(hashtext('portcullis-audit:' || $1))", [writer]);
   const head = (await c.query('SELECT seq, hash FROM audit_entries WHERE writer = $1 ORDER BY seq DESC LIMIT 1', [writer])).rows[0] as Row | undefined;
-  const d = input.digestBodies;
-  const payloadJson = canonicalJson(d ? { ...input.payload, bodies: await bodyDigests(c, d.exchangeId, d.phase, d.known) } : input.payload);
+  const payloadJson = input.digestBodies ? await exchangePayload(c, input.payloadJson, input.digestBodies) : input.payloadJson;
   const e = { writer, seq: head ? Number(head.seq) + 1 : 1, at: input.at, kind: input.kind, subject: input.subject, refId: input.refId, prev: head ? s(head.hash) : GENESIS_HASH };
   const hash = sha256Hex(entryMessage(e, payloadJson));
   await c.query('INSERT INTO audit_entries (writer, seq, at, kind, subject, ref_id, payload_json, prev_hash, hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)',

@@ -64,22 +64,28 @@ function toSession(r: Row): SessionRow {
   return { id: s(r.id), subject: sn(r.subject), client: s(r.client), source: s(r.source), firstAt: Number(r.first_at), lastAt: Number(r.last_at), exchangeCount: Number(r.exchange_count) };
 }
 
-function bodyDigests(core: SqliteCore, exchangeId: string, phase: 'start' | 'finish', known?: BodyDigests): BodyDigests {
-  if (known) {
-    if (!core.stmt('SELECT 1 AS ok FROM exchanges WHERE id = ?').get(exchangeId)) throw new Error(`audit: exchange ${exchangeId} is not recorded`);
-    return known;
+/**
+ * The payload text of an entry about an exchange: checks the exchange is recorded (ended, for 'finish') in this
+ * transaction, and adds `bodies` — the digests of the sealed bodies as stored — unless the caller put them in.
+ */
+function exchangePayload(core: SqliteCore, payloadJson: string, d: NonNullable<AppendInput['digestBodies']>): string {
+  const row = core.stmt('SELECT status FROM exchanges WHERE id = ?').get(d.exchangeId);
+  if (!row) throw new Error(`audit: exchange ${d.exchangeId} is not recorded`);
+  if (d.phase === 'finish' && row.status === 'in_progress') throw new Error(`audit: exchange ${d.exchangeId} has no recorded finish`);
+  if (d.inPayload) return payloadJson;
+  const b = core.stmt('SELECT client_request, upstream_request, response FROM exchanges WHERE id = ?').get(d.exchangeId)!;
+  let bodies: BodyDigests;
+  if (d.phase === 'start') bodies = { client_request: digest(b.client_request), upstream_request: digest(b.upstream_request) };
+  else {
+    const segs = core.stmt('SELECT seq, sealed FROM exchange_segments WHERE exchange_id = ? ORDER BY seq').all(d.exchangeId);
+    bodies = { response: digest(b.response), segments: segs.map((x) => ({ seq: Number(x.seq), sha256: digest(x.sealed) ?? '' })) };
   }
-  const row = core.stmt('SELECT client_request, upstream_request, response FROM exchanges WHERE id = ?').get(exchangeId);
-  if (!row) throw new Error(`audit: exchange ${exchangeId} is not recorded`);
-  if (phase === 'start') return { client_request: digest(row.client_request), upstream_request: digest(row.upstream_request) };
-  const segs = core.stmt('SELECT seq, sealed FROM exchange_segments WHERE exchange_id = ? ORDER BY seq').all(exchangeId);
-  return { response: digest(row.response), segments: segs.map((x) => ({ seq: Number(x.seq), sha256: digest(x.sealed) ?? '' })) };
+  return canonicalJson({ ...(JSON.parse(payloadJson) as object), bodies });
 }
 
 function append(core: SqliteCore, writer: string, input: AppendInput): AppendedEntry {
   const head = core.stmt('SELECT seq, hash FROM audit_entries WHERE writer = ? ORDER BY seq DESC LIMIT 1').get(writer);
-  const d = input.digestBodies;
-  const payloadJson = canonicalJson(d ? { ...input.payload, bodies: bodyDigests(core, d.exchangeId, d.phase, d.known) } : input.payload);
+  const payloadJson = input.digestBodies ? exchangePayload(core, input.payloadJson, input.digestBodies) : input.payloadJson;
   const e = {
     writer, seq: head ? Number(head.seq) + 1 : 1, at: input.at, kind: input.kind, subject: input.subject, refId: input.refId,
     prev: head ? s(head.hash) : GENESIS_HASH,
