@@ -1,10 +1,14 @@
 import { afterEach, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { generateKeyPairSync } from 'node:crypto';
+import { DatabaseSync } from 'node:sqlite';
 import { verifyStore } from '../../src/audit/verify-store.ts';
 import { entryHash, keyIdOf, signCheckpoint, canonicalJson, type AuditEntry } from '../../src/audit/chain.ts';
 import { sealBody } from '../../src/audit/recording.ts';
 import { closeOpenFixtures, seeded, WRITER, type Fixture } from './helpers.ts';
+
+const withoutRowidOf = (db: DatabaseSync, table: string): boolean =>
+  /WITHOUT ROWID/i.test(String((db.prepare('SELECT sql FROM sqlite_schema WHERE name = ?').get(table) as { sql: string }).sql));
 
 const verify = (f: Fixture, pinnedPublicKeyPem?: string) => verifyStore({ repo: f.repo, now: Date.now(), pinnedPublicKeyPem });
 const codes = (r: Awaited<ReturnType<typeof verify>>) => r.problems.map((p) => `${p.code}@${p.seq ?? p.exchangeId}`);
@@ -21,6 +25,37 @@ describe('audit chain', () => {
     assert.deepEqual(r.warnings, []);
     assert.equal(r.bodies.checked, 12);
     assert.equal(r.keys[0]!.keyId, log.publicKey.keyId);
+    await f.close();
+  });
+
+  it('a trail written in the first table layout verifies after the append-layout migration, sessions intact', async () => {
+    const { f } = await seeded();
+    const before = { sessions: await f.repo.sessions({}), entries: await f.repo.entries({ writer: WRITER, afterSeq: 0, limit: 100 }) };
+    await f.store.close();
+    // Back to the layout of audit/001-chain (WITHOUT ROWID entries, rowid session membership), as an older gateway left it.
+    const db = new DatabaseSync(f.dbPath);
+    db.exec(`BEGIN;
+      CREATE TABLE e1 (writer TEXT NOT NULL, seq INTEGER NOT NULL, at INTEGER NOT NULL, kind TEXT NOT NULL, subject TEXT, ref_id TEXT,
+        payload_json TEXT NOT NULL, prev_hash TEXT NOT NULL, hash TEXT NOT NULL, PRIMARY KEY (writer, seq)) WITHOUT ROWID;
+      INSERT INTO e1 SELECT * FROM audit_entries; DROP TABLE audit_entries; ALTER TABLE e1 RENAME TO audit_entries;
+      CREATE INDEX audit_entries_at ON audit_entries(at);
+      CREATE TABLE m1 (exchange_id TEXT PRIMARY KEY, session_id TEXT NOT NULL, at INTEGER NOT NULL);
+      INSERT INTO m1 SELECT * FROM audit_session_exchanges; DROP TABLE audit_session_exchanges; ALTER TABLE m1 RENAME TO audit_session_exchanges;
+      CREATE INDEX audit_session_exchanges_session ON audit_session_exchanges(session_id, at);
+      DELETE FROM schema_migrations WHERE id = 'audit/002-append-layout';
+      COMMIT;`);
+    assert.equal(withoutRowidOf(db, 'audit_entries'), true);
+    db.close();
+    await f.reopen();
+    const check = new DatabaseSync(f.dbPath);
+    assert.equal(withoutRowidOf(check, 'audit_entries'), false);
+    assert.equal(withoutRowidOf(check, 'audit_session_exchanges'), true);
+    check.close();
+    const r = await verify(f);
+    assert.equal(r.ok, true, JSON.stringify(r.problems));
+    assert.deepEqual(await f.repo.entries({ writer: WRITER, afterSeq: 0, limit: 100 }), before.entries);
+    assert.deepEqual(await f.repo.sessions({}), before.sessions);
+    assert.equal((await f.repo.sessionExchanges(before.sessions[0]!.id)).length, 6);
     await f.close();
   });
 
