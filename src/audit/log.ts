@@ -90,7 +90,8 @@ export class AuditLog {
    * into the payload here; without, the store digests the bodies as stored.
    */
   async append(r: AuditRecord, exchange?: { id: string; phase: 'start' | 'finish'; bodies?: BodyDigests }): Promise<AppendedEntry> {
-    const payload = exchange?.bodies ? { ...r.payload, bodies: exchange.bodies as Json } : r.payload;
+    // `bodies` first: it sorts before every key of the exchange payloads, which keeps them in canonical order.
+    const payload = exchange?.bodies ? { bodies: exchange.bodies as Json, ...r.payload } : r.payload;
     const entry = await this.#o.repo.append(this.#o.writerId, {
       at: this.#o.clock.now(), kind: r.kind, subject: r.subject ?? null, refId: r.refId ?? null, payloadJson: canonicalJson(payload),
       digestBodies: exchange && { exchangeId: exchange.id, phase: exchange.phase, inPayload: exchange.bodies !== undefined },

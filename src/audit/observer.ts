@@ -57,18 +57,23 @@ function assignSession(o: AuditObserverOptions, start: ExchangeStart, maxScan: n
   });
 }
 
+// Keys in canonical (sorted) order, so canonicalJson takes its one-call fast path (src/core/canonical-json.ts).
 function startPayload(s: ExchangeStart): { [k: string]: Json } {
   return {
-    started_at: s.startedAt, principal: (s.principal ?? null) as Json, endpoint: s.endpoint, method: s.method, path: s.path,
-    model: s.model, provider: s.provider, upstream_model: s.upstreamModel, stream: s.stream, client_ip: s.clientIp, user_agent: s.userAgent,
-    decision: (s.decision ?? null) as Json, findings: s.findings as Json,
+    client_ip: s.clientIp, decision: (s.decision ?? null) as Json, endpoint: s.endpoint, findings: s.findings as Json, method: s.method,
+    model: s.model, path: s.path, principal: (s.principal ?? null) as Json, provider: s.provider, started_at: s.startedAt, stream: s.stream,
+    upstream_model: s.upstreamModel, user_agent: s.userAgent,
   };
 }
 
 function finishPayload(f: ExchangeFinish): { [k: string]: Json } {
+  const t = f.timings;
+  const u = f.usage;
   return {
-    finished_at: f.finishedAt, status: f.status, http_status: f.httpStatus, error_code: f.errorCode, timings: { ...f.timings },
-    usage: { ...f.usage }, event_count: f.eventCount, response_findings: f.responseFindings as Json,
+    error_code: f.errorCode, event_count: f.eventCount, finished_at: f.finishedAt, http_status: f.httpStatus,
+    response_findings: f.responseFindings as Json, status: f.status,
+    timings: { clientFirstByteMs: t.clientFirstByteMs, totalMs: t.totalMs, upstreamFirstByteMs: t.upstreamFirstByteMs },
+    usage: { inputTokens: u.inputTokens, outputTokens: u.outputTokens, totalTokens: u.totalTokens },
   };
 }
 

@@ -32,7 +32,15 @@ test('canonical JSON sorts keys by UTF-16 code units at every level and prints l
   for (let i = 0; i < 2000; i++) {
     const v = randomJson(0);
     assert.equal(canonicalJson(v), JSON.stringify(sortedCopy(v)));
+    // Already in canonical order (the fast path), and the same value with one nested object reversed (mixed).
+    assert.equal(canonicalJson(sortedCopy(v)), JSON.stringify(sortedCopy(v)));
+    assert.equal(canonicalJson({ a: sortedCopy(v), b: { z: 1, y: [v] } }), JSON.stringify(sortedCopy({ a: v, b: { y: [v], z: 1 } })));
   }
+  // Ordered at the top, but a nested value the fast path must not print as JSON.stringify would.
+  assert.equal(canonicalJson({ a: { b: 1, a: 2 } }), '{"a":{"a":2,"b":1}}');
+  assert.equal(canonicalJson({ a: [1, undefined], b: { c: undefined } }), '{"a":[1,null],"b":{}}');
+  assert.throws(() => canonicalJson({ a: 1, b: Number.NaN }), TypeError);
+  assert.throws(() => canonicalJson({ a: 1, b: { toJSON: () => 'x' } }), TypeError); // never calls toJSON
   assert.equal(canonicalJson({ 10: 1, 2: 2, a: 3 }), '{"10":1,"2":2,"a":3}');
   assert.equal(canonicalJson({ '\uFFFD': 1, '\u{1F600}': 2 }), '{"\u{1F600}":2,"\uFFFD":1}');
   assert.equal(canonicalJson({ a: undefined, b: [undefined] }), '{"b":[null]}');

@@ -8,6 +8,9 @@
  * Written as loops over one output string: it runs for every audit entry, on the store's hot path.
  */
 export function canonicalJson(value: unknown): string {
+  // Fast path: a value whose objects already list their keys in canonical order is what JSON.stringify prints.
+  // The gateway builds its audit payloads that way, so the common case is one native call.
+  if (typeof value === 'object' && value !== null && isCanonicallyOrdered(value, 0)) return JSON.stringify(value);
   switch (typeof value) {
     case 'string':
     case 'boolean':
@@ -43,4 +46,41 @@ function canonicalObject(obj: Record<string, unknown>): string {
     out += `${JSON.stringify(k)}:${canonicalJson(v)}`;
   }
   return out + '}';
+}
+
+/**
+ * True when JSON.stringify(value) is already canonical: plain objects and arrays only (no toJSON, no prototypes),
+ * object keys strictly ascending by UTF-16 code units, no undefined anywhere, only finite numbers. Gives up (false)
+ * past a small depth so a deep value takes the general path instead of being walked twice.
+ */
+function isCanonicallyOrdered(v: object, depth: number): boolean {
+  if (depth > 8) return false;
+  if (Array.isArray(v)) {
+    for (const item of v) if (!isOrderedValue(item, depth)) return false;
+    return true;
+  }
+  const proto = Object.getPrototypeOf(v) as unknown;
+  if (proto !== Object.prototype && proto !== null) return false;
+  let prev: string | undefined;
+  for (const k in v) {
+    if (!Object.hasOwn(v, k)) return false;
+    if (prev !== undefined && !(prev < k)) return false;
+    prev = k;
+    if (!isOrderedValue((v as Record<string, unknown>)[k], depth)) return false;
+  }
+  return true;
+}
+
+function isOrderedValue(x: unknown, depth: number): boolean {
+  switch (typeof x) {
+    case 'string':
+    case 'boolean':
+      return true;
+    case 'number':
+      return Number.isFinite(x);
+    case 'object':
+      return x === null || isCanonicallyOrdered(x, depth + 1);
+    default:
+      return false;
+  }
 }

@@ -136,12 +136,13 @@ export function startRecordOf(r: { id: string; endpoint: Endpoint; principal: Pr
     id: r.id,
     startedAt: ctx?.startedAt ?? r.deps.clock.now(),
     subject: principal.subject,
+    // Keys in sorted order: the audit trail canonicalizes this snapshot (src/core/canonical-json.ts fast path).
     principal: {
-      kind: principal.kind,
-      displayName: principal.displayName,
-      groups: principal.groups,
       authMethod: principal.authMethod,
       credentialId: principal.credentialId,
+      displayName: principal.displayName,
+      groups: principal.groups,
+      kind: principal.kind,
     },
     endpoint: r.endpoint.id,
     method: r.req.method ?? 'POST',
