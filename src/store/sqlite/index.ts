@@ -39,7 +39,8 @@ export class SqliteStore implements Store {
   #deferring = 0;
   #deferTimer: NodeJS.Timeout | undefined;
   #closed = false;
-  readonly #inflight = new Set<Promise<unknown>>();
+  /** Who waits for every call to be answered (close). */
+  #whenIdle: (() => void)[] = [];
 
   private constructor(worker: Worker) {
     this.#worker = worker;
@@ -54,6 +55,7 @@ export class SqliteStore implements Store {
       }
       this.#unanswered -= msg.replies.length;
       if (this.#unanswered === 0 && this.#outbox.length > 0) this.#schedule();
+      if (this.#pending.size === 0) for (const idle of this.#whenIdle.splice(0)) idle();
     });
     worker.on('error', (err: Error) => this.#failAll(err));
     worker.on('exit', () => this.#failAll(new StoreError('store worker exited')));
@@ -78,9 +80,6 @@ export class SqliteStore implements Store {
     this.#outbox.push([id, method, args]);
     if (this.#deferring === 0) this.#urgent = true;
     this.#schedule();
-    this.#inflight.add(p);
-    const forget = (): void => void this.#inflight.delete(p);
-    p.then(forget, forget);
     return p;
   }
 
@@ -134,6 +133,7 @@ export class SqliteStore implements Store {
     this.#closed = true;
     for (const p of this.#pending.values()) p.reject(err instanceof StoreError ? err : new StoreError(err.message));
     this.#pending.clear();
+    for (const idle of this.#whenIdle.splice(0)) idle();
   }
 
   readonly apiKeys: ApiKeyRepo = {
@@ -181,7 +181,7 @@ export class SqliteStore implements Store {
     // Let queued calls reach the worker and complete before terminating it.
     this.#urgent = true;
     if (this.#outbox.length) this.#schedule();
-    await Promise.allSettled([...this.#inflight]);
+    if (this.#pending.size > 0) await new Promise<void>((idle) => this.#whenIdle.push(idle));
     this.#closed = true;
     await this.#worker.terminate();
   }

@@ -5,7 +5,7 @@ import { SQLITE_EXTENSIONS } from './extensions.ts';
 /**
  * Store worker: owns the SQLite connection. Calls that arrive during one event-loop turn run in ONE transaction
  * (group commit): many exchanges' writes share one commit, so recording does not serialize the hot path.
- * Each call runs under its own SAVEPOINT so one failing call does not undo the others.
+ * One failing call does not undo the others (see flush: replayed with a SAVEPOINT per call).
  */
 export interface CallMessage {
   calls: [id: number, method: string, args: unknown[]][];
@@ -40,6 +40,14 @@ function flush(): void {
   scheduled = false;
   const batch = queue;
   queue = [];
+  // Optimistic: the batch runs as one transaction without per-call savepoints. If a call throws, the whole
+  // transaction is rolled back and the batch replayed with a savepoint per call, so only that call fails. Safe
+  // because calls only touch the database (no state in the worker), so a replay applies each exactly once.
+  port!.postMessage({ replies: apply(batch, false) ?? apply(batch, true)! });
+}
+
+/** Runs the batch in one transaction; without `isolate`, returns undefined (all undone) when a call throws. */
+function apply(batch: CallMessage['calls'], isolate: boolean): Reply[] | undefined {
   const replies: Reply[] = [];
   const db = core.db;
   db.exec('BEGIN IMMEDIATE');
@@ -47,15 +55,19 @@ function flush(): void {
   const release = core.stmt('RELEASE c');
   const rollbackTo = core.stmt('ROLLBACK TO c');
   for (const [id, method, args] of batch) {
-    savepoint.run();
+    if (isolate) savepoint.run();
     try {
       const fn = method.includes('.')
         ? (core.ext[method] as ((...a: unknown[]) => unknown) | undefined)
         : (core as unknown as Record<string, (...a: unknown[]) => unknown>)[method];
       if (typeof fn !== 'function') throw new Error(`unknown store method ${method}`);
       replies.push([id, true, method.includes('.') ? fn(...args) : fn.apply(core, args)]);
-      release.run();
+      if (isolate) release.run();
     } catch (err) {
+      if (!isolate) {
+        db.exec('ROLLBACK');
+        return undefined;
+      }
       rollbackTo.run();
       release.run();
       replies.push([id, false, err instanceof Error ? err.message : String(err)]);
@@ -69,5 +81,5 @@ function flush(): void {
     const reason = `commit failed: ${err instanceof Error ? err.message : String(err)}`;
     for (const r of replies) { r[1] = false; r[2] = reason; }
   }
-  port!.postMessage({ replies });
+  return replies;
 }
