@@ -177,7 +177,7 @@ async function decideFailClosed(decider: PolicyDecider, ctx: ExchangeContext): P
 
 function allowWithoutPolicy(ctx: ExchangeContext): DecisionRecord & { error?: GatewayError } {
   return {
-    decisionId: `dec_${ctx.id.slice(3)}`, policyVersion: null, effect: 'allow', enforced: true,
-    reasons: [{ code: 'no_policy_configured' }], matchedRuleIds: [],
+    decisionId: `dec_${ctx.id.slice(3)}`, effect: 'allow', enforced: true, matchedRuleIds: [], policyVersion: null,
+    reasons: [{ code: 'no_policy_configured' }],
   };
 }

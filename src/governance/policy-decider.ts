@@ -53,7 +53,7 @@ export function createPolicyDecider(o: PolicyDeciderOptions): PolicyDecider {
       const record = recordOf(ctx, d, input, enforced);
       ctx.decision = record;
       for (const hook of o.hooks ?? []) await hook({ ctx, decision: record, engine: o.engine, input });
-      if (record.effect === 'allow') record.error = undefined;
+      if (record.effect === 'allow' && record.error) record.error = undefined;
       // The label is ours, not the provider's (Anthropic rejects unknown metadata keys): removed in every mode.
       stripLabel(ctx);
       if (!enforced) return record;
@@ -97,16 +97,17 @@ function reroute(ctx: ExchangeContext, d: PolicyDecision, resolve: PolicyDecider
 }
 
 function recordOf(ctx: ExchangeContext, d: PolicyDecision, input: PolicyInput, enforced: boolean): DecisionRecord & { error?: GatewayError } {
+  // Keys in canonical order (the audit trail hashes this record: src/core/canonical-json.ts fast path).
   const record: DecisionRecord & { error?: GatewayError } = {
     decisionId: `dec_${ctx.id.slice(3)}`,
-    policyVersion: d.policyVersion,
     effect: d.effect,
     enforced,
-    reasons: enforced ? d.reasons : [...d.reasons, { code: 'observe_mode' }],
-    matchedRuleIds: d.matchedRuleIds,
-    sensitivity: d.sensitivity,
     // What the decision was made on (no content): lets a simulation replay the exact input later.
-    input: { request: input.request, label: input.label ?? null, claims: input.principal.claims ? Object.keys(input.principal.claims) : [] },
+    input: { claims: input.principal.claims ? Object.keys(input.principal.claims) : [], label: input.label ?? null, request: input.request },
+    matchedRuleIds: d.matchedRuleIds,
+    policyVersion: d.policyVersion,
+    reasons: enforced ? d.reasons : [...d.reasons, { code: 'observe_mode' }],
+    sensitivity: d.sensitivity,
   };
   if (d.reroute) record.route = { level: d.reroute.level, from: d.reroute.from, to: d.reroute.to, applied: enforced && d.effect !== 'deny' };
   const error = refusalFor(d, { model: ctx.model, endpoint: ctx.endpoint.id });

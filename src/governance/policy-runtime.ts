@@ -112,8 +112,8 @@ export function unavailableGuard(versionId: string | null): ExchangeGuard {
   return {
     async inspectRequest(ctx) {
       ctx.decision = {
-        decisionId: `dec_${ctx.id.slice(3)}`, policyVersion: versionId, effect: 'deny', enforced: true,
-        reasons: [{ code: 'policy_unavailable' }], matchedRuleIds: [],
+        decisionId: `dec_${ctx.id.slice(3)}`, effect: 'deny', enforced: true, matchedRuleIds: [], policyVersion: versionId,
+        reasons: [{ code: 'policy_unavailable' }],
       };
       throw new GatewayError('evaluation_error', `The active policy version ${versionId ?? ''} cannot be evaluated; requests are refused until an administrator activates a valid version.`);
     },

@@ -32,13 +32,14 @@ export interface ExchangeGuard {
 /** Without a policy: every authenticated caller may use every routed model; content passes unchanged. */
 export const openGuard: ExchangeGuard = {
   async inspectRequest(ctx) {
+    // Keys in canonical order (the audit trail hashes this record: src/core/canonical-json.ts fast path).
     ctx.decision = {
       decisionId: `dec_${ctx.id.slice(3)}`,
-      policyVersion: null,
       effect: 'allow',
       enforced: true,
-      reasons: [{ code: 'no_policy_configured' }],
       matchedRuleIds: [],
+      policyVersion: null,
+      reasons: [{ code: 'no_policy_configured' }],
     };
   },
   responseTransformer: () => undefined,
