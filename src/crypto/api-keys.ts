@@ -1,4 +1,4 @@
-import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { hash, randomBytes, timingSafeEqual } from 'node:crypto';
 
 /**
  * Portcullis keys: `pcl_<8-char id>_<43-char secret>` (base64url, 256-bit secret). The id locates the row; only
@@ -30,11 +30,12 @@ export function parseApiKey(presented: string): { id: string; secretPart: string
 }
 
 export function hashSecret(secretPart: string): string {
-  return createHash('sha256').update(secretPart).digest('hex');
+  return hash('sha256', secretPart, 'hex');
 }
 
+/** Checked on every request: one-shot hash, compared in constant time. */
 export function secretMatches(secretPart: string, storedHash: string): boolean {
-  const a = Buffer.from(hashSecret(secretPart), 'hex');
+  const a = hash('sha256', secretPart, 'buffer');
   const b = Buffer.from(storedHash, 'hex');
   return a.length === b.length && timingSafeEqual(a, b);
 }

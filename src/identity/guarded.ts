@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import type { Clock } from '../core/clock.ts';
 import { GatewayError, isGatewayError } from '../core/errors.ts';
 import type { Principal } from '../core/principal.ts';
@@ -24,7 +24,7 @@ const RECENT_GOOD_MS = 60_000;
  */
 export function guarded(inner: Authenticator, o: GuardOptions): Authenticator {
   const recentGood = new Map<string, number>();
-  const fingerprint = (c: string): string => createHash('sha256').update(c).digest('base64url');
+  const fingerprint = (c: string): string => hash('sha256', c, 'base64url');
   return {
     accepts: (c) => inner.accepts(c),
     async authenticate(credential: string, ctx: AuthContext): Promise<Principal> {

@@ -6,10 +6,9 @@ import type {
   ApiKeyRecord,
   ExchangeBodies,
   ExchangeFilter,
-  ExchangeFinish,
   ExchangeRow,
-  ExchangeStart,
 } from '../ports.ts';
+import type { FinishRow, StartRow } from './rows.ts';
 
 /**
  * Synchronous SQLite implementation (node:sqlite). It runs inside the store worker thread (worker.ts) so its
@@ -96,31 +95,29 @@ export class SqliteCore {
   }
 
   // --- exchanges ------------------------------------------------------------------------------------------
-  exchangesStart(r: ExchangeStart): void {
+  // Start and finish arrive as column values (startRow/finishRow, computed on the main thread): a flat array of
+  // strings, numbers and the sealed bytes crosses to the worker for less than the nested record would.
+  exchangesStart(row: StartRow): void {
     this.stmt(
       `INSERT INTO exchanges (id, started_at, subject, principal_json, endpoint, method, path, model, provider, upstream_model,
          stream, client_ip, user_agent, decision_json, findings_json, status, client_request, upstream_request)
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'in_progress', ?, ?)`,
-    ).run(
-      r.id, r.startedAt, r.subject, json(r.principal), r.endpoint, r.method, r.path, r.model, r.provider, r.upstreamModel,
-      r.stream ? 1 : 0, r.clientIp, r.userAgent, json(r.decision), JSON.stringify(r.findings), r.clientRequest, r.upstreamRequest,
-    );
+    ).run(...row);
   }
 
   exchangesAppendSegment(id: string, seq: number, sealed: Uint8Array): void {
     this.stmt('INSERT INTO exchange_segments (exchange_id, seq, sealed) VALUES (?, ?, ?)').run(id, seq, sealed);
   }
 
-  exchangesFinish(f: ExchangeFinish): void {
+  exchangesFinish(row: FinishRow): void {
     const res = this.stmt(
       `UPDATE exchanges SET status = ?, http_status = ?, error_code = ?, finished_at = ?, timings_json = ?, usage_json = ?,
          event_count = ?, response_findings_json = ?, response = ? WHERE id = ? AND status = 'in_progress'`,
-    ).run(f.status, f.httpStatus, f.errorCode, f.finishedAt, JSON.stringify(f.timings), JSON.stringify(f.usage), f.eventCount,
-      JSON.stringify(f.responseFindings), f.response, f.id);
-    if (res.changes !== 1) throw new Error(`exchange ${f.id} is not in progress`);
+    ).run(...row);
+    if (res.changes !== 1) throw new Error(`exchange ${row[9]} is not in progress`);
   }
 
-  exchangesRecordRejected(start: ExchangeStart, finish: ExchangeFinish): void {
+  exchangesRecordRejected(start: StartRow, finish: FinishRow): void {
     this.exchangesStart(start);
     this.exchangesFinish(finish);
   }
@@ -227,10 +224,6 @@ function str(v: SQLOutputValue | undefined): string {
 
 function strOrNull(v: SQLOutputValue | undefined): string | null {
   return v === null || v === undefined ? null : str(v);
-}
-
-function json(v: unknown): string | null {
-  return v === null || v === undefined ? null : JSON.stringify(v);
 }
 
 function parse<T>(v: SQLOutputValue | undefined): T | null {

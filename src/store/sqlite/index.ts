@@ -1,6 +1,7 @@
 import { Worker } from 'node:worker_threads';
 import { resolve } from 'node:path';
 import type { SqliteCore, SqliteOptions } from './core.ts';
+import { finishRow, startRow } from './rows.ts';
 import type { CallMessage, Reply } from './worker.ts';
 import type { ApiKeyRepo, CredentialRepo, ExchangeRepo, Store, TokenVaultRepo } from '../ports.ts';
 
@@ -145,10 +146,10 @@ export class SqliteStore implements Store {
   };
 
   readonly exchanges: ExchangeRepo = {
-    start: (r) => this.call('exchangesStart', r),
+    start: (r) => this.call('exchangesStart', startRow(r)),
     appendSegment: (id, seq, sealed) => this.call('exchangesAppendSegment', id, seq, sealed),
-    finish: (f) => this.call('exchangesFinish', f),
-    recordRejected: (s, f) => this.call('exchangesRecordRejected', s, f),
+    finish: (f) => this.call('exchangesFinish', finishRow(f)),
+    recordRejected: (s, f) => this.call('exchangesRecordRejected', startRow(s), finishRow(f)),
     get: (id) => this.call('exchangesGet', id),
     bodies: (id) => this.call('exchangesBodies', id).then(fixBodies),
     list: (f) => this.call('exchangesList', f),
