@@ -184,7 +184,10 @@ function sessions(core: SqliteCore, f: SessionFilter): SessionRow[] {
 
 export function auditSqlite(core: SqliteCore): Record<string, (...args: never[]) => unknown> {
   return {
-    'audit.append': (writer: string, input: AppendInput) => append(core, writer, input),
+    // Flat arguments (the hot path: two appends and one assignment per exchange): cheaper to clone than objects.
+    'audit.append': (writer: string, at: number, kind: string, subject: string | null, refId: string | null, payloadJson: string,
+      exchangeId: string | null, phase: 'start' | 'finish' | null, inPayload: boolean) =>
+      append(core, writer, { at, kind, subject, refId, payloadJson, digestBodies: exchangeId && phase ? { exchangeId, phase, inPayload } : undefined }),
     'audit.heads': () => core.stmt(HEADS_SQL).all().map((r) => ({ writer: s(r.writer), seq: Number(r.seq), hash: s(r.hash), at: Number(r.at) })),
     'audit.entries': (writer: string, afterSeq: number, limit: number) =>
       core.stmt('SELECT * FROM audit_entries WHERE writer = ? AND seq > ? ORDER BY seq LIMIT ?').all(writer, afterSeq, limit).map(toEntry),
@@ -206,7 +209,8 @@ export function auditSqlite(core: SqliteCore): Record<string, (...args: never[])
       .map((r) => ({ keyId: s(r.key_id), publicKeyPem: s(r.public_key), sealedPrivate: r.sealed_private, createdAt: Number(r.created_at) })),
     'audit.storedBodies': (ids: string[]) => storedBodies(core, ids),
     'audit.purge': (o: { bodiesBefore: number | null; metadataBefore: number | null; now: number }) => purge(core, o),
-    'sessions.assign': (a: SessionAssign) => assignSession(core, a),
+    'sessions.assign': (exchangeId: string, at: number, subject: string | null, client: string, key: string | null, source: string, gapMs: number) =>
+      assignSession(core, { exchangeId, at, subject, client, key, source, gapMs }),
     'sessions.list': (f: SessionFilter) => sessions(core, f),
     'sessions.get': (id: string) => {
       const r = core.stmt('SELECT * FROM audit_sessions WHERE id = ?').get(id);
@@ -222,7 +226,10 @@ const asBuffer = (u: Uint8Array): Buffer => (Buffer.isBuffer(u) ? u : Buffer.fro
 export function sqliteAuditRepo(store: SqliteStore): AuditRepo {
   const call = <T>(m: `${string}.${string}`, ...args: unknown[]): Promise<T> => store.callExt<T>(m, ...args);
   return {
-    append: (writer, input) => call('audit.append', writer, input),
+    append: (writer, i) => {
+      const d = i.digestBodies;
+      return call('audit.append', writer, i.at, i.kind, i.subject, i.refId, i.payloadJson, d?.exchangeId ?? null, d?.phase ?? null, d?.inPayload === true);
+    },
     heads: () => call('audit.heads'),
     entries: (q) => call('audit.entries', q.writer, q.afterSeq, q.limit),
     entriesBetween: (since, until) => call('audit.entriesBetween', since, until),
@@ -234,7 +241,7 @@ export function sqliteAuditRepo(store: SqliteStore): AuditRepo {
     keys: () => call<(SigningKeyRow & { sealedPrivate: Uint8Array })[]>('audit.keys').then((ks) => ks.map((k) => ({ ...k, sealedPrivate: asBuffer(k.sealedPrivate) }))),
     storedBodies: (ids) => call('audit.storedBodies', ids),
     purge: (o) => call('audit.purge', o),
-    assignSession: (a) => call('sessions.assign', a),
+    assignSession: (a) => call('sessions.assign', a.exchangeId, a.at, a.subject, a.client, a.key, a.source, a.gapMs),
     sessions: (f) => call('sessions.list', f),
     session: (id) => call('sessions.get', id),
     sessionExchanges: (id) => call('sessions.exchanges', id),
