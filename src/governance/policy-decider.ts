@@ -71,7 +71,7 @@ function inputOf(ctx: ExchangeContext, findings: readonly Finding[], label: stri
   return {
     principal: { subject: p.subject, kind: p.kind, groups: p.groups, claims: p.claims },
     resource: { provider: ctx.route.provider, model: ctx.model, endpoint: ctx.endpoint.id },
-    request: { ...requestFeatures(ctx.body, ctx.stream), template: isTemplateInvocation(ctx) },
+    request: withTemplate(requestFeatures(ctx.body, ctx.stream), isTemplateInvocation(ctx)),
     context: { now: ctx.startedAt, clientIp: ctx.clientIp, userAgent: ctx.userAgent },
     findings,
     label,
@@ -94,6 +94,11 @@ function labelOf(ctx: ExchangeContext, s: NonNullable<PolicyEngine['sensitivity'
 function reroute(ctx: ExchangeContext, d: PolicyDecision, resolve: PolicyDeciderOptions['resolveRoute']): PolicyDecision {
   if (!d.reroute || resolve(d.reroute.to, ctx.endpoint.family)) return d;
   return { ...d, effect: 'deny', reroute: undefined, reasons: [{ code: 'sensitivity_not_allowed', detail: d.reroute.level }] };
+}
+
+/** The request features with `template` in its canonical place (the record is hashed into the audit trail). */
+function withTemplate(f: ReturnType<typeof requestFeatures>, template: boolean): PolicyInput['request'] {
+  return { files: f.files, images: f.images, maxTokens: f.maxTokens, stream: f.stream, temperature: f.temperature, template, tools: f.tools };
 }
 
 function recordOf(ctx: ExchangeContext, d: PolicyDecision, input: PolicyInput, enforced: boolean): DecisionRecord & { error?: GatewayError } {

@@ -32,13 +32,14 @@ export function requestFeatures(body: Readonly<Record<string, unknown>>, stream:
     const list = body[key];
     if (Array.isArray(list)) for (const item of list) visit(item);
   }
+  // Keys in canonical order: the decision record (which holds these) is hashed into the audit trail.
   return {
-    stream,
-    tools,
-    images,
     files,
+    images,
     maxTokens: num(body.max_tokens) ?? num(body.max_completion_tokens) ?? num(body.max_output_tokens),
+    stream,
     temperature: num(body.temperature),
+    tools,
   };
 }
 

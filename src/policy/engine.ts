@@ -111,7 +111,7 @@ function evaluate(e: EngineParts, defaultAllow: boolean, input: PolicyInput): Po
     if (rule.when) {
       const r = rule.when((bindings ??= prepareBindings(celBindings(input, level))));
       if (r instanceof Error) {
-        errors.push({ code: 'evaluation_error', ruleId: rule.id, detail: 'condition' });
+        errors.push({ code: 'evaluation_error', detail: 'condition', ruleId: rule.id });
         continue;
       }
       if (!r) continue;
@@ -121,7 +121,7 @@ function evaluate(e: EngineParts, defaultAllow: boolean, input: PolicyInput): Po
       continue;
     }
     const feature = rule.featureViolation(input.request);
-    if (feature) misses.push({ code: 'feature_not_allowed', ruleId: rule.id, detail: feature });
+    if (feature) misses.push({ code: 'feature_not_allowed', detail: feature, ruleId: rule.id });
     else granted.push(rule);
   }
   // Fail closed: a rule that cannot be evaluated denies, whatever the other rules say.
