@@ -16,7 +16,7 @@ export interface RecorderOptions {
 export type StartRecord = Omit<ExchangeStart, 'clientRequest' | 'upstreamRequest'>;
 
 /**
- * The store write, then every observer's call. Where the store applies one turn's calls in order, they are issued
+ * The store write, then every observer's call. Where the store applies calls made together in order, they are issued
  * together and travel in one worker message and transaction (observers such as the audit chain read the row the
  * write made); elsewhere the write is awaited first. A failed write rejects; a failed observer is returned, so the
  * caller decides (begin closes the row it started).

@@ -168,9 +168,10 @@ export interface TokenVaultRepo {
 export interface Store {
   readonly engine: 'sqlite' | 'postgres';
   /**
-   * The calls made in one event-loop turn are applied in call order, in one transaction (SQLite's worker group
-   * commit): a later call of the turn sees what an earlier one wrote. False where each call is its own transaction
-   * on its own connection (PostgreSQL pool).
+   * Calls are applied in call order, and calls made together (in one synchronous run of code) in one transaction
+   * (SQLite's worker group commit): a later call sees what an earlier one wrote, so callers may issue dependent
+   * writes together instead of awaiting each. False where each call is its own transaction on its own connection
+   * (PostgreSQL pool).
    */
   readonly ordersCallsOfOneTurn: boolean;
   /**

@@ -21,8 +21,9 @@ export class StoreError extends Error {
 }
 
 /**
- * Main-thread side of the SQLite store: every call is posted to the store worker (group commit: see #schedule); calls made in the same tick are
- * posted as one message and committed in one transaction by the worker.
+ * Main-thread side of the SQLite store: every call is posted to the store worker, which commits each message in
+ * one transaction; calls made together share a message, and calls made while one is applied wait for the next
+ * (group commit: see #schedule).
  */
 export class SqliteStore implements Store {
   readonly engine = 'sqlite' as const;
@@ -102,11 +103,13 @@ export class SqliteStore implements Store {
   }
 
   /**
-   * Group commit, as PostgreSQL's commit_delay but without a fixed delay: calls made in one event-loop turn travel
-   * in one message and commit in one transaction; while the worker is still applying a message, further calls
-   * gather and go out together when it answers. Idle, a call goes out at the end of its turn; under load, one
-   * commit covers every exchange that arrived during the previous one. Deferred calls wait for the next message,
-   * or at most DEFER_MS.
+   * Group commit, as PostgreSQL's commit_delay but without a fixed delay: calls made together (synchronously, as
+   * an exchange's start and its audit entry) travel in one message and commit in one transaction; while the worker
+   * is still applying a message, further calls gather and go out together when it answers. Idle, a call goes out
+   * at the end of the event-loop turn (calls made by other exchanges' callbacks in that turn join it; posting at
+   * the first microtask instead measured ~10 % more worker time for ~0.02 ms less to first byte); under load, one
+   * commit covers every exchange that arrived during the previous one.
+   * Deferred calls wait for the next message, or at most DEFER_MS.
    */
   #schedule(): void {
     if (this.#unanswered > 0 || this.#postSoon) return;

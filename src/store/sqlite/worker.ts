@@ -3,8 +3,9 @@ import { SqliteCore, type SqliteOptions } from './core.ts';
 import { SQLITE_EXTENSIONS } from './extensions.ts';
 
 /**
- * Store worker: owns the SQLite connection. Calls that arrive during one event-loop turn run in ONE transaction
- * (group commit): many exchanges' writes share one commit, so recording does not serialize the hot path.
+ * Store worker: owns the SQLite connection. The calls of the messages that arrived during one event-loop turn run
+ * in ONE transaction (group commit: the main side also gathers calls while a message is applied), so many
+ * exchanges' writes share one commit and recording does not serialize the hot path.
  * One failing call does not undo the others (see flush: replayed with a SAVEPOINT per call).
  */
 export interface CallMessage {
