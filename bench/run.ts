@@ -1,12 +1,14 @@
 // `npm run bench`: direct vs bare Node proxy vs Portcullis (recording on, no policy) vs Portcullis with a governed
 // policy (BENCH_POLICY_RULES access rules, content masking, budgets), loopback, mock upstream. Prints requests/s,
 // proxy CPU per request, p50/p99 latency at a fixed rate and SSE first-byte / complete times, each also as added to
-// the direct call; then runs the in-process micro-benchmarks bench/policy.ts (decision time) and bench/detect.ts
-// (detection). Targets are measured in interleaved rounds, so a busy machine slows them all alike.
+// the direct call, and the CPU per request split by thread; then runs the in-process micro-benchmarks
+// bench/policy.ts (decision time), bench/detect.ts (detection) and bench/store.ts (recording without HTTP).
+// Targets are measured in interleaved rounds, so a busy machine slows them all alike.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync, existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { Pool } from 'undici';
+import { threadCpu, threadSplit } from './threads.ts';
 
 const ROOT = new URL('..', import.meta.url).pathname;
 const N = Number(process.env.BENCH_REQUESTS ?? 6000);
@@ -24,7 +26,7 @@ const MICRO = process.env.BENCH_MICRO !== '0';
 const PROF = process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : [];
 
 interface Target { name: string; url: string; proc: ChildProcess; auth: string }
-interface Measured { n: number; secs: number; cpu: number; lat: number[]; first: number[]; total: number[] }
+interface Measured { n: number; secs: number; cpu: number; threads: { main: number; worker: number; other: number }; lat: number[]; first: number[]; total: number[] }
 
 function start(script: string, env: Record<string, string> = {}): Promise<{ proc: ChildProcess; fields: string[] }> {
   const args = script.includes('gateway') ? [...PROF, script] : [script];
@@ -40,11 +42,11 @@ function start(script: string, env: Record<string, string> = {}): Promise<{ proc
   });
 }
 
-/** CPU seconds (user+sys, all threads) of a process, from /proc (Linux). */
+/** CPU seconds of the whole process (all threads, also those that ended), from /proc (Linux). */
 function cpuSeconds(pid: number): number {
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
   const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(f[11]) + Number(f[12])) / 100; // utime, stime in clock ticks (USER_HZ = 100)
+  return (Number(f[11]) + Number(f[12])) / 100;
 }
 
 const chatBody = (stream: boolean) =>
@@ -57,11 +59,12 @@ async function request(pool: Pool, t: Target, body: string): Promise<void> {
 }
 
 /** n requests, CONCURRENCY at a time: wall time and the target process's CPU time. */
-async function throughput(t: Target, n: number): Promise<{ secs: number; cpu: number }> {
+async function throughput(t: Target, n: number): Promise<{ secs: number; cpu: number; threads: { main: number; worker: number; other: number } }> {
   const pool = new Pool(t.url, { connections: CONCURRENCY });
   const body = chatBody(false);
   for (let i = 0; i < 200; i++) await request(pool, t, body); // warm-up (JIT, connections)
   const cpu0 = cpuSeconds(t.proc.pid!);
+  const threads0 = threadCpu(t.proc.pid!);
   const t0 = performance.now();
   let next = 0;
   await Promise.all(Array.from({ length: CONCURRENCY }, async () => {
@@ -69,8 +72,9 @@ async function throughput(t: Target, n: number): Promise<{ secs: number; cpu: nu
   }));
   const secs = (performance.now() - t0) / 1000;
   const cpu = cpuSeconds(t.proc.pid!) - cpu0;
+  const threads = threadSplit(threads0, threadCpu(t.proc.pid!));
   await pool.close();
-  return { secs, cpu };
+  return { secs, cpu, threads };
 }
 
 /** Requests started at a fixed rate, whatever is still in flight: each one's latency (ms). */
@@ -139,7 +143,7 @@ try {
   console.log(`# Portcullis benchmark — node ${process.version}; ${ROUNDS} interleaved rounds, in total per target: ${N} requests × concurrency ${CONCURRENCY}, fixed rate ${RATE}/s for ${RATE_SECONDS}s, ${SSE_SAMPLES} SSE streams; portcullis+policy: ${POLICY_RULES} rules + content + budgets; load average before ${f(loadavg()[0]!, 2)}`);
   const governed = targets.find((t) => t.name === 'portcullis+policy');
   if (governed) await checkMasking(governed);
-  const m = new Map<string, Measured>(targets.map((t) => [t.name, { n: 0, secs: 0, cpu: 0, lat: [], first: [], total: [] }]));
+  const m = new Map<string, Measured>(targets.map((t) => [t.name, { n: 0, secs: 0, cpu: 0, threads: { main: 0, worker: 0, other: 0 }, lat: [], first: [], total: [] }]));
   for (let r = 0; r < ROUNDS; r++) {
     const order = [...targets.slice(r % targets.length), ...targets.slice(0, r % targets.length)];
     for (const t of order) {
@@ -148,6 +152,9 @@ try {
       x.n += Math.round(N / ROUNDS);
       x.secs += tp.secs;
       x.cpu += tp.cpu;
+      x.threads.main += tp.threads.main;
+      x.threads.worker += tp.threads.worker;
+      x.threads.other += tp.threads.other;
     }
     for (const t of order) m.get(t.name)!.lat.push(...(await fixedRate(t, RATE_SECONDS / ROUNDS)));
     for (const t of order) {
@@ -164,6 +171,13 @@ try {
   for (const { name: n } of targets) {
     console.log(`| ${n} | ${f(rps(n), 0)} | ${f(cpuUs(n), 1)} | ${f(q(n, 'lat', 50))} | ${f(q(n, 'lat', 99))} | ${f(q(n, 'first', 50))} | ${f(q(n, 'total', 50))} |`);
   }
+  console.log('\n| target | CPU µs/req: main thread | store worker | other threads (V8 JIT, GC) |');
+  console.log('|---|---|---|---|');
+  for (const { name: n } of targets) {
+    const th = m.get(n)!.threads;
+    const us = (s: number) => f((s / m.get(n)!.n) * 1e6, 1);
+    console.log(`| ${n} | ${us(th.main)} | ${n.startsWith('portcullis') ? us(th.worker) : '—'} | ${us(th.other)} |`);
+  }
   const added = (n: string, k: 'lat' | 'first' | 'total', p: number) => f(q(n, k, p) - q('direct', k, p));
   console.log(`\nsummary (added = minus direct, same run; load average after ${f(loadavg()[0]!, 2)}):`);
   for (const p of targets.map((t) => t.name).filter((n) => n !== 'direct')) {
@@ -177,7 +191,7 @@ try {
 } finally {
   for (const t of [mock, bare, gw, gwp]) t.proc.kill();
 }
-for (const extra of MICRO ? ['bench/policy.ts', 'bench/detect.ts'] : []) {
+for (const extra of MICRO ? ['bench/policy.ts', 'bench/detect.ts', 'bench/store.ts'] : []) {
   if (existsSync(`${ROOT}${extra}`)) {
     console.log(`\n# ${extra}`);
     await new Promise<void>((r) => spawn(process.execPath, [extra], { cwd: ROOT, stdio: 'inherit' }).once('exit', () => r()));

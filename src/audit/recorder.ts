@@ -42,11 +42,6 @@ async function writeThenObserve(
   }
 }
 
-/** Issues writes no client waits on (see Store.deferred): they share a later commit instead of forcing one. */
-function deferred<T>(o: RecorderOptions, issue: () => T): T {
-  return o.store.deferred ? o.store.deferred(issue) : issue();
-}
-
 /**
  * Writes exchanges to the store. `begin` is durable before it resolves (the pipeline awaits it before going
  * upstream: fail closed). Stream events are appended in sealed segments as they flow — flushed every
@@ -79,9 +74,9 @@ export class ExchangeRecorder {
   async rejected(rec: StartRecord, client: Buffer | undefined, finish: Omit<ExchangeFinish, 'id' | 'eventCount' | 'response'>): Promise<void> {
     const start = this.#startRecord(rec, { client, upstream: undefined });
     const fin: ExchangeFinish = { ...finish, id: rec.id, eventCount: 0, response: null };
-    const started = await deferred(this.#o, () => writeThenObserve(this.#o, this.#o.store.exchanges.recordRejected(start, fin), (obs) => obs.onStart?.(start)));
+    const started = await writeThenObserve(this.#o, this.#o.store.exchanges.recordRejected(start, fin), (obs) => obs.onStart?.(start));
     if (started.failed) throw started.error;
-    const finished = await deferred(this.#o, () => writeThenObserve(this.#o, Promise.resolve(), (obs) => obs.onFinish?.(start, fin)));
+    const finished = await writeThenObserve(this.#o, Promise.resolve(), (obs) => obs.onFinish?.(start, fin));
     if (finished.failed) throw finished.error;
   }
 
@@ -128,7 +123,7 @@ export class ExchangeRecording {
     const sealed = sealSegment(this.#o.keyring, this.start.id, seq, this.#pending);
     this.#pending = [];
     this.#writes.push(
-      deferred(this.#o, () => this.#o.store.exchanges.appendSegment(this.start.id, seq, sealed)).catch((err: unknown) => {
+      this.#o.store.exchanges.appendSegment(this.start.id, seq, sealed).catch((err: unknown) => {
         this.failure ??= err instanceof Error ? err : new Error(String(err));
       }),
     );
@@ -147,7 +142,7 @@ export class ExchangeRecording {
       fin.status = 'incomplete';
       fin.errorCode = 'recording_failed';
     }
-    const observed = await deferred(this.#o, () => writeThenObserve(this.#o, this.#o.store.exchanges.finish(fin), (obs) => obs.onFinish?.(this.start, fin)));
+    const observed = await writeThenObserve(this.#o, this.#o.store.exchanges.finish(fin), (obs) => obs.onFinish?.(this.start, fin));
     if (observed.failed) throw observed.error;
   }
 }

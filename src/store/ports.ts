@@ -174,13 +174,6 @@ export interface Store {
    * (PostgreSQL pool).
    */
   readonly ordersCallsOfOneTurn: boolean;
-  /**
-   * Runs `issue` synchronously; the store calls it makes may wait a few milliseconds to share a transaction with
-   * later calls (group commit). For writes no client waits on — an exchange's finish, stream segments, refusals —
-   * so they do not cost a commit of their own. Order is kept: a later call (of any kind) is applied after them.
-   * Absent where every call is its own transaction anyway.
-   */
-  deferred?<T>(issue: () => T): T;
   readonly tokenVault: TokenVaultRepo;
   readonly apiKeys: ApiKeyRepo;
   readonly exchanges: ExchangeRepo;

@@ -10,12 +10,6 @@ type CoreMethod = {
 };
 type MethodName = { [K in keyof SqliteCore]: SqliteCore[K] extends (...args: never[]) => unknown ? K : never }[keyof SqliteCore];
 
-/**
- * Longest wait of a deferred call (see Store.deferred) for a message to ride with. Under load the next exchange's
- * start carries it well before; idle, a finish is committed this long after the answer was sent.
- */
-const DEFER_MS = 5;
-
 export class StoreError extends Error {
   override readonly name = 'StoreError';
 }
@@ -32,14 +26,10 @@ export class SqliteStore implements Store {
   readonly #pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
   #nextId = 1;
   #outbox: CallMessage['calls'] = [];
-  /** The outbox holds a call that is not deferred: it goes out at the end of this turn, or when the worker is free. */
-  #urgent = false;
   /** A post is scheduled for the end of this turn. */
   #postSoon = false;
   /** Calls posted and not yet answered. While there are any, new calls gather in the outbox (group commit). */
   #unanswered = 0;
-  #deferring = 0;
-  #deferTimer: NodeJS.Timeout | undefined;
   #closed = false;
   /** Who waits for every call to be answered (close). */
   #whenIdle: (() => void)[] = [];
@@ -80,7 +70,6 @@ export class SqliteStore implements Store {
       this.#pending.set(id, { resolve: resolve as (v: unknown) => void, reject });
     });
     this.#outbox.push([id, method, args]);
-    if (this.#deferring === 0) this.#urgent = true;
     this.#schedule();
     return p;
   }
@@ -93,15 +82,6 @@ export class SqliteStore implements Store {
     return this.call(method as MethodName, ...(args as never)) as Promise<T>;
   }
 
-  deferred<T>(issue: () => T): T {
-    this.#deferring++;
-    try {
-      return issue();
-    } finally {
-      this.#deferring--;
-    }
-  }
-
   /**
    * Group commit, as PostgreSQL's commit_delay but without a fixed delay: calls made together (synchronously, as
    * an exchange's start and its audit entry) travel in one message and commit in one transaction; while the worker
@@ -109,26 +89,18 @@ export class SqliteStore implements Store {
    * at the end of the event-loop turn (calls made by other exchanges' callbacks in that turn join it; posting at
    * the first microtask instead measured ~10 % more worker time for ~0.02 ms less to first byte); under load, one
    * commit covers every exchange that arrived during the previous one.
-   * Deferred calls wait for the next message, or at most DEFER_MS.
    */
   #schedule(): void {
     if (this.#unanswered > 0 || this.#postSoon) return;
-    if (this.#urgent) {
-      this.#postSoon = true;
-      setImmediate(() => this.#post());
-    } else {
-      this.#deferTimer ??= setTimeout(() => this.#post(), DEFER_MS);
-    }
+    this.#postSoon = true;
+    setImmediate(() => this.#post());
   }
 
   #post(): void {
     this.#postSoon = false;
-    if (this.#deferTimer) clearTimeout(this.#deferTimer);
-    this.#deferTimer = undefined;
     if (this.#outbox.length === 0 || this.#unanswered > 0) return;
     const calls = this.#outbox;
     this.#outbox = [];
-    this.#urgent = false;
     this.#unanswered += calls.length;
     this.#worker.postMessage({ calls } satisfies CallMessage);
   }
@@ -183,7 +155,6 @@ export class SqliteStore implements Store {
   async close(): Promise<void> {
     if (this.#closed) return;
     // Let queued calls reach the worker and complete before terminating it.
-    this.#urgent = true;
     if (this.#outbox.length) this.#schedule();
     if (this.#pending.size > 0) await new Promise<void>((idle) => this.#whenIdle.push(idle));
     this.#closed = true;
