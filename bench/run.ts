@@ -8,7 +8,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { Pool } from 'undici';
-import { threadCpu, threadSplit } from './threads.ts';
+import { threadCpu, threadSplit, type ThreadSplit } from './threads.ts';
 
 const ROOT = new URL('..', import.meta.url).pathname;
 const N = Number(process.env.BENCH_REQUESTS ?? 6000);
@@ -26,7 +26,7 @@ const MICRO = process.env.BENCH_MICRO !== '0';
 const PROF = process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : [];
 
 interface Target { name: string; url: string; proc: ChildProcess; auth: string }
-interface Measured { n: number; secs: number; cpu: number; threads: { main: number; worker: number; other: number }; lat: number[]; first: number[]; total: number[] }
+interface Measured { n: number; secs: number; cpu: number; threads: ThreadSplit; lat: number[]; first: number[]; total: number[] }
 
 function start(script: string, env: Record<string, string> = {}): Promise<{ proc: ChildProcess; fields: string[] }> {
   const args = script.includes('gateway') ? [...PROF, script] : [script];
@@ -59,7 +59,7 @@ async function request(pool: Pool, t: Target, body: string): Promise<void> {
 }
 
 /** n requests, CONCURRENCY at a time: wall time and the target process's CPU time. */
-async function throughput(t: Target, n: number): Promise<{ secs: number; cpu: number; threads: { main: number; worker: number; other: number } }> {
+async function throughput(t: Target, n: number): Promise<{ secs: number; cpu: number; threads: ThreadSplit }> {
   const pool = new Pool(t.url, { connections: CONCURRENCY });
   const body = chatBody(false);
   for (let i = 0; i < 200; i++) await request(pool, t, body); // warm-up (JIT, connections)
@@ -143,7 +143,7 @@ try {
   console.log(`# Portcullis benchmark — node ${process.version}; ${ROUNDS} interleaved rounds, in total per target: ${N} requests × concurrency ${CONCURRENCY}, fixed rate ${RATE}/s for ${RATE_SECONDS}s, ${SSE_SAMPLES} SSE streams; portcullis+policy: ${POLICY_RULES} rules + content + budgets; load average before ${f(loadavg()[0]!, 2)}`);
   const governed = targets.find((t) => t.name === 'portcullis+policy');
   if (governed) await checkMasking(governed);
-  const m = new Map<string, Measured>(targets.map((t) => [t.name, { n: 0, secs: 0, cpu: 0, threads: { main: 0, worker: 0, other: 0 }, lat: [], first: [], total: [] }]));
+  const m = new Map<string, Measured>(targets.map((t) => [t.name, { n: 0, secs: 0, cpu: 0, threads: { main: 0, store: 0, checkpointer: 0, other: 0 }, lat: [], first: [], total: [] }]));
   for (let r = 0; r < ROUNDS; r++) {
     const order = [...targets.slice(r % targets.length), ...targets.slice(0, r % targets.length)];
     for (const t of order) {
@@ -152,9 +152,7 @@ try {
       x.n += Math.round(N / ROUNDS);
       x.secs += tp.secs;
       x.cpu += tp.cpu;
-      x.threads.main += tp.threads.main;
-      x.threads.worker += tp.threads.worker;
-      x.threads.other += tp.threads.other;
+      for (const k of ['main', 'store', 'checkpointer', 'other'] as const) x.threads[k] += tp.threads[k];
     }
     for (const t of order) m.get(t.name)!.lat.push(...(await fixedRate(t, RATE_SECONDS / ROUNDS)));
     for (const t of order) {
@@ -171,12 +169,12 @@ try {
   for (const { name: n } of targets) {
     console.log(`| ${n} | ${f(rps(n), 0)} | ${f(cpuUs(n), 1)} | ${f(q(n, 'lat', 50))} | ${f(q(n, 'lat', 99))} | ${f(q(n, 'first', 50))} | ${f(q(n, 'total', 50))} |`);
   }
-  console.log('\n| target | CPU µs/req: main thread | store worker | other threads (V8 JIT, GC) |');
-  console.log('|---|---|---|---|');
+  console.log('\n| target | CPU µs/req: main thread | store worker | WAL checkpointer | other threads (V8 JIT, GC) |');
+  console.log('|---|---|---|---|---|');
   for (const { name: n } of targets) {
     const th = m.get(n)!.threads;
-    const us = (s: number) => f((s / m.get(n)!.n) * 1e6, 1);
-    console.log(`| ${n} | ${us(th.main)} | ${n.startsWith('portcullis') ? us(th.worker) : '—'} | ${us(th.other)} |`);
+    const us = (s: number) => (n.startsWith('portcullis') || s > 0 ? f((s / m.get(n)!.n) * 1e6, 1) : '—');
+    console.log(`| ${n} | ${us(th.main)} | ${us(th.store)} | ${us(th.checkpointer)} | ${us(th.other)} |`);
   }
   const added = (n: string, k: 'lat' | 'first' | 'total', p: number) => f(q(n, k, p) - q('direct', k, p));
   console.log(`\nsummary (added = minus direct, same run; load average after ${f(loadavg()[0]!, 2)}):`);

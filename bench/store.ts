@@ -64,7 +64,7 @@ for (const inFlight of [1, 4, 16]) {
   const secs = (performance.now() - t0) / 1000;
   const t = threadSplit(before, threadCpu('self'));
   const us = (s: number): string => ((s / N) * 1e6).toFixed(1);
-  console.log(`  ${String(inFlight).padStart(2)} in flight: ${(N / secs).toFixed(0)} exchanges/s; CPU µs per exchange: main ${us(t.main)}, store worker ${us(t.worker)}, all threads ${us(t.main + t.worker + t.other)}`);
+  console.log(`  ${String(inFlight).padStart(2)} in flight: ${(N / secs).toFixed(0)} exchanges/s; CPU µs per exchange: main ${us(t.main)}, store worker ${us(t.store)}, checkpointer ${us(t.checkpointer)}, all threads ${us(t.main + t.store + t.checkpointer + t.other)}`);
 }
 await log.close();
 await store.close();

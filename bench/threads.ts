@@ -1,8 +1,9 @@
 // CPU time of a process's threads, from /proc (Linux): the benchmark splits its CPU figures into the main thread,
-// the store worker and the rest (V8 helper threads: JIT compilation, GC).
+// the store worker, the WAL checkpointer and the rest (V8 helper threads: JIT compilation, GC).
 import { readdirSync, readFileSync } from 'node:fs';
+import { CHECKPOINT_THREAD, STORE_THREAD } from '../src/store/sqlite/index.ts';
 
-/** CPU seconds (user + sys) per thread name (MainThread, WorkerThread, V8Worker…) of `pid` (or this process). */
+/** CPU seconds (user + sys) per thread name (MainThread, pcl-store, V8Worker…) of `pid` (or this process). */
 export function threadCpu(pid: number | 'self'): Map<string, number> {
   const out = new Map<string, number>();
   for (const tid of readdirSync(`/proc/${pid}/task`)) {
@@ -19,10 +20,18 @@ export function threadCpu(pid: number | 'self'): Map<string, number> {
   return out;
 }
 
-/** Thread CPU used between two readings, as main thread / store worker / the rest. */
-export function threadSplit(a: Map<string, number>, b: Map<string, number>): { main: number; worker: number; other: number } {
+export interface ThreadSplit {
+  main: number;
+  store: number;
+  checkpointer: number;
+  other: number;
+}
+
+/** Thread CPU used between two readings: main thread, store worker, WAL checkpointer, the rest. */
+export function threadSplit(a: Map<string, number>, b: Map<string, number>): ThreadSplit {
   const d = (k: string): number => (b.get(k) ?? 0) - (a.get(k) ?? 0);
+  const named = new Set(['MainThread', STORE_THREAD, CHECKPOINT_THREAD]);
   let other = 0;
-  for (const k of b.keys()) if (k !== 'MainThread' && k !== 'WorkerThread') other += d(k);
-  return { main: d('MainThread'), worker: d('WorkerThread'), other };
+  for (const k of b.keys()) if (!named.has(k)) other += d(k);
+  return { main: d('MainThread'), store: d(STORE_THREAD), checkpointer: d(CHECKPOINT_THREAD), other };
 }

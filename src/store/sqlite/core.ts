@@ -22,6 +22,9 @@ export interface SqliteOptions {
   synchronous: 'normal' | 'full';
 }
 
+/** Log size at which the writer checkpoints by itself (a backstop: the checkpointer thread normally does it). */
+export const WRITER_CHECKPOINT_PAGES = 4000;
+
 export class SqliteCore {
   readonly db: DatabaseSync;
   readonly #stmts = new Map<string, StatementSync>();
@@ -33,6 +36,9 @@ export class SqliteCore {
     // FULL adds an fsync per commit for power-loss durability. https://sqlite.org/wal.html
     this.db.exec(`PRAGMA journal_mode = WAL; PRAGMA synchronous = ${opts.synchronous.toUpperCase()};
       PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000;`);
+    // Checkpoints are the checkpointer thread's job (checkpointer.ts); the writer's own, which stall it, only past
+    // this many pages (16 MB at 4 KB pages), should that thread fall behind.
+    if (opts.path !== ':memory:') this.db.exec(`PRAGMA wal_autocheckpoint = ${WRITER_CHECKPOINT_PAGES}`);
     this.migrate();
   }
 

@@ -1,5 +1,6 @@
 import { Worker } from 'node:worker_threads';
 import { resolve } from 'node:path';
+import type { CheckpointerOptions } from './checkpointer.ts';
 import type { SqliteCore, SqliteOptions } from './core.ts';
 import { finishRow, startRow } from './rows.ts';
 import type { CallMessage, Reply } from './worker.ts';
@@ -9,6 +10,10 @@ type CoreMethod = {
   [K in keyof SqliteCore]: SqliteCore[K] extends (...args: infer A) => infer R ? (...args: A) => R : never;
 };
 type MethodName = { [K in keyof SqliteCore]: SqliteCore[K] extends (...args: never[]) => unknown ? K : never }[keyof SqliteCore];
+
+/** Thread names (as `ps -L` and /proc show them, at most 15 characters): the benchmark splits CPU by them. */
+export const STORE_THREAD = 'pcl-store';
+export const CHECKPOINT_THREAD = 'pcl-checkpoint';
 
 export class StoreError extends Error {
   override readonly name = 'StoreError';
@@ -34,8 +39,12 @@ export class SqliteStore implements Store {
   /** Who waits for every call to be answered (close). */
   #whenIdle: (() => void)[] = [];
 
-  private constructor(worker: Worker) {
+  /** The WAL checkpointer thread (checkpointer.ts); none for an in-memory database. */
+  readonly #checkpointer: Worker | undefined;
+
+  private constructor(worker: Worker, checkpointer: Worker | undefined) {
     this.#worker = worker;
+    this.#checkpointer = checkpointer;
     worker.on('message', (msg: { replies?: Reply[] }) => {
       if (!msg.replies) return;
       for (const [id, ok, value] of msg.replies) {
@@ -55,12 +64,12 @@ export class SqliteStore implements Store {
 
   static async open(opts: SqliteOptions): Promise<SqliteStore> {
     const path = opts.path === ':memory:' ? opts.path : resolve(opts.path);
-    const worker = new Worker(new URL('./worker.ts', import.meta.url), { workerData: { ...opts, path } });
+    const worker = new Worker(new URL('./worker.ts', import.meta.url), { name: STORE_THREAD, workerData: { ...opts, path } });
     await new Promise<void>((ok, fail) => {
       worker.once('message', (m: { ready: boolean; error?: string }) => (m.ready ? ok() : fail(new StoreError(m.error ?? 'store failed to open'))));
       worker.once('error', fail);
     });
-    return new SqliteStore(worker);
+    return new SqliteStore(worker, path === ':memory:' ? undefined : startCheckpointer(path));
   }
 
   call<M extends MethodName>(method: M, ...args: Parameters<CoreMethod[M]>): Promise<Awaited<ReturnType<CoreMethod[M]>>> {
@@ -158,8 +167,21 @@ export class SqliteStore implements Store {
     if (this.#outbox.length) this.#schedule();
     if (this.#pending.size > 0) await new Promise<void>((idle) => this.#whenIdle.push(idle));
     this.#closed = true;
+    await this.#checkpointer?.terminate();
     await this.#worker.terminate();
   }
+}
+
+/**
+ * Starts the WAL checkpointer (checkpointer.ts) once the store worker has created the database. It holds no state:
+ * if it fails, the writer's own automatic checkpoint (WRITER_CHECKPOINT_PAGES) keeps the log bounded, so its
+ * errors are not fatal, and it never keeps the process alive.
+ */
+function startCheckpointer(path: string): Worker {
+  const w = new Worker(new URL('./checkpointer.ts', import.meta.url), { name: CHECKPOINT_THREAD, workerData: { path, idleMs: 250, busyMs: 20 } satisfies CheckpointerOptions });
+  w.on('error', () => undefined);
+  w.unref();
+  return w;
 }
 
 /** Structured clone turns Buffers into plain Uint8Arrays. */
