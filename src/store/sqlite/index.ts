@@ -178,7 +178,7 @@ export class SqliteStore implements Store {
  * errors are not fatal, and it never keeps the process alive.
  */
 function startCheckpointer(path: string): Worker {
-  const w = new Worker(new URL('./checkpointer.ts', import.meta.url), { name: CHECKPOINT_THREAD, workerData: { path, idleMs: 250, busyMs: 20 } satisfies CheckpointerOptions });
+  const w = new Worker(new URL('./checkpointer.ts', import.meta.url), { name: CHECKPOINT_THREAD, workerData: { path, idleMs: 250, busyMs: 100 } satisfies CheckpointerOptions });
   w.on('error', () => undefined);
   w.unref();
   return w;
