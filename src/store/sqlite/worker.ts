@@ -51,7 +51,14 @@ function flush(): void {
 function apply(batch: CallMessage['calls'], isolate: boolean): Reply[] | undefined {
   const replies: Reply[] = [];
   const db = core.db;
-  db.exec('BEGIN IMMEDIATE');
+  try {
+    db.exec('BEGIN IMMEDIATE');
+  } catch (err) {
+    // The write lock stayed taken past busy_timeout (another process writing, e.g. a long CLI purge): this batch
+    // fails, closed, and the store stays up for the next one.
+    const reason = `store busy: ${err instanceof Error ? err.message : String(err)}`;
+    return batch.map(([id]) => [id, false, reason]);
+  }
   const savepoint = core.stmt('SAVEPOINT c');
   const release = core.stmt('RELEASE c');
   const rollbackTo = core.stmt('ROLLBACK TO c');
