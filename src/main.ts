@@ -135,10 +135,10 @@ async function composeGateway(o: GatewayOptions, onFailedStart: (close: () => Pr
   const adminAuthenticate = activity.authenticate(authenticate);
   const routes: Route[] = activity.wrap([
     ...adminRoutes({
-    store, keyring, clock, authenticate: adminAuthenticate,
-    onKeyRevoked: (id) => apiKeys.invalidate(id),
-    onCredentialChanged: (name, key) => providers.runtimes.get(name)?.setApiKey(key),
-    providers: config.providers.map((p) => ({ name: p.name, type: p.type, credentialSource: p.type === 'mock' ? 'built-in' : p.api_key === 'store' ? 'store' : p.api_key ? 'config-reference' : 'none' })),
+      store, keyring, clock, authenticate: adminAuthenticate,
+      onKeyRevoked: (id) => apiKeys.invalidate(id),
+      onCredentialChanged: (name, key) => providers.runtimes.get(name)?.setApiKey(key),
+      providers: config.providers.map((p) => ({ name: p.name, type: p.type, credentialSource: p.type === 'mock' ? 'built-in' : p.api_key === 'store' ? 'store' : p.api_key ? 'config-reference' : 'none' })),
     }),
     ...governance.routes(adminAuthenticate),
     ...auditRoutes({ store, repo: evidence.audit.repo, keyring, clock, log: evidence.audit.log, authenticate: adminAuthenticate }),

@@ -24,7 +24,7 @@ export type StartRecord = Omit<ExchangeStart, 'clientRequest' | 'upstreamRequest
 async function writeThenObserve(
   o: RecorderOptions, write: Promise<void>, call: (obs: ExchangeObserver) => Promise<void> | undefined,
 ): Promise<{ failed: false } | { failed: true; error: unknown }> {
-  const calls = o.store.ordersCallsOfOneTurn ? o.observers.map((obs) => call(obs) ?? Promise.resolve()) : undefined;
+  const calls = o.store.appliesCallsMadeTogetherInOrder ? o.observers.map((obs) => call(obs) ?? Promise.resolve()) : undefined;
   const settled = calls ? Promise.allSettled(calls) : undefined;
   await write.catch(async (err: unknown) => {
     await settled;

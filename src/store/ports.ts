@@ -173,7 +173,7 @@ export interface Store {
    * writes together instead of awaiting each. False where each call is its own transaction on its own connection
    * (PostgreSQL pool).
    */
-  readonly ordersCallsOfOneTurn: boolean;
+  readonly appliesCallsMadeTogetherInOrder: boolean;
   readonly tokenVault: TokenVaultRepo;
   readonly apiKeys: ApiKeyRepo;
   readonly exchanges: ExchangeRepo;

@@ -64,11 +64,12 @@ async function segmentDigests(query: Q, id: string): Promise<{ seq: number; sha2
 
 /** As exchangePayload in src/store/sqlite/audit.ts: checks the exchange, adds the stored bodies' digests if needed. */
 async function exchangePayload(db: Db, payloadJson: string, d: NonNullable<AppendInput['digestBodies']>): Promise<string> {
-  const row = (await db.query('SELECT status FROM exchanges WHERE id = $1', [d.exchangeId])).rows[0] as Row | undefined;
-  if (!row) throw new Error(`audit: exchange ${d.exchangeId} is not recorded`);
-  if (d.phase === 'finish' && row.status === 'in_progress') throw new Error(`audit: exchange ${d.exchangeId} has no recorded finish`);
+  // The sealed bodies are read only when the caller could not digest them.
+  const columns = d.inPayload ? 'status' : 'status, client_request, upstream_request, response';
+  const b = (await db.query(`SELECT ${columns} FROM exchanges WHERE id = $1`, [d.exchangeId])).rows[0] as Row | undefined;
+  if (!b) throw new Error(`audit: exchange ${d.exchangeId} is not recorded`);
+  if (d.phase === 'finish' && b.status === 'in_progress') throw new Error(`audit: exchange ${d.exchangeId} has no recorded finish`);
   if (d.inPayload) return payloadJson;
-  const b = (await db.query('SELECT client_request, upstream_request, response FROM exchanges WHERE id = $1', [d.exchangeId])).rows[0] as Row;
   const bodies: BodyDigests = d.phase === 'start'
     ? { client_request: digest(b.client_request), upstream_request: digest(b.upstream_request) }
     : { response: digest(b.response), segments: await segmentDigests((sql, a) => db.query(sql, a), d.exchangeId) };

@@ -18,7 +18,7 @@ pg.types.setTypeParser(pg.types.builtins.INT8, (v: string) => Number(v));
 
 export class PostgresStore implements Store {
   readonly engine = 'postgres' as const;
-  readonly ordersCallsOfOneTurn = false;
+  readonly appliesCallsMadeTogetherInOrder = false;
   readonly #pool: pg.Pool;
   /** Connections opened and not yet closed (socket ended), and who waits for them to reach zero. */
   #live = 0;

@@ -86,22 +86,27 @@ function toSession(r: Row): SessionRow {
   return { id: s(r.id), subject: sn(r.subject), client: s(r.client), source: s(r.source), firstAt: Number(r.first_at), lastAt: Number(r.last_at), exchangeCount: Number(r.exchange_count) };
 }
 
+const EXCHANGE_STATUS = 'SELECT status FROM exchanges WHERE id = ?';
+const EXCHANGE_STATUS_AND_BODIES = 'SELECT status, client_request, upstream_request, response FROM exchanges WHERE id = ?';
+
+function segmentDigests(core: SqliteCore, exchangeId: string): { seq: number; sha256: string }[] {
+  return core.stmt('SELECT seq, sealed FROM exchange_segments WHERE exchange_id = ? ORDER BY seq').all(exchangeId)
+    .map((x) => ({ seq: Number(x.seq), sha256: digest(x.sealed) ?? '' }));
+}
+
 /**
  * The payload text of an entry about an exchange: checks the exchange is recorded (ended, for 'finish') in this
  * transaction, and adds `bodies` — the digests of the sealed bodies as stored — unless the caller put them in.
  */
 function exchangePayload(core: SqliteCore, payloadJson: string, d: NonNullable<AppendInput['digestBodies']>): string {
-  const row = core.stmt('SELECT status FROM exchanges WHERE id = ?').get(d.exchangeId);
-  if (!row) throw new Error(`audit: exchange ${d.exchangeId} is not recorded`);
-  if (d.phase === 'finish' && row.status === 'in_progress') throw new Error(`audit: exchange ${d.exchangeId} has no recorded finish`);
+  // The sealed bodies are read only when the caller could not digest them.
+  const b = core.stmt(d.inPayload ? EXCHANGE_STATUS : EXCHANGE_STATUS_AND_BODIES).get(d.exchangeId);
+  if (!b) throw new Error(`audit: exchange ${d.exchangeId} is not recorded`);
+  if (d.phase === 'finish' && b.status === 'in_progress') throw new Error(`audit: exchange ${d.exchangeId} has no recorded finish`);
   if (d.inPayload) return payloadJson;
-  const b = core.stmt('SELECT client_request, upstream_request, response FROM exchanges WHERE id = ?').get(d.exchangeId)!;
-  let bodies: BodyDigests;
-  if (d.phase === 'start') bodies = { client_request: digest(b.client_request), upstream_request: digest(b.upstream_request) };
-  else {
-    const segs = core.stmt('SELECT seq, sealed FROM exchange_segments WHERE exchange_id = ? ORDER BY seq').all(d.exchangeId);
-    bodies = { response: digest(b.response), segments: segs.map((x) => ({ seq: Number(x.seq), sha256: digest(x.sealed) ?? '' })) };
-  }
+  const bodies: BodyDigests = d.phase === 'start'
+    ? { client_request: digest(b.client_request), upstream_request: digest(b.upstream_request) }
+    : { response: digest(b.response), segments: segmentDigests(core, d.exchangeId) };
   return canonicalJson({ ...(JSON.parse(payloadJson) as object), bodies });
 }
 
@@ -122,12 +127,11 @@ function storedBodies(core: SqliteCore, ids: string[]): StoredBodies[] {
   return ids.map((id) => {
     const row = core.stmt('SELECT client_request, upstream_request, response FROM exchanges WHERE id = ?').get(id);
     const tomb = core.stmt('SELECT purged_at FROM audit_tombstones WHERE exchange_id = ?').get(id);
-    const segs = row ? core.stmt('SELECT seq, sealed FROM exchange_segments WHERE exchange_id = ? ORDER BY seq').all(id) : [];
     return {
       exchangeId: id, exists: Boolean(row), purgedAt: tomb ? Number(tomb.purged_at) : null,
       digests: {
         client_request: digest(row?.client_request), upstream_request: digest(row?.upstream_request), response: digest(row?.response),
-        segments: segs.map((x) => ({ seq: Number(x.seq), sha256: digest(x.sealed) ?? '' })),
+        segments: row ? segmentDigests(core, id) : [],
       },
     };
   });

@@ -26,7 +26,7 @@ export class StoreError extends Error {
  */
 export class SqliteStore implements Store {
   readonly engine = 'sqlite' as const;
-  readonly ordersCallsOfOneTurn = true;
+  readonly appliesCallsMadeTogetherInOrder = true;
   readonly #worker: Worker;
   readonly #pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
   #nextId = 1;
