@@ -4,6 +4,7 @@ import { after, before, describe, it } from 'node:test';
 import OpenAI from 'openai';
 import Anthropic from '@anthropic-ai/sdk';
 import { eventually, finishedExchange, PROVIDER_KEY_ANTHROPIC, PROVIDER_KEY_OPENAI, startTestGateway, type TestGateway } from '../helpers/gateway.ts';
+import { parseApiKey } from '../../src/crypto/api-keys.ts';
 import { exchangeDetail } from '../../src/audit/exchange-view.ts';
 
 /** Every bad input and upstream failure ends in a clear error in the caller's protocol and a correct record. */
@@ -151,7 +152,7 @@ describe('failures, bad input and secrecy', () => {
     const revoked = await post('/v1/chat/completions', '{}', { authorization: `Bearer ${key}` });
     assert.equal(revoked.res.status, 401, 'revocation applies to the next request');
     await t.gw.store.apiKeys.create({ ...(await t.gw.store.apiKeys.get(id))!, id: 'expired1', expiresAt: Date.now() - 1000, revokedAt: null });
-    const expired = await post('/v1/chat/completions', '{}', { authorization: `Bearer pcl_expired1_${key.split('_')[2]}` });
+    const expired = await post('/v1/chat/completions', '{}', { authorization: `Bearer pcl_expired1_${parseApiKey(key)!.secretPart}` });
     assert.equal(expired.res.status, 401);
   });
 

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import OpenAI from 'openai';
+import { parseApiKey } from '../../src/crypto/api-keys.ts';
 import type { ExchangeObserver } from '../../src/audit/exchange-observer.ts';
 import type { IdentityEvent } from '../../src/identity/events.ts';
 import type { EventPipeline } from '../../src/events/pipeline.ts';
@@ -60,7 +61,7 @@ describe('gateway exchanges and authentication become OCSF events', () => {
     assert.equal(ev.api.response.code, 200);
     assert.equal(typeof ev.unmapped.portcullis.usage.total_tokens, 'number');
     const raw = JSON.stringify(events());
-    for (const needle of [PROMPT, '4111 1111', 'bob@example.com', PROVIDER_KEY_OPENAI, t.userKey, t.userKey.split('_').at(-1)!]) {
+    for (const needle of [PROMPT, '4111 1111', 'bob@example.com', PROVIDER_KEY_OPENAI, t.userKey, parseApiKey(t.userKey)!.secretPart]) {
       assert.ok(!raw.includes(needle), `events must not contain ${needle.slice(0, 12)}…`);
     }
   });
@@ -72,6 +73,6 @@ describe('gateway exchanges and authentication become OCSF events', () => {
     await waitFor(() => events().some((e) => e.class_uid === 3002 && e.status_id === 2), 10_000, 'authentication failure event');
     const ev = events().find((e) => e.class_uid === 3002 && e.status_id === 2)!;
     assert.equal(ev.metadata.event_code, 'auth.token.rejected');
-    assert.ok(!JSON.stringify(events()).includes(forged.split('_').at(-1)!), 'the presented secret is not in any event');
+    assert.ok(!JSON.stringify(events()).includes(parseApiKey(forged)!.secretPart), 'the presented secret is not in any event');
   });
 });
