@@ -168,10 +168,15 @@ interface Ranked {
   readonly priority: number;
 }
 
-/** Greedy by rank (score, priority, length); an accepted span blocks every candidate overlapping it. */
+/**
+ * Greedy by rank; an accepted span blocks every candidate overlapping it. Secrets rank first, then score, priority,
+ * length: a random key can hold a Luhn-valid digit run or an SSN-shaped one by chance (1 in 2000 random 32-hex
+ * keys holds a "card"), and masking only that run would leave the rest of the key in clear.
+ */
 function resolveOverlaps(cands: Ranked[]): Candidate[] {
   const len = (c: Candidate) => c.end - c.start;
-  cands.sort((a, b) => b.c.score - a.c.score || b.priority - a.priority || len(b.c) - len(a.c) || a.c.start - b.c.start);
+  const secret = (c: Candidate) => (c.type.startsWith('SECRET_') ? 1 : 0);
+  cands.sort((a, b) => secret(b.c) - secret(a.c) || b.c.score - a.c.score || b.priority - a.priority || len(b.c) - len(a.c) || a.c.start - b.c.start);
   const taken: Candidate[] = []; // sorted by start, non-overlapping
   for (const { c } of cands) {
     let lo = 0;
