@@ -1,4 +1,5 @@
 import type { ApprovalEventRow, ApprovalRow, VoteRow } from './repo.ts';
+import { APPROVAL_STATES, isTerminal } from './state.ts';
 
 /**
  * Row mapping shared by the SQLite and PostgreSQL approval repos: JSON columns arrive as text (SQLite) or parsed
@@ -59,6 +60,12 @@ export function toVoteRow(r: Raw): VoteRow {
 }
 
 /** The SQL of the approvals repo with `?` placeholders; PostgreSQL numbers them. Same statements on both engines. */
+/**
+ * SQL list of the states whose held prompt is no longer needed: decided and done (denied, expired, cancelled,
+ * executed). Audit retention removes those prompts with the bodies (`audit.retention.bodies_days`).
+ */
+export const HELD_PROMPT_DONE_STATES_SQL = APPROVAL_STATES.filter(isTerminal).map((s) => `'${s}'`).join(', ');
+
 export const APPROVAL_SQL = {
   insert: `INSERT INTO approvals (${APPROVAL_COLUMNS.join(', ')}) VALUES (${APPROVAL_COLUMNS.map(() => '?').join(', ')})`,
   insertEvent: 'INSERT INTO approval_events (approval_id, at, actor, action, from_state, to_state, reason) VALUES (?, ?, ?, ?, ?, ?, ?)',

@@ -1,6 +1,11 @@
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
 import { test } from 'node:test';
-import { maskedRequest } from './view.ts';
+import type { Principal } from '../core/principal.ts';
+import { Keyring } from '../crypto/keyring.ts';
+import type { ApprovalRow } from './repo.ts';
+import { approvalAad } from './service.ts';
+import { approvalView, maskedRequest } from './view.ts';
 
 test('findings are masked by path and offsets, several per string, nested content parts too', () => {
   const body = { messages: [{ role: 'user', content: 'a@b.co and c@d.io' }, { role: 'user', content: [{ type: 'text', text: 'card 4111111111111111' }] }] };
@@ -19,4 +24,19 @@ test('a finding that cannot be located withholds the whole prompt (never shown u
   for (const f of [{ type: 'X', path: 'messages[3].content', start: 0, end: 1 }, { type: 'X', path: 'messages[0].content', start: 5, end: 99 }, { type: 'X', start: 0, end: 1 }]) {
     assert.deepEqual(maskedRequest(body, [f]), { request: null, withheld: true });
   }
+});
+
+test('an approver sees the held prompt masked; once retention removed it, the view says so instead', () => {
+  const keyring = new Keyring(randomBytes(32));
+  const approver: Principal = { subject: 'user:bob', kind: 'user', displayName: 'bob', groups: ['sec'], roles: [], authMethod: 'api_key', credentialId: 'k' };
+  const body = { messages: [{ role: 'user', content: 'mail bob@example.com' }] };
+  const row = {
+    id: 'apr_1', state: 'denied', approverGroups: ['sec'], requester: 'user:alice', requesterGroups: [], findings: [{ type: 'EMAIL_ADDRESS', path: 'messages[0].content', start: 5, end: 20, action: 'hold' }],
+    sealedRequest: keyring.seal('approvals', Buffer.from(JSON.stringify(body)), approvalAad('apr_1')), windowMs: null, eachGroup: false, quorum: 1,
+    createdAt: 1, expiresAt: 2, decidedAt: 2,
+  } as unknown as ApprovalRow;
+  assert.deepEqual(approvalView(row, approver, { keyring }).request, { messages: [{ role: 'user', content: 'mail [EMAIL_ADDRESS]' }] });
+  const purged = approvalView({ ...row, sealedRequest: null }, approver, { keyring });
+  assert.equal(purged.request, undefined);
+  assert.match(String(purged.request_withheld), /removed by audit retention/);
 });

@@ -70,11 +70,13 @@ export function approvalView(
   };
   if (o.votes) v.votes = o.votes.map((x) => ({ actor: x.actor, verdict: x.verdict, groups: x.groups, reason: x.reason, at: iso(x.at) }));
   if (o.events) v.history = o.events.map((e) => ({ at: iso(e.at), actor: e.actor, action: e.action, from: e.from, to: e.to, reason: e.reason }));
-  if (o.keyring && mayReadRequest(row, viewer) && row.sealedRequest) {
-    const body: unknown = JSON.parse(o.keyring.open('approvals', row.sealedRequest, approvalAad(row.id)).toString('utf8'));
-    const m = maskedRequest(body, row.findings);
-    v.request = m.request;
-    if (m.withheld) v.request_withheld = 'findings could not be located; the prompt is not shown';
+  if (o.keyring && mayReadRequest(row, viewer)) {
+    if (row.sealedRequest) {
+      const body: unknown = JSON.parse(o.keyring.open('approvals', row.sealedRequest, approvalAad(row.id)).toString('utf8'));
+      const m = maskedRequest(body, row.findings);
+      v.request = m.request;
+      if (m.withheld) v.request_withheld = 'findings could not be located; the prompt is not shown';
+    } else v.request_withheld = 'removed by audit retention (audit.retention.bodies_days)';
   }
   return v;
 }

@@ -9,7 +9,7 @@ export interface AuditConfig {
   checkpoint_every_entries: number;
   session_gap_ms: number;
   retention: {
-    /** Purge recorded bodies (prompts, answers, stream segments) of exchanges older than this; 0 = keep forever. */
+    /** Purge recorded bodies (prompts, answers, stream segments) of exchanges older than this, and held prompts of approvals done before then; 0 = keep forever. */
     bodies_days: number;
     /** Delete exchange rows and sessions older than this; 0 = keep forever. The chain itself is never purged. */
     metadata_days: number;

@@ -86,6 +86,10 @@ export interface SessionFilter {
 export interface PurgeResult {
   bodiesPurged: number;
   exchangesDeleted: number;
+  /** Held prompts of decided approvals whose sealed request was removed. */
+  heldPromptsPurged: number;
+  /** Tombstones this run wrote, each dated `now`: verification accounts for them with this run's chain entry. */
+  tombstones: number;
 }
 
 export interface AuditRepo {
@@ -102,7 +106,10 @@ export interface AuditRepo {
   putKey(k: SigningKeyRow): Promise<void>;
   keys(): Promise<SigningKeyRow[]>;
   storedBodies(exchangeIds: string[]): Promise<StoredBodies[]>;
-  /** Retention: NULL the bodies of exchanges started before `bodiesBefore` (tombstoned), delete rows before `metadataBefore`. */
+  /**
+   * Retention, one transaction: NULL the bodies of exchanges started before `bodiesBefore` (tombstoned, dated `now`)
+   * and the held prompts of approvals decided before it; delete exchange rows before `metadataBefore`.
+   */
   purge(o: { bodiesBefore: number | null; metadataBefore: number | null; now: number }): Promise<PurgeResult>;
   assignSession(a: SessionAssign): Promise<string>;
   sessions(f: SessionFilter): Promise<SessionRow[]>;

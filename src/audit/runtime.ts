@@ -52,7 +52,8 @@ export async function createAuditRuntime(o: AuditRuntimeOptions): Promise<AuditR
     checkpointIntervalMs: c.checkpoint_interval_ms, checkpointEveryEntries: c.checkpoint_every_entries,
   });
   const observer = createAuditObserver({ log, repo: o.repo, keyring: o.keyring, sessionGapMs: c.session_gap_ms });
-  const purge = (): Promise<PurgeResult> => runRetention({ repo: o.repo, log, now: o.clock.now(), retention: c.retention });
+  const unchained: RetentionRecord[] = [];
+  const purge = (): Promise<PurgeResult> => runRetention({ repo: o.repo, log, now: o.clock.now(), retention: c.retention, unchained });
   let timer: NodeJS.Timeout | undefined;
   if (c.retention.bodies_days > 0 || c.retention.metadata_days > 0) {
     timer = setInterval(() => void purge().catch((err: unknown) => o.onPurgeError?.(err)), c.retention.purge_interval_ms);
@@ -68,22 +69,46 @@ export async function createAuditRuntime(o: AuditRuntimeOptions): Promise<AuditR
   };
 }
 
+/** What a retention run chains as `retention.purged` (keys in canonical order). */
+export interface RetentionRecord {
+  [k: string]: number | null;
+  bodies_before: number | null;
+  bodies_purged: number;
+  exchanges_deleted: number;
+  held_prompts_purged: number;
+  metadata_before: number | null;
+  /** The date of every tombstone this run wrote: verification ties each tombstone to a chained run by it. */
+  purged_at: number;
+  tombstones: number;
+}
+
 /**
- * One retention run: bodies older than `bodies_days` are purged behind tombstones, metadata older than
- * `metadata_days` deleted. The chain entries stay (they hold only digests and metadata), so the trail still
- * verifies; the run itself is an audited action.
+ * One retention run: bodies older than `bodies_days` are purged behind tombstones (with the held prompts of
+ * approvals decided before then), metadata older than `metadata_days` deleted. The chain entries stay (they hold
+ * only digests and metadata), so the trail still verifies; the run itself is chained, and verification accepts a
+ * tombstone only when a chained run dated it and the exchange started before that run's cutoff. A run whose entry
+ * could not be appended is kept in `unchained` and appended before the next run.
  */
-export async function runRetention(o: { repo: AuditRepo; log: AuditLog; now: number; retention: AuditConfig['retention'] }): Promise<PurgeResult> {
+export async function runRetention(o: {
+  repo: AuditRepo; log: AuditLog; now: number; retention: AuditConfig['retention']; unchained?: RetentionRecord[];
+}): Promise<PurgeResult> {
+  const pending = o.unchained ?? [];
+  while (pending.length > 0) {
+    await o.log.append({ kind: 'retention.purged', subject: 'system', payload: pending[0]! });
+    pending.shift();
+  }
   const r = o.retention;
   const bodiesBefore = r.bodies_days > 0 ? o.now - r.bodies_days * DAY_MS : null;
   const metadataBefore = r.metadata_days > 0 ? o.now - r.metadata_days * DAY_MS : null;
-  if (bodiesBefore === null && metadataBefore === null) return { bodiesPurged: 0, exchangesDeleted: 0 };
+  if (bodiesBefore === null && metadataBefore === null) return { bodiesPurged: 0, exchangesDeleted: 0, heldPromptsPurged: 0, tombstones: 0 };
   const res = await o.repo.purge({ bodiesBefore, metadataBefore, now: o.now });
-  if (res.bodiesPurged > 0 || res.exchangesDeleted > 0) {
-    await o.log.append({
-      kind: 'retention.purged', subject: 'system',
-      payload: { bodies_before: bodiesBefore, metadata_before: metadataBefore, bodies_purged: res.bodiesPurged, exchanges_deleted: res.exchangesDeleted },
+  if (res.bodiesPurged > 0 || res.exchangesDeleted > 0 || res.heldPromptsPurged > 0 || res.tombstones > 0) {
+    pending.push({
+      bodies_before: bodiesBefore, bodies_purged: res.bodiesPurged, exchanges_deleted: res.exchangesDeleted, held_prompts_purged: res.heldPromptsPurged,
+      metadata_before: metadataBefore, purged_at: o.now, tombstones: res.tombstones,
     });
+    await o.log.append({ kind: 'retention.purged', subject: 'system', payload: pending[0]! });
+    pending.shift();
   }
   return res;
 }

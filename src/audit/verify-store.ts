@@ -1,5 +1,6 @@
 import { keyIdOf, type PublicKeyInfo } from './chain.ts';
 import type { AuditRepo, StoredBodies } from './repo.ts';
+import { TombstoneLedger } from './tombstones.ts';
 import { bodyExpectation, ChainVerifier, checkBodies, WARNINGS, type BodyExpectation, type Problem, type WriterSummary } from './verify.ts';
 
 export interface VerifyReport {
@@ -34,6 +35,8 @@ export async function verifyStore(o: VerifyStoreOptions): Promise<VerifyReport> 
   const problems: Problem[] = [];
   const summaries: WriterSummary[] = [];
   const bodies = { checked: 0, purged: 0 };
+  // Tombstones are judged once every writer's retention runs are known (a run may be chained by another replica).
+  const tombstones = new TombstoneLedger();
   let entries = 0;
   for (const writer of writers) {
     const cps = checkpoints.filter((c) => c.writer === writer);
@@ -44,11 +47,12 @@ export async function verifyStore(o: VerifyStoreOptions): Promise<VerifyReport> 
       const page = await o.repo.entries({ writer, afterSeq: after, limit: pageSize });
       for (const e of page) {
         v.push(e);
+        tombstones.noteEntry(e);
         const b = o.bodies === false ? undefined : bodyExpectation(e);
         if (b) pending.push(b);
       }
       if (pending.length >= 500 || page.length < pageSize) {
-        const r = await checkStoredBodies(o.repo, pending);
+        const r = await checkStoredBodies(o.repo, pending, tombstones);
         problems.push(...r.problems);
         bodies.checked += pending.length;
         bodies.purged += r.purged;
@@ -62,6 +66,7 @@ export async function verifyStore(o: VerifyStoreOptions): Promise<VerifyReport> 
     summaries.push(v.summary(sealed));
     entries += v.entries;
   }
+  problems.push(...tombstones.problems());
   const hard = problems.filter((p) => !WARNINGS.has(p.code));
   return {
     ok: hard.length === 0, checkedAt: new Date(o.now).toISOString(), writers: summaries, entries, checkpoints: checkpoints.length, bodies,
@@ -70,11 +75,11 @@ export async function verifyStore(o: VerifyStoreOptions): Promise<VerifyReport> 
   };
 }
 
-async function checkStoredBodies(repo: AuditRepo, expected: BodyExpectation[]): Promise<{ problems: Problem[]; purged: number }> {
+async function checkStoredBodies(repo: AuditRepo, expected: BodyExpectation[], tombstones: TombstoneLedger): Promise<{ problems: Problem[]; purged: number }> {
   if (expected.length === 0) return { problems: [], purged: 0 };
   const ids = [...new Set(expected.map((x) => x.exchangeId))];
   const stored = new Map<string, StoredBodies>((await repo.storedBodies(ids)).map((s) => [s.exchangeId, s]));
-  return checkBodies(expected, stored);
+  return checkBodies(expected, stored, tombstones);
 }
 
 /** Human-readable report lines for the CLI. */

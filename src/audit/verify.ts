@@ -1,5 +1,6 @@
 import { checkpointSignatureValid, entryHash, GENESIS_HASH, type AuditEntry, type Checkpoint, type PublicKeyInfo } from './chain.ts';
 import type { BodyDigests, StoredBodies } from './repo.ts';
+import type { TombstoneLedger } from './tombstones.ts';
 
 /**
  * Pure verification of audit chains, checkpoints and body digests. Used online (verify-store.ts, over the store)
@@ -9,7 +10,7 @@ import type { BodyDigests, StoredBodies } from './repo.ts';
 export type ProblemCode =
   | 'entry_modified' | 'entry_missing' | 'entry_out_of_order' | 'chain_broken' | 'tail_truncated'
   | 'checkpoint_forged' | 'checkpoint_unknown_key' | 'checkpoint_mismatch'
-  | 'body_modified' | 'body_missing' | 'anchor_unverified' | 'tail_unsealed'
+  | 'body_modified' | 'body_missing' | 'tombstone_unaccounted' | 'tombstone_outside_retention' | 'anchor_unverified' | 'tail_unsealed'
   | 'bundle_malformed' | 'bundle_signature_invalid' | 'entry_unexpected' | 'manifest_mismatch' | 'checkpoint_missing';
 
 export interface Problem {
@@ -142,10 +143,15 @@ export interface BodyExpectation {
   seq: number;
   phase: 'start' | 'finish';
   digests: BodyDigests;
+  /** From the chained start payload (`started_at`); null for a finish entry. */
+  startedAt: number | null;
 }
 
-/** Compares the body digests the chain committed to with what the store holds now. */
-export function checkBodies(expected: BodyExpectation[], stored: Map<string, StoredBodies>): { problems: Problem[]; purged: number } {
+/**
+ * Compares the body digests the chain committed to with what the store holds now. A missing body is accepted
+ * behind a tombstone; each tombstone met is handed to `tombstones`, which checks it against the chained runs.
+ */
+export function checkBodies(expected: BodyExpectation[], stored: Map<string, StoredBodies>, tombstones?: TombstoneLedger): { problems: Problem[]; purged: number } {
   const problems: Problem[] = [];
   let purged = 0;
   for (const x of expected) {
@@ -161,6 +167,7 @@ export function checkBodies(expected: BodyExpectation[], stored: Map<string, Sto
       for (const seq of have.keys()) if (!want.some((g) => g.seq === seq)) parts.push([`segment ${seq}`, null, have.get(seq) ?? null]);
     }
     const tombstoned = s?.purgedAt !== null && s?.purgedAt !== undefined;
+    if (tombstoned) tombstones?.claim(s.purgedAt!, x.startedAt, at);
     let anyPurged = false;
     for (const [part, want, have] of parts) {
       if ((want ?? null) === have) continue;
@@ -179,5 +186,7 @@ export function bodyExpectation(e: AuditEntry): BodyExpectation | undefined {
   if ((e.kind !== 'exchange.started' && e.kind !== 'exchange.finished') || !e.refId) return undefined;
   const b = e.payload.bodies;
   if (!b || typeof b !== 'object' || Array.isArray(b)) return undefined;
-  return { exchangeId: e.refId, writer: e.writer, seq: e.seq, phase: e.kind === 'exchange.started' ? 'start' : 'finish', digests: b };
+  const start = e.kind === 'exchange.started';
+  const startedAt = start && typeof e.payload.started_at === 'number' ? e.payload.started_at : null;
+  return { exchangeId: e.refId, writer: e.writer, seq: e.seq, phase: start ? 'start' : 'finish', digests: b, startedAt };
 }

@@ -2,6 +2,7 @@ import { afterEach, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { generateKeyPairSync } from 'node:crypto';
 import { DatabaseSync } from 'node:sqlite';
+import { runRetention } from '../../src/audit/runtime.ts';
 import { verifyStore } from '../../src/audit/verify-store.ts';
 import { entryHash, keyIdOf, signCheckpoint, canonicalJson, type AuditEntry } from '../../src/audit/chain.ts';
 import { sealBody } from '../../src/audit/recording.ts';
@@ -159,15 +160,23 @@ describe('audit chain', () => {
     await f.close();
   });
 
-  it('retention purge leaves tombstones and a verifiable trail; a body removed without one is flagged', async () => {
-    const { f, clock } = await seeded();
-    const res = await f.repo.purge({ bodiesBefore: clock.now() - 1500, metadataBefore: null, now: clock.now() });
+  it('retention purge leaves tombstones and a verifiable trail; a body removed without one, or behind a forged one, is flagged', async () => {
+    const { f, clock, log } = await seeded();
+    // A run dated a day on that keeps one day: its cutoff (1.5 s ago) falls between ex_3 and ex_4.
+    const runAt = clock.now() - 1500 + 86_400_000;
+    const res = await runRetention({ repo: f.repo, log, now: runAt, retention: { bodies_days: 1, metadata_days: 0, purge_interval_ms: 60_000 } });
     assert.equal(res.bodiesPurged, 4);
     const r = await verify(f);
     assert.equal(r.ok, true, JSON.stringify(r.problems));
     assert.equal(r.bodies.purged, 8); // 4 exchanges × (start + finish) body records
     f.tamper("UPDATE exchanges SET response = NULL WHERE id = 'ex_4'");
     assert.deepEqual(codes(await verify(f)), ['body_missing@10']);
+    // Attack: cover the deletion with a tombstone dated like the real run — ex_4 started after that run's cutoff.
+    f.tamper(`INSERT INTO audit_tombstones (exchange_id, purged_at) VALUES ('ex_4', ${runAt})`);
+    assert.deepEqual(codes(await verify(f)), ['tombstone_outside_retention@9']);
+    // … or with a tombstone of its own date: no chained run purged then.
+    f.tamper(`UPDATE audit_tombstones SET purged_at = ${runAt + 7} WHERE exchange_id = 'ex_4'`);
+    assert.deepEqual(codes(await verify(f)), ['tombstone_unaccounted@9']);
     await f.close();
   });
 });

@@ -6,7 +6,10 @@ import { AuditLog } from '../../src/audit/log.ts';
 import { createAuditObserver } from '../../src/audit/observer.ts';
 import { sealBody, sealSegment } from '../../src/audit/recording.ts';
 import type { AuditRepo } from '../../src/audit/repo.ts';
+import { runRetention } from '../../src/audit/runtime.ts';
 import { verifyStore } from '../../src/audit/verify-store.ts';
+import type { ApprovalRow } from '../../src/approvals/repo.ts';
+import { openApprovalRepo } from '../../src/store/approval-repo.ts';
 import { Keyring } from '../../src/crypto/keyring.ts';
 import type { ExchangeStart, Store } from '../../src/store/ports.ts';
 
@@ -84,11 +87,27 @@ export function auditRepoConformance(name: string, harness: () => Promise<AuditH
       await h.tamper("UPDATE exchanges SET response = NULL WHERE id = 'ex_c1'");
       await h.tamper("UPDATE exchange_segments SET sealed = (SELECT client_request FROM exchanges WHERE id = 'ex_c2') WHERE exchange_id = 'ex_c2'");
       assert.deepEqual((await verifyStore({ repo, now: clock.now() })).problems.map((p) => `${p.code}@${p.exchangeId}`), ['body_missing@ex_c1', 'body_modified@ex_c2']);
-      const purged = await repo.purge({ bodiesBefore: clock.now() + 10, metadataBefore: null, now: clock.now() });
-      assert.equal(purged.bodiesPurged, 3);
+      // Held prompts: a decided approval's goes with the bodies, a pending one's stays.
+      const approvals = openApprovalRepo(store);
+      for (const [id, state] of [['apr_done', 'denied'], ['apr_open', 'pending']] as const) {
+        await approvals.create(heldApproval(id, state, keyring, clock.now()), { approvalId: id, at: clock.now(), actor: 'alice', action: 'created', from: null, to: state, reason: null });
+      }
+      // A retention run a day on, keeping one day: everything above is older than its cutoff (now + 10 ms).
+      const runAt = clock.now() + 86_400_000 + 10;
+      const purged = await runRetention({ repo, log, now: runAt, retention: { bodies_days: 1, metadata_days: 0, purge_interval_ms: 60_000 } });
+      assert.deepEqual(purged, { bodiesPurged: 3, exchangesDeleted: 0, heldPromptsPurged: 1, tombstones: 3 });
+      assert.equal((await approvals.get('apr_done'))!.sealedRequest, null);
+      assert.notEqual((await approvals.get('apr_open'))!.sealedRequest, null);
+      const run = (await repo.entries({ writer: 'w-1', afterSeq: 0, limit: 100 })).at(-1)!;
+      assert.equal(run.kind, 'retention.purged');
+      assert.equal(run.payload.purged_at, runAt);
       const after = await verifyStore({ repo, now: clock.now() });
       assert.equal(after.ok, true, JSON.stringify(after.problems));
       assert.equal(after.bodies.purged, 6);
+      // Attack: re-date one tombstone so that no chained run accounts for it.
+      await h.tamper(`UPDATE audit_tombstones SET purged_at = ${runAt + 1} WHERE exchange_id = 'ex_c1'`);
+      assert.deepEqual((await verifyStore({ repo, now: clock.now() })).problems.map((p) => p.code), ['tombstone_unaccounted']);
+      await h.tamper(`UPDATE audit_tombstones SET purged_at = ${runAt} WHERE exchange_id = 'ex_c1'`);
     });
 
     it('refuses an entry about an exchange that is not recorded, or that claims a finish the record does not have', async () => {
@@ -119,4 +138,14 @@ export function auditRepoConformance(name: string, harness: () => Promise<AuditH
       assert.equal(r.ok, true, JSON.stringify(r.problems));
     });
   });
+}
+
+/** An approval holding a sealed prompt, in `state`, last changed at `at`. */
+function heldApproval(id: string, state: 'denied' | 'pending', keyring: Keyring, at: number): ApprovalRow {
+  return {
+    id, state, ruleId: 'r', mode: 'hold', scope: 'request', requester: 'user:alice', requesterName: 'alice', requesterGroups: [], endpoint: 'openai.chat',
+    model: 'gpt-4o', policyVersion: null, decisionId: null, exchangeId: `ex_${id}`, digest: id, approverGroups: ['sec'], quorum: 1, eachGroup: false,
+    windowMs: null, justification: null, breakGlass: false, findings: [], sealedRequest: keyring.seal('approvals', Buffer.from('{"messages":[]}'), `approval/${id}`),
+    createdAt: at, updatedAt: at, expiresAt: at + 60_000, decidedAt: state === 'pending' ? null : at, decidedBy: null, reason: null,
+  };
 }

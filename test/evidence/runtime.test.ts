@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import OpenAI from 'openai';
 import { createAuditRuntime, auditAdminAction, type AuditRuntime } from '../../src/audit/runtime.ts';
+import type { AuditRepo } from '../../src/audit/repo.ts';
 import { verifyStore } from '../../src/audit/verify-store.ts';
 import { parseConfig } from '../../src/config/loader.ts';
 import { eventually, finishedExchange, startTestGateway, type TestGateway } from '../helpers/gateway.ts';
@@ -90,7 +91,7 @@ describe('audit runtime', () => {
       await rt.observer.onStart!(x.start);
       await rt.observer.onFinish!(x.start, x.finish);
     }
-    assert.deepEqual(await rt.purge(), { bodiesPurged: 1, exchangesDeleted: 0 });
+    assert.deepEqual(await rt.purge(), { bodiesPurged: 1, exchangesDeleted: 0, heldPromptsPurged: 0, tombstones: 1 });
     assert.equal((await f.store.exchanges.bodies('ex_old'))!.clientRequest, null);
     assert.notEqual((await f.store.exchanges.bodies('ex_new'))!.clientRequest, null);
     await rt.close();
@@ -100,5 +101,30 @@ describe('audit runtime', () => {
     const r = await verifyStore({ repo: f.repo, now: clock.now() });
     assert.equal(r.ok, true, JSON.stringify(r.problems));
     assert.equal(r.bodies.purged, 2);
+  });
+
+  it('a retention run whose chain entry failed is chained before the next run; until then verify reports its tombstones', async () => {
+    const f = await fixture();
+    const clock = fixedClock(Date.parse('2025-03-01T00:00:00Z'));
+    let refuse = true;
+    const repo: AuditRepo = {
+      ...f.repo,
+      append: (writer, i) => (refuse && i.kind === 'retention.purged' ? Promise.reject(new Error('store unavailable')) : f.repo.append(writer, i)),
+    };
+    const config = parseConfig('providers: [{ name: mock, type: mock }]\nroutes: [{ model: "*", provider: mock }]\naudit: { retention: { bodies_days: 30 } }', 'x.yaml').audit;
+    const rt = await createAuditRuntime({ repo, keyring: f.keyring, clock, writerId: 'gw-r', config });
+    const old = await recordExchange(f, { id: 'ex_old', at: clock.now() - 40 * 86_400_000 });
+    await rt.observer.onStart!(old.start);
+    await rt.observer.onFinish!(old.start, old.finish);
+    await assert.rejects(rt.purge(), /store unavailable/);
+    assert.deepEqual((await verifyStore({ repo: f.repo, now: clock.now() })).problems.map((p) => p.code), ['tombstone_unaccounted']);
+    refuse = false;
+    clock.advance(3_600_000);
+    assert.deepEqual(await rt.purge(), { bodiesPurged: 0, exchangesDeleted: 0, heldPromptsPurged: 0, tombstones: 0 }, 'nothing left to purge');
+    await rt.close();
+    const runs = (await f.repo.entries({ writer: 'gw-r', afterSeq: 0, limit: 100 })).filter((e) => e.kind === 'retention.purged');
+    assert.deepEqual(runs.map((e) => [e.payload.purged_at, e.payload.tombstones]), [[Date.parse('2025-03-01T00:00:00Z'), 1]]);
+    const r = await verifyStore({ repo: f.repo, now: clock.now() });
+    assert.equal(r.ok, true, JSON.stringify(r.problems));
   });
 });

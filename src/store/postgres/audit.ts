@@ -1,4 +1,5 @@
 import type pg from 'pg';
+import { HELD_PROMPT_DONE_STATES_SQL } from '../../approvals/rows.ts';
 import { canonicalJson, entryMessage, GENESIS_HASH, sha256Hex, type AuditEntry, type Checkpoint } from '../../audit/chain.ts';
 import type { AppendedEntry, AppendInput, AuditRepo, BodyDigests, PurgeResult, SessionAssign, SessionFilter, SessionRow, StoredBodies } from '../../audit/repo.ts';
 import type { Migration } from '../sqlite/migrations.ts';
@@ -88,24 +89,24 @@ async function append(c: Db, writer: string, input: AppendInput): Promise<Append
 }
 
 async function purge(c: Db, o: { bodiesBefore: number | null; metadataBefore: number | null; now: number }): Promise<PurgeResult> {
-  let bodiesPurged = 0;
-  let exchangesDeleted = 0;
+  const r: PurgeResult = { bodiesPurged: 0, exchangesDeleted: 0, heldPromptsPurged: 0, tombstones: 0 };
   if (o.bodiesBefore !== null) {
     const where = `started_at < $1 AND status != 'in_progress' AND (client_request IS NOT NULL OR upstream_request IS NOT NULL OR response IS NOT NULL
       OR EXISTS (SELECT 1 FROM exchange_segments g WHERE g.exchange_id = exchanges.id))`;
-    await c.query(`INSERT INTO audit_tombstones (exchange_id, purged_at) SELECT id, $2 FROM exchanges WHERE ${where} ON CONFLICT DO NOTHING`, [o.bodiesBefore, o.now]);
-    bodiesPurged = (await c.query(`UPDATE exchanges SET client_request = NULL, upstream_request = NULL, response = NULL WHERE ${where}`, [o.bodiesBefore])).rowCount ?? 0;
+    r.tombstones += (await c.query(`INSERT INTO audit_tombstones (exchange_id, purged_at) SELECT id, $2 FROM exchanges WHERE ${where} ON CONFLICT DO NOTHING`, [o.bodiesBefore, o.now])).rowCount ?? 0;
+    r.bodiesPurged = (await c.query(`UPDATE exchanges SET client_request = NULL, upstream_request = NULL, response = NULL WHERE ${where}`, [o.bodiesBefore])).rowCount ?? 0;
     await c.query('DELETE FROM exchange_segments WHERE exchange_id IN (SELECT exchange_id FROM audit_tombstones WHERE purged_at = $1)', [o.now]);
+    r.heldPromptsPurged = (await c.query(`UPDATE approvals SET sealed_request = NULL WHERE sealed_request IS NOT NULL AND state IN (${HELD_PROMPT_DONE_STATES_SQL}) AND updated_at < $1`, [o.bodiesBefore])).rowCount ?? 0;
   }
   if (o.metadataBefore !== null) {
     const old = "SELECT id FROM exchanges WHERE started_at < $1 AND status != 'in_progress'";
-    await c.query(`INSERT INTO audit_tombstones (exchange_id, purged_at) SELECT id, $2 FROM (${old}) o ON CONFLICT DO NOTHING`, [o.metadataBefore, o.now]);
+    r.tombstones += (await c.query(`INSERT INTO audit_tombstones (exchange_id, purged_at) SELECT id, $2 FROM (${old}) o ON CONFLICT DO NOTHING`, [o.metadataBefore, o.now])).rowCount ?? 0;
     await c.query(`DELETE FROM exchange_segments WHERE exchange_id IN (${old})`, [o.metadataBefore]);
     await c.query(`DELETE FROM audit_session_exchanges WHERE exchange_id IN (${old})`, [o.metadataBefore]);
     await c.query('DELETE FROM audit_sessions WHERE last_at < $1', [o.metadataBefore]);
-    exchangesDeleted = (await c.query(`DELETE FROM exchanges WHERE started_at < $1 AND status != 'in_progress'`, [o.metadataBefore])).rowCount ?? 0;
+    r.exchangesDeleted = (await c.query(`DELETE FROM exchanges WHERE started_at < $1 AND status != 'in_progress'`, [o.metadataBefore])).rowCount ?? 0;
   }
-  return { bodiesPurged, exchangesDeleted };
+  return r;
 }
 
 async function assignSession(c: Db, a: SessionAssign): Promise<string> {

@@ -1,4 +1,5 @@
 import type { SQLOutputValue } from 'node:sqlite';
+import { HELD_PROMPT_DONE_STATES_SQL } from '../../approvals/rows.ts';
 import { canonicalJson, entryMessage, GENESIS_HASH, sha256Hex, type AuditEntry, type Checkpoint } from '../../audit/chain.ts';
 import type { AppendedEntry, AppendInput, AuditRepo, BodyDigests, PurgeResult, SessionAssign, SessionFilter, SessionRow, SigningKeyRow, StoredBodies } from '../../audit/repo.ts';
 import type { SqliteCore } from './core.ts';
@@ -138,25 +139,25 @@ function storedBodies(core: SqliteCore, ids: string[]): StoredBodies[] {
 }
 
 function purge(core: SqliteCore, o: { bodiesBefore: number | null; metadataBefore: number | null; now: number }): PurgeResult {
-  let bodiesPurged = 0;
-  let exchangesDeleted = 0;
+  const r: PurgeResult = { bodiesPurged: 0, exchangesDeleted: 0, heldPromptsPurged: 0, tombstones: 0 };
   if (o.bodiesBefore !== null) {
     // Tombstone first: verify then knows a missing body was purged by retention, and the chain still holds its hash.
     const where = `started_at < ? AND status != 'in_progress' AND (client_request IS NOT NULL OR upstream_request IS NOT NULL OR response IS NOT NULL
       OR EXISTS (SELECT 1 FROM exchange_segments g WHERE g.exchange_id = exchanges.id))`;
-    core.stmt(`INSERT OR IGNORE INTO audit_tombstones (exchange_id, purged_at) SELECT id, ? FROM exchanges WHERE ${where}`).run(o.now, o.bodiesBefore);
-    bodiesPurged = Number(core.stmt(`UPDATE exchanges SET client_request = NULL, upstream_request = NULL, response = NULL WHERE ${where}`).run(o.bodiesBefore).changes);
+    r.tombstones += Number(core.stmt(`INSERT OR IGNORE INTO audit_tombstones (exchange_id, purged_at) SELECT id, ? FROM exchanges WHERE ${where}`).run(o.now, o.bodiesBefore).changes);
+    r.bodiesPurged = Number(core.stmt(`UPDATE exchanges SET client_request = NULL, upstream_request = NULL, response = NULL WHERE ${where}`).run(o.bodiesBefore).changes);
     core.stmt('DELETE FROM exchange_segments WHERE exchange_id IN (SELECT exchange_id FROM audit_tombstones WHERE purged_at = ?)').run(o.now);
+    r.heldPromptsPurged = Number(core.stmt(`UPDATE approvals SET sealed_request = NULL WHERE sealed_request IS NOT NULL AND state IN (${HELD_PROMPT_DONE_STATES_SQL}) AND updated_at < ?`).run(o.bodiesBefore).changes);
   }
   if (o.metadataBefore !== null) {
     const old = "SELECT id FROM exchanges WHERE started_at < ? AND status != 'in_progress'";
-    core.stmt(`INSERT OR IGNORE INTO audit_tombstones (exchange_id, purged_at) SELECT id, ? FROM (${old})`).run(o.now, o.metadataBefore);
+    r.tombstones += Number(core.stmt(`INSERT OR IGNORE INTO audit_tombstones (exchange_id, purged_at) SELECT id, ? FROM (${old})`).run(o.now, o.metadataBefore).changes);
     core.stmt(`DELETE FROM exchange_segments WHERE exchange_id IN (${old})`).run(o.metadataBefore);
     core.stmt(`DELETE FROM audit_session_exchanges WHERE exchange_id IN (${old})`).run(o.metadataBefore);
     core.stmt('DELETE FROM audit_sessions WHERE last_at < ?').run(o.metadataBefore);
-    exchangesDeleted = Number(core.stmt(`DELETE FROM exchanges WHERE started_at < ? AND status != 'in_progress'`).run(o.metadataBefore).changes);
+    r.exchangesDeleted = Number(core.stmt(`DELETE FROM exchanges WHERE started_at < ? AND status != 'in_progress'`).run(o.metadataBefore).changes);
   }
-  return { bodiesPurged, exchangesDeleted };
+  return r;
 }
 
 function assignSession(core: SqliteCore, a: SessionAssign): string {
