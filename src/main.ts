@@ -129,6 +129,7 @@ async function composeGateway(o: GatewayOptions, onFailedStart: (close: () => Pr
     observers: [evidence.audit.observer, evidence.events.exchangeObserver, ...governance.observers, ...(o.observers ?? [])],
   });
   const activity = createAdminActivity({
+    requested: (r) => evidence.recordAdminRequest(r),
     record: (a) => evidence.recordAdmin(a),
     onRecordError: (err, action) => logger.error({ event: 'admin_action_unrecorded', reason: action, error_name: errorName(err) }, 'an admin action could not be recorded; its answer was withheld'),
   });

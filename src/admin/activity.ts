@@ -1,10 +1,12 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import type { ServerResponse } from 'node:http';
+import { GatewayError } from '../core/errors.ts';
+import { newId } from '../core/ids.ts';
 import type { Principal } from '../core/principal.ts';
 import type { Route } from '../http/route.ts';
 import type { Authenticate } from './http.ts';
 
-/** One successful admin action, as the audit trail and the events pipeline receive it. No secrets, no content. */
+/** One admin action as the audit trail and the events pipeline receive it. No secrets, no content. */
 export interface AdminActivity {
   actor: Principal;
   /** Stable verb from ACTIONS, e.g. `keys.create`. */
@@ -14,6 +16,16 @@ export interface AdminActivity {
   /** Safe facts picked from the answer (ids, numbers): never the answer itself (a new key's secret is in it). */
   facts: Record<string, string | number | boolean | null>;
   sourceIp: string | undefined;
+  /** A change (not a view): the id its intent was chained under, and whether it was made (`failure`: status ≥ 400). */
+  change?: { requestId: string; outcome: 'success' | 'failure'; status: number };
+}
+
+/** The intent of a change, chained after authentication and before the handler may change anything. */
+export interface AdminRequest {
+  actor: Principal;
+  action: string;
+  target: string | null;
+  requestId: string;
 }
 
 interface ActionSpec {
@@ -42,17 +54,41 @@ const ACTIONS: Record<string, ActionSpec> = {
 
 /**
  * Records admin actions without touching each handler. The `authenticate` handed to admin routes remembers the
- * caller in the request's async context; `wrap` holds a successful answer back until its action is recorded, so
- * a change that cannot be audited is never confirmed: if recording fails the connection is dropped instead.
+ * caller in the request's async context. For a change (any method but GET) it also chains the intent right after
+ * authentication, before the handler can change anything: if that fails, authentication fails with
+ * `recording_failed` (503) and nothing is changed. `wrap` holds the answer back until the outcome is recorded
+ * (a change: success or failure; a view: only a successful one, before the content leaves), so nothing is
+ * confirmed that the trail does not hold: if recording fails the connection is dropped instead.
  */
-export function createAdminActivity(o: { record(a: AdminActivity): Promise<void>; onRecordError(err: unknown, action: string): void }) {
-  const callers = new AsyncLocalStorage<{ principal?: Principal }>();
+export function createAdminActivity(o: {
+  requested(r: AdminRequest): Promise<void>;
+  record(a: AdminActivity): Promise<void>;
+  onRecordError(err: unknown, action: string): void;
+}) {
+  interface Slot {
+    principal?: Principal;
+    /** Set for a change once its intent is chained. */
+    requestId?: string;
+    intent?: { action: string; target: string | null };
+  }
+  const callers = new AsyncLocalStorage<Slot>();
   return {
     authenticate(inner: Authenticate): Authenticate {
       return async (credential, ctx) => {
         const p = await inner(credential, ctx);
         const slot = callers.getStore();
-        if (slot) slot.principal = p;
+        if (!slot || slot.principal) return p;
+        slot.principal = p;
+        if (slot.intent) {
+          const requestId = newId('adm');
+          try {
+            await o.requested({ actor: p, action: slot.intent.action, target: slot.intent.target, requestId });
+          } catch (err) {
+            o.onRecordError(err, slot.intent.action);
+            throw new GatewayError('recording_failed', 'The action could not be recorded in the audit trail; nothing was changed.');
+          }
+          slot.requestId = requestId;
+        }
         return p;
       };
     },
@@ -61,17 +97,21 @@ export function createAdminActivity(o: { record(a: AdminActivity): Promise<void>
       return routes.map((route) => {
         const spec = ACTIONS[`${route.method} ${route.path}`];
         if (!spec) return route;
+        const isChange = route.method !== 'GET';
         return {
           ...route,
           handler: (req, res, params) => {
-            const slot: { principal?: Principal } = {};
+            const paramTarget = spec.target !== null && 'param' in spec.target ? (params[spec.target.param] ?? null) : null;
+            const slot: Slot = isChange ? { intent: { action: spec.action, target: paramTarget } } : {};
             holdEnd(res, (body) => {
-              if (res.statusCode >= 400 || !slot.principal) return undefined;
-              const answer = parseAnswer(body);
-              const target = spec.target === null ? null : 'param' in spec.target ? (params[spec.target.param] ?? null) : scalar(answer[spec.target.field]);
+              const failed = res.statusCode >= 400;
+              if (!slot.principal || (failed && !slot.requestId)) return undefined;
+              const answer = failed ? {} : parseAnswer(body);
+              const target = spec.target === null ? null : 'param' in spec.target ? paramTarget : scalar(answer[spec.target.field]);
               const facts: AdminActivity['facts'] = {};
               for (const f of spec.facts ?? []) if (answer[f] !== undefined) facts[f] = scalar(answer[f]);
-              return o.record({ actor: slot.principal, action: spec.action, target: target === null ? null : String(target), facts, sourceIp: req.socket.remoteAddress })
+              const change = slot.requestId ? { requestId: slot.requestId, outcome: failed ? 'failure' as const : 'success' as const, status: res.statusCode } : undefined;
+              return o.record({ actor: slot.principal, action: spec.action, target: target === null ? null : String(target), facts, sourceIp: req.socket.remoteAddress, change })
                 .catch((err: unknown) => {
                   o.onRecordError(err, spec.action);
                   throw err;

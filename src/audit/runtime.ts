@@ -122,9 +122,25 @@ export interface AdminAction {
   target: string | null;
   /** Extra non-secret facts (counts, ids). */
   details?: { [k: string]: string | number | boolean | null };
+  /** A change: the id of the `admin.requested` entry chained before it was made. Views have none. */
+  requestId?: string;
+  /** A change: whether it was made. */
+  outcome?: 'success' | 'failure';
+}
+
+/**
+ * Chains the intent of an admin change before the change is made (`admin.requested`), so no change is ever made
+ * that the trail does not show: if this rejects, the caller must not make it. Its outcome follows as
+ * `admin.action` with the same `request_id`; a request without an outcome was interrupted (see docs/audit.md).
+ */
+export async function auditAdminRequest(log: AuditLog, a: { actor: string; action: string; target: string | null; requestId: string }): Promise<void> {
+  await log.append({ kind: 'admin.requested', subject: a.actor, refId: a.target, payload: { action: a.action, request_id: a.requestId, target: a.target } });
 }
 
 /** Chains one admin action. Await it before answering: an action that cannot be recorded must fail (closed). */
 export async function auditAdminAction(log: AuditLog, a: AdminAction): Promise<void> {
-  await log.append({ kind: 'admin.action', subject: a.actor, refId: a.target, payload: { action: a.action, target: a.target, ...(a.details ?? {}) } });
+  const payload = {
+    action: a.action, ...(a.outcome ? { outcome: a.outcome } : {}), ...(a.requestId ? { request_id: a.requestId } : {}), target: a.target, ...(a.details ?? {}),
+  };
+  await log.append({ kind: 'admin.action', subject: a.actor, refId: a.target, payload });
 }

@@ -1,6 +1,7 @@
 import { hostname, userInfo } from 'node:os';
 import { AuditLog } from '../audit/log.ts';
-import { auditAdminAction, type AdminAction } from '../audit/runtime.ts';
+import { auditAdminAction, auditAdminRequest, type AdminAction } from '../audit/runtime.ts';
+import { newId } from '../core/ids.ts';
 import { openAuditRepo } from '../store/audit-repo.ts';
 import type { StoreSession } from './context.ts';
 
@@ -24,6 +25,38 @@ export async function chainCliAction(s: StoreSession, a: Omit<AdminAction, 'acto
   const log = await openCliAuditLog(s);
   try {
     await auditAdminAction(log, { actor: `cli:${userInfo().username}`, ...a });
+  } finally {
+    await log.close();
+  }
+}
+
+type Details = NonNullable<AdminAction['details']>;
+
+/**
+ * Makes one operator change on the store directly (keys, service accounts, provider credentials, templates)
+ * between its chained intent and its chained outcome, as `cli:<os user>` — like the admin API does: if the intent
+ * cannot be chained the change is not made; then the outcome (`success` with what it made, or `failure`).
+ * `change` returns whether it was made (a revoke of an unknown key was not), its target and safe facts.
+ */
+export async function chainedCliChange<T>(
+  s: StoreSession,
+  a: { action: string; target: string | null },
+  change: () => Promise<{ value: T; made: boolean; target?: string; details?: Details }>,
+): Promise<T> {
+  const log = await openCliAuditLog(s);
+  const actor = `cli:${userInfo().username}`;
+  const requestId = newId('adm');
+  try {
+    await auditAdminRequest(log, { actor, ...a, requestId });
+    let r: Awaited<ReturnType<typeof change>>;
+    try {
+      r = await change();
+    } catch (err) {
+      await auditAdminAction(log, { actor, ...a, requestId, outcome: 'failure' });
+      throw err;
+    }
+    await auditAdminAction(log, { actor, action: a.action, target: r.target ?? a.target, requestId, outcome: r.made ? 'success' : 'failure', ...(r.details ? { details: r.details } : {}) });
+    return r.value;
   } finally {
     await log.close();
   }

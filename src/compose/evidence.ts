@@ -1,7 +1,7 @@
 import type { Registry } from 'prom-client';
-import type { AdminActivity } from '../admin/activity.ts';
+import type { AdminActivity, AdminRequest } from '../admin/activity.ts';
 import type { ApprovalAuditRecord } from '../approvals/service.ts';
-import { auditAdminAction, createAuditRuntime, type AuditRuntime } from '../audit/runtime.ts';
+import { auditAdminAction, auditAdminRequest, createAuditRuntime, type AuditRuntime } from '../audit/runtime.ts';
 import type { Config } from '../config/schema.ts';
 import type { Clock } from '../core/clock.ts';
 import { errorName, type GatewayLogger } from '../core/logger.ts';
@@ -15,7 +15,9 @@ import { PRODUCT_VERSION } from '../core/version.ts';
 export interface Evidence {
   audit: AuditRuntime;
   events: EventPipeline;
-  /** Chains an admin action and emits its event; rejects when either cannot be recorded (the caller fails closed). */
+  /** Chains the intent of an admin change before it is made; rejects when it cannot (the change is not made). */
+  recordAdminRequest(r: AdminRequest): Promise<void>;
+  /** Chains an admin action's outcome and emits its event; rejects when either cannot be recorded (the caller fails closed). */
   recordAdmin(a: AdminActivity): Promise<void>;
   /** The approvals module's `emit`: every transition and refusal is chained and becomes an event. */
   recordApproval(r: ApprovalAuditRecord): void;
@@ -41,8 +43,13 @@ export async function startEvidence(o: {
   const lost = (what: string) => (err: unknown) => o.logger.error({ event: 'evidence_record_failed', reason: what, error_name: errorName(err) }, 'an approval record could not be written');
   return {
     audit, events,
+    recordAdminRequest: (r) => auditAdminRequest(audit.log, { actor: r.actor.subject, action: r.action, target: r.target, requestId: r.requestId }),
     async recordAdmin(a) {
-      await auditAdminAction(audit.log, { actor: a.actor.subject, action: a.action, target: a.target, details: a.facts });
+      const c = a.change;
+      await auditAdminAction(audit.log, {
+        actor: a.actor.subject, action: a.action, target: a.target, details: c?.outcome === 'failure' ? { status: c.status } : a.facts,
+        ...(c ? { requestId: c.requestId, outcome: c.outcome } : {}),
+      });
       await events.emit(adminEvent(a, o.clock.now()));
     },
     recordApproval(r) {
@@ -64,6 +71,12 @@ export async function startEvidence(o: {
 function adminEvent(a: AdminActivity, at: number): SecurityEvent {
   const actor = { subject: a.actor.subject, kind: a.actor.kind, groups: a.actor.groups, sourceIp: a.sourceIp };
   const target = a.target ?? '';
+  if (a.change?.outcome === 'failure') {
+    return {
+      type: 'admin.action', at, actor, operation: a.action, outcome: 'failure', reason: `http_${a.change.status}`,
+      ...(a.target ? { target: { type: a.action.split('.')[0]!, id: a.target } } : {}),
+    };
+  }
   switch (a.action) {
     case 'keys.create':
       return { type: 'account.changed', at, actor, account: { subject: String(a.facts.subject ?? ''), kind: String(a.facts.kind ?? 'user'), credentialId: target }, change: 'key_created' };

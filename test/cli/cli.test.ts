@@ -93,6 +93,27 @@ describe('portcullis CLI', () => {
     assert.match(list.stdout, /^mock\s+updated/m);
   });
 
+  it('changes made on the store are chained as cli:<user>: the intent before the change, then its outcome', async () => {
+    const created = await run(['keys', 'create', '--user', 'dora', '--json'], { cwd: dir });
+    const { id } = JSON.parse(created.stdout) as { id: string };
+    assert.equal((await run(['keys', 'revoke', id], { cwd: dir })).code, 0);
+    assert.equal((await run(['keys', 'revoke', 'nosuchk1'], { cwd: dir })).code, 1);
+    const out = join(dir, 'trail.json');
+    assert.equal((await run(['audit', 'export', '--out', out], { cwd: dir })).code, 0);
+    type E = { writer: string; kind: string; subject: string; payload: Record<string, unknown> };
+    const cli = (JSON.parse(readFileSync(out, 'utf8')) as { entries: E[] }).entries.filter((e) => e.writer.startsWith('cli-') && e.kind.startsWith('admin.'));
+    const steps = cli.filter((e) => e.payload.action !== 'audit.export').map((e) => [e.kind, e.payload.action, e.payload.outcome ?? null, e.payload.target]);
+    assert.deepEqual(steps.slice(-6), [
+      ['admin.requested', 'keys.create', null, null], ['admin.action', 'keys.create', 'success', id],
+      ['admin.requested', 'keys.revoke', null, id], ['admin.action', 'keys.revoke', 'success', id],
+      ['admin.requested', 'keys.revoke', null, 'nosuchk1'], ['admin.action', 'keys.revoke', 'failure', 'nosuchk1'],
+    ]);
+    const [req, done] = cli.filter((e) => e.payload.action === 'keys.create').slice(-2);
+    assert.equal(req!.payload.request_id, done!.payload.request_id, 'the outcome names its intent');
+    assert.match(req!.subject, /^cli:/);
+    assert.equal((await run(['audit', 'verify'], { cwd: dir })).code, 0);
+  });
+
   it('health, readiness and metrics', async () => {
     assert.equal((await fetch(`${url}/healthz`)).status, 200);
     assert.equal((await fetch(`${url}/readyz`)).status, 200);

@@ -1,39 +1,28 @@
 import { afterEach, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { Server } from 'node:http';
 import { auditRoutes } from '../../src/admin/audit-routes.ts';
 import { verifyBundle } from '../../src/audit/bundle-verify.ts';
 import { GatewayError } from '../../src/core/errors.ts';
-import { Router } from '../../src/http/route.ts';
 import { ApiKeyAuthenticator } from '../../src/identity/api-key-authenticator.ts';
 import { createApiKey } from '../../src/identity/key-service.ts';
-import { closeOpenFixtures, seeded } from './helpers.ts';
+import { closeOpenFixtures, seeded, serveRoutes } from './helpers.ts';
 
 /** The audit routes on a real socket, authenticated with real Portcullis keys from the fixture's store. */
 async function api(): Promise<{ url: string; auditor: string; user: string; server: Server; f: Awaited<ReturnType<typeof seeded>>['f'] }> {
   const { f, log, clock } = await seeded();
   const authn = new ApiKeyAuthenticator({ repo: f.store.apiKeys, clock, roles: { admin: ['portcullis-admins'], auditor: ['portcullis-auditors'] }, cacheTtlMs: 0 });
-  const router = new Router().add(...auditRoutes({
+  const { server, url } = await serveRoutes(auditRoutes({
     store: f.store, repo: f.repo, keyring: f.keyring, clock, log,
     authenticate: async (cred, ctx) => {
       if (!cred) throw new GatewayError('unauthenticated', 'missing');
       return authn.authenticate(cred, ctx);
     },
   }));
-  const server = createServer((req, res) => {
-    const m = router.match(req.method ?? 'GET', (req.url ?? '/').split('?')[0]!);
-    if (!m || m === 'method') return void res.writeHead(404).end();
-    m.route.handler(req, res, m.params).catch((err: unknown) => {
-      const e = err instanceof GatewayError ? err : new GatewayError('internal', 'internal');
-      res.writeHead(e.status, { 'content-type': 'application/json' }).end(JSON.stringify({ error: { code: e.code, message: e.publicMessage } }));
-    });
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const now = clock.now();
   const auditor = (await createApiKey(f.store.apiKeys, { name: 'aud', kind: 'user', groups: ['portcullis-auditors'], expiresAt: null, createdBy: 't' }, now)).secret;
   const user = (await createApiKey(f.store.apiKeys, { name: 'bob', kind: 'user', groups: ['eng'], expiresAt: null, createdBy: 't' }, now)).secret;
-  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, auditor, user, server, f };
+  return { url, auditor, user, server, f };
 }
 
 describe('admin API: audit and sessions', () => {

@@ -1,4 +1,6 @@
 import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -13,6 +15,8 @@ import { sealBody, sealSegment } from '../../src/audit/recording.ts';
 import type { ExchangeFinish, ExchangeStart } from '../../src/store/ports.ts';
 import { AuditLog } from '../../src/audit/log.ts';
 import { createAuditObserver } from '../../src/audit/observer.ts';
+import { GatewayError } from '../../src/core/errors.ts';
+import { Router, type Route } from '../../src/http/route.ts';
 
 export interface Fixture {
   dir: string;
@@ -107,4 +111,19 @@ export async function seeded(n = 6): Promise<{ f: Fixture; log: AuditLog; clock:
   await log.append({ kind: 'admin.action', subject: 'root', payload: { action: 'keys.create', target: 'key_9' } });
   await log.checkpoint();
   return { f, log, clock };
+}
+
+/** Admin routes on a real loopback socket, errors answered as the admin API does (`{error: {code, message}}`). */
+export async function serveRoutes(routes: readonly Route[]): Promise<{ server: Server; url: string }> {
+  const router = new Router().add(...routes);
+  const server = createServer((req, res) => {
+    const m = router.match(req.method ?? 'GET', (req.url ?? '/').split('?')[0]!);
+    if (!m || m === 'method') return void res.writeHead(404).end();
+    m.route.handler(req, res, m.params).catch((err: unknown) => {
+      const e = err instanceof GatewayError ? err : new GatewayError('internal', 'internal');
+      res.writeHead(e.status, { 'content-type': 'application/json' }).end(JSON.stringify({ error: { code: e.code, message: e.publicMessage } }));
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return { server, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}` };
 }

@@ -254,6 +254,13 @@ events:
     const chained = await t.gw.evidence.audit.repo.entriesBetween(0, Date.now() + 1000);
     const actions = chained.filter((e) => e.kind === 'admin.action').map((e) => (e.payload).action as string);
     for (const a of ['policy.push', 'policy.activate', 'templates.push', 'approval.view']) assert.ok(actions.includes(a), `${a} is chained (got ${actions.join(', ')})`);
+    // Every change's outcome follows its intent, chained before the change was made.
+    const changes = chained.filter((e) => e.kind === 'admin.action' && e.payload.request_id);
+    assert.ok(changes.some((e) => e.payload.action === 'policy.push' && e.payload.outcome === 'success'));
+    for (const c of changes) {
+      const intent = chained.find((e) => e.kind === 'admin.requested' && e.payload.request_id === c.payload.request_id);
+      assert.ok(intent && intent.writer === c.writer && intent.seq < c.seq, `${JSON.stringify(c.payload.action)} has its intent before it`);
+    }
     const kinds = new Set(chained.map((e) => e.kind));
     for (const k of ['approval.requested', 'approval.approved', 'approval.refused']) assert.ok(kinds.has(k), `${k} is chained`);
 

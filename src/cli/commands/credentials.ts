@@ -1,3 +1,4 @@
+import { chainedCliChange } from '../audited.ts';
 import { openStoreSession, parse } from '../context.ts';
 import { print, UsageError, type CliCommand } from '../io.ts';
 
@@ -22,7 +23,10 @@ export const credentialsCommand: CliCommand = {
       for await (const c of io.stdin) chunks.push(Buffer.from(c as Buffer));
       const key = Buffer.concat(chunks).toString('utf8').trim();
       if (key.length < 8) throw new UsageError('no key on stdin');
-      await s.store.credentials.put(name, s.keyring.seal('provider-credentials', Buffer.from(key), `provider/${name}`), Date.now(), `cli:${io.env.USER ?? 'unknown'}`);
+      await chainedCliChange(s, { action: 'credentials.set', target: name }, async () => {
+        await s.store.credentials.put(name, s.keyring.seal('provider-credentials', Buffer.from(key), `provider/${name}`), Date.now(), `cli:${io.env.USER ?? 'unknown'}`);
+        return { value: undefined, made: true };
+      });
       print(io.stdout, `stored credential for ${name}; a running gateway picks it up on restart, or set it through the admin API to apply at once`);
       return 0;
     } finally {

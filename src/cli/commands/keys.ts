@@ -1,4 +1,5 @@
 import { createApiKey, parseDuration, publicKeyView } from '../../identity/key-service.ts';
+import { chainedCliChange } from '../audited.ts';
 import { openStoreSession, parse } from '../context.ts';
 import { print, printJson, UsageError, type CliCommand } from '../io.ts';
 
@@ -18,14 +19,17 @@ export const keysCommand: CliCommand = {
     const s = await openStoreSession(values.config, io);
     try {
       if (sub === 'create') {
-        const { record, secret } = await createApiKey(s.store.apiKeys, {
-          name: (values.user ?? values.service)!,
-          kind: values.user ? 'user' : 'service',
-          groups: values.groups ? values.groups.split(',').map((g) => g.trim()).filter(Boolean) : [],
-          expiresAt: expiresIn === undefined ? null : Date.now() + expiresIn,
-          createdBy: `cli:${io.env.USER ?? 'unknown'}`,
-          description: values.description ?? null,
-        }, Date.now());
+        const { record, secret } = await chainedCliChange(s, { action: 'keys.create', target: null }, async () => {
+          const created = await createApiKey(s.store.apiKeys, {
+            name: (values.user ?? values.service)!,
+            kind: values.user ? 'user' : 'service',
+            groups: values.groups ? values.groups.split(',').map((g) => g.trim()).filter(Boolean) : [],
+            expiresAt: expiresIn === undefined ? null : Date.now() + expiresIn,
+            createdBy: `cli:${io.env.USER ?? 'unknown'}`,
+            description: values.description ?? null,
+          }, Date.now());
+          return { value: created, made: true, target: created.record.id, details: { kind: created.record.kind, subject: created.record.subject } };
+        });
         if (values.json) printJson(io.stdout, { ...publicKeyView(record), key: secret });
         else {
           print(io.stdout, secret);
@@ -39,7 +43,11 @@ export const keysCommand: CliCommand = {
         else for (const k of keys) print(io.stdout, `${String(k.id)}  ${String(k.subject).padEnd(30)} ${k.revoked_at ? 'revoked' : 'active '}  groups=${(k.groups as string[]).join(',')}`);
         return 0;
       }
-      const ok = await s.store.apiKeys.revoke(positionals[0]!, Date.now());
+      const id = positionals[0]!;
+      const ok = await chainedCliChange(s, { action: 'keys.revoke', target: id }, async () => {
+        const revoked = await s.store.apiKeys.revoke(id, Date.now());
+        return { value: revoked, made: revoked };
+      });
       print(ok ? io.stdout : io.stderr, ok ? `revoked ${positionals[0]}` : `no active key ${positionals[0]}`);
       return ok ? 0 : 1;
     } finally {

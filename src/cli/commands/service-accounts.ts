@@ -1,4 +1,5 @@
 import { createApiKey, parseDuration, publicKeyView } from '../../identity/key-service.ts';
+import { chainedCliChange } from '../audited.ts';
 import { openStoreSession, parse } from '../context.ts';
 import { print, printJson, UsageError, type CliCommand } from '../io.ts';
 
@@ -31,7 +32,11 @@ export const serviceAccountsCommand: CliCommand = {
         return 0;
       }
       if (sub === 'revoke') {
-        const ok = await s.store.apiKeys.revoke(positionals[0]!, now);
+        const id = positionals[0]!;
+        const ok = await chainedCliChange(s, { action: 'keys.revoke', target: id }, async () => {
+          const revoked = await s.store.apiKeys.revoke(id, now);
+          return { value: revoked, made: revoked };
+        });
         print(ok ? io.stdout : io.stderr, ok ? `revoked ${positionals[0]!}` : `no active key ${positionals[0]!}`);
         return ok ? 0 : 1;
       }
@@ -42,11 +47,18 @@ export const serviceAccountsCommand: CliCommand = {
         if (!old || old.kind !== 'service' || old.revokedAt !== null) throw new UsageError(`no active service key ${positionals[0]!}`);
         name = old.displayName;
         groups = old.groups;
-        if (!values['keep-old']) await s.store.apiKeys.revoke(old.id, now);
       }
-      const { record, secret } = await createApiKey(s.store.apiKeys, {
-        name, kind: 'service', groups, expiresAt: now + ttl, createdBy: `cli:${io.env.USER ?? 'unknown'}`, description: values.description ?? null,
-      }, now);
+      const rotated = sub === 'rotate' ? positionals[0]! : null;
+      const { record, secret } = await chainedCliChange(s, { action: rotated ? 'keys.rotate' : 'keys.create', target: rotated }, async () => {
+        if (rotated && !values['keep-old']) await s.store.apiKeys.revoke(rotated, now);
+        const created = await createApiKey(s.store.apiKeys, {
+          name, kind: 'service', groups, expiresAt: now + ttl, createdBy: `cli:${io.env.USER ?? 'unknown'}`, description: values.description ?? null,
+        }, now);
+        const facts = { kind: 'service', subject: created.record.subject };
+        return rotated
+          ? { value: created, made: true, details: { ...facts, new_key: created.record.id, old_key_revoked: !values['keep-old'] } }
+          : { value: created, made: true, target: created.record.id, details: facts };
+      });
       if (values.json) printJson(io.stdout, { ...publicKeyView(record), key: secret });
       else {
         print(io.stdout, secret);

@@ -6,6 +6,7 @@ import { pushTemplate } from '../../policy/templates/resolver.ts';
 import type { TemplateRecord } from '../../policy/templates/schema.ts';
 import { checkTemplateDocument } from '../../policy/templates/validate.ts';
 import { templateRepoFor } from '../../store/template-repo.ts';
+import { chainedCliChange } from '../audited.ts';
 import { openStoreSession, parse } from '../context.ts';
 import { print, printJson, UsageError, type CliCommand } from '../io.ts';
 
@@ -39,7 +40,11 @@ export const templatesCommand: CliCommand = {
     try {
       const repo = templateRepoFor(s.store);
       if (spec) {
-        const { record, created } = await pushTemplate(repo, spec, { at: Date.now(), by: values.author ?? `cli:${io.env.USER ?? 'unknown'}` });
+        const pushed = spec;
+        const { record, created } = await chainedCliChange(s, { action: 'templates.push', target: null }, async () => {
+          const r = await pushTemplate(repo, pushed, { at: Date.now(), by: values.author ?? `cli:${io.env.USER ?? 'unknown'}` });
+          return { value: r, made: true, target: r.record.id, details: { created: r.created, hash: r.record.hash, version: r.record.version } };
+        });
         if (values.json) printJson(io.stdout, { id: record.id, version: record.version, hash: record.hash, created });
         else print(io.stdout, created ? `pushed ${record.id}@${record.version}` : `unchanged: ${record.id}@${record.version} has the same content`);
         return 0;
