@@ -61,11 +61,11 @@ describe('timeout_ms bounds each delivery attempt', () => {
   async function expectTimeouts(sink: Sink): Promise<void> {
     const p = await pipelineTo(sink);
     for (let i = 0; i < 3; i++) await p.emit(adminEvent(i));
-    const t0 = Date.now();
-    await waitFor(async () => (await p.health()).sinks[0]?.last_error === 'timeout', 4_000, 'last_error timeout');
-    assert.ok(Date.now() - t0 < 4_000, 'the attempt failed within timeout_ms, far below the OS connect timeout');
+    // Bounds far below the operating system's (a SYN is retried for about two minutes; a stalled write waits for
+    // ever), and loose enough for a loaded CI machine: the test is about *whether* the attempt ends, not its speed.
+    await waitFor(async () => (await p.health()).sinks[0]?.last_error === 'timeout', 15_000, 'last_error timeout');
     const first = (await p.health()).sinks[0]!.last_error_at;
-    await waitFor(async () => (await p.health()).sinks[0]!.last_error_at !== first, 4_000, 'a retry that timed out again');
+    await waitFor(async () => (await p.health()).sinks[0]!.last_error_at !== first, 15_000, 'a retry that timed out again');
     const h = await p.health();
     assert.equal(h.sinks[0]?.last_error, 'timeout');
     assert.equal(h.sinks[0]?.backlog, 3, 'nothing is lost: the batch stays in the outbox');
@@ -91,10 +91,10 @@ describe('timeout_ms bounds each delivery attempt', () => {
     const sink = createSyslogSink(syslogOptions({ name: 'tcp-stalled', port: srv.port, batchSize: 40 }));
     cleanups.push(() => sink.close());
     const ac = new AbortController();
-    const t0 = Date.now();
-    await within(assert.rejects(sink.send(bigBatch(40), ac.signal), (err: Error & { code?: string }) => err.code === 'timeout'), 5_000, 'stalled write');
-    assert.ok(Date.now() - t0 < 3_000, `failed in ${Date.now() - t0} ms`);
-    await within(assert.rejects(sink.send(bigBatch(40), ac.signal), (err: Error & { code?: string }) => err.code === 'timeout'), 5_000, 'second stalled write');
+    const batch = bigBatch(40);
+    // Without timeout_ms a write to a peer that stopped reading never ends; `within` turns a hang into a failure.
+    await within(assert.rejects(sink.send(batch, ac.signal), (err: Error & { code?: string }) => err.code === 'timeout'), 15_000, 'stalled write');
+    await within(assert.rejects(sink.send(batch, ac.signal), (err: Error & { code?: string }) => err.code === 'timeout'), 15_000, 'second stalled write');
     assert.equal(srv.connections(), 2, 'a timed-out connection is dropped (its last frame may be cut), never reused');
     await within(sink.close(), 2_000, 'close after a stall');
   });
