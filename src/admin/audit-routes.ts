@@ -8,6 +8,7 @@ import type { AuditLog } from '../audit/log.ts';
 import { loadSession, sessionView } from '../audit/replay.ts';
 import type { AuditRepo, SessionFilter } from '../audit/repo.ts';
 import { auditAdminAction } from '../audit/runtime.ts';
+import { verifyReportJson } from '../audit/report-json.ts';
 import { verifyStore } from '../audit/verify-store.ts';
 import type { Store } from '../store/ports.ts';
 import { queryOf, requireRole, send, type Authenticate } from './http.ts';
@@ -42,7 +43,7 @@ export function auditRoutes(d: AuditRouteDeps): Route[] {
         await auditor(req);
         const bodies = queryOf(req).get('bodies') !== 'false';
         const r = await verifyStore({ repo: d.repo, pinnedPublicKeyPem: d.log.publicKey.publicKeyPem, bodies, now: d.clock.now() });
-        send(res, 200, r);
+        send(res, 200, verifyReportJson(r));
       },
     },
     {

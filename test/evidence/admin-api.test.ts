@@ -47,9 +47,13 @@ describe('admin API: audit and sessions', () => {
     assert.equal(viewed!.kind, 'admin.action');
     assert.deepEqual(viewed!.payload, { action: 'session.view', target: 'ses_0' });
 
-    const v = (await (await get('/admin/v1/audit/verify')).json()) as { ok: boolean; entries: number };
+    const v = (await (await get('/admin/v1/audit/verify')).json()) as { ok: boolean; entries: number; checked_at: string; writers: Record<string, unknown>[]; keys: Record<string, unknown>[] };
     assert.equal(v.ok, true);
     assert.equal(v.entries, 14);
+    // snake_case like the rest of the API
+    assert.match(v.checked_at, /^\d{4}-\d\d-\d\dT/);
+    assert.deepEqual(Object.keys(v.writers[0]!).sort(), ['entries', 'first_seq', 'last_seq', 'sealed_seq', 'writer']);
+    assert.deepEqual(Object.keys(v.keys[0]!).sort(), ['key_id', 'public_key_pem']);
     const b = await (await get('/admin/v1/audit/export?since=2025-01-01T00:00:00Z')).json();
     const pk = (await (await get('/admin/v1/audit/public-key')).json()) as { public_key_pem: string };
     assert.equal(verifyBundle(b, { pinnedPublicKeyPem: pk.public_key_pem }).ok, true);

@@ -56,6 +56,11 @@ describe('portcullis audit / sessions (in-process CLI)', () => {
     r = await run('audit', 'verify');
     assert.equal(r.code, 1);
     assert.match(r.out, /PROBLEM entry_missing: 1 entry missing: seq 2 of writer gw-a/);
+    r = await run('audit', 'verify', '--json');
+    assert.equal(r.code, 1);
+    const report = JSON.parse(r.out) as { ok: boolean; problems: Record<string, unknown>[] };
+    assert.equal(report.ok, false);
+    assert.deepEqual(report.problems[0], { code: 'entry_missing', writer: WRITER, seq: 2, exchange_id: null, message: report.problems[0]!.message });
   });
 
   it('sessions list and replay: what was sent, received and streamed back, in order; replay is chained', async () => {

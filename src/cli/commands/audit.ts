@@ -2,6 +2,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { userInfo } from 'node:os';
 import { resolve } from 'node:path';
 import { verifyBundle, type BundleReport } from '../../audit/bundle-verify.ts';
+import { bundleReportJson, verifyReportJson } from '../../audit/report-json.ts';
 import { openCliAuditLog } from '../audited.ts';
 import { openStoreSession, parse } from '../context.ts';
 import { print, printJson, UsageError, type CliCommand, type CliIo } from '../io.ts';
@@ -33,7 +34,7 @@ export const auditCommand: CliCommand = {
       if (sub === 'verify') {
         const { verifyStore, formatReport } = await import('../../audit/verify-store.ts');
         const r = await verifyStore({ repo, pinnedPublicKeyPem: pinned, bodies: !values['no-bodies'], now: Date.now() });
-        if (values.json) printJson(io.stdout, r);
+        if (values.json) printJson(io.stdout, verifyReportJson(r));
         else for (const line of formatReport(r)) print(io.stdout, line);
         return r.ok ? 0 : 1;
       }
@@ -69,7 +70,7 @@ async function verifyBundleFile(file: string, pinned: string | undefined, json: 
     return 1;
   }
   const r = verifyBundle(raw, { pinnedPublicKeyPem: pinned });
-  if (json) printJson(io.stdout, r);
+  if (json) printJson(io.stdout, bundleReportJson(r));
   else for (const line of formatBundleReport(r)) print(io.stdout, line);
   return r.ok ? 0 : 1;
 }
