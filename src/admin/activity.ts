@@ -18,6 +18,8 @@ export interface AdminActivity {
   sourceIp: string | undefined;
   /** A change (not a view): the id its intent was chained under, and whether it was made (`failure`: status ≥ 400). */
   change?: { requestId: string; outcome: 'success' | 'failure'; status: number };
+  /** The module behind the route emits its own SIEM events for it (approval votes): chain only. */
+  ownEvents?: true;
 }
 
 /** The intent of a change, chained after authentication and before the handler may change anything. */
@@ -34,11 +36,15 @@ interface ActionSpec {
   target: { param: string } | { field: string } | null;
   /** Fields of the JSON answer worth keeping (never `key`). */
   facts?: readonly string[];
+  /** The module emits its own SIEM events for this action: chain intent and outcome, emit nothing more. */
+  ownEvents?: true;
 }
 
 /**
- * The admin routes that change state or reveal recorded content, by `METHOD path`. Approval votes are not here:
- * the approvals module chains every transition and refusal itself. Reads of metadata are not audited.
+ * The admin routes that change state or reveal recorded content, by `METHOD path`. Reads of metadata (and
+ * policy validate/diff/simulate, which change nothing) are not audited. Approval votes are here for their intent:
+ * the vote is chained before it can release a held request; the approvals module chains and emits the vote and
+ * the transitions it causes itself.
  */
 const ACTIONS: Record<string, ActionSpec> = {
   'POST /admin/v1/keys': { action: 'keys.create', target: { field: 'id' }, facts: ['subject', 'kind'] },
@@ -50,6 +56,8 @@ const ACTIONS: Record<string, ActionSpec> = {
   'POST /admin/v1/policies/:ref/activate': { action: 'policy.activate', target: { field: 'id' }, facts: ['number', 'mode'] },
   'POST /admin/v1/policies/rollback': { action: 'policy.rollback', target: { field: 'id' }, facts: ['number', 'mode'] },
   'POST /admin/v1/templates': { action: 'templates.push', target: { field: 'id' }, facts: ['version', 'hash'] },
+  'POST /admin/v1/approvals/:id/approve': { action: 'approval.vote_approve', target: { param: 'id' }, facts: ['state'], ownEvents: true },
+  'POST /admin/v1/approvals/:id/deny': { action: 'approval.vote_deny', target: { param: 'id' }, facts: ['state'], ownEvents: true },
 };
 
 /**
@@ -111,7 +119,9 @@ export function createAdminActivity(o: {
               const facts: AdminActivity['facts'] = {};
               for (const f of spec.facts ?? []) if (answer[f] !== undefined) facts[f] = scalar(answer[f]);
               const change = slot.requestId ? { requestId: slot.requestId, outcome: failed ? 'failure' as const : 'success' as const, status: res.statusCode } : undefined;
-              return o.record({ actor: slot.principal, action: spec.action, target: target === null ? null : String(target), facts, sourceIp: req.socket.remoteAddress, change })
+              const activity: AdminActivity = { actor: slot.principal, action: spec.action, target: target === null ? null : String(target), facts, sourceIp: req.socket.remoteAddress, change };
+              if (spec.ownEvents) activity.ownEvents = true;
+              return o.record(activity)
                 .catch((err: unknown) => {
                   o.onRecordError(err, spec.action);
                   throw err;

@@ -50,7 +50,7 @@ export async function startEvidence(o: {
         actor: a.actor.subject, action: a.action, target: a.target, details: c?.outcome === 'failure' ? { status: c.status } : a.facts,
         ...(c ? { requestId: c.requestId, outcome: c.outcome } : {}),
       });
-      await events.emit(adminEvent(a, o.clock.now()));
+      if (!a.ownEvents) await events.emit(adminEvent(a, o.clock.now()));
     },
     recordApproval(r) {
       // The approval's state and its transition rows are already in the store; these are the trail and the SIEM copy.

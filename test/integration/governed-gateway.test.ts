@@ -256,7 +256,7 @@ events:
     for (const a of ['policy.push', 'policy.activate', 'templates.push', 'approval.view']) assert.ok(actions.includes(a), `${a} is chained (got ${actions.join(', ')})`);
     // Every change's outcome follows its intent, chained before the change was made.
     const changes = chained.filter((e) => e.kind === 'admin.action' && e.payload.request_id);
-    assert.ok(changes.some((e) => e.payload.action === 'policy.push' && e.payload.outcome === 'success'));
+    for (const a of ['policy.push', 'approval.vote_approve']) assert.ok(changes.some((e) => e.payload.action === a && e.payload.outcome === 'success'), `${a} has a chained intent and outcome`);
     for (const c of changes) {
       const intent = chained.find((e) => e.kind === 'admin.requested' && e.payload.request_id === c.payload.request_id);
       assert.ok(intent && intent.writer === c.writer && intent.seq < c.seq, `${JSON.stringify(c.payload.action)} has its intent before it`);
