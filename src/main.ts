@@ -22,6 +22,7 @@ import { auditRoutes } from './admin/audit-routes.ts';
 import { eventsRoutes } from './admin/events-routes.ts';
 import { adminRoutes } from './admin/routes.ts';
 import { startEvidence, type Evidence } from './compose/evidence.ts';
+import { loadConsoleRoutes } from './console/routes.ts';
 import { startGovernance, type Governance } from './compose/governance.ts';
 import { Router, type Route } from './http/route.ts';
 import { GatewayMetrics } from './proxy/metrics.ts';
@@ -145,7 +146,7 @@ async function composeGateway(o: GatewayOptions, onFailedStart: (close: () => Pr
     ...auditRoutes({ store, repo: evidence.audit.repo, keyring, clock, log: evidence.audit.log, authenticate: adminAuthenticate }),
     ...eventsRoutes({ events: evidence.events, authenticate: adminAuthenticate }),
   ]);
-  const router = new Router().add(...routes);
+  const router = new Router().add(...routes, ...(await loadConsoleRoutes()));
   const server = createGatewayServer({
     pipeline: {
       clock, logger, metrics, recorder, authenticate,

@@ -1,0 +1,317 @@
+// @ts-check
+/**
+ * Portcullis web console (docs/console.md). A thin client of the admin API: every view is one or two API calls
+ * made with the signed-in person's own credential, so it can show and do exactly what that person may through the
+ * API — nothing more. Data is only ever set as text (never parsed as HTML), and the page's CSP allows no inline
+ * or foreign script. The credential stays in this tab's sessionStorage and only travels in the Authorization
+ * header to this origin.
+ */
+
+const TOKEN_KEY = 'portcullis.console.token';
+const STATES = ['pending', 'approved', 'denied', 'expired', 'cancelled', 'executed'];
+
+const main = /** @type {HTMLElement} */ (document.getElementById('main'));
+const nav = /** @type {HTMLElement} */ (document.getElementById('nav'));
+const who = /** @type {HTMLElement} */ (document.getElementById('who'));
+
+/** @typedef {Record<string, unknown>} Json */
+/** @typedef {Node | string | number | null | undefined | false} Child */
+
+/**
+ * Builds an element. Attributes are set as attributes, `on<event>` entries as listeners; children are nodes or
+ * text (a string child becomes a text node: data from the API can never become markup).
+ * @param {string} tag
+ * @param {Record<string, string | EventListener>} [attrs]
+ * @param {...Child} children
+ * @returns {HTMLElement}
+ */
+function h(tag, attrs = {}, ...children) {
+  const el = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (typeof v === 'function') el.addEventListener(k.slice(2), v);
+    else el.setAttribute(k, v);
+  }
+  for (const c of children) if (c !== null && c !== undefined && c !== false) el.append(typeof c === 'number' ? String(c) : c);
+  return el;
+}
+
+/** @param {unknown} v */
+const text = (v) => (v === null || v === undefined ? '—' : typeof v === 'string' ? v : typeof v === 'number' || typeof v === 'boolean' ? String(v) : JSON.stringify(v));
+/** @param {string} kind @param {unknown} id */
+const link = (kind, id) => h('a', { href: `#/${kind}/${encodeURIComponent(String(id))}` }, String(id));
+/** @param {unknown} v @returns {Json} */
+const obj = (v) => (v !== null && typeof v === 'object' && !Array.isArray(v) ? /** @type {Json} */ (v) : {});
+/** @param {unknown} v @returns {Json[]} */
+const list = (v) => (Array.isArray(v) ? v.map(obj) : []);
+/** @param {unknown} v */
+const pre = (v) => h('pre', {}, typeof v === 'string' ? v : JSON.stringify(v, null, 2));
+
+class ApiError extends Error {
+  /** @param {number} status @param {string} code @param {string} message */
+  constructor(status, code, message) {
+    super(message);
+    this.status = status;
+    this.code = code;
+  }
+}
+
+/**
+ * One admin API call with the signed-in credential; a 401 signs out (expired or revoked credential), except
+ * while signing in, where it only means the credential was not accepted.
+ * @param {string} path
+ * @param {{ method?: string, body?: unknown, signingIn?: boolean }} [o]
+ * @returns {Promise<Json>}
+ */
+async function api(path, o = {}) {
+  const token = sessionStorage.getItem(TOKEN_KEY);
+  /** @type {Record<string, string>} */
+  const headers = { accept: 'application/json' };
+  if (token) headers.authorization = `Bearer ${token}`;
+  if (o.body !== undefined) headers['content-type'] = 'application/json';
+  const res = await fetch(path, { method: o.method ?? 'GET', headers, cache: 'no-store', body: o.body === undefined ? undefined : JSON.stringify(o.body) });
+  const raw = await res.text();
+  /** @type {Json} */
+  let body = {};
+  try {
+    const parsed = /** @type {unknown} */ (raw ? JSON.parse(raw) : {});
+    if (parsed !== null && typeof parsed === 'object' && !Array.isArray(parsed)) body = /** @type {Json} */ (parsed);
+  } catch {
+    body = {};
+  }
+  if (res.status === 401) {
+    if (o.signingIn) throw new ApiError(401, 'unauthenticated', 'This key or token was not accepted');
+    signOut('Your credential was not accepted (expired or revoked). Sign in again.');
+    throw new ApiError(401, 'unauthenticated', 'signed out');
+  }
+  if (!res.ok) {
+    const e = obj(body.error);
+    throw new ApiError(res.status, typeof e.code === 'string' ? e.code : 'error', typeof e.message === 'string' ? e.message : `HTTP ${res.status}`);
+  }
+  return body;
+}
+
+/** @param {string} [message] */
+function signOut(message) {
+  sessionStorage.removeItem(TOKEN_KEY);
+  location.hash = '#/login';
+  if (message) sessionStorage.setItem('portcullis.console.notice', message);
+}
+
+/** @param {unknown} err */
+function errorView(err) {
+  const e = /** @type {Error & { code?: string, status?: number }} */ (err);
+  return h('p', { class: 'error', role: 'alert' }, e.code ? `${e.message} (${e.code})` : 'Something went wrong; see the browser console.');
+}
+
+/** @param {Json} obj @param {string[]} keys */
+function facts(obj, keys) {
+  const dl = h('dl', { class: 'facts' });
+  for (const k of keys) if (k in obj) dl.append(h('dt', {}, k.replaceAll('_', ' ')), h('dd', {}, text(obj[k])));
+  return dl;
+}
+
+/** @param {string[]} head @param {Child[][]} rows @param {string} empty */
+function table(head, rows, empty) {
+  if (rows.length === 0) return h('p', { class: 'muted' }, empty);
+  return h('table', {}, h('thead', {}, h('tr', {}, ...head.map((x) => h('th', {}, x)))), h('tbody', {}, ...rows.map((r) => h('tr', {}, ...r.map((c) => h('td', {}, c))))));
+}
+
+// ── views ────────────────────────────────────────────────────────────────────────────────────────────────────────
+
+function loginView() {
+  const notice = sessionStorage.getItem('portcullis.console.notice');
+  sessionStorage.removeItem('portcullis.console.notice');
+  const input = /** @type {HTMLInputElement} */ (h('input', { type: 'password', id: 'token', name: 'token', autocomplete: 'off', required: '', size: '60' }));
+  const status = h('p', { role: 'status' }, notice ?? '');
+  if (notice) status.className = 'error';
+  /** @param {Event} e */
+  const submit = async (e) => {
+    e.preventDefault();
+    sessionStorage.setItem(TOKEN_KEY, input.value.trim());
+    input.value = '';
+    try {
+      await api('/admin/v1/whoami', { signingIn: true });
+      // Back to the page asked for (a deep link from a notification), or to the approvals.
+      if (!location.hash || location.hash === '#/login') location.hash = '#/approvals';
+      else await render();
+    } catch (err) {
+      sessionStorage.removeItem(TOKEN_KEY);
+      status.replaceChildren(errorView(err));
+    }
+  };
+  return h('section', {},
+    h('h1', {}, 'Sign in'),
+    h('p', {}, 'Paste a Portcullis key or a token from ', h('code', {}, 'portcullis login'), '. It is kept in this tab only and sent only to this gateway.'),
+    h('form', { onsubmit: (e) => void submit(e), class: 'filters' }, h('label', { for: 'token' }, 'Key or token', input), h('button', { type: 'submit' }, 'Sign in')),
+    status);
+}
+
+/** @param {URLSearchParams} q */
+async function approvalsView(q) {
+  const state = q.get('state') ?? 'pending';
+  const select = /** @type {HTMLSelectElement} */ (h('select', { name: 'state', onchange: () => (location.hash = `#/approvals?state=${select.value}`) },
+    ...['all', ...STATES].map((s) => h('option', s === state ? { value: s, selected: '' } : { value: s }, s))));
+  const rows = list((await api(`/admin/v1/approvals?limit=100${state === 'all' ? '' : `&state=${encodeURIComponent(state)}`}`)).data);
+  return h('section', {},
+    h('h1', {}, 'Approvals'),
+    h('form', { class: 'filters' }, h('label', {}, 'State', select)),
+    table(['approval', 'state', 'requester', 'model', 'rule', 'requested', 'expires'],
+      rows.map((a) => [link('approvals', a.id), h('span', { class: 'state' }, text(a.state)), text(a.requester_name ?? a.requester), text(a.model), text(a.rule_id), text(a.created_at), text(a.expires_at)]),
+      state === 'pending' ? 'Nothing is waiting for a decision you can make.' : 'No approvals.'));
+}
+
+/** @param {string} id */
+async function approvalView(id) {
+  const a = await api(`/admin/v1/approvals/${encodeURIComponent(id)}`);
+  const section = h('section', {}, h('h1', {}, 'Approval ', h('code', {}, text(a.id)), ' — ', h('span', { class: 'state', id: 'approval-state' }, text(a.state))));
+  section.append(facts(a, ['requester', 'requester_name', 'requester_groups', 'endpoint', 'model', 'rule_id', 'mode', 'scope', 'approver_groups', 'quorum', 'window_seconds',
+    'justification', 'break_glass', 'policy_version', 'exchange_id', 'created_at', 'expires_at', 'decided_at', 'decided_by', 'reason']));
+  section.append(h('h2', {}, 'Findings'), table(['type', 'where', 'action'], list(a.findings).map((f) => [text(f.type), text(f.path), text(f.action)]), 'None.'));
+  if (a.request !== undefined) section.append(h('h2', {}, 'Held request (findings masked)'), pre(a.request));
+  else if (a.request_withheld) section.append(h('h2', {}, 'Held request'), h('p', { class: 'muted' }, `Withheld: ${text(a.request_withheld)}`));
+  if (a.state === 'pending') section.append(decideForm(a));
+  if (a.votes) section.append(h('h2', {}, 'Votes'), table(['who', 'verdict', 'groups', 'reason', 'at'], list(a.votes).map((v) => [text(v.actor), text(v.verdict), text(v.groups), text(v.reason), text(v.at)]), 'No votes yet.'));
+  if (a.history) section.append(h('h2', {}, 'History'), table(['at', 'who', 'what', 'to', 'reason'], list(a.history).map((e) => [text(e.at), text(e.actor), text(e.action), text(e.to), text(e.reason)]), 'No history.'));
+  return section;
+}
+
+/** @param {Json} a */
+function decideForm(a) {
+  const reason = /** @type {HTMLTextAreaElement} */ (h('textarea', { name: 'reason', maxlength: '2000', placeholder: 'Why (recorded in the audit trail)' }));
+  const status = h('p', { role: 'status' });
+  /** @param {'approve' | 'deny'} verdict */
+  const decide = async (verdict) => {
+    try {
+      await api(`/admin/v1/approvals/${encodeURIComponent(String(a.id))}/${verdict}`, { method: 'POST', body: reason.value ? { reason: reason.value } : {} });
+      await render();
+    } catch (err) {
+      status.replaceChildren(errorView(err));
+    }
+  };
+  return h('div', { class: 'decide' },
+    h('h2', {}, 'Decide'),
+    reason,
+    h('div', { class: 'buttons' },
+      h('button', { type: 'button', class: 'approve', onclick: () => void decide('approve') }, 'Approve'),
+      h('button', { type: 'button', class: 'deny', onclick: () => void decide('deny') }, 'Deny')),
+    status);
+}
+
+/** @param {URLSearchParams} q */
+async function exchangesView(q) {
+  const filters = ['subject', 'model', 'status'];
+  const params = new URLSearchParams({ limit: '100' });
+  for (const f of filters) if (q.get(f)) params.set(f, /** @type {string} */ (q.get(f)));
+  const rows = list((await api(`/admin/v1/exchanges?${params.toString()}`)).data);
+  const inputs = filters.map((f) => /** @type {HTMLInputElement} */ (h('input', { name: f, value: q.get(f) ?? '' })));
+  /** @param {Event} e */
+  const apply = (e) => {
+    e.preventDefault();
+    const next = new URLSearchParams();
+    inputs.forEach((i) => i.value.trim() && next.set(i.name, i.value.trim()));
+    location.hash = `#/exchanges?${next.toString()}`;
+  };
+  return h('section', {},
+    h('h1', {}, 'Exchanges'),
+    h('form', { class: 'filters', onsubmit: apply }, ...inputs.map((i) => h('label', {}, i.name, i)), h('button', { type: 'submit' }, 'Filter')),
+    table(['exchange', 'started', 'who', 'model', 'status', 'HTTP'],
+      rows.map((x) => [link('exchanges', x.id), text(x.started_at), text(x.subject), text(x.model), text(x.status), text(x.http_status)]),
+      'No recorded exchanges match.'));
+}
+
+/** @param {Json} x */
+function exchangeBody(x) {
+  const parts = [facts(x, ['id', 'started_at', 'finished_at', 'subject', 'endpoint', 'model', 'provider', 'upstream_model', 'stream', 'status', 'http_status', 'error_code', 'session_id'])];
+  for (const k of ['decision', 'findings', 'usage', 'timings', 'client_request', 'upstream_request', 'response']) {
+    if (x[k] !== undefined && x[k] !== null) parts.push(h('h2', {}, k.replaceAll('_', ' ')), pre(x[k]));
+  }
+  const events = list(x.events);
+  if (events.length > 0) {
+    parts.push(h('h2', {}, `stream (${events.length} events)`), table(['+ms', 'event', 'data'], events.map((e) => [text(e.t_ms), text(e.event), h('code', {}, text(e.data))]), ''));
+  }
+  return parts;
+}
+
+/** @param {string} id */
+async function exchangeView(id) {
+  const x = await api(`/admin/v1/exchanges/${encodeURIComponent(id)}`);
+  return h('section', {}, h('h1', {}, 'Exchange ', h('code', {}, text(x.id))), ...exchangeBody(x));
+}
+
+async function sessionsView() {
+  const rows = list((await api('/admin/v1/sessions?limit=100')).data);
+  return h('section', {}, h('h1', {}, 'Sessions'),
+    table(['session', 'who', 'exchanges', 'first', 'last', 'grouped by'], rows.map((s) => [link('sessions', s.id), text(s.subject), text(s.exchange_count), text(s.first_at), text(s.last_at), text(s.grouped_by)]), 'No sessions.'));
+}
+
+/** @param {string} id */
+async function sessionView(id) {
+  const s = await api(`/admin/v1/sessions/${encodeURIComponent(id)}`);
+  const section = h('section', {}, h('h1', {}, 'Session ', h('code', {}, text(s.id))), facts(s, ['subject', 'grouped_by', 'first_at', 'last_at', 'exchange_count']));
+  for (const x of list(s.exchanges)) section.append(h('article', {}, h('h2', {}, link('exchanges', x.id), ` — ${text(x.started_at)}`), ...exchangeBody(x)));
+  return section;
+}
+
+async function auditView() {
+  const out = h('div', {});
+  const verify = async () => {
+    out.replaceChildren(h('p', { class: 'muted' }, 'Verifying every chain, checkpoint and recorded body…'));
+    try {
+      const r = await api('/admin/v1/audit/verify');
+      out.replaceChildren(
+        h('p', { class: r.ok ? 'ok' : 'error', id: 'verify-result' }, r.ok ? 'VERIFIED' : 'FAILED', ` — ${text(r.entries)} entries, ${text(r.checkpoints)} checkpoints, ${text(obj(r.bodies).checked)} body records checked (${text(obj(r.bodies).purged)} purged by retention)`),
+        table(['writer', 'entries', 'seq', 'sealed through'], list(r.writers).map((w) => [text(w.writer), text(w.entries), `${text(w.first_seq)}..${text(w.last_seq)}`, text(w.sealed_seq)]), 'No writers.'),
+        h('h2', {}, 'Problems'), table(['code', 'where', 'what'], list(r.problems).map((p) => [text(p.code), `${text(p.writer)} #${text(p.seq)}`, text(p.message)]), 'None.'),
+        h('h2', {}, 'Warnings'), table(['code', 'what'], list(r.warnings).map((p) => [text(p.code), text(p.message)]), 'None.'));
+    } catch (err) {
+      out.replaceChildren(errorView(err));
+    }
+  };
+  return h('section', {}, h('h1', {}, 'Audit trail'),
+    h('p', {}, 'Checks every writer\'s hash chain, the signed checkpoints (against this gateway\'s key) and the recorded bodies.'),
+    h('button', { type: 'button', onclick: () => void verify(), id: 'verify' }, 'Verify the trail'), out);
+}
+
+// ── routing ──────────────────────────────────────────────────────────────────────────────────────────────────────
+
+let whoami = /** @type {Json | null} */ (null);
+
+async function header() {
+  if (!sessionStorage.getItem(TOKEN_KEY)) {
+    whoami = null;
+    nav.hidden = true;
+    who.replaceChildren();
+    return;
+  }
+  whoami ??= await api('/admin/v1/whoami');
+  nav.hidden = false;
+  const roles = /** @type {string[]} */ (whoami?.roles ?? []);
+  who.replaceChildren(h('span', { id: 'whoami' }, `${text(whoami?.subject)}${roles.length ? ` (${roles.join(', ')})` : ''}`), h('button', { type: 'button', onclick: () => signOut() }, 'Sign out'));
+}
+
+async function render() {
+  const [path, query] = (location.hash.slice(1) || '/approvals').split('?');
+  const q = new URLSearchParams(query ?? '');
+  const [, kind, id] = (path ?? '').split('/');
+  for (const a of nav.querySelectorAll('a')) a.classList.toggle('current', a.getAttribute('href') === `#/${kind}`);
+  if (!sessionStorage.getItem(TOKEN_KEY) || kind === 'login') {
+    await header();
+    main.replaceChildren(loginView());
+    return;
+  }
+  try {
+    await header();
+    const decoded = id === undefined ? undefined : decodeURIComponent(id);
+    const view = kind === 'approvals' ? (decoded ? approvalView(decoded) : approvalsView(q))
+      : kind === 'exchanges' ? (decoded ? exchangeView(decoded) : exchangesView(q))
+      : kind === 'sessions' ? (decoded ? sessionView(decoded) : sessionsView())
+      : kind === 'audit' ? auditView()
+      : Promise.resolve(h('p', {}, 'No such page.'));
+    main.replaceChildren(await view);
+  } catch (err) {
+    if (/** @type {ApiError} */ (err).status !== 401) main.replaceChildren(errorView(err));
+  }
+}
+
+window.addEventListener('hashchange', () => void render());
+void render();
