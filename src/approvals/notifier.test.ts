@@ -32,14 +32,15 @@ test('generic JSON and Slack payloads reach real receivers with the link; a fail
     webhooks: [{ url: `${base}/json`, format: 'json', headers: { 'x-shared': 's3' } }, { url: `${base}/slack`, format: 'slack' }, { url: `${base}/flaky`, format: 'json' }],
     onError: (e) => void errors.push(e),
   });
-  n.requested(row, 'https://pcl.example/admin/v1/approvals/apr_1');
+  n.requested(row, { api: 'https://pcl.example/admin/v1/approvals/apr_1', console: 'https://pcl.example/console/#/approvals/apr_1' });
   await n.idle();
   const json = got.find((g) => g.path === '/json')!;
   assert.equal(json.body.link, 'https://pcl.example/admin/v1/approvals/apr_1');
+  assert.equal(json.body.console_link, 'https://pcl.example/console/#/approvals/apr_1');
   assert.equal(json.headers['x-shared'], 's3');
   assert.deepEqual((json.body.approval as { findings: string[] }).findings, ['EMAIL_ADDRESS']);
   const slack = got.find((g) => g.path === '/slack')!;
-  assert.match(String(slack.body.text), /A &amp; B .* rule r&lt;1&gt;\. <https:\/\/pcl\.example\/admin\/v1\/approvals\/apr_1\|Review apr_1>/);
+  assert.match(String(slack.body.text), /A &amp; B .* rule r&lt;1&gt;\. <https:\/\/pcl\.example\/console\/#\/approvals\/apr_1\|Review apr_1>/, 'people get the console page');
   assert.ok(got.some((g) => g.path === '/flaky'), 'delivered on the second attempt');
   assert.deepEqual(errors, [{ url: base, attempt: 1, status: 500 }]);
   assert.ok(!JSON.stringify(got).includes('sealed'));

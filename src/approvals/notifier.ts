@@ -1,5 +1,5 @@
 import type { ApprovalRow } from './repo.ts';
-import type { ApprovalNotifier } from './service.ts';
+import type { ApprovalLinks, ApprovalNotifier } from './service.ts';
 
 export interface WebhookTarget {
   url: string;
@@ -17,8 +17,11 @@ export interface WebhookNotifierOptions {
   onError?: (e: { url: string; attempt: number; status: number | null }) => void;
 }
 
-/** What approvers are told: who, which model, which rule, the link. Never the prompt, never a finding's value. */
-export function jsonPayload(row: ApprovalRow, link: string): Record<string, unknown> {
+/**
+ * What approvers are told: who, which model, which rule, the links (`link`: the admin API resource, for tools;
+ * `console_link`: the console page, for people). Never the prompt, never a finding's value.
+ */
+export function jsonPayload(row: ApprovalRow, links: ApprovalLinks): Record<string, unknown> {
   return {
     type: 'approval.requested',
     approval: {
@@ -27,14 +30,17 @@ export function jsonPayload(row: ApprovalRow, link: string): Record<string, unkn
       justification: row.justification, approver_groups: row.approverGroups, quorum: row.eachGroup ? 'each_group' : row.quorum,
       expires_at: new Date(row.expiresAt).toISOString(), findings: row.findings.map((f) => f.type),
     },
-    link,
+    link: links.api,
+    console_link: links.console,
   };
 }
 
 /** Slack `mrkdwn` needs `&`, `<`, `>` escaped (https://api.slack.com/reference/surfaces/formatting#escaping). */
 const esc = (s: string): string => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 
-export function slackPayload(row: ApprovalRow, link: string): Record<string, unknown> {
+/** A person clicks the link in Slack: it opens the approval in the console. */
+export function slackPayload(row: ApprovalRow, links: ApprovalLinks): Record<string, unknown> {
+  const link = links.console;
   const types = [...new Set(row.findings.map((f) => String(f.type)))];
   const text = `Approval needed: ${esc(row.requesterName)} (${esc(row.requester)}) → ${esc(row.model)} — rule ${esc(row.ruleId)}. <${link}|Review ${row.id}>`;
   const lines = [
@@ -71,9 +77,9 @@ export function createWebhookNotifier(o: WebhookNotifierOptions): ApprovalNotifi
     }
   };
   return {
-    requested(row, link) {
+    requested(row, links) {
       for (const w of o.webhooks) {
-        const body = JSON.stringify(w.format === 'slack' ? slackPayload(row, link) : jsonPayload(row, link));
+        const body = JSON.stringify(w.format === 'slack' ? slackPayload(row, links) : jsonPayload(row, links));
         const p = deliver(w, body).finally(() => inflight.delete(p));
         inflight.add(p);
       }

@@ -17,9 +17,15 @@ export interface ApprovalAuditRecord {
   payload: { [k: string]: string | number | boolean | null | string[] };
 }
 
+/** Where an approval can be seen: the admin API resource, and the console page people open (docs/console.md). */
+export interface ApprovalLinks {
+  api: string;
+  console: string;
+}
+
 export interface ApprovalNotifier {
   /** Tells approvers a request waits (never awaited by the data path; must not throw). */
-  requested(row: ApprovalRow, link: string): void;
+  requested(row: ApprovalRow, links: ApprovalLinks): void;
 }
 
 export interface ApprovalServiceOptions {
@@ -70,6 +76,10 @@ export class ApprovalService {
     return `${this.#o.publicUrl.replace(/\/$/, '')}/admin/v1/approvals/${encodeURIComponent(id)}`;
   }
 
+  consoleLink(id: string): string {
+    return `${this.#o.publicUrl.replace(/\/$/, '')}/console/#/approvals/${encodeURIComponent(id)}`;
+  }
+
   get closing(): boolean {
     return this.#closing;
   }
@@ -94,7 +104,7 @@ export class ApprovalService {
       await this.#move(row, 'approved', { actor: row.requester, reason: `break-glass: ${i.breakGlass}`, expiresAt: now + (r.windowMs ?? r.pendingExpiryMs) });
       return (await this.get(id))!;
     }
-    this.#o.notifier?.requested(row, this.link(id));
+    this.#o.notifier?.requested(row, { api: this.link(id), console: this.consoleLink(id) });
     return row;
   }
 

@@ -23,7 +23,8 @@ describe('approvals: hold mode', () => {
     assert.equal((hook.body.approval as { justification: string }).justification, 'board deck');
     assert.ok(!JSON.stringify(hook.body).includes('quarterly'), 'the webhook never carries the prompt');
     const slack = await eventually(async () => h.webhooks.find((w) => w.path === '/slack' && String(w.body.text).includes(id)));
-    assert.ok(String(slack.body.text).includes(`<${h.adminUrl}/admin/v1/approvals/${id}|`));
+    assert.ok(String(slack.body.text).includes(`<${h.adminUrl}/console/#/approvals/${id}|`));
+    assert.equal(hook.body.console_link, `${h.adminUrl}/console/#/approvals/${id}`);
 
     const show = await h.cli(h.keys.bob, ['show', id]);
     assert.equal(show.code, 0, show.stderr);
