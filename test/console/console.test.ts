@@ -1,10 +1,12 @@
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import OpenAI from 'openai';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { createApiKey } from '../../src/identity/key-service.ts';
 import { startTestGateway, type TestGateway } from '../helpers/gateway.ts';
+import { startTestIdp, type TestIdp } from '../identity/oidc-idp.ts';
 
 /**
  * The web console in real Chromium (Debian's, test/console/APT_PACKAGES) against a real gateway composed by
@@ -13,6 +15,20 @@ import { startTestGateway, type TestGateway } from '../helpers/gateway.ts';
  * credential, paths outside the console) fail. If Chromium is missing this suite fails — it is never skipped.
  */
 const CHROMIUM = ['/usr/bin/chromium', '/usr/bin/chromium-browser'].find((p) => existsSync(p)) ?? '/usr/bin/chromium';
+const launch = (): Promise<Browser> => chromium.launch({
+  executablePath: CHROMIUM, headless: true,
+  // A fresh temporary profile per launch (Playwright's own); no background traffic to the outside.
+  args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+});
+
+/** A port nobody listens on now (the IdP must know the gateway's callback URL before the gateway starts). */
+async function freePort(): Promise<number> {
+  const srv = createServer();
+  await new Promise<void>((ok) => srv.listen(0, '127.0.0.1', ok));
+  const port = (srv.address() as { port: number }).port;
+  await new Promise<void>((ok) => srv.close(() => ok()));
+  return port;
+}
 
 // Cards make a request confidential; confidential requests from eng wait for a decision by sec (deferred mode).
 const POLICY = `
@@ -67,10 +83,7 @@ approvals:
     const pushed = await api(t.adminKey, 'POST', '/admin/v1/policies', { source: POLICY });
     assert.equal(pushed.status, 201, JSON.stringify(pushed.json));
     assert.equal((await api(t.adminKey, 'POST', `/admin/v1/policies/${String(pushed.json.id)}/activate`, {})).status, 200);
-    browser = await chromium.launch({
-      executablePath: CHROMIUM, headless: true,
-      args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],  // a fresh temporary profile per launch (Playwright's own)
-    });
+    browser = await launch();
   });
   after(async () => {
     await browser?.close();
@@ -164,5 +177,78 @@ approvals:
       assert.equal((await fetch(`${t.gw.url}${path}`)).status, 404, path);
     }
     assert.equal((await fetch(`${t.gw.url}/console/app.js`)).headers.get('content-type'), 'text/javascript; charset=utf-8');
+  });
+});
+
+describe('web console: single sign-on (Chromium, real OpenID Provider)', () => {
+  let t: TestGateway;
+  let idp: TestIdp;
+  let browser: Browser;
+
+  before(async () => {
+    const port = await freePort();
+    idp = await startTestIdp({ redirectUris: [`http://127.0.0.1:${port}/auth/oidc/corp/callback`] });
+    idp.accounts.set('bob', { email: 'bob@corp.example', groups: ['sec'] });
+    t = await startTestGateway({
+      listen: `127.0.0.1:${port}`,
+      extraYaml: `
+auth:
+  roles: { approver: [sec], user: ["*"] }
+identity:
+  oidc:
+    - name: corp
+      issuer: ${idp.issuer}
+      client_id: portcullis
+      client_secret: portcullis-secret
+      scopes: [openid, email, groups]
+      subject_claim: email
+      groups: { claim: groups }
+`,
+    });
+    browser = await launch();
+  });
+  after(async () => {
+    await browser?.close();
+    await t?.close();
+    await idp?.close();
+  });
+
+  it('an approver signs in through the IdP, lands on the page asked for, and signing out revokes the session token', async () => {
+    const page = await browser.newPage();
+    await page.goto(`${t.gw.url}/console/#/approvals?state=all`);
+    await page.click('button.sso-login');
+    // The OpenID Provider's own login and consent pages.
+    await page.waitForSelector('input[name=login]');
+    await page.fill('input[name=login]', 'bob');
+    await page.fill('input[name=password]', 'any');
+    await page.click('button[type=submit]');
+    // Then the provider's consent page (first sign-in of this account) or straight back to the console.
+    await page.waitForSelector('input[name=prompt][value=consent], #whoami', { state: 'attached' });
+    if (await page.locator('input[name=prompt][value=consent]').count()) await page.click('button[type=submit]');
+    await page.waitForSelector('#whoami');
+    assert.match(await page.textContent('#whoami') ?? '', /^user:bob@corp\.example \(.*approver/);
+    assert.equal(new URL(page.url()).search, '', 'the one-time code is gone from the address bar');
+    assert.equal(new URL(page.url()).hash, '#/approvals?state=all', 'back on the page asked for');
+    const token = await page.evaluate(() => sessionStorage.getItem('portcullis.console.token'));
+    assert.match(token ?? '', /^pct_/);
+    const whoami = (tok: string) => fetch(`${t.gw.url}/admin/v1/whoami`, { headers: { authorization: `Bearer ${tok}` } });
+    assert.equal((await whoami(token!)).status, 200);
+
+    await page.click('#who button');
+    await page.waitForSelector('#token');
+    for (let i = 0; i < 50 && (await whoami(token!)).status !== 401; i++) await new Promise((r) => setTimeout(r, 50));
+    assert.equal((await whoami(token!)).status, 401, 'the session token is revoked on sign-out');
+    await page.close();
+  });
+
+  it('attack: a sign-in this tab did not start (login CSRF) is never redeemed', async () => {
+    const page = await browser.newPage();
+    // A code and state minted for someone else's flow, pushed into the victim's console.
+    await page.goto(`${t.gw.url}/console/?code=stolen-or-planted&state=attacker`);
+    await page.waitForSelector('#token');
+    assert.match(await page.textContent('main') ?? '', /not started here/);
+    assert.equal(await page.evaluate(() => sessionStorage.getItem('portcullis.console.token')), null);
+    assert.equal(new URL(page.url()).search, '', 'the planted code is dropped from the address bar');
+    await page.close();
   });
 });

@@ -33,6 +33,8 @@ export interface TestGatewayOptions {
   /** Master key (base64); replicas sharing a store must share it. */
   masterKey?: string;
   onIdentityEvent?: GatewayOptions['onIdentityEvent'];
+  /** `host:port` to listen on (default an ephemeral port), e.g. when an IdP must know the callback URL first. */
+  listen?: string;
 }
 
 /**
@@ -80,7 +82,7 @@ ${o.routesYaml ?? `routes:
     provider: anthropic`}
 ${o.extraYaml ?? ''}`;
   const config = parseConfig(yaml, 'test.yaml');
-  const gw = await startGateway({ config, baseDir: dir, env, logger: createLogger('silent'), observers: o.observers, onIdentityEvent: o.onIdentityEvent });
+  const gw = await startGateway({ config, baseDir: dir, env, logger: createLogger('silent'), observers: o.observers, onIdentityEvent: o.onIdentityEvent, ...(o.listen ? { listen: o.listen } : {}) });
   const { secret: userKey } = await createApiKey(gw.store.apiKeys, { name: 'alice', kind: 'user', groups: ['eng'], expiresAt: null, createdBy: 'test' }, Date.now());
   return {
     gw, mock, dir, adminKey: gw.bootstrapAdminKey ?? '', userKey,

@@ -92,6 +92,9 @@ async function api(path, o = {}) {
 
 /** @param {string} [message] */
 function signOut(message) {
+  const token = sessionStorage.getItem(TOKEN_KEY);
+  // A session token from single sign-on is revoked (RFC 7009); for a key this changes nothing.
+  if (token && !message) void fetch('/auth/revoke', { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ token }) }).catch(() => undefined);
   sessionStorage.removeItem(TOKEN_KEY);
   location.hash = '#/login';
   if (message) sessionStorage.setItem('portcullis.console.notice', message);
@@ -118,6 +121,46 @@ function table(head, rows, empty) {
 
 // ── views ────────────────────────────────────────────────────────────────────────────────────────────────────────
 
+const SSO_KEY = 'portcullis.console.sso';
+
+/** @param {Uint8Array} bytes */
+const b64url = (bytes) => btoa(String.fromCharCode(...bytes)).replaceAll('+', '-').replaceAll('/', '_').replace(/=+$/, '');
+const randomB64url = (n = 32) => b64url(crypto.getRandomValues(new Uint8Array(n)));
+
+/**
+ * Single sign-on: the gateway's own login flow (as `portcullis login` uses it) with this page as the hand-off
+ * target. PKCE verifier and state stay in this tab; the gateway redirects back with a one-time code bound to the
+ * challenge, which only this tab can redeem.
+ * @param {string} loginPath
+ */
+async function startSso(loginPath) {
+  const verifier = randomB64url();
+  const challenge = b64url(new Uint8Array(await crypto.subtle.digest('SHA-256', new TextEncoder().encode(verifier))));
+  const state = randomB64url(16);
+  sessionStorage.setItem(SSO_KEY, JSON.stringify({ verifier, state, hash: location.hash }));
+  const q = new URLSearchParams({ cli_redirect: `${location.origin}${location.pathname}`, cli_challenge: challenge, cli_state: state });
+  location.assign(`${loginPath}?${q.toString()}`);
+}
+
+/** Back from the identity provider with `?code=…&state=…` (or `?error=…`): redeem the code, then clean the URL. */
+async function finishSso() {
+  const q = new URLSearchParams(location.search);
+  const saved = obj(JSON.parse(sessionStorage.getItem(SSO_KEY) ?? '{}'));
+  sessionStorage.removeItem(SSO_KEY);
+  history.replaceState(null, '', `${location.pathname}${typeof saved.hash === 'string' && saved.hash ? saved.hash : '#/approvals'}`);
+  // A code this tab did not ask for (login CSRF: someone else's sign-in pushed into this tab) is never redeemed.
+  if (!saved.state || q.get('state') !== saved.state) throw new ApiError(400, 'sso_state_mismatch', 'This sign-in was not started here; start it again');
+  if (q.get('error')) throw new ApiError(401, String(q.get('error')), 'Sign-in failed at the identity provider');
+  const res = await fetch('/auth/token', {
+    method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' }, cache: 'no-store',
+    body: new URLSearchParams({ grant_type: 'authorization_code', code: String(q.get('code')), code_verifier: String(saved.verifier) }),
+  });
+  const body = obj(await res.json().catch(() => ({})));
+  if (!res.ok || typeof body.access_token !== 'string') throw new ApiError(res.status, typeof body.error === 'string' ? body.error : 'error', typeof body.error_description === 'string' ? body.error_description : 'Sign-in failed');
+  // Only the access token is kept: when it expires the tab signs in again (the IdP session makes that quick).
+  sessionStorage.setItem(TOKEN_KEY, body.access_token);
+}
+
 function loginView() {
   const notice = sessionStorage.getItem('portcullis.console.notice');
   sessionStorage.removeItem('portcullis.console.notice');
@@ -139,9 +182,16 @@ function loginView() {
       status.replaceChildren(errorView(err));
     }
   };
+  const sso = h('div', { class: 'sso' });
+  void fetch('/auth/providers', { cache: 'no-store' }).then((r) => r.json()).then((/** @type {unknown} */ p) => {
+    const providers = [...list(obj(p).oidc), ...list(obj(p).saml)];
+    if (providers.length === 0 || !crypto.subtle) return;
+    sso.append(...providers.map((x) => h('button', { type: 'button', class: 'sso-login', onclick: () => void startSso(String(x.login)) }, `Sign in with ${text(x.name)}`)));
+  }).catch(() => undefined);
   return h('section', {},
     h('h1', {}, 'Sign in'),
-    h('p', {}, 'Paste a Portcullis key or a token from ', h('code', {}, 'portcullis login'), '. It is kept in this tab only and sent only to this gateway.'),
+    sso,
+    h('p', {}, 'Or paste a Portcullis key or a token from ', h('code', {}, 'portcullis login'), '. It is kept in this tab only and sent only to this gateway.'),
     h('form', { onsubmit: (e) => void submit(e), class: 'filters' }, h('label', { for: 'token' }, 'Key or token', input), h('button', { type: 'submit' }, 'Sign in')),
     status);
 }
@@ -314,4 +364,10 @@ async function render() {
 }
 
 window.addEventListener('hashchange', () => void render());
-void render();
+if (new URLSearchParams(location.search).has('state')) {
+  finishSso().then(render, (/** @type {unknown} */ err) => {
+    sessionStorage.setItem('portcullis.console.notice', /** @type {Error} */ (err).message);
+    history.replaceState(null, '', `${location.pathname}#/login`); // no hashchange: one render, which shows the notice
+    return render();
+  }).catch(() => undefined);
+} else void render();

@@ -35,7 +35,7 @@ export function oidcRoutes(d: IdentityDeps): Route[] {
       async handler(req, res, params) {
         const c = client(params.idp);
         const login = readLoginParams(query(req), c.idp.name);
-        checkCliRedirect(login.cliRedirect);
+        checkCliRedirect(login.cliRedirect, d.publicUrl);
         const config = await c.config();
         const flow: LoginFlow = { ...login, verifier: oidc.randomPKCECodeVerifier(), nonce: oidc.randomNonce() };
         const state = oidc.randomState();

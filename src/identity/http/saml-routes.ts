@@ -27,7 +27,7 @@ export function samlRoutes(d: IdentityDeps): Route[] {
       async handler(req, res, params) {
         const s = sp(params.idp);
         const login = readLoginParams(query(req), s.name);
-        checkCliRedirect(login.cliRedirect);
+        checkCliRedirect(login.cliRedirect, d.publicUrl);
         const relay = randomHandle();
         await d.flows.put('saml', relay, login satisfies LoginFlow, FLOW_TTL_MS);
         redirect(res, await s.loginUrl(relay));

@@ -84,16 +84,30 @@ export function sourceIp(req: IncomingMessage, trustProxy: boolean): string | un
   return req.socket.remoteAddress;
 }
 
-/** Loopback redirect for native apps (RFC 8252 §7.3): http on 127.0.0.1/[::1]/localhost with any port only. */
-export function checkCliRedirect(raw: string | null): URL {
+/**
+ * Where a login may hand its one-time code: a loopback listener of the CLI (RFC 8252 §7.3: http on
+ * 127.0.0.1/[::1]/localhost, any port), or — given the gateway's public URL — exactly its own web console page
+ * `<public_url>/console/` (docs/console.md), which redeems the code itself. Either way the code is bound to the
+ * caller's PKCE challenge, so whoever catches it cannot redeem it.
+ */
+export function checkCliRedirect(raw: string | null, publicUrl?: string): URL {
+  const refuse = (): never => {
+    throw oauthError('invalid_request', 'cli_redirect must be a loopback URL such as http://127.0.0.1:PORT/callback, or this gateway\'s /console/ page.');
+  };
   let u: URL;
   try {
     u = new URL(raw ?? '');
   } catch {
-    throw oauthError('invalid_request', 'cli_redirect must be a loopback URL such as http://127.0.0.1:PORT/callback.');
+    return refuse();
   }
-  if (u.protocol !== 'http:' || !['127.0.0.1', '[::1]', 'localhost'].includes(u.hostname) || u.username || u.password || u.hash) {
-    throw oauthError('invalid_request', 'cli_redirect must be a loopback URL such as http://127.0.0.1:PORT/callback.');
-  }
+  if (u.username || u.password || u.hash) return refuse();
+  if (publicUrl !== undefined && !u.search && `${u.origin}${u.pathname}` === consolePageOf(publicUrl)) return u;
+  if (u.protocol !== 'http:' || !['127.0.0.1', '[::1]', 'localhost'].includes(u.hostname)) return refuse();
   return u;
+}
+
+/** The console page of a gateway whose public URL is `publicUrl` (which may carry a path prefix). */
+export function consolePageOf(publicUrl: string): string {
+  const base = new URL(publicUrl);
+  return `${base.origin}${base.pathname.replace(/\/$/, '')}/console/`;
 }
