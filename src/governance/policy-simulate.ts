@@ -11,7 +11,9 @@ export interface PolicySimulatorOptions {
   load: PolicyLoader;
 }
 
-export interface SimulationResult extends SimulationReport {
+/** The simulation as the admin API answers it (snake_case like the rest of the API). */
+export interface SimulationResult extends Omit<SimulationReport, 'byRule'> {
+  by_rule: SimulationReport['byRule'];
   version: { id: string; number: number };
   window: { since: string; until: string };
   skipped: number;
@@ -53,8 +55,9 @@ export class PolicySimulator {
       if (truncated || rows.length < PAGE) break;
       before = rows[rows.length - 1]!.id;
     }
-    const report = simulate(engine, records);
-    return { version: { id: v.id, number: v.number }, window: { since: new Date(q.since).toISOString(), until: new Date(q.until).toISOString() }, skipped, truncated, ...report };
+    // The answer is an API body: snake_case like the rest of the admin API.
+    const { byRule, ...report } = simulate(engine, records);
+    return { version: { id: v.id, number: v.number }, window: { since: new Date(q.since).toISOString(), until: new Date(q.until).toISOString() }, skipped, truncated, ...report, by_rule: byRule };
   }
 }
 

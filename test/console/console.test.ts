@@ -5,7 +5,7 @@ import { after, before, describe, it } from 'node:test';
 import OpenAI from 'openai';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { createApiKey } from '../../src/identity/key-service.ts';
-import { startTestGateway, type TestGateway } from '../helpers/gateway.ts';
+import { finishedExchange, startTestGateway, type TestGateway } from '../helpers/gateway.ts';
 import { startTestIdp, type TestIdp } from '../identity/oidc-idp.ts';
 
 /**
@@ -164,6 +164,26 @@ approvals:
     await page.click('#verify');
     await page.waitForSelector('#verify-result');
     assert.match(await page.textContent('#verify-result') ?? '', /^VERIFIED/);
+    await page.close();
+  });
+
+  it('a policy administrator reviews the active version: source, diff and a simulation on recorded traffic', async () => {
+    const alice = new OpenAI({ baseURL: t.openaiBase, apiKey: t.userKey, maxRetries: 0 });
+    const { response } = await alice.chat.completions.create({ model: 'gpt-4o', messages: [{ role: 'user', content: 'plain question' }] }).withResponse();
+    await finishedExchange(t.gw, response.headers.get('x-portcullis-exchange-id')!);
+    const page = await signedIn(t.adminKey);
+    await page.goto(`${t.gw.url}/console/#/policies`);
+    await page.waitForSelector('main table a[href^="#/policies/pv_"]');
+    assert.match(await page.textContent('main') ?? '', /active/);
+    await page.click('main table a[href^="#/policies/pv_"]');
+    await page.waitForSelector('#simulate');
+    assert.match(await page.textContent('main pre') ?? '', /eng-confidential/, 'the YAML source is shown');
+    await page.click('#diff');
+    await page.waitForFunction(() => document.querySelector('main h2')?.textContent?.startsWith('Diff'));
+    await page.click('#simulate');
+    await page.waitForSelector('#simulation');
+    // The exchanges above were decided by this very version: replayed, nothing changes.
+    assert.match(await page.textContent('#simulation') ?? '', /[1-9]\d* recorded decisions evaluated, [1-9]\d* unchanged/);
     await page.close();
   });
 

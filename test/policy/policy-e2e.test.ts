@@ -190,7 +190,7 @@ describe('policy engine end to end', () => {
     assert.equal(r.status, 200, JSON.stringify(r.json));
     const changes = r.json.changes as Record<string, { count: number; examples: string[] }>;
     assert.ok(changes.allowed_to_blocked!.count >= 3, JSON.stringify(changes));
-    const byRule = r.json.byRule as { rule: string; change: string; count: number; examples: string[] }[];
+    const byRule = r.json.by_rule as { rule: string; change: string; count: number; examples: string[] }[];
     const noRule = byRule.find((b) => b.rule === '(no_matching_rule)' && b.change === 'allowed_to_blocked')!;
     assert.ok(noRule.count >= 3);
     const example = await g.t.gw.store.exchanges.get(noRule.examples[0]!);

@@ -302,6 +302,57 @@ async function sessionView(id) {
   return section;
 }
 
+async function policiesView() {
+  const res = await api('/admin/v1/policies?limit=100');
+  const runtime = obj(res.runtime);
+  return h('section', {}, h('h1', {}, 'Policies'),
+    facts(runtime, ['source', 'version_id', 'number', 'mode', 'loaded_at', 'error']),
+    h('h2', {}, 'Versions'),
+    table(['version', 'number', 'active', 'author', 'message', 'pushed'],
+      list(res.data).map((v) => [link('policies', v.id), text(v.number), v.active ? h('span', { class: 'state' }, 'active') : '', text(v.author), text(v.message), text(v.created_at)]),
+      'No versions pushed yet (or this gateway runs the policy file from its config).'),
+    h('h2', {}, 'Activations'),
+    table(['#', 'version', 'action', 'mode', 'by', 'at'], list(res.activations).map((a) => [text(a.seq), text(a.version_id), text(a.action), text(a.mode), text(a.by), text(a.at)]), 'None.'));
+}
+
+/** @param {string} ref */
+async function policyView(ref) {
+  const v = await api(`/admin/v1/policies/${encodeURIComponent(ref)}`);
+  const at = `/admin/v1/policies/${encodeURIComponent(String(v.id))}`;
+  const out = h('div', {});
+  /** @param {string} what @param {() => Promise<Node>} run */
+  const action = (what, run) => async () => {
+    out.replaceChildren(h('p', { class: 'muted' }, `${what}…`));
+    try {
+      out.replaceChildren(h('h2', {}, what), await run());
+    } catch (err) {
+      out.replaceChildren(errorView(err));
+    }
+  };
+  const diff = action('Diff against the active version', async () => pre(text((await api(`${at}/diff`, { method: 'POST', body: { against: 'active' } })).diff)));
+  const simulate = action('Simulation on the last 7 days of recorded traffic', async () => {
+    const r = await api(`${at}/simulate`, { method: 'POST', body: { since: '7d' } });
+    return h('div', { id: 'simulation' },
+      h('p', {}, `${text(r.evaluated)} recorded decisions evaluated, ${text(r.unchanged)} unchanged.`),
+      table(['change', 'count', 'examples'], Object.entries(obj(r.changes)).map(([k, c]) => [k, text(obj(c).count), text(obj(c).examples)]), 'No changes.'),
+      table(['rule', 'change', 'count'], list(r.by_rule).map((x) => [text(x.rule), text(x.change), text(x.count)]), ''));
+  });
+  /** @param {'enforce' | 'observe'} mode */
+  const activate = (mode) => action(`Activated (${mode})`, async () => {
+    const r = await api(`${at}/activate`, { method: 'POST', body: { mode } });
+    return facts(r, ['id', 'number', 'mode', 'activated_at']);
+  });
+  return h('section', {}, h('h1', {}, `Policy version ${text(v.number)} `, h('code', {}, text(v.id))),
+    facts(v, ['hash', 'author', 'message', 'created_at']),
+    h('div', { class: 'buttons' },
+      h('button', { type: 'button', id: 'diff', onclick: () => void diff() }, 'Diff against active'),
+      h('button', { type: 'button', id: 'simulate', onclick: () => void simulate() }, 'Simulate (7 days)'),
+      h('button', { type: 'button', id: 'activate', onclick: () => void activate('enforce')() }, 'Activate'),
+      h('button', { type: 'button', onclick: () => void activate('observe')() }, 'Activate in observe mode')),
+    out,
+    h('h2', {}, 'Source'), pre(text(v.source)));
+}
+
 async function auditView() {
   const out = h('div', {});
   const verify = async () => {
@@ -355,6 +406,7 @@ async function render() {
     const view = kind === 'approvals' ? (decoded ? approvalView(decoded) : approvalsView(q))
       : kind === 'exchanges' ? (decoded ? exchangeView(decoded) : exchangesView(q))
       : kind === 'sessions' ? (decoded ? sessionView(decoded) : sessionsView())
+      : kind === 'policies' ? (decoded ? policyView(decoded) : policiesView())
       : kind === 'audit' ? auditView()
       : Promise.resolve(h('p', {}, 'No such page.'));
     main.replaceChildren(await view);

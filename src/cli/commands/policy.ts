@@ -114,7 +114,7 @@ function printSimulation(io: CliIo, r: Record<string, unknown>): void {
   for (const [kind, c] of Object.entries(r.changes as Record<string, { count: number; examples: string[] }>)) {
     if (c.count > 0) print(io.stdout, `  ${kind.padEnd(20)} ${String(c.count).padStart(6)}   e.g. ${c.examples.join(' ')}`);
   }
-  const rules = r.byRule as { rule: string; change: string; count: number; examples: string[] }[];
+  const rules = r.by_rule as { rule: string; change: string; count: number; examples: string[] }[];
   if (rules.length) print(io.stdout, 'by rule:');
   for (const b of rules) print(io.stdout, `  ${b.rule.padEnd(28)} ${b.change.padEnd(20)} ${String(b.count).padStart(6)}   e.g. ${b.examples.join(' ')}`);
 }
