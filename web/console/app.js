@@ -147,7 +147,8 @@ async function finishSso() {
   const q = new URLSearchParams(location.search);
   const saved = obj(JSON.parse(sessionStorage.getItem(SSO_KEY) ?? '{}'));
   sessionStorage.removeItem(SSO_KEY);
-  history.replaceState(null, '', `${location.pathname}${typeof saved.hash === 'string' && saved.hash ? saved.hash : '#/approvals'}`);
+  const back = typeof saved.hash === 'string' && saved.hash && !saved.hash.startsWith('#/login') ? saved.hash : '#/approvals';
+  history.replaceState(null, '', `${location.pathname}${back}`);
   // A code this tab did not ask for (login CSRF: someone else's sign-in pushed into this tab) is never redeemed.
   if (!saved.state || q.get('state') !== saved.state) throw new ApiError(400, 'sso_state_mismatch', 'This sign-in was not started here; start it again');
   if (q.get('error')) throw new ApiError(401, String(q.get('error')), 'Sign-in failed at the identity provider');
