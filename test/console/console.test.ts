@@ -151,8 +151,17 @@ approvals:
     await stranger.close();
   });
 
-  it('an auditor reads a recorded exchange and verifies the audit trail', async () => {
+  it('an auditor reads a recorded exchange, lists what policy refused, and verifies the audit trail', async () => {
+    const alice = new OpenAI({ baseURL: t.openaiBase, apiKey: t.userKey, maxRetries: 0 });
+    const refused = await alice.chat.completions.create({ model: 'gpt-4o', messages: [{ role: 'user', content: `pay with ${CARD}` }] }).withResponse()
+      .then(() => assert.fail('expected approval_required'), (err: { headers: Headers }) => err);
+    const refusedId = refused.headers.get('x-portcullis-exchange-id')!;
+    await finishedExchange(t.gw, refusedId);
     const page = await signedIn(keys.auditor);
+    await page.goto(`${t.gw.url}/console/#/exchanges?status=rejected`);
+    await page.waitForSelector(`main table a[href="#/exchanges/${refusedId}"]`);
+    assert.match(await page.textContent('main table') ?? '', /approval_required/);
+    assert.equal(await page.inputValue('select[name=status]'), 'rejected');
     await page.goto(`${t.gw.url}/console/#/exchanges?subject=user:alice`);
     await page.waitForSelector('main table a[href^="#/exchanges/"]');
     await page.click('main table a[href^="#/exchanges/"]');

@@ -9,6 +9,7 @@
 
 const TOKEN_KEY = 'portcullis.console.token';
 const STATES = ['pending', 'approved', 'denied', 'expired', 'cancelled', 'executed'];
+const EXCHANGE_STATUSES = ['completed', 'rejected', 'upstream_error', 'client_aborted', 'incomplete', 'failed', 'in_progress'];
 
 const main = /** @type {HTMLElement} */ (document.getElementById('main'));
 const nav = /** @type {HTMLElement} */ (document.getElementById('nav'));
@@ -254,7 +255,10 @@ async function exchangesView(q) {
   const params = new URLSearchParams({ limit: '100' });
   for (const f of filters) if (q.get(f)) params.set(f, /** @type {string} */ (q.get(f)));
   const rows = list((await api(`/admin/v1/exchanges?${params.toString()}`)).data);
-  const inputs = filters.map((f) => /** @type {HTMLInputElement} */ (h('input', { name: f, value: q.get(f) ?? '' })));
+  // Status is a closed list; `rejected` is what policy refused (the violations), `failed` what the gateway could not do.
+  const status = /** @type {HTMLSelectElement} */ (h('select', { name: 'status' },
+    ...['', ...EXCHANGE_STATUSES].map((v) => h('option', v === (q.get('status') ?? '') ? { value: v, selected: '' } : { value: v }, v || 'any'))));
+  const inputs = [...filters.slice(0, 2).map((f) => /** @type {HTMLInputElement} */ (h('input', { name: f, value: q.get(f) ?? '' }))), status];
   /** @param {Event} e */
   const apply = (e) => {
     e.preventDefault();
@@ -265,8 +269,8 @@ async function exchangesView(q) {
   return h('section', {},
     h('h1', {}, 'Exchanges'),
     h('form', { class: 'filters', onsubmit: apply }, ...inputs.map((i) => h('label', {}, i.name, i)), h('button', { type: 'submit' }, 'Filter')),
-    table(['exchange', 'started', 'who', 'model', 'status', 'HTTP'],
-      rows.map((x) => [link('exchanges', x.id), text(x.started_at), text(x.subject), text(x.model), text(x.status), text(x.http_status)]),
+    table(['exchange', 'started', 'who', 'model', 'status', 'HTTP', 'error'],
+      rows.map((x) => [link('exchanges', x.id), text(x.started_at), text(x.subject), text(x.model), text(x.status), text(x.http_status), text(x.error_code)]),
       'No recorded exchanges match.'));
 }
 
