@@ -119,9 +119,10 @@ export function createAdminActivity(o: {
               const facts: AdminActivity['facts'] = {};
               for (const f of spec.facts ?? []) if (answer[f] !== undefined) facts[f] = scalar(answer[f]);
               const change = slot.requestId ? { requestId: slot.requestId, outcome: failed ? 'failure' as const : 'success' as const, status: res.statusCode } : undefined;
-              const activity: AdminActivity = { actor: slot.principal, action: spec.action, target: target === null ? null : String(target), facts, sourceIp: req.socket.remoteAddress, change };
-              if (spec.ownEvents) activity.ownEvents = true;
-              return o.record(activity)
+              return o.record({
+                actor: slot.principal, action: spec.action, target: target === null ? null : String(target), facts, sourceIp: req.socket.remoteAddress, change,
+                ...(spec.ownEvents ? { ownEvents: true as const } : {}),
+              })
                 .catch((err: unknown) => {
                   o.onRecordError(err, spec.action);
                   throw err;

@@ -1,4 +1,5 @@
 import { EventEmitter } from 'node:events';
+import { consolePage } from '../console/url.ts';
 import type { Clock } from '../core/clock.ts';
 import { GatewayError } from '../core/errors.ts';
 import type { Finding } from '../core/findings.ts';
@@ -77,7 +78,7 @@ export class ApprovalService {
   }
 
   consoleLink(id: string): string {
-    return `${this.#o.publicUrl.replace(/\/$/, '')}/console/#/approvals/${encodeURIComponent(id)}`;
+    return `${consolePage(this.#o.publicUrl)}#/approvals/${encodeURIComponent(id)}`;
   }
 
   get closing(): boolean {

@@ -93,10 +93,11 @@ export async function runRetention(o: {
   repo: AuditRepo; log: AuditLog; now: number; retention: AuditConfig['retention']; unchained?: RetentionRecord[];
 }): Promise<PurgeResult> {
   const pending = o.unchained ?? [];
-  while (pending.length > 0) {
-    await o.log.append({ kind: 'retention.purged', subject: 'system', payload: pending[0]! });
-    pending.shift();
-  }
+  // Each record leaves `pending` only once it is chained: one that fails stays for the next run.
+  const chainPending = async (): Promise<void> => {
+    for (; pending.length > 0; pending.shift()) await o.log.append({ kind: 'retention.purged', subject: 'system', payload: pending[0]! });
+  };
+  await chainPending();
   const r = o.retention;
   const bodiesBefore = r.bodies_days > 0 ? o.now - r.bodies_days * DAY_MS : null;
   const metadataBefore = r.metadata_days > 0 ? o.now - r.metadata_days * DAY_MS : null;
@@ -107,8 +108,7 @@ export async function runRetention(o: {
       bodies_before: bodiesBefore, bodies_purged: res.bodiesPurged, exchanges_deleted: res.exchangesDeleted, held_prompts_purged: res.heldPromptsPurged,
       metadata_before: metadataBefore, purged_at: o.now, tombstones: res.tombstones,
     });
-    await o.log.append({ kind: 'retention.purged', subject: 'system', payload: pending[0]! });
-    pending.shift();
+    await chainPending();
   }
   return res;
 }

@@ -10,6 +10,9 @@ export function cliWriterId(): string {
   return `cli-${hostname().replace(/[^A-Za-z0-9._:-]/g, '-')}`.slice(0, 128);
 }
 
+/** Who the CLI's chain names as the actor: the operating-system user (self-asserted; SECURITY.md). */
+export const cliActor = (): string => `cli:${userInfo().username}`;
+
 export function openCliAuditLog(s: StoreSession): Promise<AuditLog> {
   return AuditLog.open({
     repo: openAuditRepo(s.store), keyring: s.keyring, clock: { now: Date.now, mono: () => performance.now() },
@@ -24,7 +27,7 @@ export function openCliAuditLog(s: StoreSession): Promise<AuditLog> {
 export async function chainCliAction(s: StoreSession, a: Omit<AdminAction, 'actor'>): Promise<void> {
   const log = await openCliAuditLog(s);
   try {
-    await auditAdminAction(log, { actor: `cli:${userInfo().username}`, ...a });
+    await auditAdminAction(log, { actor: cliActor(), ...a });
   } finally {
     await log.close();
   }
@@ -44,7 +47,7 @@ export async function chainedCliChange<T>(
   change: () => Promise<{ value: T; made: boolean; target?: string; details?: Details }>,
 ): Promise<T> {
   const log = await openCliAuditLog(s);
-  const actor = `cli:${userInfo().username}`;
+  const actor = cliActor();
   const requestId = newId('adm');
   try {
     await auditAdminRequest(log, { actor, ...a, requestId });
@@ -52,7 +55,9 @@ export async function chainedCliChange<T>(
     try {
       r = await change();
     } catch (err) {
-      await auditAdminAction(log, { actor, ...a, requestId, outcome: 'failure' });
+      // The change's own error is what the operator needs; an outcome that cannot be chained leaves the intent
+      // alone in the trail, which reads as "interrupted" (docs/audit.md).
+      await auditAdminAction(log, { actor, ...a, requestId, outcome: 'failure' }).catch(() => undefined);
       throw err;
     }
     await auditAdminAction(log, { actor, action: a.action, target: r.target ?? a.target, requestId, outcome: r.made ? 'success' : 'failure', ...(r.details ? { details: r.details } : {}) });

@@ -92,7 +92,7 @@ export function compileScanner(spec: ScannerSpec = {}): CompiledScanner {
         d.find(n.text, candidates);
         for (const c of candidates) {
           if (context.length > 0) c.score = Math.min(1, Math.max(0, c.score + contextBoost(low(), c, context)));
-          if (c.score >= minScore && c.end > c.start) ranked.push({ c, priority: d.priority ?? 0 });
+          if (c.score >= minScore && c.end > c.start) ranked.push({ c, priority: d.priority ?? 0, secret: c.type.startsWith('SECRET_') ? 1 : 0 });
         }
       }
       const kept = resolveOverlaps(ranked);
@@ -166,6 +166,8 @@ function isAlnum(c: number): boolean {
 interface Ranked {
   readonly c: Candidate;
   readonly priority: number;
+  /** 1 for a secret type: secrets win overlaps (resolveOverlaps). */
+  readonly secret: number;
 }
 
 /**
@@ -175,8 +177,7 @@ interface Ranked {
  */
 function resolveOverlaps(cands: Ranked[]): Candidate[] {
   const len = (c: Candidate) => c.end - c.start;
-  const secret = (c: Candidate) => (c.type.startsWith('SECRET_') ? 1 : 0);
-  cands.sort((a, b) => secret(b.c) - secret(a.c) || b.c.score - a.c.score || b.priority - a.priority || len(b.c) - len(a.c) || a.c.start - b.c.start);
+  cands.sort((a, b) => b.secret - a.secret || b.c.score - a.c.score || b.priority - a.priority || len(b.c) - len(a.c) || a.c.start - b.c.start);
   const taken: Candidate[] = []; // sorted by start, non-overlapping
   for (const { c } of cands) {
     let lo = 0;

@@ -107,10 +107,10 @@ function errorView(err) {
   return h('p', { class: 'error', role: 'alert' }, e.code ? `${e.message} (${e.code})` : 'Something went wrong; see the browser console.');
 }
 
-/** @param {Json} obj @param {string[]} keys */
-function facts(obj, keys) {
+/** @param {Json} record @param {string[]} keys */
+function facts(record, keys) {
   const dl = h('dl', { class: 'facts' });
-  for (const k of keys) if (k in obj) dl.append(h('dt', {}, k.replaceAll('_', ' ')), h('dd', {}, text(obj[k])));
+  for (const k of keys) if (k in record) dl.append(h('dt', {}, k.replaceAll('_', ' ')), h('dd', {}, text(record[k])));
   return dl;
 }
 

@@ -1,9 +1,8 @@
 import { readFile, writeFile } from 'node:fs/promises';
-import { userInfo } from 'node:os';
 import { resolve } from 'node:path';
 import { verifyBundle, type BundleReport } from '../../audit/bundle-verify.ts';
 import { bundleReportJson, verifyReportJson } from '../../audit/report-json.ts';
-import { openCliAuditLog } from '../audited.ts';
+import { cliActor, openCliAuditLog } from '../audited.ts';
 import { openStoreSession, parse } from '../context.ts';
 import { print, printJson, UsageError, type CliCommand, type CliIo } from '../io.ts';
 
@@ -51,7 +50,7 @@ export const auditCommand: CliCommand = {
       const { auditAdminAction } = await import('../../audit/runtime.ts');
       const bundle = await exportBundle({ repo, log, since, until, now: Date.now() });
       await writeFile(resolve(io.cwd, values.out), JSON.stringify(bundle) + '\n', { mode: 0o600 });
-      await auditAdminAction(log, { actor: `cli:${userInfo().username}`, action: 'audit.export', target: null, details: { since, until, entries: bundle.entries.length } });
+      await auditAdminAction(log, { actor: cliActor(), action: 'audit.export', target: null, details: { since, until, entries: bundle.entries.length } });
       await log.close();
       print(io.stdout, `wrote ${bundle.entries.length} entries from ${bundle.manifest.writers.length} writer(s), ${bundle.checkpoints.length} checkpoint(s) to ${values.out}; signing key ${bundle.key_id}`);
       return 0;

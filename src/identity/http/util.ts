@@ -1,4 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { consolePage } from '../../console/url.ts';
 import { GatewayError, isGatewayError } from '../../core/errors.ts';
 
 const MAX_BODY = 64 * 1024;
@@ -101,13 +102,7 @@ export function checkCliRedirect(raw: string | null, publicUrl?: string): URL {
     return refuse();
   }
   if (u.username || u.password || u.hash) return refuse();
-  if (publicUrl !== undefined && !u.search && `${u.origin}${u.pathname}` === consolePageOf(publicUrl)) return u;
+  if (publicUrl !== undefined && !u.search && `${u.origin}${u.pathname}` === consolePage(publicUrl)) return u;
   if (u.protocol !== 'http:' || !['127.0.0.1', '[::1]', 'localhost'].includes(u.hostname)) return refuse();
   return u;
-}
-
-/** The console page of a gateway whose public URL is `publicUrl` (which may carry a path prefix). */
-export function consolePageOf(publicUrl: string): string {
-  const base = new URL(publicUrl);
-  return `${base.origin}${base.pathname.replace(/\/$/, '')}/console/`;
 }
