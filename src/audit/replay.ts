@@ -1,5 +1,6 @@
 import type { Keyring } from '../crypto/keyring.ts';
 import type { Store } from '../store/ports.ts';
+import { terminalLine } from '../core/terminal-text.ts';
 import { exchangeDetail } from './exchange-view.ts';
 import type { AuditRepo, SessionRow } from './repo.ts';
 
@@ -54,7 +55,8 @@ export async function replaySession(rec: SessionRecording, o: ReplayOptions): Pr
   const pause = async (ms: number): Promise<void> => {
     if (o.wait && ms > 0) await sleep(ms / o.speed);
   };
-  const line = (s: string): void => void o.out.write(s + '\n');
+  // Every line is recorded, client-supplied text: shown with its control characters escaped (src/core/terminal-text.ts).
+  const line = (s: string): void => void o.out.write(terminalLine(s) + '\n');
   const s = rec.session;
   line(`session ${s.id} · ${s.subject ?? '-'} · ${s.exchangeCount} exchange(s) · ${new Date(s.firstAt).toISOString()} .. ${new Date(s.lastAt).toISOString()} · grouped by ${s.source}`);
   let prevEnd: number | undefined;

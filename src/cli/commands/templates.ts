@@ -71,7 +71,7 @@ export const templatesCommand: CliCommand = {
 };
 
 function printHuman(out: NodeJS.WritableStream, r: TemplateRecord): void {
-  print(out, `${r.id}@${r.version}  ${r.description ?? ''}\n  pushed ${new Date(r.createdAt).toISOString()} by ${r.createdBy}  sha256 ${r.hash}`);
+  print(out, `${r.id}@${r.version}  ${r.description ?? ''}`, `  pushed ${new Date(r.createdAt).toISOString()} by ${r.createdBy}  sha256 ${r.hash}`);
   for (const [name, p] of Object.entries(r.spec.params ?? {})) {
     const req = p.required ?? p.default === undefined;
     print(out, `  {{${name}}}  ${p.type}${p.type === 'enum' ? ` (${(p.values ?? []).join('|')})` : ''}${req ? ' required' : ''}${p.default !== undefined ? ` default=${JSON.stringify(p.default)}` : ''}${p.pattern ? ` pattern=${p.pattern}` : ''}${p.max_length ? ` max_length=${p.max_length}` : ''}`);
