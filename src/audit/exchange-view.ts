@@ -1,10 +1,12 @@
+import { withPublicNames } from '../core/public-names.ts';
 import type { Keyring } from '../crypto/keyring.ts';
 import type { ExchangeRow, Store } from '../store/ports.ts';
 import { openBody, openSegments, type BodyPart } from './recording.ts';
 
 /**
  * The exchange as shown by the admin API and the CLI: metadata always; bodies only in the detail view, which
- * decrypts them (viewing bodies is limited to auditor/admin roles by the callers).
+ * decrypts them (viewing bodies is limited to auditor/admin roles by the callers). Every key is snake_case, nested
+ * records too (src/core/public-names.ts); the stored row keeps its own names. Bodies are shown as recorded.
  */
 export function exchangeSummary(r: ExchangeRow): Record<string, unknown> {
   return {
@@ -12,7 +14,7 @@ export function exchangeSummary(r: ExchangeRow): Record<string, unknown> {
     started_at: new Date(r.startedAt).toISOString(),
     finished_at: r.finishedAt ? new Date(r.finishedAt).toISOString() : null,
     subject: r.subject,
-    principal: r.principal,
+    principal: withPublicNames(r.principal),
     endpoint: r.endpoint,
     method: r.method,
     path: r.path,
@@ -23,15 +25,18 @@ export function exchangeSummary(r: ExchangeRow): Record<string, unknown> {
     status: r.status,
     http_status: r.httpStatus ?? null,
     error_code: r.errorCode ?? null,
-    timings: r.timings ?? null,
-    usage: r.usage ?? null,
+    timings: withPublicNames(r.timings ?? null),
+    usage: withPublicNames(r.usage ?? null),
     event_count: r.eventCount ?? null,
     client_ip: r.clientIp,
     user_agent: r.userAgent,
-    decision: r.decision,
-    findings: r.findings,
-    response_findings: r.responseFindings ?? [],
+    ...exchangeDecisionView(r),
   };
+}
+
+/** What decided an exchange (`exchanges explain --json` and inside every exchange view): decision and findings. */
+export function exchangeDecisionView(r: ExchangeRow): { decision: unknown; findings: unknown[]; response_findings: unknown[] } {
+  return { decision: withPublicNames(r.decision), findings: withPublicNames(r.findings), response_findings: withPublicNames(r.responseFindings ?? []) };
 }
 
 export async function exchangeDetail(store: Store, keyring: Keyring, id: string): Promise<Record<string, unknown> | undefined> {

@@ -1,4 +1,4 @@
-import { exchangeDetail, exchangeSummary } from '../../audit/exchange-view.ts';
+import { exchangeDecisionView, exchangeDetail, exchangeSummary } from '../../audit/exchange-view.ts';
 import type { ExchangeStatus } from '../../store/ports.ts';
 import { openStoreSession, parse } from '../context.ts';
 import { chainCliAction } from '../audited.ts';
@@ -24,7 +24,7 @@ export const exchangesCommand: CliCommand = {
           print(io.stderr, `no exchange ${positionals[0]}`);
           return 1;
         }
-        if (values.json) printJson(io.stdout, { id: row.id, decision: row.decision, findings: row.findings, response_findings: row.responseFindings ?? [] });
+        if (values.json) printJson(io.stdout, { id: row.id, ...exchangeDecisionView(row) });
         else for (const line of explainExchange(row)) print(io.stdout, line);
         return 0;
       }

@@ -11,7 +11,7 @@ import type { Direction } from '../../core/findings.ts';
 import { applyActions, plan } from '../../detect/actions.ts';
 import { compileContentPolicy, ContentSectionError, DEFAULT_SCAN_SECTION, type CompiledContentPolicy } from '../../detect/policy-content.ts';
 import { ConversationTokenizer } from '../../detect/tokenize/tokenizer.ts';
-import { print, printJson, UsageError, type CliCommand, type CliIo } from '../io.ts';
+import { print, printJson, printText, UsageError, type CliCommand, type CliIo } from '../io.ts';
 import { parseFlags } from './login.ts';
 
 export interface ScanResult {
@@ -74,7 +74,7 @@ async function loadPolicy(file: string | undefined, io: CliIo): Promise<Compiled
     return compileContentPolicy(section, { hashKey: 'portcullis-scan-preview' });
   } catch (err) {
     if (!(err instanceof ContentSectionError)) throw err;
-    print(io.stderr, `invalid content section in ${file}:\n` + err.issues.map((i) => `  content.${i.path}: ${i.message}`).join('\n'));
+    print(io.stderr, `invalid content section in ${file}:`, ...err.issues.map((i) => `  content.${i.path}: ${i.message}`));
     return undefined;
   }
 }
@@ -95,10 +95,10 @@ async function scanLines(policy: CompiledContentPolicy, direction: Direction, in
     }
     if (typeof text !== 'string') {
       bad++;
-      io.stdout.write(JSON.stringify({ line, error: 'each line must be one JSON string' }) + '\n');
+      printJson(io.stdout, { line, error: 'each line must be one JSON string' }, { compact: true });
       continue;
     }
-    const ok = io.stdout.write(JSON.stringify(scanText(policy, text, direction)) + '\n');
+    const ok = printJson(io.stdout, scanText(policy, text, direction), { compact: true });
     if (!ok) await new Promise((r) => io.stdout.once('drain', r));
   }
   return bad > 0 ? 1 : 0;
@@ -111,7 +111,7 @@ function printHuman(out: NodeJS.WritableStream, r: ScanResult): void {
   }
   if (r.blocked) print(out, 'BLOCKED: the exchange would be refused');
   print(out, '--- masked ---');
-  out.write(r.masked.endsWith('\n') ? r.masked : r.masked + '\n');
+  printText(out, r.masked);
 }
 
 async function readAll(stream: NodeJS.ReadableStream): Promise<string> {
