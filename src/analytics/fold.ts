@@ -41,7 +41,8 @@ function contributions(x: RollupSource, costOf: CostOf): { pairs: [Dimension, st
   return { pairs, findingCounts, m };
 }
 
-function add(into: Measures, m: Measures): void {
+/** Adds `m` into `into`, measure by measure (histogram buckets too). */
+export function addMeasures(into: Measures, m: Measures): void {
   into.requests += m.requests;
   into.inputTokens += m.inputTokens;
   into.outputTokens += m.outputTokens;
@@ -65,7 +66,7 @@ export function foldExchanges(rows: RollupSource[], costOf: CostOf): RollupDelta
     const key = `${granularity}\u0000${bucket}\u0000${filter}\u0000${dim}\u0000${value}`;
     let d = out.get(key);
     if (!d) out.set(key, (d = { granularity, bucket, filter, dim, value, ...emptyMeasures() }));
-    add(d, m);
+    addMeasures(d, m);
   };
   for (const x of rows) {
     const { pairs, findingCounts, m } = contributions(x, costOf);

@@ -1,4 +1,4 @@
-import { emptyMeasures } from './fold.ts';
+import { addMeasures, emptyMeasures } from './fold.ts';
 import { GRANULARITIES, LATENCY_BOUNDS_MS, type Dimension, type Granularity, type Measures, type RollupDelta, type UsageQuery } from './types.ts';
 
 /** Latency percentile from a histogram: the upper bound of the bucket holding it (ms), null without data. */
@@ -27,18 +27,6 @@ export function measuresView(m: Measures): Record<string, unknown> {
       over_max_bucket: open,
     },
   };
-}
-
-function sum(into: Measures, d: Measures): void {
-  into.requests += d.requests;
-  into.inputTokens += d.inputTokens;
-  into.outputTokens += d.outputTokens;
-  into.costMicros += d.costMicros;
-  into.refused += d.refused;
-  into.errors += d.errors;
-  into.findings += d.findings;
-  into.latencySumMs += d.latencySumMs;
-  for (let i = 0; i < into.latencyHist.length; i++) into.latencyHist[i]! += d.latencyHist[i]!;
 }
 
 /** Exchange-list filters that select exactly the exchanges behind a number, where the list can express them. */
@@ -73,7 +61,7 @@ export function usageReport(q: UsageQuery, rows: RollupDelta[], limit: number): 
   for (const r of rows) {
     let t = totals.get(r.value);
     if (!t) totals.set(r.value, (t = emptyMeasures()));
-    sum(t, r);
+    addMeasures(t, r);
   }
   const top = [...totals.entries()].sort((a, b) => b[1].requests - a[1].requests || (a[0] < b[0] ? -1 : 1)).slice(0, limit);
   const kept = new Set(top.map(([v]) => v));
