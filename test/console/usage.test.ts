@@ -89,7 +89,7 @@ describe('usage dashboard (Chromium)', () => {
     await page.waitForFunction(() => document.querySelector('#tile-requests strong')?.textContent === '6');
     const overflow = await page.evaluate(() => ({
       px: document.documentElement.scrollWidth - window.innerWidth,
-      widest: [...document.querySelectorAll('body *')].filter((e) => e.getBoundingClientRect().right > window.innerWidth + 1).slice(0, 3).map((e) => `${e.tagName}#${e.id}.${e.className}`),
+      widest: Array.from(document.querySelectorAll('body *')).filter((e) => e.getBoundingClientRect().right > window.innerWidth + 1).slice(0, 3).map((e) => `${e.tagName}#${e.id}.${e.className}`),
     }));
     assert.ok(overflow.px <= 1, `no horizontal scrolling in a narrow window (overflow ${overflow.px}px: ${overflow.widest.join(', ')})`);
     await page.screenshot({ path: join(SHOTS, 'usage-420-dark.png'), fullPage: true });

@@ -30,6 +30,8 @@ const list = (v) => (Array.isArray(v) ? v.map(obj) : []);
 /** @param {unknown} v */
 const num = (v) => (typeof v === 'number' ? v : 0);
 const fmt = new Intl.NumberFormat('en', { maximumFractionDigits: 0 });
+/** @param {unknown} v */
+const ms = (v) => (typeof v === 'number' ? fmt.format(v) : '—');
 const usd = new Intl.NumberFormat('en', { style: 'currency', currency: 'USD', maximumFractionDigits: 4 });
 
 /**
@@ -84,7 +86,7 @@ export async function usageView(ui, q) {
     tile('Refused', fmt.format(num(total.refused)), 'tile-refused', refusedLink),
     tile('Errors', fmt.format(num(total.errors)), 'tile-errors'),
     tile('Findings', fmt.format(num(total.findings)), 'tile-findings'),
-    tile('Latency p50 / p95', `${latency.p50 ?? '—'} / ${latency.p95 ?? '—'} ms`, 'tile-latency'));
+    tile('Latency p50 / p95', `${ms(latency.p50)} / ${ms(latency.p95)} ms`, 'tile-latency'));
 
   const chart = h('figure', { class: 'chart', id: 'usage-chart', 'aria-label': 'requests, refusals and errors over time' });
   const breakdowns = BREAKDOWNS.map(([by, title], i) => {
@@ -120,8 +122,10 @@ export async function usageView(ui, q) {
  * @param {HTMLElement} el @param {Json[]} series @param {number} size @param {string} from @param {string} to
  */
 async function drawChart(el, series, size, from, to) {
-  /** @type {typeof import('uplot')} */
-  const UPlot = (await import(/** @type {string} */ ('/console/uPlot.esm.js'))).default;
+  // The library is served next to this file, so the browser imports it by URL; its types come from the package.
+  // eslint-disable-next-line @typescript-eslint/no-unsafe-assignment -- a URL import is untyped; the cast names its type
+  const mod = /** @type {{ default: typeof import('uplot') }} */ (await import(/** @type {string} */ ('/console/uPlot.esm.js')));
+  const UPlot = mod.default;
   const start = Date.parse(from);
   const end = Date.parse(to);
   /** @type {number[]} */
