@@ -30,6 +30,7 @@ import { openGuard, type ExchangeGuard } from './proxy/guard.ts';
 import { RouteTable } from './proxy/routes.ts';
 import { createGatewayServer } from './proxy/server.ts';
 import { startProviders, type StartedProviders } from './providers.ts';
+import { startAnalytics } from './compose/analytics.ts';
 
 export interface GatewayOptions {
   config: Config;
@@ -129,6 +130,8 @@ async function composeGateway(o: GatewayOptions, onFailedStart: (close: () => Pr
     // The audit chain first: an exchange that cannot be chained never goes upstream.
     observers: [evidence.audit.observer, evidence.events.exchangeObserver, ...governance.observers, ...(o.observers ?? [])],
   });
+  const analytics = startAnalytics({ config, store, clock, logger, prices: () => governance.enforcer.budgets });
+  onFailedStart(() => analytics.stop());
   const activity = createAdminActivity({
     requested: (r) => evidence.recordAdminRequest(r),
     record: (a) => evidence.recordAdmin(a),
@@ -145,6 +148,7 @@ async function composeGateway(o: GatewayOptions, onFailedStart: (close: () => Pr
     ...governance.routes(adminAuthenticate),
     ...auditRoutes({ store, repo: evidence.audit.repo, keyring, clock, log: evidence.audit.log, authenticate: adminAuthenticate }),
     ...eventsRoutes({ events: evidence.events, authenticate: adminAuthenticate }),
+    ...analytics.routes(adminAuthenticate),
   ]);
   const router = new Router().add(...routes, ...(await loadConsoleRoutes()));
   const server = createGatewayServer({
@@ -199,8 +203,9 @@ async function composeGateway(o: GatewayOptions, onFailedStart: (close: () => Pr
     url, port: addr.port, store, keyring, metrics, identity, governance, evidence,
     bootstrapAdminKey: bootstrap?.secret, bootstrapAdminKeyFile: bootstrap?.file,
     setGuard: (g) => void (guard = g),
-    close: () => {
+    close: async () => {
       clearInterval(purge);
+      await analytics.stop();
       return shutdown({ server, providers, store, governance, evidence });
     },
   };

@@ -1,4 +1,6 @@
 // @ts-check
+import { usageView } from './usage.js';
+
 /**
  * Portcullis web console (docs/console.md). A thin client of the admin API: every view is one or two API calls
  * made with the signed-in person's own credential, so it can show and do exactly what that person may through the
@@ -253,8 +255,10 @@ function decideForm(a) {
 async function exchangesView(q) {
   const filters = ['subject', 'model', 'status'];
   const params = new URLSearchParams({ limit: '100' });
-  for (const f of filters) if (q.get(f)) params.set(f, /** @type {string} */ (q.get(f)));
+  // A dashboard number links here with its time range (since/until): kept, and said, so the list is the number's.
+  for (const f of [...filters, 'since', 'until']) if (q.get(f)) params.set(f, /** @type {string} */ (q.get(f)));
   const rows = list((await api(`/admin/v1/exchanges?${params.toString()}`)).data);
+  const range = q.get('since') && q.get('until') ? h('p', { class: 'muted', id: 'exchanges-range' }, `Started from ${q.get('since')} until ${q.get('until')}. `, h('a', { href: '#/exchanges' }, 'Any time')) : null;
   // Status is a closed list; `rejected` is what policy refused (the violations), `failed` what the gateway could not do.
   const status = /** @type {HTMLSelectElement} */ (h('select', { name: 'status' },
     ...['', ...EXCHANGE_STATUSES].map((v) => h('option', v === (q.get('status') ?? '') ? { value: v, selected: '' } : { value: v }, v || 'any'))));
@@ -268,6 +272,7 @@ async function exchangesView(q) {
   };
   return h('section', {},
     h('h1', {}, 'Exchanges'),
+    range,
     h('form', { class: 'filters', onsubmit: apply }, ...inputs.map((i) => h('label', {}, i.name, i)), h('button', { type: 'submit' }, 'Filter')),
     table(['exchange', 'started', 'who', 'model', 'status', 'HTTP', 'error'],
       rows.map((x) => [link('exchanges', x.id), text(x.started_at), text(x.subject), text(x.model), text(x.status), text(x.http_status), text(x.error_code)]),
@@ -413,6 +418,7 @@ async function render() {
       : kind === 'sessions' ? (decoded ? sessionView(decoded) : sessionsView())
       : kind === 'policies' ? (decoded ? policyView(decoded) : policiesView())
       : kind === 'audit' ? auditView()
+      : kind === 'usage' ? usageView({ api: (path) => api(path), h, table }, q)
       : Promise.resolve(h('p', {}, 'No such page.'));
     main.replaceChildren(await view);
   } catch (err) {
