@@ -1,7 +1,7 @@
 // `npm run bench:analytics`: how fast the usage API answers when the rollups hold what BENCH_ANALYTICS_EXCHANGES
 // (default 10 million) exchanges over 30 days produce — on SQLite and on PostgreSQL. The rollup rows are generated
 // inside the database (recursive CTE / generate_series) with the shape such traffic gives: 1000 people in 50 groups,
-// 20 service accounts, 12 models, 8 client tools; every person active every day, 40 % of them in a given hour, 15 %
+// 20 service accounts, 12 models, 8 client tools; every person active every day, 30 % of them in a given hour, 5 %
 // in a given minute (minute buckets kept 48 h). Queries go through the same repo and report code as the API.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { DatabaseSync } from 'node:sqlite';
@@ -21,19 +21,22 @@ const END = Date.UTC(2026, 11, 1);
 const START = END - DAYS * 86_400_000;
 /** Values per dimension, and the share of them active in one bucket of each granularity. */
 const VALUES: Record<Dimension, number> = { all: 1, user: 1000, service_account: 20, group: 50, model: 12, provider: 3, endpoint: 4, client: 8, status: 6, refusal: 6, finding: 8 };
-const ACTIVE: Record<Granularity, number> = { minute: 0.15, hour: 0.4, day: 1 };
+const ACTIVE: Record<Granularity, number> = { minute: 0.05, hour: 0.3, day: 1 };
 const SPAN: Record<Granularity, number> = { minute: 2 * 86_400_000, hour: DAYS * 86_400_000, day: DAYS * 86_400_000 };
 
-/** Filters: none, each group (its 20 people), each model (every person may use it, a third do in a bucket). */
+/**
+ * Filters: none, each group (a tenth of every dimension's values shows up under one group), each model (a third).
+ * Under a group filter the group dimension has one value; under a model filter the model dimension has one.
+ */
 function plan(): { g: Granularity; filter: string; dim: Dimension; values: number }[] {
   const out: { g: Granularity; filter: string; dim: Dimension; values: number }[] = [];
+  const filters = ['', ...Array.from({ length: 50 }, (_, i) => `group=g${i}`), ...Array.from({ length: 12 }, (_, i) => `model=m${i}`)];
   for (const g of Object.keys(GRANULARITIES) as Granularity[]) {
-    const share = ACTIVE[g];
-    const filters = [{ f: '', people: 1, models: 1 }, ...Array.from({ length: 50 }, (_, i) => ({ f: `group=g${i}`, people: 0.02, models: 1 })), ...Array.from({ length: 12 }, (_, i) => ({ f: `model=m${i}`, people: 0.33, models: 1 / 12 }))];
-    for (const { f, people, models } of filters) {
+    for (const f of filters) {
+      const share = f === '' ? 1 : f.startsWith('group=') ? 0.1 : 0.3;
       for (const [dim, n] of Object.entries(VALUES) as [Dimension, number][]) {
-        const scaled = dim === 'user' ? n * people : dim === 'model' ? Math.max(1, n * models) : dim === 'group' && f.startsWith('group=') ? 1 : n;
-        out.push({ g, filter: f, dim, values: Math.max(1, Math.round(scaled * (dim === 'user' ? share : 1))) });
+        const one = (dim === 'group' && f.startsWith('group=')) || (dim === 'model' && f.startsWith('model='));
+        out.push({ g, filter: f, dim, values: one ? 1 : Math.max(1, Math.round(n * share * (dim === 'user' ? ACTIVE[g] : 1))) });
       }
     }
   }
