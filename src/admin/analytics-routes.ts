@@ -53,7 +53,7 @@ export function parseUsageQuery(p: URLSearchParams, now: number): { q: UsageQuer
       // Buckets that overlap the range: from the start of the bucket holding `since` to the end of the one holding `until`.
       from: since - (since % size), to: until - (until % size) + size,
       filter: group ? `group=${group}` : model ? `model=${model}` : '',
-      ...(value ? { value } : {}),
+      ...(value ? { values: [value] } : {}),
     },
     limit,
   };
@@ -71,8 +71,9 @@ export function analyticsRoutes(d: AnalyticsRouteDeps): Route[] {
       await requireRole(d.authenticate, req, ['admin', 'auditor']);
       const { q, limit } = parseUsageQuery(queryOf(req), d.now());
       await d.roller.catchUp(10);
-      const rows = await d.repo.query(q);
-      send(res, 200, usageReport(q, rows, limit));
+      const totals = await d.repo.totals(q, limit);
+      const series = totals.length === 0 ? [] : await d.repo.query({ ...q, values: totals.map((t) => t.value) });
+      send(res, 200, usageReport(q, totals, series));
     },
   }];
 }

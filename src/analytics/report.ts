@@ -1,4 +1,3 @@
-import { addMeasures, emptyMeasures } from './fold.ts';
 import { GRANULARITIES, LATENCY_BOUNDS_MS, type Dimension, type Granularity, type Measures, type RollupDelta, type UsageQuery } from './types.ts';
 
 /** Latency percentile from a histogram: the upper bound of the bucket holding it (ms), null without data. */
@@ -54,21 +53,16 @@ export interface UsageReport {
   series: Record<string, unknown>[];
 }
 
-/** Shapes rollup rows into the answer of GET /admin/v1/analytics/usage. */
-export function usageReport(q: UsageQuery, rows: RollupDelta[], limit: number): UsageReport {
+/**
+ * Shapes rollup rows into the answer of GET /admin/v1/analytics/usage: `totals` are the range summed per value (top
+ * values only, summed by the store), `series` the buckets of those values.
+ */
+export function usageReport(q: UsageQuery, totals: RollupDelta[], series: RollupDelta[]): UsageReport {
   const size = GRANULARITIES[q.granularity];
-  const totals = new Map<string, Measures>();
-  for (const r of rows) {
-    let t = totals.get(r.value);
-    if (!t) totals.set(r.value, (t = emptyMeasures()));
-    addMeasures(t, r);
-  }
-  const top = [...totals.entries()].sort((a, b) => b[1].requests - a[1].requests || (a[0] < b[0] ? -1 : 1)).slice(0, limit);
-  const kept = new Set(top.map(([v]) => v));
   return {
     granularity: q.granularity, from: new Date(q.from).toISOString(), to: new Date(q.to).toISOString(), by: q.dim, filter: q.filter || null,
-    totals: top.map(([value, m]) => ({ value, ...measuresView(m), exchanges: exchangesBehind(q.dim, value, q.from, q.to, q.filter) })),
-    series: rows.filter((r) => kept.has(r.value)).map((r) => ({
+    totals: totals.map((t) => ({ value: t.value, ...measuresView(t), exchanges: exchangesBehind(q.dim, t.value, q.from, q.to, q.filter) })),
+    series: series.map((r) => ({
       bucket: new Date(r.bucket).toISOString(), value: r.value, ...measuresView(r),
       exchanges: exchangesBehind(q.dim, r.value, r.bucket, r.bucket + size, q.filter),
     })),

@@ -172,6 +172,14 @@ function conformance(engine: string, open: () => Promise<{ store: Store; stop: (
         assert.equal(await roll(repo, 37), finished);
         assert.equal(await repo.backlog(), 0);
         await assertEqualsRecount(repo, xs, 'after rolling');
+        // Totals over the range, summed by the store: the top values by requests, equal to the recount's sums.
+        for (const dim of ['user', 'model', 'finding'] as Dimension[]) {
+          const want = new Map<string, number>();
+          for (const [k, m] of recount(xs, 'hour', '', dim)) want.set(k.split('|')[1]!, (want.get(k.split('|')[1]!) ?? 0) + m.requests);
+          const top = [...want.entries()].sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1)).slice(0, 3);
+          const got = await repo.totals({ granularity: 'hour', filter: '', dim, from: 0, to: T0 + 10 * 86_400_000 }, 3);
+          assert.deepEqual(got.map((t) => [t.value, t.requests]), top, `totals by ${dim}`);
+        }
         // Those still in progress finish now and are folded in once, on the next roll.
         for (const x of xs.filter((y) => !y.finish)) {
           x.finish = { id: x.start.id, finishedAt: x.start.startedAt + 5, status: 'completed', httpStatus: 200, errorCode: null, timings: { upstreamFirstByteMs: null, clientFirstByteMs: null, totalMs: 7 }, usage: { inputTokens: 10, outputTokens: 1, totalTokens: 11 }, response: null, eventCount: 0, responseFindings: [] };

@@ -46,8 +46,14 @@ export function postgresAnalytics(store: PostgresStore): AnalyticsRepo {
     }),
     query: async (q) => (await store.query(
       `SELECT * FROM usage_rollups WHERE granularity = $1 AND filter = $2 AND dim = $3 AND bucket >= $4 AND bucket < $5
-         AND ($6::text IS NULL OR value = $6) ORDER BY bucket, value`,
-      [q.granularity, q.filter, q.dim, q.from, q.to, q.value ?? null],
+         AND ($6::text[] IS NULL OR value = ANY($6::text[])) ORDER BY bucket, value`,
+      [q.granularity, q.filter, q.dim, q.from, q.to, q.values ?? null],
+    )).rows.map(deltaOfRow),
+    totals: async (q, limit) => (await store.query(
+      `SELECT $1::text AS granularity, $4::bigint AS bucket, filter, dim, value, ${MEASURE_COLUMNS.map((c) => `sum(${c}) AS ${c}`).join(', ')}
+         FROM usage_rollups WHERE granularity = $1 AND filter = $2 AND dim = $3 AND bucket >= $4 AND bucket < $5
+         GROUP BY filter, dim, value ORDER BY requests DESC, value LIMIT $6`,
+      [q.granularity, q.filter, q.dim, q.from, q.to, limit],
     )).rows.map(deltaOfRow),
     backlog: async () => Number((await store.query<{ n: string }>(`SELECT count(*) AS n FROM exchanges WHERE NOT rolled AND status <> 'in_progress'`)).rows[0]?.n ?? 0),
     prune: async (g, before) => (await store.query('DELETE FROM usage_rollups WHERE granularity = $1 AND bucket < $2', [g, before])).rowCount ?? 0,

@@ -34,9 +34,14 @@ export function analyticsSqlite(core: SqliteCore): Record<string, (...args: neve
       return ids.length;
     },
     'analytics.query': (q: UsageQuery) =>
-      core.stmt(`SELECT * FROM usage_rollups WHERE granularity = ? AND filter = ? AND dim = ? AND bucket >= ? AND bucket < ?
-        AND (? IS NULL OR value = ?) ORDER BY bucket, value`)
-        .all(q.granularity, q.filter, q.dim, q.from, q.to, q.value ?? null, q.value ?? null).map((r) => deltaOfRow(r)),
+      core.stmt(`SELECT * FROM usage_rollups WHERE granularity = ?1 AND filter = ?2 AND dim = ?3 AND bucket >= ?4 AND bucket < ?5
+        AND (?6 IS NULL OR value IN (SELECT value FROM json_each(?6))) ORDER BY bucket, value`)
+        .all(q.granularity, q.filter, q.dim, q.from, q.to, q.values ? JSON.stringify(q.values) : null).map((r) => deltaOfRow(r)),
+    'analytics.totals': (q: UsageQuery, limit: number) =>
+      core.stmt(`SELECT ? AS granularity, ? AS bucket, filter, dim, value, ${MEASURE_COLUMNS.map((c) => `sum(${c}) AS ${c}`).join(', ')}
+        FROM usage_rollups WHERE granularity = ? AND filter = ? AND dim = ? AND bucket >= ? AND bucket < ?
+        GROUP BY filter, dim, value ORDER BY requests DESC, value LIMIT ?`)
+        .all(q.granularity, q.from, q.granularity, q.filter, q.dim, q.from, q.to, limit).map((r) => deltaOfRow(r)),
     'analytics.backlog': () => Number(core.stmt(`SELECT count(*) AS n FROM exchanges WHERE rolled = 0 AND status <> 'in_progress'`).get()?.n ?? 0),
     'analytics.prune': (g: Granularity, before: number) => Number(core.stmt('DELETE FROM usage_rollups WHERE granularity = ? AND bucket < ?').run(g, before).changes),
   };
@@ -57,6 +62,7 @@ export function sqliteAnalytics(store: SqliteStore): AnalyticsRepo {
       return run;
     },
     query: (q) => store.callExt('analytics.query', q),
+    totals: (q, limit) => store.callExt('analytics.totals', q, limit),
     backlog: () => store.callExt('analytics.backlog'),
     prune: (g, before) => store.callExt('analytics.prune', g, before),
   };
