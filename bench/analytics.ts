@@ -52,7 +52,7 @@ async function fill(exec: (sql: string) => Promise<unknown>, engine: 'sqlite' | 
     const measures = MEASURE_COLUMNS.map((c) => (c === 'requests' ? `${req}` : c === 'input_tokens' ? `${req * 900}` : c === 'output_tokens' ? `${req * 300}` : c === 'h5' ? `${req}` : c === 'latency_sum_ms' ? `${req * 180}` : '0'));
     const sql = engine === 'postgres'
       ? `INSERT INTO usage_rollups (granularity, bucket, filter, dim, value, ${MEASURE_COLUMNS.join(', ')})
-         SELECT '${p.g}', ${first} + b * ${size}, '${p.filter}', '${p.dim}', '${p.dim}-' || v, ${measures.join(', ')}
+         SELECT '${p.g}', ${first} + b::bigint * ${size}, '${p.filter}', '${p.dim}', '${p.dim}-' || v, ${measures.join(', ')}
          FROM generate_series(0, ${buckets - 1}) b, generate_series(1, ${p.values}) v`
       : `WITH RECURSIVE b(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM b WHERE i < ${buckets - 1}), v(j) AS (SELECT 1 UNION ALL SELECT j + 1 FROM v WHERE j < ${p.values})
          INSERT INTO usage_rollups (granularity, bucket, filter, dim, value, ${MEASURE_COLUMNS.join(', ')})
