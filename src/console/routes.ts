@@ -12,6 +12,7 @@ const ASSETS = {
   'index.html': 'text/html; charset=utf-8',
   'app.js': 'text/javascript; charset=utf-8',
   'usage.js': 'text/javascript; charset=utf-8',
+  'admin.js': 'text/javascript; charset=utf-8',
   'app.css': 'text/css; charset=utf-8',
   // The charting library (uPlot, MIT, a pinned dependency) is served from this origin like the console itself:
   // no CDN, and the CSP stays 'self' only.

@@ -1,4 +1,5 @@
 // @ts-check
+import { adminView } from './admin.js';
 import { usageView } from './usage.js';
 
 /**
@@ -419,6 +420,7 @@ async function render() {
       : kind === 'policies' ? (decoded ? policyView(decoded) : policiesView())
       : kind === 'audit' ? auditView()
       : kind === 'usage' ? usageView({ api: (path) => api(path), h, table }, q)
+      : kind === 'admin' ? adminView({ api: (path, o) => api(path, o), h, table, errorView }, () => void render())
       : Promise.resolve(h('p', {}, 'No such page.'));
     main.replaceChildren(await view);
   } catch (err) {
