@@ -91,7 +91,7 @@ describe('administration (Chromium)', () => {
     await p.close();
   });
 
-  it('a person without the admin role sees the API'"'"'s refusal instead of the page', async () => {
+  it('a person without the admin role sees the refusal of the API instead of the page', async () => {
     const p = await page(t.userKey);
     await p.waitForSelector('main .error', { timeout: 15_000 }).catch(async (err: unknown) => {
       throw new Error(`no refusal shown; main: ${await p.textContent('main')}`, { cause: err });
