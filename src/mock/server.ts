@@ -1,7 +1,7 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { countTokens, messages } from './anthropic.ts';
-import { parseFault, sendProviderError, streamThenFail } from './faults.ts';
+import { parseFault, sendMalformed, sendProviderError, streamThenFail } from './faults.ts';
 import { chat, completions, embeddings, models, type MockReply } from './openai.ts';
 import { responses } from './responses.ts';
 
@@ -90,6 +90,7 @@ async function handle(h: { req: IncomingMessage; res: ServerResponse; entry: Rec
   if (!handler) return sendProviderError(res, anthropic, 404);
   if (typeof entry.body !== 'object' || entry.body === null) return sendProviderError(res, anthropic, 400);
   if (fault?.kind === 'midstream-reset' || fault?.kind === 'garbage-sse') return streamThenFail(res, anthropic, fault.kind);
+  if (fault?.kind === 'truncated-json' || fault?.kind === 'html') return sendMalformed(res, fault.kind);
   await handler({ res, body: entry.body as Record<string, unknown>, chunks: h.opts.chunks ?? 8, delayMs: h.opts.chunkDelayMs ?? 0, seq: h.seq });
 }
 
