@@ -1,5 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { GatewayError } from '../core/errors.ts';
+import { utf8Text } from '../core/text.ts';
 import type { Principal } from '../core/principal.ts';
 import type { AuthContext } from '../identity/authenticator.ts';
 import type { Role } from '../identity/roles.ts';
@@ -28,8 +29,9 @@ export async function readJson(req: IncomingMessage, limit = 1024 * 1024): Promi
     chunks.push(c as Buffer);
   }
   if (size === 0) return {};
+  const text = utf8Text(Buffer.concat(chunks, size));
   try {
-    const v: unknown = JSON.parse(Buffer.concat(chunks).toString('utf8'));
+    const v: unknown = JSON.parse(text);
     if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new Error('not an object');
     return v as Record<string, unknown>;
   } catch {

@@ -1,5 +1,6 @@
 import type { IncomingMessage } from 'node:http';
 import { GatewayError } from '../core/errors.ts';
+import { utf8Text } from '../core/text.ts';
 
 /**
  * Reads a request body under a byte limit and a deadline (slow-client guard). Chunks are kept as received and
@@ -49,9 +50,10 @@ export function parseJsonObject(raw: Buffer, contentType: string | undefined): R
   if (contentType && !/^application\/(.+\+)?json\b/i.test(contentType)) {
     throw new GatewayError('unsupported_media_type', 'Request body must be JSON (Content-Type: application/json).');
   }
+  const text = utf8Text(raw);
   let value: unknown;
   try {
-    value = JSON.parse(raw.toString('utf8'));
+    value = JSON.parse(text);
   } catch {
     // The parser's message quotes the body; the body may hold secrets, so it is never echoed.
     throw new GatewayError('invalid_json', 'Request body is not valid JSON.');

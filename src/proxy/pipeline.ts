@@ -21,6 +21,7 @@ import type { RouteTable } from './routes.ts';
 import { sendError } from './respond.ts';
 import { listModels } from './models.ts';
 import { holdControl } from './hold.ts';
+import { checkIdentifierFields, checkIdentifierHeaders } from './identifiers.ts';
 
 export interface PipelineDeps {
   clock: Clock;
@@ -64,8 +65,10 @@ export async function handleProxy(deps: PipelineDeps, endpoint: Endpoint, req: I
   try {
     principal = await authenticate(deps, presentedCredential(req.headers), { sourceIp: ip, userAgent });
     if (endpoint.id === 'openai.models') return await listModels({ deps, principal, res, protocol });
+    checkIdentifierHeaders(req.headers);
     raw = await readBody(req, { limit: deps.limits.maxBodyBytes, timeoutMs: deps.limits.bodyTimeoutMs });
     const body = parseJsonObject(raw, req.headers['content-type']);
+    checkIdentifierFields(body);
     const { model, stream } = readModelAndStream(endpoint, body);
     const route = deps.routes.resolve(model, endpoint.family);
     if (!route) throw new GatewayError('unknown_model', `The model "${truncate(model)}" is not available through this gateway.`);

@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { consolePage } from '../../console/url.ts';
 import { GatewayError, isGatewayError } from '../../core/errors.ts';
+import { utf8Text } from '../../core/text.ts';
 
 const MAX_BODY = 64 * 1024;
 
@@ -13,7 +14,7 @@ export async function readParams(req: IncomingMessage): Promise<Record<string, s
     if (size > MAX_BODY) throw new GatewayError('body_too_large', 'Request body too large.');
     chunks.push(c as Buffer);
   }
-  const text = Buffer.concat(chunks).toString('utf8');
+  const text = utf8Text(Buffer.concat(chunks, size));
   const type = (req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
   const out: Record<string, string> = {};
   if (type === 'application/json') {

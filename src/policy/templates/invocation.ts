@@ -1,3 +1,4 @@
+import { isUtf8 } from 'node:buffer';
 import { GatewayError } from '../../core/errors.ts';
 
 /**
@@ -57,7 +58,7 @@ function parseVars(raw: unknown): Record<string, unknown> {
   let v: unknown = raw;
   if (typeof raw === 'string') {
     if (raw.length > MAX_VARS_BYTES) throw bad('Template variables are too large.');
-    const text = raw.startsWith('b64:') ? Buffer.from(raw.slice(4), 'base64url').toString('utf8') : raw;
+    const text = raw.startsWith('b64:') ? decodeB64(raw.slice(4)) : raw;
     try {
       v = JSON.parse(text) as unknown;
     } catch {
@@ -66,6 +67,13 @@ function parseVars(raw: unknown): Record<string, unknown> {
   }
   if (v === null || typeof v !== 'object' || Array.isArray(v)) throw bad('Template variables must be a JSON object.');
   return v as Record<string, unknown>;
+}
+
+/** `b64:` variables are base64url of UTF-8 JSON; invalid UTF-8 is refused, never replaced (docs/templates.md). */
+function decodeB64(s: string): string {
+  const bytes = Buffer.from(s, 'base64url');
+  if (!isUtf8(bytes)) throw bad('Template variables (b64:) are not valid UTF-8.');
+  return bytes.toString('utf8');
 }
 
 /** The invocation, or undefined for a free-form request. Throws a 400 GatewayError when it is malformed. */
