@@ -1,5 +1,6 @@
 import type { IncomingMessage } from 'node:http';
 import { GatewayError } from '../core/errors.ts';
+import { parseJsonExact } from '../core/json-exact.ts';
 import { utf8Text } from '../core/text.ts';
 
 /**
@@ -45,7 +46,10 @@ export async function readBody(req: IncomingMessage, opts: { limit: number; time
   });
 }
 
-/** Parses a JSON object body; errors say what is wrong without echoing the body. */
+/**
+ * Parses a JSON object body; errors say what is wrong without echoing the body. Numbers a double cannot hold stay
+ * the client's exact text (src/core/json-exact.ts), so a rewritten body carries them unchanged.
+ */
 export function parseJsonObject(raw: Buffer, contentType: string | undefined): Record<string, unknown> {
   if (contentType && !/^application\/(.+\+)?json\b/i.test(contentType)) {
     throw new GatewayError('unsupported_media_type', 'Request body must be JSON (Content-Type: application/json).');
@@ -53,7 +57,7 @@ export function parseJsonObject(raw: Buffer, contentType: string | undefined): R
   const text = utf8Text(raw);
   let value: unknown;
   try {
-    value = JSON.parse(text);
+    value = parseJsonExact(text);
   } catch {
     // The parser's message quotes the body; the body may hold secrets, so it is never echoed.
     throw new GatewayError('invalid_json', 'Request body is not valid JSON.');

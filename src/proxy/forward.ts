@@ -2,6 +2,7 @@ import { isUtf8 } from 'node:buffer';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Dispatcher } from 'undici';
 import { GatewayError, toGatewayError } from '../core/errors.ts';
+import { parseJsonExact } from '../core/json-exact.ts';
 import { errorName } from '../core/logger.ts';
 import type { ExchangeRecording } from '../audit/recorder.ts';
 import type { ExchangeStatus, ExchangeTimings, ExchangeUsage } from '../store/ports.ts';
@@ -158,8 +159,9 @@ async function credentialRefused(r: RespondArgs, up: Dispatcher.ResponseData, pr
 async function respondJson(r: RespondArgs, up: Dispatcher.ResponseData, contentType: string): Promise<void> {
   const raw = await readAll(up.body, MAX_JSON_RESPONSE, r.ctx.endpoint.id);
   if (!JSON_TYPE.test(contentType)) throw new GatewayError('upstream_protocol_error', 'The provider answered with an unexpected content type.');
-  const parsed = parseUpstreamJson(raw);
   const transformer = r.guard.responseTransformer(r.ctx);
+  // Parsed exactly only when it may be rewritten: an answer passed on as received keeps its bytes anyway.
+  const parsed = parseUpstreamJson(raw, transformer !== undefined);
   r.out.usage = r.protocol.usageFromJson(r.ctx.endpoint.id, parsed);
   const changed = transformer ? transformer.json(parsed) : undefined;
   const body = changed === undefined ? raw : Buffer.from(JSON.stringify(changed));
@@ -169,10 +171,10 @@ async function respondJson(r: RespondArgs, up: Dispatcher.ResponseData, contentT
 
 const JSON_TYPE = /^application\/(?:[\w.+-]+\+)?json\s*(?:;|$)/i;
 
-function parseUpstreamJson(raw: Buffer): unknown {
+function parseUpstreamJson(raw: Buffer, exact: boolean): unknown {
   if (!isUtf8(raw)) throw new GatewayError('upstream_protocol_error', 'The provider sent a response that is not valid UTF-8.');
   try {
-    return JSON.parse(raw.toString('utf8'));
+    return exact ? parseJsonExact(raw.toString('utf8')) : JSON.parse(raw.toString('utf8'));
   } catch {
     throw new GatewayError('upstream_protocol_error', 'The provider sent a malformed JSON response.');
   }

@@ -19,7 +19,9 @@ describe('request text: UTF-8 and identifiers', () => {
   after(() => t.close());
 
   const send = async (path: string, body: Buffer | string, headers: Record<string, string> = {}, key = t.userKey) => {
-    const res = await fetch(`${t.gw.url}${path}`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${key}`, ...headers }, body });
+    const res = await fetch(`${t.gw.url}${path}`, {
+      method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${key}`, ...headers }, body: typeof body === 'string' ? body : new Uint8Array(body),
+    });
     return { status: res.status, body: (await res.json()) as Json };
   };
   /** A chat body whose user text is `before`, the raw bytes, then `after`. */

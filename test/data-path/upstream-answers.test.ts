@@ -94,7 +94,7 @@ describe('upstream answers that are not what they claim', () => {
       const alerts = delivered.filter((e) => e.metadata.event_code === 'credential.refused' && e.unmapped.portcullis.upstream_status === status);
       assert.equal(alerts.length, 2, 'one alert per provider and status in the window, not one per request');
       assert.deepEqual(alerts.map((e) => String(e.entity.uid)).sort(), ['anthropic', 'openai']);
-      assert.equal(alerts[0].status, 'Failure');
+      assert.equal(alerts[0]?.status, 'Failure');
       const text = JSON.stringify(alerts);
       for (const leak of [MOCK_KEY_HINT, PROVIDER_KEY_OPENAI, PROVIDER_KEY_ANTHROPIC]) assert.ok(!text.includes(leak));
     });
