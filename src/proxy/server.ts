@@ -32,7 +32,14 @@ export function createGatewayServer(o: ServerOptions): Server {
   const linger = { maxMs: LINGER_MS, maxBytes: Math.max(2 * o.pipeline.limits.maxBodyBytes, LINGER_MIN_BYTES) };
   const server = createServer(
     { maxHeaderSize: o.limits.maxHeaderSize, headersTimeout: o.limits.headersTimeoutMs, requestTimeout: 0, keepAliveTimeout: o.limits.keepAliveTimeoutMs },
-    (req, res) => void dispatch(o, req, res).finally(() => drainUnreadBody(req, linger)),
+    (req, res) => void dispatch(o, req, res)
+      .catch((err: unknown) => {
+        // Last line of defence: a handler that throws while answering must not become an unhandled rejection
+        // (which would stop the process); the one request is cut off instead.
+        o.logger.error({ event: 'route_internal_error', error_name: errorName(err) });
+        res.destroy();
+      })
+      .finally(() => drainUnreadBody(req, linger)),
   );
   // Node keeps at most this many headers; one more lets us detect (and refuse) a header flood.
   server.maxHeadersCount = o.limits.maxHeadersCount + 1;

@@ -45,6 +45,10 @@ describe('early answers reach eager uploaders (lingering close)', () => {
       ['too many headers', post('/v1/chat/completions', bearer + Array.from({ length: 150 }, (_, i) => `x-h${i}: v\r\n`).join('')), '431'],
       ['header block too large', post('/v1/chat/completions', `${bearer}x-pad: ${'p'.repeat(40_000)}\r\n`), '431'],
       ['unknown admin path', post('/admin/v1/nope', bearer), '404'],
+      // Admin and auth bodies are read through the same bounded reader: a body over their limit is a 413, and the
+      // request stays readable (leaving a `for await` loop destroyed it, and the admin recorder then crashed).
+      ['admin body over its limit', post('/admin/v1/keys', `authorization: Bearer ${t.adminKey}\r\n`), '413'],
+      ['auth endpoint body over its limit', post('/auth/token', '').replace('application/json', 'application/x-www-form-urlencoded'), '413'],
     ];
     for (const [name, head, status] of cases) {
       for (let i = 0; i < 3; i++) {
@@ -52,6 +56,7 @@ describe('early answers reach eager uploaders (lingering close)', () => {
         assert.match(first, new RegExp(`^HTTP/1\\.1 ${status} `), `${name}: got ${first}`);
       }
     }
+    assert.equal((await fetch(`${t.gw.url}/healthz`)).status, 200, 'the gateway is still up');
   });
 
   it('the official SDK uploading a body over the limit gets the 413 as an APIError', async () => {
