@@ -53,11 +53,18 @@ function parseRef(ref: unknown): { id: string; version: number | undefined } {
   return { id: m[1]!, version: m[2] === undefined ? undefined : Number(m[2]) };
 }
 
-function parseVars(raw: unknown): Record<string, unknown> {
+/**
+ * Node reads header values as ISO-8859-1 (RFC 9110 §5.5 obs-text): UTF-8 bytes sent raw would be read as other
+ * characters than the client meant, so non-ASCII in the header form must come as `b64:` (docs/templates.md).
+ */
+const NON_ASCII = /[^\x00-\x7f]/;
+
+function parseVars(raw: unknown, fromHeader: boolean): Record<string, unknown> {
   if (raw === undefined) return {};
   let v: unknown = raw;
   if (typeof raw === 'string') {
     if (raw.length > MAX_VARS_BYTES) throw bad('Template variables are too large.');
+    if (fromHeader && NON_ASCII.test(raw)) throw bad('Template variables in the header must be ASCII; send non-ASCII values as b64: + base64url(JSON).');
     const text = raw.startsWith('b64:') ? decodeB64(raw.slice(4)) : raw;
     try {
       v = JSON.parse(text) as unknown;
@@ -85,7 +92,7 @@ export function readInvocation(req: TemplateRequest): TemplateInvocation | undef
   const ref = parseRef(h ?? meta?.[META_ID]);
   const hv = header(req, TEMPLATE_VARS_HEADER);
   if (hv !== undefined && meta?.[META_VARS] !== undefined) throw bad('Send template variables either in the header or in metadata, not both.');
-  return { ...ref, vars: parseVars(hv ?? meta?.[META_VARS]) };
+  return { ...ref, vars: hv !== undefined ? parseVars(hv, true) : parseVars(meta?.[META_VARS], false) };
 }
 
 export interface RenderedPrompt {

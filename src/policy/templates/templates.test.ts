@@ -87,6 +87,10 @@ describe('templates: invocation', () => {
     const bytes = Buffer.concat([Buffer.from('{"name":"Zo'), Buffer.from([0xeb]), Buffer.from('"}')]);
     const b64 = 'b64:' + bytes.toString('base64url');
     assert.throws(() => readInvocation(chat({ 'x-portcullis-template': 'a', 'x-portcullis-template-vars': b64 }, {})), /not valid UTF-8/);
+    // UTF-8 sent raw in a header arrives as ISO-8859-1 characters: refused rather than read as "ZoÃ«".
+    const latin1 = Buffer.from('{"name":"Zoë"}').toString('latin1');
+    assert.throws(() => readInvocation(chat({ 'x-portcullis-template': 'a', 'x-portcullis-template-vars': latin1 }, {})), /must be ASCII/);
+    assert.deepEqual(readInvocation(chat({}, { metadata: { portcullis_template: 'a', portcullis_template_vars: '{"name":"Zoë"}' } }))?.vars, { name: 'Zoë' });
   });
 
   it('puts the rendered prompt in each endpoint shape and strips the invocation', () => {
