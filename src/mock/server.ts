@@ -1,5 +1,6 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { parseJsonExact } from '../core/json-exact.ts';
 import { countTokens, messages } from './anthropic.ts';
 import { parseFault, sendMalformed, sendProviderError, streamThenFail } from './faults.ts';
 import { chat, completions, embeddings, models, type MockReply } from './openai.ts';
@@ -49,7 +50,8 @@ export async function startMockUpstream(opts: MockUpstreamOptions = {}): Promise
       const rawBody = Buffer.concat(chunks).toString('utf8');
       const entry: ReceivedRequest = { method: req.method ?? 'GET', path: (req.url ?? '/').split('?')[0]!, headers: { ...req.headers }, body: undefined, rawBody, aborted: false };
       try {
-        entry.body = rawBody ? JSON.parse(rawBody) : undefined;
+        // Exact numbers (src/core/json-exact.ts): what the mock echoes back (x_unknown_field) keeps the client's text.
+        entry.body = rawBody ? parseJsonExact(rawBody) : undefined;
       } catch {
         entry.body = undefined;
       }

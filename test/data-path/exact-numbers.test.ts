@@ -117,6 +117,23 @@ describe('bodies the gateway rewrites keep the client\'s numbers exactly', () =>
     });
   }
 
+  it('answers a response rule rewrites keep their numbers (JSON and SSE; OpenAI chat, Responses, Anthropic)', async () => {
+    guard({ rules: [{ id: 'pii-out', types: ['EMAIL_ADDRESS'], direction: 'response', action: 'mask' }] });
+    const cases: [string, string, boolean][] = [
+      ['/v1/chat/completions', spliced({ model: 'gpt-4o', x_unknown_field: '__NUMBERS__', messages: [{ role: 'user', content: `mail ${EMAIL}` }] }), false],
+      ['/v1/chat/completions', spliced({ model: 'gpt-4o', stream: true, x_unknown_field: '__NUMBERS__', messages: [{ role: 'user', content: `mail ${EMAIL}` }] }), true],
+      ['/v1/responses', spliced({ model: 'gpt-4o', x_unknown_field: '__NUMBERS__', input: `mail ${EMAIL}` }), false],
+      ['/v1/messages', spliced({ model: 'claude-mock-1', max_tokens: 50, x_unknown_field: '__NUMBERS__', messages: [{ role: 'user', content: `mail ${EMAIL}` }] }), false],
+    ];
+    for (const [path, body, stream] of cases) {
+      const res = await fetch(`${t.gw.url}${path}`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${t.userKey}` }, body });
+      const answer = await res.text();
+      assert.equal(res.status, 200, answer);
+      assert.ok(answer.includes('[EMAIL_ADDRESS]') && !answer.includes(EMAIL), `${path} (stream ${stream}): the answer was rewritten`);
+      assert.ok(answer.includes(`"x_unknown_echo":${NUMBERS}`), `${path} (stream ${stream}): numbers changed in ${answer.slice(0, 300)}`);
+    }
+  });
+
   it('template rendering (OpenAI header and Anthropic metadata forms)', async () => {
     guard();
     const headers = { 'x-portcullis-template': 'greet', 'x-portcullis-template-vars': '{"name":"Ada"}' };
