@@ -69,6 +69,21 @@ describe('store failures while recording', () => {
     assert.equal((await t.gw.store.exchanges.get(blocked.id))?.errorCode, 'content_blocked');
   });
 
+  it('an observer that cannot record a refusal (the audit chain, the events outbox) also makes it 503 recording_failed', async () => {
+    let armed = false;
+    const g = await startTestGateway({ observers: [{ name: 'failing-chain', onStart: () => (armed ? Promise.reject(new Error('chain append failed')) : Promise.resolve()) }] });
+    try {
+      armed = true;
+      const res = await fetch(`${g.openaiBase}/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${g.userKey}` }, body: JSON.stringify({ model: 'no-such-model', messages: [] }) });
+      const body = (await res.json()) as Json;
+      assert.equal(res.status, 503);
+      assert.equal(body.error.code, 'recording_failed');
+      assert.ok(!JSON.stringify(body).includes('chain append'));
+    } finally {
+      await g.close();
+    }
+  });
+
   it('a start record that fails is 503 recording_failed and the upstream sees nothing', async () => {
     const upstreamBefore = t.mock.received.length;
     const r = await failing('start', () => post('/v1/chat/completions', { model: 'gpt-4o', messages: [{ role: 'user', content: 'x' }] }));
