@@ -142,6 +142,8 @@ async function credentialRefused(r: RespondArgs, up: Dispatcher.ResponseData, pr
   r.deps.onUpstreamCredentialRefused?.({ provider, status: up.statusCode, exchangeId: r.ctx.id });
   const err = new GatewayError('upstream_auth_failed', `Provider "${provider}" refused the gateway's credential (HTTP ${up.statusCode}); this is not about your Portcullis key, the operator has been alerted.`, {
     details: { provider_status: up.statusCode },
+    // Retrying cannot help until the operator fixes the key; the OpenAI and Anthropic SDKs honour this header.
+    headers: { 'x-should-retry': 'false' },
   });
   r.out.status = 'upstream_error';
   r.out.errorCode = err.code;
