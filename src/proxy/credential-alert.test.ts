@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import type { GatewayLogger, LogFields } from '../core/logger.ts';
 import type { SecurityEvent } from '../events/types.ts';
 import { credentialRefusedAlert } from './credential-alert.ts';
 
@@ -7,8 +8,8 @@ describe('credentialRefusedAlert', () => {
   it('one event and one log line per provider, status and window; a failing emit is logged, not thrown', async () => {
     let now = 120_000;
     const events: SecurityEvent[] = [];
-    const logs: Record<string, unknown>[] = [];
-    const logger = { info: () => undefined, debug: () => undefined, warn: (f: Record<string, unknown>) => void logs.push(f), error: (f: Record<string, unknown>) => void logs.push(f) };
+    const logs: LogFields[] = [];
+    const logger: GatewayLogger = { info: () => undefined, debug: () => undefined, warn: (f) => void logs.push(f), error: (f) => void logs.push(f) };
     let fail = false;
     const alert = credentialRefusedAlert({
       clock: { now: () => now, mono: () => now }, logger, windowMs: 60_000,
