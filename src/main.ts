@@ -20,6 +20,7 @@ import type { ExchangeObserver } from './audit/exchange-observer.ts';
 import { createAdminActivity } from './admin/activity.ts';
 import { auditRoutes } from './admin/audit-routes.ts';
 import { eventsRoutes } from './admin/events-routes.ts';
+import { credentialRefusedAlert } from './proxy/credential-alert.ts';
 import { adminRoutes } from './admin/routes.ts';
 import { startEvidence, type Evidence } from './compose/evidence.ts';
 import { loadConsoleRoutes } from './console/routes.ts';
@@ -158,6 +159,7 @@ async function composeGateway(o: GatewayOptions, onFailedStart: (close: () => Pr
       providers: providers.runtimes,
       guard: () => guard,
       limits: { maxBodyBytes: config.server.max_body_bytes, bodyTimeoutMs: config.server.request_body_timeout_ms, trustProxy: config.server.trust_proxy },
+      onUpstreamCredentialRefused: credentialRefusedAlert({ clock, logger, emit: (e) => evidence.events.emit(e) }),
     },
     router,
     metrics,

@@ -25,6 +25,8 @@ export type ErrorCode =
   | 'upstream_timeout'
   | 'upstream_protocol_error'
   | 'recording_failed'
+  | 'auth_unavailable'
+  | 'upstream_auth_failed'
   | 'evaluation_error'
   | 'overloaded'
   | 'config_invalid'
@@ -53,6 +55,8 @@ const DEFAULT_STATUS: Record<ErrorCode, number> = {
   upstream_timeout: 504,
   upstream_protocol_error: 502,
   recording_failed: 503,
+  auth_unavailable: 503,
+  upstream_auth_failed: 502,
   evaluation_error: 503,
   overloaded: 503,
   config_invalid: 500,
@@ -81,7 +85,7 @@ export class GatewayError extends Error {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.code = code;
     this.status = options.status ?? DEFAULT_STATUS[code];
-    this.expose = this.status < 500 || code === 'recording_failed' || code === 'evaluation_error' || code === 'overloaded' || code.startsWith('upstream');
+    this.expose = this.status < 500 || code === 'recording_failed' || code === 'auth_unavailable' || code === 'evaluation_error' || code === 'overloaded' || code.startsWith('upstream');
     this.headers = options.headers ?? {};
     this.details = options.details;
   }

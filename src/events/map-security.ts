@@ -55,6 +55,11 @@ function shape(e: SecurityEvent, h: FieldHasher): Shape {
         cls: CLASS.entityManagement, activity: e.change === 'deleted' ? [4, 'Delete'] : [3, 'Update'], severity: SEVERITY.medium,
         fields: { ...entity('provider_credential', safeName(e.provider, h), safeName(e.provider, h)), unmapped: { portcullis: { change: e.change } } },
       };
+    case 'credential.refused':
+      return {
+        cls: CLASS.entityManagement, activity: [99, 'Refused'], severity: SEVERITY.high,
+        fields: { ...entity('provider_credential', safeName(e.provider, h), safeName(e.provider, h)), unmapped: { portcullis: { upstream_status: e.upstreamStatus } } },
+      };
     case 'approval.requested':
       return {
         cls: CLASS.entityManagement, activity: [1, 'Create'], severity: SEVERITY.low,

@@ -33,6 +33,8 @@ export type SecurityEvent = SecurityEventBase & (
   | { type: 'policy.pushed'; policyVersion: string; policyName?: string }
   | { type: 'policy.activated'; policyVersion: string; previousVersion?: string | null; policyName?: string; mode?: 'enforce' | 'observe' }
   | { type: 'credential.changed'; provider: string; change: 'set' | 'deleted' | 'rotated' }
+  /** A provider answered 401/403 to the gateway's own provider credential (revoked, wrong or under-privileged key). */
+  | { type: 'credential.refused'; provider: string; upstreamStatus: number }
   | { type: 'approval.requested'; approvalId: string; exchangeId?: string; requester: string; ruleIds?: readonly string[]; approverGroups?: readonly string[] }
   | { type: 'approval.decided'; approvalId: string; requester: string; decision: 'approved' | 'denied' | 'expired' | 'cancelled'; scope?: 'request' | 'window'; windowEndsAt?: number }
   | { type: 'account.changed'; account: { subject: string; kind?: string; credentialId?: string }; change: 'created' | 'enabled' | 'disabled' | 'deleted' | 'groups_changed' | 'key_created' | 'key_revoked' }

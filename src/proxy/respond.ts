@@ -19,7 +19,9 @@ export function sendError(res: ServerResponse, protocol: Protocol, endpoint: End
     ...err.headers,
     'content-type': 'application/json',
     'content-length': Buffer.byteLength(body),
-    ...(err.code === 'body_too_large' || err.code === 'request_timeout' ? { connection: 'close' } : {}),
+    // A slow client's connection is not worth keeping; an oversized body is drained after the answer instead
+    // (src/proxy/linger.ts), so the client reads its 413 rather than a reset.
+    ...(err.code === 'request_timeout' ? { connection: 'close' } : {}),
   });
   res.end(body);
 }

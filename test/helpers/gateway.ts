@@ -45,6 +45,18 @@ export interface TestGatewayOptions {
 export const PROVIDER_KEY_OPENAI = 'sk-provider-openai-' + 'x'.repeat(24);
 export const PROVIDER_KEY_ANTHROPIC = 'sk-ant-provider-' + 'y'.repeat(24);
 
+/** The routes every test gateway has unless `routesYaml` replaces them (append to extend them). */
+export const DEFAULT_ROUTES_YAML = `routes:
+  - model: "gpt-*"
+    provider: openai
+  - model: text-embedding-3-small
+    provider: openai
+  - model: renamed-model
+    provider: openai
+    upstream_model: gpt-4o-upstream
+  - model: "claude-*"
+    provider: anthropic`;
+
 export async function startTestGateway(o: TestGatewayOptions = {}): Promise<TestGateway> {
   const mock = await startMockUpstream({ host: '127.0.0.1', port: 0, chunks: o.mockChunks ?? 4, chunkDelayMs: o.mockDelayMs ?? 0 });
   const dir = mkdtempSync(join(tmpdir(), 'pcl-e2e-'));
@@ -70,16 +82,7 @@ providers:
     type: anthropic
     base_url: ${mock.url}
     api_key: env:ANTHROPIC_KEY
-${o.routesYaml ?? `routes:
-  - model: "gpt-*"
-    provider: openai
-  - model: text-embedding-3-small
-    provider: openai
-  - model: renamed-model
-    provider: openai
-    upstream_model: gpt-4o-upstream
-  - model: "claude-*"
-    provider: anthropic`}
+${o.routesYaml ?? DEFAULT_ROUTES_YAML}
 ${o.extraYaml ?? ''}`;
   const config = parseConfig(yaml, 'test.yaml');
   const gw = await startGateway({ config, baseDir: dir, env, logger: createLogger('silent'), observers: o.observers, onIdentityEvent: o.onIdentityEvent, ...(o.listen ? { listen: o.listen } : {}) });
