@@ -63,17 +63,17 @@ export class ExchangeRecorder {
       await this.#o.store.exchanges.finish({
         id: start.id, finishedAt: this.#o.clock.now(), status: 'failed', httpStatus: 503, errorCode: 'recording_failed',
         timings: { upstreamFirstByteMs: null, clientFirstByteMs: null, totalMs: null }, usage: { inputTokens: null, outputTokens: null, totalTokens: null },
-        response: null, eventCount: 0, responseFindings: [],
+        response: null, eventCount: 0, responseFindings: [], forwarded: false,
       }).catch(() => undefined);
       throw observed.error;
     }
     return new ExchangeRecording(this.#o, start);
   }
 
-  /** A request refused before it went upstream, written in one step. */
-  async rejected(rec: StartRecord, client: Buffer | undefined, finish: Omit<ExchangeFinish, 'id' | 'eventCount' | 'response'>): Promise<void> {
+  /** A request refused before it went upstream, written in one step: recorded as never sent to the provider. */
+  async rejected(rec: StartRecord, client: Buffer | undefined, finish: Omit<ExchangeFinish, 'id' | 'eventCount' | 'response' | 'forwarded'>): Promise<void> {
     const start = this.#startRecord(rec, { client, upstream: undefined });
-    const fin: ExchangeFinish = { ...finish, id: rec.id, eventCount: 0, response: null };
+    const fin: ExchangeFinish = { ...finish, id: rec.id, eventCount: 0, response: null, forwarded: false };
     const started = await writeThenObserve(this.#o, this.#o.store.exchanges.recordRejected(start, fin), (obs) => obs.onStart?.(start));
     if (started.failed) throw started.error;
     const finished = await writeThenObserve(this.#o, Promise.resolve(), (obs) => obs.onFinish?.(start, fin));

@@ -22,7 +22,7 @@ function finish(over: Partial<ExchangeFinish> = {}): ExchangeFinish {
   return {
     id: 'ex_01', finishedAt: 1_700_000_000_500, status: 'completed', httpStatus: 200, errorCode: null,
     timings: { upstreamFirstByteMs: 40, clientFirstByteMs: 42, totalMs: 500 }, usage: { inputTokens: 12, outputTokens: 30, totalTokens: 42 },
-    response: null, eventCount: 9, responseFindings: [], ...over,
+    response: null, eventCount: 9, responseFindings: [], forwarded: true, ...over,
   };
 }
 

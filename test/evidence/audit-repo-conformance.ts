@@ -55,7 +55,7 @@ export function auditRepoConformance(name: string, harness: () => Promise<AuditH
         // The last one is a stream: its segment was written along the way, so the store digests what it holds.
         const streamed = i === 2;
         if (streamed) await store.exchanges.appendSegment(start.id, 0, sealSegment(keyring, start.id, 0, [[1, null, '{"x":1}'], [2, null, '[DONE]']]));
-        const finish = { id: start.id, finishedAt: start.startedAt + 5, status: 'completed' as const, httpStatus: 200, errorCode: null, timings: { upstreamFirstByteMs: 1, clientFirstByteMs: 1, totalMs: 5 }, usage: { inputTokens: 1, outputTokens: 1, totalTokens: 2 }, response: streamed ? null : sealBody(keyring, start.id, 'response', Buffer.from('{}')), eventCount: streamed ? 2 : 0, responseFindings: [] };
+        const finish = { id: start.id, finishedAt: start.startedAt + 5, status: 'completed' as const, httpStatus: 200, errorCode: null, timings: { upstreamFirstByteMs: 1, clientFirstByteMs: 1, totalMs: 5 }, usage: { inputTokens: 1, outputTokens: 1, totalTokens: 2 }, response: streamed ? null : sealBody(keyring, start.id, 'response', Buffer.from('{}')), eventCount: streamed ? 2 : 0, responseFindings: [], forwarded: true };
         await store.exchanges.finish(finish);
         await obs.onFinish!(start, finish);
       }

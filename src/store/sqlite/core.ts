@@ -118,9 +118,9 @@ export class SqliteCore {
   exchangesFinish(row: FinishRow): void {
     const res = this.stmt(
       `UPDATE exchanges SET status = ?, http_status = ?, error_code = ?, finished_at = ?, timings_json = ?, usage_json = ?,
-         event_count = ?, response_findings_json = ?, response = ? WHERE id = ? AND status = 'in_progress'`,
+         event_count = ?, response_findings_json = ?, response = ?, forwarded = ? WHERE id = ? AND status = 'in_progress'`,
     ).run(...row);
-    if (res.changes !== 1) throw new Error(`exchange ${row[9]} is not in progress`);
+    if (res.changes !== 1) throw new Error(`exchange ${row[10]} is not in progress`);
   }
 
   exchangesRecordRejected(start: StartRow, finish: FinishRow): void {
@@ -222,7 +222,7 @@ export class SqliteCore {
 /** Every exchange column but the sealed bodies (listing never reads bodies). */
 const META_COLUMNS = `id, started_at, subject, principal_json, endpoint, method, path, model, provider, upstream_model, stream,
   client_ip, user_agent, decision_json, findings_json, status, http_status, error_code, finished_at, timings_json, usage_json,
-  event_count, response_findings_json`;
+  event_count, response_findings_json, forwarded`;
 
 function str(v: SQLOutputValue | undefined): string {
   return typeof v === 'string' ? v : v === null || v === undefined ? '' : typeof v === 'number' || typeof v === 'bigint' ? v.toString() : Buffer.from(v).toString('utf8');
@@ -285,6 +285,7 @@ function toExchange(r: Row): ExchangeRow {
     usage: parse(r.usage_json) ?? undefined,
     eventCount: numOrNull(r.event_count) ?? undefined,
     responseFindings: parse(r.response_findings_json) ?? undefined,
+    forwarded: r.forwarded === null || r.forwarded === undefined ? null : r.forwarded === 1,
   };
 }
 
