@@ -2,6 +2,7 @@ import type { Clock } from '../core/clock.ts';
 import type { Keyring } from '../crypto/keyring.ts';
 import type { ExchangeFinish, ExchangeStart, Store } from '../store/ports.ts';
 import type { ExchangeObserver } from './exchange-observer.ts';
+import { createRecordHygiene, type CleanFields } from './record-hygiene.ts';
 import { sealBody, sealSegment, type RecordedEvent } from './recording.ts';
 
 export interface RecorderOptions {
@@ -49,9 +50,12 @@ async function writeThenObserve(
  */
 export class ExchangeRecorder {
   readonly #o: RecorderOptions;
+  /** Client-controlled metadata reduced to what may be stored in clear (record-hygiene.ts). */
+  readonly #hygiene: (rec: CleanFields) => CleanFields;
 
   constructor(opts: RecorderOptions) {
     this.#o = opts;
+    this.#hygiene = createRecordHygiene(opts.keyring);
   }
 
   async begin(rec: StartRecord, bodies: { client: Buffer; upstream: Buffer | undefined }): Promise<ExchangeRecording> {
@@ -84,6 +88,7 @@ export class ExchangeRecorder {
     const seal = this.#o.recordBodies;
     return {
       ...rec,
+      ...this.#hygiene(rec),
       clientRequest: seal && bodies.client ? sealBody(this.#o.keyring, rec.id, 'client_request', bodies.client) : null,
       upstreamRequest: seal && bodies.upstream ? sealBody(this.#o.keyring, rec.id, 'upstream_request', bodies.upstream) : null,
     };

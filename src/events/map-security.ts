@@ -1,6 +1,6 @@
 import type { MapContext } from './map-exchange.ts';
 import { CLASS, SEVERITY, baseEvent, user, type OcsfClass, type OcsfEvent, type Severity } from './ocsf-base.ts';
-import { safeIdent, safeIp, safeName, safeNames, type FieldHasher } from './sanitize.ts';
+import { safeIdent, safeIp, safeName, safeNames, type FieldHasher } from '../core/sanitize.ts';
 import type { SecurityActor, SecurityEvent } from './types.ts';
 
 /**
