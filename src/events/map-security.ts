@@ -50,6 +50,13 @@ function shape(e: SecurityEvent, h: FieldHasher): Shape {
         cls: CLASS.entityManagement, activity: [10, 'Activate'], severity: SEVERITY.medium,
         fields: { ...entity('policy', safeName(e.policyVersion, h), safeName(e.policyName, h)), unmapped: { portcullis: { previous_version: safeName(e.previousVersion, h), mode: e.mode } } },
       };
+    case 'policy.integrity_failed':
+      // A stored version no longer matches what was pushed or activated: someone wrote to the database behind the
+      // gateway's back. Critical: the gateway refuses every request until a valid version is activated.
+      return {
+        cls: CLASS.entityManagement, activity: [99, 'Integrity Check'], severity: SEVERITY.critical,
+        fields: { ...entity('policy', safeName(e.policyVersion, h)), unmapped: { portcullis: { problem: safeIdent(e.problem, h), during: e.during } } },
+      };
     case 'credential.changed':
       return {
         cls: CLASS.entityManagement, activity: e.change === 'deleted' ? [4, 'Delete'] : [3, 'Update'], severity: SEVERITY.medium,

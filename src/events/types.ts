@@ -32,6 +32,7 @@ export type SecurityEvent = SecurityEventBase & (
   | { type: 'admin.action'; operation: string; target?: { type: string; id: string } }
   | { type: 'policy.pushed'; policyVersion: string; policyName?: string }
   | { type: 'policy.activated'; policyVersion: string; previousVersion?: string | null; policyName?: string; mode?: 'enforce' | 'observe' }
+  | { type: 'policy.integrity_failed'; policyVersion: string; problem: string; during: 'load' | 'activate' }
   | { type: 'credential.changed'; provider: string; change: 'set' | 'deleted' | 'rotated' }
   | { type: 'approval.requested'; approvalId: string; exchangeId?: string; requester: string; ruleIds?: readonly string[]; approverGroups?: readonly string[] }
   | { type: 'approval.decided'; approvalId: string; requester: string; decision: 'approved' | 'denied' | 'expired' | 'cancelled'; scope?: 'request' | 'window'; windowEndsAt?: number }

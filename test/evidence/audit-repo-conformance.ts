@@ -137,6 +137,19 @@ export function auditRepoConformance(name: string, harness: () => Promise<AuditH
       const r = await verifyStore({ repo: b.repo, now: clock.now() });
       assert.equal(r.ok, true, JSON.stringify(r.problems));
     });
+    it('finds policy activations by what they are about, newest first, and nothing else', async () => {
+      const { repo } = await open();
+      let t = 1000;
+      const log = await AuditLog.open({ repo, keyring, clock: { now: () => (t += 10), mono: () => 0 }, writerId: 'w-ref', checkpointIntervalMs: 0, checkpointEveryEntries: 1e6 });
+      await log.append({ kind: 'policy.activated', subject: 'admin', refId: 'pv_A', payload: { n: 1 } });
+      await log.append({ kind: 'admin.action', subject: 'admin', refId: 'pv_A', payload: { n: 2 } });
+      await log.append({ kind: 'policy.activated', subject: 'admin', refId: 'pv_B', payload: { n: 3 } });
+      await log.append({ kind: 'policy.activated', subject: 'admin', refId: 'pv_A', payload: { n: 4 } });
+      assert.deepEqual((await repo.entriesByRef('policy.activated', 'pv_A', 10)).map((e) => e.payload.n), [4, 1]);
+      assert.deepEqual((await repo.entriesByRef('policy.activated', 'pv_A', 1)).map((e) => e.payload.n), [4]);
+      assert.deepEqual(await repo.entriesByRef('policy.activated', 'pv_none', 10), []);
+      await log.close();
+    });
   });
 }
 

@@ -6,22 +6,9 @@ import { after, before, describe, it } from 'node:test';
 import OpenAI from 'openai';
 import { runCli } from '../../src/cli/main.ts';
 import { finishedExchange, startTestGateway, type TestGateway } from '../helpers/gateway.ts';
+import { DENY_MINI_POLICY } from '../helpers/policies.ts';
 
 type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
-
-/** One model refused by policy, one allowed and forwarded unchanged (no content section: nothing is rewritten). */
-const POLICY = `
-version: 1
-name: refused-views
-rules:
-  - id: no-mini
-    effect: deny
-    subjects: { groups: [eng] }
-    resources: { models: ["gpt-4o-mini"] }
-  - id: eng
-    effect: allow
-    subjects: { groups: [eng] }
-`;
 
 /**
  * Issue #11 item 11: a refused exchange must never look forwarded. Every view of the record — admin API, CLI show,
@@ -53,7 +40,7 @@ describe('a refused exchange is recorded and shown as never sent to the provider
       masterKey: MASTER,
       extraYaml: 'auth:\n  roles: { admin: [portcullis-admins], auditor: [portcullis-admins], user: [eng] }\n',
     });
-    const pushed = await api('POST', '/admin/v1/policies', { source: POLICY, message: 'refusals' });
+    const pushed = await api('POST', '/admin/v1/policies', { source: DENY_MINI_POLICY, message: 'refusals' });
     assert.equal(pushed.status, 201, JSON.stringify(pushed.json));
     assert.equal((await api('POST', `/admin/v1/policies/${String(pushed.json.id)}/activate`, {})).status, 200);
     await writeFile(join(t.dir, 'cli.yaml'), `store:\n  url: sqlite:${join(t.dir, 'portcullis.db')}\nmaster_key: env:PCL_TEST_MASTER\nproviders: [{ name: m, type: mock }]\nroutes: [{ model: "*", provider: m }]\n`);
