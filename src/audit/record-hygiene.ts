@@ -2,8 +2,8 @@ import { createFieldHasher, safeIdent, safeIp, safeUserAgent, type FieldHasher }
 import type { Keyring } from '../crypto/keyring.ts';
 import type { StartRecord } from './recorder.ts';
 
-/** Cached user agents: clients repeat theirs on every request (bounded; cleared when full). */
-const UA_CACHE_MAX = 512;
+/** Distinct values remembered per field (cleared when full). */
+const CACHE_MAX = 512;
 
 /**
  * What the exchange record keeps of the strings a client controls (docs/audit.md#what-is-stored-in-clear). The
@@ -22,24 +22,28 @@ export type CleanFields = Pick<StartRecord, 'userAgent' | 'model' | 'upstreamMod
 
 export function createRecordHygiene(keyring: Keyring): (rec: CleanFields) => CleanFields {
   const h = createFieldHasher(keyring.key('events').export());
-  const agents = new Map<string, string>();
-  const userAgent = (raw: string | null): string | null => {
-    if (raw === null || raw.length === 0) return null;
-    let v = agents.get(raw);
-    if (v === undefined) {
-      v = storedUserAgent(raw, h);
-      if (agents.size >= UA_CACHE_MAX) agents.clear();
-      agents.set(raw, v);
-    }
-    return v;
-  };
-  const ident = (v: string | null): string | null => (v === null ? null : (safeIdent(v, h) ?? null));
+  const userAgent = memo((raw) => storedUserAgent(raw, h));
+  const ident = memo((v) => safeIdent(v, h) ?? v);
   return (rec) => ({
-    userAgent: userAgent(rec.userAgent),
-    model: ident(rec.model),
-    upstreamModel: ident(rec.upstreamModel),
+    userAgent: rec.userAgent ? userAgent(rec.userAgent) : null,
+    model: rec.model === null ? null : ident(rec.model),
+    upstreamModel: rec.upstreamModel === null ? null : ident(rec.upstreamModel),
     clientIp: rec.clientIp === null ? null : (safeIp(rec.clientIp) ?? null),
   });
+}
+
+/** Clients repeat their user agent and model on every request: each distinct value is filtered once (bounded). */
+function memo(f: (v: string) => string): (v: string) => string {
+  const seen = new Map<string, string>();
+  return (v) => {
+    let out = seen.get(v);
+    if (out === undefined) {
+      out = f(v);
+      if (seen.size >= CACHE_MAX) seen.clear();
+      seen.set(v, out);
+    }
+    return out;
+  };
 }
 
 function storedUserAgent(raw: string, h: FieldHasher): string {
