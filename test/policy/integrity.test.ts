@@ -183,5 +183,15 @@ for (const engine of ['sqlite', 'postgres'] as const) {
       assert.deepEqual(chain.map((e) => [e.refId, e.payload.hash]), [[ids.strict, sha256(STRICT)], [ids.draft, sha256(DRAFT)]]);
       assert.deepEqual(chain[1]!.payload.previous, { hash: sha256(STRICT), version_id: ids.strict });
     });
+
+    it('upgrade: an activation stored before activations were chained is refused until `policy activate active`', async () => {
+      // What a store written by an earlier gateway looks like: an activation row without its policy.activated entry.
+      await sql('INSERT INTO policy_activations (version_id, mode, action, at, by) VALUES (?, ?, ?, ?, ?)', ids.strict, 'enforce', 'activate', Date.now(), 'user:admin');
+      await assertRefusedOnLoad('activation_unchained');
+      const adopted = await admin('POST', '/admin/v1/policies/active/activate', {});
+      assert.equal(adopted.status, 200, JSON.stringify(adopted.json));
+      const r = await replica();
+      assert.equal((await chat(r, 'gpt-4o-mini')).status, 403, 'the adopted version is enforced again');
+    });
   });
 }
