@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
-import { clientIp } from './client-info.ts';
+import { clientIp } from './client-ip.ts';
 
 describe('clientIp', () => {
   let server: Server;
