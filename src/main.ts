@@ -124,6 +124,7 @@ async function composeGateway(o: GatewayOptions, onFailedStart: (close: () => Pr
     setGuard: (g) => void (guard = g),
     publicUrl: () => config.server.public_url ?? url,
     recordApproval: (r) => evidence.recordApproval(r),
+    policyLedger: evidence.policyLedger,
   });
   onFailedStart(() => governance.close());
   const recorder = new ExchangeRecorder({

@@ -1,7 +1,7 @@
 import type { Keyring } from '../crypto/keyring.ts';
 import type { Store } from '../store/ports.ts';
 import { terminalLine } from '../core/terminal-text.ts';
-import { exchangeDetail } from './exchange-view.ts';
+import { exchangeDetail, PROVIDER_RECEIVED_TEXT, providerReceived } from './exchange-view.ts';
 import type { AuditRepo, SessionRow } from './repo.ts';
 
 /** One session with every exchange decrypted: what the person sent, what the provider received, what came back. */
@@ -42,7 +42,7 @@ export interface ReplayOptions {
   sleep?: (ms: number) => Promise<void>;
 }
 
-type Detail = Record<string, unknown> & { events: { t_ms: number; event: string | null; data: string; upstream_data?: string }[] };
+type Detail = Record<string, unknown> & { forwarded?: boolean | null; upstream_request_modified?: boolean; events: { t_ms: number; event: string | null; data: string; upstream_data?: string }[] };
 
 /** Primitives as themselves, anything else as JSON (recorded values are untrusted shapes). */
 const str = (v: unknown): string => (typeof v === 'string' ? v : v === null || v === undefined ? '' : (JSON.stringify(v) ?? ''));
@@ -70,12 +70,9 @@ export async function replaySession(rec: SessionRecording, o: ReplayOptions): Pr
     line(`   findings: ${describeFindings(d.findings)}`);
     line('>> sent:');
     for (const t of requestText(d.client_request)) line(`   ${t}`);
-    if (d.upstream_request_modified) {
-      line('>> provider received (changed by the gateway):');
-      for (const t of requestText(d.upstream_request)) line(`   ${t}`);
-    } else {
-      line('>> provider received: the same');
-    }
+    const received = providerReceived(d);
+    line(`>> ${PROVIDER_RECEIVED_TEXT[received]}`);
+    if (received === 'changed') for (const t of requestText(d.upstream_request)) line(`   ${t}`);
     let t = 0;
     for (const e of d.events) {
       await pause(e.t_ms - t);

@@ -11,6 +11,8 @@ import { openAuditRepo } from '../store/audit-repo.ts';
 import { openOutboxRepo } from '../store/outbox-repo.ts';
 import type { Store } from '../store/ports.ts';
 import { PRODUCT_VERSION } from '../core/version.ts';
+import { createPolicyLedger } from '../audit/policy-ledger.ts';
+import type { PolicyLedger } from '../policy/versions.ts';
 
 export interface Evidence {
   audit: AuditRuntime;
@@ -21,6 +23,8 @@ export interface Evidence {
   recordAdmin(a: AdminActivity): Promise<void>;
   /** The approvals module's `emit`: every transition and refusal is chained and becomes an event. */
   recordApproval(r: ApprovalAuditRecord): void;
+  /** Policy activations bound to the trail; a failed integrity check is chained and raised as a security event. */
+  policyLedger: PolicyLedger;
   close(): Promise<void>;
 }
 
@@ -40,9 +44,19 @@ export async function startEvidence(o: {
     outbox: openOutboxRepo(o.store), config: o.config.events, baseDir: o.baseDir, env: o.env, clock: o.clock, logger: o.logger,
     hashKey: o.keyring.key('events').export(), productVersion: PRODUCT_VERSION, registry: o.registry,
   });
-  const lost = (what: string) => (err: unknown) => o.logger.error({ event: 'evidence_record_failed', reason: what, error_name: errorName(err) }, 'an approval record could not be written');
+  const lost = (what: string) => (err: unknown) => o.logger.error({ event: 'evidence_record_failed', reason: what, error_name: errorName(err) }, 'an evidence record could not be written');
+  const policyLedger = createPolicyLedger({
+    log: audit.log, repo: audit.repo, keyring: o.keyring,
+    onFailure(f) {
+      // Ids and a closed-vocabulary problem only: never the policy text.
+      audit.log.append({ kind: 'policy.integrity_failed', subject: 'system', refId: f.versionId, payload: { during: f.during, number: f.number, problem: f.problem, version_id: f.versionId } })
+        .catch(lost('policy.integrity_failed'));
+      events.emit({ type: 'policy.integrity_failed', at: o.clock.now(), actor: { subject: 'system', kind: 'system' }, outcome: 'failure', reason: f.problem, policyVersion: f.versionId, problem: f.problem, during: f.during })
+        .catch(lost('policy.integrity_failed'));
+    },
+  });
   return {
-    audit, events,
+    audit, events, policyLedger,
     recordAdminRequest: (r) => auditAdminRequest(audit.log, { actor: r.actor.subject, action: r.action, target: r.target, requestId: r.requestId }),
     async recordAdmin(a) {
       const c = a.change;

@@ -24,6 +24,7 @@ import type { RouteTable } from '../proxy/routes.ts';
 import { openApprovalRepo } from '../store/approval-repo.ts';
 import { budgetCountersFor } from '../store/budget-counters.ts';
 import { openPolicyRepo } from '../store/policy-repo.ts';
+import type { PolicyLedger } from '../policy/versions.ts';
 import type { Store } from '../store/ports.ts';
 import { templateRepoFor } from '../store/template-repo.ts';
 
@@ -48,6 +49,8 @@ export async function startGovernance(o: {
   /** Base of approval links (known once the gateway listens). */
   publicUrl: () => string;
   recordApproval: (r: ApprovalAuditRecord) => void;
+  /** Binds policy activations to the audit trail (src/audit/policy-ledger.ts). */
+  policyLedger?: PolicyLedger;
 }): Promise<Governance> {
   const now = () => o.clock.now();
   const enforcer = new BudgetEnforcer({ counters: budgetCountersFor(o.store), now });
@@ -68,6 +71,7 @@ export async function startGovernance(o: {
     sections: { budgets: validateBudgetsSection },
     hooks: [approvalPolicyHook(approvals.gate), budgetPolicyHook(enforcer)],
     prepare: templatePreparer(templates),
+    ledger: o.policyLedger,
   });
   const simulator = new PolicySimulator({ exchanges: o.store.exchanges, service: policy.service, load: policy.load });
   // Expired budget counters and tokenization mappings (sealed PII) are deleted, not just ignored.

@@ -32,6 +32,7 @@ export type SecurityEvent = SecurityEventBase & (
   | { type: 'admin.action'; operation: string; target?: { type: string; id: string } }
   | { type: 'policy.pushed'; policyVersion: string; policyName?: string }
   | { type: 'policy.activated'; policyVersion: string; previousVersion?: string | null; policyName?: string; mode?: 'enforce' | 'observe' }
+  | { type: 'policy.integrity_failed'; policyVersion: string; problem: string; during: 'load' | 'activate' }
   | { type: 'credential.changed'; provider: string; change: 'set' | 'deleted' | 'rotated' }
   /** A provider answered 401/403 to the gateway's own provider credential (revoked, wrong or under-privileged key). */
   | { type: 'credential.refused'; provider: string; upstreamStatus: number }

@@ -6,7 +6,7 @@ import type { DetectionConfig } from '../detect/config-schema.ts';
 import { createPresidioRecognizer, prescanRequest } from '../detect/external.ts';
 import { compileContentPolicy, validateContentSection } from '../detect/policy-content.ts';
 import { loadPolicy, type LoadedPolicy, type SectionValidator } from '../policy/load.ts';
-import type { PolicyMode, PolicyRepo } from '../policy/versions.ts';
+import type { PolicyLedger, PolicyMode, PolicyRepo } from '../policy/versions.ts';
 import type { Family } from '../proxy/endpoints.ts';
 import type { ExchangeGuard } from '../proxy/guard.ts';
 import type { ResolvedRoute } from '../proxy/routes.ts';
@@ -42,6 +42,8 @@ export interface PolicyModuleOptions {
   external?: ExternalConfig | undefined;
   /** Runs before detection on every exchange under a policy (prompt templates are rendered here). */
   prepare?: RequestPreparer;
+  /** Binds activations to the audit trail (src/audit/policy-ledger.ts); without it only the text's hash is checked. */
+  ledger?: PolicyLedger | undefined;
 }
 
 /**
@@ -98,8 +100,8 @@ export async function startPolicyModule(o: PolicyModuleOptions): Promise<PolicyM
   };
   const runtime = createPolicyRuntime({
     repo: o.repo, logger: o.logger, load, setGuard: (g) => o.setGuard(g), guardFor,
-    pollIntervalMs: o.config?.poll_interval_ms ?? 5000, file: o.config?.file ? resolve(o.baseDir, o.config.file) : undefined,
+    pollIntervalMs: o.config?.poll_interval_ms ?? 5000, file: o.config?.file ? resolve(o.baseDir, o.config.file) : undefined, ledger: o.ledger,
   });
   await runtime.start();
-  return { service: new PolicyService({ repo: o.repo, clock: o.clock, load }), runtime, load };
+  return { service: new PolicyService({ repo: o.repo, clock: o.clock, load, ledger: o.ledger }), runtime, load };
 }

@@ -35,6 +35,8 @@ export interface Outcome {
   usage: ExchangeUsage;
   timings: ExchangeTimings;
   responseBody: Buffer | undefined;
+  /** Set the moment the upstream call is made: until then nothing was sent to the provider. */
+  forwarded: boolean;
 }
 
 const MAX_JSON_RESPONSE = 64 * 1024 * 1024;
@@ -62,7 +64,7 @@ export async function forwardExchange(a: ForwardArgs): Promise<number> {
   }
   const out: Outcome = {
     status: 'completed', httpStatus: null, errorCode: null, usage: emptyUsage(),
-    timings: { upstreamFirstByteMs: null, clientFirstByteMs: null, totalMs: null }, responseBody: undefined,
+    timings: { upstreamFirstByteMs: null, clientFirstByteMs: null, totalMs: null }, responseBody: undefined, forwarded: false,
   };
   const abort = new AbortController();
   const onClose = (): void => {
@@ -77,7 +79,10 @@ export async function forwardExchange(a: ForwardArgs): Promise<number> {
     res.off('close', onClose);
     out.timings.totalMs = deps.clock.mono() - a.mono0;
     await recording.finish(
-      { finishedAt: deps.clock.now(), status: out.status, httpStatus: out.httpStatus, errorCode: out.errorCode, timings: out.timings, usage: out.usage, responseFindings: ctx.responseFindings.map((f) => ({ ...f })) },
+      {
+        finishedAt: deps.clock.now(), status: out.status, httpStatus: out.httpStatus, errorCode: out.errorCode, timings: out.timings, usage: out.usage,
+        responseFindings: ctx.responseFindings.map((f) => ({ ...f })), forwarded: out.forwarded,
+      },
       out.responseBody,
     ).catch((err: unknown) => deps.logger.error({ event: 'record_finish_failed', exchange_id: ctx.id, error_name: errorName(err) }));
   }
@@ -97,6 +102,7 @@ async function respond(r: RespondArgs): Promise<void> {
   const { deps, ctx, out } = r;
   const provider = deps.providers.get(ctx.route.provider);
   if (!provider) throw new GatewayError('internal', `route names missing provider ${ctx.route.provider}`);
+  out.forwarded = true;
   const up = await callUpstream({
     provider,
     endpoint: ctx.endpoint,

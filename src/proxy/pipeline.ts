@@ -9,7 +9,7 @@ import type { ExchangeRecorder, StartRecord } from '../audit/recorder.ts';
 import type { AuthContext } from '../identity/authenticator.ts';
 import { readBody } from '../http/body.ts';
 import { parseJsonObject } from './body.ts';
-import { clientIp } from './client-info.ts';
+import { clientIp } from '../core/client-ip.ts';
 import type { ExchangeContext } from './context.ts';
 import type { Endpoint } from './endpoints.ts';
 import type { ExchangeGuard } from './guard.ts';

@@ -64,7 +64,7 @@ function generate(seed: number, n: number): Generated[] {
         id: start.id, finishedAt: startedAt + (totalMs ?? 0), status, httpStatus: status === 'rejected' ? 403 : 200,
         errorCode: status === 'rejected' ? pick(['policy_denied', 'content_blocked', 'budget_exceeded']) : status === 'completed' ? null : 'upstream_status_500',
         timings: { upstreamFirstByteMs: null, clientFirstByteMs: null, totalMs }, usage, response: null, eventCount: 0,
-        responseFindings: r() < 0.2 ? [{ type: 'PHONE_NUMBER', action: 'redact' }] : [],
+        responseFindings: r() < 0.2 ? [{ type: 'PHONE_NUMBER', action: 'redact' }] : [], forwarded: status !== 'rejected',
       } : undefined,
     });
   }
@@ -182,8 +182,8 @@ function conformance(engine: string, open: () => Promise<{ store: Store; stop: (
         }
         // Those still in progress finish now and are folded in once, on the next roll.
         for (const x of xs.filter((y) => !y.finish)) {
-          x.finish = { id: x.start.id, finishedAt: x.start.startedAt + 5, status: 'completed', httpStatus: 200, errorCode: null, timings: { upstreamFirstByteMs: null, clientFirstByteMs: null, totalMs: 7 }, usage: { inputTokens: 10, outputTokens: 1, totalTokens: 11 }, response: null, eventCount: 0, responseFindings: [] };
-          await store.exchanges.finish(x.finish);
+          x.finish = { id: x.start.id, finishedAt: x.start.startedAt + 5, status: 'completed', httpStatus: 200, errorCode: null, timings: { upstreamFirstByteMs: null, clientFirstByteMs: null, totalMs: 7 }, usage: { inputTokens: 10, outputTokens: 1, totalTokens: 11 }, response: null, eventCount: 0, responseFindings: [], forwarded: true };
+          await store.exchanges.finish(x.finish!);
         }
         assert.equal(await roll(repo, 37), xs.length - finished);
         await assertEqualsRecount(repo, xs, 'after the late finishes');

@@ -57,7 +57,7 @@ async function hostileStore(): Promise<Fixture> {
       id, finishedAt: at + 50, status: 'completed', httpStatus: 200, errorCode: `code${TITLE}`,
       timings: { upstreamFirstByteMs: 5, clientFirstByteMs: 6, totalMs: 50 }, usage: { inputTokens: 3, outputTokens: 7, totalTokens: 10 },
       response: streamed ? null : sealBody(f.keyring, id, 'response', Buffer.from(JSON.stringify({ choices: [{ message: { content: `answer ${HOSTILE}` } }] }))),
-      eventCount: streamed ? 2 : 0, responseFindings: [{ ...finding, direction: 'response' }],
+      eventCount: streamed ? 2 : 0, responseFindings: [{ ...finding, direction: 'response' }], forwarded: true,
     };
     await f.store.exchanges.finish(finish);
     await obs.onStart!(start);

@@ -162,6 +162,11 @@ approvals:
     await page.waitForSelector(`main table a[href="#/exchanges/${refusedId}"]`);
     assert.match(await page.textContent('main table') ?? '', /approval_required/);
     assert.equal(await page.inputValue('select[name=status]'), 'rejected');
+    // A refused request was never sent: the page says so and shows no upstream body (issue #11 item 11).
+    await page.goto(`${t.gw.url}/console/#/exchanges/${refusedId}`);
+    await page.waitForSelector('main .upstream-note');
+    assert.match(await page.textContent('main .upstream-note') ?? '', /Not sent to the provider/);
+    assert.doesNotMatch(await page.textContent('main') ?? '', /provider received the same/i);
     await page.goto(`${t.gw.url}/console/#/exchanges?subject=user:alice`);
     await page.waitForSelector('main table a[href^="#/exchanges/"]');
     await page.click('main table a[href^="#/exchanges/"]');

@@ -282,15 +282,25 @@ async function exchangesView(q) {
 
 /** @param {Json} x */
 function exchangeBody(x) {
-  const parts = [facts(x, ['id', 'started_at', 'finished_at', 'subject', 'endpoint', 'model', 'provider', 'upstream_model', 'stream', 'status', 'http_status', 'error_code', 'session_id'])];
-  for (const k of ['decision', 'findings', 'usage', 'timings', 'client_request', 'upstream_request', 'response']) {
+  const parts = [facts(x, ['id', 'started_at', 'finished_at', 'subject', 'endpoint', 'model', 'provider', 'upstream_model', 'stream', 'status', 'forwarded', 'http_status', 'error_code', 'session_id'])];
+  for (const k of ['decision', 'findings', 'usage', 'timings', 'client_request']) {
     if (x[k] !== undefined && x[k] !== null) parts.push(h('h2', {}, k.replaceAll('_', ' ')), pre(x[k]));
   }
+  // What the provider received, said the same way as the CLI (src/audit/exchange-view.ts PROVIDER_RECEIVED_TEXT).
+  parts.push(h('h2', {}, 'upstream request'), x.upstream_request_modified === true ? pre(x.upstream_request) : h('p', { class: 'upstream-note' }, providerReceivedText(x)));
+  if (x.response !== undefined && x.response !== null) parts.push(h('h2', {}, 'response'), pre(x.response));
   const events = list(x.events);
   if (events.length > 0) {
     parts.push(h('h2', {}, `stream (${events.length} events)`), table(['+ms', 'event', 'data'], events.map((e) => [text(e.t_ms), text(e.event), h('code', {}, text(e.data))]), ''));
   }
   return parts;
+}
+
+/** @param {Json} x */
+function providerReceivedText(x) {
+  if (x.forwarded === false) return 'Not sent to the provider: the gateway refused this request.';
+  if (x.forwarded === true) return 'The provider received the same bytes the client sent.';
+  return 'Unknown whether it was sent: the exchange did not finish.';
 }
 
 /** @param {string} id */

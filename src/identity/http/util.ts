@@ -71,16 +71,6 @@ export function sendOAuthError(res: ServerResponse, err: unknown): void {
   sendJson(res, g.status, { error: code, error_description: g.publicMessage }, g.headers);
 }
 
-/** The caller's address for rate limiting; X-Forwarded-For only when the operator says a proxy sets it. */
-export function sourceIp(req: IncomingMessage, trustProxy: boolean): string | undefined {
-  if (trustProxy) {
-    const xff = req.headers['x-forwarded-for'];
-    const first = (Array.isArray(xff) ? xff[0] : xff)?.split(',')[0]?.trim();
-    if (first) return first;
-  }
-  return req.socket.remoteAddress;
-}
-
 /**
  * Where a login may hand its one-time code: a loopback listener of the CLI (RFC 8252 §7.3: http on
  * 127.0.0.1/[::1]/localhost, any port), or — given the gateway's public URL — exactly its own web console page

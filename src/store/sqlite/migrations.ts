@@ -86,6 +86,8 @@ export const CORE_MIGRATIONS: readonly Migration[] = [
   );
   CREATE INDEX token_vault_expiry ON token_vault(expires_at);
   ` },
+  // Whether the request went to the provider (ExchangeFinish.forwarded); NULL for rows finished before it existed.
+  { id: 'core/003-exchange-forwarded', sql: 'ALTER TABLE exchanges ADD COLUMN forwarded INTEGER' },
 ];
 
 /** Every module's migrations, in the order they apply. Modules append their list here. */
