@@ -19,6 +19,8 @@ export interface ScannerSpec {
   /** Built-in detector ids or finding types to leave out. */
   readonly disable?: readonly string[];
   readonly custom?: readonly CustomDetectorSpec[];
+  /** Detectors the gateway adds (the optional names recognizer, src/detect/ner/): always on when given. */
+  readonly extra?: readonly Detector[];
   /** Findings below this score are dropped (default 0.5). */
   readonly minScore?: number;
   readonly phoneRegions?: readonly string[];
@@ -47,7 +49,7 @@ interface Compiled {
 
 export function compileScanner(spec: ScannerSpec = {}): CompiledScanner {
   const selected = selectBuiltIns(spec);
-  const all = [...selected, ...(spec.custom ?? []).map(customDetector)];
+  const all = [...selected, ...(spec.extra ?? []), ...(spec.custom ?? []).map(customDetector)];
   const seen = new Set<string>();
   for (const d of all) {
     if (seen.has(d.id)) throw new TypeError(`duplicate detector id ${d.id}`);
@@ -128,7 +130,7 @@ function contextBoost(lower: string, c: Candidate, rules: readonly ContextRule[]
   let total = 0;
   for (const r of rules) {
     const from = Math.max(0, c.start - (r.window ?? 48));
-    const to = Math.min(lower.length, c.end + AFTER_WINDOW);
+    const to = Math.min(lower.length, c.end + (r.windowAfter ?? AFTER_WINDOW));
     if (r.words.some((w) => hasWord(lower, w, from, c.start) || hasWord(lower, w, c.end, to))) total += r.boost;
   }
   return total;
