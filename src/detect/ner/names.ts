@@ -127,7 +127,8 @@ function emit(lex: NameLexicon, r: RunContext, out: Candidate[]): void {
   // Unknown capitalized words: a name more often than not when not at the start of a sentence or line, and not
   // an acronym; a single one needs a context word (`named`, `dear`, `starring`).
   if (words.some((t) => text.slice(t.start, t.end) === t.lower.toUpperCase())) return;
-  const sentenceStart = /(?:^|[.!?:"“>\n]\s*)$/.test(text.slice(Math.max(0, start - 3), start));
+  // After a possessive (`Mitchell's Cautionary Tales`) they name a thing.
+  const sentenceStart = /(?:^|[.!?:"“>\n]\s*|['’]s )$/.test(text.slice(Math.max(0, start - 3), start));
   if (sentenceStart) return;
   push('PERSON', words.length > 1 ? 0.55 : 0.4);
 }
