@@ -116,8 +116,7 @@ function emit(lex: NameLexicon, r: RunContext, out: Candidate[]): void {
   if (!honorific && lex.place.has(whole)) return push('LOCATION', 0.8);
   if (honorific) return push('PERSON', 0.85);
   // House numbers and street words around it make the run a street name: `92 Eusebio Dávila 57`, `Via Carlo …`.
-  const address = STREET_BEFORE.has(r.before) || /[0-9][ ,]*$/.test(text.slice(Math.max(0, start - 3), start)) || /^[ ,]*[0-9]/.test(text.slice(stop, stop + 3));
-  if (address) return;
+  if (STREET_BEFORE.has(r.before) || isDigit(text.charCodeAt(skipBack(text, start, ' ,') - 1)) || isDigit(text.charCodeAt(skipAhead(text, stop, ' ,')))) return;
   if (lex.person.has(whole)) return push('PERSON', 0.85);
   const first = lex.first.has(lowers[0]!);
   const known = lowers.some((w) => lex.first.has(w) || lex.last.has(w) || lex.person.has(w));
@@ -128,7 +127,22 @@ function emit(lex: NameLexicon, r: RunContext, out: Candidate[]): void {
   // an acronym; a single one needs a context word (`named`, `dear`, `starring`).
   if (words.some((t) => text.slice(t.start, t.end) === t.lower.toUpperCase())) return;
   // After a possessive (`Mitchell's Cautionary Tales`) they name a thing.
-  const sentenceStart = /(?:^|[.!?:"“>\n]\s*|['’]s )$/.test(text.slice(Math.max(0, start - 3), start));
-  if (sentenceStart) return;
+  const at = skipBack(text, start, ' \t');
+  if (at === 0 || '.!?:"“>\n'.includes(text[at - 1]!) || (at < start && /['’]s$/.test(text.slice(Math.max(0, at - 2), at)))) return;
   push('PERSON', words.length > 1 ? 0.55 : 0.4);
+}
+
+/** Index after skipping up to 2 characters of `chars` backwards from `i`. */
+function skipBack(text: string, i: number, chars: string): number {
+  for (let n = 0; n < 2 && i > 0 && chars.includes(text[i - 1]!); n++) i--;
+  return i;
+}
+
+function skipAhead(text: string, i: number, chars: string): number {
+  for (let n = 0; n < 2 && i < text.length && chars.includes(text[i]!); n++) i++;
+  return i;
+}
+
+function isDigit(c: number): boolean {
+  return c >= 48 && c <= 57;
 }
