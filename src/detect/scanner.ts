@@ -131,21 +131,23 @@ function contextBoost(lower: string, c: Candidate, rules: readonly ContextRule[]
   for (const r of rules) {
     const from = Math.max(0, c.start - (r.window ?? 48));
     const to = Math.min(lower.length, c.end + (r.windowAfter ?? AFTER_WINDOW));
-    if (r.words.some((w) => hasWord(lower, w, from, c.start) || hasWord(lower, w, c.end, to))) total += r.boost;
+    // One slice per window, not per word: a names-dense text has a candidate every few words.
+    const before = lower.slice(from, c.start);
+    const after = to > c.end ? lower.slice(c.end, to) : '';
+    if (r.words.some((w) => hasWord(lower, before, from, w) || hasWord(lower, after, c.end, w))) total += r.boost;
   }
   return total;
 }
 
 /**
- * `word` occurs in lower[from, to) with no letter or digit glued to either side. Searched in the window only:
- * `indexOf` on the whole text would run to the next occurrence anywhere, making a PII-dense text quadratic.
+ * `word` occurs in `window` (lower[at, at + window.length)) with no letter or digit glued to either side. Searched
+ * in the window only: `indexOf` on the whole text would run to the next occurrence anywhere, making a PII-dense
+ * text quadratic.
  */
-function hasWord(lower: string, word: string, from: number, to: number): boolean {
-  if (to - from < word.length) return false;
-  const window = lower.slice(from, to);
+function hasWord(lower: string, window: string, at: number, word: string): boolean {
+  if (window.length < word.length) return false;
   for (let i = window.indexOf(word); i >= 0; i = window.indexOf(word, i + 1)) {
-    const at = from + i;
-    if (!isAlnum(lower.charCodeAt(at - 1)) && !isAlnum(lower.charCodeAt(at + word.length))) return true;
+    if (!isAlnum(lower.charCodeAt(at + i - 1)) && !isAlnum(lower.charCodeAt(at + i + word.length))) return true;
   }
   return false;
 }

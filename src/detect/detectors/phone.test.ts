@@ -21,6 +21,7 @@ describe('phone numbers in address and ID context', () => {
     assert.deepEqual(phones('invoice 4946-194383 is open'), []);
     assert.deepEqual(phones('Order #61353980 and account 1023519081'), []);
     assert.deepEqual(phones("driver's license 415 555 2671"), []);
+    assert.deepEqual(phones('Rua Liz Quadra 51, Calebe do Sul 91365-424'), [], 'a postal code after a place name');
   });
 
   it('real numbers next to addresses and IDs are still found', () => {
