@@ -20,6 +20,8 @@ describe('names recognizer', () => {
     assert.deepEqual(found('Mrs. Okonkwo called'), ['PERSON:Okonkwo'], 'an unknown name after a title');
     assert.deepEqual(found('the princess arrived this morning from bahrain.'), ['LOCATION:bahrain']);
     assert.deepEqual(found("verses from Elizabeth Mitchell's Cautionary Tales"), ['PERSON:Elizabeth Mitchell']);
+    assert.deepEqual(found('we moved to South Africa in May'), ['LOCATION:South Africa'], 'a place starting with a common word');
+    assert.deepEqual(found('it was the New Deal era'), []);
   });
 
   it('street names, companies, acronyms and sentence-initial words are not people', () => {

@@ -29,6 +29,8 @@ const NOT_PERSON_END = new Set(['ltd', 'inc', 'llc', 'gmbh', 'corp', 'co', 'plc'
 const SUFFIXES = new Set(['md', 'dds', 'phd', 'jr', 'sr', 'ii', 'iii', 'iv', 'dvm', 'esq']);
 /** Street-type words before a run (`Via Carlo Cattaneo`, `Rua Joaquim …`): the run is a street, not a person. */
 const STREET_BEFORE = new Set(['via', 'viale', 'piazza', 'corso', 'rua', 'avenida', 'calle', 'carrer', 'rue', 'avenue', 'boulevard', 'ul', 'trg', 'strada', 'plaza', 'paseo', 'travessa', 'alameda', 'rodovia', 'street', 'road', 'st']);
+/** Capitalized common words that begin place names (`South Africa`, `New Zealand`, `Las Toscas`). */
+const PLACE_PREFIXES = new Set(['south', 'north', 'east', 'west', 'new', 'united', 'saint', 'san', 'santa', 'las', 'los', 'el', 'port', 'fort', 'mount', 'lake', 'great', 'upper', 'lower', 'central', 'papua', 'sri', 'costa', 'puerto', 'hong', 'saudi']);
 const PLACE_PREPOSITIONS = new Set(['from', 'in', 'at', 'to', 'near', 'visit', 'visiting', 'of']);
 
 const WORD = /\p{L}[\p{L}\p{M}'’]*(?:-\p{L}[\p{L}\p{M}'’]*)*/gu;
@@ -65,7 +67,7 @@ export function nameDetector(lex: NameLexicon): Detector {
         if (cap && run.length === 0 && HONORIFICS.has(lower)) {
           honorific = true;
           if (text.charCodeAt(m.index + word.length) === 46) WORD.lastIndex++; // `Dr.` joins the name after it
-        } else if (cap && !lex.common.has(lower)) {
+        } else if (cap && (!lex.common.has(lower) || (run.length === 0 && PLACE_PREFIXES.has(lower)))) {
           const possessive = /['’]s$/.test(lower);
           run.push({ start: m.index, end: m.index + word.length - (possessive ? 2 : 0), lower: possessive ? lower.slice(0, -2) : lower, cap });
           if (possessive) flush(''); // `Elizabeth Mitchell's Cautionary Tales`: the name ends at the 's
@@ -115,6 +117,7 @@ function emit(lex: NameLexicon, r: RunContext, out: Candidate[]): void {
   const whole = lowers.join(' ');
   if (!honorific && lex.place.has(whole)) return push('LOCATION', 0.8);
   if (honorific) return push('PERSON', 0.85);
+  if (PLACE_PREFIXES.has(lowers[0]!) && lex.common.has(lowers[0]!)) return; // `New Deal`: not a known place, not a name
   // House numbers and street words around it make the run a street name: `92 Eusebio Dávila 57`, `Via Carlo …`.
   if (STREET_BEFORE.has(r.before) || isDigit(text.charCodeAt(skipBack(text, start, ' ,') - 1)) || isDigit(text.charCodeAt(skipAhead(text, stop, ' ,')))) return;
   if (lex.person.has(whole)) return push('PERSON', 0.85);
