@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import OpenAI from 'openai';
+import { ConfigError, parseConfig } from '../../src/config/loader.ts';
 import { evaluate, type Sample } from '../../src/detect/detectors/evaluate.ts';
 import { loadNameRecognizer, NameRecognizerUnavailable } from '../../src/detect/ner/index.ts';
 import { compileContentPolicy, ContentSectionError } from '../../src/detect/policy-content.ts';
@@ -35,6 +36,15 @@ describe('names recognizer', () => {
   it('a missing package is a clear error naming it, not a silently unscanned gateway', async () => {
     await assert.rejects(loadNameRecognizer({ importer: () => Promise.reject(new Error('Cannot find package')) }), (err: unknown) => err instanceof NameRecognizerUnavailable && /npm install compromise/.test(err.message));
     await assert.rejects(loadNameRecognizer({ importer: () => Promise.resolve({}) }), NameRecognizerUnavailable);
+  });
+
+  it('config detection.names: off by default; a misspelt key or a non-boolean is refused with its path', () => {
+    const base = 'store: { url: "sqlite::memory:" }\nproviders: [{ name: p, type: openai, base_url: "http://127.0.0.1:1/v1", api_key: "env:K" }]\nroutes: [{ model: "*", provider: p }]\n';
+    assert.equal(parseConfig(base, 't.yaml').detection.names?.enabled ?? false, false);
+    assert.equal(parseConfig(`${base}detection: { names: { enabled: true } }\n`, 't.yaml').detection.names?.enabled, true);
+    for (const bad of ['detection: { names: { enable: true } }', 'detection: { names: { enabled: "yes" } }']) {
+      assert.throws(() => parseConfig(`${base}${bad}\n`, 't.yaml'), (err: unknown) => err instanceof ConfigError && /detection\.names/.test(err.message), bad);
+    }
   });
 
   it('a policy rule on PERSON compiles only when the gateway has the recognizer', () => {
