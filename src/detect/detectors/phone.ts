@@ -1,8 +1,13 @@
 /**
  * Phone numbers: candidates are digit runs shaped like phone numbers (7–15 digits, optional `+`/`00` prefix,
  * parentheses, separators, extension); each is parsed with libphonenumber-js (Google's metadata) for each
- * configured region. Valid somewhere scores high; merely possible numbers need context words. A candidate that
- * fails whole is retried on its shorter prefixes at separator boundaries (two numbers in a row).
+ * configured region, with the "max" metadata (the ranges each numbering plan allocates; docs/detection.md#phones
+ * has the measurement against "min"). Valid somewhere scores high; merely possible numbers need context words. A
+ * candidate that fails whole is retried on its shorter prefixes at separator boundaries (two numbers in a row).
+ * Street and postal numbers, IDs and timestamps look the same to the metadata, so shape and context decide those:
+ * other numbers' shapes (NOT_PHONE, card numbers), a street name after the digits, an ID label or address unit
+ * before them. All of it only ever drops a candidate when more text arrives, so a stream can over-mask at a
+ * chunk boundary but not leak.
  */
 import { parsePhoneNumberFromString, type CountryCode } from 'libphonenumber-js/max';
 import { cardScore } from './card.ts';
