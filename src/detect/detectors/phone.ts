@@ -6,8 +6,8 @@
  * candidate that fails whole is retried on its shorter prefixes at separator boundaries (two numbers in a row).
  * Street and postal numbers, IDs and timestamps look the same to the metadata, so shape and context decide those:
  * other numbers' shapes (NOT_PHONE, card numbers), a street name after the digits, an ID label or address unit
- * before them. All of it only ever drops a candidate when more text arrives, so a stream can over-mask at a
- * chunk boundary but not leak.
+ * before them. Of these only the street name looks at later text, and it can only drop a candidate: a stream can
+ * over-mask a house number at a chunk boundary but not leak a phone number.
  */
 import { parsePhoneNumberFromString, type CountryCode } from 'libphonenumber-js/max';
 import { cardScore } from './card.ts';
