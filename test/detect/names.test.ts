@@ -31,6 +31,7 @@ describe('names recognizer', () => {
     assert.deepEqual(found('Smith Ltd. is the brainchild of our founders'), []);
     assert.deepEqual(found("Here's my SSN: 308-63-0237"), []);
     assert.deepEqual(found('Zoolander is a film.'), []);
+    assert.deepEqual(found('read Zorvath Quellin Mardrak Tessvik Orrendal Vashkir Helmoth Drevanik Quorrin Ystravel now'), [], 'a run longer than the streaming bound (64) is a heading');
   });
 
   it('a missing package is a clear error naming it, not a silently unscanned gateway', async () => {

@@ -33,6 +33,9 @@ const STREET_BEFORE = new Set(['via', 'viale', 'piazza', 'corso', 'rua', 'avenid
 const PLACE_PREFIXES = new Set(['south', 'north', 'east', 'west', 'new', 'united', 'saint', 'san', 'santa', 'las', 'los', 'el', 'port', 'fort', 'mount', 'lake', 'great', 'upper', 'lower', 'central', 'papua', 'sri', 'costa', 'puerto', 'hong', 'saudi']);
 const PLACE_PREPOSITIONS = new Set(['from', 'in', 'at', 'to', 'near', 'visit', 'visiting', 'of']);
 
+/** Longest finding (the streaming hold-back covers it): a longer capitalized run is a title or a heading. */
+const MAX_NAME = 64;
+
 const WORD = /\p{L}[\p{L}\p{M}'’]*(?:-\p{L}[\p{L}\p{M}'’]*)*/gu;
 const UPPER = /^\p{Lu}/u;
 
@@ -42,7 +45,7 @@ export function nameDetector(lex: NameLexicon): Detector {
   return {
     id: 'names',
     types: ['PERSON', 'LOCATION'],
-    maxLength: 64,
+    maxLength: MAX_NAME,
     context: [{ words: ['name', 'named', 'called', 'dear', 'hi', 'hello', 'thanks', 'signed', 'regards', 'patient', 'customer', 'partner', 'wife', 'husband', 'son', 'daughter', 'friend', 'colleague', 'starring', 'directed by', 'by'], boost: 0.15, window: 24 }],
     find(text, out) {
       const run: Token[] = [];
@@ -113,6 +116,7 @@ function emit(lex: NameLexicon, r: RunContext, out: Candidate[]): void {
   if (NOT_PERSON_END.has(lowers.at(-1)!) || NOT_PERSON_END.has(r.next)) return;
   const start = words[0]!.start;
   const stop = words.at(-1)!.end;
+  if (stop - start > MAX_NAME) return;
   const push = (type: string, score: number): void => void out.push({ type, start, end: stop, score, detector: 'names' });
   const whole = lowers.join(' ');
   if (!honorific && lex.place.has(whole)) return push('LOCATION', 0.8);
