@@ -33,3 +33,4 @@ describe('phone numbers in address and ID context', () => {
     assert.deepEqual(phones('Tel +49 30 901820'), ['+49 30 901820']);
   });
 });
+

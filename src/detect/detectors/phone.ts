@@ -41,7 +41,7 @@ export function phoneDetector(regions: readonly CountryCode[] = DEFAULT_PHONE_RE
   return {
     id: 'phone',
     types: ['PHONE_NUMBER'],
-    maxLength: 40,
+    maxLength: MAX_LENGTH,
     priority: 1,
     minDigits: 7,
     context: [{ words: PHONE_CONTEXT, boost: 0.35 }, { words: PHONE_ID_LABELS, boost: -0.5, window: 16, windowAfter: 0 }, { words: ADDRESS_UNITS, boost: -0.5, window: 8, windowAfter: 0 }],
@@ -60,6 +60,11 @@ export function phoneDetector(regions: readonly CountryCode[] = DEFAULT_PHONE_RE
   };
 }
 
+/**
+ * Longest finding, the bound the streaming hold-back relies on. The pattern can match longer runs (two-character
+ * separators, one-digit parentheses); only prefixes up to this long are tried. `+1 (415) 555-2671 ext. 123456` is 29.
+ */
+const MAX_LENGTH = 40;
 const EXTENSION = /[ ]?(?:x|ext\.?|#)[ ]?[0-9]{1,6}$/;
 
 /** The whole candidate, else its longest prefixes at separators (at most MAX_TRIES parses per region). */
@@ -70,7 +75,7 @@ function bestPrefix(s: string, regions: readonly CountryCode[]): { end: number; 
   if (s[0] !== '+' && cardScore(s.replace(/[^0-9]/g, '')) >= 0.6) return undefined;
   let tries = 0;
   for (let end = s.length; end > 0 && tries < MAX_TRIES; end--) {
-    if (end < s.length && !/[ .\/-]/.test(s[end]!)) continue;
+    if (end > MAX_LENGTH || (end < s.length && !/[ .\/-]/.test(s[end]!))) continue;
     const v = s.slice(0, end);
     const digits = v.replace(EXTENSION, '').replace(/[^0-9]/g, '').length;
     if (digits < 7) break;

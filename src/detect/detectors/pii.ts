@@ -51,7 +51,8 @@ export const iban: Detector = {
   id: 'iban',
   minDigits: 6,
   types: ['IBAN_CODE'],
-  maxLength: 34 + 9,
+  // Up to 34 characters with a separator between any two: the longest match the loop below can accept.
+  maxLength: 34 + 33,
   priority: 3,
   find(text, out) {
     eachMatch(IBAN_RE, text, (m) => {
