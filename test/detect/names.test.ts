@@ -19,6 +19,7 @@ describe('names recognizer', () => {
     assert.deepEqual(found("It's under my partner's name Donald van der Voet"), ['PERSON:Donald van der Voet']);
     assert.deepEqual(found('directed by James Koumura, from Austria'), ['PERSON:James Koumura', 'LOCATION:Austria']);
     assert.deepEqual(found('Mrs. Okonkwo called'), ['PERSON:Okonkwo'], 'an unknown name after a title');
+    assert.deepEqual(found('ask the Dr; Okonkwo said no'), [], 'a title only counts right before the name');
     assert.deepEqual(found('the princess arrived this morning from bahrain.'), ['LOCATION:bahrain']);
     assert.deepEqual(found("verses from Elizabeth Mitchell's Cautionary Tales"), ['PERSON:Elizabeth Mitchell']);
     assert.deepEqual(found('we moved to South Africa in May'), ['LOCATION:South Africa'], 'a place starting with a common word');

@@ -21,7 +21,7 @@ export interface NameLexicon {
   readonly common: ReadonlySet<string>;
 }
 
-const HONORIFICS = new Set(['mr', 'mrs', 'ms', 'miss', 'mx', 'dr', 'prof', 'sir', 'dame', 'lady', 'lord', 'madam', 'mme', 'mlle', 'herr', 'frau', 'sr', 'sra', 'srta', 'dott', 'sig', 'sra', 'rev', 'fr']);
+const HONORIFICS = new Set(['mr', 'mrs', 'ms', 'miss', 'mx', 'dr', 'prof', 'sir', 'dame', 'lady', 'lord', 'madam', 'mme', 'mlle', 'herr', 'frau', 'sr', 'sra', 'srta', 'dott', 'sig', 'rev', 'fr']);
 const PARTICLES = new Set(['van', 'der', 'den', 'de', 'del', 'della', 'di', 'da', 'dos', 'das', 'du', 'la', 'le', 'von', 'zu', 'bin', 'ibn', 'al', 'el', 'ter', 'ten', 'y']);
 /** A run ending in one of these names a company or a street, not a person. */
 const NOT_PERSON_END = new Set(['ltd', 'inc', 'llc', 'gmbh', 'corp', 'co', 'plc', 'ag', 'sa', 'group', 'bank', 'university', 'hotel', 'street', 'st', 'avenue', 'ave', 'road', 'rd', 'lane', 'drive', 'boulevard', 'way', 'court', 'square', 'park']);
@@ -65,7 +65,7 @@ export function nameDetector(lex: NameLexicon): Detector {
         // ASCII lower-case letters are the common case: no Unicode test, no lower-casing.
         const cap = c < 128 ? c >= 65 && c <= 90 : UPPER.test(word);
         const lower = cap || c >= 128 ? word.toLowerCase() : word;
-        if (run.length > 0 && !joinedBySpace(text, prevEnd, m.index)) flush('');
+        if ((run.length > 0 || honorific) && !joinedBySpace(text, prevEnd, m.index)) flush(''); // `Dr, Smith` is no title
         if (run.length === 0) before = prevLower;
         if (cap && run.length === 0 && HONORIFICS.has(lower)) {
           honorific = true;
