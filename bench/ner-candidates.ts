@@ -53,7 +53,7 @@ function winkPropn(t: string): Finding[] {
   return out;
 }
 
-const lexicon = compileScanner({ builtIns: [], extra: [await loadNameRecognizer()] });
+const lexicon = compileScanner({ builtIns: ['names'], extra: [await loadNameRecognizer()] });
 const candidates: [string, (t: string) => Finding[]][] = [['compromise parser', compromiseParser], ['wink-nlp PROPN runs', winkPropn], ['lexicon recognizer (shipped)', (t) => lexicon.scan(t)]];
 for (const [name, predict] of candidates) {
   for (const s of samples.slice(0, 200)) predict(s.text); // warm-up

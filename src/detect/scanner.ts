@@ -19,7 +19,10 @@ export interface ScannerSpec {
   /** Built-in detector ids or finding types to leave out. */
   readonly disable?: readonly string[];
   readonly custom?: readonly CustomDetectorSpec[];
-  /** Detectors the gateway adds (the optional names recognizer, src/detect/ner/): always on when given. */
+  /**
+   * Detectors the gateway adds (the optional names recognizer, src/detect/ner/), selected like built-ins:
+   * `builtIns` and `disable` name them by id or type.
+   */
   readonly extra?: readonly Detector[];
   /** Findings below this score are dropped (default 0.5). */
   readonly minScore?: number;
@@ -49,7 +52,7 @@ interface Compiled {
 
 export function compileScanner(spec: ScannerSpec = {}): CompiledScanner {
   const selected = selectBuiltIns(spec);
-  const all = [...selected, ...(spec.extra ?? []), ...(spec.custom ?? []).map(customDetector)];
+  const all = [...selected, ...(spec.custom ?? []).map(customDetector)];
   const seen = new Set<string>();
   for (const d of all) {
     if (seen.has(d.id)) throw new TypeError(`duplicate detector id ${d.id}`);
@@ -107,10 +110,13 @@ export function compileScanner(spec: ScannerSpec = {}): CompiledScanner {
 }
 
 function selectBuiltIns(spec: ScannerSpec): Detector[] {
-  const all = builtInDetectors({
-    ...(spec.phoneRegions ? { phoneRegions: spec.phoneRegions } : {}),
-    ...(spec.decodeBlobs !== undefined ? { decodeBlobs: spec.decodeBlobs } : {}),
-  });
+  const all = [
+    ...builtInDetectors({
+      ...(spec.phoneRegions ? { phoneRegions: spec.phoneRegions } : {}),
+      ...(spec.decodeBlobs !== undefined ? { decodeBlobs: spec.decodeBlobs } : {}),
+    }),
+    ...(spec.extra ?? []),
+  ];
   const known = new Set(all.flatMap((d) => [d.id, ...d.types]));
   const want = spec.builtIns ?? '*';
   for (const name of [...(want === '*' ? [] : want), ...(spec.disable ?? [])]) {

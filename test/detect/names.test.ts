@@ -11,7 +11,7 @@ import { startTestGateway, type TestGateway } from '../helpers/gateway.ts';
 
 /** The optional names recognizer (config detection.names): PERSON and LOCATION from compromise's lexicon. */
 const names = await loadNameRecognizer();
-const scanner = compileScanner({ builtIns: [], extra: [names] });
+const scanner = compileScanner({ builtIns: ['names'], extra: [names] });
 const found = (text: string) => scanner.scan(text).map((f) => `${f.type}:${text.slice(f.start, f.end)}`);
 
 describe('names recognizer', () => {
@@ -53,6 +53,10 @@ describe('names recognizer', () => {
     const section = { rules: [{ id: 'names', types: ['PERSON'], action: 'mask' }] };
     assert.throws(() => compileContentPolicy(section), (err: unknown) => err instanceof ContentSectionError && /no enabled detector reports PERSON/.test(JSON.stringify(err.issues)));
     assert.ok(compileContentPolicy(section, { extraDetectors: [names] }).scanner.types.includes('PERSON'));
+    // A policy can leave the gateway's recognizer out like any built-in.
+    const off = compileContentPolicy({ detectors: { disable: ['names'] }, rules: [{ id: 'all', types: '*', action: 'mask' }] }, { extraDetectors: [names] });
+    assert.deepEqual(off.scanner.scan('say hi to Margaret Thornbury'), []);
+    assert.throws(() => compileContentPolicy({ detectors: { builtins: 'none' }, ...section }, { extraDetectors: [names] }), ContentSectionError);
   });
 
   it("beats Presidio's published PERSON figures (P 0.57 / R 0.65 at IoU >= 0.9) on presidio-research data", () => {
