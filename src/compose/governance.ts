@@ -12,6 +12,7 @@ import { resolveSecretRef } from '../config/secrets.ts';
 import type { Clock } from '../core/clock.ts';
 import { errorName, type GatewayLogger } from '../core/logger.ts';
 import type { Keyring } from '../crypto/keyring.ts';
+import { loadNameRecognizer } from '../detect/ner/index.ts';
 import { budgetPolicyHook, validateBudgetsSection } from '../governance/budget-hook.ts';
 import { startPolicyModule, type PolicyModule } from '../governance/policy-module.ts';
 import { PolicySimulator } from '../governance/policy-simulate.ts';
@@ -52,6 +53,9 @@ export async function startGovernance(o: {
   /** Binds policy activations to the audit trail (src/audit/policy-ledger.ts). */
   policyLedger?: PolicyLedger;
 }): Promise<Governance> {
+  // The names recognizer's package is an optional dependency: loaded only when enabled, and a missing package
+  // stops the start with NameRecognizerUnavailable (never a gateway that silently does not look for names).
+  const names = o.config.detection.names?.enabled ? await loadNameRecognizer() : undefined;
   const now = () => o.clock.now();
   const enforcer = new BudgetEnforcer({ counters: budgetCountersFor(o.store), now });
   const templateRepo = templateRepoFor(o.store);
@@ -65,7 +69,7 @@ export async function startGovernance(o: {
   const headers: Record<string, string> = {};
   for (const [k, v] of Object.entries(ext?.headers ?? {})) headers[k] = await resolveSecretRef(v, { baseDir: o.baseDir, env: o.env });
   const policy = await startPolicyModule({
-    external: ext && { ...ext, headers },
+    external: ext && { ...ext, headers }, names,
     repo: openPolicyRepo(o.store), tokenVault: o.store.tokenVault, keyring: o.keyring, clock: o.clock, logger: o.logger,
     setGuard: o.setGuard, resolveRoute: (model, family) => o.routes.resolve(model, family), baseDir: o.baseDir, config: o.config.policy,
     sections: { budgets: validateBudgetsSection },

@@ -4,6 +4,7 @@ import type { GatewayLogger } from '../core/logger.ts';
 import type { Keyring } from '../crypto/keyring.ts';
 import type { DetectionConfig } from '../detect/config-schema.ts';
 import { createPresidioRecognizer, prescanRequest } from '../detect/external.ts';
+import type { Detector } from '../detect/detectors/types.ts';
 import { compileContentPolicy, validateContentSection } from '../detect/policy-content.ts';
 import { loadPolicy, type LoadedPolicy, type SectionValidator } from '../policy/load.ts';
 import type { PolicyLedger, PolicyMode, PolicyRepo } from '../policy/versions.ts';
@@ -40,6 +41,8 @@ export interface PolicyModuleOptions {
   hooks?: readonly PolicyHookFactory[];
   /** config `detection.external` (secret header values already resolved). */
   external?: ExternalConfig | undefined;
+  /** The names recognizer when config `detection.names.enabled` (loaded at start, src/detect/ner/). */
+  names?: Detector | undefined;
   /** Runs before detection on every exchange under a policy (prompt templates are rendered here). */
   prepare?: RequestPreparer;
   /** Binds activations to the audit trail (src/audit/policy-ledger.ts); without it only the text's hash is checked. */
@@ -50,10 +53,11 @@ export interface PolicyModuleOptions {
  * The detection module's `content:` section. A section that asks for external entities needs the gateway's
  * recognizer (config `detection.external`): without one the version is refused at push, never silently unscanned.
  */
-function detectionContent(external: ExternalConfig | undefined): NonNullable<PolicyModuleOptions['content']> {
+function detectionContent(external: ExternalConfig | undefined, names: Detector | undefined): NonNullable<PolicyModuleOptions['content']> {
+  const opts = { extraDetectors: names ? [names] : [] };
   return {
     validate: (section) => {
-      const issues = validateContentSection(section);
+      const issues = validateContentSection(section, opts);
       const asks = typeof section === 'object' && section !== null && 'external' in section;
       if (asks && !external) issues.push({ path: 'external', message: 'this gateway has no external recognizer (config detection.external.url)' });
       return issues;
@@ -61,7 +65,7 @@ function detectionContent(external: ExternalConfig | undefined): NonNullable<Pol
     // No `content:` section: no scanning (the policy decides on access only).
     compile: (section) => {
       if (section === undefined) return undefined;
-      const compiled = compileContentPolicy(section);
+      const compiled = compileContentPolicy(section, opts);
       if (!compiled.external) return compiled;
       if (!external) throw new Error('the content section asks for external entities but no recognizer is configured (detection.external)');
       const recognizer = createPresidioRecognizer({
@@ -85,7 +89,7 @@ export interface PolicyModule {
  * the version service (admin API, CLI), and the runtime that installs the active version's guard.
  */
 export async function startPolicyModule(o: PolicyModuleOptions): Promise<PolicyModule> {
-  const content = o.content ?? detectionContent(o.external);
+  const content = o.content ?? detectionContent(o.external, o.names);
   const sections = { ...o.sections, content: content.validate };
   const load: PolicyLoader = (source, file, version) => loadPolicy(source, { file, version, sections, ruleChecks: [checkApprovalOptions] });
   const vault = new SealedTokenVault({ repo: o.tokenVault, keyring: o.keyring, clock: o.clock, ttlMs: o.config?.token_ttl_ms ?? 3_600_000 });
