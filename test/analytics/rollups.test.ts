@@ -183,7 +183,7 @@ function conformance(engine: string, open: () => Promise<{ store: Store; stop: (
         // Those still in progress finish now and are folded in once, on the next roll.
         for (const x of xs.filter((y) => !y.finish)) {
           x.finish = { id: x.start.id, finishedAt: x.start.startedAt + 5, status: 'completed', httpStatus: 200, errorCode: null, timings: { upstreamFirstByteMs: null, clientFirstByteMs: null, totalMs: 7 }, usage: { inputTokens: 10, outputTokens: 1, totalTokens: 11 }, response: null, eventCount: 0, responseFindings: [], forwarded: true };
-          await store.exchanges.finish(x.finish!);
+          await store.exchanges.finish(x.finish);
         }
         assert.equal(await roll(repo, 37), xs.length - finished);
         await assertEqualsRecount(repo, xs, 'after the late finishes');
