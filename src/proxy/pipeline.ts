@@ -75,7 +75,7 @@ export async function handleProxy(deps: PipelineDeps, endpoint: Endpoint, req: I
     deps.metrics.errors.inc({ code: gErr.code });
     sendError(res, protocol, endpoint.id, gErr);
     answeredMs = deps.clock.mono() - mono0;
-    if (principal) await recordRefusal({ deps, id, endpoint, principal, req, ip, raw, ctx, err: gErr, mono0 });
+    if (principal) await recordRefusal({ deps, id, endpoint, principal, req, ip, raw, ctx, err: gErr, httpStatus: protocol.statusOf(gErr), mono0 });
   } finally {
     for (const c of ctx?.cleanups ?? []) c();
     deps.metrics.requests.inc({ endpoint: endpoint.id, status: String(res.statusCode) });
@@ -109,6 +109,8 @@ interface RefusalRecord {
   raw: Buffer | undefined;
   ctx: ExchangeContext | undefined;
   err: GatewayError;
+  /** The status the client was sent (per protocol). */
+  httpStatus: number;
   mono0: number;
 }
 
@@ -119,7 +121,7 @@ async function recordRefusal(r: RefusalRecord): Promise<void> {
     await r.deps.recorder.rejected(startRecordOf(r), r.raw, {
       finishedAt: r.deps.clock.now(),
       status: r.err.status >= 500 ? 'failed' : 'rejected',
-      httpStatus: r.err.status,
+      httpStatus: r.httpStatus,
       errorCode: r.err.code,
       timings: { upstreamFirstByteMs: null, clientFirstByteMs: r.deps.clock.mono() - r.mono0, totalMs: r.deps.clock.mono() - r.mono0 },
       usage: { inputTokens: null, outputTokens: null, totalTokens: null },

@@ -1,5 +1,5 @@
 import type { ServerResponse } from 'node:http';
-import type { GatewayError } from '../core/errors.ts';
+import { isPolicyRefusal, type GatewayError } from '../core/errors.ts';
 import type { EndpointId } from './endpoints.ts';
 import type { Protocol } from './protocols/types.ts';
 import { encodeSse } from './sse.ts';
@@ -15,8 +15,10 @@ export function sendError(res: ServerResponse, protocol: Protocol, endpoint: End
     return;
   }
   const body = JSON.stringify(protocol.errorBody(err));
-  res.writeHead(err.status, {
+  res.writeHead(protocol.statusOf(err), {
     ...err.headers,
+    // The SDKs obey `x-should-retry` before their status rules: a refusal is final however it is classified.
+    ...(isPolicyRefusal(err) ? { 'x-should-retry': 'false' } : {}),
     'content-type': 'application/json',
     'content-length': Buffer.byteLength(body),
     ...(err.code === 'body_too_large' || err.code === 'request_timeout' ? { connection: 'close' } : {}),

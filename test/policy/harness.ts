@@ -35,8 +35,8 @@ export interface PolicyGateway {
  * A real gateway + mock upstream, wired to the policy module exactly as the composition root does it: the
  * runtime swaps the gateway's guard, the routes serve the admin API over a real socket.
  */
-export async function startPolicyGateway(o: { mockDelayMs?: number; policyFile?: string } = {}): Promise<PolicyGateway> {
-  const t = await startTestGateway({ routesYaml: ROUTES_YAML, mockChunks: 6, mockDelayMs: o.mockDelayMs ?? 0 });
+export async function startPolicyGateway(o: { mockDelayMs?: number; policyFile?: string; maxBodyBytes?: number } = {}): Promise<PolicyGateway> {
+  const t = await startTestGateway({ routesYaml: ROUTES_YAML, mockChunks: 6, mockDelayMs: o.mockDelayMs ?? 0, maxBodyBytes: o.maxBodyBytes });
   const table = new RouteTable(ROUTES, [{ name: 'openai', type: 'openai' }, { name: 'anthropic', type: 'anthropic' }]);
   // A policy that stops the start (an invalid file) must not leave the gateway and mock upstream listening.
   const policy = await startPolicyModule({

@@ -1,4 +1,4 @@
-import type { GatewayError } from '../../core/errors.ts';
+import { isPolicyRefusal, type GatewayError } from '../../core/errors.ts';
 import type { ExchangeUsage } from '../../store/ports.ts';
 import type { EndpointId } from '../endpoints.ts';
 import { num, obj, type Protocol, type SseEvent } from './types.ts';
@@ -18,13 +18,25 @@ function errorType(status: number): string {
   return 'invalid_request_error';
 }
 
+/**
+ * A policy refusal is 400 `invalid_request_error`, as OpenAI answers its own policy refusals: every OpenAI client
+ * shows a 400 once. Codex CLI retries a whole turn on any status it does not classify (403 and 451 included, five
+ * times) and classifies 400 as a final InvalidRequest (openai/codex codex-rs/codex-api/src/api_bridge.rs,
+ * codex-rs/protocol/src/error.rs `is_retryable`); the SDKs retry only 408, 409, 429 and 5xx (openai `shouldRetry`).
+ */
+function statusOf(err: GatewayError): number {
+  return isPolicyRefusal(err) ? 400 : err.status;
+}
+
 function errorObject(err: GatewayError): Record<string, unknown> {
-  const e: Record<string, unknown> = { message: err.publicMessage, type: errorType(err.status), param: null, code: err.code };
+  const e: Record<string, unknown> = { message: err.publicMessage, type: errorType(statusOf(err)), param: null, code: err.code };
   if (err.details && err.expose) e.portcullis = err.details;
   return e;
 }
 
 export const openaiProtocol: Protocol = {
+  statusOf,
+
   errorBody: (err) => ({ error: errorObject(err) }),
 
   streamErrorEvent(endpoint: EndpointId, err: GatewayError): SseEvent {

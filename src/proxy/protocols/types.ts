@@ -12,6 +12,8 @@ export interface SseEvent {
 
 /** What a provider family must provide so the shared pipeline can speak its protocol. */
 export interface Protocol {
+  /** The HTTP status this family's clients must see for `err` (policy refusals differ per family). */
+  statusOf(err: GatewayError): number;
   /** Error response body in the family's native shape. */
   errorBody(err: GatewayError): unknown;
   /** The SSE event that reports an error after a stream has started (protocol-correct end of stream). */
