@@ -2,7 +2,7 @@ import { GatewayError } from '../../core/errors.ts';
 import { compileBudgets, type BudgetSubject, type CompiledBudgets, type CompiledLimit } from './compile.ts';
 import type { BudgetCounterRepo, CounterIncrement, CounterKey } from './counters.ts';
 import type { BudgetMetric, BudgetsSection } from './schema.ts';
-import { effectiveUse, previousWindow, retryAfterSeconds, slides, windowOf, type WindowSpan } from './windows.ts';
+import { effectiveUse, fits, previousWindow, retryAfterSeconds, slides, windowOf, type WindowSpan } from './windows.ts';
 
 export type BudgetVerdict =
   | { ok: true }
@@ -155,7 +155,7 @@ export class BudgetEnforcer {
       const cost = costOf(x);
       const used = effectiveUse({ current, previous, window: x.window, now, sliding: x.sliding });
       // At the limit already, or the estimate would cross it.
-      if (used >= x.max || (cost > 0 && used + cost > x.max)) return refusal(x, { current, previous, now, cost: Math.min(cost, x.max) });
+      if (!fits({ use: used, cost, limit: x.max })) return refusal(x, { current, previous, now, cost: Math.min(cost, x.max) });
     }
     return undefined;
   }
