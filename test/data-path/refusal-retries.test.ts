@@ -74,7 +74,7 @@ describe('policy refusals are shown once, never retried (issue #11 item 7)', () 
       const clients = [new Anthropic({ baseURL: t.anthropicBase, apiKey: t.userKey }), new AnthropicV0({ baseURL: t.anthropicBase, apiKey: t.userKey })];
       for (const [i, c] of clients.entries()) {
         for (const stream of [false, true]) {
-          const { err, message } = await refusedOnce(code, () => c.messages.create({ model: 'claude-mock-1', max_tokens: 8, stream, messages: [{ role: 'user', content: 'hi' }] }));
+          const { err, message } = await refusedOnce(code, () => (c as Anthropic).messages.create({ model: 'claude-mock-1', max_tokens: 8, stream, messages: [{ role: 'user', content: 'hi' }] }));
           const name = `${i === 0 ? 'v1' : 'v0'}${stream ? ' stream' : ''}`;
           assert.ok(err instanceof Anthropic.APIError || err instanceof AnthropicV0.APIError, `${name}: ${String(err)}`);
           assert.ok(!(err instanceof Anthropic.AuthenticationError) && !(err instanceof Anthropic.PermissionDeniedError), name);

@@ -47,6 +47,6 @@ describe('approval event ids: one per fact', () => {
     await waitFor(() => decided().length >= 2, 10_000, 'both decided events');
     await pipeline.emit(approvalEvent(record('approval.requested', 'user:alice'), 3_000)); // a later event: delivery went past the re-emission
     await waitFor(() => col.received.some((r) => r.body.includes('approval.requested:apr_01TEST')), 10_000, 'the later event');
-    assert.deepEqual(decided().map((e) => e.metadata.uid), ['approval.approved:apr_01TEST', 'approval.expired:apr_01TEST']);
+    assert.deepEqual(decided().map((e) => e.metadata.uid as string), ['approval.approved:apr_01TEST', 'approval.expired:apr_01TEST']);
   });
 });
