@@ -25,7 +25,7 @@ interface Pending<F> {
 
 const KEY_FIELDS = ['event', 'code', 'reason', 'error_name', 'status', 'provider', 'source', 'policy_version', 'mode', 'path'] as const;
 
-export class RepeatLimiter<F extends Record<string, unknown>> {
+export class RepeatLimiter<F extends object> {
   readonly #o: Required<RepeatLimiterOptions>;
   readonly #open = new Map<string, Pending<F>>();
   #timerAt: number | undefined;
@@ -41,7 +41,7 @@ export class RepeatLimiter<F extends Record<string, unknown>> {
   /** Writes the line now, or counts it as a repeat of one written in this interval. */
   log(level: string, write: LogWrite<F>, fields: F, msg: string | undefined): void {
     if (this.#o.intervalMs <= 0) return write(fields, msg);
-    const key = keyOf(level, fields, msg);
+    const key = keyOf(level, fields as Record<string, unknown>, msg);
     const open = this.#open.get(key);
     if (open) {
       open.repeated++;
