@@ -114,6 +114,8 @@ export function approvalEvent(r: ApprovalAuditRecord, at: number): SecurityEvent
       // decided events, and a SIEM (and the outbox) de-duplicating on `approval.decided:<id>` would drop the second.
       id: `approval.${state}:${r.refId}`, type: 'approval.decided', at, actor, approvalId: r.refId, requester,
       decision: state as 'approved' | 'denied' | 'expired' | 'cancelled', scope: p.scope === 'window' ? 'window' : 'request',
+      // What a SIEM needs to know how long an approved window lets the requester through.
+      windowEndsAt: state === 'approved' && p.scope === 'window' && typeof p.expires_at === 'number' ? p.expires_at : undefined,
     };
   }
   // Votes, refusals (self-approval, outsider, reuse, digest mismatch …) and execution.

@@ -33,7 +33,7 @@ describe('approval event ids: one per fact', () => {
     await col.close();
   });
 
-  const record = (kind: ApprovalAuditRecord['kind'], subject: string): ApprovalAuditRecord => ({ kind, subject, refId: 'apr_01TEST', payload: { requester: 'user:alice', scope: 'window' } });
+  const record = (kind: ApprovalAuditRecord['kind'], subject: string): ApprovalAuditRecord => ({ kind, subject, refId: 'apr_01TEST', payload: { requester: 'user:alice', scope: 'window', expires_at: kind === 'approval.approved' ? 61_000 : null } });
 
   it('approved, then expired unused: two decided events with their own uids; a re-emitted decision is not duplicated', async () => {
     const approved = approvalEvent(record('approval.approved', 'user:bob'), 1_000);
@@ -48,5 +48,7 @@ describe('approval event ids: one per fact', () => {
     await pipeline.emit(approvalEvent(record('approval.requested', 'user:alice'), 3_000)); // a later event: delivery went past the re-emission
     await waitFor(() => col.received.some((r) => r.body.includes('approval.requested:apr_01TEST')), 10_000, 'the later event');
     assert.deepEqual(decided().map((e) => e.metadata.uid as string), ['approval.approved:apr_01TEST', 'approval.expired:apr_01TEST']);
+    assert.equal(decided()[0]!.unmapped.portcullis.window_ends_at, 61_000, 'an approved window says when it ends');
+    assert.equal(decided()[1]!.unmapped.portcullis.window_ends_at, undefined);
   });
 });
