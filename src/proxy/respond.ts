@@ -11,7 +11,7 @@ import { encodeSse } from './sse.ts';
 export function sendError(res: ServerResponse, protocol: Protocol, endpoint: EndpointId, err: GatewayError): void {
   if (res.writableEnded || res.destroyed) return;
   if (res.headersSent) {
-    res.end(encodeSse(protocol.streamErrorEvent(endpoint, err)));
+    res.end(protocol.streamErrorEvents(endpoint, err).map(encodeSse).join(''));
     return;
   }
   const body = JSON.stringify(protocol.errorBody(err));

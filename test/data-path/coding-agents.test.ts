@@ -22,8 +22,10 @@ content:
   detectors: { builtins: none }
   custom:
     - { id: codenames, type: CODENAME, words: [Nightjar] }
+    - { id: projects, type: PROJECT, words: [Kestrel] }
   rules:
     - { id: no-codenames, types: [CODENAME], direction: request, action: block }
+    - { id: no-project-answers, types: [PROJECT], direction: response, action: block }
 `;
 
 function run(cmd: string, args: string[], env: Record<string, string>): Promise<{ code: number; out: string }> {
@@ -90,5 +92,14 @@ describe('coding agents show a policy refusal once (Claude Code, Codex CLI)', ()
     assert.match(refused.out, /The request was blocked by rule no-codenames: it contains CODENAME\./);
     assert.match(refused.out, /"code":"content_blocked"/);
     assert.doesNotMatch(refused.out, /Reconnecting/);
+  });
+
+  it('Codex CLI: an answer blocked mid-stream is one request, shown with its message (response.failed invalid_prompt), no reconnects', async () => {
+    reached = 0;
+    const refused = await codex('tell me about Kestrel');
+    assert.equal(reached, 1, `Codex sent the prompt ${reached} times:\n${refused.out}`);
+    assert.notEqual(refused.code, 0);
+    assert.match(refused.out, /The response was blocked by rule no-project-answers: it contains PROJECT\./);
+    assert.doesNotMatch(refused.out, /Reconnecting|stream disconnected/);
   });
 });

@@ -42,7 +42,7 @@ export const anthropicProtocol: Protocol = {
 
   errorBody,
 
-  streamErrorEvent: (_endpoint, err) => ({ event: 'error', id: undefined, data: JSON.stringify(errorBody(err)) }),
+  streamErrorEvents: (_endpoint, err) => [{ event: 'error', id: undefined, data: JSON.stringify(errorBody(err)) }],
 
   usageFromJson(_endpoint, body) {
     const u = obj(obj(body)?.usage);

@@ -34,17 +34,29 @@ function errorObject(err: GatewayError): Record<string, unknown> {
   return e;
 }
 
+/**
+ * A refusal after a Responses stream started (an answer blocked mid-stream) is also ended with `response.failed`
+ * whose error code is `invalid_prompt`, one of the Responses API's documented `ResponseError` codes: the SDKs stop
+ * at the `error` event before it, and Codex CLI, which ignores `error` events and retries a turn on any other
+ * `response.failed` code, shows this one once (openai/codex codex-rs/codex-api/src/sse/responses.rs). The gateway's
+ * own code stays in `portcullis_code`.
+ */
+function refusedResponse(err: GatewayError): SseEvent {
+  const error = { code: 'invalid_prompt', message: err.publicMessage, portcullis_code: err.code };
+  return { event: 'response.failed', id: undefined, data: JSON.stringify({ type: 'response.failed', response: { object: 'response', status: 'failed', error } }) };
+}
+
 export const openaiProtocol: Protocol = {
   statusOf,
 
   errorBody: (err) => ({ error: errorObject(err) }),
 
-  streamErrorEvent(endpoint: EndpointId, err: GatewayError): SseEvent {
+  streamErrorEvents(endpoint: EndpointId, err: GatewayError): SseEvent[] {
     const error = errorObject(err);
-    if (endpoint === 'openai.responses') {
-      return { event: 'error', id: undefined, data: JSON.stringify({ type: 'error', code: err.code, message: err.publicMessage, param: null, error }) };
-    }
-    return { event: undefined, id: undefined, data: JSON.stringify({ error }) };
+    if (endpoint !== 'openai.responses') return [{ event: undefined, id: undefined, data: JSON.stringify({ error }) }];
+    const events: SseEvent[] = [{ event: 'error', id: undefined, data: JSON.stringify({ type: 'error', code: err.code, message: err.publicMessage, param: null, error }) }];
+    if (isPolicyRefusal(err)) events.push(refusedResponse(err));
+    return events;
   },
 
   usageFromJson(endpoint, body) {
