@@ -31,7 +31,7 @@ content:
 function run(cmd: string, args: string[], env: Record<string, string>): Promise<{ code: number; out: string }> {
   return new Promise((resolve) => {
     // A clean environment: only what the agent needs, never the caller's own provider or agent settings.
-    const child = execFile(join(BIN, cmd), args, { env: { PATH: process.env.PATH ?? '/usr/bin:/bin', ...env }, cwd: env.HOME, timeout: 110_000, maxBuffer: 8 << 20 }, (err, stdout, stderr) => {
+    const child = execFile(join(BIN, cmd), args, { env: { PATH: process.env.PATH ?? '/usr/bin:/bin', ...env }, cwd: env.HOME, timeout: 150_000, maxBuffer: 8 << 20 }, (err, stdout, stderr) => {
       const code = err ? (typeof err.code === 'number' ? err.code : 1) : 0;
       resolve({ code, out: `${stdout}\n${stderr}` });
     });
@@ -57,6 +57,8 @@ describe('coding agents show a policy refusal once (Claude Code, Codex CLI)', ()
   });
   after(() => g.close());
 
+  // Each test runs a native agent up to two times: more than the default test timeout on a loaded machine.
+  const SLOW = { timeout: 360_000 };
   const claude = (prompt: string) => run('claude', ['-p', prompt, '--model', 'claude-opus-4-5'], {
     HOME: mkdtempSync(join(tmpdir(), 'pcl-claude-')), ANTHROPIC_BASE_URL: g.t.anthropicBase, ANTHROPIC_API_KEY: g.keys.alice,
     CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC: '1', DISABLE_AUTOUPDATER: '1',
@@ -69,7 +71,7 @@ describe('coding agents show a policy refusal once (Claude Code, Codex CLI)', ()
     });
   };
 
-  it('Claude Code: answered when allowed; a blocked prompt is one request, shown as "API Error: 451" with the rule', async () => {
+  it('Claude Code: answered when allowed; a blocked prompt is one request, shown as "API Error: 451" with the rule', SLOW, async () => {
     const ok = await claude('say hello');
     assert.equal(ok.code, 0, ok.out);
     assert.match(ok.out, /echo: /);
@@ -81,7 +83,7 @@ describe('coding agents show a policy refusal once (Claude Code, Codex CLI)', ()
     assert.doesNotMatch(refused.out, /authenticate|login/i);
   });
 
-  it('Codex CLI: answered when allowed; a blocked prompt is one request, shown with its message and code, no reconnects', async () => {
+  it('Codex CLI: answered when allowed; a blocked prompt is one request, shown with its message and code, no reconnects', SLOW, async () => {
     const ok = await codex('say hello');
     assert.equal(ok.code, 0, ok.out);
     assert.match(ok.out, /echo: say hello/);
@@ -94,7 +96,7 @@ describe('coding agents show a policy refusal once (Claude Code, Codex CLI)', ()
     assert.doesNotMatch(refused.out, /Reconnecting/);
   });
 
-  it('Codex CLI: an answer blocked mid-stream is one request, shown with its message (response.failed invalid_prompt), no reconnects', async () => {
+  it('Codex CLI: an answer blocked mid-stream is one request, shown with its message (response.failed invalid_prompt), no reconnects', SLOW, async () => {
     reached = 0;
     const refused = await codex('tell me about Kestrel');
     assert.equal(reached, 1, `Codex sent the prompt ${reached} times:\n${refused.out}`);
