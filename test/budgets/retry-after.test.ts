@@ -64,6 +64,17 @@ describe('retry-after is the time until the request fits (issue #11 item 10)', (
     assert.ok(r > 12 * 3600, `a day budget spent at noon frees 100 tokens well into the next day, not at midnight (${r}s)`);
   });
 
+  it('an estimate larger than the limit itself never fits: a final refusal without retry-after, not a 429', async () => {
+    const { enforcer } = setup({ limits: [{ id: 'tpm', per: 'user', tokens_per_minute: 100 }] }, T0);
+    const v = await enforcer.check(alice, 'm', { tokens: 101 });
+    assert.ok(!v.ok && v.neverFits === true, JSON.stringify(v));
+    const err = budgetError(v);
+    assert.equal(err.code, 'policy_denied');
+    assert.equal(err.headers['retry-after'], undefined);
+    assert.match(err.message, /waiting will not help/);
+    assert.equal((await enforcer.check(alice, 'm', { tokens: 100 })).ok, true, 'the limit itself still fits');
+  });
+
   it('fixed windows wait for the next window', async () => {
     const { clock, enforcer } = setup({ window: 'fixed', limits: [{ id: 'rpm', per: 'user', requests_per_minute: 2 }] }, T0 + 10_000);
     for (let i = 0; i < 2; i++) assert.equal((await enforcer.check(alice, 'm')).ok, true);
