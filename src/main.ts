@@ -85,7 +85,7 @@ async function composeGateway(o: GatewayOptions, onFailedStart: (close: () => Pr
   const { config, baseDir } = o;
   const env = o.env ?? process.env;
   const clock = o.clock ?? systemClock;
-  const logger = o.logger ?? createLogger(config.logging.level);
+  const logger = o.logger ?? createLogger(config.logging.level, undefined, { repeatIntervalMs: config.logging.repeat_interval_ms });
   const master = await loadOrCreateMasterKey(config.master_key, { baseDir, env });
   if (master.generatedAt) {
     logger.warn({ event: 'master_key_generated', path: master.generatedAt }, 'generated a new master key (mode 0600); back it up: without it recorded bodies and stored provider keys cannot be read');

@@ -269,7 +269,7 @@ export class ApprovalService {
     const from = sourcesOf(to).filter((s) => !isTerminal(s));
     const ok = await this.#o.repo.transition({ id: row.id, from, to, at: this.#o.clock.now(), actor: m.actor, reason: m.reason, expiresAt: m.expiresAt });
     if (ok) {
-      this.#emit(`approval.${to}`, m.actor, row, { from: row.state, state: to, reason: m.reason });
+      this.#emit(`approval.${to}`, m.actor, row, { from: row.state, state: to, reason: m.reason, expires_at: m.expiresAt ?? null });
       this.#wake.emit(row.id);
     }
     return ok;

@@ -110,7 +110,8 @@ function adminEvent(a: AdminActivity, at: number): SecurityEvent {
 
 const DECIDED = new Set(['approved', 'denied', 'expired', 'cancelled']);
 
-function approvalEvent(r: ApprovalAuditRecord, at: number): SecurityEvent {
+/** The SIEM copy of an approval transition (exported for its id contract: docs/events.md "Stable ids"). */
+export function approvalEvent(r: ApprovalAuditRecord, at: number): SecurityEvent {
   const p = r.payload;
   const actor = { subject: r.subject ?? 'system' };
   const requester = String(p.requester ?? '');
@@ -123,9 +124,12 @@ function approvalEvent(r: ApprovalAuditRecord, at: number): SecurityEvent {
   }
   if (DECIDED.has(state)) {
     return {
-      // One event per terminal state: an approval that was approved and later expired unused has two.
+      // One id per fact, `approval.<decision>:<id>`: an approval approved and later expired unused has two
+      // decided events, and a SIEM (and the outbox) de-duplicating on `approval.decided:<id>` would drop the second.
       id: `approval.${state}:${r.refId}`, type: 'approval.decided', at, actor, approvalId: r.refId, requester,
       decision: state as 'approved' | 'denied' | 'expired' | 'cancelled', scope: p.scope === 'window' ? 'window' : 'request',
+      // What a SIEM needs to know how long an approved window lets the requester through.
+      windowEndsAt: state === 'approved' && p.scope === 'window' && typeof p.expires_at === 'number' ? p.expires_at : undefined,
     };
   }
   // Votes, refusals (self-approval, outsider, reuse, digest mismatch …) and execution.

@@ -56,7 +56,7 @@ export interface Config {
   approvals: ApprovalsConfig;
   detection: DetectionConfig;
   analytics: AnalyticsConfig;
-  logging: { level: 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent' };
+  logging: { level: 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent'; repeat_interval_ms: number };
   providers: ProviderConfig[];
   routes: RouteConfig[];
 }
@@ -150,7 +150,11 @@ export const configSchema = {
       type: 'object',
       additionalProperties: false,
       default: {},
-      properties: { level: { enum: ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'], default: 'info' } },
+      properties: {
+        level: { enum: ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'], default: 'info' },
+        // Identical warnings/errors within this interval are written once, then summarized (src/core/log-repeats.ts).
+        repeat_interval_ms: { type: 'integer', minimum: 0, maximum: 3_600_000, default: 10_000 },
+      },
     },
     providers: {
       type: 'array',

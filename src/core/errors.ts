@@ -64,6 +64,17 @@ const DEFAULT_STATUS: Record<ErrorCode, number> = {
   internal: 500,
 };
 
+/**
+ * Refusals decided by policy (rules, content controls, approvals): final answers about this request, not faults.
+ * Their wire status is chosen per protocol (`Protocol.statusOf`, docs/api.md "Refusals and client retries") so
+ * that no common client retries them or shows them as an authentication failure; `status` keeps the neutral 403.
+ */
+const POLICY_REFUSALS: ReadonlySet<ErrorCode> = new Set(['model_not_allowed', 'policy_denied', 'content_blocked', 'approval_required', 'approval_denied']);
+
+export function isPolicyRefusal(err: GatewayError): boolean {
+  return POLICY_REFUSALS.has(err.code);
+}
+
 export interface GatewayErrorOptions {
   status?: number;
   cause?: unknown;

@@ -149,8 +149,8 @@ describe('OCSF mapping', () => {
     const cred = JSON.parse(mapper.security({ type: 'credential.changed', at: 5, actor, provider: 'openai', change: 'set' }).body) as Json;
     assert.equal(cred.type_uid, 300403);
     assert.equal(cred.severity_id, 3);
-    const dec = mapper.security({ id: 'approval.decided:apr_1', type: 'approval.decided', at: 6, actor, approvalId: 'apr_1', requester: 'user:bob', decision: 'approved' });
-    assert.equal(dec.id, 'approval.decided:apr_1');
+    const dec = mapper.security({ id: 'approval.approved:apr_1', type: 'approval.decided', at: 6, actor, approvalId: 'apr_1', requester: 'user:bob', decision: 'approved' });
+    assert.equal(dec.id, 'approval.approved:apr_1');
     assert.equal((JSON.parse(dec.body) as Json).disposition_id, 8);
     const acct = JSON.parse(mapper.security({ type: 'account.changed', at: 7, actor, account: { subject: 'service:etl', kind: 'service' }, change: 'disabled' }).body) as Json;
     assert.equal(acct.type_uid, 300105);

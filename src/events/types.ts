@@ -17,7 +17,7 @@ export interface SecurityActor {
 interface SecurityEventBase {
   /**
    * Stable id for de-duplication (becomes OCSF `metadata.uid`). Give one when the same fact may be emitted twice
-   * (e.g. retried after a crash), such as `approval.decided:<approval id>`; otherwise a fresh id is generated.
+   * (e.g. retried after a crash), such as `approval.approved:<approval id>` (one id per fact, never per event type); otherwise a fresh id is generated.
    */
   id?: string;
   /** Epoch ms. */

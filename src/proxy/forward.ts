@@ -219,7 +219,7 @@ function settleFailure(s: { a: ForwardArgs; err: unknown; abort: AbortController
   a.deps.metrics.errors.inc({ code: gErr.code });
   out.status = a.res.headersSent ? 'incomplete' : 'failed';
   out.errorCode = gErr.code;
-  if (!a.res.headersSent) out.httpStatus = gErr.status;
+  if (!a.res.headersSent) out.httpStatus = a.protocol.statusOf(gErr);
   sendError(a.res, a.protocol, a.ctx.endpoint.id, gErr);
 }
 

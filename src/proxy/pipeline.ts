@@ -85,7 +85,7 @@ export async function handleProxy(deps: PipelineDeps, endpoint: Endpoint, req: I
     let gErr = toGatewayError(err);
     if (gErr.code === 'internal') deps.logger.error({ event: 'exchange_internal_error', exchange_id: id, error_name: errorName(err) });
     // A refusal is recorded before it is answered: if the trail cannot take it, the caller learns that instead.
-    if (principal) gErr = await recordRefusal({ deps, id, endpoint, principal, req, ip, raw, ctx, err: gErr, mono0 });
+    if (principal) gErr = await recordRefusal({ deps, id, endpoint, principal, req, ip, raw, ctx, err: gErr, httpStatus: protocol.statusOf(gErr), mono0 });
     deps.metrics.errors.inc({ code: gErr.code });
     sendError(res, protocol, endpoint.id, gErr);
     answeredMs = deps.clock.mono() - mono0;
@@ -122,6 +122,8 @@ interface RefusalRecord {
   raw: Buffer | undefined;
   ctx: ExchangeContext | undefined;
   err: GatewayError;
+  /** The status the client was sent (per protocol). */
+  httpStatus: number;
   mono0: number;
 }
 
@@ -136,7 +138,7 @@ async function recordRefusal(r: RefusalRecord): Promise<GatewayError> {
     await r.deps.recorder.rejected(startRecordOf(r), r.raw, {
       finishedAt: r.deps.clock.now(),
       status: r.err.status >= 500 ? 'failed' : 'rejected',
-      httpStatus: r.err.status,
+      httpStatus: r.httpStatus,
       errorCode: r.err.code,
       timings: { upstreamFirstByteMs: null, clientFirstByteMs: r.deps.clock.mono() - r.mono0, totalMs: r.deps.clock.mono() - r.mono0 },
       usage: { inputTokens: null, outputTokens: null, totalTokens: null },

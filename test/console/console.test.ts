@@ -94,7 +94,7 @@ approvals:
     const alice = new OpenAI({ baseURL: t.openaiBase, apiKey: t.userKey, maxRetries: 0 });
     const ask = () => alice.chat.completions.create({ model: 'gpt-4o', messages: [{ role: 'user', content: `charge ${CARD} for ${MARKUP}` }] });
     const refused = await ask().then(() => assert.fail('expected approval_required'), (err: { status: number; message: string }) => err);
-    assert.equal(refused.status, 403);
+    assert.equal(refused.status, 400);
     const id = /Approval (apr_[A-Za-z0-9_-]+)/.exec(refused.message)?.[1];
     assert.ok(id, refused.message);
 

@@ -35,6 +35,8 @@ export interface TestGatewayOptions {
   onIdentityEvent?: GatewayOptions['onIdentityEvent'];
   /** `host:port` to listen on (default an ephemeral port), e.g. when an IdP must know the callback URL first. */
   listen?: string;
+  /** `server.max_body_bytes` (default 64 KiB; coding agents send larger requests). */
+  maxBodyBytes?: number;
 }
 
 /**
@@ -64,7 +66,7 @@ export async function startTestGateway(o: TestGatewayOptions = {}): Promise<Test
   const yaml = `
 server:
   listen: 127.0.0.1:0
-  max_body_bytes: 65536
+  max_body_bytes: ${o.maxBodyBytes ?? 65536}
   request_body_timeout_ms: 2000
 store:
   url: ${o.storeUrl ?? `sqlite:${join(dir, 'portcullis.db')}`}
