@@ -51,7 +51,7 @@ describe('a refused exchange is recorded and shown as never sent to the provider
     forwardedId = response.headers.get('x-portcullis-exchange-id')!;
     const refused = await alice.chat.completions.create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'refuse me' }] })
       .then(() => assert.fail('expected a policy refusal'), (err: { status: number; headers: Headers }) => err);
-    assert.equal(refused.status, 403);
+    assert.equal(refused.status, 400, "a policy refusal on an OpenAI path is 400 (docs/api.md#refusals-and-client-retries)");
     refusedId = refused.headers.get('x-portcullis-exchange-id')!;
     assert.equal(t.mock.received.length, upstreamBefore + 1, 'only the allowed request reached the provider');
     await finishedExchange(t.gw, forwardedId);
