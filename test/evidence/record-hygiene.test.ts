@@ -89,7 +89,7 @@ describe('approval requests keep the justification readable but never a credenti
 
   it('attack: a credential in x-portcullis-justification or x-portcullis-break-glass is hashed in the approval, its trail and the record', async () => {
     const deferred = await ask({ 'x-portcullis-justification': `ticket OPS-7 token ${JUSTIFICATION_SECRET}` });
-    assert.equal(deferred.status, 403);
+    assert.equal(deferred.status, 400, 'a deferred approval is a policy refusal: 400 on an OpenAI path');
     const glass = await ask({ 'x-portcullis-justification': 'outage', 'x-portcullis-break-glass': `prod down, used ${BREAK_GLASS_SECRET}` });
     assert.equal(glass.status, 200, await glass.text());
     const rows = await t.gw.store.exchanges.list({ limit: 10 });

@@ -137,7 +137,7 @@ for (const engine of ['sqlite', 'postgres'] as const) {
     it('an intact version loads on another replica and is enforced; its activation is chained with the hash', async () => {
       const r = await replica();
       assert.equal((await chat(r, 'gpt-4o')).status, 200);
-      assert.equal((await chat(r, 'gpt-4o-mini')).status, 403);
+      assert.equal((await chat(r, 'gpt-4o-mini')).status, 400, 'a policy refusal on an OpenAI path is 400');
       const [act] = await trail(a, 'policy.activated');
       assert.equal(act?.refId, ids.strict);
       assert.equal(act?.payload.hash, sha256(STRICT));
@@ -168,7 +168,7 @@ for (const engine of ['sqlite', 'postgres'] as const) {
       await sql('DELETE FROM policy_activations WHERE version_id = ?', ids.draft);
       const [act] = await trail(a, 'policy.activated');
       // Restored text + its genuine activation: enforced again (the checks are not sticky).
-      assert.equal((await chat(await replica(), 'gpt-4o-mini')).status, 403, 'the restored, chained version is enforced');
+      assert.equal((await chat(await replica(), 'gpt-4o-mini')).status, 400, 'the restored, chained version is enforced');
       await sql('UPDATE audit_entries SET payload_json = ? WHERE writer = ? AND seq = ?', canonicalJson({ ...act!.payload, number: 99 }), act!.writer, act!.seq);
       await assertRefusedOnLoad('activation_entry_altered');
       await sql('UPDATE audit_entries SET payload_json = ? WHERE writer = ? AND seq = ?', canonicalJson(act!.payload), act!.writer, act!.seq);
@@ -191,7 +191,7 @@ for (const engine of ['sqlite', 'postgres'] as const) {
       const adopted = await admin('POST', '/admin/v1/policies/active/activate', {});
       assert.equal(adopted.status, 200, JSON.stringify(adopted.json));
       const r = await replica();
-      assert.equal((await chat(r, 'gpt-4o-mini')).status, 403, 'the adopted version is enforced again');
+      assert.equal((await chat(r, 'gpt-4o-mini')).status, 400, 'the adopted version is enforced again');
     });
   });
 }
