@@ -6,8 +6,8 @@ import { join } from 'node:path';
 
 /**
  * A real nginx (Debian's /usr/sbin/nginx) as the fleet's load balancer on loopback, with a generated config in a
- * temp prefix (its own pid file, error log, temp paths). The proxy settings are the ones docs/deploy.md recommends
- * (deploy/nginx/portcullis.conf carries the same block for compose); what matters for a gateway:
+ * temp prefix (its own pid file, error log, temp paths). The proxy settings are the `location /` block of
+ * deploy/nginx/portcullis.conf, read from that file (see there why each one); what matters for a gateway:
  *
  * - `proxy_buffering off` + `proxy_http_version 1.1`: SSE events reach the client as the replica writes them;
  * - long `proxy_read_timeout`: an LLM stream may be silent for minutes between events;
@@ -96,28 +96,29 @@ ${servers}
   server {
     listen 127.0.0.1:${o.port};
     client_max_body_size 16m;
-${PROXY_BLOCK}
+    ${deployedLocationBlock()}
   }
 }
 `;
 }
 
-/** The location block shared with deploy/nginx/portcullis.conf (test/deploy/artifacts.test.ts checks they agree). */
-export const PROXY_BLOCK = `    location / {
-      proxy_pass http://portcullis;
-      proxy_http_version 1.1;
-      proxy_set_header Connection "";
-      proxy_set_header Host $host;
-      proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
-      proxy_set_header X-Forwarded-Proto $scheme;
-      proxy_buffering off;
-      proxy_request_buffering off;
-      proxy_connect_timeout 2s;
-      proxy_send_timeout 3600s;
-      proxy_read_timeout 3600s;
-      proxy_next_upstream error timeout;
-      proxy_next_upstream_tries 3;
-    }`;
+/**
+ * The `location /` block of deploy/nginx/portcullis.conf, the file compose mounts: the fleet runs exactly the proxy
+ * settings an operator deploys (only the upstream list, which names compose's containers, is generated here).
+ */
+export function deployedLocationBlock(): string {
+  const text = readFileSync(DEPLOY_CONF, 'utf8');
+  const start = text.indexOf('location / {');
+  if (start === -1) throw new Error(`${DEPLOY_CONF} has no "location / {" block`);
+  let depth = 0;
+  for (let i = text.indexOf('{', start); i < text.length; i++) {
+    if (text[i] === '{') depth++;
+    if (text[i] === '}' && --depth === 0) return text.slice(start, i + 1);
+  }
+  throw new Error(`${DEPLOY_CONF}: unbalanced braces in the location block`);
+}
+
+const DEPLOY_CONF = new URL('../../deploy/nginx/portcullis.conf', import.meta.url).pathname;
 
 function safeRead(path: string): string {
   try {
