@@ -43,7 +43,7 @@ function startRecord(): StartRecord {
 async function one(): Promise<void> {
   const recording = await recorder.begin(startRecord(), { client: request, upstream: undefined });
   await recording.finish({
-    finishedAt: Date.now(), status: 'completed', httpStatus: 200, errorCode: null, responseFindings: [],
+    finishedAt: Date.now(), status: 'completed', httpStatus: 200, errorCode: null, responseFindings: [], forwarded: true,
     timings: { upstreamFirstByteMs: 0.4, clientFirstByteMs: 0.5, totalMs: 0.6 }, usage: { inputTokens: 20, outputTokens: 9, totalTokens: 29 },
   }, response);
 }

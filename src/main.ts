@@ -20,6 +20,7 @@ import type { ExchangeObserver } from './audit/exchange-observer.ts';
 import { createAdminActivity } from './admin/activity.ts';
 import { auditRoutes } from './admin/audit-routes.ts';
 import { eventsRoutes } from './admin/events-routes.ts';
+import { credentialRefusedAlert } from './proxy/credential-alert.ts';
 import { adminRoutes } from './admin/routes.ts';
 import { startEvidence, type Evidence } from './compose/evidence.ts';
 import { loadConsoleRoutes } from './console/routes.ts';
@@ -30,6 +31,7 @@ import { openGuard, type ExchangeGuard } from './proxy/guard.ts';
 import { RouteTable } from './proxy/routes.ts';
 import { createGatewayServer } from './proxy/server.ts';
 import { startProviders, type StartedProviders } from './providers.ts';
+import { startAnalytics } from './compose/analytics.ts';
 
 export interface GatewayOptions {
   config: Config;
@@ -83,7 +85,7 @@ async function composeGateway(o: GatewayOptions, onFailedStart: (close: () => Pr
   const { config, baseDir } = o;
   const env = o.env ?? process.env;
   const clock = o.clock ?? systemClock;
-  const logger = o.logger ?? createLogger(config.logging.level);
+  const logger = o.logger ?? createLogger(config.logging.level, undefined, { repeatIntervalMs: config.logging.repeat_interval_ms });
   const master = await loadOrCreateMasterKey(config.master_key, { baseDir, env });
   if (master.generatedAt) {
     logger.warn({ event: 'master_key_generated', path: master.generatedAt }, 'generated a new master key (mode 0600); back it up: without it recorded bodies and stored provider keys cannot be read');
@@ -122,6 +124,7 @@ async function composeGateway(o: GatewayOptions, onFailedStart: (close: () => Pr
     setGuard: (g) => void (guard = g),
     publicUrl: () => config.server.public_url ?? url,
     recordApproval: (r) => evidence.recordApproval(r),
+    policyLedger: evidence.policyLedger,
   });
   onFailedStart(() => governance.close());
   const recorder = new ExchangeRecorder({
@@ -129,6 +132,8 @@ async function composeGateway(o: GatewayOptions, onFailedStart: (close: () => Pr
     // The audit chain first: an exchange that cannot be chained never goes upstream.
     observers: [evidence.audit.observer, evidence.events.exchangeObserver, ...governance.observers, ...(o.observers ?? [])],
   });
+  const analytics = startAnalytics({ config, store, clock, logger, prices: () => governance.enforcer.budgets });
+  onFailedStart(() => analytics.stop());
   const activity = createAdminActivity({
     requested: (r) => evidence.recordAdminRequest(r),
     record: (a) => evidence.recordAdmin(a),
@@ -145,6 +150,7 @@ async function composeGateway(o: GatewayOptions, onFailedStart: (close: () => Pr
     ...governance.routes(adminAuthenticate),
     ...auditRoutes({ store, repo: evidence.audit.repo, keyring, clock, log: evidence.audit.log, authenticate: adminAuthenticate }),
     ...eventsRoutes({ events: evidence.events, authenticate: adminAuthenticate }),
+    ...analytics.routes(adminAuthenticate),
   ]);
   const router = new Router().add(...routes, ...(await loadConsoleRoutes()));
   const server = createGatewayServer({
@@ -154,6 +160,7 @@ async function composeGateway(o: GatewayOptions, onFailedStart: (close: () => Pr
       providers: providers.runtimes,
       guard: () => guard,
       limits: { maxBodyBytes: config.server.max_body_bytes, bodyTimeoutMs: config.server.request_body_timeout_ms, trustProxy: config.server.trust_proxy },
+      onUpstreamCredentialRefused: credentialRefusedAlert({ clock, logger, emit: (e) => evidence.events.emit(e) }),
     },
     router,
     metrics,
@@ -199,8 +206,9 @@ async function composeGateway(o: GatewayOptions, onFailedStart: (close: () => Pr
     url, port: addr.port, store, keyring, metrics, identity, governance, evidence,
     bootstrapAdminKey: bootstrap?.secret, bootstrapAdminKeyFile: bootstrap?.file,
     setGuard: (g) => void (guard = g),
-    close: () => {
+    close: async () => {
       clearInterval(purge);
+      await analytics.stop();
       return shutdown({ server, providers, store, governance, evidence });
     },
   };

@@ -1,5 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { GatewayError } from '../core/errors.ts';
+import { utf8Text } from '../core/text.ts';
+import { readBody } from '../http/body.ts';
 import type { Principal } from '../core/principal.ts';
 import type { AuthContext } from '../identity/authenticator.ts';
 import type { Role } from '../identity/roles.ts';
@@ -19,17 +21,15 @@ export async function requireRole(authenticate: Authenticate, req: IncomingMessa
   return principal;
 }
 
+/** Slow-client guard for admin bodies (the data plane's is `server.request_body_timeout_ms`). */
+const BODY_TIMEOUT_MS = 30_000;
+
 export async function readJson(req: IncomingMessage, limit = 1024 * 1024): Promise<Record<string, unknown>> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const c of req) {
-    size += (c as Buffer).length;
-    if (size > limit) throw new GatewayError('body_too_large', 'Request body too large.');
-    chunks.push(c as Buffer);
-  }
-  if (size === 0) return {};
+  const raw = await readBody(req, { limit, timeoutMs: BODY_TIMEOUT_MS });
+  if (raw.length === 0) return {};
+  const text = utf8Text(raw);
   try {
-    const v: unknown = JSON.parse(Buffer.concat(chunks).toString('utf8'));
+    const v: unknown = JSON.parse(text);
     if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new Error('not an object');
     return v as Record<string, unknown>;
   } catch {

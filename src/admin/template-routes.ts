@@ -4,18 +4,14 @@ import { GatewayError } from '../core/errors.ts';
 import type { Route } from '../http/route.ts';
 import type { TemplateRepo } from '../policy/templates/repo.ts';
 import { pushTemplate } from '../policy/templates/resolver.ts';
-import type { TemplateRecord } from '../policy/templates/schema.ts';
 import { checkTemplateDocument } from '../policy/templates/validate.ts';
+import { templateSummaryView, templateView } from '../policy/templates/view.ts';
 import { readJson, requireRole, send, type Authenticate } from './http.ts';
 
 export interface TemplateRouteDeps {
   templates: TemplateRepo;
   clock: Clock;
   authenticate: Authenticate;
-}
-
-export function templateView(r: TemplateRecord): Record<string, unknown> {
-  return { id: r.id, version: r.version, description: r.description, hash: r.hash, created_at: new Date(r.createdAt).toISOString(), created_by: r.createdBy, template: r.spec };
 }
 
 const READERS = ['admin', 'policy-author', 'auditor', 'approver', 'user'] as const;
@@ -36,7 +32,7 @@ export function templateRoutes(d: TemplateRouteDeps): Route[] {
       async handler(req, res) {
         await auth(req, READERS);
         const rows = await d.templates.list();
-        send(res, 200, { data: rows.map((t) => ({ id: t.id, latest_version: t.latestVersion, description: t.description, updated_at: new Date(t.updatedAt).toISOString() })) });
+        send(res, 200, { data: rows.map(templateSummaryView) });
       },
     },
     {

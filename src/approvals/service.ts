@@ -6,6 +6,7 @@ import type { Finding } from '../core/findings.ts';
 import { newId } from '../core/ids.ts';
 import type { Principal } from '../core/principal.ts';
 import type { Keyring } from '../crypto/keyring.ts';
+import { createFieldHasher, redactSecrets, safeIdent, type FieldHasher } from '../core/sanitize.ts';
 import type { ApprovalEventRow, ApprovalFilter, ApprovalRepo, ApprovalRow, VoteRow } from './repo.ts';
 import type { ApprovalRequirement } from './rule.ts';
 import { isTerminal, sourcesOf, tally, type ApprovalState } from './state.ts';
@@ -68,8 +69,12 @@ export class ApprovalService {
   readonly #wake = new EventEmitter();
   #closing = false;
 
+  /** Client-supplied text is stored, chained and sent to webhooks in clear: credential-shaped words are hashed first. */
+  readonly #hasher: FieldHasher;
+
   constructor(o: ApprovalServiceOptions) {
     this.#o = o;
+    this.#hasher = createFieldHasher(o.keyring.key('events').export());
     this.#wake.setMaxListeners(0);
   }
 
@@ -86,7 +91,13 @@ export class ApprovalService {
   }
 
   /** Creates a pending approval (or, for break-glass, an approved-and-executed one that is flagged). */
-  async open(i: OpenInput): Promise<ApprovalRow> {
+  async open(raw: OpenInput): Promise<ApprovalRow> {
+    // The requester's header text and model name as the exchange record keeps them (docs/audit.md#what-is-stored-in-clear).
+    const i: OpenInput = {
+      ...raw, model: this.#model(raw.model),
+      justification: raw.justification === null ? null : redactSecrets(raw.justification, this.#hasher),
+      ...(raw.breakGlass !== undefined ? { breakGlass: redactSecrets(raw.breakGlass, this.#hasher) } : {}),
+    };
     const now = this.#o.clock.now();
     const id = newId('apr', now);
     const r = i.requirement;
@@ -138,7 +149,7 @@ export class ApprovalService {
   }
 
   activeGrant(q: { requester: string; ruleId: string; model: string }): Promise<ApprovalRow | undefined> {
-    return this.#o.repo.activeGrant({ ...q, now: this.#o.clock.now() });
+    return this.#o.repo.activeGrant({ ...q, model: this.#model(q.model), now: this.#o.clock.now() });
   }
 
   /** An approver's verdict. Throws a GatewayError (and records the attempt) when the actor may not decide. */
@@ -258,10 +269,14 @@ export class ApprovalService {
     const from = sourcesOf(to).filter((s) => !isTerminal(s));
     const ok = await this.#o.repo.transition({ id: row.id, from, to, at: this.#o.clock.now(), actor: m.actor, reason: m.reason, expiresAt: m.expiresAt });
     if (ok) {
-      this.#emit(`approval.${to}`, m.actor, row, { from: row.state, state: to, reason: m.reason });
+      this.#emit(`approval.${to}`, m.actor, row, { from: row.state, state: to, reason: m.reason, expires_at: m.expiresAt ?? null });
       this.#wake.emit(row.id);
     }
     return ok;
+  }
+
+  #model(model: string): string {
+    return safeIdent(model, this.#hasher) ?? model;
   }
 
   #emit(kind: ApprovalAuditRecord['kind'], actor: string | null, row: ApprovalRow, extra: ApprovalAuditRecord['payload']): void {

@@ -70,7 +70,7 @@ function finishPayload(f: ExchangeFinish): { [k: string]: Json } {
   const t = f.timings;
   const u = f.usage;
   return {
-    error_code: f.errorCode, event_count: f.eventCount, finished_at: f.finishedAt, http_status: f.httpStatus,
+    error_code: f.errorCode, event_count: f.eventCount, finished_at: f.finishedAt, forwarded: f.forwarded, http_status: f.httpStatus,
     response_findings: f.responseFindings as Json, status: f.status,
     timings: { clientFirstByteMs: t.clientFirstByteMs, totalMs: t.totalMs, upstreamFirstByteMs: t.upstreamFirstByteMs },
     usage: { inputTokens: u.inputTokens, outputTokens: u.outputTokens, totalTokens: u.totalTokens },

@@ -2,6 +2,7 @@ import type { Clock } from '../core/clock.ts';
 import type { Keyring } from '../crypto/keyring.ts';
 import type { ExchangeFinish, ExchangeStart, Store } from '../store/ports.ts';
 import type { ExchangeObserver } from './exchange-observer.ts';
+import { createRecordHygiene, type CleanFields } from './record-hygiene.ts';
 import { sealBody, sealSegment, type RecordedEvent } from './recording.ts';
 
 export interface RecorderOptions {
@@ -49,9 +50,12 @@ async function writeThenObserve(
  */
 export class ExchangeRecorder {
   readonly #o: RecorderOptions;
+  /** Client-controlled metadata reduced to what may be stored in clear (record-hygiene.ts). */
+  readonly #hygiene: (rec: CleanFields) => CleanFields;
 
   constructor(opts: RecorderOptions) {
     this.#o = opts;
+    this.#hygiene = createRecordHygiene(opts.keyring);
   }
 
   async begin(rec: StartRecord, bodies: { client: Buffer; upstream: Buffer | undefined }): Promise<ExchangeRecording> {
@@ -63,17 +67,17 @@ export class ExchangeRecorder {
       await this.#o.store.exchanges.finish({
         id: start.id, finishedAt: this.#o.clock.now(), status: 'failed', httpStatus: 503, errorCode: 'recording_failed',
         timings: { upstreamFirstByteMs: null, clientFirstByteMs: null, totalMs: null }, usage: { inputTokens: null, outputTokens: null, totalTokens: null },
-        response: null, eventCount: 0, responseFindings: [],
+        response: null, eventCount: 0, responseFindings: [], forwarded: false,
       }).catch(() => undefined);
       throw observed.error;
     }
     return new ExchangeRecording(this.#o, start);
   }
 
-  /** A request refused before it went upstream, written in one step. */
-  async rejected(rec: StartRecord, client: Buffer | undefined, finish: Omit<ExchangeFinish, 'id' | 'eventCount' | 'response'>): Promise<void> {
+  /** A request refused before it went upstream, written in one step: recorded as never sent to the provider. */
+  async rejected(rec: StartRecord, client: Buffer | undefined, finish: Omit<ExchangeFinish, 'id' | 'eventCount' | 'response' | 'forwarded'>): Promise<void> {
     const start = this.#startRecord(rec, { client, upstream: undefined });
-    const fin: ExchangeFinish = { ...finish, id: rec.id, eventCount: 0, response: null };
+    const fin: ExchangeFinish = { ...finish, id: rec.id, eventCount: 0, response: null, forwarded: false };
     const started = await writeThenObserve(this.#o, this.#o.store.exchanges.recordRejected(start, fin), (obs) => obs.onStart?.(start));
     if (started.failed) throw started.error;
     const finished = await writeThenObserve(this.#o, Promise.resolve(), (obs) => obs.onFinish?.(start, fin));
@@ -84,6 +88,7 @@ export class ExchangeRecorder {
     const seal = this.#o.recordBodies;
     return {
       ...rec,
+      ...this.#hygiene(rec),
       clientRequest: seal && bodies.client ? sealBody(this.#o.keyring, rec.id, 'client_request', bodies.client) : null,
       upstreamRequest: seal && bodies.upstream ? sealBody(this.#o.keyring, rec.id, 'upstream_request', bodies.upstream) : null,
     };

@@ -1,6 +1,7 @@
 import type { Keyring } from '../crypto/keyring.ts';
 import type { Store } from '../store/ports.ts';
-import { exchangeDetail } from './exchange-view.ts';
+import { terminalLine } from '../core/terminal-text.ts';
+import { exchangeDetail, PROVIDER_RECEIVED_TEXT, providerReceived } from './exchange-view.ts';
 import type { AuditRepo, SessionRow } from './repo.ts';
 
 /** One session with every exchange decrypted: what the person sent, what the provider received, what came back. */
@@ -41,7 +42,7 @@ export interface ReplayOptions {
   sleep?: (ms: number) => Promise<void>;
 }
 
-type Detail = Record<string, unknown> & { events: { t_ms: number; event: string | null; data: string; upstream_data?: string }[] };
+type Detail = Record<string, unknown> & { forwarded?: boolean | null; upstream_request_modified?: boolean; events: { t_ms: number; event: string | null; data: string; upstream_data?: string }[] };
 
 /** Primitives as themselves, anything else as JSON (recorded values are untrusted shapes). */
 const str = (v: unknown): string => (typeof v === 'string' ? v : v === null || v === undefined ? '' : (JSON.stringify(v) ?? ''));
@@ -54,7 +55,8 @@ export async function replaySession(rec: SessionRecording, o: ReplayOptions): Pr
   const pause = async (ms: number): Promise<void> => {
     if (o.wait && ms > 0) await sleep(ms / o.speed);
   };
-  const line = (s: string): void => void o.out.write(s + '\n');
+  // Every line is recorded, client-supplied text: shown with its control characters escaped (src/core/terminal-text.ts).
+  const line = (s: string): void => void o.out.write(terminalLine(s) + '\n');
   const s = rec.session;
   line(`session ${s.id} · ${s.subject ?? '-'} · ${s.exchangeCount} exchange(s) · ${new Date(s.firstAt).toISOString()} .. ${new Date(s.lastAt).toISOString()} · grouped by ${s.source}`);
   let prevEnd: number | undefined;
@@ -68,12 +70,9 @@ export async function replaySession(rec: SessionRecording, o: ReplayOptions): Pr
     line(`   findings: ${describeFindings(d.findings)}`);
     line('>> sent:');
     for (const t of requestText(d.client_request)) line(`   ${t}`);
-    if (d.upstream_request_modified) {
-      line('>> provider received (changed by the gateway):');
-      for (const t of requestText(d.upstream_request)) line(`   ${t}`);
-    } else {
-      line('>> provider received: the same');
-    }
+    const received = providerReceived(d);
+    line(`>> ${PROVIDER_RECEIVED_TEXT[received]}`);
+    if (received === 'changed') for (const t of requestText(d.upstream_request)) line(`   ${t}`);
     let t = 0;
     for (const e of d.events) {
       await pause(e.t_ms - t);
@@ -84,7 +83,7 @@ export async function replaySession(rec: SessionRecording, o: ReplayOptions): Pr
     if (d.response !== null && d.response !== undefined) line(`<< response: ${responseText(d.response)}`);
     const rf = d.response_findings as unknown[] | undefined;
     if (rf && rf.length > 0) line(`   response findings: ${describeFindings(rf)}`);
-    const totalMs = (d.timings as { totalMs?: number | null } | null)?.totalMs ?? t;
+    const totalMs = (d.timings as { total_ms?: number | null } | null)?.total_ms ?? t;
     prevEnd = started + totalMs;
   }
 }
@@ -93,8 +92,8 @@ function describeDecision(v: unknown): string {
   if (!v || typeof v !== 'object') return 'none recorded';
   const d = v as Record<string, unknown>;
   const reasons = Array.isArray(d.reasons) ? d.reasons.map((r) => (typeof r === 'string' ? r : JSON.stringify(r))).join(', ') : '';
-  const version = d.policyVersion ?? d.policy_version;
-  const rules = Array.isArray(d.ruleIds) ? ` rules ${d.ruleIds.join(', ')}` : '';
+  const version = d.policy_version;
+  const rules = Array.isArray(d.matched_rule_ids) && d.matched_rule_ids.length > 0 ? ` rules ${d.matched_rule_ids.map(str).join(', ')}` : '';
   return `${str(d.effect ?? '?')}${reasons ? ` (${reasons})` : ''}${version !== undefined ? ` policy ${str(version)}` : ''}${rules}`;
 }
 

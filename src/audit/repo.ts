@@ -5,6 +5,10 @@ import type { AuditEntry, Checkpoint, PublicKeyInfo } from './chain.ts';
  * src/store/sqlite/audit.ts; a PostgreSQL implementation must compute `seq`/`prev` inside the same transaction
  * as the insert (unique (writer, seq) + retry) so two replicas can never fork one writer's chain.
  */
+/** Kinds looked up by what they are about: the policy runtime checks each activation against its chained entry. */
+export const REF_INDEXED_KINDS = ['policy.activated'] as const;
+export type RefIndexedKind = (typeof REF_INDEXED_KINDS)[number];
+
 export interface AppendInput {
   at: number;
   kind: string;
@@ -99,6 +103,11 @@ export interface AuditRepo {
   /** Entries of every writer with since <= at < until, ordered by writer, seq. */
   entriesBetween(since: number, until: number): Promise<AuditEntry[]>;
   entry(writer: string, seq: number): Promise<AuditEntry | undefined>;
+  /**
+   * Entries of one kind about one thing (`ref_id`), newest first, at most `limit`. Only kinds in REF_INDEXED_KINDS
+   * are indexed for it (a partial index: exchange entries, the bulk of the trail, pay nothing).
+   */
+  entriesByRef(kind: RefIndexedKind, refId: string, limit: number): Promise<AuditEntry[]>;
   writers(): Promise<string[]>;
   putCheckpoint(c: Checkpoint): Promise<void>;
   checkpoints(writer?: string): Promise<Checkpoint[]>;

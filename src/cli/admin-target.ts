@@ -1,16 +1,22 @@
 import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
-import { loadCredentials } from '../identity/client/credentials.ts';
+import { loadCredentials, type StoredCredentials } from '../identity/client/credentials.ts';
 import { freshCredentials } from '../identity/client/gateway-client.ts';
 import { UsageError, type CliIo } from './io.ts';
 
 export interface AdminTarget {
   gateway: string;
   token: string;
+  /** Where the credential came from; `login` carries the stored (refreshed) login, e.g. for its expiry. */
+  source: { kind: 'key-file' | 'env' } | { kind: 'login'; login: StoredCredentials };
 }
 
+/** The options every gateway command takes for it (parseArgs spelling). */
+export const TARGET_FLAGS = { gateway: { type: 'string' }, 'key-file': { type: 'string' } } as const;
+
 /**
- * Where and as whom the admin-API commands (policy, approvals, usage) act, the same way for all of them:
+ * Where and as whom every command that talks to a gateway (policy, approvals, usage, whoami, env, exec) acts, the
+ * same way for all of them:
  * gateway: `--gateway`, else PORTCULLIS_GATEWAY, else the one `portcullis login` stored;
  * credential: `--key-file` (a file holding a key), else PORTCULLIS_TOKEN, else the stored login token
  * (refreshed when it is about to expire). Never a secret on the command line. PORTCULLIS_URL and
@@ -19,7 +25,8 @@ export interface AdminTarget {
 export async function adminTarget(io: CliIo, flags: { gateway?: string | undefined; keyFile?: string | undefined }): Promise<AdminTarget> {
   const gateway = flags.gateway ?? (io.env.PORTCULLIS_GATEWAY || io.env.PORTCULLIS_URL || undefined);
   const token = flags.keyFile ? await readKeyFile(io, flags.keyFile) : (io.env.PORTCULLIS_TOKEN || io.env.PORTCULLIS_API_KEY || undefined);
-  if (gateway && token) return { gateway: trim(gateway), token };
+  const source = flags.keyFile ? { kind: 'key-file' as const } : { kind: 'env' as const };
+  if (gateway && token) return { gateway: trim(gateway), token, source };
   const stored = await loadCredentials(io.env);
   if (!stored) {
     throw new UsageError(token ? 'give --gateway URL or PORTCULLIS_GATEWAY' : 'not signed in: run `portcullis login`, or set PORTCULLIS_TOKEN (or --key-file) and PORTCULLIS_GATEWAY');
@@ -28,8 +35,9 @@ export async function adminTarget(io: CliIo, flags: { gateway?: string | undefin
     // The stored login token belongs to the gateway that issued it; never hand it to another host.
     throw new UsageError(`you are signed in to ${new URL(stored.gateway).origin}, not ${new URL(gateway).origin}: run \`portcullis login --gateway ${trim(gateway)}\` or give a token for it`);
   }
-  const fresh = token ? undefined : await freshCredentials(io.env, stored);
-  return { gateway: trim(gateway ?? stored.gateway), token: token ?? fresh!.access_token };
+  if (token) return { gateway: trim(stored.gateway), token, source };
+  const fresh = await freshCredentials(io.env, stored);
+  return { gateway: trim(gateway ?? fresh.gateway), token: fresh.access_token, source: { kind: 'login', login: fresh } };
 }
 
 async function readKeyFile(io: CliIo, file: string): Promise<string> {

@@ -11,6 +11,8 @@ import { openAuditRepo } from '../store/audit-repo.ts';
 import { openOutboxRepo } from '../store/outbox-repo.ts';
 import type { Store } from '../store/ports.ts';
 import { PRODUCT_VERSION } from '../core/version.ts';
+import { createPolicyLedger } from '../audit/policy-ledger.ts';
+import type { PolicyLedger } from '../policy/versions.ts';
 
 export interface Evidence {
   audit: AuditRuntime;
@@ -21,6 +23,8 @@ export interface Evidence {
   recordAdmin(a: AdminActivity): Promise<void>;
   /** The approvals module's `emit`: every transition and refusal is chained and becomes an event. */
   recordApproval(r: ApprovalAuditRecord): void;
+  /** Policy activations bound to the trail; a failed integrity check is chained and raised as a security event. */
+  policyLedger: PolicyLedger;
   close(): Promise<void>;
 }
 
@@ -40,9 +44,19 @@ export async function startEvidence(o: {
     outbox: openOutboxRepo(o.store), config: o.config.events, baseDir: o.baseDir, env: o.env, clock: o.clock, logger: o.logger,
     hashKey: o.keyring.key('events').export(), productVersion: PRODUCT_VERSION, registry: o.registry,
   });
-  const lost = (what: string) => (err: unknown) => o.logger.error({ event: 'evidence_record_failed', reason: what, error_name: errorName(err) }, 'an approval record could not be written');
+  const lost = (what: string) => (err: unknown) => o.logger.error({ event: 'evidence_record_failed', reason: what, error_name: errorName(err) }, 'an evidence record could not be written');
+  const policyLedger = createPolicyLedger({
+    log: audit.log, repo: audit.repo, keyring: o.keyring,
+    onFailure(f) {
+      // Ids and a closed-vocabulary problem only: never the policy text.
+      audit.log.append({ kind: 'policy.integrity_failed', subject: 'system', refId: f.versionId, payload: { during: f.during, number: f.number, problem: f.problem, version_id: f.versionId } })
+        .catch(lost('policy.integrity_failed'));
+      events.emit({ type: 'policy.integrity_failed', at: o.clock.now(), actor: { subject: 'system', kind: 'system' }, outcome: 'failure', reason: f.problem, policyVersion: f.versionId, problem: f.problem, during: f.during })
+        .catch(lost('policy.integrity_failed'));
+    },
+  });
   return {
-    audit, events,
+    audit, events, policyLedger,
     recordAdminRequest: (r) => auditAdminRequest(audit.log, { actor: r.actor.subject, action: r.action, target: r.target, requestId: r.requestId }),
     async recordAdmin(a) {
       const c = a.change;
@@ -96,7 +110,8 @@ function adminEvent(a: AdminActivity, at: number): SecurityEvent {
 
 const DECIDED = new Set(['approved', 'denied', 'expired', 'cancelled']);
 
-function approvalEvent(r: ApprovalAuditRecord, at: number): SecurityEvent {
+/** The SIEM copy of an approval transition (exported for its id contract: docs/events.md "Stable ids"). */
+export function approvalEvent(r: ApprovalAuditRecord, at: number): SecurityEvent {
   const p = r.payload;
   const actor = { subject: r.subject ?? 'system' };
   const requester = String(p.requester ?? '');
@@ -109,9 +124,12 @@ function approvalEvent(r: ApprovalAuditRecord, at: number): SecurityEvent {
   }
   if (DECIDED.has(state)) {
     return {
-      // One event per terminal state: an approval that was approved and later expired unused has two.
+      // One id per fact, `approval.<decision>:<id>`: an approval approved and later expired unused has two
+      // decided events, and a SIEM (and the outbox) de-duplicating on `approval.decided:<id>` would drop the second.
       id: `approval.${state}:${r.refId}`, type: 'approval.decided', at, actor, approvalId: r.refId, requester,
       decision: state as 'approved' | 'denied' | 'expired' | 'cancelled', scope: p.scope === 'window' ? 'window' : 'request',
+      // What a SIEM needs to know how long an approved window lets the requester through.
+      windowEndsAt: state === 'approved' && p.scope === 'window' && typeof p.expires_at === 'number' ? p.expires_at : undefined,
     };
   }
   // Votes, refusals (self-approval, outsider, reuse, digest mismatch …) and execution.

@@ -12,6 +12,7 @@ import { resolveSecretRef } from '../config/secrets.ts';
 import type { Clock } from '../core/clock.ts';
 import { errorName, type GatewayLogger } from '../core/logger.ts';
 import type { Keyring } from '../crypto/keyring.ts';
+import { loadNameRecognizer } from '../detect/ner/index.ts';
 import { budgetPolicyHook, validateBudgetsSection } from '../governance/budget-hook.ts';
 import { startPolicyModule, type PolicyModule } from '../governance/policy-module.ts';
 import { PolicySimulator } from '../governance/policy-simulate.ts';
@@ -24,6 +25,7 @@ import type { RouteTable } from '../proxy/routes.ts';
 import { openApprovalRepo } from '../store/approval-repo.ts';
 import { budgetCountersFor } from '../store/budget-counters.ts';
 import { openPolicyRepo } from '../store/policy-repo.ts';
+import type { PolicyLedger } from '../policy/versions.ts';
 import type { Store } from '../store/ports.ts';
 import { templateRepoFor } from '../store/template-repo.ts';
 
@@ -48,7 +50,12 @@ export async function startGovernance(o: {
   /** Base of approval links (known once the gateway listens). */
   publicUrl: () => string;
   recordApproval: (r: ApprovalAuditRecord) => void;
+  /** Binds policy activations to the audit trail (src/audit/policy-ledger.ts). */
+  policyLedger?: PolicyLedger;
 }): Promise<Governance> {
+  // The names recognizer's package is an optional dependency: loaded only when enabled, and a missing package
+  // stops the start with NameRecognizerUnavailable (never a gateway that silently does not look for names).
+  const names = o.config.detection.names?.enabled ? await loadNameRecognizer() : undefined;
   const now = () => o.clock.now();
   const enforcer = new BudgetEnforcer({ counters: budgetCountersFor(o.store), now });
   const templateRepo = templateRepoFor(o.store);
@@ -62,12 +69,13 @@ export async function startGovernance(o: {
   const headers: Record<string, string> = {};
   for (const [k, v] of Object.entries(ext?.headers ?? {})) headers[k] = await resolveSecretRef(v, { baseDir: o.baseDir, env: o.env });
   const policy = await startPolicyModule({
-    external: ext && { ...ext, headers },
+    external: ext && { ...ext, headers }, names,
     repo: openPolicyRepo(o.store), tokenVault: o.store.tokenVault, keyring: o.keyring, clock: o.clock, logger: o.logger,
     setGuard: o.setGuard, resolveRoute: (model, family) => o.routes.resolve(model, family), baseDir: o.baseDir, config: o.config.policy,
     sections: { budgets: validateBudgetsSection },
     hooks: [approvalPolicyHook(approvals.gate), budgetPolicyHook(enforcer)],
     prepare: templatePreparer(templates),
+    ledger: o.policyLedger,
   });
   const simulator = new PolicySimulator({ exchanges: o.store.exchanges, service: policy.service, load: policy.load });
   // Expired budget counters and tokenization mappings (sealed PII) are deleted, not just ignored.

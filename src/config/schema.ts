@@ -8,6 +8,7 @@ import { eventsConfigSchema, type EventsConfig } from '../events/config-schema.t
 import { auditConfigSchema, type AuditConfig } from '../audit/config-schema.ts';
 import { approvalsConfigSchema, type ApprovalsConfig } from '../approvals/config-schema.ts';
 import { detectionConfigSchema, type DetectionConfig } from '../detect/config-schema.ts';
+import { analyticsConfigSchema, type AnalyticsConfig } from '../analytics/config-schema.ts';
 
 export const PROVIDER_TYPES = ['openai', 'anthropic', 'azure-openai', 'openai-compatible', 'mock'] as const;
 export type ProviderType = (typeof PROVIDER_TYPES)[number];
@@ -54,7 +55,8 @@ export interface Config {
   audit?: AuditConfig;
   approvals: ApprovalsConfig;
   detection: DetectionConfig;
-  logging: { level: 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent' };
+  analytics: AnalyticsConfig;
+  logging: { level: 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent'; repeat_interval_ms: number };
   providers: ProviderConfig[];
   routes: RouteConfig[];
 }
@@ -147,11 +149,16 @@ export const configSchema = {
     audit: auditConfigSchema,
     approvals: approvalsConfigSchema,
     detection: detectionConfigSchema,
+    analytics: analyticsConfigSchema,
     logging: {
       type: 'object',
       additionalProperties: false,
       default: {},
-      properties: { level: { enum: ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'], default: 'info' } },
+      properties: {
+        level: { enum: ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'], default: 'info' },
+        // Identical warnings/errors within this interval are written once, then summarized (src/core/log-repeats.ts).
+        repeat_interval_ms: { type: 'integer', minimum: 0, maximum: 3_600_000, default: 10_000 },
+      },
     },
     providers: {
       type: 'array',

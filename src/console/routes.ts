@@ -3,7 +3,7 @@ import type { ServerResponse } from 'node:http';
 import type { Route } from '../http/route.ts';
 
 /**
- * The web console (docs/console.md): three static files served from memory, no build step. Everything it shows
+ * The web console (docs/console.md): a few static files served from memory, no build step. Everything it shows
  * comes from the admin API with the caller's own credential, so the console has no authority of its own; these
  * routes need none. Files are read once at start; only the names below exist (no path from the request ever
  * reaches the file system).
@@ -11,7 +11,13 @@ import type { Route } from '../http/route.ts';
 const ASSETS = {
   'index.html': 'text/html; charset=utf-8',
   'app.js': 'text/javascript; charset=utf-8',
+  'usage.js': 'text/javascript; charset=utf-8',
+  'admin.js': 'text/javascript; charset=utf-8',
   'app.css': 'text/css; charset=utf-8',
+  // The charting library (uPlot, MIT, a pinned dependency) is served from this origin like the console itself:
+  // no CDN, and the CSP stays 'self' only.
+  'uPlot.esm.js': 'text/javascript; charset=utf-8',
+  'uPlot.min.css': 'text/css; charset=utf-8',
 } as const;
 type AssetName = keyof typeof ASSETS;
 
@@ -28,10 +34,14 @@ const HEADERS = {
 };
 
 const DIR = new URL('../../web/console/', import.meta.url);
+const VENDOR: Partial<Record<AssetName, URL>> = {
+  'uPlot.esm.js': new URL(import.meta.resolve('uplot/dist/uPlot.esm.js')),
+  'uPlot.min.css': new URL(import.meta.resolve('uplot/dist/uPlot.min.css')),
+};
 
 export async function loadConsoleRoutes(): Promise<Route[]> {
   const files = new Map<AssetName, Buffer>();
-  for (const name of Object.keys(ASSETS) as AssetName[]) files.set(name, await readFile(new URL(name, DIR)));
+  for (const name of Object.keys(ASSETS) as AssetName[]) files.set(name, await readFile(VENDOR[name] ?? new URL(name, DIR)));
   const serve = (res: ServerResponse, name: AssetName): void => {
     const body = files.get(name)!;
     res.writeHead(200, { ...HEADERS, 'content-type': ASSETS[name], 'content-length': body.length });

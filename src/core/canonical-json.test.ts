@@ -3,6 +3,7 @@ import { randomInt } from 'node:crypto';
 import { test } from 'node:test';
 import { entryMessage, ENTRY_VERSION } from '../audit/chain.ts';
 import { canonicalJson } from './canonical-json.ts';
+import { parseJsonExact } from './json-exact.ts';
 
 /** Oracle: rebuild every object with its keys inserted in sorted order, then plain JSON.stringify. */
 function sortedCopy(v: unknown): unknown {
@@ -63,4 +64,11 @@ test('an audit entry message built from a canonical payload equals the canonical
     assert.equal(entryMessage(e, canonicalJson(payload)), `portcullis-audit/v1\n${canonicalJson(whole)}`);
   }
   assert.throws(() => entryMessage({ writer: 'w', seq: 1, at: Number.NaN, kind: 'a.b', subject: null, refId: null, prev: '' }, '{}'), TypeError);
+});
+
+test('a number kept as exact text prints as that text on both paths (an approval digest binds what the provider gets)', () => {
+  const body = parseJsonExact('{"z":1,"a":{"max_tokens":99999999999999999999,"n":[-0,1e400]}}');
+  assert.equal(canonicalJson(body), '{"a":{"max_tokens":99999999999999999999,"n":[-0,1e400]},"z":1}');
+  assert.equal(canonicalJson({ a: (body as { a: unknown }).a }), '{"a":{"max_tokens":99999999999999999999,"n":[-0,1e400]}}');
+  assert.notEqual(canonicalJson(parseJsonExact('{"m":99999999999999999999}')), canonicalJson(parseJsonExact('{"m":99999999999999999998}')));
 });

@@ -1,3 +1,5 @@
+import { isRawJson } from './json-exact.ts';
+
 /**
  * JSON Canonicalization Scheme (RFC 8785) for the values the gateway hashes and signs (audit entries, approval
  * request digests): object keys sorted by UTF-16 code units (what `Array.prototype.sort` does), no whitespace,
@@ -20,6 +22,8 @@ export function canonicalJson(value: unknown): string {
       return JSON.stringify(value);
     case 'object':
       if (value === null) return 'null';
+      // A number kept as the client's exact text (src/core/json-exact.ts) prints as that text, as JSON.stringify does.
+      if (isRawJson(value)) return value.rawJSON;
       return Array.isArray(value) ? canonicalArray(value) : canonicalObject(value as Record<string, unknown>);
     default:
       throw new TypeError(`canonical JSON cannot encode a ${typeof value}`);

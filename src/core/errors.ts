@@ -25,6 +25,8 @@ export type ErrorCode =
   | 'upstream_timeout'
   | 'upstream_protocol_error'
   | 'recording_failed'
+  | 'auth_unavailable'
+  | 'upstream_auth_failed'
   | 'evaluation_error'
   | 'overloaded'
   | 'config_invalid'
@@ -53,12 +55,25 @@ const DEFAULT_STATUS: Record<ErrorCode, number> = {
   upstream_timeout: 504,
   upstream_protocol_error: 502,
   recording_failed: 503,
+  auth_unavailable: 503,
+  upstream_auth_failed: 502,
   evaluation_error: 503,
   overloaded: 503,
   config_invalid: 500,
   conflict: 409,
   internal: 500,
 };
+
+/**
+ * Refusals decided by policy (rules, content controls, approvals): final answers about this request, not faults.
+ * Their wire status is chosen per protocol (`Protocol.statusOf`, docs/api.md "Refusals and client retries") so
+ * that no common client retries them or shows them as an authentication failure; `status` keeps the neutral 403.
+ */
+const POLICY_REFUSALS: ReadonlySet<ErrorCode> = new Set(['model_not_allowed', 'policy_denied', 'content_blocked', 'approval_required', 'approval_denied']);
+
+export function isPolicyRefusal(err: GatewayError): boolean {
+  return POLICY_REFUSALS.has(err.code);
+}
 
 export interface GatewayErrorOptions {
   status?: number;
@@ -81,7 +96,7 @@ export class GatewayError extends Error {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.code = code;
     this.status = options.status ?? DEFAULT_STATUS[code];
-    this.expose = this.status < 500 || code === 'recording_failed' || code === 'evaluation_error' || code === 'overloaded' || code.startsWith('upstream');
+    this.expose = this.status < 500 || code === 'recording_failed' || code === 'auth_unavailable' || code === 'evaluation_error' || code === 'overloaded' || code.startsWith('upstream');
     this.headers = options.headers ?? {};
     this.details = options.details;
   }

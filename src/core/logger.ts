@@ -1,4 +1,5 @@
 import { pino, type Logger } from 'pino';
+import { RepeatLimiter, type RepeatLimiterOptions } from './log-repeats.ts';
 
 /**
  * Operational logs (pino, JSON lines). Only allowlisted fields are ever logged (STYLE.md #9): ids, names,
@@ -28,6 +29,8 @@ export interface LogFields {
   /** Policy version id (`pv_…` or `file:…`) and mode. */
   policy_version?: string | null;
   mode?: string;
+  /** How many identical lines were held back in the last interval (see log-repeats.ts). */
+  repeated?: number;
 }
 
 export interface GatewayLogger {
@@ -37,7 +40,16 @@ export interface GatewayLogger {
   debug(f: LogFields, msg?: string): void;
 }
 
-export function createLogger(level: LogLevel, destination?: NodeJS.WritableStream): GatewayLogger {
+export interface LoggerOptions {
+  /** Identical lines within this interval are counted, not written (`logging.repeat_interval_ms`; 0 = off). */
+  repeatIntervalMs?: number;
+  now?: RepeatLimiterOptions['now'];
+  schedule?: RepeatLimiterOptions['schedule'];
+}
+
+export const DEFAULT_REPEAT_INTERVAL_MS = 10_000;
+
+export function createLogger(level: LogLevel, destination?: NodeJS.WritableStream, o: LoggerOptions = {}): GatewayLogger {
   const logger: Logger = pino(
     {
       level,
@@ -46,10 +58,18 @@ export function createLogger(level: LogLevel, destination?: NodeJS.WritableStrea
     },
     destination as pino.DestinationStream | undefined,
   );
+  // Warnings and errors are what a failing dependency repeats; info and debug lines pass as they are.
+  const repeats = new RepeatLimiter<LogFields>({ intervalMs: o.repeatIntervalMs ?? DEFAULT_REPEAT_INTERVAL_MS, now: o.now, schedule: o.schedule });
+  const warn = (f: LogFields, msg: string | undefined) => logger.warn(f, msg);
+  const error = (f: LogFields, msg: string | undefined) => logger.error(f, msg);
   return {
     info: (f, msg) => logger.info(f, msg),
-    warn: (f, msg) => logger.warn(f, msg),
-    error: (f, msg) => logger.error(f, msg),
+    warn: (f, msg) => {
+      if (logger.isLevelEnabled('warn')) repeats.log('warn', warn, f, msg);
+    },
+    error: (f, msg) => {
+      if (logger.isLevelEnabled('error')) repeats.log('error', error, f, msg);
+    },
     debug: (f, msg) => logger.debug(f, msg),
   };
 }

@@ -1,9 +1,14 @@
 /**
- * The gateway config's `detection:` section (docs/detection.md#external-recognizer). What to detect and what to do
- * is policy (`content:`); this section only says where the external recognizer runs, because its URL and
- * credentials are the operator's, not the policy author's.
+ * The gateway config's `detection:` section (docs/detection.md#external-recognizer, #names). What to detect and
+ * what to do is policy (`content:`); this section only says where the external recognizer runs, because its URL
+ * and credentials are the operator's, not the policy author's, and whether the optional names recognizer (an
+ * optional npm dependency, loaded at start) is on.
  */
 export interface DetectionConfig {
+  names?: {
+    /** Load the built-in PERSON/LOCATION recognizer (src/detect/ner/); needs the `compromise` package. */
+    enabled: boolean;
+  };
   external?: {
     /** Base URL of a Presidio analyzer (`POST {url}/analyze`). */
     url: string;
@@ -22,6 +27,13 @@ export const detectionConfigSchema = {
   additionalProperties: false,
   default: {},
   properties: {
+    names: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        enabled: { type: 'boolean', default: false, description: 'built-in PERSON/LOCATION recognizer (npm package compromise)' },
+      },
+    },
     external: {
       type: 'object',
       additionalProperties: false,

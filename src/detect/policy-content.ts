@@ -9,6 +9,7 @@ import type { Direction, Finding } from '../core/findings.ts';
 import type { ContentPolicy } from '../governance/guard.ts';
 import type { ActionDecision, MaskStyle } from './actions.ts';
 import { VALIDATORS, type CustomDetectorSpec } from './detectors/custom.ts';
+import type { Detector } from './detectors/types.ts';
 import { compileScanner, type CompiledScanner, type ScannerSpec } from './scanner.ts';
 import type { Action } from './types.ts';
 
@@ -159,6 +160,8 @@ export class ContentSectionError extends TypeError {
 export interface CompileContentOptions {
   /** Key for `mask: hash` (HMAC-SHA256). Required when a rule uses it; keep it out of the policy file. */
   readonly hashKey?: string | Uint8Array;
+  /** Detectors the gateway adds to every policy's scanner (the optional names recognizer, config detection.names). */
+  readonly extraDetectors?: readonly Detector[];
 }
 
 const ajv = new Ajv({ allErrors: true, strict: false });
@@ -190,7 +193,7 @@ export function compileContentPolicy(section: unknown, opts: CompileContentOptio
   const issues: ContentIssue[] = [];
   let scanner: CompiledScanner | undefined;
   try {
-    scanner = compileScanner(scannerSpec(s));
+    scanner = compileScanner({ ...scannerSpec(s), extra: opts.extraDetectors ?? [] });
   } catch (err) {
     if (!(err instanceof TypeError)) throw err;
     issues.push({ path: err.message.startsWith('custom detector') ? 'custom' : 'detectors', message: err.message });

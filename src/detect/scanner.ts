@@ -19,6 +19,11 @@ export interface ScannerSpec {
   /** Built-in detector ids or finding types to leave out. */
   readonly disable?: readonly string[];
   readonly custom?: readonly CustomDetectorSpec[];
+  /**
+   * Detectors the gateway adds (the optional names recognizer, src/detect/ner/), selected like built-ins:
+   * `builtIns` and `disable` name them by id or type.
+   */
+  readonly extra?: readonly Detector[];
   /** Findings below this score are dropped (default 0.5). */
   readonly minScore?: number;
   readonly phoneRegions?: readonly string[];
@@ -105,10 +110,13 @@ export function compileScanner(spec: ScannerSpec = {}): CompiledScanner {
 }
 
 function selectBuiltIns(spec: ScannerSpec): Detector[] {
-  const all = builtInDetectors({
-    ...(spec.phoneRegions ? { phoneRegions: spec.phoneRegions } : {}),
-    ...(spec.decodeBlobs !== undefined ? { decodeBlobs: spec.decodeBlobs } : {}),
-  });
+  const all = [
+    ...builtInDetectors({
+      ...(spec.phoneRegions ? { phoneRegions: spec.phoneRegions } : {}),
+      ...(spec.decodeBlobs !== undefined ? { decodeBlobs: spec.decodeBlobs } : {}),
+    }),
+    ...(spec.extra ?? []),
+  ];
   const known = new Set(all.flatMap((d) => [d.id, ...d.types]));
   const want = spec.builtIns ?? '*';
   for (const name of [...(want === '*' ? [] : want), ...(spec.disable ?? [])]) {
@@ -128,22 +136,24 @@ function contextBoost(lower: string, c: Candidate, rules: readonly ContextRule[]
   let total = 0;
   for (const r of rules) {
     const from = Math.max(0, c.start - (r.window ?? 48));
-    const to = Math.min(lower.length, c.end + AFTER_WINDOW);
-    if (r.words.some((w) => hasWord(lower, w, from, c.start) || hasWord(lower, w, c.end, to))) total += r.boost;
+    const to = Math.min(lower.length, c.end + (r.windowAfter ?? AFTER_WINDOW));
+    // One slice per window, not per word: a names-dense text has a candidate every few words.
+    const before = lower.slice(from, c.start);
+    const after = to > c.end ? lower.slice(c.end, to) : '';
+    if (r.words.some((w) => hasWord(lower, before, from, w) || hasWord(lower, after, c.end, w))) total += r.boost;
   }
   return total;
 }
 
 /**
- * `word` occurs in lower[from, to) with no letter or digit glued to either side. Searched in the window only:
- * `indexOf` on the whole text would run to the next occurrence anywhere, making a PII-dense text quadratic.
+ * `word` occurs in `window` (lower[at, at + window.length)) with no letter or digit glued to either side. Searched
+ * in the window only: `indexOf` on the whole text would run to the next occurrence anywhere, making a PII-dense
+ * text quadratic.
  */
-function hasWord(lower: string, word: string, from: number, to: number): boolean {
-  if (to - from < word.length) return false;
-  const window = lower.slice(from, to);
+function hasWord(lower: string, window: string, at: number, word: string): boolean {
+  if (window.length < word.length) return false;
   for (let i = window.indexOf(word); i >= 0; i = window.indexOf(word, i + 1)) {
-    const at = from + i;
-    if (!isAlnum(lower.charCodeAt(at - 1)) && !isAlnum(lower.charCodeAt(at + word.length))) return true;
+    if (!isAlnum(lower.charCodeAt(at + i - 1)) && !isAlnum(lower.charCodeAt(at + i + word.length))) return true;
   }
   return false;
 }

@@ -1,6 +1,6 @@
 import type { ExchangeFinish, ExchangeStart } from '../store/ports.ts';
 import { CLASS, SEVERITY, baseEvent, user, type OcsfEvent, type ProductInfo, type Severity, type Status } from './ocsf-base.ts';
-import { safeDisplayName, safeIdent, safeIdents, safeIp, safeName, safeNames, safePath, safeUserAgent, type FieldHasher } from './sanitize.ts';
+import { safeDisplayName, safeIdent, safeIdents, safeIp, safeName, safeNames, safePath, safeUserAgent, type FieldHasher } from '../core/sanitize.ts';
 
 /**
  * One exchange → one OCSF API Activity (6003) event when it ends. Only metadata: identity, decision, rule ids,

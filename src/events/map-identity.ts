@@ -1,7 +1,7 @@
 import type { IdentityEvent } from '../identity/events.ts';
 import type { MapContext } from './map-exchange.ts';
 import { CLASS, SEVERITY, baseEvent, user, type OcsfEvent, type Severity, type Status } from './ocsf-base.ts';
-import { safeIdent, safeIp, safeName, safeNames } from './sanitize.ts';
+import { safeIdent, safeIp, safeName, safeNames } from '../core/sanitize.ts';
 
 /** Authentication events → OCSF Authentication (3002). Activities: 1 Logon, 2 Logoff, 3 Authentication Ticket. */
 const ACTIVITY: Record<IdentityEvent['type'], { activity: [number, string]; status: Status; severity: Severity }> = {

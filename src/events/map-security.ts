@@ -1,6 +1,6 @@
 import type { MapContext } from './map-exchange.ts';
 import { CLASS, SEVERITY, baseEvent, user, type OcsfClass, type OcsfEvent, type Severity } from './ocsf-base.ts';
-import { safeIdent, safeIp, safeName, safeNames, type FieldHasher } from './sanitize.ts';
+import { safeIdent, safeIp, safeName, safeNames, type FieldHasher } from '../core/sanitize.ts';
 import type { SecurityActor, SecurityEvent } from './types.ts';
 
 /**
@@ -50,10 +50,22 @@ function shape(e: SecurityEvent, h: FieldHasher): Shape {
         cls: CLASS.entityManagement, activity: [10, 'Activate'], severity: SEVERITY.medium,
         fields: { ...entity('policy', safeName(e.policyVersion, h), safeName(e.policyName, h)), unmapped: { portcullis: { previous_version: safeName(e.previousVersion, h), mode: e.mode } } },
       };
+    case 'policy.integrity_failed':
+      // A stored version no longer matches what was pushed or activated: someone wrote to the database behind the
+      // gateway's back. Critical: the gateway refuses every request until a valid version is activated.
+      return {
+        cls: CLASS.entityManagement, activity: [99, 'Integrity Check'], severity: SEVERITY.critical,
+        fields: { ...entity('policy', safeName(e.policyVersion, h)), unmapped: { portcullis: { problem: safeIdent(e.problem, h), during: e.during } } },
+      };
     case 'credential.changed':
       return {
         cls: CLASS.entityManagement, activity: e.change === 'deleted' ? [4, 'Delete'] : [3, 'Update'], severity: SEVERITY.medium,
         fields: { ...entity('provider_credential', safeName(e.provider, h), safeName(e.provider, h)), unmapped: { portcullis: { change: e.change } } },
+      };
+    case 'credential.refused':
+      return {
+        cls: CLASS.entityManagement, activity: [99, 'Refused'], severity: SEVERITY.high,
+        fields: { ...entity('provider_credential', safeName(e.provider, h), safeName(e.provider, h)), unmapped: { portcullis: { upstream_status: e.upstreamStatus } } },
       };
     case 'approval.requested':
       return {

@@ -22,7 +22,7 @@ function finish(over: Partial<ExchangeFinish> = {}): ExchangeFinish {
   return {
     id: 'ex_01', finishedAt: 1_700_000_000_500, status: 'completed', httpStatus: 200, errorCode: null,
     timings: { upstreamFirstByteMs: 40, clientFirstByteMs: 42, totalMs: 500 }, usage: { inputTokens: 12, outputTokens: 30, totalTokens: 42 },
-    response: null, eventCount: 9, responseFindings: [], ...over,
+    response: null, eventCount: 9, responseFindings: [], forwarded: true, ...over,
   };
 }
 
@@ -141,11 +141,16 @@ describe('OCSF mapping', () => {
     assert.equal(act.type_uid, 300410);
     assert.equal(act.entity.uid, 'v8');
     assert.equal(act.actor.user.uid, 'user:root');
+    const tampered = JSON.parse(mapper.security({ type: 'policy.integrity_failed', at: 5, actor: { subject: 'system', kind: 'system' }, outcome: 'failure', reason: 'hash_mismatch', policyVersion: 'pv_1', problem: 'hash_mismatch', during: 'load' }).body) as Json;
+    assert.equal(tampered.type_uid, 300499);
+    assert.equal(tampered.severity_id, 5);
+    assert.equal(tampered.status, 'Failure');
+    assert.deepEqual(tampered.unmapped.portcullis, { problem: 'hash_mismatch', during: 'load' });
     const cred = JSON.parse(mapper.security({ type: 'credential.changed', at: 5, actor, provider: 'openai', change: 'set' }).body) as Json;
     assert.equal(cred.type_uid, 300403);
     assert.equal(cred.severity_id, 3);
-    const dec = mapper.security({ id: 'approval.decided:apr_1', type: 'approval.decided', at: 6, actor, approvalId: 'apr_1', requester: 'user:bob', decision: 'approved' });
-    assert.equal(dec.id, 'approval.decided:apr_1');
+    const dec = mapper.security({ id: 'approval.approved:apr_1', type: 'approval.decided', at: 6, actor, approvalId: 'apr_1', requester: 'user:bob', decision: 'approved' });
+    assert.equal(dec.id, 'approval.approved:apr_1');
     assert.equal((JSON.parse(dec.body) as Json).disposition_id, 8);
     const acct = JSON.parse(mapper.security({ type: 'account.changed', at: 7, actor, account: { subject: 'service:etl', kind: 'service' }, change: 'disabled' }).body) as Json;
     assert.equal(acct.type_uid, 300105);

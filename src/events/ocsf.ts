@@ -6,7 +6,7 @@ import { mapIdentity } from './map-identity.ts';
 import { mapSecurity } from './map-security.ts';
 import type { OcsfEvent, ProductInfo } from './ocsf-base.ts';
 import type { OutboxEvent } from './repo.ts';
-import { createFieldHasher } from './sanitize.ts';
+import { createFieldHasher } from '../core/sanitize.ts';
 import type { SecurityEvent } from './types.ts';
 
 /** Turns every event source into an outbox row: stable id, time, Portcullis type, serialized OCSF event. */

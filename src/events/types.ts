@@ -17,7 +17,7 @@ export interface SecurityActor {
 interface SecurityEventBase {
   /**
    * Stable id for de-duplication (becomes OCSF `metadata.uid`). Give one when the same fact may be emitted twice
-   * (e.g. retried after a crash), such as `approval.decided:<approval id>`; otherwise a fresh id is generated.
+   * (e.g. retried after a crash), such as `approval.approved:<approval id>` (one id per fact, never per event type); otherwise a fresh id is generated.
    */
   id?: string;
   /** Epoch ms. */
@@ -32,7 +32,10 @@ export type SecurityEvent = SecurityEventBase & (
   | { type: 'admin.action'; operation: string; target?: { type: string; id: string } }
   | { type: 'policy.pushed'; policyVersion: string; policyName?: string }
   | { type: 'policy.activated'; policyVersion: string; previousVersion?: string | null; policyName?: string; mode?: 'enforce' | 'observe' }
+  | { type: 'policy.integrity_failed'; policyVersion: string; problem: string; during: 'load' | 'activate' }
   | { type: 'credential.changed'; provider: string; change: 'set' | 'deleted' | 'rotated' }
+  /** A provider answered 401/403 to the gateway's own provider credential (revoked, wrong or under-privileged key). */
+  | { type: 'credential.refused'; provider: string; upstreamStatus: number }
   | { type: 'approval.requested'; approvalId: string; exchangeId?: string; requester: string; ruleIds?: readonly string[]; approverGroups?: readonly string[] }
   | { type: 'approval.decided'; approvalId: string; requester: string; decision: 'approved' | 'denied' | 'expired' | 'cancelled'; scope?: 'request' | 'window'; windowEndsAt?: number }
   | { type: 'account.changed'; account: { subject: string; kind?: string; credentialId?: string }; change: 'created' | 'enabled' | 'disabled' | 'deleted' | 'groups_changed' | 'key_created' | 'key_revoked' }

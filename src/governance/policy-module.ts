@@ -4,9 +4,10 @@ import type { GatewayLogger } from '../core/logger.ts';
 import type { Keyring } from '../crypto/keyring.ts';
 import type { DetectionConfig } from '../detect/config-schema.ts';
 import { createPresidioRecognizer, prescanRequest } from '../detect/external.ts';
+import type { Detector } from '../detect/detectors/types.ts';
 import { compileContentPolicy, validateContentSection } from '../detect/policy-content.ts';
 import { loadPolicy, type LoadedPolicy, type SectionValidator } from '../policy/load.ts';
-import type { PolicyMode, PolicyRepo } from '../policy/versions.ts';
+import type { PolicyLedger, PolicyMode, PolicyRepo } from '../policy/versions.ts';
 import type { Family } from '../proxy/endpoints.ts';
 import type { ExchangeGuard } from '../proxy/guard.ts';
 import type { ResolvedRoute } from '../proxy/routes.ts';
@@ -40,18 +41,23 @@ export interface PolicyModuleOptions {
   hooks?: readonly PolicyHookFactory[];
   /** config `detection.external` (secret header values already resolved). */
   external?: ExternalConfig | undefined;
+  /** The names recognizer when config `detection.names.enabled` (loaded at start, src/detect/ner/). */
+  names?: Detector | undefined;
   /** Runs before detection on every exchange under a policy (prompt templates are rendered here). */
   prepare?: RequestPreparer;
+  /** Binds activations to the audit trail (src/audit/policy-ledger.ts); without it only the text's hash is checked. */
+  ledger?: PolicyLedger | undefined;
 }
 
 /**
  * The detection module's `content:` section. A section that asks for external entities needs the gateway's
  * recognizer (config `detection.external`): without one the version is refused at push, never silently unscanned.
  */
-function detectionContent(external: ExternalConfig | undefined): NonNullable<PolicyModuleOptions['content']> {
+function detectionContent(external: ExternalConfig | undefined, names: Detector | undefined): NonNullable<PolicyModuleOptions['content']> {
+  const opts = { extraDetectors: names ? [names] : [] };
   return {
     validate: (section) => {
-      const issues = validateContentSection(section);
+      const issues = validateContentSection(section, opts);
       const asks = typeof section === 'object' && section !== null && 'external' in section;
       if (asks && !external) issues.push({ path: 'external', message: 'this gateway has no external recognizer (config detection.external.url)' });
       return issues;
@@ -59,7 +65,7 @@ function detectionContent(external: ExternalConfig | undefined): NonNullable<Pol
     // No `content:` section: no scanning (the policy decides on access only).
     compile: (section) => {
       if (section === undefined) return undefined;
-      const compiled = compileContentPolicy(section);
+      const compiled = compileContentPolicy(section, opts);
       if (!compiled.external) return compiled;
       if (!external) throw new Error('the content section asks for external entities but no recognizer is configured (detection.external)');
       const recognizer = createPresidioRecognizer({
@@ -83,7 +89,7 @@ export interface PolicyModule {
  * the version service (admin API, CLI), and the runtime that installs the active version's guard.
  */
 export async function startPolicyModule(o: PolicyModuleOptions): Promise<PolicyModule> {
-  const content = o.content ?? detectionContent(o.external);
+  const content = o.content ?? detectionContent(o.external, o.names);
   const sections = { ...o.sections, content: content.validate };
   const load: PolicyLoader = (source, file, version) => loadPolicy(source, { file, version, sections, ruleChecks: [checkApprovalOptions] });
   const vault = new SealedTokenVault({ repo: o.tokenVault, keyring: o.keyring, clock: o.clock, ttlMs: o.config?.token_ttl_ms ?? 3_600_000 });
@@ -98,8 +104,8 @@ export async function startPolicyModule(o: PolicyModuleOptions): Promise<PolicyM
   };
   const runtime = createPolicyRuntime({
     repo: o.repo, logger: o.logger, load, setGuard: (g) => o.setGuard(g), guardFor,
-    pollIntervalMs: o.config?.poll_interval_ms ?? 5000, file: o.config?.file ? resolve(o.baseDir, o.config.file) : undefined,
+    pollIntervalMs: o.config?.poll_interval_ms ?? 5000, file: o.config?.file ? resolve(o.baseDir, o.config.file) : undefined, ledger: o.ledger,
   });
   await runtime.start();
-  return { service: new PolicyService({ repo: o.repo, clock: o.clock, load }), runtime, load };
+  return { service: new PolicyService({ repo: o.repo, clock: o.clock, load, ledger: o.ledger }), runtime, load };
 }

@@ -1,9 +1,8 @@
-import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { GatewayError } from '../core/errors.ts';
 import { errorName, type GatewayLogger } from '../core/logger.ts';
 import type { LoadedPolicy } from '../policy/load.ts';
-import type { PolicyMode, PolicyRepo } from '../policy/versions.ts';
+import { policySourceHash, type IntegrityProblem, type PolicyActivation, type PolicyLedger, type PolicyMode, type PolicyRepo, type PolicyVersionRecord } from '../policy/versions.ts';
 import type { ExchangeGuard } from '../proxy/guard.ts';
 import type { PolicyLoader } from './policy-service.ts';
 
@@ -19,6 +18,8 @@ export interface PolicyRuntimeOptions {
   pollIntervalMs: number;
   /** Laptop mode: the policy is this file (re-read when it changes), not the store's active version. */
   file?: string | undefined;
+  /** Checks each activation against the audit trail before its version is compiled (docs/policies.md#integrity). */
+  ledger?: PolicyLedger | undefined;
 }
 
 export interface PolicyRuntimeState {
@@ -68,15 +69,21 @@ export function createPolicyRuntime(o: PolicyRuntimeOptions): PolicyRuntime {
     const key = `store:${a.seq}`;
     if (key === seen) return;
     const v = await o.repo.get(a.versionId);
+    const problem = v && (await integrityProblem(v, a, o.ledger));
+    if (v && problem) {
+      o.logger.error({ event: 'policy_integrity_failed', policy_version: v.id, reason: problem }, 'the active policy version failed its integrity check: every request is refused until a valid version is activated');
+      o.ledger?.onFailure({ versionId: v.id, number: v.number, problem, during: 'load' });
+    }
     install(key, { source: 'store', versionId: a.versionId, mode: a.mode }, () => {
       if (!v) throw new Error(`active version ${a.versionId} is missing from the store`);
+      if (problem) throw new Error(`version v${v.number} failed its integrity check (${problem}); it is not enforced`);
       return o.load(v.source, `v${v.number}`, v.id);
     });
   };
 
   const fromFile = async (file: string, atStart: boolean): Promise<void> => {
     const text = await readFile(file, 'utf8');
-    const id = `file:${createHash('sha256').update(text).digest('hex').slice(0, 12)}`;
+    const id = `file:${policySourceHash(text).slice(0, 12)}`;
     if (id === seen) return;
     if (atStart) o.load(text, file, id); // an invalid file stops the start with its line-numbered errors
     install(id, { source: 'file', versionId: id, mode: 'enforce' }, () => o.load(text, file, id));
@@ -105,6 +112,15 @@ export function createPolicyRuntime(o: PolicyRuntimeOptions): PolicyRuntime {
       if (timer) clearInterval(timer);
     },
   };
+}
+
+/**
+ * Whether a stored version may be enforced: its text must still hash to the recorded SHA-256, and (with a ledger)
+ * the activation must be the one the audit trail chained for exactly that text.
+ */
+async function integrityProblem(v: PolicyVersionRecord, a: PolicyActivation, ledger: PolicyLedger | undefined): Promise<IntegrityProblem | undefined> {
+  if (policySourceHash(v.source) !== v.hash) return 'hash_mismatch';
+  return ledger?.checkActivation({ versionId: v.id, hash: v.hash, mode: a.mode, action: a.action, at: a.at, by: a.by });
 }
 
 /** Installed when the active version cannot be compiled: refuses every request, lists no models. */

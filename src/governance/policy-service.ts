@@ -1,11 +1,10 @@
-import { createHash } from 'node:crypto';
 import type { Clock } from '../core/clock.ts';
 import { GatewayError } from '../core/errors.ts';
 import { newId } from '../core/ids.ts';
 import { diffLines } from '../policy/diff.ts';
 import { PolicyError, type PolicyIssue } from '../policy/errors.ts';
 import type { LoadedPolicy } from '../policy/load.ts';
-import type { PolicyActivation, PolicyMode, PolicyRepo, PolicyVersionRecord } from '../policy/versions.ts';
+import { policySourceHash, type PolicyActivation, type PolicyLedger, type PolicyMode, type PolicyRepo, type PolicyVersionRecord } from '../policy/versions.ts';
 
 /** Compiles a source (the loader with the section validators of the other modules, bound in the composition root). */
 export type PolicyLoader = (source: string, file: string, version: string) => LoadedPolicy;
@@ -16,6 +15,8 @@ export interface PolicyServiceOptions {
   load: PolicyLoader;
   /** Max size of a policy source (bytes). */
   maxBytes?: number;
+  /** Activations are chained in the audit trail before they are stored (docs/policies.md#integrity). */
+  ledger?: PolicyLedger | undefined;
 }
 
 export interface VersionView extends Omit<PolicyVersionRecord, 'source'> {
@@ -47,7 +48,7 @@ export class PolicyService {
   async push(source: string, meta: { author: string; message: string }): Promise<{ version: PolicyVersionRecord; created: boolean }> {
     const check = this.validate(source);
     if (!check.valid) throw invalid(check.issues);
-    const hash = createHash('sha256').update(source).digest('hex');
+    const hash = policySourceHash(source);
     const existing = await this.#o.repo.getByHash(hash);
     if (existing) return { version: existing, created: false };
     const now = this.#o.clock.now();
@@ -107,13 +108,27 @@ export class PolicyService {
   }
 
   async #activate(version: PolicyVersionRecord, o: { by: string; mode: PolicyMode; action: PolicyActivation['action'] }): Promise<PolicyActivation> {
+    if (policySourceHash(version.source) !== version.hash) {
+      this.#o.ledger?.onFailure({ versionId: version.id, number: version.number, problem: 'hash_mismatch', during: 'activate' });
+      throw new GatewayError('conflict', `Version v${version.number} no longer matches its recorded SHA-256 (its text was changed in the store); it was not activated.`);
+    }
     try {
       this.#o.load(version.source, `v${version.number}`, version.id);
     } catch (err) {
       if (err instanceof PolicyError) throw invalid(err.issues, `Version v${version.number} does not compile with this gateway; it was not activated.`);
       throw err;
     }
-    return this.#o.repo.activate({ versionId: version.id, mode: o.mode, action: o.action, at: this.#o.clock.now(), by: o.by });
+    const at = this.#o.clock.now();
+    if (this.#o.ledger) {
+      // Chained before it is stored: an activation the trail does not show is never made (and never loaded).
+      const current = await this.#o.repo.active();
+      const previous = current && (await this.#o.repo.get(current.versionId));
+      await this.#o.ledger.chainActivation({
+        versionId: version.id, number: version.number, hash: version.hash, mode: o.mode, action: o.action, at, by: o.by,
+        previous: previous ? { versionId: previous.id, hash: previous.hash } : null,
+      });
+    }
+    return this.#o.repo.activate({ versionId: version.id, mode: o.mode, action: o.action, at, by: o.by });
   }
 
   #checkSize(source: string): string {

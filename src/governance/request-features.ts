@@ -1,3 +1,4 @@
+import { numberValue } from '../core/json-exact.ts';
 import type { RequestFeatures } from '../policy/input.ts';
 
 const IMAGE_PARTS = new Set(['image_url', 'input_image', 'image']);
@@ -47,6 +48,13 @@ function nonEmpty(v: unknown): boolean {
   return Array.isArray(v) && v.length > 0;
 }
 
+/**
+ * A number as the policy sees it. Kept-exact numbers (src/core/json-exact.ts) count with their double value; one
+ * beyond the double range (1e400) counts as the largest double, so a `max_tokens` bound still catches it — the
+ * provider receives the client's text, not `null`.
+ */
 function num(v: unknown): number | null {
-  return typeof v === 'number' && Number.isFinite(v) ? v : null;
+  const n = numberValue(v);
+  if (n === undefined || Number.isNaN(n)) return null;
+  return Number.isFinite(n) ? n : Math.sign(n) * Number.MAX_VALUE;
 }

@@ -1,7 +1,8 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { parseJsonExact } from '../core/json-exact.ts';
 import { countTokens, messages } from './anthropic.ts';
-import { parseFault, sendProviderError, streamThenFail } from './faults.ts';
+import { parseFault, sendMalformed, sendProviderError, streamThenFail } from './faults.ts';
 import { chat, completions, embeddings, models, type MockReply } from './openai.ts';
 import { responses } from './responses.ts';
 
@@ -49,7 +50,8 @@ export async function startMockUpstream(opts: MockUpstreamOptions = {}): Promise
       const rawBody = Buffer.concat(chunks).toString('utf8');
       const entry: ReceivedRequest = { method: req.method ?? 'GET', path: (req.url ?? '/').split('?')[0]!, headers: { ...req.headers }, body: undefined, rawBody, aborted: false };
       try {
-        entry.body = rawBody ? JSON.parse(rawBody) : undefined;
+        // Exact numbers (src/core/json-exact.ts): what the mock echoes back (x_unknown_field) keeps the client's text.
+        entry.body = rawBody ? parseJsonExact(rawBody) : undefined;
       } catch {
         entry.body = undefined;
       }
@@ -90,6 +92,7 @@ async function handle(h: { req: IncomingMessage; res: ServerResponse; entry: Rec
   if (!handler) return sendProviderError(res, anthropic, 404);
   if (typeof entry.body !== 'object' || entry.body === null) return sendProviderError(res, anthropic, 400);
   if (fault?.kind === 'midstream-reset' || fault?.kind === 'garbage-sse') return streamThenFail(res, anthropic, fault.kind);
+  if (fault?.kind === 'truncated-json' || fault?.kind === 'html') return sendMalformed(res, fault.kind);
   await handler({ res, body: entry.body as Record<string, unknown>, chunks: h.opts.chunks ?? 8, delayMs: h.opts.chunkDelayMs ?? 0, seq: h.seq });
 }
 

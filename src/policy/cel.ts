@@ -1,6 +1,7 @@
 import { celEnv, celMap, CelScalar, isCelError, listType, mapType, parse, plan } from '@bufbuild/cel';
 import { strings } from '@bufbuild/cel/ext';
 import { RE2JS } from 're2js';
+import { fieldProblem, shapeOf } from './cel-fields.ts';
 
 /**
  * Rule conditions are CEL (https://cel.dev, the expression language of Envoy, Kubernetes admission policies and
@@ -57,18 +58,25 @@ const SAMPLE: CelBindings = {
   findings: [],
 };
 let samplePrepared: PreparedBindings | undefined;
+/** The declared fields of `principal`, `request` and `context` (cel-fields.ts): what the engine binds. */
+export const CEL_SHAPE = shapeOf(SAMPLE as unknown as Record<string, unknown>);
 
 /**
- * Parses and plans once. Rejects syntax errors, unknown variables or functions (found by a dry run on a sample
- * input) and non-boolean results; a missing map key at run time is an evaluation error (deny), not a crash.
+ * Parses and plans once. Rejects syntax errors, fields the bindings do not have (`request.modle`, cel-fields.ts),
+ * unknown variables or functions (found by a dry run on a sample input) and non-boolean results; a missing map key
+ * at run time (an absent claim) is an evaluation error (deny), not a crash.
  */
 export function compileCondition(src: string): Condition {
   let run: (b: never) => unknown;
+  let parsed: ReturnType<typeof parse>;
   try {
-    run = plan(env, parse(src));
+    parsed = parse(src);
+    run = plan(env, parsed);
   } catch (err) {
     throw new TypeError(`CEL syntax error: ${firstLine(err)}`);
   }
+  const unknown = fieldProblem(parsed, src, CEL_SHAPE);
+  if (unknown) throw new TypeError(`CEL error: ${unknown}`);
   const dry = run((samplePrepared ??= prepareBindings(SAMPLE)) as never);
   if (isCelError(dry)) {
     const msg = String((dry as unknown as Error).message ?? dry);

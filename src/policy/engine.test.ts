@@ -3,6 +3,7 @@ import { describe, it } from 'node:test';
 import { loadPolicy } from './load.ts';
 import { NO_FEATURES, type PolicyInput, type RequestFeatures } from './input.ts';
 import { PolicyError } from './errors.ts';
+import { CEL_SHAPE } from './cel.ts';
 
 const POLICY = `
 version: 1
@@ -163,6 +164,28 @@ describe('policy loading', () => {
     assert.match(issuesOf(base('request.model ==')).message, /p\.yaml:5 rules\[0\]\.when: CEL syntax error/);
     assert.match(issuesOf(base('secrets.x == 1')).message, /rules\[0\]\.when: CEL error: unresolved attribute/);
     assert.match(issuesOf(base('request.model')).message, /must evaluate to a boolean/);
+  });
+
+  it('attack on the operator: a typo in a condition field is refused at load with file:line, not a deny at run time', () => {
+    const base = (when: string) => `version: 1\nrules:\n  - id: a\n    effect: deny\n    when: '${when}'\n`;
+    assert.match(issuesOf(base('request.modle == "x"')).message, /p\.yaml:5 rules\[0\]\.when: CEL error: unknown field request\.modle \(did you mean request\.model\?\)/);
+    for (const when of ['has(request.modle)', 'request["modle"] == "x"', 'principal.grups.exists(g, g == "x")', 'context.hours < 7', '[principal.subject, request.mdl][0] == "x"']) {
+      assert.match(issuesOf(base(when)).message, /CEL error: unknown field (request|principal|context)\./, when);
+    }
+    assert.match(issuesOf(base('request.model.name == "x"')).message, /request\.model is a string: it has no field name/);
+    // Claims are free-form (any IdP claim); a comprehension variable may shadow a root; declared fields all pass.
+    for (const when of ['has(principal.claims.env) && principal.claims["repo-owner"] == "acme"', 'findings.exists(request, request.size > 1)', 'request.model == "x" && principal.kind == "user" && context.weekday == "mon"']) {
+      assert.doesNotThrow(() => loadPolicy(base(when), { file: 'p.yaml', version: 'v' }), when);
+    }
+  });
+
+  it('every field a condition may name is bound by the engine at run time (the declared shape cannot drift)', () => {
+    const fields = Object.entries(CEL_SHAPE).flatMap(([root, f]) => Object.keys(f).map((k) => `${root}.${k}`));
+    assert.ok(fields.includes('request.model') && fields.includes('principal.claims') && fields.includes('context.user_agent'));
+    const when = fields.map((f) => `${f} == ${f}`).join(' && ');
+    const engine = loadPolicy(`version: 1\nrules:\n  - id: all\n    effect: allow\n    subjects: { groups: [eng] }\n    when: '${when}'\n`, { file: 'p.yaml', version: 'v' }).engine;
+    const d = engine.evaluate(input());
+    assert.equal(d.effect, 'allow', JSON.stringify(d.reasons));
   });
 
   it('rejects bad references: levels, networks, time zones, duplicate ids, reroute targets', () => {

@@ -1,6 +1,8 @@
+import { isUtf8 } from 'node:buffer';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Dispatcher } from 'undici';
 import { GatewayError, toGatewayError } from '../core/errors.ts';
+import { parseJsonExact } from '../core/json-exact.ts';
 import { errorName } from '../core/logger.ts';
 import type { ExchangeRecording } from '../audit/recorder.ts';
 import type { ExchangeStatus, ExchangeTimings, ExchangeUsage } from '../store/ports.ts';
@@ -33,6 +35,8 @@ export interface Outcome {
   usage: ExchangeUsage;
   timings: ExchangeTimings;
   responseBody: Buffer | undefined;
+  /** Set the moment the upstream call is made: until then nothing was sent to the provider. */
+  forwarded: boolean;
 }
 
 const MAX_JSON_RESPONSE = 64 * 1024 * 1024;
@@ -60,7 +64,7 @@ export async function forwardExchange(a: ForwardArgs): Promise<number> {
   }
   const out: Outcome = {
     status: 'completed', httpStatus: null, errorCode: null, usage: emptyUsage(),
-    timings: { upstreamFirstByteMs: null, clientFirstByteMs: null, totalMs: null }, responseBody: undefined,
+    timings: { upstreamFirstByteMs: null, clientFirstByteMs: null, totalMs: null }, responseBody: undefined, forwarded: false,
   };
   const abort = new AbortController();
   const onClose = (): void => {
@@ -75,7 +79,10 @@ export async function forwardExchange(a: ForwardArgs): Promise<number> {
     res.off('close', onClose);
     out.timings.totalMs = deps.clock.mono() - a.mono0;
     await recording.finish(
-      { finishedAt: deps.clock.now(), status: out.status, httpStatus: out.httpStatus, errorCode: out.errorCode, timings: out.timings, usage: out.usage, responseFindings: ctx.responseFindings.map((f) => ({ ...f })) },
+      {
+        finishedAt: deps.clock.now(), status: out.status, httpStatus: out.httpStatus, errorCode: out.errorCode, timings: out.timings, usage: out.usage,
+        responseFindings: ctx.responseFindings.map((f) => ({ ...f })), forwarded: out.forwarded,
+      },
       out.responseBody,
     ).catch((err: unknown) => deps.logger.error({ event: 'record_finish_failed', exchange_id: ctx.id, error_name: errorName(err) }));
   }
@@ -95,6 +102,7 @@ async function respond(r: RespondArgs): Promise<void> {
   const { deps, ctx, out } = r;
   const provider = deps.providers.get(ctx.route.provider);
   if (!provider) throw new GatewayError('internal', `route names missing provider ${ctx.route.provider}`);
+  out.forwarded = true;
   const up = await callUpstream({
     provider,
     endpoint: ctx.endpoint,
@@ -107,6 +115,7 @@ async function respond(r: RespondArgs): Promise<void> {
   deps.metrics.upstreamFirstByte.observe({ provider: provider.name }, out.timings.upstreamFirstByteMs / 1000);
   out.httpStatus = up.statusCode;
   const contentType = String(up.headers['content-type'] ?? '');
+  if (up.statusCode === 401 || up.statusCode === 403) return credentialRefused(r, up, provider.name);
   if (up.statusCode >= 400) return passThroughError(r, up);
   if (ctx.stream && contentType.startsWith('text/event-stream')) {
     deps.metrics.streamsOpen.inc();
@@ -128,24 +137,55 @@ async function passThroughError(r: RespondArgs, up: Dispatcher.ResponseData): Pr
   writeWhole(r, up, body);
 }
 
+/**
+ * A provider answering 401/403 refused the gateway's provider credential (a bad, revoked or under-privileged key in
+ * the gateway's configuration): the operator's problem, not the caller's key. The caller gets 502
+ * `upstream_auth_failed` in its protocol; the provider's body is discarded unread, never forwarded nor recorded
+ * (providers echo parts of the key in it); the operator is alerted (`deps.onUpstreamCredentialRefused`).
+ */
+async function credentialRefused(r: RespondArgs, up: Dispatcher.ResponseData, provider: string): Promise<void> {
+  await up.body.dump({ limit: MAX_JSON_RESPONSE }).catch(() => undefined);
+  r.deps.onUpstreamCredentialRefused?.({ provider, status: up.statusCode, exchangeId: r.ctx.id });
+  const err = new GatewayError('upstream_auth_failed', `Provider "${provider}" refused the gateway's credential (HTTP ${up.statusCode}); this is not about your Portcullis key, the operator has been alerted.`, {
+    details: { provider_status: up.statusCode },
+    // Retrying cannot help until the operator fixes the key; the OpenAI and Anthropic SDKs honour this header.
+    headers: { 'x-should-retry': 'false' },
+  });
+  r.out.status = 'upstream_error';
+  r.out.errorCode = err.code;
+  r.out.httpStatus = err.status;
+  r.out.timings.clientFirstByteMs = r.deps.clock.mono() - r.mono0;
+  r.deps.metrics.errors.inc({ code: err.code });
+  sendError(r.res, r.protocol, r.ctx.endpoint.id, err);
+}
+
+/**
+ * A non-streamed answer must be what the endpoint promises, a JSON document in UTF-8 (RFC 8259 §8.1), before it
+ * counts as a success: a truncated or garbage body, or another content type, is 502 `upstream_protocol_error`,
+ * recorded as failed — never a 200 `completed` (docs/api.md#errors).
+ */
 async function respondJson(r: RespondArgs, up: Dispatcher.ResponseData, contentType: string): Promise<void> {
   const raw = await readAll(up.body, MAX_JSON_RESPONSE, r.ctx.endpoint.id);
+  if (!JSON_TYPE.test(contentType)) throw new GatewayError('upstream_protocol_error', 'The provider answered with an unexpected content type.');
   const transformer = r.guard.responseTransformer(r.ctx);
-  let parsed: unknown;
-  if (contentType.includes('json')) {
-    try {
-      parsed = JSON.parse(raw.toString('utf8'));
-    } catch {
-      if (transformer) throw new GatewayError('upstream_protocol_error', 'The provider sent a malformed JSON response.');
-    }
-  } else if (transformer) {
-    throw new GatewayError('upstream_protocol_error', 'The provider answered with an unexpected content type.');
-  }
+  // Parsed exactly only when it may be rewritten: an answer passed on as received keeps its bytes anyway.
+  const parsed = parseUpstreamJson(raw, transformer !== undefined);
   r.out.usage = r.protocol.usageFromJson(r.ctx.endpoint.id, parsed);
-  const changed = transformer && parsed !== undefined ? transformer.json(parsed) : undefined;
+  const changed = transformer ? transformer.json(parsed) : undefined;
   const body = changed === undefined ? raw : Buffer.from(JSON.stringify(changed));
   r.out.responseBody = body;
   writeWhole(r, up, body);
+}
+
+const JSON_TYPE = /^application\/(?:[\w.+-]+\+)?json\s*(?:;|$)/i;
+
+function parseUpstreamJson(raw: Buffer, exact: boolean): unknown {
+  if (!isUtf8(raw)) throw new GatewayError('upstream_protocol_error', 'The provider sent a response that is not valid UTF-8.');
+  try {
+    return exact ? parseJsonExact(raw.toString('utf8')) : JSON.parse(raw.toString('utf8'));
+  } catch {
+    throw new GatewayError('upstream_protocol_error', 'The provider sent a malformed JSON response.');
+  }
 }
 
 function writeWhole(r: RespondArgs, up: Dispatcher.ResponseData, body: Buffer): void {
@@ -179,7 +219,7 @@ function settleFailure(s: { a: ForwardArgs; err: unknown; abort: AbortController
   a.deps.metrics.errors.inc({ code: gErr.code });
   out.status = a.res.headersSent ? 'incomplete' : 'failed';
   out.errorCode = gErr.code;
-  if (!a.res.headersSent) out.httpStatus = gErr.status;
+  if (!a.res.headersSent) out.httpStatus = a.protocol.statusOf(gErr);
   sendError(a.res, a.protocol, a.ctx.endpoint.id, gErr);
 }
 

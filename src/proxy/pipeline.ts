@@ -7,8 +7,9 @@ import type { Principal } from '../core/principal.ts';
 import { sessionHintOf } from '../audit/observer.ts';
 import type { ExchangeRecorder, StartRecord } from '../audit/recorder.ts';
 import type { AuthContext } from '../identity/authenticator.ts';
-import { parseJsonObject, readBody } from './body.ts';
-import { clientIp } from './client-info.ts';
+import { readBody } from '../http/body.ts';
+import { parseJsonObject } from './body.ts';
+import { clientIp } from '../core/client-ip.ts';
 import type { ExchangeContext } from './context.ts';
 import type { Endpoint } from './endpoints.ts';
 import type { ExchangeGuard } from './guard.ts';
@@ -21,6 +22,7 @@ import type { RouteTable } from './routes.ts';
 import { sendError } from './respond.ts';
 import { listModels } from './models.ts';
 import { holdControl } from './hold.ts';
+import { checkIdentifierFields, checkIdentifierHeaders } from './identifiers.ts';
 
 export interface PipelineDeps {
   clock: Clock;
@@ -33,6 +35,14 @@ export interface PipelineDeps {
   /** Current guard (policy + content). Read once per exchange: in-flight exchanges keep the one they started with. */
   guard(): ExchangeGuard;
   limits: { maxBodyBytes: number; bodyTimeoutMs: number; trustProxy: boolean };
+  /** A provider answered 401/403: the gateway's provider credential was refused (alert the operator). */
+  onUpstreamCredentialRefused?(e: UpstreamCredentialRefused): void;
+}
+
+export interface UpstreamCredentialRefused {
+  provider: string;
+  status: number;
+  exchangeId: string;
 }
 
 /**
@@ -54,10 +64,12 @@ export async function handleProxy(deps: PipelineDeps, endpoint: Endpoint, req: I
   /** ms until the client had its answer (the duration metric); the record may be written after. */
   let answeredMs: number | undefined;
   try {
-    principal = await deps.authenticate(presentedCredential(req.headers), { sourceIp: ip, userAgent });
+    principal = await authenticate(deps, presentedCredential(req.headers), { sourceIp: ip, userAgent });
     if (endpoint.id === 'openai.models') return await listModels({ deps, principal, res, protocol });
+    checkIdentifierHeaders(req.headers);
     raw = await readBody(req, { limit: deps.limits.maxBodyBytes, timeoutMs: deps.limits.bodyTimeoutMs });
     const body = parseJsonObject(raw, req.headers['content-type']);
+    checkIdentifierFields(body);
     const { model, stream } = readModelAndStream(endpoint, body);
     const route = deps.routes.resolve(model, endpoint.family);
     if (!route) throw new GatewayError('unknown_model', `The model "${truncate(model)}" is not available through this gateway.`);
@@ -70,12 +82,13 @@ export async function handleProxy(deps: PipelineDeps, endpoint: Endpoint, req: I
     await guard.inspectRequest(ctx);
     answeredMs = await forwardExchange({ deps, ctx, guard, protocol, req, res, raw, mono0 });
   } catch (err) {
-    const gErr = toGatewayError(err);
+    let gErr = toGatewayError(err);
     if (gErr.code === 'internal') deps.logger.error({ event: 'exchange_internal_error', exchange_id: id, error_name: errorName(err) });
+    // A refusal is recorded before it is answered: if the trail cannot take it, the caller learns that instead.
+    if (principal) gErr = await recordRefusal({ deps, id, endpoint, principal, req, ip, raw, ctx, err: gErr, httpStatus: protocol.statusOf(gErr), mono0 });
     deps.metrics.errors.inc({ code: gErr.code });
     sendError(res, protocol, endpoint.id, gErr);
     answeredMs = deps.clock.mono() - mono0;
-    if (principal) await recordRefusal({ deps, id, endpoint, principal, req, ip, raw, ctx, err: gErr, mono0 });
   } finally {
     for (const c of ctx?.cleanups ?? []) c();
     deps.metrics.requests.inc({ endpoint: endpoint.id, status: String(res.statusCode) });
@@ -109,24 +122,46 @@ interface RefusalRecord {
   raw: Buffer | undefined;
   ctx: ExchangeContext | undefined;
   err: GatewayError;
+  /** The status the client was sent (per protocol). */
+  httpStatus: number;
   mono0: number;
 }
 
-/** Records a refused request (already answered). Skipped once the exchange was started — its recording ends it. */
-async function recordRefusal(r: RefusalRecord): Promise<void> {
-  if (r.err.details?.recorded === true) return;
+/**
+ * Records a refused request before it is answered, and returns the error to answer with: the refusal itself, or
+ * 503 `recording_failed` when the store could not take it (docs/api.md#errors). Skipped when recording is what
+ * failed: the recorder already closed the row it started (src/audit/recorder.ts `begin`).
+ */
+async function recordRefusal(r: RefusalRecord): Promise<GatewayError> {
+  if (r.err.code === 'recording_failed') return r.err;
   try {
     await r.deps.recorder.rejected(startRecordOf(r), r.raw, {
       finishedAt: r.deps.clock.now(),
       status: r.err.status >= 500 ? 'failed' : 'rejected',
-      httpStatus: r.err.status,
+      httpStatus: r.httpStatus,
       errorCode: r.err.code,
       timings: { upstreamFirstByteMs: null, clientFirstByteMs: r.deps.clock.mono() - r.mono0, totalMs: r.deps.clock.mono() - r.mono0 },
       usage: { inputTokens: null, outputTokens: null, totalTokens: null },
       responseFindings: [],
     });
+    return r.err;
   } catch (err) {
     r.deps.logger.error({ event: 'record_refusal_failed', exchange_id: r.id, error_name: errorName(err) });
+    return new GatewayError('recording_failed', 'The refusal of this request could not be recorded.', { cause: err });
+  }
+}
+
+/**
+ * Authentication reads the store (keys, sessions); a store failure there is the gateway's outage, not the caller's
+ * bad key and not a bug: 503 `auth_unavailable`, so clients retry later. Refusals (GatewayError) pass unchanged.
+ */
+async function authenticate(deps: PipelineDeps, credential: string | undefined, ctx: AuthContext): Promise<Principal> {
+  try {
+    return await deps.authenticate(credential, ctx);
+  } catch (err) {
+    if (err instanceof GatewayError) throw err;
+    deps.logger.error({ event: 'authentication_unavailable', error_name: errorName(err) });
+    throw new GatewayError('auth_unavailable', 'The credential could not be checked right now; the request was not forwarded.', { cause: err });
   }
 }
 

@@ -1,5 +1,5 @@
 import type { ServerResponse } from 'node:http';
-import type { GatewayError } from '../core/errors.ts';
+import { isPolicyRefusal, type GatewayError } from '../core/errors.ts';
 import type { EndpointId } from './endpoints.ts';
 import type { Protocol } from './protocols/types.ts';
 import { encodeSse } from './sse.ts';
@@ -11,15 +11,19 @@ import { encodeSse } from './sse.ts';
 export function sendError(res: ServerResponse, protocol: Protocol, endpoint: EndpointId, err: GatewayError): void {
   if (res.writableEnded || res.destroyed) return;
   if (res.headersSent) {
-    res.end(encodeSse(protocol.streamErrorEvent(endpoint, err)));
+    res.end(protocol.streamErrorEvents(endpoint, err).map(encodeSse).join(''));
     return;
   }
   const body = JSON.stringify(protocol.errorBody(err));
-  res.writeHead(err.status, {
+  res.writeHead(protocol.statusOf(err), {
     ...err.headers,
+    // The SDKs obey `x-should-retry` before their status rules: a refusal is final however it is classified.
+    ...(isPolicyRefusal(err) ? { 'x-should-retry': 'false' } : {}),
     'content-type': 'application/json',
     'content-length': Buffer.byteLength(body),
-    ...(err.code === 'body_too_large' || err.code === 'request_timeout' ? { connection: 'close' } : {}),
+    // A slow client's connection is not worth keeping; an oversized body is drained after the answer instead
+    // (src/proxy/linger.ts), so the client reads its 413 rather than a reset.
+    ...(err.code === 'request_timeout' ? { connection: 'close' } : {}),
   });
   res.end(body);
 }

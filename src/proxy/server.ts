@@ -7,6 +7,7 @@ import { endpointFor, familyForPath } from './endpoints.ts';
 import type { GatewayMetrics } from './metrics.ts';
 import { handleProxy, type PipelineDeps } from './pipeline.ts';
 import { protocolFor } from './protocols/index.ts';
+import { answerThenLinger, drainUnreadBody } from './linger.ts';
 import { sendError, sendJson } from './respond.ts';
 
 export interface ServerOptions {
@@ -18,15 +19,27 @@ export interface ServerOptions {
   limits: { headersTimeoutMs: number; keepAliveTimeoutMs: number; maxHeaderSize: number; maxHeadersCount: number };
 }
 
+/** How much of a body the gateway did not read it still drains after answering (src/proxy/linger.ts). */
+const LINGER_MS = 5_000;
+const LINGER_MIN_BYTES = 16 * 1024 * 1024;
+
 /**
  * The HTTP front door. `/v1/*` is the data plane (provider wire formats); `/admin/*`, `/auth/*` are routes;
  * `/healthz`, `/readyz`, `/metrics` are for operators. Slow clients are bounded by headersTimeout (headers) and
  * the pipeline's body deadline; oversized header blocks get 431 from Node's parser (maxHeaderSize).
  */
 export function createGatewayServer(o: ServerOptions): Server {
+  const linger = { maxMs: LINGER_MS, maxBytes: Math.max(2 * o.pipeline.limits.maxBodyBytes, LINGER_MIN_BYTES) };
   const server = createServer(
     { maxHeaderSize: o.limits.maxHeaderSize, headersTimeout: o.limits.headersTimeoutMs, requestTimeout: 0, keepAliveTimeout: o.limits.keepAliveTimeoutMs },
-    (req, res) => void dispatch(o, req, res),
+    (req, res) => void dispatch(o, req, res)
+      .catch((err: unknown) => {
+        // Last line of defence: a handler that throws while answering must not become an unhandled rejection
+        // (which would stop the process); the one request is cut off instead.
+        o.logger.error({ event: 'route_internal_error', error_name: errorName(err) });
+        res.destroy();
+      })
+      .finally(() => drainUnreadBody(req, linger)),
   );
   // Node keeps at most this many headers; one more lets us detect (and refuse) a header flood.
   server.maxHeadersCount = o.limits.maxHeadersCount + 1;
@@ -34,7 +47,7 @@ export function createGatewayServer(o: ServerOptions): Server {
     if (!socket.writable) return socket.destroy();
     const status = err.code === 'HPE_HEADER_OVERFLOW' ? 431 : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400;
     const body = JSON.stringify({ error: { message: status === 431 ? 'Request header fields too large.' : 'Malformed HTTP request.', type: 'invalid_request_error', code: 'bad_http' } });
-    socket.end(`HTTP/1.1 ${status} ${status === 431 ? 'Request Header Fields Too Large' : status === 408 ? 'Request Timeout' : 'Bad Request'}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
+    answerThenLinger(socket, `HTTP/1.1 ${status} ${status === 431 ? 'Request Header Fields Too Large' : status === 408 ? 'Request Timeout' : 'Bad Request'}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`, linger);
   });
   return server;
 }

@@ -1,6 +1,7 @@
 import { once } from 'node:events';
 import type { Dispatcher } from 'undici';
 import { GatewayError } from '../core/errors.ts';
+import { parseJsonExact } from '../core/json-exact.ts';
 import type { ForwardArgs, Outcome } from './forward.ts';
 import type { ParsedEvent, ResponseTransformer } from './guard.ts';
 import type { ExchangeRecording } from '../audit/recorder.ts';
@@ -45,7 +46,7 @@ export async function pipeStream(p: PipeArgs): Promise<void> {
     }
     let text = '';
     for (const ev of events) {
-      const parsed = parseData(ev);
+      const parsed = parseData(ev, p.transformer !== undefined);
       p.protocol.foldStreamUsage(ctx.endpoint.id, parsed, out.usage);
       if (p.protocol.isTerminal(ctx.endpoint.id, ev)) terminal = true;
       if (p.hideUsageChunk && isUsageOnlyChunk(parsed)) {
@@ -65,10 +66,11 @@ export async function pipeStream(p: PipeArgs): Promise<void> {
   res.end();
 }
 
-function parseData(ev: SseEvent): unknown {
+/** Events a transformer rewrites are re-serialized: their numbers are kept exact (src/core/json-exact.ts). */
+function parseData(ev: SseEvent, exact: boolean): unknown {
   if (ev.data === '[DONE]') return '[DONE]';
   try {
-    return JSON.parse(ev.data);
+    return exact ? parseJsonExact(ev.data) : JSON.parse(ev.data);
   } catch {
     throw new GatewayError('upstream_protocol_error', 'The provider sent a stream event that is not valid JSON.');
   }

@@ -80,6 +80,7 @@ export function storeConformance(name: string, open: () => Promise<Store>): void
       response: null,
       eventCount: 2,
       responseFindings: [],
+      forwarded: true,
       ...over,
     });
 
@@ -91,6 +92,7 @@ export function storeConformance(name: string, open: () => Promise<Store>): void
       await store.exchanges.finish(finish(s.id));
       const row = await store.exchanges.get(s.id);
       assert.equal(row?.status, 'completed');
+      assert.equal(row?.forwarded, true);
       assert.deepEqual(row?.usage, { inputTokens: 1, outputTokens: 2, totalTokens: 3 });
       assert.deepEqual(row?.decision, { effect: 'allow' });
       const bodies = await store.exchanges.bodies(s.id);
@@ -123,7 +125,7 @@ export function storeConformance(name: string, open: () => Promise<Store>): void
       for (let i = 0; i < 5; i++) {
         const s = start({ subject, id: newId('ex', 1_000_000 + i), model: i % 2 ? 'claude' : 'gpt-4o' });
         ids.push(s.id);
-        await store.exchanges.recordRejected(s, finish(s.id, { status: 'rejected', httpStatus: 403, errorCode: 'policy_denied' }));
+        await store.exchanges.recordRejected(s, finish(s.id, { status: 'rejected', httpStatus: 403, errorCode: 'policy_denied', forwarded: false }));
       }
       const page1 = await store.exchanges.list({ subject, limit: 2 });
       assert.deepEqual(page1.map((r) => r.id), [ids[4], ids[3]]);
@@ -132,6 +134,8 @@ export function storeConformance(name: string, open: () => Promise<Store>): void
       const claude = await store.exchanges.list({ subject, model: 'claude' });
       assert.equal(claude.length, 2);
       assert.equal(claude[0]?.errorCode, 'policy_denied');
+      assert.equal(claude[0]?.forwarded, false, 'a refusal is stored as never sent');
+      assert.equal((await store.exchanges.list({ subject, limit: 1 }))[0]?.forwarded, false);
     });
 
     it('marks abandoned in-progress exchanges incomplete', async () => {

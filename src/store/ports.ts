@@ -100,10 +100,18 @@ export interface ExchangeFinish {
   response: Buffer | null;
   eventCount: number;
   responseFindings: Record<string, unknown>[];
+  /**
+   * Whether the request was handed to the provider: false for a refusal (policy, content, approval, budget) or a
+   * failure before the upstream call (recording); true once the upstream call was made (even if it then failed).
+   * Stored, chained in `exchange.finished`, and read by every view: a refused exchange never shows an upstream body.
+   */
+  forwarded: boolean;
 }
 
-export interface ExchangeRow extends Omit<ExchangeStart, 'clientRequest' | 'upstreamRequest'>, Partial<Omit<ExchangeFinish, 'response' | 'id' | 'status'>> {
+export interface ExchangeRow extends Omit<ExchangeStart, 'clientRequest' | 'upstreamRequest'>, Partial<Omit<ExchangeFinish, 'response' | 'id' | 'status' | 'forwarded'>> {
   status: ExchangeStatus;
+  /** null: not finished, or recorded before the flag existed (exchange-view.ts `forwardedOf` reads the status then). */
+  forwarded: boolean | null;
 }
 
 export interface ExchangeBodies {

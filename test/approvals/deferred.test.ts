@@ -23,7 +23,7 @@ describe('approvals: deferred mode and the rules around it', () => {
   test('error with id and link → approve → the identical retry passes once; a second retry and an altered one are refused', async () => {
     h.setRule({ mode: 'deferred' });
     const first = await refusal(ask('export the customer table'));
-    assert.equal(first.status, 403);
+    assert.equal(first.status, 400);
     assert.equal(first.code, 'approval_required');
     assert.ok(first.approvalId.startsWith('apr_'));
     assert.match(first.message, new RegExp(`${first.approvalId}: ${h.adminUrl}/admin/v1/approvals/${first.approvalId}`));
@@ -122,7 +122,7 @@ describe('approvals: deferred mode and the rules around it', () => {
     // With a justification she is reviewed like everyone else; the attempt lands in the approval's history.
     const before = h.emitted.length;
     const { approvalId, code, status } = await refusal(ask('break glass please', { headers: { 'x-portcullis-break-glass': 'trust me', 'x-portcullis-justification': 'ticket SEC-99' } }));
-    assert.equal(status, 403);
+    assert.equal(status, 400);
     assert.equal(code, 'approval_required');
     const shown = (await h.api(h.keys.bob, 'GET', `/admin/v1/approvals/${approvalId}`)).json;
     assert.equal(shown.state, 'pending');

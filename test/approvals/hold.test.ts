@@ -85,8 +85,8 @@ describe('approvals: hold mode', () => {
     const r = await h.cli(h.keys.bob, ['deny', id, '--reason', 'contains customer data']);
     assert.equal(r.code, 0, r.stderr);
     const err = await call;
-    assert.ok(err instanceof OpenAI.PermissionDeniedError);
-    assert.equal(err.status, 403);
+    assert.ok(err instanceof OpenAI.BadRequestError);
+    assert.equal(err.status, 400);
     assert.equal(err.code, 'approval_denied');
     assert.match(err.message, new RegExp(id));
     assert.match(err.message, /contains customer data/);
@@ -110,7 +110,7 @@ describe('approvals: hold mode', () => {
   test('nobody decides in time → native error, state expired', async () => {
     h.setRule({ pending_ms: 800 });
     const err = await ask('slow reviewers').catch((e: unknown) => e);
-    assert.ok(err instanceof OpenAI.PermissionDeniedError);
+    assert.ok(err instanceof OpenAI.BadRequestError);
     assert.equal(err.code, 'approval_denied');
     const id = (err.error as { portcullis?: { approval_id?: string } }).portcullis?.approval_id;
     assert.ok(id);
@@ -150,6 +150,6 @@ describe('approvals: hold mode', () => {
     const call = ask('me too', { 'x-portcullis-break-glass': 'trust me' }).catch((e: unknown) => e);
     const id = await h.pendingFor('user:alice');
     await h.api(h.keys.bob, 'POST', `/admin/v1/approvals/${id}/deny`, { reason: 'no' });
-    assert.ok((await call) instanceof OpenAI.PermissionDeniedError);
+    assert.ok((await call) instanceof OpenAI.BadRequestError);
   });
 });

@@ -28,7 +28,7 @@ async function restartScenario(storeUrl: string): Promise<void> {
     const heldId = await a.pendingFor('user:alice');
     a.setRule({ mode: 'deferred' });
     const deferred = await ask(a, 'deferred across a restart').catch((e: unknown) => e);
-    assert.ok(deferred instanceof OpenAI.PermissionDeniedError);
+    assert.ok(deferred instanceof OpenAI.BadRequestError);
     const deferredId = (deferred.error as { portcullis: { approval_id: string } }).portcullis.approval_id;
 
     await a.close();

@@ -207,6 +207,9 @@ for (const engine of engines) {
     test('window grants cover requester × rule × model until they end', async () => {
       const row = await open({ scope: 'window', window_seconds: 600 });
       await service.decide({ id: row.id, actor: bob, verdict: 'approve', reason: null });
+      // The approved record says when the window ends (the SIEM's approval.decided window_ends_at).
+      const approved = events.find((e) => e.kind === 'approval.approved' && e.refId === row.id);
+      assert.equal(approved?.payload.expires_at, clock.t + 600_000);
       assert.equal((await service.activeGrant({ requester: alice.subject, ruleId: 'r1', model: 'gpt-4o' }))?.id, row.id);
       assert.equal(await service.activeGrant({ requester: mallory.subject, ruleId: 'r1', model: 'gpt-4o' }), undefined);
       assert.equal(await service.activeGrant({ requester: alice.subject, ruleId: 'r1', model: 'gpt-4.1' }), undefined);

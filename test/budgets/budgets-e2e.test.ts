@@ -66,7 +66,7 @@ describe('budgets end to end (one node, in-memory counters)', () => {
     assert.ok(err instanceof OpenAI.RateLimitError, 'the SDK sees its own rate-limit error');
     assert.equal(err.status, 429);
     const retry = Number(err.headers.get('retry-after'));
-    assert.ok(retry >= 1 && retry <= 60, `retry-after ${retry}`);
+    assert.ok(retry >= 1 && retry <= 120, `retry-after ${retry}: a sliding minute can take up to two minutes to free a slot`);
     assert.match(err.message, /Budget "user-rpm" exceeded \(requests per minute\)/);
     assert.equal((err.error as { type?: string }).type, 'rate_limit_error');
     clock.offset += 120_000;

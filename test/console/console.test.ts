@@ -94,7 +94,7 @@ approvals:
     const alice = new OpenAI({ baseURL: t.openaiBase, apiKey: t.userKey, maxRetries: 0 });
     const ask = () => alice.chat.completions.create({ model: 'gpt-4o', messages: [{ role: 'user', content: `charge ${CARD} for ${MARKUP}` }] });
     const refused = await ask().then(() => assert.fail('expected approval_required'), (err: { status: number; message: string }) => err);
-    assert.equal(refused.status, 403);
+    assert.equal(refused.status, 400);
     const id = /Approval (apr_[A-Za-z0-9_-]+)/.exec(refused.message)?.[1];
     assert.ok(id, refused.message);
 
@@ -162,6 +162,11 @@ approvals:
     await page.waitForSelector(`main table a[href="#/exchanges/${refusedId}"]`);
     assert.match(await page.textContent('main table') ?? '', /approval_required/);
     assert.equal(await page.inputValue('select[name=status]'), 'rejected');
+    // A refused request was never sent: the page says so and shows no upstream body (issue #11 item 11).
+    await page.goto(`${t.gw.url}/console/#/exchanges/${refusedId}`);
+    await page.waitForSelector('main .upstream-note');
+    assert.match(await page.textContent('main .upstream-note') ?? '', /Not sent to the provider/);
+    assert.doesNotMatch(await page.textContent('main') ?? '', /provider received the same/i);
     await page.goto(`${t.gw.url}/console/#/exchanges?subject=user:alice`);
     await page.waitForSelector('main table a[href^="#/exchanges/"]');
     await page.click('main table a[href^="#/exchanges/"]');

@@ -96,14 +96,14 @@ describe('content protection in the data path', () => {
     use({ SECRET_OPENAI_KEY: 'block' });
     const before = t.mock.received.length;
     await assert.rejects(openai.chat.completions.create({ model: 'gpt-4o', messages: [{ role: 'user', content: `my key is ${KEY}` }] }), (err: InstanceType<typeof OpenAI.APIError>) => {
-      assert.equal(err.status, 403);
+      assert.equal(err.status, 400);
       assert.match(err.message, /SECRET_OPENAI_KEY/);
       assert.ok(!err.message.includes(KEY));
       return true;
     });
     assert.equal(t.mock.received.length, before, 'nothing went upstream');
     const anthropic = new Anthropic({ baseURL: t.anthropicBase, apiKey: t.userKey, maxRetries: 0 });
-    await assert.rejects(anthropic.messages.create({ model: 'claude-mock-1', max_tokens: 8, messages: [{ role: 'user', content: KEY }] }), (err: InstanceType<typeof Anthropic.APIError>) => err.status === 403);
+    await assert.rejects(anthropic.messages.create({ model: 'claude-mock-1', max_tokens: 8, messages: [{ role: 'user', content: KEY }] }), (err: InstanceType<typeof Anthropic.APIError>) => err.status === 451);
     const rows = await t.gw.store.exchanges.list({ subject: 'user:alice', limit: 1 });
     assert.equal(rows[0]!.status, 'rejected');
     assert.equal(rows[0]!.errorCode, 'content_blocked');

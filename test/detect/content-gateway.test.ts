@@ -77,7 +77,7 @@ describe('content protection with the built-in detectors, through the gateway', 
     const before = t.mock.received.length;
     for (const secret of [GITHUB, PEM, Buffer.from(`token=${GITHUB}`).toString('base64')]) {
       await assert.rejects(openai.chat.completions.create({ model: 'gpt-4o', messages: [{ role: 'user', content: `here: ${secret}` }] }), (err: InstanceType<typeof OpenAI.APIError>) => {
-        assert.equal(err.status, 403);
+        assert.equal(err.status, 400);
         assert.match(err.message, /no-secrets/);
         assert.match(err.message, /SECRET_(GITHUB_TOKEN|PRIVATE_KEY)/);
         assert.ok(!err.message.includes(secret) && !err.message.includes(GITHUB));
@@ -86,7 +86,7 @@ describe('content protection with the built-in detectors, through the gateway', 
     }
     const anthropic = new Anthropic({ baseURL: t.anthropicBase, apiKey: t.userKey, maxRetries: 0 });
     await assert.rejects(anthropic.messages.create({ model: 'claude-mock-1', max_tokens: 8, messages: [{ role: 'user', content: [{ type: 'text', text: `use ${GITHUB}` }] }] }), (err: InstanceType<typeof Anthropic.APIError>) => {
-      assert.equal(err.status, 403);
+      assert.equal(err.status, 451);
       assert.ok(!JSON.stringify(err.error).includes(GITHUB));
       return true;
     });

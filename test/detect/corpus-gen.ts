@@ -4,18 +4,9 @@
  *   node test/detect/corpus-gen.ts > test/detect/corpus.jsonl
  */
 import { luhn } from '../../src/detect/detectors/checksums.ts';
+import { seeded } from './seeded.ts';
 
-let seed = 0x5eed1234;
-function rnd(): number {
-  // mulberry32
-  seed = (seed + 0x6d2b79f5) | 0;
-  let t = seed;
-  t = Math.imul(t ^ (t >>> 15), t | 1);
-  t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-  return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-}
-const int = (lo: number, hi: number) => lo + Math.floor(rnd() * (hi - lo + 1));
-const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rnd() * xs.length)]!;
+const { next: rnd, int, pick } = seeded(0x5eed1234);
 const chars = (alphabet: string, n: number) => Array.from({ length: n }, () => alphabet[Math.floor(rnd() * alphabet.length)]).join('');
 const DIG = '0123456789';
 const UP = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ';

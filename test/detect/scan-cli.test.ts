@@ -28,6 +28,14 @@ const TEXT = `mail jane@example.com card 4111-1111-1111-1111 key ${KEY}`;
 describe('portcullis scan', () => {
   after(() => rmSync(dir, { recursive: true, force: true }));
 
+  it('--names adds the names recognizer (PERSON, LOCATION); without it names are left alone', async () => {
+    const text = 'please send it to Margaret Thornbury in Austria';
+    const on = JSON.parse((await run(['--names', '--json'], text)).stdout);
+    assert.equal(on.masked, 'please send it to [PERSON] in [LOCATION]');
+    const off = JSON.parse((await run(['--json'], text)).stdout);
+    assert.equal(off.masked, text);
+  });
+
   it('--json without a policy: every built-in, masked, Presidio type names, offsets into the input', async () => {
     const r = await run(['--json'], TEXT);
     assert.equal(r.code, 0, r.stderr);

@@ -82,3 +82,21 @@ test('tokenize with the built-in scanner: values restored exactly at every split
     }
   }
 });
+
+test('the optional names recognizer: no name leaks at any split, on any protocol', async () => {
+  const { loadNameRecognizer } = await import('../../src/detect/ner/index.ts');
+  const named = compileContentPolicy({ rules: [{ id: 'mask-all', types: '*', action: 'mask' }] }, { extraDetectors: [await loadNameRecognizer()] });
+  const opts: ContentOptions = { scanners: { response: named.scanners.response }, actionFor: named.actionFor };
+  for (const [type, value] of [['PERSON', 'Margaret van der Thornbury'], ['LOCATION', 'Austria']] as const) {
+    const text = `${PAD}please write to ${value} tail.`;
+    const want = `${PAD}please write to [${type}] tail.`;
+    const at = PAD.length + 'please write to '.length;
+    for (const api of APIS) {
+      for (let cut = at - 2; cut <= at + value.length + 2; cut++) {
+        const r = run(api, opts, pieces(text, JSON.stringify({ note: text }), cut));
+        assert.equal(r.content, want, `${type} ${api} content cut ${cut}`);
+        assert.equal(r.args, JSON.stringify({ note: want }), `${type} ${api} args cut ${cut}`);
+      }
+    }
+  }
+});

@@ -55,7 +55,7 @@ export function auditRepoConformance(name: string, harness: () => Promise<AuditH
         // The last one is a stream: its segment was written along the way, so the store digests what it holds.
         const streamed = i === 2;
         if (streamed) await store.exchanges.appendSegment(start.id, 0, sealSegment(keyring, start.id, 0, [[1, null, '{"x":1}'], [2, null, '[DONE]']]));
-        const finish = { id: start.id, finishedAt: start.startedAt + 5, status: 'completed' as const, httpStatus: 200, errorCode: null, timings: { upstreamFirstByteMs: 1, clientFirstByteMs: 1, totalMs: 5 }, usage: { inputTokens: 1, outputTokens: 1, totalTokens: 2 }, response: streamed ? null : sealBody(keyring, start.id, 'response', Buffer.from('{}')), eventCount: streamed ? 2 : 0, responseFindings: [] };
+        const finish = { id: start.id, finishedAt: start.startedAt + 5, status: 'completed' as const, httpStatus: 200, errorCode: null, timings: { upstreamFirstByteMs: 1, clientFirstByteMs: 1, totalMs: 5 }, usage: { inputTokens: 1, outputTokens: 1, totalTokens: 2 }, response: streamed ? null : sealBody(keyring, start.id, 'response', Buffer.from('{}')), eventCount: streamed ? 2 : 0, responseFindings: [], forwarded: true };
         await store.exchanges.finish(finish);
         await obs.onFinish!(start, finish);
       }
@@ -136,6 +136,19 @@ export function auditRepoConformance(name: string, harness: () => Promise<AuditH
       assert.deepEqual(rows.map((e) => e.seq), Array.from({ length: 40 }, (_, i) => i + 1));
       const r = await verifyStore({ repo: b.repo, now: clock.now() });
       assert.equal(r.ok, true, JSON.stringify(r.problems));
+    });
+    it('finds policy activations by what they are about, newest first, and nothing else', async () => {
+      const { repo } = await open();
+      let t = 1000;
+      const log = await AuditLog.open({ repo, keyring, clock: { now: () => (t += 10), mono: () => 0 }, writerId: 'w-ref', checkpointIntervalMs: 0, checkpointEveryEntries: 1e6 });
+      await log.append({ kind: 'policy.activated', subject: 'admin', refId: 'pv_A', payload: { n: 1 } });
+      await log.append({ kind: 'admin.action', subject: 'admin', refId: 'pv_A', payload: { n: 2 } });
+      await log.append({ kind: 'policy.activated', subject: 'admin', refId: 'pv_B', payload: { n: 3 } });
+      await log.append({ kind: 'policy.activated', subject: 'admin', refId: 'pv_A', payload: { n: 4 } });
+      assert.deepEqual((await repo.entriesByRef('policy.activated', 'pv_A', 10)).map((e) => e.payload.n), [4, 1]);
+      assert.deepEqual((await repo.entriesByRef('policy.activated', 'pv_A', 1)).map((e) => e.payload.n), [4]);
+      assert.deepEqual(await repo.entriesByRef('policy.activated', 'pv_none', 10), []);
+      await log.close();
     });
   });
 }

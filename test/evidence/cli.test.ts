@@ -78,7 +78,7 @@ describe('portcullis audit / sessions (in-process CLI)', () => {
       '   findings: none',
       '>> sent:',
       '   user: hello',
-      '>> provider received: the same',
+      '>> provider received: the same bytes',
       '<< +1.0ms {"a":1}',
       '<< +20.0ms [DONE]',
     ]);

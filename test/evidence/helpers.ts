@@ -88,7 +88,7 @@ export async function recordExchange(f: Fixture, o: { id: string; at: number; su
   const finish: ExchangeFinish = {
     id: o.id, finishedAt: o.at + 50, status: 'completed', httpStatus: 200, errorCode: null,
     timings: { upstreamFirstByteMs: 5, clientFirstByteMs: 6, totalMs: 50 }, usage: { inputTokens: 3, outputTokens: 7, totalTokens: 10 },
-    response: o.events ? null : sealBody(f.keyring, o.id, 'response', Buffer.from('{"choices":[]}')), eventCount: o.events?.length ?? 0, responseFindings: [],
+    response: o.events ? null : sealBody(f.keyring, o.id, 'response', Buffer.from('{"choices":[]}')), eventCount: o.events?.length ?? 0, responseFindings: [], forwarded: true,
   };
   await f.store.exchanges.finish(finish);
   return { start, finish };

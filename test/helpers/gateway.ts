@@ -35,6 +35,8 @@ export interface TestGatewayOptions {
   onIdentityEvent?: GatewayOptions['onIdentityEvent'];
   /** `host:port` to listen on (default an ephemeral port), e.g. when an IdP must know the callback URL first. */
   listen?: string;
+  /** `server.max_body_bytes` (default 64 KiB; coding agents send larger requests). */
+  maxBodyBytes?: number;
 }
 
 /**
@@ -45,6 +47,18 @@ export interface TestGatewayOptions {
 export const PROVIDER_KEY_OPENAI = 'sk-provider-openai-' + 'x'.repeat(24);
 export const PROVIDER_KEY_ANTHROPIC = 'sk-ant-provider-' + 'y'.repeat(24);
 
+/** The routes every test gateway has unless `routesYaml` replaces them (append to extend them). */
+export const DEFAULT_ROUTES_YAML = `routes:
+  - model: "gpt-*"
+    provider: openai
+  - model: text-embedding-3-small
+    provider: openai
+  - model: renamed-model
+    provider: openai
+    upstream_model: gpt-4o-upstream
+  - model: "claude-*"
+    provider: anthropic`;
+
 export async function startTestGateway(o: TestGatewayOptions = {}): Promise<TestGateway> {
   const mock = await startMockUpstream({ host: '127.0.0.1', port: 0, chunks: o.mockChunks ?? 4, chunkDelayMs: o.mockDelayMs ?? 0 });
   const dir = mkdtempSync(join(tmpdir(), 'pcl-e2e-'));
@@ -52,7 +66,7 @@ export async function startTestGateway(o: TestGatewayOptions = {}): Promise<Test
   const yaml = `
 server:
   listen: 127.0.0.1:0
-  max_body_bytes: 65536
+  max_body_bytes: ${o.maxBodyBytes ?? 65536}
   request_body_timeout_ms: 2000
 store:
   url: ${o.storeUrl ?? `sqlite:${join(dir, 'portcullis.db')}`}
@@ -70,16 +84,7 @@ providers:
     type: anthropic
     base_url: ${mock.url}
     api_key: env:ANTHROPIC_KEY
-${o.routesYaml ?? `routes:
-  - model: "gpt-*"
-    provider: openai
-  - model: text-embedding-3-small
-    provider: openai
-  - model: renamed-model
-    provider: openai
-    upstream_model: gpt-4o-upstream
-  - model: "claude-*"
-    provider: anthropic`}
+${o.routesYaml ?? DEFAULT_ROUTES_YAML}
 ${o.extraYaml ?? ''}`;
   const config = parseConfig(yaml, 'test.yaml');
   const gw = await startGateway({ config, baseDir: dir, env, logger: createLogger('silent'), observers: o.observers, onIdentityEvent: o.onIdentityEvent, ...(o.listen ? { listen: o.listen } : {}) });

@@ -133,7 +133,7 @@ events:
     const send = () => alice.messages.create({ model: 'claude-opus-4-5', max_tokens: 64, messages: [{ role: 'user', content: `charge card ${CARD}` }] });
     const before = t.mock.received.length;
     const first = await refusal(send());
-    assert.equal(first.status, 403);
+    assert.equal(first.status, 451);
     const id = /Approval (apr_[A-Za-z0-9_-]+)/.exec(first.message)?.[1];
     assert.ok(id, first.message);
     assert.equal(t.mock.received.length, before, 'nothing went upstream while pending');
@@ -151,7 +151,7 @@ events:
     assert.equal(answer.type, 'message');
     assert.equal(t.mock.received.length, before + 1);
     const again = await refusal(send());
-    assert.equal(again.status, 403, 'a one-request approval is not reused');
+    assert.equal(again.status, 451, 'a one-request approval is not reused');
   });
 
   it('hold mode through the composed gateway: a streamed request waits until an approver decides, then streams the answer', async () => {
@@ -206,7 +206,7 @@ events:
     assert.equal((await api(t.adminKey, 'POST', '/admin/v1/templates', TEMPLATE)).status, 201);
     const carol = new OpenAI({ baseURL: t.openaiBase, apiKey: keys.carol, maxRetries: 0 });
     const freeForm = await refusal(carol.chat.completions.create({ model: 'gpt-4o', messages: [{ role: 'user', content: 'anything I like' }] }));
-    assert.equal(freeForm.status, 403);
+    assert.equal(freeForm.status, 400);
     assert.match(freeForm.message, /only approved prompt templates/);
     const viaTemplate = () => carol.chat.completions.create({ model: 'gpt-4o', messages: [] }, { headers: { 'x-portcullis-template': 'summarize-ticket', 'x-portcullis-template-vars': JSON.stringify({ ticket: 'OPS-42' }) } });
     await viaTemplate();
@@ -222,14 +222,14 @@ events:
     const ann = new OpenAI({ baseURL: t.openaiBase, apiKey: keys.ann, maxRetries: 0 });
     const invoke = (ticket: string) => ann.chat.completions.create({ model: 'gpt-4o', messages: [] }, { headers: { 'x-portcullis-template': 'summarize-ticket', 'x-portcullis-template-vars': JSON.stringify({ ticket }) } });
     const first = await refusal(invoke('OPS-1'));
-    assert.equal(first.status, 403);
+    assert.equal(first.status, 400);
     const id = /Approval (apr_[A-Za-z0-9_-]+)/.exec(first.message)![1]!;
     const review = await api(keys.bob, 'GET', `/admin/v1/approvals/${id}`);
     assert.match(JSON.stringify(review.json.request), /Summarize ticket OPS-1/, 'the approver reviews the rendered prompt');
     assert.equal((await api(keys.bob, 'POST', `/admin/v1/approvals/${id}/approve`, { reason: 'ok' })).status, 200);
     // Attack: same body, other variables in the headers — not covered by the approval.
     const other = await refusal(invoke('OPS-2'));
-    assert.equal(other.status, 403);
+    assert.equal(other.status, 400);
     assert.doesNotMatch(other.message, new RegExp(id));
     await invoke('OPS-1');
     assert.deepEqual((t.mock.received.at(-1)!.body as Json).messages, [{ role: 'user', content: 'Summarize ticket OPS-1 for the customer.' }]);

@@ -28,6 +28,14 @@ rules:
     when: request.model.startsWith(
 `;
 
+const TYPO = `version: 1
+rules:
+  - id: mini-only-for-eng
+    effect: deny
+    subjects: { groups: [eng] }
+    when: request.modle == "gpt-4o-mini"
+`;
+
 /** Valid to the policy schema, wrong for the modules that own the parts: approval options, budgets, content. */
 const MODULE_ERRORS = `version: 1
 rules:
@@ -63,6 +71,7 @@ describe('portcullis policy (CLI)', () => {
     writeFileSync(join(dir, 'stricter.yaml'), STRICTER);
     writeFileSync(join(dir, 'bad.yaml'), BAD);
     writeFileSync(join(dir, 'modules.yaml'), MODULE_ERRORS);
+    writeFileSync(join(dir, 'typo.yaml'), TYPO);
     env = { PORTCULLIS_GATEWAY: g.adminUrl, PORTCULLIS_TOKEN: g.keys.admin, HOME: dir, XDG_CONFIG_HOME: dir };
   });
   after(() => g.close());
@@ -76,6 +85,10 @@ describe('portcullis policy (CLI)', () => {
     assert.match(bad.stderr, /bad\.yaml:5: rules\[0\]\.resources\.modles: unknown key/);
     const cel = await run('validate', 'bad.yaml');
     assert.match(cel.stderr, /bad\.yaml:5/);
+    // A typo in a condition's field is an error with its place, not a deny of every request at run time.
+    const typo = await run('validate', 'typo.yaml');
+    assert.equal(typo.code, 1);
+    assert.match(typo.stderr, /typo\.yaml:6: rules\[0\]\.when: CEL error: unknown field request\.modle \(did you mean request\.model\?\)/);
     // What the approvals, budgets and detection modules own is checked locally too, with lines.
     const modules = await run('validate', 'modules.yaml');
     assert.equal(modules.code, 1);
@@ -90,6 +103,9 @@ describe('portcullis policy (CLI)', () => {
     assert.match(pushed.stdout, /^pushed v1 \(pv_[0-9A-Z]{26}\) sha256:[0-9a-f]{12}/);
     assert.match((await run('push', 'good.yaml', '-m', 'again')).stdout, /unchanged, already stored as v1/);
     assert.equal((await run('push', 'bad.yaml', '-m', 'broken')).code, 1);
+    const typo = await run('push', 'typo.yaml', '-m', 'a typo');
+    assert.equal(typo.code, 1, 'a condition naming an unknown field is refused at push');
+    assert.match(typo.stderr, /unknown field request\.modle/);
     const refused = await run('push', 'modules.yaml', '-m', 'bad approval options');
     assert.equal(refused.code, 1);
     assert.match(refused.stderr, /rules\[0\]\.approval/);

@@ -25,11 +25,11 @@ describe('policy from a file', () => {
 
   it('enforces the file, reloads it when it changes, and refuses store activations', async () => {
     assert.ok((await call('gpt-4o')).choices.length > 0);
-    await assert.rejects(call('gpt-4o-mini'), { status: 403 });
+    await assert.rejects(call('gpt-4o-mini'), { status: 400 });
     writeFileSync(file, allow('gpt-4o-mini'));
     await g.policy.runtime.refresh();
     assert.ok((await call('gpt-4o-mini')).choices.length > 0);
-    await assert.rejects(call('gpt-4o'), { status: 403 });
+    await assert.rejects(call('gpt-4o'), { status: 400 });
     assert.match(g.policy.runtime.state().versionId!, /^file:[0-9a-f]{12}$/);
     const pushed = await admin(g.adminUrl, g.keys.admin, 'POST', '/admin/v1/policies', { source: allow('gpt-4o'), message: 'x' });
     const act = await admin(g.adminUrl, g.keys.admin, 'POST', `/admin/v1/policies/${String(pushed.json.id)}/activate`, {});

@@ -7,6 +7,7 @@ import { startPolicyModule, type PolicyModule } from '../../src/governance/polic
 import { PolicySimulator } from '../../src/governance/policy-simulate.ts';
 import { ApiKeyAuthenticator } from '../../src/identity/api-key-authenticator.ts';
 import { createApiKey } from '../../src/identity/key-service.ts';
+import type { ExchangeGuard } from '../../src/proxy/guard.ts';
 import { RouteTable } from '../../src/proxy/routes.ts';
 import { openPolicyRepo } from '../../src/store/policy-repo.ts';
 import { startAdminRoutes } from '../budgets/harness.ts';
@@ -35,13 +36,13 @@ export interface PolicyGateway {
  * A real gateway + mock upstream, wired to the policy module exactly as the composition root does it: the
  * runtime swaps the gateway's guard, the routes serve the admin API over a real socket.
  */
-export async function startPolicyGateway(o: { mockDelayMs?: number; policyFile?: string } = {}): Promise<PolicyGateway> {
-  const t = await startTestGateway({ routesYaml: ROUTES_YAML, mockChunks: 6, mockDelayMs: o.mockDelayMs ?? 0 });
+export async function startPolicyGateway(o: { mockDelayMs?: number; policyFile?: string; maxBodyBytes?: number; wrapGuard?: (g: ExchangeGuard) => ExchangeGuard } = {}): Promise<PolicyGateway> {
+  const t = await startTestGateway({ routesYaml: ROUTES_YAML, mockChunks: 6, mockDelayMs: o.mockDelayMs ?? 0, maxBodyBytes: o.maxBodyBytes });
   const table = new RouteTable(ROUTES, [{ name: 'openai', type: 'openai' }, { name: 'anthropic', type: 'anthropic' }]);
   // A policy that stops the start (an invalid file) must not leave the gateway and mock upstream listening.
   const policy = await startPolicyModule({
     repo: openPolicyRepo(t.gw.store), tokenVault: t.gw.store.tokenVault, keyring: t.gw.keyring, clock: systemClock,
-    logger: createLogger('silent'), setGuard: (g) => t.gw.setGuard(g), resolveRoute: (m, f) => table.resolve(m, f),
+    logger: createLogger('silent'), setGuard: (g) => t.gw.setGuard(o.wrapGuard ? o.wrapGuard(g) : g), resolveRoute: (m, f) => table.resolve(m, f),
     baseDir: t.dir, config: { poll_interval_ms: 0, file: o.policyFile },
   }).catch(async (err: unknown) => {
     await t.close();

@@ -82,7 +82,7 @@ describe('policy engine end to end', () => {
     assert.equal((act.json.runtime as { version_id: string }).version_id, v.v1);
   });
 
-  it('a group may use its model; another model is refused with a native 403 naming the policy version', async () => {
+  it('a group may use its model; another model is refused with a native 400 naming the policy version', async () => {
     const ok = await chat(alice, 'gpt-4o');
     assert.ok(ok.data.choices[0]!.message.content);
     const row = await finishedExchange(g.t.gw, ok.response.headers.get('x-portcullis-exchange-id')!);
@@ -91,7 +91,7 @@ describe('policy engine end to end', () => {
     assert.equal(row.decision!.sensitivity, 'internal');
 
     const err = await refusal(chat(alice, 'gpt-4o-mini'));
-    assert.equal(err.status, 403);
+    assert.equal(err.status, 400);
     assert.equal(err.code, 'model_not_allowed');
     assert.match(err.message, new RegExp(`No policy rule allows you to use model "gpt-4o-mini".*${v.v1}`));
     const denied = await finishedExchange(g.t.gw, err.headers.get('x-portcullis-exchange-id')!);
@@ -109,7 +109,7 @@ describe('policy engine end to end', () => {
   it('feature bound: tools are refused for a group whose rule turns them off', async () => {
     assert.ok((await chat(bob, 'gpt-4o-mini')).data.choices.length > 0);
     const err = await refusal(chat(bob, 'gpt-4o-mini', 'hi', { tools: TOOLS }));
-    assert.equal(err.status, 403);
+    assert.equal(err.status, 400);
     assert.equal(err.code, 'policy_denied');
     assert.match(err.message, /Rule "contractors-mini" does not allow tools/);
   });
@@ -143,7 +143,7 @@ describe('policy engine end to end', () => {
   it('sensitivity block: a rule that does not reroute refuses restricted data to an external model', async () => {
     const secret = 'sk-proj-' + randomBytes(30).toString('base64url');
     const err = await refusal(chat(bob, 'gpt-4o-mini', `token ${secret}`));
-    assert.equal(err.status, 403);
+    assert.equal(err.status, 400);
     assert.match(err.message, /classified "restricted"; model "gpt-4o-mini" may not receive restricted data/);
     assert.ok(!err.message.includes(secret));
   });

@@ -155,7 +155,7 @@ describe('approved prompt templates end to end', () => {
   it('templates-only group: a free-form prompt is blocked; a template with its own messages is refused; other groups pass', async () => {
     const c = new OpenAI({ baseURL: t.openaiBase, apiKey: contractorKey, maxRetries: 0 });
     const e = await c.chat.completions.create({ model: 'gpt-4o', messages: [{ role: 'user', content: 'free form' }] }).then(() => undefined, (x: unknown) => x);
-    assert.ok(e instanceof OpenAI.PermissionDeniedError);
+    assert.ok(e instanceof OpenAI.BadRequestError);
     assert.match(e.message, /contractors-templates-only/);
     const mixed = await c.chat.completions.create({ model: 'gpt-4o', messages: [{ role: 'user', content: 'smuggled' }] }, {
       headers: { 'x-portcullis-template': 'summarize-ticket', 'x-portcullis-template-vars': '{"ticket":"A-1","text":"x"}' },

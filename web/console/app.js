@@ -1,4 +1,7 @@
 // @ts-check
+import { adminView } from './admin.js';
+import { usageView } from './usage.js';
+
 /**
  * Portcullis web console (docs/console.md). A thin client of the admin API: every view is one or two API calls
  * made with the signed-in person's own credential, so it can show and do exactly what that person may through the
@@ -253,8 +256,10 @@ function decideForm(a) {
 async function exchangesView(q) {
   const filters = ['subject', 'model', 'status'];
   const params = new URLSearchParams({ limit: '100' });
-  for (const f of filters) if (q.get(f)) params.set(f, /** @type {string} */ (q.get(f)));
+  // A dashboard number links here with its time range (since/until): kept, and said, so the list is the number's.
+  for (const f of [...filters, 'since', 'until']) if (q.get(f)) params.set(f, /** @type {string} */ (q.get(f)));
   const rows = list((await api(`/admin/v1/exchanges?${params.toString()}`)).data);
+  const range = q.get('since') && q.get('until') ? h('p', { class: 'muted', id: 'exchanges-range' }, `Started from ${q.get('since')} until ${q.get('until')}. `, h('a', { href: '#/exchanges' }, 'Any time')) : null;
   // Status is a closed list; `rejected` is what policy refused (the violations), `failed` what the gateway could not do.
   const status = /** @type {HTMLSelectElement} */ (h('select', { name: 'status' },
     ...['', ...EXCHANGE_STATUSES].map((v) => h('option', v === (q.get('status') ?? '') ? { value: v, selected: '' } : { value: v }, v || 'any'))));
@@ -268,6 +273,7 @@ async function exchangesView(q) {
   };
   return h('section', {},
     h('h1', {}, 'Exchanges'),
+    range,
     h('form', { class: 'filters', onsubmit: apply }, ...inputs.map((i) => h('label', {}, i.name, i)), h('button', { type: 'submit' }, 'Filter')),
     table(['exchange', 'started', 'who', 'model', 'status', 'HTTP', 'error'],
       rows.map((x) => [link('exchanges', x.id), text(x.started_at), text(x.subject), text(x.model), text(x.status), text(x.http_status), text(x.error_code)]),
@@ -276,15 +282,25 @@ async function exchangesView(q) {
 
 /** @param {Json} x */
 function exchangeBody(x) {
-  const parts = [facts(x, ['id', 'started_at', 'finished_at', 'subject', 'endpoint', 'model', 'provider', 'upstream_model', 'stream', 'status', 'http_status', 'error_code', 'session_id'])];
-  for (const k of ['decision', 'findings', 'usage', 'timings', 'client_request', 'upstream_request', 'response']) {
+  const parts = [facts(x, ['id', 'started_at', 'finished_at', 'subject', 'endpoint', 'model', 'provider', 'upstream_model', 'stream', 'status', 'forwarded', 'http_status', 'error_code', 'session_id'])];
+  for (const k of ['decision', 'findings', 'usage', 'timings', 'client_request']) {
     if (x[k] !== undefined && x[k] !== null) parts.push(h('h2', {}, k.replaceAll('_', ' ')), pre(x[k]));
   }
+  // What the provider received, said the same way as the CLI (src/audit/exchange-view.ts PROVIDER_RECEIVED_TEXT).
+  parts.push(h('h2', {}, 'upstream request'), x.upstream_request_modified === true ? pre(x.upstream_request) : h('p', { class: 'upstream-note' }, providerReceivedText(x)));
+  if (x.response !== undefined && x.response !== null) parts.push(h('h2', {}, 'response'), pre(x.response));
   const events = list(x.events);
   if (events.length > 0) {
     parts.push(h('h2', {}, `stream (${events.length} events)`), table(['+ms', 'event', 'data'], events.map((e) => [text(e.t_ms), text(e.event), h('code', {}, text(e.data))]), ''));
   }
   return parts;
+}
+
+/** @param {Json} x */
+function providerReceivedText(x) {
+  if (x.forwarded === false) return 'Not sent to the provider: the gateway refused this request.';
+  if (x.forwarded === true) return 'The provider received the same bytes the client sent.';
+  return 'Unknown whether it was sent: the exchange did not finish.';
 }
 
 /** @param {string} id */
@@ -413,6 +429,8 @@ async function render() {
       : kind === 'sessions' ? (decoded ? sessionView(decoded) : sessionsView())
       : kind === 'policies' ? (decoded ? policyView(decoded) : policiesView())
       : kind === 'audit' ? auditView()
+      : kind === 'usage' ? usageView({ api: (path) => api(path), h, table }, q)
+      : kind === 'admin' ? adminView({ api: (path, o) => api(path, o), h, table, errorView }, () => void render())
       : Promise.resolve(h('p', {}, 'No such page.'));
     main.replaceChildren(await view);
   } catch (err) {

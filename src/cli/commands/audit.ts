@@ -4,7 +4,7 @@ import { verifyBundle, type BundleReport } from '../../audit/bundle-verify.ts';
 import { bundleReportJson, verifyReportJson } from '../../audit/report-json.ts';
 import { cliActor, openCliAuditLog } from '../audited.ts';
 import { openStoreSession, parse } from '../context.ts';
-import { print, printJson, UsageError, type CliCommand, type CliIo } from '../io.ts';
+import { print, printJson, printText, UsageError, type CliCommand, type CliIo } from '../io.ts';
 
 const USAGE = `portcullis audit verify [--key PEM_FILE] [--no-bodies] [--json] [--config FILE]
        portcullis audit export [--since ISO] [--until ISO] --out FILE [--config FILE]
@@ -39,7 +39,7 @@ export const auditCommand: CliCommand = {
       }
       const log = await openCliAuditLog(s);
       if (sub === 'public-key') {
-        io.stdout.write(log.publicKey.publicKeyPem);
+        printText(io.stdout, log.publicKey.publicKeyPem);
         print(io.stderr, `key id ${log.publicKey.keyId}`);
         return 0;
       }

@@ -1,4 +1,4 @@
-import { exchangeDetail, exchangeSummary } from '../../audit/exchange-view.ts';
+import { exchangeDecisionView, exchangeDetail, exchangeSummary, PROVIDER_RECEIVED_TEXT, providerReceived } from '../../audit/exchange-view.ts';
 import type { ExchangeStatus } from '../../store/ports.ts';
 import { openStoreSession, parse } from '../context.ts';
 import { chainCliAction } from '../audited.ts';
@@ -24,7 +24,7 @@ export const exchangesCommand: CliCommand = {
           print(io.stderr, `no exchange ${positionals[0]}`);
           return 1;
         }
-        if (values.json) printJson(io.stdout, { id: row.id, decision: row.decision, findings: row.findings, response_findings: row.responseFindings ?? [] });
+        if (values.json) printJson(io.stdout, { id: row.id, ...exchangeDecisionView(row) });
         else for (const line of explainExchange(row)) print(io.stdout, line);
         return 0;
       }
@@ -59,14 +59,15 @@ export const exchangesCommand: CliCommand = {
 };
 
 function printHuman(out: NodeJS.WritableStream, d: Record<string, unknown>): void {
-  for (const k of ['id', 'started_at', 'subject', 'endpoint', 'model', 'provider', 'upstream_model', 'stream', 'status', 'http_status', 'error_code']) {
+  for (const k of ['id', 'started_at', 'subject', 'endpoint', 'model', 'provider', 'upstream_model', 'stream', 'status', 'forwarded', 'http_status', 'error_code']) {
     print(out, `${k.padEnd(16)} ${JSON.stringify(d[k])}`);
   }
   print(out, `timings          ${JSON.stringify(d.timings)}`);
   print(out, `usage            ${JSON.stringify(d.usage)}`);
   print(out, `decision         ${JSON.stringify(d.decision)}`);
   print(out, `client_request   ${JSON.stringify(d.client_request)}`);
-  if (d.upstream_request_modified) print(out, `upstream_request ${JSON.stringify(d.upstream_request)}`);
+  const received = providerReceived(d);
+  print(out, `upstream_request ${received === 'changed' ? JSON.stringify(d.upstream_request) : `(${PROVIDER_RECEIVED_TEXT[received]})`}`);
   if (d.response) print(out, `response         ${JSON.stringify(d.response)}`);
   const events = d.events as { t_ms: number; event: string | null; data: string }[];
   for (const e of events) print(out, `  +${e.t_ms.toFixed(1).padStart(8)}ms ${e.event ?? ''} ${e.data}`);

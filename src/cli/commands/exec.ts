@@ -1,20 +1,22 @@
 import { spawn } from 'node:child_process';
-import { loadCredentials } from '../../identity/client/credentials.ts';
-import { freshCredentials, toolEnv } from '../../identity/client/gateway-client.ts';
+import { toolEnv } from '../../identity/client/gateway-client.ts';
+import { adminTarget, TARGET_FLAGS } from '../admin-target.ts';
+import { parseFlags } from './login.ts';
 import { print, UsageError, type CliCommand } from '../io.ts';
 
 export const execCommand: CliCommand = {
   summary: 'run a command with OPENAI_*/ANTHROPIC_* pointed at the gateway and a fresh token',
-  usage: 'portcullis exec -- COMMAND [ARGS...]',
+  usage: 'portcullis exec [--gateway URL] [--key-file PATH] -- COMMAND [ARGS...]',
   async run(args, io) {
-    const argv = args[0] === '--' ? args.slice(1) : args;
+    // Options before `--` are exec's own; everything after it is the command, untouched. Without `--` the whole
+    // argument list is the command (its options are never taken for exec's).
+    const dash = args.indexOf('--');
+    const { values, positionals } = parseFlags(dash === -1 ? [] : args.slice(0, dash), TARGET_FLAGS);
+    if (positionals.length > 0) throw new UsageError('put the command after --');
+    const argv = dash === -1 ? args : args.slice(dash + 1);
     if (argv.length === 0) throw new UsageError('give the command to run after --');
-    const stored = await loadCredentials(io.env);
-    if (!stored) {
-      print(io.stderr, 'not signed in; run `portcullis login`');
-      return 1;
-    }
-    const env = { ...io.env, ...toolEnv(await freshCredentials(io.env, stored)) };
+    const t = await adminTarget(io, { gateway: values.gateway, keyFile: values['key-file'] });
+    const env = { ...io.env, ...toolEnv(t) };
     const child = spawn(argv[0]!, argv.slice(1), { stdio: 'inherit', env, cwd: io.cwd });
     // Forward termination signals so Ctrl-C reaches the tool, and mirror its exit status (128+n for a signal).
     const forward = (sig: NodeJS.Signals): void => void child.kill(sig);

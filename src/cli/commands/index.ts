@@ -25,6 +25,7 @@ export const COMMANDS: Record<string, CommandEntry> = {
   audit: { summary: 'verify the audit trail; export and verify bundles offline', load: async () => (await import('./audit.ts')).auditCommand },
   sessions: { summary: 'list recorded sessions and replay one with its original timing', load: async () => (await import('./sessions.ts')).sessionsCommand },
   usage: { summary: 'show current budget and rate-limit usage per user, group, service and model', load: async () => (await import('./usage.ts')).usageCommand },
+  analytics: { summary: 'show usage by user, group, model, client tool, … from the rollups', load: async () => (await import('./analytics.ts')).analyticsCommand },
   scan: { summary: 'show what content detectors find in a text, and the masked text', load: async () => (await import('./scan.ts')).scanCommand },
   policy: { summary: 'validate, diff, push, activate, roll back, show and simulate policy versions', load: async () => (await import('./policy.ts')).policyCommand },
   templates: { summary: 'push, list and show approved prompt templates', load: async () => (await import('./templates.ts')).templatesCommand },

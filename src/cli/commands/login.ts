@@ -22,7 +22,7 @@ export const loginCommand: CliCommand = {
   async run(args, io) {
     const { values } = parseFlags(args, { device: { type: 'boolean' }, idp: { type: 'string' }, saml: { type: 'string' }, 'no-browser': { type: 'boolean' } });
     const gateway = gatewayUrl(values.gateway, io, (await loadCredentials(io.env))?.gateway);
-    const say = (t: string): void => print(io.stderr, t);
+    const say = (t: string): void => void print(io.stderr, t);
     let body: Record<string, unknown>;
     if (values.device) {
       body = await deviceLogin(gateway, values.idp, { say, openBrowser: false });

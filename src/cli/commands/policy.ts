@@ -5,7 +5,7 @@ import { loadPolicy } from '../../policy/load.ts';
 import { parse } from '../context.ts';
 import { LOCAL_POLICY_CHECKS } from '../../governance/policy-checks.ts';
 import { adminTarget } from '../admin-target.ts';
-import { print, printJson, UsageError, type CliCommand, type CliIo } from '../io.ts';
+import { print, printJson, printText, UsageError, type CliCommand, type CliIo } from '../io.ts';
 
 /**
  * Policy-as-code: `validate` runs locally (no gateway needed, e.g. in CI); every other subcommand talks to the
@@ -50,7 +50,7 @@ export const policyCommand: CliCommand = {
         const p = positionals[0]!;
         const body = isRef(p) ? { against: p } : { source: await readSource(io, p), label: p };
         const r = await api('POST', `/admin/v1/policies/${encodeURIComponent(against)}/diff`, body);
-        return out(r, () => io.stdout.write(typeof r.diff === 'string' && r.diff ? r.diff : 'no differences\n'));
+        return out(r, () => printText(io.stdout, typeof r.diff === 'string' && r.diff ? r.diff : 'no differences'));
       }
       case 'activate': {
         if (positionals.length !== 1) throw new UsageError('give the version to activate');
@@ -75,7 +75,7 @@ export const policyCommand: CliCommand = {
         const r = await api('GET', `/admin/v1/policies/${encodeURIComponent(ref)}`);
         return out(r, () => {
           print(io.stderr, `# v${String(r.number)} ${String(r.id)} by ${String(r.author)} at ${String(r.created_at)}: ${String(r.message)}`);
-          io.stdout.write(String(r.source));
+          printText(io.stdout, String(r.source));
         });
       }
       case 'simulate': {

@@ -9,9 +9,11 @@ import { createInterface } from 'node:readline';
 import { parse } from 'yaml';
 import type { Direction } from '../../core/findings.ts';
 import { applyActions, plan } from '../../detect/actions.ts';
+import type { Detector } from '../../detect/detectors/types.ts';
+import { loadNameRecognizer, NameRecognizerUnavailable } from '../../detect/ner/index.ts';
 import { compileContentPolicy, ContentSectionError, DEFAULT_SCAN_SECTION, type CompiledContentPolicy } from '../../detect/policy-content.ts';
 import { ConversationTokenizer } from '../../detect/tokenize/tokenizer.ts';
-import { print, printJson, UsageError, type CliCommand, type CliIo } from '../io.ts';
+import { print, printJson, printText, UsageError, type CliCommand, type CliIo } from '../io.ts';
 import { parseFlags } from './login.ts';
 
 export interface ScanResult {
@@ -34,16 +36,18 @@ export function scanText(policy: CompiledContentPolicy, text: string, direction:
 
 export const scanCommand: CliCommand = {
   summary: 'show what the content detectors find in a text and what the provider would receive',
-  usage: 'portcullis scan [--policy FILE] [--direction request|response] [--json | --jsonl] [FILE|-]',
+  usage: 'portcullis scan [--policy FILE] [--names] [--direction request|response] [--json | --jsonl] [FILE|-]',
   async run(args, io) {
     const { values, positionals } = parseFlags(args, {
-      policy: { type: 'string' }, json: { type: 'boolean' }, jsonl: { type: 'boolean' }, direction: { type: 'string' },
+      policy: { type: 'string' }, names: { type: 'boolean' }, json: { type: 'boolean' }, jsonl: { type: 'boolean' }, direction: { type: 'string' },
     });
     if (values.json && values.jsonl) throw new UsageError('--json and --jsonl are exclusive');
     if (positionals.length > 1) throw new UsageError('one input at most (FILE or -)');
     const direction = values.direction ?? 'request';
     if (direction !== 'request' && direction !== 'response') throw new UsageError('--direction must be request or response');
-    const policy = await loadPolicy(values.policy, io);
+    const extra = values.names ? await namesRecognizer(io) : [];
+    if (!extra) return 1;
+    const policy = await loadPolicy(values.policy, io, extra);
     if (!policy) return 1;
     const input = positionals[0];
     if (values.jsonl) return scanLines(policy, direction, input, io);
@@ -55,8 +59,19 @@ export const scanCommand: CliCommand = {
   },
 };
 
-async function loadPolicy(file: string | undefined, io: CliIo): Promise<CompiledContentPolicy | undefined> {
-  if (file === undefined) return compileContentPolicy(DEFAULT_SCAN_SECTION);
+/** `--names`: the optional names recognizer, as a gateway with `detection.names.enabled` has it. */
+async function namesRecognizer(io: CliIo): Promise<Detector[] | undefined> {
+  try {
+    return [await loadNameRecognizer()];
+  } catch (err) {
+    if (!(err instanceof NameRecognizerUnavailable)) throw err;
+    print(io.stderr, err.message);
+    return undefined;
+  }
+}
+
+async function loadPolicy(file: string | undefined, io: CliIo, extraDetectors: readonly Detector[]): Promise<CompiledContentPolicy | undefined> {
+  if (file === undefined) return compileContentPolicy(DEFAULT_SCAN_SECTION, { extraDetectors });
   let doc: unknown;
   try {
     doc = parse(await readFile(resolve(io.cwd, file), 'utf8'));
@@ -71,10 +86,10 @@ async function loadPolicy(file: string | undefined, io: CliIo): Promise<Compiled
   }
   try {
     // A hash mask needs the gateway's key; trying rules locally uses a throwaway one (hashes differ from the gateway's).
-    return compileContentPolicy(section, { hashKey: 'portcullis-scan-preview' });
+    return compileContentPolicy(section, { hashKey: 'portcullis-scan-preview', extraDetectors });
   } catch (err) {
     if (!(err instanceof ContentSectionError)) throw err;
-    print(io.stderr, `invalid content section in ${file}:\n` + err.issues.map((i) => `  content.${i.path}: ${i.message}`).join('\n'));
+    print(io.stderr, `invalid content section in ${file}:`, ...err.issues.map((i) => `  content.${i.path}: ${i.message}`));
     return undefined;
   }
 }
@@ -95,10 +110,10 @@ async function scanLines(policy: CompiledContentPolicy, direction: Direction, in
     }
     if (typeof text !== 'string') {
       bad++;
-      io.stdout.write(JSON.stringify({ line, error: 'each line must be one JSON string' }) + '\n');
+      printJson(io.stdout, { line, error: 'each line must be one JSON string' }, { compact: true });
       continue;
     }
-    const ok = io.stdout.write(JSON.stringify(scanText(policy, text, direction)) + '\n');
+    const ok = printJson(io.stdout, scanText(policy, text, direction), { compact: true });
     if (!ok) await new Promise((r) => io.stdout.once('drain', r));
   }
   return bad > 0 ? 1 : 0;
@@ -111,7 +126,7 @@ function printHuman(out: NodeJS.WritableStream, r: ScanResult): void {
   }
   if (r.blocked) print(out, 'BLOCKED: the exchange would be refused');
   print(out, '--- masked ---');
-  out.write(r.masked.endsWith('\n') ? r.masked : r.masked + '\n');
+  printText(out, r.masked);
 }
 
 async function readAll(stream: NodeJS.ReadableStream): Promise<string> {

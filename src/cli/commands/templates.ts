@@ -5,6 +5,7 @@ import { lineOf } from '../../config/loader.ts';
 import { pushTemplate } from '../../policy/templates/resolver.ts';
 import type { TemplateRecord } from '../../policy/templates/schema.ts';
 import { checkTemplateDocument } from '../../policy/templates/validate.ts';
+import { templateSummaryView, templateView } from '../../policy/templates/view.ts';
 import { templateRepoFor } from '../../store/template-repo.ts';
 import { chainedCliChange } from '../audited.ts';
 import { openStoreSession, parse } from '../context.ts';
@@ -51,7 +52,7 @@ export const templatesCommand: CliCommand = {
       }
       if (sub === 'list') {
         const rows = await repo.list();
-        if (values.json) printJson(io.stdout, rows);
+        if (values.json) printJson(io.stdout, rows.map(templateSummaryView));
         else for (const t of rows) print(io.stdout, `${t.id.padEnd(32)} v${String(t.latestVersion).padEnd(5)} ${new Date(t.updatedAt).toISOString()}  ${t.description ?? ''}`);
         return 0;
       }
@@ -61,7 +62,7 @@ export const templatesCommand: CliCommand = {
         print(io.stderr, `no template ${positionals[0]}`);
         return 1;
       }
-      if (values.json) printJson(io.stdout, r);
+      if (values.json) printJson(io.stdout, templateView(r));
       else printHuman(io.stdout, r);
       return 0;
     } finally {
@@ -71,7 +72,7 @@ export const templatesCommand: CliCommand = {
 };
 
 function printHuman(out: NodeJS.WritableStream, r: TemplateRecord): void {
-  print(out, `${r.id}@${r.version}  ${r.description ?? ''}\n  pushed ${new Date(r.createdAt).toISOString()} by ${r.createdBy}  sha256 ${r.hash}`);
+  print(out, `${r.id}@${r.version}  ${r.description ?? ''}`, `  pushed ${new Date(r.createdAt).toISOString()} by ${r.createdBy}  sha256 ${r.hash}`);
   for (const [name, p] of Object.entries(r.spec.params ?? {})) {
     const req = p.required ?? p.default === undefined;
     print(out, `  {{${name}}}  ${p.type}${p.type === 'enum' ? ` (${(p.values ?? []).join('|')})` : ''}${req ? ' required' : ''}${p.default !== undefined ? ` default=${JSON.stringify(p.default)}` : ''}${p.pattern ? ` pattern=${p.pattern}` : ''}${p.max_length ? ` max_length=${p.max_length}` : ''}`);

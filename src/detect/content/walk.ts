@@ -3,12 +3,14 @@
  * text in it changed, and a shallow copy along the changed path otherwise, so unknown fields pass through
  * untouched and nothing is ever mutated (STYLE.md 6).
  */
+import { isRawJson, parseJsonExact } from '../../core/json-exact.ts';
 import type { TextKind, TextSink } from './types.ts';
 
 export type Rec = Record<string, unknown>;
 
+/** A JSON object; a number kept as exact text (src/core/json-exact.ts) is a leaf, not an object to walk. */
 export function rec(v: unknown): Rec | undefined {
-  return typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Rec) : undefined;
+  return typeof v === 'object' && v !== null && !Array.isArray(v) && !isRawJson(v) ? (v as Rec) : undefined;
 }
 
 /** `o[key] = f(o[key])` on a copy, if `o` is an object that has `key` and the value changed. */
@@ -82,7 +84,7 @@ export function mapEmbeddedJson(v: unknown, path: string, sink: TextSink): unkno
   if (typeof v !== 'string') return v;
   let parsed: unknown;
   try {
-    parsed = JSON.parse(v);
+    parsed = parseJsonExact(v);
   } catch {
     return sink.text(v, path, 'json');
   }

@@ -3,7 +3,8 @@ import type { CountryCode } from 'libphonenumber-js/max';
 import { encodedSecrets } from './encoded.ts';
 import { ID_DETECTORS } from './ids.ts';
 import { phoneDetector } from './phone.ts';
-import { card, crypto, email, iban, ipv4, ipv6, mac, usSsn } from './pii.ts';
+import { card } from './card.ts';
+import { crypto, email, iban, ipv4, ipv6, mac, usSsn } from './pii.ts';
 import { databaseUrl, genericSecret, jwt, privateKey, PROVIDER_TOKENS, SECRET_DETECTORS, slackWebhook } from './secrets.ts';
 import type { Detector } from './types.ts';
 

@@ -21,6 +21,8 @@ export interface ContextRule {
   readonly boost: number;
   /** Characters before the match to look in; default 48. */
   readonly window?: number;
+  /** Characters after the match to look in; default 16. Labels (`order #…`) only count before: 0. */
+  readonly windowAfter?: number;
 }
 
 export interface Detector {

@@ -45,11 +45,11 @@ export async function freshCredentials(env: NodeJS.ProcessEnv, c: StoredCredenti
 }
 
 /** The environment a governed tool needs (OpenAI and Anthropic SDKs read these). */
-export function toolEnv(c: StoredCredentials): Record<string, string> {
+export function toolEnv(c: { gateway: string; token: string }): Record<string, string> {
   return {
     OPENAI_BASE_URL: `${c.gateway}/v1`,
-    OPENAI_API_KEY: c.access_token,
+    OPENAI_API_KEY: c.token,
     ANTHROPIC_BASE_URL: c.gateway,
-    ANTHROPIC_API_KEY: c.access_token,
+    ANTHROPIC_API_KEY: c.token,
   };
 }

@@ -48,7 +48,8 @@ export async function browserLogin(gateway: string, loginPath: string, io: Login
   try {
     const cb = `http://127.0.0.1:${(server.address() as AddressInfo).port}/callback`;
     const url = `${gateway}${loginPath}?` + new URLSearchParams({ cli_redirect: cb, cli_challenge: challenge, cli_state: state }).toString();
-    io.say(`Opening your browser to sign in. If it does not open, visit:\n  ${url}`);
+    io.say('Opening your browser to sign in. If it does not open, visit:');
+    io.say(`  ${url}`);
     if (io.openBrowser) tryOpen(url);
     const params = await Promise.race([got, new Promise<never>((_, no) => setTimeout(() => no(new AuthError('browser login timed out')), 10 * 60_000).unref())]);
     const code = params.get('code');

@@ -3,7 +3,8 @@ import type { Route } from '../../http/route.ts';
 import type { SamlSp } from '../saml/sp.ts';
 import { reasonFrom } from '../events.ts';
 import { FLOW_TTL_MS, handOff, readLoginParams, type IdentityDeps, type LoginFlow } from './deps.ts';
-import { checkCliRedirect, query, readParams, redirect, sendHtml, sourceIp } from './util.ts';
+import { checkCliRedirect, query, readParams, redirect, sendHtml } from './util.ts';
+import { clientIp } from '../../core/client-ip.ts';
 import { randomHandle } from '../tokens/format.ts';
 
 /** SAML SP endpoints: metadata, SP-initiated login (Redirect binding), ACS (POST binding). */
@@ -37,7 +38,7 @@ export function samlRoutes(d: IdentityDeps): Route[] {
       method: 'POST', path: '/auth/saml/:idp/acs',
       async handler(req, res, params) {
         const s = sp(params.idp);
-        const ip = sourceIp(req, d.trustProxy);
+        const ip = clientIp(req, d.trustProxy);
         const wait = d.limiter.retryAfter(ip);
         if (wait > 0) return sendHtml(res, 429, 'Too many attempts', 'Too many failed sign-ins from your address; try again later.');
         const body = await readParams(req);

@@ -8,7 +8,8 @@ import { peekIssuer } from '../jwt/verifier.ts';
 import type { IdpRefresher } from '../tokens/sessions.ts';
 import { workloadIdentity } from '../workload/rules.ts';
 import { pkceMatches, type Handoff, type IdentityDeps } from './deps.ts';
-import { oauthError, readParams, sendJson, sendOAuthError, sourceIp } from './util.ts';
+import { oauthError, readParams, sendJson, sendOAuthError } from './util.ts';
+import { clientIp } from '../../core/client-ip.ts';
 
 const TOKEN_EXCHANGE = 'urn:ietf:params:oauth:grant-type:token-exchange';
 const JWT_TYPES = new Set(['urn:ietf:params:oauth:token-type:jwt', 'urn:ietf:params:oauth:token-type:id_token']);
@@ -22,7 +23,7 @@ export function tokenRoutes(d: IdentityDeps): Route[] {
     {
       method: 'POST', path: '/auth/token',
       async handler(req, res) {
-        const ip = sourceIp(req, d.trustProxy);
+        const ip = clientIp(req, d.trustProxy);
         try {
           limit(d, ip);
           const p = await readParams(req);
@@ -55,7 +56,7 @@ export function tokenRoutes(d: IdentityDeps): Route[] {
     {
       method: 'GET', path: '/auth/whoami',
       async handler(req, res) {
-        const p = await d.authenticate(bearer(req), { sourceIp: sourceIp(req, d.trustProxy), userAgent: req.headers['user-agent'] });
+        const p = await d.authenticate(bearer(req), { sourceIp: clientIp(req, d.trustProxy), userAgent: req.headers['user-agent'] });
         sendJson(res, 200, { subject: p.subject, kind: p.kind, name: p.displayName, groups: p.groups, roles: p.roles, auth_method: p.authMethod, credential_id: p.credentialId });
       },
     },

@@ -1,19 +1,15 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { consolePage } from '../../console/url.ts';
 import { GatewayError, isGatewayError } from '../../core/errors.ts';
+import { utf8Text } from '../../core/text.ts';
+import { readBody } from '../../http/body.ts';
 
 const MAX_BODY = 64 * 1024;
+const BODY_TIMEOUT_MS = 30_000;
 
 /** Reads an `application/x-www-form-urlencoded` (RFC 6749 §4.1.3) or JSON body into string fields. */
 export async function readParams(req: IncomingMessage): Promise<Record<string, string>> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const c of req) {
-    size += (c as Buffer).length;
-    if (size > MAX_BODY) throw new GatewayError('body_too_large', 'Request body too large.');
-    chunks.push(c as Buffer);
-  }
-  const text = Buffer.concat(chunks).toString('utf8');
+  const text = utf8Text(await readBody(req, { limit: MAX_BODY, timeoutMs: BODY_TIMEOUT_MS }));
   const type = (req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
   const out: Record<string, string> = {};
   if (type === 'application/json') {
@@ -73,16 +69,6 @@ export function sendOAuthError(res: ServerResponse, err: unknown): void {
   const g = isGatewayError(err) ? err : new GatewayError('internal', 'internal error', { cause: err });
   const code = typeof g.details?.oauth_error === 'string' ? g.details.oauth_error : g.code === 'unauthenticated' ? 'invalid_grant' : g.status >= 500 ? 'server_error' : g.code === 'rate_limited' ? 'slow_down' : 'invalid_request';
   sendJson(res, g.status, { error: code, error_description: g.publicMessage }, g.headers);
-}
-
-/** The caller's address for rate limiting; X-Forwarded-For only when the operator says a proxy sets it. */
-export function sourceIp(req: IncomingMessage, trustProxy: boolean): string | undefined {
-  if (trustProxy) {
-    const xff = req.headers['x-forwarded-for'];
-    const first = (Array.isArray(xff) ? xff[0] : xff)?.split(',')[0]?.trim();
-    if (first) return first;
-  }
-  return req.socket.remoteAddress;
 }
 
 /**

@@ -2,11 +2,11 @@ import { GatewayError } from '../../core/errors.ts';
 import { compileBudgets, type BudgetSubject, type CompiledBudgets, type CompiledLimit } from './compile.ts';
 import type { BudgetCounterRepo, CounterIncrement, CounterKey } from './counters.ts';
 import type { BudgetMetric, BudgetsSection } from './schema.ts';
-import { effectiveUse, previousWindow, retryAfterSeconds, slides, windowOf, type WindowSpan } from './windows.ts';
+import { effectiveUse, fits, previousWindow, retryAfterSeconds, slides, windowOf, type WindowSpan } from './windows.ts';
 
 export type BudgetVerdict =
   | { ok: true }
-  | { ok: false; limitId: string; metric: BudgetMetric; scope: string; retryAfterSeconds: number };
+  | { ok: false; limitId: string; metric: BudgetMetric; scope: string; retryAfterSeconds: number; neverFits?: true };
 
 export interface BudgetEstimate {
   /** Tokens the request is expected to use (e.g. estimateInputTokens(body)); checked against token limits. */
@@ -154,8 +154,10 @@ export class BudgetEnforcer {
       const previous = x.prev ? values[i++] ?? 0 : 0;
       const cost = costOf(x);
       const used = effectiveUse({ current, previous, window: x.window, now, sliding: x.sliding });
+      // An estimate over the limit itself never fits: no retry-after would be true (issue #11 item 10).
+      if (cost > x.max) return { ok: false, limitId: x.limit.id, metric: x.metric, scope: x.scope, retryAfterSeconds: 0, neverFits: true };
       // At the limit already, or the estimate would cross it.
-      if (used >= x.max || (cost > 0 && used + cost > x.max)) return refusal(x, { current, previous, now, cost: Math.min(cost, x.max) });
+      if (!fits({ use: used, cost, limit: x.max })) return refusal(x, { current, previous, now, cost });
     }
     return undefined;
   }
@@ -209,6 +211,12 @@ const METRIC_TEXT: Record<BudgetMetric, string> = {
  * The message names the limit and metric, never another caller's usage.
  */
 export function budgetError(v: Extract<BudgetVerdict, { ok: false }>): GatewayError {
+  if (v.neverFits) {
+    // Final, not retryable: a policy refusal (400 / 451 per protocol), without retry-after.
+    return new GatewayError('policy_denied', `This request alone is estimated above budget "${v.limitId}" (${METRIC_TEXT[v.metric]}); waiting will not help: send a smaller request.`, {
+      details: { limit_id: v.limitId, metric: v.metric },
+    });
+  }
   return new GatewayError('rate_limited', `Budget "${v.limitId}" exceeded (${METRIC_TEXT[v.metric]}); retry after ${v.retryAfterSeconds}s.`, {
     headers: { 'retry-after': String(v.retryAfterSeconds) },
     details: { limit_id: v.limitId, metric: v.metric, retry_after_seconds: v.retryAfterSeconds },

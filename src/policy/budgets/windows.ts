@@ -41,17 +41,53 @@ export function effectiveUse(o: { current: number; previous: number; window: Win
 }
 
 /**
- * Seconds until `cost` more fits under `limit`, rounded up, at least 1 (RFC 9110 §10.2.3 Retry-After is whole
- * seconds). Fixed windows wait for the next window; sliding windows wait until the previous window's weight has
- * decayed enough, or for the next window when the current count alone is over.
+ * Whether `cost` more fits at effective use `use`: the one rule every budget check applies (a request counted
+ * against requests_per_minute has cost 1; a spend check with no estimate has cost 0 and needs use below the limit).
  */
-export function retryAfterSeconds(o: { current: number; previous: number; window: WindowSpan; now: number; sliding: boolean; limit: number; cost: number }): number {
+export function fits(o: { use: number; cost: number; limit: number }): boolean {
+  return o.use < o.limit && o.use + o.cost <= o.limit;
+}
+
+export interface RetryInput {
+  /** Counts of the current and the previous window, without this request. */
+  current: number;
+  previous: number;
+  window: WindowSpan;
+  now: number;
+  sliding: boolean;
+  limit: number;
+  cost: number;
+}
+
+/**
+ * Effective use at `at` >= now if nothing else is counted: within the current window the previous window's weight
+ * decays; once the current window has ended, it becomes the previous window and decays in turn (sliding), or the
+ * count starts over (fixed).
+ */
+function useAt(o: RetryInput, at: number): number {
   const size = o.window.end - o.window.start;
-  let waitMs = o.window.end - o.now;
-  if (o.sliding && o.previous > 0 && o.current + o.cost <= o.limit) {
-    // current + previous * (1 - t/size) + cost <= limit  =>  t >= size * (1 - (limit - current - cost) / previous)
-    const t = size * (1 - (o.limit - o.current - o.cost) / o.previous);
-    waitMs = Math.min(waitMs, t - (o.now - o.window.start));
+  if (at < o.window.end) return effectiveUse({ current: o.current, previous: o.previous, window: o.window, now: at, sliding: o.sliding });
+  if (!o.sliding || at >= o.window.end + size) return 0;
+  return effectiveUse({ current: 0, previous: o.current, window: { start: o.window.end, end: o.window.end + size }, now: at, sliding: true });
+}
+
+/**
+ * Whole seconds (RFC 9110 §10.2.3) until `cost` more really fits, at least 1: the smallest n for which the same
+ * `fits` rule holds at now + n s. A client that waits exactly this long is let through, one second less is not
+ * (issue #11 item 10: waiting only for the window end under a sliding window was refused again, because the
+ * ended window still weighs fully at the start of the next one). Use only decreases with time, so a binary search
+ * over [1, two windows] finds it; a cost that never fits gets the end of that span.
+ */
+export function retryAfterSeconds(o: RetryInput): number {
+  const size = o.window.end - o.window.start;
+  const fitsAfter = (n: number): boolean => fits({ use: useAt(o, o.now + n * 1000), cost: o.cost, limit: o.limit });
+  let lo = 1;
+  let hi = Math.max(1, Math.ceil((o.window.end + size - o.now) / 1000));
+  if (!fitsAfter(hi)) return hi;
+  while (lo < hi) {
+    const mid = Math.floor((lo + hi) / 2);
+    if (fitsAfter(mid)) hi = mid;
+    else lo = mid + 1;
   }
-  return Math.max(1, Math.ceil(waitMs / 1000));
+  return lo;
 }

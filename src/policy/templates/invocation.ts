@@ -1,3 +1,4 @@
+import { isUtf8 } from 'node:buffer';
 import { GatewayError } from '../../core/errors.ts';
 
 /**
@@ -52,12 +53,19 @@ function parseRef(ref: unknown): { id: string; version: number | undefined } {
   return { id: m[1]!, version: m[2] === undefined ? undefined : Number(m[2]) };
 }
 
-function parseVars(raw: unknown): Record<string, unknown> {
+/**
+ * Node reads header values as ISO-8859-1 (RFC 9110 §5.5 obs-text): UTF-8 bytes sent raw would be read as other
+ * characters than the client meant, so non-ASCII in the header form must come as `b64:` (docs/templates.md).
+ */
+const NON_ASCII = /[^\x00-\x7f]/;
+
+function parseVars(raw: unknown, fromHeader: boolean): Record<string, unknown> {
   if (raw === undefined) return {};
   let v: unknown = raw;
   if (typeof raw === 'string') {
     if (raw.length > MAX_VARS_BYTES) throw bad('Template variables are too large.');
-    const text = raw.startsWith('b64:') ? Buffer.from(raw.slice(4), 'base64url').toString('utf8') : raw;
+    if (fromHeader && NON_ASCII.test(raw)) throw bad('Template variables in the header must be ASCII; send non-ASCII values as b64: + base64url(JSON).');
+    const text = raw.startsWith('b64:') ? decodeB64(raw.slice(4)) : raw;
     try {
       v = JSON.parse(text) as unknown;
     } catch {
@@ -66,6 +74,13 @@ function parseVars(raw: unknown): Record<string, unknown> {
   }
   if (v === null || typeof v !== 'object' || Array.isArray(v)) throw bad('Template variables must be a JSON object.');
   return v as Record<string, unknown>;
+}
+
+/** `b64:` variables are base64url of UTF-8 JSON; invalid UTF-8 is refused, never replaced (docs/templates.md). */
+function decodeB64(s: string): string {
+  const bytes = Buffer.from(s, 'base64url');
+  if (!isUtf8(bytes)) throw bad('Template variables (b64:) are not valid UTF-8.');
+  return bytes.toString('utf8');
 }
 
 /** The invocation, or undefined for a free-form request. Throws a 400 GatewayError when it is malformed. */
@@ -77,7 +92,7 @@ export function readInvocation(req: TemplateRequest): TemplateInvocation | undef
   const ref = parseRef(h ?? meta?.[META_ID]);
   const hv = header(req, TEMPLATE_VARS_HEADER);
   if (hv !== undefined && meta?.[META_VARS] !== undefined) throw bad('Send template variables either in the header or in metadata, not both.');
-  return { ...ref, vars: parseVars(hv ?? meta?.[META_VARS]) };
+  return { ...ref, vars: hv !== undefined ? parseVars(hv, true) : parseVars(meta?.[META_VARS], false) };
 }
 
 export interface RenderedPrompt {

@@ -83,6 +83,16 @@ describe('templates: invocation', () => {
     assert.throws(() => readInvocation(chat({ 'x-portcullis-template': 'a' }, { metadata: { portcullis_template: 'b' } })), /different templates/);
   });
 
+  it('refuses b64 variables that are not UTF-8 instead of reading replacement characters', () => {
+    const bytes = Buffer.concat([Buffer.from('{"name":"Zo'), Buffer.from([0xeb]), Buffer.from('"}')]);
+    const b64 = 'b64:' + bytes.toString('base64url');
+    assert.throws(() => readInvocation(chat({ 'x-portcullis-template': 'a', 'x-portcullis-template-vars': b64 }, {})), /not valid UTF-8/);
+    // UTF-8 sent raw in a header arrives as ISO-8859-1 characters: refused rather than read as "ZoÃ«".
+    const latin1 = Buffer.from('{"name":"Zoë"}').toString('latin1');
+    assert.throws(() => readInvocation(chat({ 'x-portcullis-template': 'a', 'x-portcullis-template-vars': latin1 }, {})), /must be ASCII/);
+    assert.deepEqual(readInvocation(chat({}, { metadata: { portcullis_template: 'a', portcullis_template_vars: '{"name":"Zoë"}' } }))?.vars, { name: 'Zoë' });
+  });
+
   it('puts the rendered prompt in each endpoint shape and strips the invocation', () => {
     const r = { system: 'S', messages: [{ role: 'user' as const, content: 'U' }] };
     const body = applyRendered(chat({}, { metadata: { portcullis_template: 'a', keep: 'me' }, temperature: 0 }), r);

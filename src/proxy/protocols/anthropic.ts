@@ -1,6 +1,17 @@
-import type { GatewayError } from '../../core/errors.ts';
+import { isPolicyRefusal, type GatewayError } from '../../core/errors.ts';
 import type { ExchangeUsage } from '../../store/ports.ts';
 import { num, obj, type Protocol } from './types.ts';
+
+/**
+ * A policy refusal is 451 (RFC 7725: access denied by the operator's obligations) with type `permission_error`.
+ * Claude Code shows a 401 or 403 as "Failed to authenticate", and answers a 400 or 422 by resending the request up
+ * to five times with features stripped (it takes them for a gateway's unsupported betas); it shows other 4xx once,
+ * as `API Error: <status> <message>`. The Anthropic SDKs retry only 408, 409, 429 and 5xx (`shouldRetry`).
+ * Observed with @anthropic-ai/claude-code 2.1.332; docs/api.md "Refusals and client retries".
+ */
+function statusOf(err: GatewayError): number {
+  return isPolicyRefusal(err) ? 451 : err.status;
+}
 
 /**
  * Anthropic wire format: errors are `{"type":"error","error":{"type","message"}}`
@@ -8,7 +19,8 @@ import { num, obj, type Protocol } from './types.ts';
  * the same shape — the official SDK raises it as an APIError.
  */
 function errorType(err: GatewayError): string {
-  const s = err.status;
+  if (isPolicyRefusal(err)) return 'permission_error';
+  const s = statusOf(err);
   if (s === 401) return 'authentication_error';
   if (s === 403) return 'permission_error';
   if (s === 404) return 'not_found_error';
@@ -26,9 +38,11 @@ function errorBody(err: GatewayError): Record<string, unknown> {
 }
 
 export const anthropicProtocol: Protocol = {
+  statusOf,
+
   errorBody,
 
-  streamErrorEvent: (_endpoint, err) => ({ event: 'error', id: undefined, data: JSON.stringify(errorBody(err)) }),
+  streamErrorEvents: (_endpoint, err) => [{ event: 'error', id: undefined, data: JSON.stringify(errorBody(err)) }],
 
   usageFromJson(_endpoint, body) {
     const u = obj(obj(body)?.usage);

@@ -1,4 +1,4 @@
-import type { GatewayError } from '../../core/errors.ts';
+import { isPolicyRefusal, type GatewayError } from '../../core/errors.ts';
 import type { ExchangeUsage } from '../../store/ports.ts';
 import type { EndpointId } from '../endpoints.ts';
 import { num, obj, type Protocol, type SseEvent } from './types.ts';
@@ -18,21 +18,45 @@ function errorType(status: number): string {
   return 'invalid_request_error';
 }
 
+/**
+ * A policy refusal is 400 `invalid_request_error`, as OpenAI answers its own policy refusals: every OpenAI client
+ * shows a 400 once. Codex CLI retries a whole turn on any status it does not classify (403 and 451 included, five
+ * times) and classifies 400 as a final InvalidRequest (openai/codex codex-rs/codex-api/src/api_bridge.rs,
+ * codex-rs/protocol/src/error.rs `is_retryable`); the SDKs retry only 408, 409, 429 and 5xx (openai `shouldRetry`).
+ */
+function statusOf(err: GatewayError): number {
+  return isPolicyRefusal(err) ? 400 : err.status;
+}
+
 function errorObject(err: GatewayError): Record<string, unknown> {
-  const e: Record<string, unknown> = { message: err.publicMessage, type: errorType(err.status), param: null, code: err.code };
+  const e: Record<string, unknown> = { message: err.publicMessage, type: errorType(statusOf(err)), param: null, code: err.code };
   if (err.details && err.expose) e.portcullis = err.details;
   return e;
 }
 
+/**
+ * A refusal after a Responses stream started (an answer blocked mid-stream) is also ended with `response.failed`
+ * whose error code is `invalid_prompt`, one of the Responses API's documented `ResponseError` codes: the SDKs stop
+ * at the `error` event before it, and Codex CLI, which ignores `error` events and retries a turn on any other
+ * `response.failed` code, shows this one once (openai/codex codex-rs/codex-api/src/sse/responses.rs). The gateway's
+ * own code stays in `portcullis_code`.
+ */
+function refusedResponse(err: GatewayError): SseEvent {
+  const error = { code: 'invalid_prompt', message: err.publicMessage, portcullis_code: err.code };
+  return { event: 'response.failed', id: undefined, data: JSON.stringify({ type: 'response.failed', response: { object: 'response', status: 'failed', error } }) };
+}
+
 export const openaiProtocol: Protocol = {
+  statusOf,
+
   errorBody: (err) => ({ error: errorObject(err) }),
 
-  streamErrorEvent(endpoint: EndpointId, err: GatewayError): SseEvent {
+  streamErrorEvents(endpoint: EndpointId, err: GatewayError): SseEvent[] {
     const error = errorObject(err);
-    if (endpoint === 'openai.responses') {
-      return { event: 'error', id: undefined, data: JSON.stringify({ type: 'error', code: err.code, message: err.publicMessage, param: null, error }) };
-    }
-    return { event: undefined, id: undefined, data: JSON.stringify({ error }) };
+    if (endpoint !== 'openai.responses') return [{ event: undefined, id: undefined, data: JSON.stringify({ error }) }];
+    const events: SseEvent[] = [{ event: 'error', id: undefined, data: JSON.stringify({ type: 'error', code: err.code, message: err.publicMessage, param: null, error }) }];
+    if (isPolicyRefusal(err)) events.push(refusedResponse(err));
+    return events;
   },
 
   usageFromJson(endpoint, body) {

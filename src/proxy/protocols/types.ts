@@ -12,10 +12,12 @@ export interface SseEvent {
 
 /** What a provider family must provide so the shared pipeline can speak its protocol. */
 export interface Protocol {
+  /** The HTTP status this family's clients must see for `err` (policy refusals differ per family). */
+  statusOf(err: GatewayError): number;
   /** Error response body in the family's native shape. */
   errorBody(err: GatewayError): unknown;
-  /** The SSE event that reports an error after a stream has started (protocol-correct end of stream). */
-  streamErrorEvent(endpoint: EndpointId, err: GatewayError): SseEvent;
+  /** The SSE events that report an error after a stream has started (protocol-correct end of stream). */
+  streamErrorEvents(endpoint: EndpointId, err: GatewayError): SseEvent[];
   /** Usage from a non-streamed JSON response. */
   usageFromJson(endpoint: EndpointId, body: unknown): ExchangeUsage;
   /** Folds one streamed event's usage into `acc` (providers spread usage across events). */

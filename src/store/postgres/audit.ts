@@ -36,6 +36,8 @@ export const AUDIT_PG_MIGRATIONS: readonly Migration[] = [
   CREATE TABLE audit_session_exchanges (exchange_id TEXT PRIMARY KEY, session_id TEXT NOT NULL, at BIGINT NOT NULL);
   CREATE INDEX audit_session_exchanges_session ON audit_session_exchanges(session_id, at);
   ` },
+  // entriesByRef: only the kinds looked up by ref (REF_INDEXED_KINDS), so appending exchange entries costs nothing more.
+  { id: 'audit/003-ref-index', sql: `CREATE INDEX audit_entries_ref ON audit_entries(ref_id, at) WHERE kind = 'policy.activated'` },
 ];
 
 type Row = Record<string, unknown>;
@@ -186,6 +188,8 @@ export function postgresAuditRepo(store: PostgresStore): AuditRepo {
       .map((r) => ({ writer: s(r.writer), seq: Number(r.seq), hash: s(r.hash), at: Number(r.at) })),
     entries: async (x) => (await q('SELECT * FROM audit_entries WHERE writer = $1 AND seq > $2 ORDER BY seq LIMIT $3', [x.writer, x.afterSeq, x.limit])).map(toEntry),
     entriesBetween: async (since, until) => (await q('SELECT * FROM audit_entries WHERE at >= $1 AND at < $2 ORDER BY writer, seq', [since, until])).map(toEntry),
+    entriesByRef: async (kind, refId, limit) =>
+      (await q(`SELECT * FROM audit_entries WHERE kind = 'policy.activated' AND kind = $1 AND ref_id = $2 ORDER BY at DESC, seq DESC LIMIT $3`, [kind, refId, limit])).map(toEntry),
     entry: async (writer, seq) => (await q('SELECT * FROM audit_entries WHERE writer = $1 AND seq = $2', [writer, seq])).map(toEntry)[0],
     writers: async () => (await q('SELECT writer FROM audit_entries UNION SELECT writer FROM audit_checkpoints ORDER BY 1')).map((r) => s(r.writer)),
     putCheckpoint: async (c) => {

@@ -171,8 +171,8 @@ export class PostgresStore implements Store {
   async #finish(db: pg.Pool | pg.PoolClient, f: Parameters<ExchangeRepo['finish']>[0]): Promise<void> {
     const res = await db.query(
       `UPDATE exchanges SET status = $1, http_status = $2, error_code = $3, finished_at = $4, timings_json = $5, usage_json = $6,
-         event_count = $7, response_findings_json = $8, response = $9 WHERE id = $10 AND status = 'in_progress'`,
-      [f.status, f.httpStatus, f.errorCode, f.finishedAt, JSON.stringify(f.timings), JSON.stringify(f.usage), f.eventCount, JSON.stringify(f.responseFindings), f.response, f.id],
+         event_count = $7, response_findings_json = $8, response = $9, forwarded = $11 WHERE id = $10 AND status = 'in_progress'`,
+      [f.status, f.httpStatus, f.errorCode, f.finishedAt, JSON.stringify(f.timings), JSON.stringify(f.usage), f.eventCount, JSON.stringify(f.responseFindings), f.response, f.id, f.forwarded],
     );
     if (res.rowCount !== 1) throw new Error(`exchange ${f.id} is not in progress`);
   }
@@ -267,7 +267,7 @@ export class PostgresStore implements Store {
 }
 
 const META = `id, started_at, subject, principal_json, endpoint, method, path, model, provider, upstream_model, stream, client_ip, user_agent,
-  decision_json, findings_json, status, http_status, error_code, finished_at, timings_json, usage_json, event_count, response_findings_json`;
+  decision_json, findings_json, status, http_status, error_code, finished_at, timings_json, usage_json, event_count, response_findings_json, forwarded`;
 
 function json(v: unknown): string | null {
   return v === null || v === undefined ? null : JSON.stringify(v);
@@ -298,5 +298,6 @@ function toExchange(r: Row): ExchangeRow {
     httpStatus: nn(r.http_status) ?? undefined, errorCode: sn(r.error_code), finishedAt: nn(r.finished_at) ?? undefined,
     timings: (r.timings_json ?? undefined) as ExchangeRow['timings'], usage: (r.usage_json ?? undefined) as ExchangeRow['usage'],
     eventCount: nn(r.event_count) ?? undefined, responseFindings: (r.response_findings_json ?? undefined) as ExchangeRow['responseFindings'],
+    forwarded: typeof r.forwarded === 'boolean' ? r.forwarded : null,
   };
 }

@@ -57,6 +57,8 @@ export const AUDIT_MIGRATIONS: readonly Migration[] = [
   ALTER TABLE audit_session_exchanges_v2 RENAME TO audit_session_exchanges;
   CREATE INDEX audit_session_exchanges_session ON audit_session_exchanges(session_id, at);
   ` },
+  // entriesByRef: only the kinds looked up by ref (REF_INDEXED_KINDS), so appending exchange entries costs nothing more.
+  { id: 'audit/003-ref-index', sql: `CREATE INDEX audit_entries_ref ON audit_entries(ref_id, at) WHERE kind = 'policy.activated'` },
 ];
 
 /**
@@ -198,6 +200,8 @@ export function auditSqlite(core: SqliteCore): Record<string, (...args: never[])
       core.stmt('SELECT * FROM audit_entries WHERE writer = ? AND seq > ? ORDER BY seq LIMIT ?').all(writer, afterSeq, limit).map(toEntry),
     'audit.entriesBetween': (since: number, until: number) =>
       core.stmt('SELECT * FROM audit_entries WHERE at >= ? AND at < ? ORDER BY writer, seq').all(since, until).map(toEntry),
+    'audit.entriesByRef': (kind: string, refId: string, limit: number) =>
+      core.stmt(`SELECT * FROM audit_entries WHERE kind = 'policy.activated' AND kind = ? AND ref_id = ? ORDER BY at DESC, seq DESC LIMIT ?`).all(kind, refId, limit).map(toEntry),
     'audit.entry': (writer: string, seq: number) => {
       const r = core.stmt('SELECT * FROM audit_entries WHERE writer = ? AND seq = ?').get(writer, seq);
       return r ? toEntry(r) : undefined;
@@ -239,6 +243,7 @@ export function sqliteAuditRepo(store: SqliteStore): AuditRepo {
     entries: (q) => call('audit.entries', q.writer, q.afterSeq, q.limit),
     entriesBetween: (since, until) => call('audit.entriesBetween', since, until),
     entry: (writer, seq) => call('audit.entry', writer, seq),
+    entriesByRef: (kind, refId, limit) => call('audit.entriesByRef', kind, refId, limit),
     writers: () => call('audit.writers'),
     putCheckpoint: (c) => call('audit.putCheckpoint', c),
     checkpoints: (writer) => call('audit.checkpoints', writer ?? null),

@@ -1,5 +1,5 @@
 import { DatabaseSync, type SQLInputValue, type SQLOutputValue, type StatementSync } from 'node:sqlite';
-import { mkdirSync } from 'node:fs';
+import { chmodSync, closeSync, mkdirSync, openSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { SQLITE_MIGRATIONS } from './migrations.ts';
 import type {
@@ -30,7 +30,7 @@ export class SqliteCore {
   readonly #stmts = new Map<string, StatementSync>();
 
   constructor(opts: SqliteOptions) {
-    if (opts.path !== ':memory:') mkdirSync(dirname(opts.path), { recursive: true, mode: 0o700 });
+    if (opts.path !== ':memory:') ownerOnlyFiles(opts.path);
     this.db = new DatabaseSync(opts.path);
     // WAL: readers never block the writer; NORMAL: a commit survives a process crash (fsync at checkpoint);
     // FULL adds an fsync per commit for power-loss durability. https://sqlite.org/wal.html
@@ -118,9 +118,9 @@ export class SqliteCore {
   exchangesFinish(row: FinishRow): void {
     const res = this.stmt(
       `UPDATE exchanges SET status = ?, http_status = ?, error_code = ?, finished_at = ?, timings_json = ?, usage_json = ?,
-         event_count = ?, response_findings_json = ?, response = ? WHERE id = ? AND status = 'in_progress'`,
+         event_count = ?, response_findings_json = ?, response = ?, forwarded = ? WHERE id = ? AND status = 'in_progress'`,
     ).run(...row);
-    if (res.changes !== 1) throw new Error(`exchange ${row[9]} is not in progress`);
+    if (res.changes !== 1) throw new Error(`exchange ${row[10]} is not in progress`);
   }
 
   exchangesRecordRejected(start: StartRow, finish: FinishRow): void {
@@ -222,7 +222,7 @@ export class SqliteCore {
 /** Every exchange column but the sealed bodies (listing never reads bodies). */
 const META_COLUMNS = `id, started_at, subject, principal_json, endpoint, method, path, model, provider, upstream_model, stream,
   client_ip, user_agent, decision_json, findings_json, status, http_status, error_code, finished_at, timings_json, usage_json,
-  event_count, response_findings_json`;
+  event_count, response_findings_json, forwarded`;
 
 function str(v: SQLOutputValue | undefined): string {
   return typeof v === 'string' ? v : v === null || v === undefined ? '' : typeof v === 'number' || typeof v === 'bigint' ? v.toString() : Buffer.from(v).toString('utf8');
@@ -285,5 +285,25 @@ function toExchange(r: Row): ExchangeRow {
     usage: parse(r.usage_json) ?? undefined,
     eventCount: numOrNull(r.event_count) ?? undefined,
     responseFindings: parse(r.response_findings_json) ?? undefined,
+    forwarded: r.forwarded === null || r.forwarded === undefined ? null : r.forwarded === 1,
   };
+}
+
+/**
+ * The database holds sealed bodies, key hashes and the audit trail: only its owner reads it, like the master key.
+ * SQLite creates the `-wal` and `-shm` files with the permissions of the database file (unix VFS,
+ * robust_open/findCreateFileMode), so the database file is created 0600 before SQLite opens it; an existing
+ * database, log or shared-memory file with a looser mode is tightened to 0600 (docs/configuration.md#store).
+ * A directory the gateway creates is 0700; an existing directory is left as the operator made it.
+ */
+function ownerOnlyFiles(path: string): void {
+  mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+  closeSync(openSync(path, 'a', 0o600));
+  for (const f of [path, `${path}-wal`, `${path}-shm`]) {
+    try {
+      chmodSync(f, 0o600);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    }
+  }
 }

@@ -9,6 +9,7 @@ import { OUTBOX_MIGRATIONS } from './outbox.ts';
 import { APPROVAL_MIGRATIONS } from './approvals.ts';
 import { BUDGET_MIGRATIONS } from './budgets.ts';
 import { TEMPLATE_MIGRATIONS } from './templates.ts';
+import { ANALYTICS_MIGRATIONS } from './analytics.ts';
 
 export interface Migration {
   id: string;
@@ -85,7 +86,9 @@ export const CORE_MIGRATIONS: readonly Migration[] = [
   );
   CREATE INDEX token_vault_expiry ON token_vault(expires_at);
   ` },
+  // Whether the request went to the provider (ExchangeFinish.forwarded); NULL for rows finished before it existed.
+  { id: 'core/003-exchange-forwarded', sql: 'ALTER TABLE exchanges ADD COLUMN forwarded INTEGER' },
 ];
 
 /** Every module's migrations, in the order they apply. Modules append their list here. */
-export const SQLITE_MIGRATIONS: readonly Migration[] = [...CORE_MIGRATIONS, ...IDENTITY_MIGRATIONS, ...AUDIT_MIGRATIONS, ...OUTBOX_MIGRATIONS, ...APPROVAL_MIGRATIONS, ...BUDGET_MIGRATIONS, ...POLICY_MIGRATIONS, ...TEMPLATE_MIGRATIONS];
+export const SQLITE_MIGRATIONS: readonly Migration[] = [...CORE_MIGRATIONS, ...IDENTITY_MIGRATIONS, ...AUDIT_MIGRATIONS, ...OUTBOX_MIGRATIONS, ...APPROVAL_MIGRATIONS, ...BUDGET_MIGRATIONS, ...POLICY_MIGRATIONS, ...TEMPLATE_MIGRATIONS, ...ANALYTICS_MIGRATIONS];

@@ -16,7 +16,7 @@ export type StartRow = [
 /** The values of an exchange's finish, in UPDATE parameter order (see exchangesFinish); the id is last. */
 export type FinishRow = [
   status: string, httpStatus: number | null, errorCode: string | null, finishedAt: number, timingsJson: string, usageJson: string,
-  eventCount: number, responseFindingsJson: string, response: Uint8Array | null, id: string,
+  eventCount: number, responseFindingsJson: string, response: Uint8Array | null, forwarded: number, id: string,
 ];
 
 export function startRow(r: ExchangeStart): StartRow {
@@ -29,7 +29,7 @@ export function startRow(r: ExchangeStart): StartRow {
 export function finishRow(f: ExchangeFinish): FinishRow {
   return [
     f.status, f.httpStatus, f.errorCode, f.finishedAt, JSON.stringify(f.timings), JSON.stringify(f.usage), f.eventCount,
-    JSON.stringify(f.responseFindings), f.response, f.id,
+    JSON.stringify(f.responseFindings), f.response, f.forwarded ? 1 : 0, f.id,
   ];
 }
 

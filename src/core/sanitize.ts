@@ -129,6 +129,14 @@ export function safeUserAgent(v: unknown, h: FieldHasher): { name: string; hash:
   return { name: products.join(' '), hash: h.hash(v) };
 }
 
+/**
+ * Free text written for a person (an approval justification, a break-glass reason): kept readable, but every
+ * whitespace-separated word that looks like a credential is replaced by its keyed hash.
+ */
+export function redactSecrets(text: string, h: FieldHasher): string {
+  return text.replace(/\S+/g, (w) => (looksSecret(w) ? h.hash(w) : w));
+}
+
 /** safeIdent over a list (client-influenced codes and types). */
 export function safeIdents(v: unknown, h: FieldHasher, max = 64): string[] {
   if (!Array.isArray(v)) return [];

@@ -1,0 +1,70 @@
+import { GRANULARITIES, LATENCY_BOUNDS_MS, type Dimension, type Granularity, type Measures, type RollupDelta, type UsageQuery } from './types.ts';
+
+/** Latency percentile from a histogram: the upper bound of the bucket holding it (ms), null without data. */
+export function percentile(hist: readonly number[], q: number): number | null {
+  const total = hist.reduce((a, b) => a + b, 0);
+  if (total === 0) return null;
+  const rank = Math.ceil(q * total);
+  let seen = 0;
+  for (let i = 0; i < hist.length; i++) {
+    seen += hist[i]!;
+    if (seen >= rank) return i < LATENCY_BOUNDS_MS.length ? LATENCY_BOUNDS_MS[i]! : null;
+  }
+  return null;
+}
+
+/** Measures as the admin API shows them (snake_case; cost in US dollars; latency from the histogram). */
+export function measuresView(m: Measures): Record<string, unknown> {
+  const timed = m.latencyHist.reduce((a, b) => a + b, 0);
+  const open = m.latencyHist.at(-1) ?? 0;
+  return {
+    requests: m.requests, input_tokens: m.inputTokens, output_tokens: m.outputTokens, cost_usd: m.costMicros / 1e6,
+    refused: m.refused, errors: m.errors, findings: m.findings,
+    latency_ms: {
+      avg: timed === 0 ? null : Math.round(m.latencySumMs / timed),
+      p50: percentile(m.latencyHist, 0.5), p95: percentile(m.latencyHist, 0.95), p99: percentile(m.latencyHist, 0.99),
+      over_max_bucket: open,
+    },
+  };
+}
+
+/** Exchange-list filters that select exactly the exchanges behind a number, where the list can express them. */
+function exchangesBehind(dim: Dimension, value: string, from: number, to: number, filter: string): Record<string, unknown> | null {
+  if (filter !== '' && !filter.startsWith('model=')) return null;
+  const q: Record<string, unknown> = { since: new Date(from).toISOString(), until: new Date(to).toISOString() };
+  if (filter.startsWith('model=')) q.model = filter.slice(6);
+  if (dim === 'user' || dim === 'service_account') q.subject = value;
+  else if (dim === 'model') q.model = value;
+  else if (dim === 'status') q.status = value;
+  else if (dim === 'refusal') q.status = 'rejected';
+  else if (dim !== 'all') return null;
+  return q;
+}
+
+export interface UsageReport {
+  granularity: Granularity;
+  from: string;
+  to: string;
+  by: Dimension;
+  filter: string | null;
+  /** Per dimension value over the whole range, most requests first (top `limit`). */
+  totals: Record<string, unknown>[];
+  /** Per bucket and dimension value, bucket ascending. */
+  series: Record<string, unknown>[];
+}
+
+/**
+ * Shapes rollup rows into the answer of GET /admin/v1/analytics/usage: `totals` are the range summed per value (top
+ * values only, summed by the store), `series` the buckets of those values.
+ */
+export function usageReport(q: UsageQuery, totals: RollupDelta[], series: RollupDelta[]): UsageReport {
+  const size = GRANULARITIES[q.granularity];
+  return {
+    granularity: q.granularity, from: new Date(q.from).toISOString(), to: new Date(q.to).toISOString(), by: q.dim, filter: q.filter || null,
+    totals: totals.map((t) => ({ value: t.value, ...measuresView(t), exchanges: exchangesBehind(q.dim, t.value, q.from, q.to, q.filter) })),
+    series: series.map((r) => ({
+      bucket: new Date(r.bucket).toISOString(), value: r.value, ...measuresView(r),
+      exchanges: exchangesBehind(q.dim, r.value, r.bucket, r.bucket + size, q.filter),
+    })),
+  };
+}

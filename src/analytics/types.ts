@@ -1,0 +1,98 @@
+/**
+ * Usage analytics (docs/analytics.md): rollups of finished exchanges by time bucket and dimension, kept current by
+ * a roller that folds each finished exchange in exactly once. Pure types; the store engines implement the port.
+ */
+
+/** Time bucket sizes kept. Minute rows are pruned after `analytics.minute_retention_hours`. */
+export const GRANULARITIES = { minute: 60_000, hour: 3_600_000, day: 86_400_000 } as const;
+export type Granularity = keyof typeof GRANULARITIES;
+
+/**
+ * What a rollup row can be broken down by. `all` is the total (value ''). `refusal` is the error code of a refused
+ * exchange, `finding` a detector type (request or response), `client` the user agent's tool family.
+ */
+export const DIMENSIONS = ['all', 'user', 'service_account', 'group', 'model', 'provider', 'endpoint', 'client', 'status', 'refusal', 'finding'] as const;
+export type Dimension = (typeof DIMENSIONS)[number];
+
+/** A rollup row can be restricted to one group or one model (dashboard filters): '' (none), `group=…`, `model=…`. */
+export const FILTER_DIMENSIONS = ['group', 'model'] as const;
+export type FilterDimension = (typeof FILTER_DIMENSIONS)[number];
+
+/** Upper bounds (ms, inclusive) of the latency histogram buckets; the last bucket is open. */
+export const LATENCY_BOUNDS_MS = [5, 10, 25, 50, 100, 250, 500, 1_000, 2_500, 5_000, 10_000, 30_000, 60_000, 120_000] as const;
+export const LATENCY_BUCKETS = LATENCY_BOUNDS_MS.length + 1;
+
+export interface Measures {
+  requests: number;
+  inputTokens: number;
+  outputTokens: number;
+  costMicros: number;
+  /** Refused by the gateway (policy, content, approvals, budgets, invalid input). */
+  refused: number;
+  /** Ended in error after being accepted (upstream error, incomplete, failed). */
+  errors: number;
+  findings: number;
+  latencySumMs: number;
+  /** Counts per LATENCY_BOUNDS_MS bucket (length LATENCY_BUCKETS); exchanges without a duration count in none. */
+  latencyHist: number[];
+}
+
+export interface RollupKey {
+  granularity: Granularity;
+  bucket: number;
+  filter: string;
+  dim: Dimension;
+  value: string;
+}
+
+export interface RollupDelta extends RollupKey, Measures {}
+
+/** The fields of a finished exchange the rollups read (both engines select exactly these). */
+export interface RollupSource {
+  id: string;
+  startedAt: number;
+  subject: string | null;
+  kind: string | null;
+  groups: string[];
+  endpoint: string;
+  model: string | null;
+  provider: string | null;
+  userAgent: string | null;
+  status: string;
+  errorCode: string | null;
+  totalMs: number | null;
+  inputTokens: number | null;
+  outputTokens: number | null;
+  findingTypes: string[];
+}
+
+export interface UsageQuery {
+  granularity: Granularity;
+  /** Bucket start >= from (epoch ms, aligned down to the granularity). */
+  from: number;
+  /** Bucket start < to. */
+  to: number;
+  dim: Dimension;
+  filter: string;
+  /** Only these dimension values (e.g. the top ten); all values when absent. */
+  values?: string[];
+}
+
+export interface AnalyticsRepo {
+  /**
+   * Folds up to `limit` finished exchanges not yet rolled up into the rollups and marks them rolled, atomically
+   * (all or nothing), exactly once across replicas. `fold` turns their rows into deltas. Returns how many.
+   */
+  roll(limit: number, fold: (rows: RollupSource[]) => RollupDelta[]): Promise<number>;
+  /** Rollup rows of one granularity, filter and dimension, bucket ascending. */
+  query(q: UsageQuery): Promise<RollupDelta[]>;
+  /**
+   * The whole range summed per dimension value, most requests first, at most `limit` values (summed in the
+   * database: a month of a thousand users is 30 000 rows, of which the answer needs ten sums). `bucket` is `q.from`.
+   */
+  totals(q: UsageQuery, limit: number): Promise<RollupDelta[]>;
+  /** Finished exchanges not yet rolled up (how far the rollups lag). */
+  backlog(): Promise<number>;
+  /** Deletes rows of `granularity` with bucket < before; returns how many. */
+  prune(granularity: Granularity, before: number): Promise<number>;
+}

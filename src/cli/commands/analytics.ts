@@ -1,0 +1,59 @@
+import { parse } from '../context.ts';
+import { adminTarget } from '../admin-target.ts';
+import { print, printJson, UsageError, type CliCommand } from '../io.ts';
+
+/**
+ * `portcullis analytics`: usage by time bucket and one dimension from a running gateway's rollups
+ * (`GET /admin/v1/analytics/usage`, docs/analytics.md). Gateway and credential as src/cli/admin-target.ts finds them.
+ */
+export const analyticsCommand: CliCommand = {
+  summary: 'show usage (requests, tokens, cost, refusals, findings, latency) by user, group, model, client, …',
+  usage: 'portcullis analytics [--by DIM] [--since 24h|ISO] [--until ISO] [--granularity minute|hour|day] [--group G | --model M] [--limit N] [--series] [--gateway URL] [--key-file PATH] [--json]',
+  async run(args, io) {
+    const { values, positionals } = parse(args, {
+      by: { type: 'string' }, since: { type: 'string' }, until: { type: 'string' }, granularity: { type: 'string' }, group: { type: 'string' },
+      model: { type: 'string' }, limit: { type: 'string' }, series: { type: 'boolean' }, gateway: { type: 'string' }, 'key-file': { type: 'string' }, json: { type: 'boolean' },
+    });
+    if (positionals.length > 0) throw new UsageError('unexpected arguments');
+    const { gateway, token } = await adminTarget(io, { gateway: values.gateway, keyFile: values['key-file'] });
+    const url = new URL('/admin/v1/analytics/usage', gateway);
+    for (const k of ['by', 'since', 'until', 'granularity', 'group', 'model', 'limit'] as const) if (values[k]) url.searchParams.set(k, values[k]);
+    const r = await fetch(url, { headers: { authorization: `Bearer ${token}` }, signal: AbortSignal.timeout(30_000) });
+    const body = (await r.json()) as { totals?: Row[]; series?: Row[]; by?: string; error?: { message?: string } };
+    if (r.status !== 200 || !body.totals) {
+      print(io.stderr, `the gateway refused: ${r.status} ${body.error?.message ?? ''}`);
+      return 1;
+    }
+    if (values.json) {
+      printJson(io.stdout, body);
+      return 0;
+    }
+    const rows = values.series ? body.series ?? [] : body.totals;
+    if (rows.length === 0) {
+      print(io.stdout, 'no usage in that range');
+      return 0;
+    }
+    const first = values.series ? `${'BUCKET'.padEnd(24)} ` : '';
+    print(io.stdout, `${first}${(body.by ?? 'all').toUpperCase().padEnd(28)} ${'REQUESTS'.padStart(9)} ${'IN TOKENS'.padStart(11)} ${'OUT TOKENS'.padStart(11)} ${'COST $'.padStart(10)} ${'REFUSED'.padStart(8)} ${'ERRORS'.padStart(7)} ${'FINDINGS'.padStart(8)} ${'P50 MS'.padStart(7)} ${'P95 MS'.padStart(7)}`);
+    for (const x of rows) {
+      const lead = values.series ? `${String(x.bucket).padEnd(24)} ` : '';
+      print(io.stdout, `${lead}${(x.value === '' ? '(all)' : x.value).padEnd(28)} ${n(x.requests).padStart(9)} ${n(x.input_tokens).padStart(11)} ${n(x.output_tokens).padStart(11)} ${x.cost_usd.toFixed(4).padStart(10)} ${n(x.refused).padStart(8)} ${n(x.errors).padStart(7)} ${n(x.findings).padStart(8)} ${n(x.latency_ms.p50).padStart(7)} ${n(x.latency_ms.p95).padStart(7)}`);
+    }
+    return 0;
+  },
+};
+
+interface Row {
+  bucket?: string;
+  value: string;
+  requests: number;
+  input_tokens: number;
+  output_tokens: number;
+  cost_usd: number;
+  refused: number;
+  errors: number;
+  findings: number;
+  latency_ms: { p50: number | null; p95: number | null };
+}
+
+const n = (v: number | null): string => (v === null ? '-' : String(v));

@@ -1,0 +1,61 @@
+import type pg from 'pg';
+import { deltaOfRow, KEY_COLUMNS, MEASURE_COLUMNS, rollupTableSql, SOURCE_COLUMNS, sourceOfRow } from '../../analytics/columns.ts';
+import type { AnalyticsRepo, RollupDelta } from '../../analytics/types.ts';
+import type { Migration } from '../sqlite/migrations.ts';
+import type { PostgresStore } from './index.ts';
+
+/** Usage rollups (src/analytics) on PostgreSQL, shared by every replica. */
+export const ANALYTICS_PG_MIGRATIONS: readonly Migration[] = [
+  { id: 'analytics/001-rollups', sql: `
+  ALTER TABLE exchanges ADD COLUMN rolled BOOLEAN NOT NULL DEFAULT false;
+  CREATE INDEX exchanges_unrolled ON exchanges(id) WHERE NOT rolled;
+  ${rollupTableSql('BIGINT')};
+  ` },
+];
+
+const COLUMN_TYPES = [...KEY_COLUMNS.map((c) => (c === 'bucket' ? 'bigint' : 'text')), ...MEASURE_COLUMNS.map(() => 'bigint')];
+
+/**
+ * One statement adds every delta: `unnest` of one array per column, upserted with `+` per measure. Deltas arrive
+ * sorted by key (foldExchanges), so two replicas rolling at once lock rollup rows in the same order.
+ */
+const UPSERT = `INSERT INTO usage_rollups AS u (${[...KEY_COLUMNS, ...MEASURE_COLUMNS].join(', ')})
+  SELECT * FROM unnest(${COLUMN_TYPES.map((t, i) => `$${i + 1}::${t}[]`).join(', ')})
+  ON CONFLICT (granularity, filter, dim, bucket, value) DO UPDATE SET ${MEASURE_COLUMNS.map((c) => `${c} = u.${c} + excluded.${c}`).join(', ')}`;
+
+function columnsOf(deltas: RollupDelta[]): unknown[][] {
+  const cols: unknown[][] = COLUMN_TYPES.map(() => []);
+  for (const d of deltas) {
+    const v = [d.granularity, d.bucket, d.filter, d.dim, d.value, d.requests, d.inputTokens, d.outputTokens, d.costMicros, d.refused, d.errors, d.findings, d.latencySumMs, ...d.latencyHist];
+    for (let i = 0; i < v.length; i++) cols[i]!.push(v[i]);
+  }
+  return cols;
+}
+
+export function postgresAnalytics(store: PostgresStore): AnalyticsRepo {
+  return {
+    // Rows are claimed with FOR UPDATE SKIP LOCKED: replicas rolling at the same time take disjoint exchanges,
+    // and the deltas and the `rolled` flags commit together (https://www.postgresql.org/docs/current/sql-select.html#SQL-FOR-UPDATE-SHARE).
+    roll: (limit, fold) => store.transaction(async (c: pg.PoolClient) => {
+      const rows = (await c.query(`SELECT ${SOURCE_COLUMNS} FROM exchanges WHERE NOT rolled AND status <> 'in_progress' ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED`, [limit])).rows.map(sourceOfRow);
+      if (rows.length === 0) return 0;
+      const deltas = fold(rows);
+      if (deltas.length > 0) await c.query(UPSERT, columnsOf(deltas));
+      await c.query('UPDATE exchanges SET rolled = true WHERE id = ANY($1::text[])', [rows.map((r) => r.id)]);
+      return rows.length;
+    }),
+    query: async (q) => (await store.query(
+      `SELECT * FROM usage_rollups WHERE granularity = $1 AND filter = $2 AND dim = $3 AND bucket >= $4 AND bucket < $5
+         AND ($6::text[] IS NULL OR value = ANY($6::text[])) ORDER BY bucket, value`,
+      [q.granularity, q.filter, q.dim, q.from, q.to, q.values ?? null],
+    )).rows.map(deltaOfRow),
+    totals: async (q, limit) => (await store.query(
+      `SELECT $1::text AS granularity, $4::bigint AS bucket, filter, dim, value, ${MEASURE_COLUMNS.map((c) => `sum(${c}) AS ${c}`).join(', ')}
+         FROM usage_rollups WHERE granularity = $1 AND filter = $2 AND dim = $3 AND bucket >= $4 AND bucket < $5
+         GROUP BY filter, dim, value ORDER BY requests DESC, value LIMIT $6`,
+      [q.granularity, q.filter, q.dim, q.from, q.to, limit],
+    )).rows.map(deltaOfRow),
+    backlog: async () => Number((await store.query<{ n: string }>(`SELECT count(*) AS n FROM exchanges WHERE NOT rolled AND status <> 'in_progress'`)).rows[0]?.n ?? 0),
+    prune: async (g, before) => (await store.query('DELETE FROM usage_rollups WHERE granularity = $1 AND bucket < $2', [g, before])).rowCount ?? 0,
+  };
+}

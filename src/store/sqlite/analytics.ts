@@ -1,0 +1,69 @@
+import { deltaOfRow, deltaValues, KEY_COLUMNS, MEASURE_COLUMNS, rollupTableSql, SOURCE_COLUMNS, sourceOfRow } from '../../analytics/columns.ts';
+import type { AnalyticsRepo, Granularity, RollupDelta, RollupSource, UsageQuery } from '../../analytics/types.ts';
+import type { SqliteCore } from './core.ts';
+import type { SqliteStore } from './index.ts';
+import type { Migration } from './migrations.ts';
+
+/**
+ * Usage rollups (src/analytics) on SQLite. An exchange is folded in once: `rolled` flips 0 → 1 in the same
+ * transaction that adds its deltas; the partial index keeps finding the not-yet-rolled rows cheap.
+ */
+export const ANALYTICS_MIGRATIONS: readonly Migration[] = [
+  { id: 'analytics/001-rollups', sql: `
+  ALTER TABLE exchanges ADD COLUMN rolled INTEGER NOT NULL DEFAULT 0;
+  CREATE INDEX exchanges_unrolled ON exchanges(id) WHERE rolled = 0;
+  ${rollupTableSql('INTEGER')};
+  ` },
+];
+
+const UPSERT = `INSERT INTO usage_rollups (${[...KEY_COLUMNS, ...MEASURE_COLUMNS].join(', ')})
+  VALUES (${[...KEY_COLUMNS, ...MEASURE_COLUMNS].map(() => '?').join(', ')})
+  ON CONFLICT (granularity, filter, dim, bucket, value) DO UPDATE SET ${MEASURE_COLUMNS.map((c) => `${c} = ${c} + excluded.${c}`).join(', ')}`;
+
+export function analyticsSqlite(core: SqliteCore): Record<string, (...args: never[]) => unknown> {
+  return {
+    'analytics.pending': (limit: number) =>
+      core.stmt(`SELECT ${SOURCE_COLUMNS} FROM exchanges WHERE rolled = 0 AND status <> 'in_progress' ORDER BY id LIMIT ?`).all(limit).map((r) => sourceOfRow(r)),
+    // Runs in the worker's transaction: an id already rolled (or gone) fails the call, and its savepoint undoes
+    // whatever it had applied, so a delta is never added twice or without its exchanges being marked.
+    'analytics.apply': (ids: string[], deltas: RollupDelta[]) => {
+      const mark = core.stmt('UPDATE exchanges SET rolled = 1 WHERE id = ? AND rolled = 0');
+      for (const id of ids) if (Number(mark.run(id).changes) !== 1) throw new Error(`exchange ${id} was already rolled up`);
+      const up = core.stmt(UPSERT);
+      for (const d of deltas) up.run(...deltaValues(d));
+      return ids.length;
+    },
+    'analytics.query': (q: UsageQuery) =>
+      core.stmt(`SELECT * FROM usage_rollups WHERE granularity = ?1 AND filter = ?2 AND dim = ?3 AND bucket >= ?4 AND bucket < ?5
+        AND (?6 IS NULL OR value IN (SELECT value FROM json_each(?6))) ORDER BY bucket, value`)
+        .all(q.granularity, q.filter, q.dim, q.from, q.to, q.values ? JSON.stringify(q.values) : null).map((r) => deltaOfRow(r)),
+    'analytics.totals': (q: UsageQuery, limit: number) =>
+      core.stmt(`SELECT ? AS granularity, ? AS bucket, filter, dim, value, ${MEASURE_COLUMNS.map((c) => `sum(${c}) AS ${c}`).join(', ')}
+        FROM usage_rollups WHERE granularity = ? AND filter = ? AND dim = ? AND bucket >= ? AND bucket < ?
+        GROUP BY filter, dim, value ORDER BY requests DESC, value LIMIT ?`)
+        .all(q.granularity, q.from, q.granularity, q.filter, q.dim, q.from, q.to, limit).map((r) => deltaOfRow(r)),
+    'analytics.backlog': () => Number(core.stmt(`SELECT count(*) AS n FROM exchanges WHERE rolled = 0 AND status <> 'in_progress'`).get()?.n ?? 0),
+    'analytics.prune': (g: Granularity, before: number) => Number(core.stmt('DELETE FROM usage_rollups WHERE granularity = ? AND bucket < ?').run(g, before).changes),
+  };
+}
+
+export function sqliteAnalytics(store: SqliteStore): AnalyticsRepo {
+  // One roller per process reads, folds on the main thread (prices need the active policy) and applies; a
+  // second roll waits for the first, so two never fold the same rows.
+  let running: Promise<unknown> = Promise.resolve();
+  return {
+    roll(limit, fold) {
+      const run = running.then(async () => {
+        const rows = await store.callExt<RollupSource[]>('analytics.pending', limit);
+        if (rows.length === 0) return 0;
+        return store.callExt<number>('analytics.apply', rows.map((r) => r.id), fold(rows));
+      });
+      running = run.catch(() => undefined);
+      return run;
+    },
+    query: (q) => store.callExt('analytics.query', q),
+    totals: (q, limit) => store.callExt('analytics.totals', q, limit),
+    backlog: () => store.callExt('analytics.backlog'),
+    prune: (g, before) => store.callExt('analytics.prune', g, before),
+  };
+}

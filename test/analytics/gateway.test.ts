@@ -1,0 +1,80 @@
+import assert from 'node:assert/strict';
+import { PassThrough } from 'node:stream';
+import { after, before, test } from 'node:test';
+import Anthropic from '@anthropic-ai/sdk';
+import OpenAI from 'openai';
+import { runCli } from '../../src/cli/main.ts';
+import { startTestGateway, type TestGateway } from '../helpers/gateway.ts';
+
+/**
+ * Usage analytics end to end (issue #15): real SDK traffic through the gateway, then the analytics API's numbers are
+ * compared with the gateway's own records (the exchange list), and the CLI prints the same table.
+ */
+let t: TestGateway;
+before(async () => {
+  t = await startTestGateway({ extraYaml: 'analytics:\n  roll_interval_ms: 60000\n' });
+});
+after(() => t.close());
+
+async function admin(path: string): Promise<{ status: number; body: Record<string, unknown> }> {
+  const r = await fetch(new URL(path, t.gw.url), { headers: { authorization: `Bearer ${t.adminKey}` } });
+  return { status: r.status, body: (await r.json()) as Record<string, unknown> };
+}
+
+interface Total { value: string; requests: number; input_tokens: number; output_tokens: number; refused: number; errors: number; exchanges: Record<string, string> | null }
+
+test('the numbers equal the records: by model, status, refusal, client and group; every number links to its exchanges', async () => {
+  const openai = new OpenAI({ baseURL: t.openaiBase, apiKey: t.userKey, maxRetries: 0 });
+  const anthropic = new Anthropic({ baseURL: t.anthropicBase, apiKey: t.userKey, maxRetries: 0 });
+  for (let i = 0; i < 3; i++) await openai.chat.completions.create({ model: 'gpt-4o', messages: [{ role: 'user', content: `hello ${i}` }] });
+  const stream = await openai.chat.completions.create({ model: 'gpt-4o-mini', stream: true, messages: [{ role: 'user', content: 'stream' }] });
+  for await (const _ of stream) void _;
+  await anthropic.messages.create({ model: 'claude-sonnet-4', max_tokens: 64, messages: [{ role: 'user', content: 'hi' }] });
+  await assert.rejects(openai.chat.completions.create({ model: 'not-routed', messages: [{ role: 'user', content: 'x' }] }));
+
+  const list = await admin('/admin/v1/exchanges?limit=100');
+  const records = (list.body.data as { model: string | null; status: string; usage?: { input_tokens?: number; inputTokens?: number } }[]);
+  assert.equal(records.length, 6, 'six exchanges were recorded');
+
+  const byModel = await admin('/admin/v1/analytics/usage?by=model&since=1h&granularity=minute');
+  assert.equal(byModel.status, 200, JSON.stringify(byModel.body));
+  const totals = byModel.body.totals as Total[];
+  const want = new Map<string, number>();
+  for (const r of records) if (r.model) want.set(r.model, (want.get(r.model) ?? 0) + 1);
+  assert.deepEqual(new Map(totals.map((x) => [x.value, x.requests])), want);
+  const gpt = totals.find((x) => x.value === 'gpt-4o')!;
+  assert.ok(gpt.input_tokens > 0 && gpt.output_tokens > 0, 'tokens were counted from the recorded usage');
+  assert.equal(gpt.exchanges?.model, 'gpt-4o');
+  const linked = await admin(`/admin/v1/exchanges?${new URLSearchParams(gpt.exchanges).toString()}`);
+  assert.equal((linked.body.data as unknown[]).length, 3, 'the link lists exactly the exchanges behind the number');
+
+  const byRefusal = (await admin('/admin/v1/analytics/usage?by=refusal&since=1h')).body.totals as Total[];
+  assert.deepEqual(byRefusal.map((x) => [x.value, x.requests]), [['unknown_model', 1]]);
+  const all = ((await admin('/admin/v1/analytics/usage?since=1h')).body.totals as Total[])[0]!;
+  assert.equal(all.requests, 6);
+  assert.equal(all.refused, 1);
+
+  const byClient = (await admin('/admin/v1/analytics/usage?by=client&since=1h')).body.totals as Total[];
+  assert.deepEqual(new Map(byClient.map((x) => [x.value, x.requests])), new Map([['openai-js', 5], ['anthropic-js', 1]]));
+  const eng = (await admin('/admin/v1/analytics/usage?group=eng&since=1h')).body;
+  assert.equal(eng.filter, 'group=eng');
+  assert.equal((eng.totals as Total[])[0]!.requests, 6, 'the user key is in group eng');
+
+  const out = new PassThrough();
+  let text = '';
+  out.on('data', (c: Buffer) => (text += c.toString()));
+  const code = await runCli(['analytics', '--by', 'model', '--since', '1h'], { stdin: new PassThrough(), stdout: out, stderr: out, env: { PORTCULLIS_GATEWAY: t.gw.url, PORTCULLIS_TOKEN: t.adminKey }, cwd: t.dir });
+  assert.equal(code, 0, text);
+  assert.match(text, /^gpt-4o\s+3\s/m);
+  assert.match(text, /^claude-sonnet-4\s+1\s/m);
+});
+
+test('bad queries get clear errors; only admins and auditors may read usage', async () => {
+  for (const [q, msg] of [['by=nope', /`by` must be one of/], ['since=yesterday', /ISO 8601/], ['group=a&model=b', /not both/], ['granularity=minute&since=30d', /Too many minute buckets/]] as const) {
+    const r = await admin(`/admin/v1/analytics/usage?${q}`);
+    assert.equal(r.status, 400, q);
+    assert.match(String((r.body.error as { message: string }).message), msg);
+  }
+  const r = await fetch(new URL('/admin/v1/analytics/usage', t.gw.url), { headers: { authorization: `Bearer ${t.userKey}` } });
+  assert.equal(r.status, 403);
+});

@@ -1,0 +1,98 @@
+import assert from 'node:assert/strict';
+import { existsSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import OpenAI from 'openai';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import { createApiKey } from '../../src/identity/key-service.ts';
+import { finishedExchange, startTestGateway, type TestGateway } from '../helpers/gateway.ts';
+
+/**
+ * The usage dashboard in real Chromium with seeded traffic (issue #15): the numbers on the page equal the numbers
+ * computed from the records, a number opens exactly the exchanges behind it, markup in recorded data stays inert,
+ * and the page works at 1280×800 and in a narrow window, light and dark. Screenshots go to test-output/console/
+ * for a person to look at; the assertions are on content, never on pixels.
+ */
+const CHROMIUM = ['/usr/bin/chromium', '/usr/bin/chromium-browser'].find((p) => existsSync(p)) ?? '/usr/bin/chromium';
+const SHOTS = join(import.meta.dirname, '../../test-output/console');
+
+describe('usage dashboard (Chromium)', () => {
+  let t: TestGateway;
+  let browser: Browser;
+  const MARKUP = '<img src=x onerror="window.__pwned=1">';
+
+  before(async () => {
+    t = await startTestGateway({ extraYaml: 'auth:\n  key_cache_ttl_ms: 0\n  roles: { admin: [portcullis-admins], auditor: [auditors], user: [eng] }\n' });
+    browser = await chromium.launch({
+      executablePath: CHROMIUM, headless: true,
+      args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    });
+    mkdirSync(SHOTS, { recursive: true });
+    // Seeded traffic: the user key (eng) three times, a person whose name is markup twice, one refused request.
+    const marked = (await createApiKey(t.gw.store.apiKeys, { name: MARKUP, kind: 'user', groups: ['eng'], expiresAt: null, createdBy: 'test' }, Date.now())).secret;
+    for (const [key, n] of [[t.userKey, 3], [marked, 2]] as const) {
+      const client = new OpenAI({ baseURL: t.openaiBase, apiKey: key, maxRetries: 0 });
+      for (let i = 0; i < n; i++) await client.chat.completions.create({ model: i % 2 ? 'gpt-4o-mini' : 'gpt-4o', messages: [{ role: 'user', content: `q${i}` }] });
+    }
+    const refused = await fetch(`${t.openaiBase}/chat/completions`, { method: 'POST', headers: { authorization: `Bearer ${t.userKey}`, 'content-type': 'application/json' }, body: JSON.stringify({ model: 'not-routed', messages: [] }) });
+    await finishedExchange(t.gw, refused.headers.get('x-portcullis-exchange-id')!);
+  });
+  after(async () => {
+    await browser?.close();
+    await t?.close();
+  });
+
+  async function dashboard(o: { width: number; height: number; dark?: boolean }): Promise<Page> {
+    const page = await browser.newPage({ viewport: { width: o.width, height: o.height }, colorScheme: o.dark ? 'dark' : 'light' });
+    await page.goto(`${t.gw.url}/console/#/usage`);
+    await page.fill('#token', t.adminKey);
+    await page.click('button[type=submit]');
+    await page.waitForSelector('#tile-requests');
+    await page.waitForSelector('#usage-chart canvas');
+    return page;
+  }
+
+  it('shows the numbers of the records, and each number opens the exchanges behind it', async () => {
+    const records = (await (await fetch(`${t.gw.url}/admin/v1/exchanges?limit=100`, { headers: { authorization: `Bearer ${t.adminKey}` } })).json()) as { data: { status: string; model: string | null }[] };
+    const page = await dashboard({ width: 1280, height: 800 });
+    assert.equal(await page.textContent('#tile-requests strong'), String(records.data.length));
+    assert.equal(await page.textContent('#tile-refused strong'), String(records.data.filter((r) => r.status === 'rejected').length));
+    assert.ok(Number(await page.getAttribute('#usage-chart', 'data-points')) >= 24, 'the chart has a point per hour of the range');
+    const gpt4o = records.data.filter((r) => r.model === 'gpt-4o').length;
+    const modelRow = page.locator('#by-model tr', { hasText: 'gpt-4o-mini' });
+    assert.equal(await modelRow.locator('td').nth(1).textContent(), String(records.data.filter((r) => r.model === 'gpt-4o-mini').length));
+    // Markup in recorded data is text: the name shows as typed, and nothing ran.
+    assert.ok(await page.locator('#by-user td', { hasText: MARKUP }).count() === 1, 'the name with markup is listed as text');
+    assert.equal(await page.evaluate(() => (window as unknown as { __pwned?: number }).__pwned), undefined);
+    await page.screenshot({ path: join(SHOTS, 'usage-1280x800-light.png'), fullPage: true });
+
+    // Drill down: the refused count opens the refused exchanges of the range; a model's count opens that model's.
+    await page.click('#tile-refused a');
+    await page.waitForSelector('#exchanges-range');
+    assert.equal(await page.locator('main tbody tr').count(), 1);
+    assert.match(await page.textContent('main tbody tr') ?? '', /rejected/);
+    await page.goBack();
+    await page.waitForSelector('#by-model');
+    await page.locator('#by-model tr').filter({ has: page.locator('td:first-child', { hasText: /^gpt-4o$/ }) }).locator('a').click();
+    await page.waitForSelector('#exchanges-range');
+    assert.equal(await page.locator('main tbody tr').count(), gpt4o);
+    await page.close();
+  });
+
+  it('filters by group and works in a narrow window and in dark mode', async () => {
+    const page = await dashboard({ width: 420, height: 800, dark: true });
+    await page.fill('#usage-group', 'nobody-here');
+    await page.click('form.filters button[type=submit]');
+    await page.waitForFunction(() => document.querySelector('#tile-requests strong')?.textContent === '0');
+    await page.fill('#usage-group', 'eng');
+    await page.click('form.filters button[type=submit]');
+    await page.waitForFunction(() => document.querySelector('#tile-requests strong')?.textContent === '6');
+    const overflow = await page.evaluate(() => ({
+      px: document.documentElement.scrollWidth - window.innerWidth,
+      widest: Array.from(document.querySelectorAll('body *')).filter((e) => e.getBoundingClientRect().right > window.innerWidth + 1).slice(0, 3).map((e) => `${e.tagName}#${e.id}.${e.className}`),
+    }));
+    assert.ok(overflow.px <= 1, `no horizontal scrolling in a narrow window (overflow ${overflow.px}px: ${overflow.widest.join(', ')})`);
+    await page.screenshot({ path: join(SHOTS, 'usage-420-dark.png'), fullPage: true });
+    await page.close();
+  });
+});
