@@ -183,7 +183,7 @@ const configs: { name: string; store: 'sqlite' | 'postgres'; replicas: number }[
   ...REPLICAS.map((n) => ({ name: `postgres x${n}`, store: 'postgres' as const, replicas: n })),
 ];
 for (const c of configs) {
-  const fleet = await startFleet({ replicas: c.replicas, engine: c.store, dbProxy: false, upstreamUrl: mock.url, logLevel: 'warn' });
+  const fleet = await startFleet({ replicas: c.replicas, store: c.store, dbProxy: false, upstreamUrl: mock.url, logLevel: 'warn' });
   try {
     const { lat, ...r } = await measure(c.name, fleet);
     results.push({ ...r, p50: pct(lat, 50) - d50, p99: pct(lat, 99) - d99 });

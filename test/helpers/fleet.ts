@@ -31,6 +31,8 @@ export { startTcpProxy, type ProxyMode, type TcpProxy } from './tcp-proxy.ts';
  */
 export interface FleetOptions {
   replicas: number;
+  /** `sqlite`: each replica on its own SQLite file — one replica is laptop mode, for comparisons (default postgres). */
+  store?: 'postgres' | 'sqlite';
   /** Put nginx in front (default true). */
   loadBalancer?: boolean;
   /** Route the replicas' database connections through a TcpProxy (default true). */
@@ -44,8 +46,6 @@ export interface FleetOptions {
   logLevel?: string;
   /** Extra environment for every replica. */
   env?: Record<string, string>;
-  /** `sqlite`: one replica on a SQLite file — laptop mode, for comparisons (default `postgres`). */
-  engine?: 'postgres' | 'sqlite';
 }
 
 export interface Replica {
@@ -68,7 +68,7 @@ export interface Fleet {
   replicas: Replica[];
   /** An admin key (bootstrap), valid on every replica. */
   adminKey: string;
-  /** The shared database as the replicas reach it (through the proxy when there is one) and directly (on SQLite: the file's URL, and ''). */
+  /** The shared database as the replicas reach it (through the proxy when there is one) and directly ('' on SQLite). */
   storeUrl: string;
   directStoreUrl: string;
   masterKeyFile: string;
@@ -89,14 +89,14 @@ const NODE = join(ROOT, 'node_modules/.bin/node');
 const READY_TIMEOUT_MS = Number(process.env.PORTCULLIS_FLEET_READY_TIMEOUT_MS ?? 90_000);
 
 export async function startFleet(o: FleetOptions): Promise<Fleet> {
-  if (o.engine === 'sqlite' && o.replicas !== 1) throw new RangeError('SQLite is one replica: replicas share a store only on PostgreSQL');
+  if (o.store === 'sqlite' && o.replicas !== 1) throw new RangeError('SQLite is one replica: replicas share a store only on PostgreSQL');
   const dir = mkdtempSync(join(tmpdir(), 'pcl-fleet-'));
   const cleanups: (() => Promise<unknown>)[] = [async () => rmSync(dir, { recursive: true, force: true })];
   const cleanup = async (): Promise<void> => {
     for (const c of cleanups.splice(0).reverse()) await c().catch(() => undefined);
   };
   try {
-    const pg: TestPostgres | undefined = o.engine === 'sqlite' ? undefined : await startTestPostgres();
+    const pg: TestPostgres | undefined = o.store === 'sqlite' ? undefined : await startTestPostgres();
     if (pg) cleanups.push(() => pg.stop());
     const dbProxy = o.dbProxy === false || !pg ? undefined : await startTcpProxy(pgTarget(pg.url));
     if (dbProxy) cleanups.push(() => dbProxy.close());
@@ -105,7 +105,7 @@ export async function startFleet(o: FleetOptions): Promise<Fleet> {
     const upstreamUrl = o.upstreamUrl ?? mock!.url;
     const masterKeyFile = join(dir, 'master.key');
     writeFileSync(masterKeyFile, randomBytes(32).toString('base64') + '\n', { mode: 0o600 });
-    const storeUrl = !pg ? `sqlite:${join(dir, 'replica-0', 'portcullis.db')}` : dbProxy ? dbProxy.urlThrough(pg.url) : pg.url;
+    const storeUrl = !pg ? '' : dbProxy ? dbProxy.urlThrough(pg.url) : pg.url;
     const adminKeyFile = join(dir, 'admin.key');
 
     const replicas: Replica[] = [];
@@ -115,7 +115,7 @@ export async function startFleet(o: FleetOptions): Promise<Fleet> {
       mkdirSync(rdir);
       const extra = typeof o.extraYaml === 'function' ? o.extraYaml(index) : (o.extraYaml ?? '');
       const configFile = join(rdir, 'config.yaml');
-      writeFileSync(configFile, replicaConfig({ index, storeUrl, masterKeyFile, adminKeyFile, upstreamUrl, logLevel: o.logLevel ?? 'info', extra }));
+      writeFileSync(configFile, replicaConfig({ index, storeUrl: storeUrl || `sqlite:${join(rdir, 'portcullis.db')}`, masterKeyFile, adminKeyFile, upstreamUrl, logLevel: o.logLevel ?? 'info', extra }));
       const r: Replica = { index, writerId: `fleet-${index}`, port: 0, url: '', configFile, proc: undefined, logs: () => '', exited: Promise.resolve(0) };
       replicas.push(r);
       return r;
