@@ -29,6 +29,8 @@ import { GatewayMetrics } from './proxy/metrics.ts';
 import { openGuard, type ExchangeGuard } from './proxy/guard.ts';
 import { RouteTable } from './proxy/routes.ts';
 import { createGatewayServer } from './proxy/server.ts';
+import { Drain } from './proxy/drain.ts';
+import { Replica } from './fleet/replica.ts';
 import { startProviders, type StartedProviders } from './providers.ts';
 
 export interface GatewayOptions {
@@ -89,10 +91,8 @@ async function composeGateway(o: GatewayOptions, onFailedStart: (close: () => Pr
     logger.warn({ event: 'master_key_generated', path: master.generatedAt }, 'generated a new master key (mode 0600); back it up: without it recorded bodies and stored provider keys cannot be read');
   }
   const keyring = new Keyring(master.key);
-  const store = await openStore(config.store.url, { baseDir, synchronous: config.store.sqlite?.synchronous, logger });
+  const store = await openStore(config.store.url, { baseDir, synchronous: config.store.sqlite?.synchronous, postgres: config.store.postgres, logger });
   onFailedStart(() => store.close());
-  const abandoned = await store.exchanges.markAbandoned(clock.now());
-  if (abandoned > 0) logger.warn({ event: 'exchanges_marked_incomplete', count: abandoned }, 'exchanges left in progress by an earlier run were marked incomplete');
   const bootstrap = await bootstrapAdmin({ store, clock, config, baseDir, logger });
   const providers = await startProviders({ config, env, baseDir, store, keyring, logger });
   onFailedStart(() => providers.close());
@@ -124,8 +124,15 @@ async function composeGateway(o: GatewayOptions, onFailedStart: (close: () => Pr
     recordApproval: (r) => evidence.recordApproval(r),
   });
   onFailedStart(() => governance.close());
-  const recorder = new ExchangeRecorder({
-    store, keyring, clock, recordBodies: config.recording.bodies, flushIntervalMs: config.recording.flush_interval_ms,
+  // This process's lease: it owns the exchanges it records, and recovers those of replicas that died.
+  const replica: Replica = new Replica({
+    store, clock, logger, writer: evidence.audit.log.writerId,
+    heartbeatIntervalMs: config.store.lease.heartbeat_interval_ms, leaseTtlMs: config.store.lease.ttl_ms,
+    singleProcess: store.engine === 'sqlite',
+    end: (row, finish): Promise<boolean> => recorder.recover(row, finish),
+  });
+  const recorder: ExchangeRecorder = new ExchangeRecorder({
+    store, keyring, clock, owner: replica.id, recordBodies: config.recording.bodies, flushIntervalMs: config.recording.flush_interval_ms,
     // The audit chain first: an exchange that cannot be chained never goes upstream.
     observers: [evidence.audit.observer, evidence.events.exchangeObserver, ...governance.observers, ...(o.observers ?? [])],
   });
@@ -147,6 +154,9 @@ async function composeGateway(o: GatewayOptions, onFailedStart: (close: () => Pr
     ...eventsRoutes({ events: evidence.events, authenticate: adminAuthenticate }),
   ]);
   const router = new Router().add(...routes, ...(await loadConsoleRoutes()));
+  await replica.start();
+  onFailedStart(() => replica.close());
+  const drain = new Drain();
   const server = createGatewayServer({
     pipeline: {
       clock, logger, metrics, recorder, authenticate,
@@ -154,11 +164,17 @@ async function composeGateway(o: GatewayOptions, onFailedStart: (close: () => Pr
       providers: providers.runtimes,
       guard: () => guard,
       limits: { maxBodyBytes: config.server.max_body_bytes, bodyTimeoutMs: config.server.request_body_timeout_ms, trustProxy: config.server.trust_proxy },
+      shutdown: drain.signal,
     },
     router,
     metrics,
     logger,
-    ready: () => store.ping(),
+    drain,
+    // Ready while the store answers (bounded by store.postgres timeouts) and this replica's lease is current.
+    ready: async () => {
+      await store.ping();
+      if (!replica.leaseHeld()) throw new Error('replica lease not renewed');
+    },
     limits: {
       headersTimeoutMs: config.server.headers_timeout_ms,
       keepAliveTimeoutMs: config.server.keep_alive_timeout_ms,
@@ -201,25 +217,44 @@ async function composeGateway(o: GatewayOptions, onFailedStart: (close: () => Pr
     setGuard: (g) => void (guard = g),
     close: () => {
       clearInterval(purge);
-      return shutdown({ server, providers, store, governance, evidence });
+      return shutdown({ server, drain, graceMs: config.server.shutdown_grace_ms, logger, replica, providers, store, governance, evidence });
     },
   };
 }
 
-async function shutdown(s: { server: import('node:http').Server; providers: StartedProviders; store: Store; governance: Governance; evidence: Evidence }): Promise<void> {
-  // Stop accepting, release requests held for approval (their approvals stay pending in the store), let in-flight
-  // requests finish for a moment, then cut idle and remaining connections.
+interface Running {
+  server: import('node:http').Server;
+  drain: Drain;
+  graceMs: number;
+  logger: GatewayLogger;
+  replica: Replica;
+  providers: StartedProviders;
+  store: Store;
+  governance: Governance;
+  evidence: Evidence;
+}
+
+/**
+ * Roll and drain (docs/fleet.md): stop accepting and report not ready; release requests held for approval (their
+ * approvals stay pending in the store, so another replica answers the retry); let exchanges in flight finish within
+ * the grace, then cut the rest with their protocol's error event (recorded `gateway_shutdown`); end the lease, sign
+ * the last checkpoint, stop event delivery, close providers and store.
+ */
+async function shutdown(s: Running): Promise<void> {
+  s.drain.begin();
   const closed = new Promise<void>((ok) => s.server.close(() => ok()));
   s.server.closeIdleConnections();
-  const grace = setTimeout(() => s.server.closeAllConnections(), 2_000);
   try {
     await s.governance.close();
+    const cut = await s.drain.settle(s.graceMs);
+    if (cut > 0) s.logger.warn({ event: 'exchanges_cut_at_shutdown', count: cut }, 'exchanges still running when the shutdown grace ended were cut');
+    s.server.closeAllConnections();
     await closed;
-    clearTimeout(grace);
-    // Exchanges have finished: sign the last checkpoint, stop event delivery, then the providers and the store.
+    // Its own exchanges have ended: a record that could not be finished is now recovered by a live replica.
+    await s.replica.close().catch((err: unknown) => s.logger.warn({ event: 'replica_lease_release_failed', error_name: errorName(err) }));
     await s.evidence.close();
   } finally {
-    clearTimeout(grace);
+    s.server.closeAllConnections();
     await s.providers.close();
     await s.store.close();
   }

@@ -1,11 +1,13 @@
 import type { Clock } from '../core/clock.ts';
 import type { Keyring } from '../crypto/keyring.ts';
-import type { ExchangeFinish, ExchangeStart, Store } from '../store/ports.ts';
+import type { ExchangeFinish, ExchangeRow, ExchangeStart, Store } from '../store/ports.ts';
 import type { ExchangeObserver } from './exchange-observer.ts';
-import { sealBody, sealSegment, type RecordedEvent } from './recording.ts';
+import { openSegments, sealBody, sealSegment, type RecordedEvent } from './recording.ts';
 
 export interface RecorderOptions {
   store: Store;
+  /** This process's replica lease id, stamped on every exchange it serves (`ExchangeStart.owner`). */
+  owner?: string;
   keyring: Keyring;
   clock: Clock;
   observers: readonly ExchangeObserver[];
@@ -70,6 +72,22 @@ export class ExchangeRecorder {
     return new ExchangeRecording(this.#o, start);
   }
 
+  /**
+   * Ends an exchange another process left in flight (src/fleet/replica.ts): the conditional write, then — only for
+   * the caller whose write ended it — the observers, so its end is chained exactly once. The events it streamed
+   * before it was cut are counted from its stored segments.
+   */
+  async recover(row: ExchangeRow, finish: ExchangeFinish): Promise<boolean> {
+    const bodies = await this.#o.store.exchanges.bodies(row.id);
+    const eventCount = bodies ? openSegments(this.#o.keyring, row.id, bodies.segments).length : 0;
+    const fin: ExchangeFinish = { ...finish, eventCount };
+    if (!(await this.#o.store.exchanges.interrupt(fin))) return false;
+    // No session hint in hand: the audit observer reads it from the recorded request, as for other writers' rows.
+    const start: ExchangeStart = { ...row, clientRequest: bodies?.clientRequest ?? null, upstreamRequest: bodies?.upstreamRequest ?? null, sessionHint: undefined };
+    for (const obs of this.#o.observers) await obs.onFinish?.(start, fin);
+    return true;
+  }
+
   /** A request refused before it went upstream, written in one step. */
   async rejected(rec: StartRecord, client: Buffer | undefined, finish: Omit<ExchangeFinish, 'id' | 'eventCount' | 'response'>): Promise<void> {
     const start = this.#startRecord(rec, { client, upstream: undefined });
@@ -84,6 +102,7 @@ export class ExchangeRecorder {
     const seal = this.#o.recordBodies;
     return {
       ...rec,
+      owner: this.#o.owner ?? null,
       clientRequest: seal && bodies.client ? sealBody(this.#o.keyring, rec.id, 'client_request', bodies.client) : null,
       upstreamRequest: seal && bodies.upstream ? sealBody(this.#o.keyring, rec.id, 'upstream_request', bodies.upstream) : null,
     };

@@ -6,6 +6,7 @@ import { TEMPLATE_PG_MIGRATIONS } from './templates.ts';
 import { APPROVAL_PG_MIGRATIONS } from './approvals.ts';
 import { BUDGET_PG_MIGRATIONS } from './budgets.ts';
 import { POSTGRES_OUTBOX_MIGRATIONS } from './outbox.ts';
+import { REPLICA_LEASES_SQL } from '../replica-sql.ts';
 
 /**
  * PostgreSQL schema, the same tables as SQLite (src/store/sqlite/migrations.ts) in PostgreSQL types. Append only.
@@ -43,6 +44,7 @@ const CORE_MIGRATIONS: readonly Migration[] = [
   );
   CREATE INDEX token_vault_expiry ON token_vault(expires_at);
   ` },
+  { id: 'core/003-replica-leases', sql: REPLICA_LEASES_SQL },
 ];
 
 export const POSTGRES_MIGRATIONS: readonly Migration[] = [...CORE_MIGRATIONS, ...IDENTITY_PG_MIGRATIONS, ...APPROVAL_PG_MIGRATIONS, ...BUDGET_PG_MIGRATIONS, ...TEMPLATE_PG_MIGRATIONS, ...AUDIT_PG_MIGRATIONS, ...POLICY_PG_MIGRATIONS, ...POSTGRES_OUTBOX_MIGRATIONS];

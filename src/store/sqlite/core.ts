@@ -106,8 +106,8 @@ export class SqliteCore {
   exchangesStart(row: StartRow): void {
     this.stmt(
       `INSERT INTO exchanges (id, started_at, subject, principal_json, endpoint, method, path, model, provider, upstream_model,
-         stream, client_ip, user_agent, decision_json, findings_json, status, client_request, upstream_request)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'in_progress', ?, ?)`,
+         stream, client_ip, user_agent, decision_json, findings_json, status, client_request, upstream_request, owner)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'in_progress', ?, ?, ?)`,
     ).run(...row);
   }
 
@@ -116,11 +116,14 @@ export class SqliteCore {
   }
 
   exchangesFinish(row: FinishRow): void {
-    const res = this.stmt(
+    if (!this.exchangesInterrupt(row)) throw new Error(`exchange ${row[9]} is not in progress`);
+  }
+
+  exchangesInterrupt(row: FinishRow): boolean {
+    return this.stmt(
       `UPDATE exchanges SET status = ?, http_status = ?, error_code = ?, finished_at = ?, timings_json = ?, usage_json = ?,
          event_count = ?, response_findings_json = ?, response = ? WHERE id = ? AND status = 'in_progress'`,
-    ).run(...row);
-    if (res.changes !== 1) throw new Error(`exchange ${row[9]} is not in progress`);
+    ).run(...row).changes === 1;
   }
 
   exchangesRecordRejected(start: StartRow, finish: FinishRow): void {
@@ -161,12 +164,6 @@ export class SqliteCore {
     const limit = Math.min(Math.max(f.limit ?? 50, 1), 1000);
     const sql = `SELECT ${META_COLUMNS} FROM exchanges ${where.length ? 'WHERE ' + where.join(' AND ') : ''} ORDER BY id DESC LIMIT ${limit}`;
     return (this.db.prepare(sql).all(...args) as Row[]).map(toExchange);
-  }
-
-  exchangesMarkAbandoned(before: number): number {
-    return Number(
-      this.stmt(`UPDATE exchanges SET status = 'incomplete', error_code = 'gateway_restarted' WHERE status = 'in_progress' AND started_at < ?`).run(before).changes,
-    );
   }
 
   // --- token vault ----------------------------------------------------------------------------------------
@@ -220,9 +217,9 @@ export class SqliteCore {
 }
 
 /** Every exchange column but the sealed bodies (listing never reads bodies). */
-const META_COLUMNS = `id, started_at, subject, principal_json, endpoint, method, path, model, provider, upstream_model, stream,
+export const META_COLUMNS = `id, started_at, subject, principal_json, endpoint, method, path, model, provider, upstream_model, stream,
   client_ip, user_agent, decision_json, findings_json, status, http_status, error_code, finished_at, timings_json, usage_json,
-  event_count, response_findings_json`;
+  event_count, response_findings_json, owner`;
 
 function str(v: SQLOutputValue | undefined): string {
   return typeof v === 'string' ? v : v === null || v === undefined ? '' : typeof v === 'number' || typeof v === 'bigint' ? v.toString() : Buffer.from(v).toString('utf8');
@@ -260,7 +257,7 @@ function toApiKey(r: Row): ApiKeyRecord {
   };
 }
 
-function toExchange(r: Row): ExchangeRow {
+export function toExchange(r: Row): ExchangeRow {
   return {
     id: str(r.id),
     startedAt: Number(r.started_at),
@@ -285,5 +282,6 @@ function toExchange(r: Row): ExchangeRow {
     usage: parse(r.usage_json) ?? undefined,
     eventCount: numOrNull(r.event_count) ?? undefined,
     responseFindings: parse(r.response_findings_json) ?? undefined,
+    owner: strOrNull(r.owner),
   };
 }

@@ -9,6 +9,7 @@ import { OUTBOX_MIGRATIONS } from './outbox.ts';
 import { APPROVAL_MIGRATIONS } from './approvals.ts';
 import { BUDGET_MIGRATIONS } from './budgets.ts';
 import { TEMPLATE_MIGRATIONS } from './templates.ts';
+import { REPLICA_LEASES_SQL } from '../replica-sql.ts';
 
 export interface Migration {
   id: string;
@@ -85,6 +86,7 @@ export const CORE_MIGRATIONS: readonly Migration[] = [
   );
   CREATE INDEX token_vault_expiry ON token_vault(expires_at);
   ` },
+  { id: 'core/003-replica-leases', sql: REPLICA_LEASES_SQL },
 ];
 
 /** Every module's migrations, in the order they apply. Modules append their list here. */
