@@ -61,8 +61,11 @@ export interface GatewayHandle {
   governance: Governance;
   /** Audit trail and SIEM events (src/compose/evidence.ts). */
   evidence: Evidence;
+  /** This process's replica lease: owner of the exchanges it records, recoverer of dead replicas' (src/fleet/replica.ts). */
+  replica: Replica;
   /** Swap the guard (policy + content) atomically; in-flight exchanges keep theirs. */
   setGuard(guard: ExchangeGuard): void;
+  /** Drains and stops (docs/fleet.md); calling it again ends the not-ready delay at once. */
   close(): Promise<void>;
 }
 
@@ -211,13 +214,17 @@ async function composeGateway(o: GatewayOptions, onFailedStart: (close: () => Pr
   purge.unref();
   await evidence.events.start();
   logger.info({ event: 'gateway_listening', listen: url });
+  let closing: Promise<void> | undefined;
   return {
-    url, port: addr.port, store, keyring, metrics, identity, governance, evidence,
+    url, port: addr.port, store, keyring, metrics, identity, governance, evidence, replica,
     bootstrapAdminKey: bootstrap?.secret, bootstrapAdminKeyFile: bootstrap?.file,
     setGuard: (g) => void (guard = g),
     close: () => {
       clearInterval(purge);
-      return shutdown({ server, drain, graceMs: config.server.shutdown_grace_ms, logger, replica, providers, store, governance, evidence });
+      // A second call (a second signal) ends the not-ready delay at once.
+      if (closing) drain.skipDelay();
+      closing ??= shutdown({ server, drain, delayMs: config.server.shutdown_delay_ms, graceMs: config.server.shutdown_grace_ms, logger, replica, providers, store, governance, evidence });
+      return closing;
     },
   };
 }
@@ -225,6 +232,7 @@ async function composeGateway(o: GatewayOptions, onFailedStart: (close: () => Pr
 interface Running {
   server: import('node:http').Server;
   drain: Drain;
+  delayMs: number;
   graceMs: number;
   logger: GatewayLogger;
   replica: Replica;
@@ -235,13 +243,15 @@ interface Running {
 }
 
 /**
- * Roll and drain (docs/fleet.md): stop accepting and report not ready; release requests held for approval (their
+ * Roll and drain (docs/fleet.md): report not ready (still serving for `server.shutdown_delay_ms`, until load
+ * balancers have noticed), then stop accepting; release requests held for approval (their
  * approvals stay pending in the store, so another replica answers the retry); let exchanges in flight finish within
  * the grace, then cut the rest with their protocol's error event (recorded `gateway_shutdown`); end the lease, sign
  * the last checkpoint, stop event delivery, close providers and store.
  */
 async function shutdown(s: Running): Promise<void> {
-  s.drain.begin();
+  s.logger.info({ event: 'gateway_draining' }, 'shutting down: not ready; in-flight exchanges may finish');
+  await s.drain.begin(s.delayMs);
   const closed = new Promise<void>((ok) => s.server.close(() => ok()));
   s.server.closeIdleConnections();
   try {

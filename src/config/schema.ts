@@ -44,6 +44,7 @@ export interface Config {
     max_headers_count: number;
     trust_proxy: boolean;
     shutdown_grace_ms: number;
+    shutdown_delay_ms: number;
   };
   store: StoreConfig;
   master_key: string;
@@ -84,6 +85,7 @@ export const configSchema = {
         max_headers_count: { type: 'integer', minimum: 8, maximum: 2000, default: 100 },
         trust_proxy: { type: 'boolean', default: false, description: 'take the client address from X-Forwarded-For' },
         shutdown_grace_ms: { type: 'integer', minimum: 0, maximum: 3_600_000, default: 30_000, description: 'on SIGTERM: how long in-flight exchanges may take to finish (docs/fleet.md)' },
+        shutdown_delay_ms: { type: 'integer', minimum: 0, maximum: 600_000, default: 0, description: 'on SIGTERM: report not ready but keep serving this long before closing the listener, so load balancers notice (docs/fleet.md)' },
       },
     },
     store: storeConfigSchema,

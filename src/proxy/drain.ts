@@ -9,10 +9,18 @@ export const SHUTDOWN = Symbol('gateway shutdown');
  */
 export class Drain {
   #active = 0;
+  #notReady = false;
   #draining = false;
+  #delayEnded: (() => void) | undefined;
   #idle: (() => void)[] = [];
   readonly #cut = new AbortController();
 
+  /** `/readyz` answers 503 (from the first moment of a shutdown, through the delay). */
+  get notReady(): boolean {
+    return this.#notReady;
+  }
+
+  /** New requests are refused (after the delay, once the listener is closed). */
   get draining(): boolean {
     return this.#draining;
   }
@@ -37,8 +45,26 @@ export class Drain {
     };
   }
 
-  begin(): void {
+  /**
+   * Phase one: report not ready and keep serving for `delayMs`, the time a load balancer or Kubernetes needs to
+   * see `/readyz` fail and stop sending (a second shutdown request ends it early, `skipDelay`). Phase two: refuse.
+   */
+  async begin(delayMs: number): Promise<void> {
+    this.#notReady = true;
+    if (delayMs > 0 && !this.#draining) {
+      await new Promise<void>((ok) => {
+        const timer = setTimeout(ok, delayMs);
+        this.#delayEnded = () => {
+          clearTimeout(timer);
+          ok();
+        };
+      });
+    }
     this.#draining = true;
+  }
+
+  skipDelay(): void {
+    this.#delayEnded?.();
   }
 
   /**

@@ -46,7 +46,7 @@ async function dispatch(o: ServerOptions, req: IncomingMessage, res: ServerRespo
   const url = req.url ?? '/';
   const q = url.indexOf('?');
   const path = q === -1 ? url : url.slice(0, q);
-  if (path === '/readyz' && o.drain.draining) return sendJson(res, 503, { status: 'not_ready', reason: 'shutting_down' });
+  if (path === '/readyz' && o.drain.notReady) return sendJson(res, 503, { status: 'not_ready', reason: 'shutting_down' });
   if (o.drain.draining && path !== '/healthz' && path !== '/metrics') return refuseWhileDraining(path, res);
   const leave = o.drain.enter();
   try {

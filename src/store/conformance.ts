@@ -141,6 +141,8 @@ export function storeConformance(name: string, open: () => Promise<Store>): void
       const both = await Promise.all([store.exchanges.interrupt(ended), store.exchanges.interrupt(ended)]);
       assert.deepEqual(both.sort(), [false, true], 'two concurrent recoverers: exactly one ends it');
       await assert.rejects(store.exchanges.finish(finish(s.id)), 'the serving replica can no longer claim a finish');
+      await assert.rejects(store.exchanges.appendSegment(s.id, 0, Buffer.from('late')), 'nor add stream segments after the end was recorded');
+      assert.deepEqual((await store.exchanges.bodies(s.id))?.segments, []);
       assert.equal((await store.exchanges.get(s.id))?.errorCode, 'replica_lost');
       assert.equal(await store.exchanges.interrupt(finish('ex_missing')), false);
     });

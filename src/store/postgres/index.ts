@@ -163,7 +163,13 @@ export class PostgresStore implements Store {
   readonly exchanges: ExchangeRepo = {
     start: (r) => this.#start(this.#pool, r),
     appendSegment: async (id, seq, sealed) => {
-      await this.#q('INSERT INTO exchange_segments (exchange_id, seq, sealed) VALUES ($1, $2, $3)', [id, seq, sealed]);
+      // Only while the exchange is in progress: once it was ended (recovered by another replica that took this one
+      // for dead), its chained end covers the segments it had, and nothing may be added after. FOR SHARE orders
+      // this against a concurrent end: the end waits for this insert, or this insert sees the end and adds nothing.
+      const res = await this.#q(
+        `INSERT INTO exchange_segments (exchange_id, seq, sealed)
+         SELECT id, $2, $3 FROM exchanges WHERE id = $1 AND status = 'in_progress' FOR SHARE`, [id, seq, sealed]);
+      if (res.rowCount !== 1) throw new Error(`exchange ${id} is not in progress`);
     },
     finish: (f) => this.#finish(this.#pool, f),
     recordRejected: (s, f) => this.transaction(async (c) => {

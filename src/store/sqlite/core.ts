@@ -112,7 +112,9 @@ export class SqliteCore {
   }
 
   exchangesAppendSegment(id: string, seq: number, sealed: Uint8Array): void {
-    this.stmt('INSERT INTO exchange_segments (exchange_id, seq, sealed) VALUES (?, ?, ?)').run(id, seq, sealed);
+    // Only while the exchange is in progress: an ended exchange's chained end covers the segments it had.
+    const res = this.stmt(`INSERT INTO exchange_segments (exchange_id, seq, sealed) SELECT id, ?, ? FROM exchanges WHERE id = ? AND status = 'in_progress'`).run(seq, sealed, id);
+    if (res.changes !== 1) throw new Error(`exchange ${id} is not in progress`);
   }
 
   exchangesFinish(row: FinishRow): void {
