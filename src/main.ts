@@ -276,15 +276,23 @@ export function splitListen(listen: string): { host: string; port: number } {
   return { host: host || '127.0.0.1', port: Number(listen.slice(i + 1)) };
 }
 
-/** First start of an empty store: mint an admin key, write it to a 0600 file next to the database, tell the operator where. */
+/** `auth.bootstrap_admin_key_file` (containers: a mounted volume), else next to the SQLite database or in `.portcullis/`. */
+function bootstrapKeyFile(config: Config, baseDir: string): string | undefined {
+  const configured = config.auth.bootstrap_admin_key_file;
+  if (configured === 'none') return undefined;
+  if (configured) return resolve(baseDir, configured);
+  const url = config.store.url;
+  const dir = url.startsWith('sqlite:') && !url.endsWith(':memory:') ? dirname(resolve(baseDir, url.slice(7))) : resolve(baseDir, '.portcullis');
+  return resolve(dir, 'admin.key');
+}
+
+/** First start of an empty store: mint an admin key, write it to a 0600 file, tell the operator where. */
 async function bootstrapAdmin(b: { store: Store; clock: Clock; config: Config; baseDir: string; logger: GatewayLogger }): Promise<{ secret: string; file: string } | undefined> {
-  if ((await b.store.apiKeys.count()) > 0) return undefined;
+  const file = bootstrapKeyFile(b.config, b.baseDir);
+  if (!file || (await b.store.apiKeys.count()) > 0) return undefined;
   const adminGroup = b.config.auth.roles.admin?.[0] ?? 'portcullis-admins';
   const { secret } = await createApiKey(b.store.apiKeys, { name: 'admin', kind: 'user', groups: [adminGroup], expiresAt: null, createdBy: 'bootstrap', description: 'first admin credential' }, b.clock.now());
-  const url = b.config.store.url;
-  const dir = url.startsWith('sqlite:') && !url.endsWith(':memory:') ? dirname(resolve(b.baseDir, url.slice(7))) : resolve(b.baseDir, '.portcullis');
-  const file = resolve(dir, 'admin.key');
-  await mkdir(dir, { recursive: true, mode: 0o700 });
+  await mkdir(dirname(file), { recursive: true, mode: 0o700 });
   await writeFile(file, secret + '\n', { mode: 0o600 });
   b.logger.warn({ event: 'bootstrap_admin_key_created', path: file }, 'first start: an admin key was written to this file (mode 0600); use it to create keys, then delete the file');
   return { secret, file };

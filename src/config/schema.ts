@@ -50,7 +50,7 @@ export interface Config {
   master_key: string;
   upstream: { connect_timeout_ms: number; first_byte_timeout_ms: number; idle_timeout_ms: number; connections: number };
   recording: { bodies: boolean; flush_interval_ms: number; max_recorded_body_bytes: number };
-  auth: { key_cache_ttl_ms: number; roles: Record<string, string[]> };
+  auth: { key_cache_ttl_ms: number; roles: Record<string, string[]>; bootstrap_admin_key_file?: string };
   identity?: IdentityConfig;
   policy?: PolicyConfig;
   events: EventsConfig;
@@ -127,6 +127,10 @@ export const configSchema = {
           propertyNames: { enum: ['admin', 'policy-author', 'approver', 'auditor', 'user'] },
           additionalProperties: { type: 'array', items: { type: 'string', minLength: 1 } },
           default: { admin: ['portcullis-admins'], auditor: ['portcullis-auditors'] },
+        },
+        bootstrap_admin_key_file: {
+          type: 'string', minLength: 1,
+          description: 'where the first start of an empty store writes the admin key (mode 0600; relative to the config file); `none`: create no key',
         },
       },
     },

@@ -37,14 +37,25 @@ export async function loadOrCreateMasterKey(ref: string, opts: { baseDir: string
 async function readIfExists(path: string): Promise<string | undefined> {
   try {
     const st = await stat(path);
-    if ((st.mode & 0o077) !== 0) {
-      throw new Error(`master key file ${path} is readable by group/others (mode ${(st.mode & 0o777).toString(8)}); chmod 600 it`);
+    if (exposed(st)) {
+      throw new Error(`master key file ${path} is readable by others or writable by group/others (mode ${(st.mode & 0o777).toString(8)}); chmod 600 it (0440 if root-owned)`);
     }
     return (await readFile(path, 'utf8')).trim();
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw err;
   }
+}
+
+/**
+ * PostgreSQL's rule for its server key file: private to its owner (0600 or less), or, when owned by root, readable
+ * by one group (0640 or less) — which is how Kubernetes mounts a secret for a non-root pod (root:fsGroup, 0440).
+ * Never readable by others, never writable by group or others.
+ */
+function exposed(st: { mode: number; uid: number }): boolean {
+  const mode = st.mode & 0o777;
+  if ((mode & 0o077) === 0) return false;
+  return !(st.uid === 0 && (mode & 0o037) === 0);
 }
 
 function decodeKey(text: string, where: string): Buffer {
