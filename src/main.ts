@@ -208,6 +208,12 @@ async function composeGateway(o: GatewayOptions, onFailedStart: (close: () => Pr
   // API keys get the same bad-credential flood guard as minted tokens and JWTs.
   authenticators.splice(0, authenticators.length, identity.guard(apiKeys, 'api_key'), ...identity.authenticators);
   router.add(...identity.routes);
+  // Push from other replicas (PostgreSQL LISTEN/NOTIFY): each of these also has its polling bound (docs/fleet.md).
+  store.changes?.subscribe((c) => {
+    if (c.kind === 'key_revoked') apiKeys.invalidate(c.id);
+    else if (c.kind === 'approval_decided') governance.approvals.service.wake(c.id);
+    else void governance.policy.runtime.refresh().catch((err: unknown) => logger.warn({ event: 'policy_refresh_failed', error_name: errorName(err) }));
+  });
   const purge = setInterval(() => {
     identity.purge().catch((err: unknown) => logger.warn({ event: 'identity_purge_failed', error_name: errorName(err) }, 'identity purge failed'));
   }, 10 * 60_000);

@@ -210,8 +210,26 @@ export interface TokenVaultRepo {
   purgeExpired(now: number): Promise<number>;
 }
 
+/** A committed change other replicas must apply now rather than at their next poll (docs/fleet.md). */
+export interface StoreChange {
+  kind: 'key_revoked' | 'policy_activated' | 'approval_decided';
+  /** Key id, policy version id, approval id. */
+  id: string;
+}
+
+/** Push notifications of committed changes (PostgreSQL LISTEN/NOTIFY); best effort, polling stays the bound. */
+export interface ChangeFeed {
+  /** Returns the unsubscribe function. */
+  subscribe(fn: (change: StoreChange) => void): () => void;
+}
+
 export interface Store {
   readonly engine: 'sqlite' | 'postgres';
+  /**
+   * Changes committed by other processes sharing the store; absent where no other process shares it (SQLite: the
+   * process that made a change applies it itself).
+   */
+  readonly changes?: ChangeFeed;
   /**
    * Calls are applied in call order, and calls made together (in one synchronous run of code) in one transaction
    * (SQLite's worker group commit): a later call sees what an earlier one wrote, so callers may issue dependent

@@ -6,6 +6,7 @@ import type {
 import { postgresReplicaRepo } from './replicas.ts';
 import { POSTGRES_MIGRATIONS } from './migrations.ts';
 import { isUnavailable, rethrow } from './unavailable.ts';
+import { CHANGES_CHANNEL, PostgresChangeFeed } from './changes.ts';
 import { POSTGRES_POOL_DEFAULTS, type PostgresPoolConfig } from '../config-schema.ts';
 
 
@@ -29,8 +30,11 @@ export class PostgresStore implements Store {
   #live = 0;
   #drained: (() => void)[] = [];
 
-  private constructor(pool: pg.Pool, logger: GatewayLogger | undefined) {
+  readonly changes: PostgresChangeFeed;
+
+  private constructor(pool: pg.Pool, logger: GatewayLogger | undefined, feed: pg.ClientConfig) {
     this.#pool = pool;
+    this.changes = new PostgresChangeFeed(feed, logger);
     // A connection the server ends (restart, failover, pg_terminate_backend, DROP DATABASE … WITH (FORCE)) emits
     // 'error' on its client, and, when idle, on the pool. Unhandled, either would crash the process; the pool
     // already discards the dead client and opens a new one on the next query, so it is only worth a warning.
@@ -60,12 +64,14 @@ export class PostgresStore implements Store {
    */
   static async open(url: string, opts: { pool?: Partial<PostgresPoolConfig>; logger?: GatewayLogger | undefined } = {}): Promise<PostgresStore> {
     const c = { ...POSTGRES_POOL_DEFAULTS, ...opts.pool };
+    const connection = {
+      connectionString: url, connectionTimeoutMillis: c.connect_timeout_ms, keepAlive: true, keepAliveInitialDelayMillis: c.keepalive_initial_delay_ms,
+    };
     const pool = new pg.Pool({
-      connectionString: url, max: c.pool_max, connectionTimeoutMillis: c.connect_timeout_ms, idleTimeoutMillis: c.idle_timeout_ms,
+      ...connection, max: c.pool_max, idleTimeoutMillis: c.idle_timeout_ms,
       query_timeout: c.query_timeout_ms, statement_timeout: c.statement_timeout_ms, idle_in_transaction_session_timeout: c.idle_in_transaction_timeout_ms,
-      keepAlive: true, keepAliveInitialDelayMillis: c.keepalive_initial_delay_ms,
     });
-    const store = new PostgresStore(pool, opts.logger);
+    const store = new PostgresStore(pool, opts.logger, connection);
     try {
       await store.#migrate();
     } catch (err) {
@@ -156,7 +162,10 @@ export class PostgresStore implements Store {
     },
     get: async (id) => (await this.#q('SELECT * FROM api_keys WHERE id = $1', [id])).rows.map(toApiKey)[0],
     list: async () => (await this.#q('SELECT * FROM api_keys ORDER BY created_at')).rows.map(toApiKey),
-    revoke: async (id, at) => (await this.#q('UPDATE api_keys SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL', [at, id])).rowCount === 1,
+    // The notification goes out with the commit: other replicas drop the cached key at once (docs/fleet.md).
+    revoke: async (id, at) => (await this.#q(
+      `WITH r AS (UPDATE api_keys SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL RETURNING id)
+       SELECT pg_notify($3, json_build_object('kind', 'key_revoked', 'id', id)::text) FROM r`, [at, id, CHANGES_CHANNEL])).rowCount === 1,
     count: async () => Number((await this.#q<{ n: string }>('SELECT count(*) AS n FROM api_keys')).rows[0]!.n),
   };
 
@@ -288,6 +297,7 @@ export class PostgresStore implements Store {
    * backends under it.
    */
   async close(): Promise<void> {
+    await this.changes.close();
     await this.#pool.end();
     if (this.#live > 0) await new Promise<void>((ok) => this.#drained.push(ok));
   }
