@@ -61,7 +61,7 @@ describe('fleet: three replicas on one PostgreSQL behind nginx', () => {
       const r = await c.query<{ id: string; status: string; error_code: string | null }>('SELECT id, status, error_code FROM exchanges WHERE id = ANY($1)', [victims.map((v) => v.id)]);
       return r.rows.every((x) => x.status !== 'in_progress') && r.rows.length === victims.length ? r.rows : undefined;
     }));
-    for (const r of rows) assert.deepEqual([r.status, r.error_code], ['incomplete', 'replica_lost'], `exchange ${r.id}`);
+    for (const r of rows) assert.deepEqual([r.status, r.error_code], ['incomplete', 'replica_lost'], `exchange ${r.id} (all: ${JSON.stringify(rows)})\n${logsOf(0)}\n${logsOf(2)}`);
     for (const v of victims) {
       // The recoverer chains the end right after its conditional write.
       const chain = await until(`the end of ${v.id} chained`, SLACK_MS, async () => {
