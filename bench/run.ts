@@ -5,10 +5,10 @@
 // bench/policy.ts (decision time), bench/detect.ts (detection) and bench/store.ts (recording without HTTP).
 // Targets are measured in interleaved rounds, so a busy machine slows them all alike.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { Pool } from 'undici';
-import { threadCpu, threadSplit, type ThreadSplit } from './threads.ts';
+import { processCpu, threadCpu, threadSplit, type ThreadSplit } from './threads.ts';
 
 const ROOT = new URL('..', import.meta.url).pathname;
 const N = Number(process.env.BENCH_REQUESTS ?? 6000);
@@ -42,12 +42,6 @@ function start(script: string, env: Record<string, string> = {}): Promise<{ proc
   });
 }
 
-/** CPU seconds of the whole process (all threads, also those that ended), from /proc (Linux). */
-function cpuSeconds(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(f[11]) + Number(f[12])) / 100;
-}
 
 const chatBody = (stream: boolean) =>
   JSON.stringify({ model: 'gpt-4o-mini', stream, messages: [{ role: 'system', content: 'You are terse.' }, { role: 'user', content: 'Summarise the quarterly numbers for the team in two sentences.' }] });
@@ -63,7 +57,7 @@ async function throughput(t: Target, n: number): Promise<{ secs: number; cpu: nu
   const pool = new Pool(t.url, { connections: CONCURRENCY });
   const body = chatBody(false);
   for (let i = 0; i < 200; i++) await request(pool, t, body); // warm-up (JIT, connections)
-  const cpu0 = cpuSeconds(t.proc.pid!);
+  const cpu0 = processCpu(t.proc.pid!);
   const threads0 = threadCpu(t.proc.pid!);
   const t0 = performance.now();
   let next = 0;
@@ -71,7 +65,7 @@ async function throughput(t: Target, n: number): Promise<{ secs: number; cpu: nu
     while (next++ < n) await request(pool, t, body);
   }));
   const secs = (performance.now() - t0) / 1000;
-  const cpu = cpuSeconds(t.proc.pid!) - cpu0;
+  const cpu = processCpu(t.proc.pid!) - cpu0;
   const threads = threadSplit(threads0, threadCpu(t.proc.pid!));
   await pool.close();
   return { secs, cpu, threads };

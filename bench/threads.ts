@@ -20,6 +20,13 @@ export function threadCpu(pid: number | 'self'): Map<string, number> {
   return out;
 }
 
+/** CPU seconds of the whole process (all threads, also those that ended), from /proc (Linux). */
+export function processCpu(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(f[11]) + Number(f[12])) / 100;
+}
+
 export interface ThreadSplit {
   main: number;
   store: number;

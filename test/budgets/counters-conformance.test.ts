@@ -51,6 +51,14 @@ function conformance(name: string, open: () => Promise<{ repo: BudgetCounterRepo
       assert.equal(await repo.purgeExpired(130_000), 3);
       assert.deepEqual(await repo.get([{ limitId: 'rpm', metric: 'requests_per_minute', scope: 'user:a', windowStart: 60_000 }]), [0]);
     });
+
+    it('concurrent calls touching several counters each see the values of some serial order', async () => {
+      // PostgreSQL merges calls made while one statement is in flight (src/store/postgres/budgets.ts): each caller
+      // must still see its own point in the order, never the batch's total.
+      const results = await Promise.all(Array.from({ length: 30 }, () => repo.add([inc({ scope: 'user:d' }), inc({ scope: 'group:d', by: 2 })])));
+      assert.deepEqual(results.map((r) => r[0]!).sort((x, y) => x - y), Array.from({ length: 30 }, (_, i) => i + 1));
+      for (const r of results) assert.equal(r[1], 2 * r[0]!, 'group:d (by 2 per call) is in step with user:d in every caller\'s view');
+    });
   });
 }
 

@@ -28,7 +28,7 @@ describe('fleet: three replicas on one PostgreSQL behind nginx', () => {
   before(async () => {
     fleet = await startFleet({
       replicas: 3, mock: { chunks: 100, chunkDelayMs: 50, record: true }, logLevel: 'warn',
-      store: { lease: LEASE, postgres: PG }, server: { shutdown_grace_ms: 20_000 }, auth: { key_cache_ttl_ms: KEY_CACHE_TTL_MS },
+      storeKeys: { lease: LEASE, postgres: PG }, server: { shutdown_grace_ms: 20_000 }, auth: { key_cache_ttl_ms: KEY_CACHE_TTL_MS },
       extraYaml: `policy:\n  poll_interval_ms: ${POLICY_POLL_MS}\napprovals:\n  poll_ms: ${APPROVALS_POLL_MS}\n`,
     });
     user = await mintUserKey(fleet.replicas[0]!.url, fleet.adminKey, 'fleet-user');

@@ -31,13 +31,15 @@ export { startTcpProxy, type ProxyMode, type TcpProxy } from './tcp-proxy.ts';
  */
 export interface FleetOptions {
   replicas: number;
+  /** `sqlite`: each replica on its own SQLite file — one replica is laptop mode, for comparisons (default postgres). */
+  store?: 'postgres' | 'sqlite';
   /** Put nginx in front (default true). */
   loadBalancer?: boolean;
   /** Route the replicas' database connections through a TcpProxy (default true). */
   dbProxy?: boolean;
-  /** Extra keys of the `server` and `store` sections (e.g. `{ lease: { ttl_ms: 1500 } }`), for every replica. */
+  /** Extra keys of the `server` and `store` sections (e.g. `storeKeys: { lease: { ttl_ms: 1500 } }`), for every replica. */
   server?: Record<string, unknown>;
-  store?: Record<string, unknown>;
+  storeKeys?: Record<string, unknown>;
   /** Extra keys of the `auth` section (e.g. `key_cache_ttl_ms`). */
   auth?: Record<string, unknown>;
   /** Extra top-level YAML for every replica's config; a function gets the replica index. */
@@ -71,7 +73,7 @@ export interface Fleet {
   replicas: Replica[];
   /** An admin key (bootstrap), valid on every replica. */
   adminKey: string;
-  /** The shared database as the replicas reach it (through the proxy when there is one) and directly. */
+  /** The shared database as the replicas reach it (through the proxy when there is one) and directly ('' on SQLite). */
   storeUrl: string;
   directStoreUrl: string;
   masterKeyFile: string;
@@ -92,22 +94,23 @@ const NODE = join(ROOT, 'node_modules/.bin/node');
 const READY_TIMEOUT_MS = Number(process.env.PORTCULLIS_FLEET_READY_TIMEOUT_MS ?? 90_000);
 
 export async function startFleet(o: FleetOptions): Promise<Fleet> {
+  if (o.store === 'sqlite' && o.replicas !== 1) throw new RangeError('SQLite is one replica: replicas share a store only on PostgreSQL');
   const dir = mkdtempSync(join(tmpdir(), 'pcl-fleet-'));
   const cleanups: (() => Promise<unknown>)[] = [async () => rmSync(dir, { recursive: true, force: true })];
   const cleanup = async (): Promise<void> => {
     for (const c of cleanups.splice(0).reverse()) await c().catch(() => undefined);
   };
   try {
-    const pg: TestPostgres = await startTestPostgres();
-    cleanups.push(() => pg.stop());
-    const dbProxy = o.dbProxy === false ? undefined : await startTcpProxy(pgTarget(pg.url));
+    const pg: TestPostgres | undefined = o.store === 'sqlite' ? undefined : await startTestPostgres();
+    if (pg) cleanups.push(() => pg.stop());
+    const dbProxy = o.dbProxy === false || !pg ? undefined : await startTcpProxy(pgTarget(pg.url));
     if (dbProxy) cleanups.push(() => dbProxy.close());
     const mock = o.upstreamUrl ? undefined : await startMockUpstream({ host: '127.0.0.1', port: 0, chunks: o.mock?.chunks ?? 4, chunkDelayMs: o.mock?.chunkDelayMs ?? 0, record: o.mock?.record ?? false });
     if (mock) cleanups.push(() => mock.close());
     const upstreamUrl = o.upstreamUrl ?? mock!.url;
     const masterKeyFile = join(dir, 'master.key');
     writeFileSync(masterKeyFile, randomBytes(32).toString('base64') + '\n', { mode: 0o600 });
-    const storeUrl = dbProxy ? dbProxy.urlThrough(pg.url) : pg.url;
+    const storeUrl = !pg ? '' : dbProxy ? dbProxy.urlThrough(pg.url) : pg.url;
     const adminKeyFile = join(dir, 'admin.key');
 
     const replicas: Replica[] = [];
@@ -117,7 +120,10 @@ export async function startFleet(o: FleetOptions): Promise<Fleet> {
       mkdirSync(rdir);
       const extra = typeof o.extraYaml === 'function' ? o.extraYaml(index) : (o.extraYaml ?? '');
       const configFile = join(rdir, 'config.yaml');
-      writeFileSync(configFile, replicaConfig({ index, storeUrl, masterKeyFile, adminKeyFile, upstreamUrl, logLevel: o.logLevel ?? 'info', extra, server: o.server, store: o.store, auth: o.auth }));
+      writeFileSync(configFile, replicaConfig({
+        index, storeUrl: storeUrl || `sqlite:${join(rdir, 'portcullis.db')}`, masterKeyFile, adminKeyFile, upstreamUrl, logLevel: o.logLevel ?? 'info', extra,
+        server: o.server, store: o.storeKeys, auth: o.auth,
+      }));
       const r: Replica = { index, writerId: `fleet-${index}`, port: 0, url: '', configFile, proc: undefined, logs: () => '', exited: Promise.resolve(0) };
       replicas.push(r);
       return r;
@@ -137,7 +143,7 @@ export async function startFleet(o: FleetOptions): Promise<Fleet> {
       return r;
     };
     return {
-      dir, replicas, adminKey, storeUrl, directStoreUrl: pg.url, masterKeyFile, lb, dbProxy,
+      dir, replicas, adminKey, storeUrl, directStoreUrl: pg?.url ?? '', masterKeyFile, lb, dbProxy,
       upstream: { url: upstreamUrl, mock },
       kill: async (i) => void (await stopReplica(get(i), 'SIGKILL')),
       terminate: (i) => stopReplica(get(i), 'SIGTERM'),

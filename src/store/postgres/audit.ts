@@ -3,13 +3,14 @@ import { HELD_PROMPT_DONE_STATES_SQL } from '../../approvals/rows.ts';
 import { canonicalJson, entryMessage, GENESIS_HASH, sha256Hex, type AuditEntry, type Checkpoint } from '../../audit/chain.ts';
 import type { AppendedEntry, AppendInput, AuditRepo, BodyDigests, PurgeResult, SessionAssign, SessionFilter, SessionRow, StoredBodies } from '../../audit/repo.ts';
 import type { Migration } from '../sqlite/migrations.ts';
+import { groupCommit } from './group-commit.ts';
 import type { PostgresStore } from './index.ts';
 
 /**
  * The audit trail on PostgreSQL, twin of src/store/sqlite/audit.ts. Replicas share the database; each has its own
  * chain (writer id). An append takes a transaction-scoped advisory lock on its writer, reads the head and inserts
  * in the same transaction, and (writer, seq) is the primary key: two processes appending as the same writer are
- * serialised and can never fork the chain. Payloads are stored as the exact JSON text (not JSONB, which would
+ * serialised and can never fork the chain. Appends gather while one commits (group-commit.ts). Payloads are stored as the exact JSON text (not JSONB, which would
  * reorder keys) so what is verified is byte for byte what was written.
  */
 export const AUDIT_PG_MIGRATIONS: readonly Migration[] = [
@@ -167,8 +168,20 @@ const HEADS_SQL = `WITH RECURSIVE w(writer) AS (
 
 export function postgresAuditRepo(store: PostgresStore): AuditRepo {
   const q = async (sql: string, args: unknown[] = []): Promise<Row[]> => (await store.query(sql, args)).rows;
+  // Appends made while one is committing go out together, in order, under one advisory lock and one commit.
+  const appendBatched = groupCommit<string, AppendInput, AppendedEntry>((writer, inputs) => store.transaction(async (c) => {
+    const out: AppendedEntry[] = [];
+    for (const input of inputs) out.push(await append(c, writer, input));
+    return out;
+  }));
+  // Session assignments of one identity are serialised by a lock too: the same group commit, keyed by identity.
+  const assignBatched = groupCommit<string, SessionAssign, string>((_subject, inputs) => store.transaction(async (c) => {
+    const out: string[] = [];
+    for (const a of inputs) out.push(await assignSession(c, a));
+    return out;
+  }));
   return {
-    append: (writer, input) => store.transaction((c) => append(c, writer, input)),
+    append: appendBatched,
     heads: async () => (await q(HEADS_SQL))
       .map((r) => ({ writer: s(r.writer), seq: Number(r.seq), hash: s(r.hash), at: Number(r.at) })),
     entries: async (x) => (await q('SELECT * FROM audit_entries WHERE writer = $1 AND seq > $2 ORDER BY seq LIMIT $3', [x.writer, x.afterSeq, x.limit])).map(toEntry),
@@ -187,7 +200,7 @@ export function postgresAuditRepo(store: PostgresStore): AuditRepo {
       .map((r) => ({ keyId: s(r.key_id), publicKeyPem: s(r.public_key), sealedPrivate: r.sealed_private as Buffer, createdAt: Number(r.created_at) })),
     storedBodies: (ids) => storedBodies(store, ids),
     purge: (o) => store.transaction((c) => purge(c, o)),
-    assignSession: (a) => store.transaction((c) => assignSession(c, a)),
+    assignSession: (a) => assignBatched(a.subject ?? '', a),
     sessions: (f) => sessions(store, f),
     session: async (id) => (await q('SELECT * FROM audit_sessions WHERE id = $1', [id])).map(toSession)[0],
     sessionExchanges: async (id) => (await q('SELECT exchange_id FROM audit_session_exchanges WHERE session_id = $1 ORDER BY at, exchange_id', [id])).map((r) => s(r.exchange_id)),
