@@ -30,6 +30,8 @@ import { GatewayMetrics } from './proxy/metrics.ts';
 import { openGuard, type ExchangeGuard } from './proxy/guard.ts';
 import { RouteTable } from './proxy/routes.ts';
 import { createGatewayServer } from './proxy/server.ts';
+import { Drain } from './proxy/drain.ts';
+import { Replica } from './fleet/replica.ts';
 import { startProviders, type StartedProviders } from './providers.ts';
 import { startAnalytics } from './compose/analytics.ts';
 
@@ -61,8 +63,11 @@ export interface GatewayHandle {
   governance: Governance;
   /** Audit trail and SIEM events (src/compose/evidence.ts). */
   evidence: Evidence;
+  /** This process's replica lease: owner of the exchanges it records, recoverer of dead replicas' (src/fleet/replica.ts). */
+  replica: Replica;
   /** Swap the guard (policy + content) atomically; in-flight exchanges keep theirs. */
   setGuard(guard: ExchangeGuard): void;
+  /** Drains and stops (docs/fleet.md); calling it again ends the not-ready delay at once. */
   close(): Promise<void>;
 }
 
@@ -91,10 +96,8 @@ async function composeGateway(o: GatewayOptions, onFailedStart: (close: () => Pr
     logger.warn({ event: 'master_key_generated', path: master.generatedAt }, 'generated a new master key (mode 0600); back it up: without it recorded bodies and stored provider keys cannot be read');
   }
   const keyring = new Keyring(master.key);
-  const store = await openStore(config.store.url, { baseDir, synchronous: config.store.sqlite?.synchronous, logger });
+  const store = await openStore(config.store.url, { baseDir, synchronous: config.store.sqlite?.synchronous, postgres: config.store.postgres, logger });
   onFailedStart(() => store.close());
-  const abandoned = await store.exchanges.markAbandoned(clock.now());
-  if (abandoned > 0) logger.warn({ event: 'exchanges_marked_incomplete', count: abandoned }, 'exchanges left in progress by an earlier run were marked incomplete');
   const bootstrap = await bootstrapAdmin({ store, clock, config, baseDir, logger });
   const providers = await startProviders({ config, env, baseDir, store, keyring, logger });
   onFailedStart(() => providers.close());
@@ -127,8 +130,15 @@ async function composeGateway(o: GatewayOptions, onFailedStart: (close: () => Pr
     policyLedger: evidence.policyLedger,
   });
   onFailedStart(() => governance.close());
-  const recorder = new ExchangeRecorder({
-    store, keyring, clock, recordBodies: config.recording.bodies, flushIntervalMs: config.recording.flush_interval_ms,
+  // This process's lease: it owns the exchanges it records, and recovers those of replicas that died.
+  const replica: Replica = new Replica({
+    store, clock, logger, writer: evidence.audit.log.writerId,
+    heartbeatIntervalMs: config.store.lease.heartbeat_interval_ms, leaseTtlMs: config.store.lease.ttl_ms,
+    singleProcess: store.engine === 'sqlite',
+    end: (row, finish): Promise<boolean> => recorder.recover(row, finish),
+  });
+  const recorder: ExchangeRecorder = new ExchangeRecorder({
+    store, keyring, clock, owner: replica.id, recordBodies: config.recording.bodies, flushIntervalMs: config.recording.flush_interval_ms,
     // The audit chain first: an exchange that cannot be chained never goes upstream.
     observers: [evidence.audit.observer, evidence.events.exchangeObserver, ...governance.observers, ...(o.observers ?? [])],
   });
@@ -153,6 +163,9 @@ async function composeGateway(o: GatewayOptions, onFailedStart: (close: () => Pr
     ...analytics.routes(adminAuthenticate),
   ]);
   const router = new Router().add(...routes, ...(await loadConsoleRoutes()));
+  await replica.start();
+  onFailedStart(() => replica.close());
+  const drain = new Drain();
   const server = createGatewayServer({
     pipeline: {
       clock, logger, metrics, recorder, authenticate,
@@ -161,11 +174,17 @@ async function composeGateway(o: GatewayOptions, onFailedStart: (close: () => Pr
       guard: () => guard,
       limits: { maxBodyBytes: config.server.max_body_bytes, bodyTimeoutMs: config.server.request_body_timeout_ms, trustProxy: config.server.trust_proxy },
       onUpstreamCredentialRefused: credentialRefusedAlert({ clock, logger, emit: (e) => evidence.events.emit(e) }),
+      shutdown: drain.signal,
     },
     router,
     metrics,
     logger,
-    ready: () => store.ping(),
+    drain,
+    // Ready while the store answers (bounded by store.postgres timeouts) and this replica's lease is current.
+    ready: async () => {
+      await store.ping();
+      if (!replica.leaseHeld()) throw new Error('replica lease not renewed');
+    },
     limits: {
       headersTimeoutMs: config.server.headers_timeout_ms,
       keepAliveTimeoutMs: config.server.keep_alive_timeout_ms,
@@ -196,38 +215,70 @@ async function composeGateway(o: GatewayOptions, onFailedStart: (close: () => Pr
   // API keys get the same bad-credential flood guard as minted tokens and JWTs.
   authenticators.splice(0, authenticators.length, identity.guard(apiKeys, 'api_key'), ...identity.authenticators);
   router.add(...identity.routes);
+  // Push from other replicas (PostgreSQL LISTEN/NOTIFY): each of these also has its polling bound (docs/fleet.md).
+  store.changes?.subscribe((c) => {
+    if (c.kind === 'key_revoked') apiKeys.invalidate(c.id);
+    else if (c.kind === 'approval_decided') governance.approvals.service.wake(c.id);
+    else void governance.policy.runtime.refresh().catch((err: unknown) => logger.warn({ event: 'policy_refresh_failed', error_name: errorName(err) }));
+  });
   const purge = setInterval(() => {
     identity.purge().catch((err: unknown) => logger.warn({ event: 'identity_purge_failed', error_name: errorName(err) }, 'identity purge failed'));
   }, 10 * 60_000);
   purge.unref();
   await evidence.events.start();
   logger.info({ event: 'gateway_listening', listen: url });
+  let closing: Promise<void> | undefined;
   return {
-    url, port: addr.port, store, keyring, metrics, identity, governance, evidence,
+    url, port: addr.port, store, keyring, metrics, identity, governance, evidence, replica,
     bootstrapAdminKey: bootstrap?.secret, bootstrapAdminKeyFile: bootstrap?.file,
     setGuard: (g) => void (guard = g),
     close: async () => {
       clearInterval(purge);
       await analytics.stop();
-      return shutdown({ server, providers, store, governance, evidence });
+      // A second call (a second signal) ends the not-ready delay at once.
+      if (closing) drain.skipDelay();
+      closing ??= shutdown({ server, drain, delayMs: config.server.shutdown_delay_ms, graceMs: config.server.shutdown_grace_ms, logger, replica, providers, store, governance, evidence });
+      return closing;
     },
   };
 }
 
-async function shutdown(s: { server: import('node:http').Server; providers: StartedProviders; store: Store; governance: Governance; evidence: Evidence }): Promise<void> {
-  // Stop accepting, release requests held for approval (their approvals stay pending in the store), let in-flight
-  // requests finish for a moment, then cut idle and remaining connections.
+interface Running {
+  server: import('node:http').Server;
+  drain: Drain;
+  delayMs: number;
+  graceMs: number;
+  logger: GatewayLogger;
+  replica: Replica;
+  providers: StartedProviders;
+  store: Store;
+  governance: Governance;
+  evidence: Evidence;
+}
+
+/**
+ * Roll and drain (docs/fleet.md): report not ready (still serving for `server.shutdown_delay_ms`, until load
+ * balancers have noticed), then stop accepting; release requests held for approval (their
+ * approvals stay pending in the store, so another replica answers the retry); let exchanges in flight finish within
+ * the grace, then cut the rest with their protocol's error event (recorded `gateway_shutdown`); end the lease, sign
+ * the last checkpoint, stop event delivery, close providers and store.
+ */
+async function shutdown(s: Running): Promise<void> {
+  s.logger.info({ event: 'gateway_draining' }, 'shutting down: not ready; in-flight exchanges may finish');
+  await s.drain.begin(s.delayMs);
   const closed = new Promise<void>((ok) => s.server.close(() => ok()));
   s.server.closeIdleConnections();
-  const grace = setTimeout(() => s.server.closeAllConnections(), 2_000);
   try {
     await s.governance.close();
+    const cut = await s.drain.settle(s.graceMs);
+    if (cut > 0) s.logger.warn({ event: 'exchanges_cut_at_shutdown', count: cut }, 'exchanges still running when the shutdown grace ended were cut');
+    s.server.closeAllConnections();
     await closed;
-    clearTimeout(grace);
-    // Exchanges have finished: sign the last checkpoint, stop event delivery, then the providers and the store.
+    // Its own exchanges have ended: a record that could not be finished is now recovered by a live replica.
+    await s.replica.close().catch((err: unknown) => s.logger.warn({ event: 'replica_lease_release_failed', error_name: errorName(err) }));
     await s.evidence.close();
   } finally {
-    clearTimeout(grace);
+    s.server.closeAllConnections();
     await s.providers.close();
     await s.store.close();
   }

@@ -259,6 +259,11 @@ export class ApprovalService {
     });
   }
 
+  /** A decision was made elsewhere (another replica, pushed by the store): its waiters re-read it now. */
+  wake(id: string): void {
+    this.#wake.emit(id);
+  }
+
   /** Stops holding: waiters return `closing` (their approvals stay pending in the store). */
   close(): void {
     this.#closing = true;

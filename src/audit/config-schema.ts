@@ -24,7 +24,7 @@ export const auditConfigSchema = {
   additionalProperties: false,
   default: {},
   properties: {
-    writer_id: { type: 'string', pattern: '^[A-Za-z0-9._:-]{1,128}$', description: "this replica's audit chain id (default: host name)" },
+    writer_id: { type: 'string', pattern: '^[A-Za-z0-9._:-]{1,128}$', description: "this replica's audit chain id (default: <host name>-<pid>)" },
     checkpoint_interval_ms: { type: 'integer', minimum: 0, maximum: 86_400_000, default: 60_000, description: 'sign a checkpoint of every chain this often (0 = only on shutdown)' },
     checkpoint_every_entries: { type: 'integer', minimum: 1, maximum: 10_000_000, default: 1000, description: '...and after this many appends' },
     session_gap_ms: { type: 'integer', minimum: 1000, maximum: 86_400_000, default: 1_800_000, description: 'idle time that ends an implicit session' },

@@ -1,12 +1,14 @@
 import type { Clock } from '../core/clock.ts';
 import type { Keyring } from '../crypto/keyring.ts';
-import type { ExchangeFinish, ExchangeStart, Store } from '../store/ports.ts';
+import type { ExchangeFinish, ExchangeRow, ExchangeStart, Store } from '../store/ports.ts';
 import type { ExchangeObserver } from './exchange-observer.ts';
 import { createRecordHygiene, type CleanFields } from './record-hygiene.ts';
-import { sealBody, sealSegment, type RecordedEvent } from './recording.ts';
+import { openSegments, sealBody, sealSegment, type RecordedEvent } from './recording.ts';
 
 export interface RecorderOptions {
   store: Store;
+  /** This process's replica lease id, stamped on every exchange it serves (`ExchangeStart.owner`). */
+  owner?: string;
   keyring: Keyring;
   clock: Clock;
   observers: readonly ExchangeObserver[];
@@ -74,6 +76,23 @@ export class ExchangeRecorder {
     return new ExchangeRecording(this.#o, start);
   }
 
+  /**
+   * Ends an exchange another process left in flight (src/fleet/replica.ts): the conditional write, then — only for
+   * the caller whose write ended it — the observers, so its end is chained exactly once. The events it streamed
+   * before it was cut are counted from its stored segments.
+   */
+  async recover(row: ExchangeRow, finish: ExchangeFinish): Promise<boolean> {
+    const bodies = await this.#o.store.exchanges.bodies(row.id);
+    const eventCount = bodies ? openSegments(this.#o.keyring, row.id, bodies.segments).length : 0;
+    // Stored stream events came from the provider: the request was sent. Without any, it is not known.
+    const fin: ExchangeFinish = { ...finish, eventCount, forwarded: eventCount > 0 ? true : finish.forwarded };
+    if (!(await this.#o.store.exchanges.interrupt(fin))) return false;
+    // No session hint in hand: the audit observer reads it from the recorded request, as for other writers' rows.
+    const start: ExchangeStart = { ...row, clientRequest: bodies?.clientRequest ?? null, upstreamRequest: bodies?.upstreamRequest ?? null, sessionHint: undefined };
+    for (const obs of this.#o.observers) await obs.onFinish?.(start, fin);
+    return true;
+  }
+
   /** A request refused before it went upstream, written in one step: recorded as never sent to the provider. */
   async rejected(rec: StartRecord, client: Buffer | undefined, finish: Omit<ExchangeFinish, 'id' | 'eventCount' | 'response' | 'forwarded'>): Promise<void> {
     const start = this.#startRecord(rec, { client, upstream: undefined });
@@ -89,6 +108,7 @@ export class ExchangeRecorder {
     return {
       ...rec,
       ...this.#hygiene(rec),
+      owner: this.#o.owner ?? null,
       clientRequest: seal && bodies.client ? sealBody(this.#o.keyring, rec.id, 'client_request', bodies.client) : null,
       upstreamRequest: seal && bodies.upstream ? sealBody(this.#o.keyring, rec.id, 'upstream_request', bodies.upstream) : null,
     };

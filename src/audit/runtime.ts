@@ -18,7 +18,7 @@ export interface AuditRuntimeOptions {
   repo: AuditRepo;
   keyring: Keyring;
   clock: Clock;
-  /** Overrides `config.writer_id`; default the host name. */
+  /** Overrides `config.writer_id`; default `<host name>-<pid>` (defaultWriterId). */
   writerId?: string;
   config?: AuditConfig;
   /** Reports a failed retention run (the job keeps running); never receives content. */
@@ -36,9 +36,14 @@ export interface AuditRuntime {
   close(): Promise<void>;
 }
 
-/** The default writer id: the host name, sanitized to the writer-id alphabet. */
+/**
+ * The default writer id: `<host name>-<pid>`, sanitized to the writer-id alphabet. The process id keeps replicas
+ * on one host apart (a fleet of processes, compose with host networking); in a container it is 1, and the host
+ * name is the container's (the pod name on Kubernetes), so a restarted container continues its chain.
+ */
 export function defaultWriterId(): string {
-  return hostname().replace(/[^A-Za-z0-9._:-]/g, '-').slice(0, 128) || 'gateway';
+  const host = hostname().replace(/[^A-Za-z0-9._:-]/g, '-').slice(0, 100) || 'gateway';
+  return `${host}-${process.pid}`;
 }
 
 /**

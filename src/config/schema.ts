@@ -9,6 +9,7 @@ import { auditConfigSchema, type AuditConfig } from '../audit/config-schema.ts';
 import { approvalsConfigSchema, type ApprovalsConfig } from '../approvals/config-schema.ts';
 import { detectionConfigSchema, type DetectionConfig } from '../detect/config-schema.ts';
 import { analyticsConfigSchema, type AnalyticsConfig } from '../analytics/config-schema.ts';
+import { storeConfigSchema, type StoreConfig } from '../store/config-schema.ts';
 
 export const PROVIDER_TYPES = ['openai', 'anthropic', 'azure-openai', 'openai-compatible', 'mock'] as const;
 export type ProviderType = (typeof PROVIDER_TYPES)[number];
@@ -43,8 +44,10 @@ export interface Config {
     max_header_size: number;
     max_headers_count: number;
     trust_proxy: boolean;
+    shutdown_grace_ms: number;
+    shutdown_delay_ms: number;
   };
-  store: { url: string; sqlite?: { synchronous: 'normal' | 'full' } };
+  store: StoreConfig;
   master_key: string;
   upstream: { connect_timeout_ms: number; first_byte_timeout_ms: number; idle_timeout_ms: number; connections: number };
   recording: { bodies: boolean; flush_interval_ms: number; max_recorded_body_bytes: number };
@@ -83,21 +86,11 @@ export const configSchema = {
         max_header_size: { type: 'integer', minimum: 1024, maximum: 1_048_576, default: 16_384 },
         max_headers_count: { type: 'integer', minimum: 8, maximum: 2000, default: 100 },
         trust_proxy: { type: 'boolean', default: false, description: 'take the client address from X-Forwarded-For' },
+        shutdown_grace_ms: { type: 'integer', minimum: 0, maximum: 3_600_000, default: 30_000, description: 'on SIGTERM: how long in-flight exchanges may take to finish (docs/fleet.md)' },
+        shutdown_delay_ms: { type: 'integer', minimum: 0, maximum: 600_000, default: 0, description: 'on SIGTERM: report not ready but keep serving this long before closing the listener, so load balancers notice (docs/fleet.md)' },
       },
     },
-    store: {
-      type: 'object',
-      additionalProperties: false,
-      default: {},
-      properties: {
-        url: { type: 'string', default: 'sqlite:./.portcullis/portcullis.db', pattern: '^(sqlite:|postgres(ql)?://)' },
-        sqlite: {
-          type: 'object',
-          additionalProperties: false,
-          properties: { synchronous: { enum: ['normal', 'full'], default: 'normal' } },
-        },
-      },
-    },
+    store: storeConfigSchema,
     master_key: {
       type: 'string',
       default: 'file:./.portcullis/master.key',

@@ -27,6 +27,7 @@ export type ErrorCode =
   | 'recording_failed'
   | 'auth_unavailable'
   | 'upstream_auth_failed'
+  | 'store_unavailable'
   | 'evaluation_error'
   | 'overloaded'
   | 'config_invalid'
@@ -57,6 +58,7 @@ const DEFAULT_STATUS: Record<ErrorCode, number> = {
   recording_failed: 503,
   auth_unavailable: 503,
   upstream_auth_failed: 502,
+  store_unavailable: 503,
   evaluation_error: 503,
   overloaded: 503,
   config_invalid: 500,
@@ -96,7 +98,7 @@ export class GatewayError extends Error {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.code = code;
     this.status = options.status ?? DEFAULT_STATUS[code];
-    this.expose = this.status < 500 || code === 'recording_failed' || code === 'auth_unavailable' || code === 'evaluation_error' || code === 'overloaded' || code.startsWith('upstream');
+    this.expose = this.status < 500 || code === 'recording_failed' || code === 'auth_unavailable' || code === 'store_unavailable' || code === 'evaluation_error' || code === 'overloaded' || code.startsWith('upstream');
     this.headers = options.headers ?? {};
     this.details = options.details;
   }
@@ -111,8 +113,23 @@ export function isGatewayError(err: unknown): err is GatewayError {
   return err instanceof GatewayError;
 }
 
+/**
+ * The store could not be reached in bounded time (refused, silent, failing over, restarting): thrown by a store
+ * implementation so every caller fails closed with 503 `store_unavailable` instead of an internal error. Its
+ * message is fixed: a driver's message may quote SQL or a host.
+ */
+export class StoreUnavailableError extends Error {
+  override readonly name = 'StoreUnavailableError';
+  constructor(cause: unknown) {
+    super('the store is unavailable', { cause });
+  }
+}
+
 /** Wrap anything thrown into a GatewayError without exposing its message. */
 export function toGatewayError(err: unknown): GatewayError {
   if (isGatewayError(err)) return err;
+  if (err instanceof StoreUnavailableError) {
+    return new GatewayError('store_unavailable', 'The gateway cannot reach its store right now; the request was not forwarded. Retry shortly.', { cause: err, headers: { 'retry-after': '2' } });
+  }
   return new GatewayError('internal', 'internal error', { cause: err });
 }

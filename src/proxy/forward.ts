@@ -11,6 +11,7 @@ import type { ExchangeGuard } from './guard.ts';
 import { clientResponseHeaders, upstreamRequestHeaders } from './headers.ts';
 import { startRecordOf, type PipelineDeps } from './pipeline.ts';
 import { emptyUsage, type Protocol } from './protocols/types.ts';
+import { SHUTDOWN } from './drain.ts';
 import { sendError } from './respond.ts';
 import { pipeStream } from './stream.ts';
 import { needsUsageProbe, withUsageRequested } from './usage-probe.ts';
@@ -71,12 +72,16 @@ export async function forwardExchange(a: ForwardArgs): Promise<number> {
     if (!res.writableFinished) abort.abort();
   };
   res.on('close', onClose);
+  const onShutdown = (): void => abort.abort(SHUTDOWN);
+  deps.shutdown?.addEventListener('abort', onShutdown, { once: true });
+  if (deps.shutdown?.aborted) onShutdown();
   try {
     await respond({ ...a, upstreamBody, recording, abort, out, hideUsageChunk });
   } catch (err) {
     settleFailure({ a, err, abort, out });
   } finally {
     res.off('close', onClose);
+    deps.shutdown?.removeEventListener('abort', onShutdown);
     out.timings.totalMs = deps.clock.mono() - a.mono0;
     await recording.finish(
       {
@@ -209,6 +214,14 @@ async function readAll(body: Dispatcher.ResponseData['body'], limit: number, end
 /** Ends a failed exchange in the caller's protocol and notes how it ended. */
 function settleFailure(s: { a: ForwardArgs; err: unknown; abort: AbortController; out: Outcome }): void {
   const { a, out } = s;
+  if (s.abort.signal.reason === SHUTDOWN) {
+    // Not a client abort: the replica is going away and the grace is over. The client gets its protocol's error.
+    out.status = a.res.headersSent ? 'incomplete' : 'failed';
+    out.errorCode = 'gateway_shutdown';
+    const cut = new GatewayError('overloaded', 'The gateway replica shut down before the answer was complete. Retry the request.', { headers: { 'retry-after': '1', connection: 'close' } });
+    if (!a.res.headersSent) out.httpStatus = cut.status;
+    return sendError(a.res, a.protocol, a.ctx.endpoint.id, cut);
+  }
   if (s.abort.signal.aborted && !a.res.writableFinished) {
     out.status = 'client_aborted';
     out.errorCode = 'client_closed';

@@ -35,6 +35,8 @@ export interface PipelineDeps {
   /** Current guard (policy + content). Read once per exchange: in-flight exchanges keep the one they started with. */
   guard(): ExchangeGuard;
   limits: { maxBodyBytes: number; bodyTimeoutMs: number; trustProxy: boolean };
+  /** Fires when the shutdown grace ran out: exchanges still running are cut (src/proxy/drain.ts). */
+  shutdown?: AbortSignal;
   /** A provider answered 401/403: the gateway's provider credential was refused (alert the operator). */
   onUpstreamCredentialRefused?(e: UpstreamCredentialRefused): void;
 }

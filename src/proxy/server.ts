@@ -5,6 +5,7 @@ import { errorName, type GatewayLogger } from '../core/logger.ts';
 import type { Router } from '../http/route.ts';
 import { endpointFor, familyForPath } from './endpoints.ts';
 import type { GatewayMetrics } from './metrics.ts';
+import type { Drain } from './drain.ts';
 import { handleProxy, type PipelineDeps } from './pipeline.ts';
 import { protocolFor } from './protocols/index.ts';
 import { answerThenLinger, drainUnreadBody } from './linger.ts';
@@ -16,6 +17,8 @@ export interface ServerOptions {
   metrics: GatewayMetrics;
   logger: GatewayLogger;
   ready(): Promise<void>;
+  /** Counts requests in flight and refuses new ones once the gateway drains (src/proxy/drain.ts). */
+  drain: Drain;
   limits: { headersTimeoutMs: number; keepAliveTimeoutMs: number; maxHeaderSize: number; maxHeadersCount: number };
 }
 
@@ -56,6 +59,9 @@ async function dispatch(o: ServerOptions, req: IncomingMessage, res: ServerRespo
   const url = req.url ?? '/';
   const q = url.indexOf('?');
   const path = q === -1 ? url : url.slice(0, q);
+  if (path === '/readyz' && o.drain.notReady) return sendJson(res, 503, { status: 'not_ready', reason: 'shutting_down' });
+  if (o.drain.draining && path !== '/healthz' && path !== '/metrics') return refuseWhileDraining(path, res);
+  const leave = o.drain.enter();
   try {
     if (path.startsWith('/v1/')) return await proxy(o, path, req, res);
     if (req.rawHeaders.length / 2 > o.limits.maxHeadersCount) throw new GatewayError('invalid_request', 'Too many request headers.', { status: 431 });
@@ -75,7 +81,20 @@ async function dispatch(o: ServerOptions, req: IncomingMessage, res: ServerRespo
     if (g.code === 'internal') o.logger.error({ event: 'route_internal_error', path, error_name: errorName(err) });
     if (!res.headersSent) sendJson(res, g.status, { error: { code: g.code, message: g.publicMessage } }, g.headers);
     else res.destroy();
+  } finally {
+    leave();
   }
+}
+
+/**
+ * A request that reaches a draining replica (on a kept-alive connection, or before the load balancer saw
+ * `/readyz` fail) is refused before anything is read or recorded, in the caller's protocol, with `connection:
+ * close`: nothing was done, so the client or the load balancer can send it to another replica.
+ */
+function refuseWhileDraining(path: string, res: ServerResponse): void {
+  const err = new GatewayError('overloaded', 'This gateway replica is shutting down; nothing was done. Retry the request.', { headers: { 'retry-after': '1', connection: 'close' } });
+  if (path.startsWith('/v1/')) return sendError(res, protocolFor(familyForPath(path)), endpointFor(path)?.id ?? 'openai.chat', err);
+  sendJson(res, err.status, { error: { code: err.code, message: err.publicMessage } }, err.headers);
 }
 
 async function proxy(o: ServerOptions, path: string, req: IncomingMessage, res: ServerResponse): Promise<void> {

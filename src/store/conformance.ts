@@ -138,11 +138,49 @@ export function storeConformance(name: string, open: () => Promise<Store>): void
       assert.equal((await store.exchanges.list({ subject, limit: 1 }))[0]?.forwarded, false);
     });
 
-    it('marks abandoned in-progress exchanges incomplete', async () => {
-      const s = start({ startedAt: 5 });
+    it('interrupt ends an exchange once; a second interrupt or a finish after it changes nothing', async () => {
+      const s = start();
       await store.exchanges.start(s);
-      assert.ok((await store.exchanges.markAbandoned(10)) >= 1);
-      assert.equal((await store.exchanges.get(s.id))?.status, 'incomplete');
+      const ended = finish(s.id, { status: 'incomplete', errorCode: 'replica_lost', httpStatus: null });
+      const both = await Promise.all([store.exchanges.interrupt(ended), store.exchanges.interrupt(ended)]);
+      assert.deepEqual(both.sort(), [false, true], 'two concurrent recoverers: exactly one ends it');
+      await assert.rejects(store.exchanges.finish(finish(s.id)), 'the serving replica can no longer claim a finish');
+      await assert.rejects(store.exchanges.appendSegment(s.id, 0, Buffer.from('late')), 'nor add stream segments after the end was recorded');
+      assert.deepEqual((await store.exchanges.bodies(s.id))?.segments, []);
+      assert.equal((await store.exchanges.get(s.id))?.errorCode, 'replica_lost');
+      assert.equal(await store.exchanges.interrupt(finish('ex_missing')), false);
+    });
+
+    it('replica leases: only exchanges of dead or missing owners are orphaned; live owners are untouched', async () => {
+      const now = 1_000_000;
+      const lease = (id: string, expiresAt: number) => ({ id, writer: id.split('.')[0]!, startedAt: now - 10, heartbeatAt: now - 5, expiresAt });
+      const tag = newId('r').slice(-6);
+      const [me, live, dead, gone] = ['me', 'live', 'dead', 'gone'].map((n) => `${n}-${tag}.x`) as [string, string, string, string];
+      assert.equal(await store.replicas.heartbeat(lease(me, now + 100)), true, 'first beat creates the lease');
+      assert.equal(await store.replicas.heartbeat(lease(me, now + 200)), false, 'later beats renew it');
+      await store.replicas.heartbeat(lease(live, now + 100));
+      await store.replicas.heartbeat(lease(dead, now - 1));
+      const mine = start({ owner: me });
+      const theirs = start({ owner: live });
+      const deadOnes = [start({ owner: dead }), start({ owner: dead })];
+      const goneOne = start({ owner: gone });
+      const legacy = start({ owner: null, startedAt: 10 });
+      for (const x of [mine, theirs, ...deadOnes, goneOne, legacy]) await store.exchanges.start(x);
+      const q = { now, self: me, othersDead: false, unownedBefore: 100, limit: 1000 };
+      const orphans = (await store.replicas.orphaned(q)).map((r) => r.id);
+      for (const x of [...deadOnes, goneOne, legacy]) assert.ok(orphans.includes(x.id), `${x.owner ?? 'unowned'} exchange is orphaned`);
+      for (const x of [mine, theirs]) assert.ok(!orphans.includes(x.id), `${x.owner ?? ''} exchange is not orphaned`);
+      assert.equal((await store.replicas.orphaned({ ...q, unownedBefore: 5 })).some((r) => r.id === legacy.id), false, 'unowned rows wait for unownedBefore');
+      assert.equal((await store.exchanges.get(deadOnes[0]!.id))?.owner, dead);
+      assert.equal(await store.replicas.prune(q), 0, 'the dead lease still owns exchanges: kept');
+      for (const x of deadOnes) await store.exchanges.interrupt(finish(x.id, { status: 'incomplete', errorCode: 'replica_lost' }));
+      assert.equal(await store.replicas.prune(q), 1, 'now pruned');
+      assert.deepEqual((await store.replicas.list()).map((l) => l.id).filter((id) => id.endsWith(`${tag}.x`)).sort(), [live, me].sort());
+      const single = (await store.replicas.orphaned({ ...q, othersDead: true })).map((r) => r.id);
+      assert.ok(single.includes(theirs.id) && !single.includes(mine.id), 'a single-process store at start treats every other lease as dead');
+      await store.replicas.release(me);
+      assert.ok((await store.replicas.orphaned({ ...q, self: live })).some((r) => r.id === mine.id), 'a released lease no longer protects its exchanges');
+      for (const x of [mine, theirs, goneOne, legacy]) await store.exchanges.interrupt(finish(x.id, { status: 'incomplete' }));
     });
 
     it('token vault: insert-if-absent, conflicts refused whole, expiry honoured', async () => {

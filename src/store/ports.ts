@@ -80,6 +80,12 @@ export interface ExchangeStart {
    * grouping. Not stored as such (only its keyed hash is, by the audit trail).
    */
   sessionHint?: SessionHint | null;
+  /**
+   * The replica lease (`ReplicaLease.id`) of the process serving the exchange: only that process ends it, and if it
+   * dies, whoever finds its lease expired recovers it (src/fleet/replica.ts). Set by the recorder; null on rows
+   * written before leases existed.
+   */
+  owner?: string | null;
 }
 
 export interface SessionHint {
@@ -104,8 +110,9 @@ export interface ExchangeFinish {
    * Whether the request was handed to the provider: false for a refusal (policy, content, approval, budget) or a
    * failure before the upstream call (recording); true once the upstream call was made (even if it then failed).
    * Stored, chained in `exchange.finished`, and read by every view: a refused exchange never shows an upstream body.
+   * null: not known — an exchange recovered after its replica died before any answer was stored.
    */
-  forwarded: boolean;
+  forwarded: boolean | null;
 }
 
 export interface ExchangeRow extends Omit<ExchangeStart, 'clientRequest' | 'upstreamRequest'>, Partial<Omit<ExchangeFinish, 'response' | 'id' | 'status' | 'forwarded'>> {
@@ -142,8 +149,47 @@ export interface ExchangeRepo {
   get(id: string): Promise<ExchangeRow | undefined>;
   bodies(id: string): Promise<ExchangeBodies | undefined>;
   list(filter: ExchangeFilter): Promise<ExchangeRow[]>;
-  /** Mark exchanges left in_progress by a crash as incomplete; returns how many. */
-  markAbandoned(before: number): Promise<number>;
+  /**
+   * Ends an exchange that is still in progress (recovery of a dead replica's exchanges, a replica's own earlier
+   * run): the same conditional write as `finish`, but false instead of an error when it had already ended, so
+   * concurrent recoverers end each exchange exactly once.
+   */
+  interrupt(rec: ExchangeFinish): Promise<boolean>;
+}
+
+/** A gateway process's lease: renewed by its heartbeat; once expired, the process counts as dead. */
+export interface ReplicaLease {
+  /** Unique per process start: `<audit writer id>.<random>`. */
+  id: string;
+  /** Its audit chain (`audit.writer_id`). */
+  writer: string;
+  startedAt: number;
+  heartbeatAt: number;
+  expiresAt: number;
+}
+
+export interface OrphanQuery {
+  now: number;
+  /** The asking replica: its own lease is never treated as dead. */
+  self: string;
+  /** Every other lease counts as dead: a single-process store (SQLite) at start recovers its own earlier runs. */
+  othersDead: boolean;
+  /** Exchanges without an owner (written before leases) count as orphaned once started before this. */
+  unownedBefore: number;
+  limit: number;
+}
+
+/** Replica leases (src/fleet/replica.ts): who is alive, and which in-flight exchanges nobody alive owns. */
+export interface ReplicaRepo {
+  /** Takes or renews a lease. True when the row had to be created (first beat, or it was lost: pruned as dead). */
+  heartbeat(lease: ReplicaLease): Promise<boolean>;
+  /** Ends a lease (clean shutdown, once the replica has ended its own exchanges). */
+  release(id: string): Promise<void>;
+  list(): Promise<ReplicaLease[]>;
+  /** In-progress exchanges whose owner holds no live lease (expired, released, pruned, or unowned), oldest first. */
+  orphaned(q: OrphanQuery): Promise<ExchangeRow[]>;
+  /** Deletes dead leases that own no in-progress exchange any more; returns how many. */
+  prune(q: Omit<OrphanQuery, 'limit' | 'unownedBefore'>): Promise<number>;
 }
 
 export interface CredentialRepo {
@@ -173,8 +219,26 @@ export interface TokenVaultRepo {
   purgeExpired(now: number): Promise<number>;
 }
 
+/** A committed change other replicas must apply now rather than at their next poll (docs/fleet.md). */
+export interface StoreChange {
+  kind: 'key_revoked' | 'policy_activated' | 'approval_decided';
+  /** Key id, policy version id, approval id. */
+  id: string;
+}
+
+/** Push notifications of committed changes (PostgreSQL LISTEN/NOTIFY); best effort, polling stays the bound. */
+export interface ChangeFeed {
+  /** Returns the unsubscribe function. */
+  subscribe(fn: (change: StoreChange) => void): () => void;
+}
+
 export interface Store {
   readonly engine: 'sqlite' | 'postgres';
+  /**
+   * Changes committed by other processes sharing the store; absent where no other process shares it (SQLite: the
+   * process that made a change applies it itself).
+   */
+  readonly changes?: ChangeFeed;
   /**
    * Calls are applied in call order, and calls made together (in one synchronous run of code) in one transaction
    * (SQLite's worker group commit): a later call sees what an earlier one wrote, so callers may issue dependent
@@ -185,6 +249,7 @@ export interface Store {
   readonly tokenVault: TokenVaultRepo;
   readonly apiKeys: ApiKeyRepo;
   readonly exchanges: ExchangeRepo;
+  readonly replicas: ReplicaRepo;
   readonly credentials: CredentialRepo;
   /** Liveness of the store for readiness probes. */
   ping(): Promise<void>;

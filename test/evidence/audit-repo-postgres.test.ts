@@ -8,7 +8,7 @@ auditRepoConformance('postgres', async () => {
   const server = await startTestPostgres();
   return {
     async open() {
-      const store = await PostgresStore.open(server.url, { max: 4 });
+      const store = await PostgresStore.open(server.url, { pool: { pool_max: 4 } });
       return { store, repo: postgresAuditRepo(store) };
     },
     async tamper(sql) {

@@ -30,6 +30,10 @@ export interface TestGatewayOptions {
   observers?: GatewayOptions['observers'];
   /** Store URL (default: a temp SQLite file). */
   storeUrl?: string;
+  /** Extra keys of the `server` section, e.g. `{ shutdown_grace_ms: 300 }`. */
+  server?: Record<string, unknown>;
+  /** Extra keys of the `store` section, e.g. `{ lease: { ttl_ms: 1000, heartbeat_interval_ms: 200 } }`. */
+  store?: Record<string, unknown>;
   /** Master key (base64); replicas sharing a store must share it. */
   masterKey?: string;
   onIdentityEvent?: GatewayOptions['onIdentityEvent'];
@@ -68,8 +72,10 @@ server:
   listen: 127.0.0.1:0
   max_body_bytes: ${o.maxBodyBytes ?? 65536}
   request_body_timeout_ms: 2000
+${Object.entries(o.server ?? {}).map(([k, v]) => `  ${k}: ${JSON.stringify(v)}`).join('\n')}
 store:
   url: ${o.storeUrl ?? `sqlite:${join(dir, 'portcullis.db')}`}
+${Object.entries(o.store ?? {}).map(([k, v]) => `  ${k}: ${JSON.stringify(v)}`).join('\n')}
 master_key: env:PCL_TEST_MASTER
 logging:
   level: silent

@@ -12,11 +12,16 @@ export const serveCommand: CliCommand = {
     const gw = await startGateway({ config: loaded.config, baseDir: loaded.baseDir, env: io.env, listen: values.listen });
     print(io.stdout, `portcullis listening on ${gw.url}  (OpenAI base URL ${gw.url}/v1, Anthropic base URL ${gw.url})`);
     if (gw.bootstrapAdminKeyFile) print(io.stdout, `first admin key written to ${gw.bootstrapAdminKeyFile} (mode 0600)`);
-    let stopping = false;
+    // First signal: drain (docs/fleet.md: not ready for server.shutdown_delay_ms, in-flight exchanges get
+    // server.shutdown_grace_ms). A second signal ends the not-ready delay at once; the drain itself still completes.
+    let signals = 0;
     const stop = (signal: string): void => {
-      if (stopping) return;
-      stopping = true;
-      print(io.stderr, `received ${signal}, shutting down`);
+      if (signals++ > 0) {
+        print(io.stderr, `received ${signal} again: closing the listener now`);
+        void gw.close();
+        return;
+      }
+      print(io.stderr, `received ${signal}, draining`);
       gw.close().then(
         () => process.exit(0),
         () => process.exit(1),

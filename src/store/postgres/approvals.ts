@@ -4,6 +4,7 @@ import { APPROVAL_SQL, approvalValues, listSql, toApprovalRow, toEventRow, toVot
 import type { ApprovalState } from '../../approvals/state.ts';
 import type { Migration } from '../sqlite/migrations.ts';
 import type { PostgresStore } from './index.ts';
+import { notifyChange } from './changes.ts';
 
 /** Approvals on PostgreSQL: the twin of src/store/sqlite/approvals.ts, shared by every replica. */
 export const APPROVAL_PG_MIGRATIONS: readonly Migration[] = [
@@ -55,6 +56,8 @@ async function transition(db: Db, t: TransitionInput): Promise<boolean> {
   const res = await db.query(numbered(transitionSql(t.expiresAt !== undefined)), transitionArgs(t, cur));
   if (res.rowCount !== 1) return false;
   await note(db, { approvalId: t.id, at: t.at, actor: t.actor, action: 'transition', from: cur as ApprovalState, to: t.to, reason: t.reason });
+  // With the commit, a request held on another replica re-reads its approval at once (docs/fleet.md).
+  await notifyChange(db, { kind: 'approval_decided', id: t.id });
   return true;
 }
 

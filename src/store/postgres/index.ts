@@ -1,9 +1,14 @@
 import pg from 'pg';
 import { errorName, type GatewayLogger } from '../../core/logger.ts';
 import type {
-  ApiKeyRecord, ApiKeyRepo, CredentialRepo, ExchangeBodies, ExchangeFilter, ExchangeRepo, ExchangeRow, ExchangeStart, Store, TokenVaultRepo,
+  ApiKeyRecord, ApiKeyRepo, CredentialRepo, ExchangeBodies, ExchangeFilter, ExchangeRepo, ExchangeRow, ExchangeStart, ReplicaRepo, Store, TokenVaultRepo,
 } from '../ports.ts';
+import { postgresReplicaRepo } from './replicas.ts';
 import { POSTGRES_MIGRATIONS } from './migrations.ts';
+import { isUnavailable, rethrow } from './unavailable.ts';
+import { CHANGES_CHANNEL, PostgresChangeFeed } from './changes.ts';
+import { POSTGRES_POOL_DEFAULTS, type PostgresPoolConfig } from '../config-schema.ts';
+
 
 /**
  * PostgreSQL store for scale-out: many stateless gateway replicas share one database. Same ports and the same
@@ -12,6 +17,7 @@ import { POSTGRES_MIGRATIONS } from './migrations.ts';
  */
 type Row = Record<string, unknown>;
 const MIGRATION_LOCK = 7_311_900_001;
+const MIGRATION_WAIT_MS = 120_000;
 
 // BIGINT arrives as a string by default; our values are epoch ms (well inside 2^53).
 pg.types.setTypeParser(pg.types.builtins.INT8, (v: string) => Number(v));
@@ -24,8 +30,11 @@ export class PostgresStore implements Store {
   #live = 0;
   #drained: (() => void)[] = [];
 
-  private constructor(pool: pg.Pool, logger: GatewayLogger | undefined) {
+  readonly changes: PostgresChangeFeed;
+
+  private constructor(pool: pg.Pool, logger: GatewayLogger | undefined, feed: pg.ClientConfig) {
     this.#pool = pool;
+    this.changes = new PostgresChangeFeed(feed, logger);
     // A connection the server ends (restart, failover, pg_terminate_backend, DROP DATABASE … WITH (FORCE)) emits
     // 'error' on its client, and, when idle, on the pool. Unhandled, either would crash the process; the pool
     // already discards the dead client and opens a new one on the next query, so it is only worth a warning.
@@ -46,10 +55,23 @@ export class PostgresStore implements Store {
     });
   }
 
-  /** `logger` receives a warning when the server ends a connection (no SQL, no connection string). */
-  static async open(url: string, opts: { max?: number; logger?: GatewayLogger | undefined } = {}): Promise<PostgresStore> {
-    const pool = new pg.Pool({ connectionString: url, max: opts.max ?? 20 });
-    const store = new PostgresStore(pool, opts.logger);
+  /**
+   * `logger` receives a warning when the server ends a connection (no SQL, no connection string). Every wait on the
+   * database is bounded (`pool`, config `store.postgres`): connecting and waiting for a free connection
+   * (connect_timeout_ms), each query on the client side (query_timeout_ms: a silent server, e.g. a partition) and
+   * on the server (statement_timeout, idle_in_transaction_session_timeout); TCP keepalive finds dead peers of idle
+   * connections. A connection whose query failed or timed out is discarded, never reused.
+   */
+  static async open(url: string, opts: { pool?: Partial<PostgresPoolConfig>; logger?: GatewayLogger | undefined } = {}): Promise<PostgresStore> {
+    const c = { ...POSTGRES_POOL_DEFAULTS, ...opts.pool };
+    const connection = {
+      connectionString: url, connectionTimeoutMillis: c.connect_timeout_ms, keepAlive: true, keepAliveInitialDelayMillis: c.keepalive_initial_delay_ms,
+    };
+    const pool = new pg.Pool({
+      ...connection, max: c.pool_max, idleTimeoutMillis: c.idle_timeout_ms,
+      query_timeout: c.query_timeout_ms, statement_timeout: c.statement_timeout_ms, idle_in_transaction_session_timeout: c.idle_in_transaction_timeout_ms,
+    });
+    const store = new PostgresStore(pool, opts.logger, connection);
     try {
       await store.#migrate();
     } catch (err) {
@@ -60,9 +82,16 @@ export class PostgresStore implements Store {
   }
 
   async #migrate(): Promise<void> {
-    const c = await this.#pool.connect();
+    const c = await this.#connect();
     try {
-      await c.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK]);
+      // Waiting for another replica's migrations may take longer than one statement may: poll the lock instead of
+      // blocking in a statement the timeouts would cut; a migration step itself runs without statement_timeout.
+      const deadline = Date.now() + MIGRATION_WAIT_MS;
+      while (!(await c.query<{ ok: boolean }>('SELECT pg_try_advisory_lock($1) AS ok', [MIGRATION_LOCK])).rows[0]?.ok) {
+        if (Date.now() > deadline) throw new Error('timed out waiting for another replica to finish the schema migrations');
+        await new Promise((ok) => setTimeout(ok, 100));
+      }
+      await c.query('SET statement_timeout = 0');
       await c.query('CREATE TABLE IF NOT EXISTS schema_migrations (id TEXT PRIMARY KEY, applied_at BIGINT NOT NULL)');
       const applied = new Set((await c.query<{ id: string }>('SELECT id FROM schema_migrations')).rows.map((r) => r.id));
       for (const m of POSTGRES_MIGRATIONS) {
@@ -79,12 +108,18 @@ export class PostgresStore implements Store {
       }
     } finally {
       await c.query('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK]).catch(() => undefined);
-      c.release();
+      // The session's settings changed: this connection is not returned to the pool.
+      c.release(true);
     }
   }
 
   async #q<T extends Row = Row>(sql: string, args: unknown[] = []): Promise<pg.QueryResult<T>> {
-    return this.#pool.query<T>(sql, args);
+    return this.#pool.query<T>(sql, args).catch(rethrow);
+  }
+
+  /** A client of its own (transactions); unavailability surfaces as StoreUnavailableError. */
+  #connect(): Promise<pg.PoolClient> {
+    return this.#pool.connect().catch(rethrow);
   }
 
   /**
@@ -93,22 +128,27 @@ export class PostgresStore implements Store {
    * POSTGRES_MIGRATIONS (migrations.ts). Same port and conformance tests as its SQLite twin.
    */
   query<T extends Row = Row>(sql: string, args: unknown[] = []): Promise<pg.QueryResult<T>> {
-    return this.#pool.query<T>(sql, args);
+    return this.#q<T>(sql, args);
   }
 
-  /** Runs `fn` in one transaction on one connection (BEGIN … COMMIT, ROLLBACK on throw). */
+  /**
+   * Runs `fn` in one transaction on one connection (BEGIN … COMMIT, ROLLBACK on throw). A connection that failed
+   * is destroyed rather than returned to the pool: after a timeout its protocol state is unknown.
+   */
   async transaction<T>(fn: (c: pg.PoolClient) => Promise<T>): Promise<T> {
-    const c = await this.#pool.connect();
+    const c = await this.#connect();
+    let broken: Error | undefined;
     try {
       await c.query('BEGIN');
       const out = await fn(c);
       await c.query('COMMIT');
       return out;
     } catch (err) {
-      await c.query('ROLLBACK').catch(() => undefined);
-      throw err;
+      if (isUnavailable(err)) broken = err instanceof Error ? err : new Error('store unavailable');
+      else await c.query('ROLLBACK').catch((e: unknown) => void (broken = e instanceof Error ? e : new Error('rollback failed')));
+      return rethrow(err);
     } finally {
-      c.release();
+      c.release(broken);
     }
   }
 
@@ -122,30 +162,29 @@ export class PostgresStore implements Store {
     },
     get: async (id) => (await this.#q('SELECT * FROM api_keys WHERE id = $1', [id])).rows.map(toApiKey)[0],
     list: async () => (await this.#q('SELECT * FROM api_keys ORDER BY created_at')).rows.map(toApiKey),
-    revoke: async (id, at) => (await this.#q('UPDATE api_keys SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL', [at, id])).rowCount === 1,
+    // The notification goes out with the commit: other replicas drop the cached key at once (docs/fleet.md).
+    revoke: async (id, at) => (await this.#q(
+      `WITH r AS (UPDATE api_keys SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL RETURNING id)
+       SELECT pg_notify($3, json_build_object('kind', 'key_revoked', 'id', id)::text) FROM r`, [at, id, CHANGES_CHANNEL])).rowCount === 1,
     count: async () => Number((await this.#q<{ n: string }>('SELECT count(*) AS n FROM api_keys')).rows[0]!.n),
   };
 
   readonly exchanges: ExchangeRepo = {
     start: (r) => this.#start(this.#pool, r),
     appendSegment: async (id, seq, sealed) => {
-      await this.#q('INSERT INTO exchange_segments (exchange_id, seq, sealed) VALUES ($1, $2, $3)', [id, seq, sealed]);
+      // Only while the exchange is in progress: once it was ended (recovered by another replica that took this one
+      // for dead), its chained end covers the segments it had, and nothing may be added after. FOR SHARE orders
+      // this against a concurrent end: the end waits for this insert, or this insert sees the end and adds nothing.
+      const res = await this.#q(
+        `INSERT INTO exchange_segments (exchange_id, seq, sealed)
+         SELECT id, $2, $3 FROM exchanges WHERE id = $1 AND status = 'in_progress' FOR SHARE`, [id, seq, sealed]);
+      if (res.rowCount !== 1) throw new Error(`exchange ${id} is not in progress`);
     },
     finish: (f) => this.#finish(this.#pool, f),
-    recordRejected: async (s, f) => {
-      const c = await this.#pool.connect();
-      try {
-        await c.query('BEGIN');
-        await this.#start(c, s);
-        await this.#finish(c, f);
-        await c.query('COMMIT');
-      } catch (err) {
-        await c.query('ROLLBACK');
-        throw err;
-      } finally {
-        c.release();
-      }
-    },
+    recordRejected: (s, f) => this.transaction(async (c) => {
+      await this.#start(c, s);
+      await this.#finish(c, f);
+    }),
     get: async (id) => (await this.#q(`SELECT ${META} FROM exchanges WHERE id = $1`, [id])).rows.map(toExchange)[0],
     bodies: async (id) => {
       const b = (await this.#q('SELECT client_request, upstream_request, response FROM exchanges WHERE id = $1', [id])).rows[0];
@@ -154,27 +193,32 @@ export class PostgresStore implements Store {
       return { clientRequest: buf(b.client_request), upstreamRequest: buf(b.upstream_request), response: buf(b.response), segments: segs.map((s) => ({ seq: Number(s.seq), sealed: buf(s.sealed)! })) } satisfies ExchangeBodies;
     },
     list: (f) => this.#list(f),
-    markAbandoned: async (before) =>
-      (await this.#q(`UPDATE exchanges SET status = 'incomplete', error_code = 'gateway_restarted' WHERE status = 'in_progress' AND started_at < $1`, [before])).rowCount ?? 0,
+    interrupt: (f) => this.#interrupt(this.#pool, f),
   };
+
+  readonly replicas: ReplicaRepo = postgresReplicaRepo(this, META, toExchange);
 
   async #start(db: pg.Pool | pg.PoolClient, r: ExchangeStart): Promise<void> {
     await db.query(
       `INSERT INTO exchanges (id, started_at, subject, principal_json, endpoint, method, path, model, provider, upstream_model, stream,
-         client_ip, user_agent, decision_json, findings_json, status, client_request, upstream_request)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, 'in_progress', $16, $17)`,
+         client_ip, user_agent, decision_json, findings_json, status, client_request, upstream_request, owner)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, 'in_progress', $16, $17, $18)`,
       [r.id, r.startedAt, r.subject, json(r.principal), r.endpoint, r.method, r.path, r.model, r.provider, r.upstreamModel, r.stream,
-        r.clientIp, r.userAgent, json(r.decision), JSON.stringify(r.findings), r.clientRequest, r.upstreamRequest],
+        r.clientIp, r.userAgent, json(r.decision), JSON.stringify(r.findings), r.clientRequest, r.upstreamRequest, r.owner ?? null],
     );
   }
 
   async #finish(db: pg.Pool | pg.PoolClient, f: Parameters<ExchangeRepo['finish']>[0]): Promise<void> {
+    if (!(await this.#interrupt(db, f))) throw new Error(`exchange ${f.id} is not in progress`);
+  }
+
+  async #interrupt(db: pg.Pool | pg.PoolClient, f: Parameters<ExchangeRepo['finish']>[0]): Promise<boolean> {
     const res = await db.query(
       `UPDATE exchanges SET status = $1, http_status = $2, error_code = $3, finished_at = $4, timings_json = $5, usage_json = $6,
          event_count = $7, response_findings_json = $8, response = $9, forwarded = $11 WHERE id = $10 AND status = 'in_progress'`,
       [f.status, f.httpStatus, f.errorCode, f.finishedAt, JSON.stringify(f.timings), JSON.stringify(f.usage), f.eventCount, JSON.stringify(f.responseFindings), f.response, f.id, f.forwarded],
     );
-    if (res.rowCount !== 1) throw new Error(`exchange ${f.id} is not in progress`);
+    return res.rowCount === 1;
   }
 
   async #list(f: ExchangeFilter): Promise<ExchangeRow[]> {
@@ -219,10 +263,8 @@ export class PostgresStore implements Store {
         placeholder: String(r.placeholder), valueMac: String(r.value_mac), sealed: buf(r.sealed)!,
       })),
     put: async (conv, rows, expiresAt) => {
-      const c = await this.#pool.connect();
-      try {
-        await c.query('BEGIN');
-        const conflicts: string[] = [];
+      const conflicts: string[] = [];
+      await this.transaction(async (c) => {
         for (const r of rows) {
           const ins = await c.query(
             `INSERT INTO token_vault (conversation, placeholder, value_mac, sealed, expires_at) VALUES ($1, $2, $3, $4, $5)
@@ -234,19 +276,13 @@ export class PostgresStore implements Store {
             if (prior.rows[0]?.value_mac !== r.valueMac) conflicts.push(r.placeholder);
           }
         }
-        if (conflicts.length > 0) {
-          await c.query('ROLLBACK');
-          return conflicts;
-        }
+        // Any conflict: nothing of this put is kept.
+        if (conflicts.length > 0) throw new VaultConflict();
         await c.query('UPDATE token_vault SET expires_at = $1 WHERE conversation = $2', [expiresAt, conv]);
-        await c.query('COMMIT');
-        return [];
-      } catch (err) {
-        await c.query('ROLLBACK').catch(() => undefined);
-        throw err;
-      } finally {
-        c.release();
-      }
+      }).catch((err: unknown) => {
+        if (!(err instanceof VaultConflict)) throw err;
+      });
+      return conflicts;
     },
     purgeExpired: async (now) => (await this.#q('DELETE FROM token_vault WHERE expires_at <= $1', [now])).rowCount ?? 0,
   };
@@ -261,13 +297,17 @@ export class PostgresStore implements Store {
    * backends under it.
    */
   async close(): Promise<void> {
+    await this.changes.close();
     await this.#pool.end();
     if (this.#live > 0) await new Promise<void>((ok) => this.#drained.push(ok));
   }
 }
 
+/** Thrown inside the vault transaction to roll it back when a placeholder maps to another value. */
+class VaultConflict extends Error {}
+
 const META = `id, started_at, subject, principal_json, endpoint, method, path, model, provider, upstream_model, stream, client_ip, user_agent,
-  decision_json, findings_json, status, http_status, error_code, finished_at, timings_json, usage_json, event_count, response_findings_json, forwarded`;
+  decision_json, findings_json, status, http_status, error_code, finished_at, timings_json, usage_json, event_count, response_findings_json, forwarded, owner`;
 
 function json(v: unknown): string | null {
   return v === null || v === undefined ? null : JSON.stringify(v);
@@ -299,5 +339,6 @@ function toExchange(r: Row): ExchangeRow {
     timings: (r.timings_json ?? undefined) as ExchangeRow['timings'], usage: (r.usage_json ?? undefined) as ExchangeRow['usage'],
     eventCount: nn(r.event_count) ?? undefined, responseFindings: (r.response_findings_json ?? undefined) as ExchangeRow['responseFindings'],
     forwarded: typeof r.forwarded === 'boolean' ? r.forwarded : null,
+    owner: sn(r.owner),
   };
 }

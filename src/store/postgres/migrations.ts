@@ -7,6 +7,7 @@ import { APPROVAL_PG_MIGRATIONS } from './approvals.ts';
 import { BUDGET_PG_MIGRATIONS } from './budgets.ts';
 import { POSTGRES_OUTBOX_MIGRATIONS } from './outbox.ts';
 import { ANALYTICS_PG_MIGRATIONS } from './analytics.ts';
+import { REPLICA_LEASES_SQL } from '../replica-sql.ts';
 
 /**
  * PostgreSQL schema, the same tables as SQLite (src/store/sqlite/migrations.ts) in PostgreSQL types. Append only.
@@ -46,6 +47,7 @@ const CORE_MIGRATIONS: readonly Migration[] = [
   ` },
   // Whether the request went to the provider (ExchangeFinish.forwarded); NULL for rows finished before it existed.
   { id: 'core/003-exchange-forwarded', sql: 'ALTER TABLE exchanges ADD COLUMN forwarded BOOLEAN' },
+  { id: 'core/004-replica-leases', sql: REPLICA_LEASES_SQL },
 ];
 
 export const POSTGRES_MIGRATIONS: readonly Migration[] = [...CORE_MIGRATIONS, ...IDENTITY_PG_MIGRATIONS, ...APPROVAL_PG_MIGRATIONS, ...BUDGET_PG_MIGRATIONS, ...TEMPLATE_PG_MIGRATIONS, ...AUDIT_PG_MIGRATIONS, ...POLICY_PG_MIGRATIONS, ...POSTGRES_OUTBOX_MIGRATIONS, ...ANALYTICS_PG_MIGRATIONS];

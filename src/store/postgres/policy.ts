@@ -2,6 +2,7 @@ import type { PolicyRepo } from '../../policy/versions.ts';
 import type { Migration } from '../sqlite/migrations.ts';
 import { toActivation, toVersion } from '../sqlite/policy.ts';
 import type { PostgresStore } from './index.ts';
+import { notifyChange } from './changes.ts';
 
 /** Policy versions on PostgreSQL: the twin of src/store/sqlite/policy.ts, shared by every replica. */
 export const POLICY_PG_MIGRATIONS: readonly Migration[] = [
@@ -47,7 +48,12 @@ export function postgresPolicyRepo(store: PostgresStore): PolicyRepo {
         return rest;
       }),
     activate: async (a) => {
-      const r = await store.query<{ seq: number }>('INSERT INTO policy_activations (version_id, mode, action, at, by) VALUES ($1, $2, $3, $4, $5) RETURNING seq', [a.versionId, a.mode, a.action, a.at, a.by]);
+      // With the activation's commit, every replica reloads the active version (docs/fleet.md).
+      const r = await store.transaction(async (c) => {
+        const ins = await c.query<{ seq: number }>('INSERT INTO policy_activations (version_id, mode, action, at, by) VALUES ($1, $2, $3, $4, $5) RETURNING seq', [a.versionId, a.mode, a.action, a.at, a.by]);
+        await notifyChange(c, { kind: 'policy_activated', id: a.versionId });
+        return ins;
+      });
       return { ...a, seq: Number(r.rows[0]!.seq) };
     },
     active: async () => (await store.query('SELECT * FROM policy_activations ORDER BY seq DESC LIMIT 1')).rows.map(toActivation)[0],

@@ -37,7 +37,7 @@ async function sql(url: string, text: string, args: unknown[] = []): Promise<pg.
 describe('postgres store: connections the server ends', () => {
   it('idle connections terminated by the server do not crash the process; a warning names the SQLSTATE only; the next query reconnects', async () => {
     const { logger, warnings } = recordingLogger();
-    const store = await PostgresStore.open(pgServer.url, { max: 4, logger });
+    const store = await PostgresStore.open(pgServer.url, { pool: { pool_max: 4 }, logger });
     try {
       await Promise.all(Array.from({ length: 4 }, () => store.query('SELECT pg_sleep(0.01)')));
       const killed = await sql(pgServer.url, `SELECT pg_terminate_backend(pid) AS ok FROM pg_stat_activity
@@ -64,7 +64,7 @@ describe('postgres store: connections the server ends', () => {
       await sql(pgServer.url, `CREATE DATABASE ${name}`);
       const u = new URL(pgServer.url);
       u.pathname = `/${name}`;
-      const store = await PostgresStore.open(u.toString(), { max: 8, logger });
+      const store = await PostgresStore.open(u.toString(), { pool: { pool_max: 8 }, logger });
       await Promise.all(Array.from({ length: 8 }, () => store.query('SELECT pg_sleep(0.01)')));
       await store.close();
       await sql(pgServer.url, `DROP DATABASE ${name} WITH (FORCE)`);

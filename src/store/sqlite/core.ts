@@ -106,21 +106,26 @@ export class SqliteCore {
   exchangesStart(row: StartRow): void {
     this.stmt(
       `INSERT INTO exchanges (id, started_at, subject, principal_json, endpoint, method, path, model, provider, upstream_model,
-         stream, client_ip, user_agent, decision_json, findings_json, status, client_request, upstream_request)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'in_progress', ?, ?)`,
+         stream, client_ip, user_agent, decision_json, findings_json, status, client_request, upstream_request, owner)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'in_progress', ?, ?, ?)`,
     ).run(...row);
   }
 
   exchangesAppendSegment(id: string, seq: number, sealed: Uint8Array): void {
-    this.stmt('INSERT INTO exchange_segments (exchange_id, seq, sealed) VALUES (?, ?, ?)').run(id, seq, sealed);
+    // Only while the exchange is in progress: an ended exchange's chained end covers the segments it had.
+    const res = this.stmt(`INSERT INTO exchange_segments (exchange_id, seq, sealed) SELECT id, ?, ? FROM exchanges WHERE id = ? AND status = 'in_progress'`).run(seq, sealed, id);
+    if (res.changes !== 1) throw new Error(`exchange ${id} is not in progress`);
   }
 
   exchangesFinish(row: FinishRow): void {
-    const res = this.stmt(
+    if (!this.exchangesInterrupt(row)) throw new Error(`exchange ${row[10]} is not in progress`);
+  }
+
+  exchangesInterrupt(row: FinishRow): boolean {
+    return this.stmt(
       `UPDATE exchanges SET status = ?, http_status = ?, error_code = ?, finished_at = ?, timings_json = ?, usage_json = ?,
          event_count = ?, response_findings_json = ?, response = ?, forwarded = ? WHERE id = ? AND status = 'in_progress'`,
-    ).run(...row);
-    if (res.changes !== 1) throw new Error(`exchange ${row[10]} is not in progress`);
+    ).run(...row).changes === 1;
   }
 
   exchangesRecordRejected(start: StartRow, finish: FinishRow): void {
@@ -161,12 +166,6 @@ export class SqliteCore {
     const limit = Math.min(Math.max(f.limit ?? 50, 1), 1000);
     const sql = `SELECT ${META_COLUMNS} FROM exchanges ${where.length ? 'WHERE ' + where.join(' AND ') : ''} ORDER BY id DESC LIMIT ${limit}`;
     return (this.db.prepare(sql).all(...args) as Row[]).map(toExchange);
-  }
-
-  exchangesMarkAbandoned(before: number): number {
-    return Number(
-      this.stmt(`UPDATE exchanges SET status = 'incomplete', error_code = 'gateway_restarted' WHERE status = 'in_progress' AND started_at < ?`).run(before).changes,
-    );
   }
 
   // --- token vault ----------------------------------------------------------------------------------------
@@ -220,9 +219,9 @@ export class SqliteCore {
 }
 
 /** Every exchange column but the sealed bodies (listing never reads bodies). */
-const META_COLUMNS = `id, started_at, subject, principal_json, endpoint, method, path, model, provider, upstream_model, stream,
+export const META_COLUMNS = `id, started_at, subject, principal_json, endpoint, method, path, model, provider, upstream_model, stream,
   client_ip, user_agent, decision_json, findings_json, status, http_status, error_code, finished_at, timings_json, usage_json,
-  event_count, response_findings_json, forwarded`;
+  event_count, response_findings_json, forwarded, owner`;
 
 function str(v: SQLOutputValue | undefined): string {
   return typeof v === 'string' ? v : v === null || v === undefined ? '' : typeof v === 'number' || typeof v === 'bigint' ? v.toString() : Buffer.from(v).toString('utf8');
@@ -260,7 +259,7 @@ function toApiKey(r: Row): ApiKeyRecord {
   };
 }
 
-function toExchange(r: Row): ExchangeRow {
+export function toExchange(r: Row): ExchangeRow {
   return {
     id: str(r.id),
     startedAt: Number(r.started_at),
@@ -286,6 +285,7 @@ function toExchange(r: Row): ExchangeRow {
     eventCount: numOrNull(r.event_count) ?? undefined,
     responseFindings: parse(r.response_findings_json) ?? undefined,
     forwarded: r.forwarded === null || r.forwarded === undefined ? null : r.forwarded === 1,
+    owner: strOrNull(r.owner),
   };
 }
 

@@ -7,6 +7,7 @@ import { identitySqlite } from './identity.ts';
 import { budgetsSqlite } from './budgets.ts';
 import { templatesSqlite } from './templates.ts';
 import { analyticsSqlite } from './analytics.ts';
+import { replicasSqlite } from './replicas.ts';
 
 /**
  * Extension repos for the SQLite worker. A module (identity, policy, audit, approvals, …) adds persistence by:
@@ -19,4 +20,4 @@ import { analyticsSqlite } from './analytics.ts';
  */
 export type SqliteExtension = (core: SqliteCore) => Record<string, (...args: never[]) => unknown>;
 
-export const SQLITE_EXTENSIONS: readonly SqliteExtension[] = [identitySqlite, auditSqlite, outboxSqlite, approvalsSqlite, budgetsSqlite, policySqlite, templatesSqlite, analyticsSqlite];
+export const SQLITE_EXTENSIONS: readonly SqliteExtension[] = [identitySqlite, auditSqlite, outboxSqlite, approvalsSqlite, budgetsSqlite, policySqlite, templatesSqlite, analyticsSqlite, replicasSqlite];

@@ -4,7 +4,8 @@ import type { CheckpointerOptions } from './checkpointer.ts';
 import type { SqliteCore, SqliteOptions } from './core.ts';
 import { finishRow, startRow } from './rows.ts';
 import type { CallMessage, Reply } from './worker.ts';
-import type { ApiKeyRepo, CredentialRepo, ExchangeRepo, Store, TokenVaultRepo } from '../ports.ts';
+import type { ApiKeyRepo, CredentialRepo, ExchangeRepo, ReplicaRepo, Store, TokenVaultRepo } from '../ports.ts';
+import { sqliteReplicaRepo } from './replicas.ts';
 
 type CoreMethod = {
   [K in keyof SqliteCore]: SqliteCore[K] extends (...args: infer A) => infer R ? (...args: A) => R : never;
@@ -137,8 +138,10 @@ export class SqliteStore implements Store {
     get: (id) => this.call('exchangesGet', id),
     bodies: (id) => this.call('exchangesBodies', id).then(fixBodies),
     list: (f) => this.call('exchangesList', f),
-    markAbandoned: (before) => this.call('exchangesMarkAbandoned', before),
+    interrupt: (f) => this.call('exchangesInterrupt', finishRow(f)),
   };
+
+  readonly replicas: ReplicaRepo = sqliteReplicaRepo(this);
 
   readonly credentials: CredentialRepo = {
     put: (p, sealed, at, by) => this.call('credentialsPut', p, sealed, at, by),

@@ -10,6 +10,7 @@ import { APPROVAL_MIGRATIONS } from './approvals.ts';
 import { BUDGET_MIGRATIONS } from './budgets.ts';
 import { TEMPLATE_MIGRATIONS } from './templates.ts';
 import { ANALYTICS_MIGRATIONS } from './analytics.ts';
+import { REPLICA_LEASES_SQL } from '../replica-sql.ts';
 
 export interface Migration {
   id: string;
@@ -88,6 +89,7 @@ export const CORE_MIGRATIONS: readonly Migration[] = [
   ` },
   // Whether the request went to the provider (ExchangeFinish.forwarded); NULL for rows finished before it existed.
   { id: 'core/003-exchange-forwarded', sql: 'ALTER TABLE exchanges ADD COLUMN forwarded INTEGER' },
+  { id: 'core/004-replica-leases', sql: REPLICA_LEASES_SQL },
 ];
 
 /** Every module's migrations, in the order they apply. Modules append their list here. */

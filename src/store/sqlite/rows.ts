@@ -10,26 +10,26 @@ import type { ExchangeFinish, ExchangeStart } from '../ports.ts';
 export type StartRow = [
   id: string, startedAt: number, subject: string | null, principalJson: string | null, endpoint: string, method: string, path: string,
   model: string | null, provider: string | null, upstreamModel: string | null, stream: number, clientIp: string | null, userAgent: string | null,
-  decisionJson: string | null, findingsJson: string, clientRequest: Uint8Array | null, upstreamRequest: Uint8Array | null,
+  decisionJson: string | null, findingsJson: string, clientRequest: Uint8Array | null, upstreamRequest: Uint8Array | null, owner: string | null,
 ];
 
 /** The values of an exchange's finish, in UPDATE parameter order (see exchangesFinish); the id is last. */
 export type FinishRow = [
   status: string, httpStatus: number | null, errorCode: string | null, finishedAt: number, timingsJson: string, usageJson: string,
-  eventCount: number, responseFindingsJson: string, response: Uint8Array | null, forwarded: number, id: string,
+  eventCount: number, responseFindingsJson: string, response: Uint8Array | null, forwarded: number | null, id: string,
 ];
 
 export function startRow(r: ExchangeStart): StartRow {
   return [
     r.id, r.startedAt, r.subject, json(r.principal), r.endpoint, r.method, r.path, r.model, r.provider, r.upstreamModel,
-    r.stream ? 1 : 0, r.clientIp, r.userAgent, json(r.decision), JSON.stringify(r.findings), r.clientRequest, r.upstreamRequest,
+    r.stream ? 1 : 0, r.clientIp, r.userAgent, json(r.decision), JSON.stringify(r.findings), r.clientRequest, r.upstreamRequest, r.owner ?? null,
   ];
 }
 
 export function finishRow(f: ExchangeFinish): FinishRow {
   return [
     f.status, f.httpStatus, f.errorCode, f.finishedAt, JSON.stringify(f.timings), JSON.stringify(f.usage), f.eventCount,
-    JSON.stringify(f.responseFindings), f.response, f.forwarded ? 1 : 0, f.id,
+    JSON.stringify(f.responseFindings), f.response, f.forwarded === null ? null : f.forwarded ? 1 : 0, f.id,
   ];
 }
 
