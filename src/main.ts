@@ -29,6 +29,7 @@ import { GatewayMetrics } from './proxy/metrics.ts';
 import { openGuard, type ExchangeGuard } from './proxy/guard.ts';
 import { RouteTable } from './proxy/routes.ts';
 import { createGatewayServer } from './proxy/server.ts';
+import { startMcpFront } from './mcp/index.ts';
 import { startProviders, type StartedProviders } from './providers.ts';
 
 export interface GatewayOptions {
@@ -135,6 +136,9 @@ async function composeGateway(o: GatewayOptions, onFailedStart: (close: () => Pr
     onRecordError: (err, action) => logger.error({ event: 'admin_action_unrecorded', reason: action, error_name: errorName(err) }, 'an admin action could not be recorded; its answer was withheld'),
   });
   const adminAuthenticate = activity.authenticate(authenticate);
+  // MCP servers at /mcp/<name>: the same authenticate, guard (policy version) and recorder as the LLM endpoints.
+  const mcp = await startMcpFront({ config, store, keyring, clock, logger, baseDir, env, recorder, authenticate, guard: () => guard, publicUrl: () => config.server.public_url ?? url });
+  onFailedStart(() => mcp.close());
   const routes: Route[] = activity.wrap([
     ...adminRoutes({
       store, keyring, clock, authenticate: adminAuthenticate,
@@ -145,8 +149,9 @@ async function composeGateway(o: GatewayOptions, onFailedStart: (close: () => Pr
     ...governance.routes(adminAuthenticate),
     ...auditRoutes({ store, repo: evidence.audit.repo, keyring, clock, log: evidence.audit.log, authenticate: adminAuthenticate }),
     ...eventsRoutes({ events: evidence.events, authenticate: adminAuthenticate }),
+    ...mcp.adminRoutes(adminAuthenticate),
   ]);
-  const router = new Router().add(...routes, ...(await loadConsoleRoutes()));
+  const router = new Router().add(...routes, ...mcp.routes, ...(await loadConsoleRoutes()));
   const server = createGatewayServer({
     pipeline: {
       clock, logger, metrics, recorder, authenticate,
@@ -201,7 +206,7 @@ async function composeGateway(o: GatewayOptions, onFailedStart: (close: () => Pr
     setGuard: (g) => void (guard = g),
     close: () => {
       clearInterval(purge);
-      return shutdown({ server, providers, store, governance, evidence });
+      return shutdown({ server, providers, store, governance, evidence }).finally(() => mcp.close());
     },
   };
 }

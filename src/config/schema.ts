@@ -8,6 +8,7 @@ import { eventsConfigSchema, type EventsConfig } from '../events/config-schema.t
 import { auditConfigSchema, type AuditConfig } from '../audit/config-schema.ts';
 import { approvalsConfigSchema, type ApprovalsConfig } from '../approvals/config-schema.ts';
 import { detectionConfigSchema, type DetectionConfig } from '../detect/config-schema.ts';
+import { mcpConfigSchema, type McpConfig } from '../mcp/config-schema.ts';
 
 export const PROVIDER_TYPES = ['openai', 'anthropic', 'azure-openai', 'openai-compatible', 'mock'] as const;
 export type ProviderType = (typeof PROVIDER_TYPES)[number];
@@ -54,6 +55,8 @@ export interface Config {
   audit?: AuditConfig;
   approvals: ApprovalsConfig;
   detection: DetectionConfig;
+  /** MCP servers fronted at /mcp/<name> (docs/mcp.md). */
+  mcp: McpConfig;
   logging: { level: 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent' };
   providers: ProviderConfig[];
   routes: RouteConfig[];
@@ -143,6 +146,7 @@ export const configSchema = {
     audit: auditConfigSchema,
     approvals: approvalsConfigSchema,
     detection: detectionConfigSchema,
+    mcp: mcpConfigSchema,
     logging: {
       type: 'object',
       additionalProperties: false,

@@ -5,6 +5,7 @@ import { issueFromAjv, lineOf } from '../config/loader.ts';
 import { policySchema, type PolicyDocument, type PolicyRule } from './document.ts';
 import { compilePolicy, PolicyCompileError, type PolicyEngine } from './engine.ts';
 import { PolicyError, type PolicyIssue } from './errors.ts';
+import { compileMcpSection, McpPolicyError, type McpEngine } from './mcp.ts';
 
 const ajv = new Ajv({ allErrors: true, useDefaults: true, strict: false });
 const validate = ajv.compile<PolicyDocument>(policySchema);
@@ -26,6 +27,8 @@ export interface LoadOptions {
 export interface LoadedPolicy {
   document: PolicyDocument;
   engine: PolicyEngine;
+  /** The `mcp:` section compiled (an empty section follows the document's default effect). */
+  mcp: McpEngine;
 }
 
 /**
@@ -55,6 +58,13 @@ export function loadPolicy(text: string, o: LoadOptions): LoadedPolicy {
     if (!(err instanceof PolicyCompileError)) throw err;
     extra.push(...err.issues);
   }
-  if (extra.length > 0 || !engine) throw new PolicyError(o.file, extra.map((i) => ({ ...i, line: i.line ?? lineOf(yaml, lc, i.path) })));
-  return { document: data, engine };
+  let mcp: McpEngine | undefined;
+  try {
+    mcp = compileMcpSection(data.mcp, data.defaults?.effect, o.version);
+  } catch (err) {
+    if (!(err instanceof McpPolicyError)) throw err;
+    extra.push(...err.issues.map((i) => ({ ...i, path: `mcp.${i.path}` })));
+  }
+  if (extra.length > 0 || !engine || !mcp) throw new PolicyError(o.file, extra.map((i) => ({ ...i, line: i.line ?? lineOf(yaml, lc, i.path) })));
+  return { document: data, engine, mcp };
 }

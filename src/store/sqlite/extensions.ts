@@ -6,6 +6,7 @@ import { approvalsSqlite } from './approvals.ts';
 import { identitySqlite } from './identity.ts';
 import { budgetsSqlite } from './budgets.ts';
 import { templatesSqlite } from './templates.ts';
+import { mcpSqlite } from './mcp.ts';
 
 /**
  * Extension repos for the SQLite worker. A module (identity, policy, audit, approvals, …) adds persistence by:
@@ -18,4 +19,4 @@ import { templatesSqlite } from './templates.ts';
  */
 export type SqliteExtension = (core: SqliteCore) => Record<string, (...args: never[]) => unknown>;
 
-export const SQLITE_EXTENSIONS: readonly SqliteExtension[] = [identitySqlite, auditSqlite, outboxSqlite, approvalsSqlite, budgetsSqlite, policySqlite, templatesSqlite];
+export const SQLITE_EXTENSIONS: readonly SqliteExtension[] = [identitySqlite, auditSqlite, outboxSqlite, approvalsSqlite, budgetsSqlite, policySqlite, templatesSqlite, mcpSqlite];

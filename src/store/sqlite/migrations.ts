@@ -9,6 +9,7 @@ import { OUTBOX_MIGRATIONS } from './outbox.ts';
 import { APPROVAL_MIGRATIONS } from './approvals.ts';
 import { BUDGET_MIGRATIONS } from './budgets.ts';
 import { TEMPLATE_MIGRATIONS } from './templates.ts';
+import { MCP_MIGRATIONS } from './mcp.ts';
 
 export interface Migration {
   id: string;
@@ -88,4 +89,4 @@ export const CORE_MIGRATIONS: readonly Migration[] = [
 ];
 
 /** Every module's migrations, in the order they apply. Modules append their list here. */
-export const SQLITE_MIGRATIONS: readonly Migration[] = [...CORE_MIGRATIONS, ...IDENTITY_MIGRATIONS, ...AUDIT_MIGRATIONS, ...OUTBOX_MIGRATIONS, ...APPROVAL_MIGRATIONS, ...BUDGET_MIGRATIONS, ...POLICY_MIGRATIONS, ...TEMPLATE_MIGRATIONS];
+export const SQLITE_MIGRATIONS: readonly Migration[] = [...CORE_MIGRATIONS, ...IDENTITY_MIGRATIONS, ...AUDIT_MIGRATIONS, ...OUTBOX_MIGRATIONS, ...APPROVAL_MIGRATIONS, ...BUDGET_MIGRATIONS, ...POLICY_MIGRATIONS, ...TEMPLATE_MIGRATIONS, ...MCP_MIGRATIONS];
