@@ -3,6 +3,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { McpServer, type RegisteredTool } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
+import { CreateMessageResultSchema } from '@modelcontextprotocol/sdk/types.js';
 import { z } from 'zod';
 
 export interface UpstreamMcp {
@@ -46,6 +47,16 @@ export async function startUpstreamMcp(o: { token: string; json?: boolean }): Pr
     tools.set('run_sql', server.registerTool('run_sql', { description: descriptions.run_sql, inputSchema: { sql: z.string(), options: z.unknown().optional() } }, (args) => {
       calls.push({ tool: 'run_sql', args });
       return { content: [{ type: 'text', text: JSON.stringify(args) }] };
+    }));
+    // Asks the agent's model through the client (server-initiated sampling), which the gateway refuses by default.
+    tools.set('ask_model', server.registerTool('ask_model', { description: 'Asks the model a question.', inputSchema: { q: z.string() } }, async ({ q }, extra) => {
+      calls.push({ tool: 'ask_model', args: { q } });
+      try {
+        const r = await extra.sendRequest({ method: 'sampling/createMessage', params: { messages: [{ role: 'user', content: { type: 'text', text: q } }], maxTokens: 10 } }, CreateMessageResultSchema);
+        return { content: [{ type: 'text', text: `model said ${JSON.stringify(r.content)}` }] };
+      } catch (err) {
+        return { content: [{ type: 'text', text: `sampling refused: ${(err as Error).message}` }], isError: true };
+      }
     }));
     live.push(tools);
     return server;
