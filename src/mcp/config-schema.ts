@@ -20,6 +20,8 @@ export interface McpConfig {
   servers: McpServerConfig[];
   /** Largest JSON-RPC message a client may POST. */
   max_body_bytes: number;
+  /** Largest JSON answer or single SSE event an upstream server may send. */
+  max_response_bytes: number;
   /** Advertised in protected resource metadata (RFC 9728 `authorization_servers`). */
   authorization_servers: string[];
   /** How long a replica trusts its cached copy of a server's pinned catalogue (another replica may accept a new one). */
@@ -59,6 +61,7 @@ export const mcpConfigSchema = {
       },
     },
     max_body_bytes: { type: 'integer', minimum: 1024, maximum: 64 * 1024 * 1024, default: 4 * 1024 * 1024 },
+    max_response_bytes: { type: 'integer', minimum: 1024, maximum: 256 * 1024 * 1024, default: 16 * 1024 * 1024 },
     authorization_servers: { type: 'array', items: { type: 'string', pattern: '^https?://' }, default: [] },
     pin_cache_ms: { type: 'integer', minimum: 0, maximum: 600_000, default: 2_000 },
   },

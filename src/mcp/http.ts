@@ -9,6 +9,7 @@ import { clientIp } from '../proxy/client-info.ts';
 import type { ExchangeGuard } from '../proxy/guard.ts';
 import { presentedCredential } from '../proxy/headers.ts';
 import type { CatalogueGuard } from './catalogue.ts';
+import type { PendingRequests } from './pending.ts';
 import { refusal, type JsonRpcId, type RefusalCode } from './jsonrpc.ts';
 import type { SessionBinder } from './protocol.ts';
 import type { McpUpstream } from './upstream.ts';
@@ -23,7 +24,8 @@ export interface McpDeps {
   upstreams: ReadonlyMap<string, McpUpstream>;
   sessions: SessionBinder;
   catalogue: CatalogueGuard;
-  limits: { maxBodyBytes: number; bodyTimeoutMs: number; trustProxy: boolean };
+  pending: PendingRequests;
+  limits: { maxBodyBytes: number; bodyTimeoutMs: number; trustProxy: boolean; maxResponseBytes: number };
   publicUrl: () => string;
 }
 

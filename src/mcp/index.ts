@@ -14,6 +14,7 @@ import { mcpAdminRoutes } from './admin-routes.ts';
 import { CatalogueGuard } from './catalogue.ts';
 import { metadataPath, type McpDeps } from './http.ts';
 import { handlePost } from './post.ts';
+import { PendingRequests } from './pending.ts';
 import { SessionBinder } from './protocol.ts';
 import { handleStreamOrDelete } from './stream.ts';
 import { startUpstreams } from './upstream.ts';
@@ -57,8 +58,8 @@ export async function startMcpFront(o: McpFrontOptions): Promise<McpFront> {
   const catalogue = new CatalogueGuard({ repo: pins, now: () => o.clock.now(), cacheMs: cfg.pin_cache_ms });
   const deps: McpDeps = {
     clock: o.clock, logger: o.logger, recorder: o.recorder, authenticate: o.authenticate, guard: o.guard, upstreams,
-    sessions: new SessionBinder(o.keyring.key('mcp')), catalogue, publicUrl: o.publicUrl,
-    limits: { maxBodyBytes: cfg.max_body_bytes, bodyTimeoutMs: o.config.server.request_body_timeout_ms, trustProxy: o.config.server.trust_proxy },
+    sessions: new SessionBinder(o.keyring.key('mcp')), catalogue, publicUrl: o.publicUrl, pending: new PendingRequests(),
+    limits: { maxBodyBytes: cfg.max_body_bytes, bodyTimeoutMs: o.config.server.request_body_timeout_ms, trustProxy: o.config.server.trust_proxy, maxResponseBytes: cfg.max_response_bytes },
   };
   const data = (method: Route['method']): Route => ({
     method, path: '/mcp/:server',

@@ -68,8 +68,11 @@ export async function handlePost(d: McpDeps, server: string, req: IncomingMessag
 async function governed(d: McpDeps, ex: Exchange, msg: Inbound, raw: Buffer): Promise<void> {
   const version = ex.version;
   const tool = msg.method === 'tools/call' && typeof msg.params?.name === 'string' ? msg.params.name : undefined;
-  if (msg.method === 'tools/call' && tool === undefined) {
-    return msg.kind === 'request' ? sendRpc(ex.res, 200, rpcError(msg.id, RPC.invalidParams, '`params.name` must be the tool name.')) : refuse(ex.res, 400, null, 'invalid_message', '`params.name` is required.');
+  const args = msg.params?.arguments;
+  if (msg.method === 'tools/call' && (tool === undefined || (args !== undefined && (typeof args !== 'object' || args === null || Array.isArray(args))))) {
+    // Arguments the gateway cannot read as an object are never forwarded unread (fail closed).
+    const why = tool === undefined ? '`params.name` must be the tool name.' : '`params.arguments` must be an object.';
+    return msg.kind === 'request' ? sendRpc(ex.res, 200, rpcError(msg.id, RPC.invalidParams, why)) : refuse(ex.res, 400, null, 'invalid_message', why);
   }
   let verdict: CallVerdict;
   let pinRefusal: string | undefined;
@@ -113,6 +116,7 @@ async function governed(d: McpDeps, ex: Exchange, msg: Inbound, raw: Buffer): Pr
     return;
   }
   const upstreamBody = verdict.rewritten ? Buffer.from(JSON.stringify(verdict.rewritten)) : raw;
+  d.pending.add(ex.server, ex.upstreamSession, msg.id, msg.method, d.clock.now());
   let recording: ExchangeRecording;
   try {
     recording = await d.recorder.begin(start, { client: raw, upstream: verdict.rewritten ? upstreamBody : undefined });

@@ -57,7 +57,13 @@ export async function relayAnswer(d: McpDeps, ex: Exchange, up: Dispatcher.Respo
     return { status: 'upstream_error', httpStatus: 502, errorCode: 'upstream_auth', findings: [] };
   }
   if (type.startsWith('text/event-stream') && status < 300) return relaySse(d, ex, up, headers, rec);
-  const text = await up.body.text();
+  let text: string;
+  try {
+    text = await readCapped(up.body, d.limits.maxResponseBytes);
+  } catch {
+    refuse(ex.res, 502, ex.rpcId, 'upstream_error', `MCP server "${ex.server}" sent an answer larger than the gateway accepts.`);
+    return { status: 'upstream_error', httpStatus: 502, errorCode: 'upstream_too_large', findings: [] };
+  }
   if (text.length === 0 || !type.startsWith('application/json')) {
     if (status >= 300) {
       refuse(ex.res, status === 404 && ex.upstreamSession ? 404 : 502, ex.rpcId, status === 404 ? 'session_not_found' : 'upstream_error', status === 404 ? 'Session not found; initialize a new session.' : `MCP server "${ex.server}" answered HTTP ${status}.`);
@@ -77,8 +83,13 @@ export async function relayAnswer(d: McpDeps, ex: Exchange, up: Dispatcher.Respo
   const m = classify(message);
   let out = message as Record<string, unknown>;
   let findings: Record<string, unknown>[] = [];
-  if (m?.kind === 'response' && m.id === ex.rpcId && ex.rpcId !== null) {
-    const t = await transformAnswer({ server: ex.server, method: ex.method, id: ex.rpcId, principal: ex.principal, version: ex.version, catalogue: d.catalogue }, m.raw);
+  if (m?.kind === 'response') {
+    const method = d.pending.take(ex.server, ex.upstreamSession, m.id, d.clock.now());
+    if (method === undefined || m.id === null) {
+      refuse(ex.res, 502, ex.rpcId, 'upstream_error', `MCP server "${ex.server}" answered a request it was not sent.`);
+      return { status: 'upstream_error', httpStatus: 502, errorCode: 'upstream_unsolicited_response', findings: [] };
+    }
+    const t = await transformAnswer({ server: ex.server, method, id: m.id, principal: ex.principal, version: ex.version, catalogue: d.catalogue }, m.raw);
     out = t.message;
     findings = t.findings;
   }
@@ -94,14 +105,22 @@ export async function relaySse(d: McpDeps, ex: Exchange, up: Dispatcher.Response
   let findings: Record<string, unknown>[] = [];
   let answered = false;
   try {
-    await pumpSse(up.body, async (e) => {
+    await pumpSse(up.body, d.limits.maxResponseBytes, async (e) => {
       let data = e.data;
       const m = classify(safeParse(e.data));
-      if (m?.kind === 'response' && ex.rpcId !== null && m.id === ex.rpcId) {
-        const t = await transformAnswer({ server: ex.server, method: ex.method, id: ex.rpcId, principal: ex.principal, version: ex.version, catalogue: d.catalogue }, m.raw);
+      if (m?.kind === 'response') {
+        // Only answers to requests the gateway forwarded, each through its own method's controls (pending.ts).
+        const method = d.pending.take(ex.server, ex.upstreamSession, m.id, d.clock.now());
+        if (method === undefined || m.id === null) {
+          rec?.event(d.clock.mono() - ex.mono0, 'portcullis.dropped_response', '{}', e.data);
+          return;
+        }
+        const t = await transformAnswer({ server: ex.server, method, id: m.id, principal: ex.principal, version: ex.version, catalogue: d.catalogue }, m.raw);
         if (t.message !== m.raw) data = JSON.stringify(t.message);
-        findings = t.findings;
-        answered = true;
+        if (m.id === ex.rpcId) {
+          findings = t.findings;
+          answered = true;
+        }
       } else if (m?.kind === 'request' && DENIED_SERVER_REQUESTS.has(m.method)) {
         denyServerRequest(d, ex, m.id, m.method);
         rec?.event(d.clock.mono() - ex.mono0, 'portcullis.denied_server_request', JSON.stringify({ method: m.method }), e.data);
@@ -138,6 +157,19 @@ function denyServerRequest(d: McpDeps, ex: Exchange, id: JsonRpcId, method: stri
 }
 
 const MAX_PAGES = 20;
+const MAX_REFRESH_BYTES = 16 * 1024 * 1024;
+
+/** The whole body as text, refusing one larger than `cap` bytes (never buffering more than that). */
+async function readCapped(body: AsyncIterable<Buffer>, cap: number): Promise<string> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const c of body) {
+    size += c.length;
+    if (size > cap) throw new Error('too large');
+    chunks.push(c);
+  }
+  return Buffer.concat(chunks, size).toString('utf8');
+}
 
 /**
  * The gateway lists the tools itself (in the caller's session) when a call names a tool it has not seen, or after
@@ -168,11 +200,11 @@ async function readAnswer(up: Dispatcher.ResponseData, id: string): Promise<Reco
     return undefined;
   }
   if (type.startsWith('application/json')) {
-    const m = classify(safeParse(await up.body.text()));
+    const m = classify(safeParse(await readCapped(up.body, MAX_REFRESH_BYTES)));
     return m?.kind === 'response' && m.id === id ? m.raw : undefined;
   }
   let found: Record<string, unknown> | undefined;
-  await pumpSse(up.body, async (e) => {
+  await pumpSse(up.body, MAX_REFRESH_BYTES, async (e) => {
     const m = classify(safeParse(e.data));
     if (m?.kind === 'response' && m.id === id) found = m.raw;
   });

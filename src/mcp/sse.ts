@@ -7,12 +7,17 @@ import { createParser, type EventSourceMessage } from 'eventsource-parser';
  * client is slow, so the upstream read pauses and backpressure reaches the server. Event ids are kept: a client
  * resumes with `Last-Event-ID`, which goes upstream unchanged.
  */
-export async function pumpSse(body: AsyncIterable<Buffer>, onEvent: (e: EventSourceMessage) => Promise<void>): Promise<void> {
+export async function pumpSse(body: AsyncIterable<Buffer>, maxEventBytes: number, onEvent: (e: EventSourceMessage) => Promise<void>): Promise<void> {
   const queue: EventSourceMessage[] = [];
   const parser = createParser({ onEvent: (e) => void queue.push(e) });
   const decoder = new TextDecoder();
+  // Bytes since the last complete event: a server that never ends an event cannot grow the parser's buffer forever.
+  let pending = 0;
   for await (const chunk of body) {
+    pending += chunk.length;
     parser.feed(decoder.decode(chunk, { stream: true }));
+    if (queue.length > 0) pending = 0;
+    else if (pending > maxEventBytes) throw new Error('SSE event too large');
     while (queue.length > 0) await onEvent(queue.shift()!);
   }
   parser.feed(decoder.decode());
