@@ -1,3 +1,4 @@
+import type { ApprovalRequirement } from '../approvals/rule.ts';
 import type { McpEngine } from '../policy/mcp.ts';
 import type { PolicyMode } from '../policy/versions.ts';
 import { openGuard, type ExchangeGuard } from '../proxy/guard.ts';
@@ -13,6 +14,8 @@ export interface McpVersion {
   readonly content: ContentPolicy | undefined;
   readonly mode: PolicyMode;
   readonly version: string;
+  /** The approval terms of each `require_approval` MCP rule, or why they are invalid (then the call is refused). */
+  readonly approvals: ReadonlyMap<string, ApprovalRequirement | string>;
 }
 
 const versions = new WeakMap<ExchangeGuard, McpVersion>();

@@ -14,6 +14,7 @@ import type { TokenVaultRepo } from '../store/ports.ts';
 import { checkApprovalOptions } from './policy-checks.ts';
 import { createGovernedGuard, type ContentPolicy, type RequestPreparer } from './guard.ts';
 import { attachMcpVersion } from './mcp-version.ts';
+import { approvalRequirements } from '../approvals/policy-hook.ts';
 import { createPolicyDecider, type PolicyHookFactory } from './policy-decider.ts';
 import { createPolicyRuntime, type PolicyRuntime } from './policy-runtime.ts';
 import { PolicyService, type PolicyLoader } from './policy-service.ts';
@@ -97,7 +98,8 @@ export async function startPolicyModule(o: PolicyModuleOptions): Promise<PolicyM
       vault,
       prepare: o.prepare,
     });
-    return attachMcpVersion(guard, { engine: policy.mcp, content: compiled, mode, version: policy.engine.version });
+    const approvals = approvalRequirements({ document: { rules: policy.document.mcp?.rules ?? [] } });
+    return attachMcpVersion(guard, { engine: policy.mcp, content: compiled, mode, version: policy.engine.version, approvals });
   };
   const runtime = createPolicyRuntime({
     repo: o.repo, logger: o.logger, load, setGuard: (g) => o.setGuard(g), guardFor,

@@ -15,12 +15,12 @@ mcp:
   rules:
     - { id: eng, effect: allow, subjects: { groups: [eng] }, servers: [gh] }
     - { id: no-delete, effect: deny, servers: [gh], tools: ["delete_*"] }
-    - { id: prod, effect: require_approval, servers: [gh], tools: [deploy] }
+    - { id: prod, effect: require_approval, servers: [gh], tools: [deploy], approval: { approver_groups: [sre] } }
 `;
 
 function version(mode: 'enforce' | 'observe'): McpVersion {
   const p = loadPolicy(SOURCE, { file: 't', version: 'v1' });
-  return { engine: p.mcp, content: compileContentPolicy(p.document.content), mode, version: 'v1' };
+  return { engine: p.mcp, content: compileContentPolicy(p.document.content), mode, version: 'v1', approvals: new Map() };
 }
 
 const principal = { subject: 'user:alice', kind: 'user' as const, displayName: 'alice', groups: ['eng'], roles: ['user'], authMethod: 'api_key' as const, credentialId: 'k1' };
@@ -30,10 +30,11 @@ const input = (name: string, args: Record<string, unknown>): DecideInput => ({
 });
 
 describe('decideCall', () => {
-  it('enforce: a denied tool is refused, an approval rule refuses (held MCP calls are not built), masking rewrites a copy', () => {
+  it('enforce: a denied tool is refused, an approval rule leaves the call to be held, masking rewrites a copy', () => {
     const v = version('enforce');
     assert.equal(decideCall(v, input('delete_repo', {})).refusal?.code, 'denied_by_policy');
-    assert.equal(decideCall(v, input('deploy', {})).refusal?.code, 'approval_required');
+    const held = decideCall(v, input('deploy', {}));
+    assert.deepEqual([held.refusal, held.decision.effect, held.decision.enforced], [undefined, 'require_approval', true]);
     const args = { to: 'bob@example.com' };
     const masked = decideCall(v, input('send', args));
     assert.equal(masked.refusal, undefined);

@@ -12,6 +12,8 @@ export interface CallVerdict {
   findings: (Finding & Record<string, unknown>)[];
   /** The message to send upstream when the gateway changed it (masked arguments); undefined: unchanged. */
   rewritten: Record<string, unknown> | undefined;
+  /** Set for an enforced `require_approval` tool call: the caller holds it for a reviewer (hold.ts). */
+  arguments?: Record<string, unknown>;
   refusal?: { code: RefusalCode; message: string } | undefined;
 }
 
@@ -57,13 +59,13 @@ export function decideCall(v: McpVersion | 'open', d: DecideInput): CallVerdict 
     reasons: enforced || pd.effect === 'allow' ? pd.reasons : [...pd.reasons, { code: 'observe_mode' }],
   };
   const rewritten = scanned?.changed ? { ...m.raw, params: { ...m.params, arguments: scanned.value } } : undefined;
-  const out: CallVerdict = { decision, findings, rewritten };
+  const out: CallVerdict = { decision, findings, rewritten, arguments: (scanned?.value as Record<string, unknown> | undefined) ?? args };
   if (scanned?.blocked) out.refusal = { code: 'content_blocked', message: scanned.blocked.publicMessage };
   else if (enforced && pd.effect === 'deny') {
     out.refusal = { code: 'denied_by_policy', message: name === undefined ? `Policy does not allow ${m.method} on MCP server "${d.server}".` : `Policy does not allow the tool "${name}" on MCP server "${d.server}".` };
-  } else if (enforced && pd.effect === 'require_approval') {
-    // Held tool calls are not built yet (docs/mcp.md): refusing is the closed failure, never a silent allow.
-    out.refusal = { code: 'approval_required', message: `The tool call needs an approval, and approvals of MCP calls are not available on this gateway yet.` };
+  } else if (enforced && pd.effect === 'require_approval' && !isCall) {
+    // Only a tool call can be held for a reviewer; any other method under an approval rule is refused.
+    out.refusal = { code: 'approval_required', message: `${m.method} on MCP server "${d.server}" needs an approval; only tool calls can be approved.` };
   }
   return out;
 }

@@ -1,4 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { ApprovalGate } from '../approvals/gate.ts';
 import type { ExchangeRecorder, StartRecord } from '../audit/recorder.ts';
 import type { Clock } from '../core/clock.ts';
 import { GatewayError } from '../core/errors.ts';
@@ -25,6 +26,8 @@ export interface McpDeps {
   sessions: SessionBinder;
   catalogue: CatalogueGuard;
   pending: PendingRequests;
+  /** The approvals gate (src/approvals): holds `require_approval` tool calls for a reviewer. */
+  approvals: ApprovalGate | undefined;
   limits: { maxBodyBytes: number; bodyTimeoutMs: number; trustProxy: boolean; maxResponseBytes: number };
   publicUrl: () => string;
 }

@@ -1,4 +1,5 @@
 import type { Authenticate } from '../admin/http.ts';
+import type { ApprovalGate } from '../approvals/gate.ts';
 import type { ExchangeRecorder } from '../audit/recorder.ts';
 import type { Config } from '../config/schema.ts';
 import type { Clock } from '../core/clock.ts';
@@ -39,6 +40,8 @@ export interface McpFrontOptions {
   authenticate: (credential: string | undefined, ctx: AuthContext) => Promise<Principal>;
   guard: () => ExchangeGuard;
   publicUrl: () => string;
+  /** Holds tool calls a `require_approval` MCP rule matches (the approvals module's gate). */
+  approvals?: ApprovalGate | undefined;
 }
 
 /**
@@ -58,7 +61,7 @@ export async function startMcpFront(o: McpFrontOptions): Promise<McpFront> {
   const catalogue = new CatalogueGuard({ repo: pins, now: () => o.clock.now(), cacheMs: cfg.pin_cache_ms });
   const deps: McpDeps = {
     clock: o.clock, logger: o.logger, recorder: o.recorder, authenticate: o.authenticate, guard: o.guard, upstreams,
-    sessions: new SessionBinder(o.keyring.key('mcp')), catalogue, publicUrl: o.publicUrl, pending: new PendingRequests(),
+    sessions: new SessionBinder(o.keyring.key('mcp')), catalogue, publicUrl: o.publicUrl, pending: new PendingRequests(), approvals: o.approvals,
     limits: { maxBodyBytes: cfg.max_body_bytes, bodyTimeoutMs: o.config.server.request_body_timeout_ms, trustProxy: o.config.server.trust_proxy, maxResponseBytes: cfg.max_response_bytes },
   };
   const data = (method: Route['method']): Route => ({

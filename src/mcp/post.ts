@@ -1,5 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { ExchangeRecording } from '../audit/recorder.ts';
+import type { ExchangeRecording, StartRecord } from '../audit/recorder.ts';
 import { GatewayError, toGatewayError } from '../core/errors.ts';
 import { newId } from '../core/ids.ts';
 import { errorName } from '../core/logger.ts';
@@ -11,7 +11,9 @@ import { decideCall, type CallVerdict } from './decide.ts';
 import { authenticateMcp, refuse, sendRpc, startRecordOf, type McpDeps } from './http.ts';
 import { classify, refusal, rpcError, RPC, type McpMessage } from './jsonrpc.ts';
 import { batchRefusal, protocolVersionOf } from './protocol.ts';
-import { refreshCatalogue, relayAnswer, type Exchange } from './relay.ts';
+import { holdForApproval } from './hold.ts';
+import { answerError, refreshCatalogue, relayAnswer, type Exchange } from './relay.ts';
+import { formatSse } from './sse.ts';
 
 type Inbound = Extract<McpMessage, { kind: 'request' | 'notification' }>;
 
@@ -97,23 +99,32 @@ async function governed(d: McpDeps, ex: Exchange, msg: Inbound, raw: Buffer): Pr
     return msg.kind === 'request' ? sendRpc(ex.res, 200, refusal(msg.id, 'policy_unavailable', g.expose ? g.publicMessage : 'The call could not be evaluated; it was refused.')) : refuse(ex.res, 503, null, 'policy_unavailable', 'The call could not be evaluated.');
   }
   if (pinRefusal) verdict.refusal = { code: 'tool_quarantined', message: pinRefusal };
+  const held = verdict.decision.effect === 'require_approval' && verdict.decision.enforced;
   if (msg.kind === 'notification') {
     if (verdict.refusal) return refuse(ex.res, 403, null, verdict.refusal.code, verdict.refusal.message);
+    if (held) return refuse(ex.res, 403, null, 'approval_required', 'A notification cannot be held for approval.');
     return forwardUnrecorded(d, ex, verdict.rewritten ? Buffer.from(JSON.stringify(verdict.rewritten)) : raw);
   }
   const start = startRecordOf({
     id: ex.id, at: d.clock.now(), principal: ex.principal, server: ex.server, method: msg.method, tool, req: ex.req,
     trustProxy: d.limits.trustProxy, clientSession: ex.clientSession, decision: verdict.decision, findings: verdict.findings,
   });
+  if (!verdict.refusal && held && tool !== undefined && version !== 'open') {
+    const hold = await holdForApproval({
+      gate: d.approvals, ex, version, verdict, id: msg.id, tool, now: d.clock.now(),
+      progressToken: (msg.params?._meta as { progressToken?: unknown } | undefined)?.progressToken,
+    });
+    if (!hold.approved) {
+      // A denial is a tool error result the agent can show (MCP tools/call `isError`), not a protocol error.
+      const answer = { jsonrpc: '2.0', id: msg.id, result: { content: [{ type: 'text', text: hold.message }], isError: true, _meta: { portcullis: { code: hold.code, exchange_id: ex.id } } } };
+      if (ex.streamOpen) ex.res.end(formatSse({ data: JSON.stringify(answer) }));
+      else sendRpc(ex.res, 200, answer);
+      return recordRefusal(d, ex, start, raw, hold.code);
+    }
+  }
   if (verdict.refusal) {
-    const answer = refusal(msg.id, verdict.refusal.code, verdict.refusal.message, { exchange_id: ex.id });
-    sendRpc(ex.res, 200, answer);
-    const t = d.clock.mono() - ex.mono0;
-    await d.recorder.rejected(start, raw, {
-      finishedAt: d.clock.now(), status: 'rejected', httpStatus: 200, errorCode: verdict.refusal.code,
-      timings: { upstreamFirstByteMs: null, clientFirstByteMs: t, totalMs: t }, usage: NO_USAGE, responseFindings: [],
-    }).catch((err: unknown) => d.logger.error({ event: 'record_refusal_failed', exchange_id: ex.id, error_name: errorName(err) }));
-    return;
+    sendRpc(ex.res, 200, refusal(msg.id, verdict.refusal.code, verdict.refusal.message, { exchange_id: ex.id }));
+    return recordRefusal(d, ex, start, raw, verdict.refusal.code);
   }
   const upstreamBody = verdict.rewritten ? Buffer.from(JSON.stringify(verdict.rewritten)) : raw;
   d.pending.add(ex.server, ex.upstreamSession, msg.id, msg.method, d.clock.now());
@@ -122,12 +133,20 @@ async function governed(d: McpDeps, ex: Exchange, msg: Inbound, raw: Buffer): Pr
     recording = await d.recorder.begin(start, { client: raw, upstream: verdict.rewritten ? upstreamBody : undefined });
   } catch (err) {
     d.logger.error({ event: 'mcp_record_failed', exchange_id: ex.id, error_name: errorName(err) });
-    return sendRpc(ex.res, 200, refusal(msg.id, 'recording_failed', 'The call could not be recorded, so it was not forwarded.'));
+    return answerError(ex, 200, 'recording_failed', 'The call could not be recorded, so it was not forwarded.');
   }
   await forwardRecorded(d, ex, upstreamBody, recording);
 }
 
 const NO_USAGE = { inputTokens: null, outputTokens: null, totalTokens: null };
+
+async function recordRefusal(d: McpDeps, ex: Exchange, start: StartRecord, raw: Buffer, code: string): Promise<void> {
+  const t = d.clock.mono() - ex.mono0;
+  await d.recorder.rejected(start, raw, {
+    finishedAt: d.clock.now(), status: 'rejected', httpStatus: 200, errorCode: code,
+    timings: { upstreamFirstByteMs: null, clientFirstByteMs: t, totalMs: t }, usage: NO_USAGE, responseFindings: [],
+  }).catch((err: unknown) => d.logger.error({ event: 'record_refusal_failed', exchange_id: ex.id, error_name: errorName(err) }));
+}
 
 async function forwardRecorded(d: McpDeps, ex: Exchange, body: Buffer, recording: ExchangeRecording): Promise<void> {
   const abort = new AbortController();
@@ -140,7 +159,7 @@ async function forwardRecorded(d: McpDeps, ex: Exchange, body: Buffer, recording
     outcome = await relayAnswer(d, ex, up, recording);
   } catch (err) {
     const g = err instanceof GatewayError ? err : toGatewayError(err);
-    if (!ex.res.headersSent) sendRpc(ex.res, 200, refusal(ex.rpcId, 'upstream_unavailable', g.expose ? g.publicMessage : `MCP server "${ex.server}" failed.`));
+    if (!ex.res.headersSent || ex.streamOpen) answerError(ex, 200, 'upstream_unavailable', g.expose ? g.publicMessage : `MCP server "${ex.server}" failed.`);
     else ex.res.destroy();
     outcome = { status: abort.signal.aborted ? 'client_aborted' : 'upstream_error', httpStatus: 502, errorCode: g.code, findings: [] };
   }

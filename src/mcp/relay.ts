@@ -5,7 +5,7 @@ import type { Principal } from '../core/principal.ts';
 import type { McpVersion } from '../governance/mcp-version.ts';
 import type { McpDeps } from './http.ts';
 import { refuse } from './http.ts';
-import { classify, rpcError, RPC, type JsonRpcId } from './jsonrpc.ts';
+import { classify, refusal, rpcError, RPC, type JsonRpcId, type RefusalCode } from './jsonrpc.ts';
 import { formatSse, pumpSse, writeWithBackpressure } from './sse.ts';
 import { transformAnswer } from './transform.ts';
 import type { McpUpstream } from './upstream.ts';
@@ -25,6 +25,8 @@ export interface Exchange {
   /** The request's method and id ('' / null for notifications and responses). */
   method: string;
   rpcId: JsonRpcId | null;
+  /** Set once the client's answer is an open SSE stream (a held call): later answers and errors are SSE events. */
+  streamOpen?: boolean;
 }
 
 export interface RelayOutcome {
@@ -41,6 +43,12 @@ export interface RelayOutcome {
  */
 const DENIED_SERVER_REQUESTS = new Set(['sampling/createMessage', 'elicitation/create']);
 
+/** A refusal in the shape the client's answer already has: a JSON-RPC error body, or an event on an open stream. */
+export function answerError(ex: Exchange, status: number, code: RefusalCode, message: string): void {
+  if (!ex.streamOpen) return refuse(ex.res, status, ex.rpcId, code, message);
+  ex.res.end(formatSse({ data: JSON.stringify(refusal(ex.rpcId, code, message)) }));
+}
+
 /** The upstream's answer to the client: session id bound to the caller, JSON or SSE through the controls. */
 export async function relayAnswer(d: McpDeps, ex: Exchange, up: Dispatcher.ResponseData, rec: ExchangeRecording | undefined): Promise<RelayOutcome> {
   const headers: Record<string, string> = { 'cache-control': 'no-store' };
@@ -53,7 +61,7 @@ export async function relayAnswer(d: McpDeps, ex: Exchange, up: Dispatcher.Respo
     // sent into the upstream's authorization flow (its WWW-Authenticate is not passed on).
     await up.body.dump();
     d.logger.warn({ event: 'mcp_upstream_refused_credential', provider: `mcp:${ex.server}`, status });
-    refuse(ex.res, 502, ex.rpcId, 'upstream_error', `MCP server "${ex.server}" refused the gateway's credential.`);
+    answerError(ex, 502, 'upstream_error', `MCP server "${ex.server}" refused the gateway's credential.`);
     return { status: 'upstream_error', httpStatus: 502, errorCode: 'upstream_auth', findings: [] };
   }
   if (type.startsWith('text/event-stream') && status < 300) return relaySse(d, ex, up, headers, rec);
@@ -61,23 +69,26 @@ export async function relayAnswer(d: McpDeps, ex: Exchange, up: Dispatcher.Respo
   try {
     text = await readCapped(up.body, d.limits.maxResponseBytes);
   } catch {
-    refuse(ex.res, 502, ex.rpcId, 'upstream_error', `MCP server "${ex.server}" sent an answer larger than the gateway accepts.`);
+    answerError(ex, 502, 'upstream_error', `MCP server "${ex.server}" sent an answer larger than the gateway accepts.`);
     return { status: 'upstream_error', httpStatus: 502, errorCode: 'upstream_too_large', findings: [] };
   }
   if (text.length === 0 || !type.startsWith('application/json')) {
     if (status >= 300) {
-      refuse(ex.res, status === 404 && ex.upstreamSession ? 404 : 502, ex.rpcId, status === 404 ? 'session_not_found' : 'upstream_error', status === 404 ? 'Session not found; initialize a new session.' : `MCP server "${ex.server}" answered HTTP ${status}.`);
+      answerError(ex, status === 404 && ex.upstreamSession ? 404 : 502, status === 404 ? 'session_not_found' : 'upstream_error', status === 404 ? 'Session not found; initialize a new session.' : `MCP server "${ex.server}" answered HTTP ${status}.`);
       return { status: 'upstream_error', httpStatus: status, errorCode: 'upstream_status', findings: [] };
     }
-    ex.res.writeHead(status, headers);
-    ex.res.end();
+    if (ex.streamOpen) answerError(ex, 502, 'upstream_error', `MCP server "${ex.server}" sent no answer.`);
+    else {
+      ex.res.writeHead(status, headers);
+      ex.res.end();
+    }
     return { status: 'completed', httpStatus: status, errorCode: null, findings: [] };
   }
   let message: unknown;
   try {
     message = JSON.parse(text);
   } catch {
-    refuse(ex.res, 502, ex.rpcId, 'upstream_error', `MCP server "${ex.server}" sent invalid JSON.`);
+    answerError(ex, 502, 'upstream_error', `MCP server "${ex.server}" sent invalid JSON.`);
     return { status: 'upstream_error', httpStatus: 502, errorCode: 'upstream_invalid_json', findings: [] };
   }
   const m = classify(message);
@@ -86,7 +97,7 @@ export async function relayAnswer(d: McpDeps, ex: Exchange, up: Dispatcher.Respo
   if (m?.kind === 'response') {
     const method = d.pending.take(ex.server, ex.upstreamSession, m.id, d.clock.now());
     if (method === undefined || m.id === null) {
-      refuse(ex.res, 502, ex.rpcId, 'upstream_error', `MCP server "${ex.server}" answered a request it was not sent.`);
+      answerError(ex, 502, 'upstream_error', `MCP server "${ex.server}" answered a request it was not sent.`);
       return { status: 'upstream_error', httpStatus: 502, errorCode: 'upstream_unsolicited_response', findings: [] };
     }
     const t = await transformAnswer({ server: ex.server, method, id: m.id, principal: ex.principal, version: ex.version, catalogue: d.catalogue }, m.raw);
@@ -94,14 +105,19 @@ export async function relayAnswer(d: McpDeps, ex: Exchange, up: Dispatcher.Respo
     findings = t.findings;
   }
   const body = out === message ? Buffer.from(text) : Buffer.from(JSON.stringify(out));
-  ex.res.writeHead(status, { ...headers, 'content-type': 'application/json', 'content-length': String(body.length) });
-  ex.res.end(body);
+  if (ex.streamOpen) ex.res.end(formatSse({ data: body.toString('utf8') }));
+  else {
+    ex.res.writeHead(status, { ...headers, 'content-type': 'application/json', 'content-length': String(body.length) });
+    ex.res.end(body);
+  }
   return { status: status < 400 ? 'completed' : 'upstream_error', httpStatus: status, errorCode: null, body, findings };
 }
 
 export async function relaySse(d: McpDeps, ex: Exchange, up: Dispatcher.ResponseData, headers: Record<string, string>, rec: ExchangeRecording | undefined): Promise<RelayOutcome> {
-  ex.res.writeHead(up.statusCode, { ...headers, 'content-type': 'text/event-stream', 'cache-control': 'no-cache', 'x-accel-buffering': 'no' });
-  ex.res.flushHeaders();
+  if (!ex.streamOpen) {
+    ex.res.writeHead(up.statusCode, { ...headers, 'content-type': 'text/event-stream', 'cache-control': 'no-cache', 'x-accel-buffering': 'no' });
+    ex.res.flushHeaders();
+  }
   let findings: Record<string, unknown>[] = [];
   let answered = false;
   try {

@@ -13,7 +13,7 @@ const validate = ajv.compile<PolicyDocument>(policySchema);
 /** Extension points: sections owned by other modules validate themselves when the lead wires them in. */
 export type SectionValidator = (section: unknown) => PolicyIssue[];
 /** Checks one rule for what other modules own (e.g. its `approval:` options); paths relative to the rule. */
-export type RuleCheck = (rule: PolicyRule) => PolicyIssue[];
+export type RuleCheck = (rule: Pick<PolicyRule, 'id' | 'effect' | 'approval'>) => PolicyIssue[];
 
 export interface LoadOptions {
   /** Name used in messages (file path, or `version pv_…`). */
@@ -50,6 +50,10 @@ export function loadPolicy(text: string, o: LoadOptions): LoadedPolicy {
   }
   data.rules.forEach((rule, i) => {
     for (const check of o.ruleChecks ?? []) extra.push(...check(rule).map((issue) => ({ ...issue, path: `rules[${i}].${issue.path}` })));
+  });
+  // MCP rules share the head of a rule (id, effect, subjects, approval): the same checks apply to them.
+  (data.mcp?.rules ?? []).forEach((rule, i) => {
+    for (const check of o.ruleChecks ?? []) extra.push(...check(rule).map((issue) => ({ ...issue, path: `mcp.rules[${i}].${issue.path}` })));
   });
   let engine: PolicyEngine | undefined;
   try {
