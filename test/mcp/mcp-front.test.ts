@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -7,6 +8,7 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { CreateMessageRequestSchema, ToolListChangedNotificationSchema, type CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { verifyStore } from '../../src/audit/verify-store.ts';
+import { recordedDecision } from '../../src/governance/policy-simulate.ts';
 import { createApiKey } from '../../src/identity/key-service.ts';
 import { eventually, finishedExchange, startTestGateway, type TestGateway } from '../helpers/gateway.ts';
 import { startUpstreamMcp, type UpstreamMcp } from './upstream-server.ts';
@@ -63,16 +65,20 @@ for (const mode of ['sse', 'json'] as const) {
     let t: TestGateway;
     let upstream: UpstreamMcp;
     let client: Client;
+    let eventsFile = '';
 
     before(async () => {
       upstream = await startUpstreamMcp({ token: UPSTREAM_TOKEN, json: mode === 'json' });
       const dir = mkdtempSync(join(tmpdir(), 'pcl-mcp-'));
       writeFileSync(join(dir, 'policy.yaml'), POLICY);
+      eventsFile = join(dir, 'events.jsonl');
       process.env.PCL_TEST_MCP_TOKEN = UPSTREAM_TOKEN;
       t = await startTestGateway({
         extraYaml: `
 policy:
   file: ${join(dir, 'policy.yaml')}
+events:
+  sinks: [{ name: siem, type: file, path: ${join(dir, 'events.jsonl')} }]
 mcp:
   servers:
     - name: tools
@@ -107,6 +113,7 @@ mcp:
       assert.equal((row.decision as { effect: string }).effect, 'allow');
       const fin = await finishedExchange(t.gw, row.id);
       assert.equal(fin.status, 'completed');
+      assert.equal(recordedDecision(fin), undefined, 'LLM policy simulation skips MCP records instead of reporting false changes');
       const bodies = await t.gw.store.exchanges.bodies(row.id);
       assert.ok(bodies?.clientRequest && !bodies.clientRequest.toString('utf8').includes('hello'), 'arguments are sealed at rest');
       const chained = await eventually(async () => {
@@ -131,6 +138,12 @@ mcp:
       assert.equal(row.status, 'rejected');
       assert.equal(row.errorCode, 'denied_by_policy');
       assert.deepEqual((row.decision as { matchedRuleIds: string[] }).matchedRuleIds, ['no-delete']);
+      // The SIEM gets the refusal as an OCSF event like any exchange, without the arguments.
+      const event = await eventually(async () => {
+        const lines = existsSync(eventsFile) ? (await readFile(eventsFile, 'utf8')).split('\n').filter(Boolean) : [];
+        return lines.map((l) => JSON.parse(l) as { api?: { operation?: string } }).find((e) => JSON.stringify(e).includes(row.id) && e.api?.operation === 'mcp.tools_call');
+      }, 30_000);
+      assert.ok(!JSON.stringify(event).includes('"prod"'), 'no argument value in the event');
     });
 
     it('a CEL rule over the arguments cannot be dodged by nesting the value or smuggling it as a JSON string', async () => {
