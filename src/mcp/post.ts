@@ -77,20 +77,11 @@ async function governed(d: McpDeps, ex: Exchange, msg: Inbound, raw: Buffer): Pr
     return msg.kind === 'request' ? sendRpc(ex.res, 200, rpcError(msg.id, RPC.invalidParams, why)) : refuse(ex.res, 400, null, 'invalid_message', why);
   }
   let verdict: CallVerdict;
-  let pinRefusal: string | undefined;
-  let toolHash: string | null = null;
+  let pins: PinCheck = { hash: null, refusal: undefined };
   try {
-    if (tool !== undefined) {
-      let check = await d.catalogue.checkCall(ex.server, tool);
-      if (!check.ok && check.why === 'unknown') {
-        await refreshCatalogue(d, ex);
-        check = await d.catalogue.checkCall(ex.server, tool);
-      }
-      if (check.ok) toolHash = check.hash;
-      else pinRefusal = check.why === 'unknown' ? `The MCP server "${ex.server}" does not offer a tool "${tool}".` : `The tool "${tool}" changed or is new on MCP server "${ex.server}" and is quarantined until an approver accepts the new catalogue.`;
-    }
+    if (tool !== undefined) pins = await checkPins(d, ex, tool);
     verdict = decideCall(version, {
-      id: ex.id, principal: ex.principal, server: ex.server, message: msg, toolHash,
+      id: ex.id, principal: ex.principal, server: ex.server, message: msg, toolHash: pins.hash,
       clientIp: clientIp(ex.req, d.limits.trustProxy), userAgent: ex.req.headers['user-agent'], now: d.clock.now(),
     });
   } catch (err) {
@@ -98,7 +89,7 @@ async function governed(d: McpDeps, ex: Exchange, msg: Inbound, raw: Buffer): Pr
     const g = toGatewayError(err);
     return msg.kind === 'request' ? sendRpc(ex.res, 200, refusal(msg.id, 'policy_unavailable', g.expose ? g.publicMessage : 'The call could not be evaluated; it was refused.')) : refuse(ex.res, 503, null, 'policy_unavailable', 'The call could not be evaluated.');
   }
-  if (pinRefusal) verdict.refusal = { code: 'tool_quarantined', message: pinRefusal };
+  if (pins.refusal) verdict.refusal = { code: 'tool_quarantined', message: pins.refusal };
   const held = verdict.decision.effect === 'require_approval' && verdict.decision.enforced;
   if (msg.kind === 'notification') {
     if (verdict.refusal) return refuse(ex.res, 403, null, verdict.refusal.code, verdict.refusal.message);
@@ -136,6 +127,27 @@ async function governed(d: McpDeps, ex: Exchange, msg: Inbound, raw: Buffer): Pr
     return answerError(ex, 200, 'recording_failed', 'The call could not be recorded, so it was not forwarded.');
   }
   await forwardRecorded(d, ex, upstreamBody, recording);
+}
+
+interface PinCheck {
+  hash: string | null;
+  refusal: string | undefined;
+}
+
+/** The called tool against its pin; a tool not seen yet (or after list_changed) is re-listed first. */
+async function checkPins(d: McpDeps, ex: Exchange, tool: string): Promise<PinCheck> {
+  let check = await d.catalogue.checkCall(ex.server, tool);
+  if (!check.ok && check.why === 'unknown') {
+    await refreshCatalogue(d, ex);
+    check = await d.catalogue.checkCall(ex.server, tool);
+  }
+  if (check.ok) return { hash: check.hash, refusal: undefined };
+  return {
+    hash: null,
+    refusal: check.why === 'unknown'
+      ? `The MCP server "${ex.server}" does not offer a tool "${tool}".`
+      : `The tool "${tool}" changed or is new on MCP server "${ex.server}" and is quarantined until an approver accepts the new catalogue.`,
+  };
 }
 
 const NO_USAGE = { inputTokens: null, outputTokens: null, totalTokens: null };
