@@ -2,8 +2,8 @@
 // policy (BENCH_POLICY_RULES access rules, content masking, budgets), loopback, mock upstream. Prints requests/s,
 // proxy CPU per request, p50/p99 latency at a fixed rate and SSE first-byte / complete times, each also as added to
 // the direct call, and the CPU per request split by thread; then runs the in-process micro-benchmarks
-// bench/agent.ts (paced streams, an agent session), bench/policy.ts (decision time), bench/detect.ts (detection)
-// and bench/store.ts (recording without HTTP).
+// bench/agent.ts (paced streams, an agent session), bench/policy.ts (decision time), bench/detect.ts (detection),
+// bench/store.ts (recording without HTTP) and bench/mcp.ts (an MCP tool call direct vs through the gateway).
 // Targets are measured in interleaved rounds, so a busy machine slows them all alike.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -184,7 +184,7 @@ try {
 } finally {
   for (const t of [mock, bare, gw, gwp]) t.proc.kill();
 }
-for (const extra of MICRO ? ['bench/agent.ts', 'bench/policy.ts', 'bench/detect.ts', 'bench/store.ts'] : []) {
+for (const extra of MICRO ? ['bench/agent.ts', 'bench/policy.ts', 'bench/detect.ts', 'bench/store.ts', 'bench/mcp.ts'] : []) {
   if (existsSync(`${ROOT}${extra}`)) {
     console.log(`\n# ${extra}`);
     await new Promise<void>((r) => spawn(process.execPath, [extra], { cwd: ROOT, stdio: 'inherit' }).once('exit', () => r()));

@@ -32,6 +32,7 @@ import { RouteTable } from './proxy/routes.ts';
 import { createGatewayServer } from './proxy/server.ts';
 import { Drain } from './proxy/drain.ts';
 import { Replica } from './fleet/replica.ts';
+import { startMcpFront } from './mcp/index.ts';
 import { startProviders, type StartedProviders } from './providers.ts';
 import { startAnalytics } from './compose/analytics.ts';
 
@@ -150,6 +151,9 @@ async function composeGateway(o: GatewayOptions, onFailedStart: (close: () => Pr
     onRecordError: (err, action) => logger.error({ event: 'admin_action_unrecorded', reason: action, error_name: errorName(err) }, 'an admin action could not be recorded; its answer was withheld'),
   });
   const adminAuthenticate = activity.authenticate(authenticate);
+  // MCP servers at /mcp/<name>: the same authenticate, guard (policy version) and recorder as the LLM endpoints.
+  const mcp = await startMcpFront({ config, store, keyring, clock, logger, baseDir, env, recorder, authenticate, guard: () => guard, publicUrl: () => config.server.public_url ?? url, approvals: governance.approvals.gate });
+  onFailedStart(() => mcp.close());
   const routes: Route[] = activity.wrap([
     ...adminRoutes({
       store, keyring, clock, authenticate: adminAuthenticate,
@@ -161,8 +165,9 @@ async function composeGateway(o: GatewayOptions, onFailedStart: (close: () => Pr
     ...auditRoutes({ store, repo: evidence.audit.repo, keyring, clock, log: evidence.audit.log, authenticate: adminAuthenticate }),
     ...eventsRoutes({ events: evidence.events, authenticate: adminAuthenticate }),
     ...analytics.routes(adminAuthenticate),
+    ...mcp.adminRoutes(adminAuthenticate),
   ]);
-  const router = new Router().add(...routes, ...(await loadConsoleRoutes()));
+  const router = new Router().add(...routes, ...mcp.routes, ...(await loadConsoleRoutes()));
   await replica.start();
   onFailedStart(() => replica.close());
   const drain = new Drain();
@@ -237,7 +242,7 @@ async function composeGateway(o: GatewayOptions, onFailedStart: (close: () => Pr
       await analytics.stop();
       // A second call (a second signal) ends the not-ready delay at once.
       if (closing) drain.skipDelay();
-      closing ??= shutdown({ server, drain, delayMs: config.server.shutdown_delay_ms, graceMs: config.server.shutdown_grace_ms, logger, replica, providers, store, governance, evidence });
+      closing ??= shutdown({ server, drain, delayMs: config.server.shutdown_delay_ms, graceMs: config.server.shutdown_grace_ms, logger, replica, providers, store, governance, evidence }).finally(() => mcp.close());
       return closing;
     },
   };

@@ -56,6 +56,8 @@ const ACTIONS: Record<string, ActionSpec> = {
   'POST /admin/v1/policies/:ref/activate': { action: 'policy.activate', target: { field: 'id' }, facts: ['number', 'mode'] },
   'POST /admin/v1/policies/rollback': { action: 'policy.rollback', target: { field: 'id' }, facts: ['number', 'mode'] },
   'POST /admin/v1/templates': { action: 'templates.push', target: { field: 'id' }, facts: ['version', 'hash'] },
+  'POST /admin/v1/mcp/servers/:server/catalogue/accept': { action: 'mcp.catalogue_accept', target: { param: 'server' }, facts: ['set_hash'] },
+  'PUT /admin/v1/mcp/servers/:server/credential': { action: 'mcp.credential_set', target: { param: 'server' } },
   'POST /admin/v1/approvals/:id/approve': { action: 'approval.vote_approve', target: { param: 'id' }, facts: ['state'], ownEvents: true },
   'POST /admin/v1/approvals/:id/deny': { action: 'approval.vote_deny', target: { param: 'id' }, facts: ['state'], ownEvents: true },
 };

@@ -1,5 +1,6 @@
 import { Ajv } from 'ajv';
 import { GatewayError } from '../core/errors.ts';
+import type { PolicyRule } from '../policy/document.ts';
 import type { PolicyEngine } from '../policy/engine.ts';
 import type { DecisionRecord, ExchangeContext } from '../proxy/context.ts';
 import type { ApprovalGate } from './gate.ts';
@@ -8,7 +9,7 @@ import { approvalRuleSchema, compileApprovalRule, type ApprovalRequirement, type
 const validate = new Ajv({ useDefaults: true, allErrors: true, strict: false }).compile(approvalRuleSchema);
 
 /** The requirement of every `require_approval` rule of a policy version, or the reason it has none. */
-export function approvalRequirements(engine: Pick<PolicyEngine, 'document'>): Map<string, ApprovalRequirement | string> {
+export function approvalRequirements(engine: { document: { rules: readonly Pick<PolicyRule, 'id' | 'effect' | 'approval'>[] } }): Map<string, ApprovalRequirement | string> {
   const out = new Map<string, ApprovalRequirement | string>();
   for (const rule of engine.document.rules) {
     if (rule.effect !== 'require_approval') continue;

@@ -123,6 +123,11 @@ function checkSemantics(c: Config): ConfigIssue[] {
   c.routes.forEach((r, i) => {
     if (!names.has(r.provider)) issues.push({ path: `routes[${i}].provider`, message: `unknown provider "${r.provider}"` });
   });
+  const servers = new Set<string>();
+  c.mcp.servers.forEach((m, i) => {
+    if (servers.has(m.name)) issues.push({ path: `mcp.servers[${i}].name`, message: `duplicate MCP server name "${m.name}"` });
+    servers.add(m.name);
+  });
   // Rules JSON Schema cannot state (sink timeout below the delivery lease, unique sink names).
   issues.push(...checkEventsConfig(c.events));
   return issues;

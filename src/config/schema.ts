@@ -10,6 +10,7 @@ import { approvalsConfigSchema, type ApprovalsConfig } from '../approvals/config
 import { detectionConfigSchema, type DetectionConfig } from '../detect/config-schema.ts';
 import { analyticsConfigSchema, type AnalyticsConfig } from '../analytics/config-schema.ts';
 import { storeConfigSchema, type StoreConfig } from '../store/config-schema.ts';
+import { mcpConfigSchema, type McpConfig } from '../mcp/config-schema.ts';
 
 export const PROVIDER_TYPES = ['openai', 'anthropic', 'azure-openai', 'openai-compatible', 'mock'] as const;
 export type ProviderType = (typeof PROVIDER_TYPES)[number];
@@ -59,6 +60,8 @@ export interface Config {
   approvals: ApprovalsConfig;
   detection: DetectionConfig;
   analytics: AnalyticsConfig;
+  /** MCP servers fronted at /mcp/<name> (docs/mcp.md). */
+  mcp: McpConfig;
   logging: { level: 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent'; repeat_interval_ms: number };
   providers: ProviderConfig[];
   routes: RouteConfig[];
@@ -143,6 +146,7 @@ export const configSchema = {
     approvals: approvalsConfigSchema,
     detection: detectionConfigSchema,
     analytics: analyticsConfigSchema,
+    mcp: mcpConfigSchema,
     logging: {
       type: 'object',
       additionalProperties: false,

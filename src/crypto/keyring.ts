@@ -6,7 +6,7 @@ import { createCipheriv, createDecipheriv, createSecretKey, hkdfSync, randomFill
  * Sealed format: version byte (1) | 12-byte IV | ciphertext | 16-byte tag. The AAD binds a ciphertext to its
  * owner (e.g. exchange id + part) so ciphertexts cannot be swapped between rows.
  */
-export type KeyPurpose = 'provider-credentials' | 'exchange-bodies' | 'token-vault' | 'identity' | 'approvals' | 'audit' | 'events';
+export type KeyPurpose = 'provider-credentials' | 'exchange-bodies' | 'token-vault' | 'identity' | 'approvals' | 'audit' | 'events' | 'mcp';
 
 const VERSION = 1;
 const IV_POOL_SIZE = 12 * 512;

@@ -9,7 +9,7 @@ import { validateBudgetsSection } from './budget-hook.ts';
  */
 export const checkApprovalOptions: RuleCheck = (rule) => {
   if (rule.effect !== 'require_approval') return [];
-  const problem = approvalRequirements({ document: { version: 1, rules: [rule] } }).get(rule.id);
+  const problem = approvalRequirements({ document: { rules: [rule] } }).get(rule.id);
   return typeof problem === 'string' ? [{ path: 'approval', message: problem }] : [];
 };
 

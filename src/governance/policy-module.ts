@@ -14,6 +14,8 @@ import type { ResolvedRoute } from '../proxy/routes.ts';
 import type { TokenVaultRepo } from '../store/ports.ts';
 import { checkApprovalOptions } from './policy-checks.ts';
 import { createGovernedGuard, type ContentPolicy, type RequestPreparer } from './guard.ts';
+import { attachMcpVersion } from './mcp-version.ts';
+import { approvalRequirements } from '../approvals/policy-hook.ts';
 import { createPolicyDecider, type PolicyHookFactory } from './policy-decider.ts';
 import { createPolicyRuntime, type PolicyRuntime } from './policy-runtime.ts';
 import { PolicyService, type PolicyLoader } from './policy-service.ts';
@@ -95,12 +97,15 @@ export async function startPolicyModule(o: PolicyModuleOptions): Promise<PolicyM
   const vault = new SealedTokenVault({ repo: o.tokenVault, keyring: o.keyring, clock: o.clock, ttlMs: o.config?.token_ttl_ms ?? 3_600_000 });
   const guardFor = (policy: LoadedPolicy, mode: PolicyMode): ExchangeGuard => {
     const hooks = (o.hooks ?? []).map((f) => f(policy.engine)).filter((h) => h !== undefined);
-    return createGovernedGuard({
-      content: content.compile(policy.document.content),
+    const compiled = content.compile(policy.document.content);
+    const guard = createGovernedGuard({
+      content: compiled,
       decider: createPolicyDecider({ engine: policy.engine, mode, resolveRoute: o.resolveRoute, hooks }),
       vault,
       prepare: o.prepare,
     });
+    const approvals = approvalRequirements({ document: { rules: policy.document.mcp?.rules ?? [] } });
+    return attachMcpVersion(guard, { engine: policy.mcp, content: compiled, mode, version: policy.engine.version, approvals });
   };
   const runtime = createPolicyRuntime({
     repo: o.repo, logger: o.logger, load, setGuard: (g) => o.setGuard(g), guardFor,

@@ -61,9 +61,11 @@ export class PolicySimulator {
   }
 }
 
-/** Rebuilds the policy input of a recorded exchange; undefined when it never reached a decision (no model, no caller). */
+/** Rebuilds the policy input of a recorded exchange; undefined when it never reached a decision (no model, no caller) or is an MCP call. */
 export function recordedDecision(row: ExchangeRow): RecordedDecision | undefined {
   if (!row.model || !row.subject || !row.principal) return undefined;
+  // MCP calls (`mcp.*`) are decided by the `mcp:` rules, not these: replaying them here would report false changes.
+  if (row.endpoint.startsWith('mcp.')) return undefined;
   const p = row.principal;
   const d = row.decision ?? {};
   const input = (d.input ?? {}) as { request?: Partial<RequestFeatures>; label?: string | null };

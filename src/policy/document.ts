@@ -4,6 +4,9 @@
  * and docs/policies.md documents every key. The `content` and `budgets` sections belong to their own
  * modules (detection, budgets): this schema only requires them to be objects.
  */
+import { mcpPolicySchema, type McpSection } from './mcp.ts';
+import { ruleHeadSchema } from './rule-schema.ts';
+
 export type Effect = 'allow' | 'deny' | 'require_approval';
 export type ViolationAction = 'reroute' | 'block';
 
@@ -86,6 +89,8 @@ export interface PolicyDocument {
   rules: PolicyRule[];
   content?: Record<string, unknown>;
   budgets?: Record<string, unknown>;
+  /** MCP servers, methods and tools (src/policy/mcp.ts, docs/policies.md#mcp). */
+  mcp?: McpSection;
 }
 
 const strings = { type: 'array', items: { type: 'string', minLength: 1 } } as const;
@@ -134,17 +139,7 @@ export const policySchema = {
       items: {
         type: 'object', additionalProperties: false, required: ['id', 'effect'],
         properties: {
-          id: { type: 'string', pattern: '^[A-Za-z0-9][A-Za-z0-9_.:-]{0,99}$' },
-          description: { type: 'string', maxLength: 2000 },
-          effect: { enum: ['allow', 'deny', 'require_approval'] },
-          subjects: {
-            type: 'object', additionalProperties: false,
-            properties: {
-              users: strings, groups: strings,
-              kinds: { type: 'array', items: { enum: ['user', 'service', 'workload'] } },
-              claims: { type: 'object', additionalProperties: { anyOf: [{ type: 'string' }, strings] } },
-            },
-          },
+          ...ruleHeadSchema,
           resources: {
             type: 'object', additionalProperties: false,
             properties: { providers: strings, models: strings, endpoints: strings },
@@ -184,5 +179,6 @@ export const policySchema = {
     },
     content: section,
     budgets: section,
+    mcp: mcpPolicySchema,
   },
 } as const;

@@ -5,6 +5,7 @@ import { issueFromAjv, lineOf } from '../config/loader.ts';
 import { policySchema, type PolicyDocument, type PolicyRule } from './document.ts';
 import { compilePolicy, PolicyCompileError, type PolicyEngine } from './engine.ts';
 import { PolicyError, type PolicyIssue } from './errors.ts';
+import { compileMcpSection, McpPolicyError, type McpEngine } from './mcp.ts';
 
 const ajv = new Ajv({ allErrors: true, useDefaults: true, strict: false });
 const validate = ajv.compile<PolicyDocument>(policySchema);
@@ -12,7 +13,7 @@ const validate = ajv.compile<PolicyDocument>(policySchema);
 /** Extension points: sections owned by other modules validate themselves when the lead wires them in. */
 export type SectionValidator = (section: unknown) => PolicyIssue[];
 /** Checks one rule for what other modules own (e.g. its `approval:` options); paths relative to the rule. */
-export type RuleCheck = (rule: PolicyRule) => PolicyIssue[];
+export type RuleCheck = (rule: Pick<PolicyRule, 'id' | 'effect' | 'approval'>) => PolicyIssue[];
 
 export interface LoadOptions {
   /** Name used in messages (file path, or `version pv_…`). */
@@ -26,6 +27,8 @@ export interface LoadOptions {
 export interface LoadedPolicy {
   document: PolicyDocument;
   engine: PolicyEngine;
+  /** The `mcp:` section compiled (an empty section follows the document's default effect). */
+  mcp: McpEngine;
 }
 
 /**
@@ -48,6 +51,10 @@ export function loadPolicy(text: string, o: LoadOptions): LoadedPolicy {
   data.rules.forEach((rule, i) => {
     for (const check of o.ruleChecks ?? []) extra.push(...check(rule).map((issue) => ({ ...issue, path: `rules[${i}].${issue.path}` })));
   });
+  // MCP rules share the head of a rule (id, effect, subjects, approval): the same checks apply to them.
+  (data.mcp?.rules ?? []).forEach((rule, i) => {
+    for (const check of o.ruleChecks ?? []) extra.push(...check(rule).map((issue) => ({ ...issue, path: `mcp.rules[${i}].${issue.path}` })));
+  });
   let engine: PolicyEngine | undefined;
   try {
     engine = compilePolicy(data, o.version);
@@ -55,6 +62,13 @@ export function loadPolicy(text: string, o: LoadOptions): LoadedPolicy {
     if (!(err instanceof PolicyCompileError)) throw err;
     extra.push(...err.issues);
   }
-  if (extra.length > 0 || !engine) throw new PolicyError(o.file, extra.map((i) => ({ ...i, line: i.line ?? lineOf(yaml, lc, i.path) })));
-  return { document: data, engine };
+  let mcp: McpEngine | undefined;
+  try {
+    mcp = compileMcpSection(data.mcp, data.defaults?.effect, o.version);
+  } catch (err) {
+    if (!(err instanceof McpPolicyError)) throw err;
+    extra.push(...err.issues.map((i) => ({ ...i, path: `mcp.${i.path}` })));
+  }
+  if (extra.length > 0 || !engine || !mcp) throw new PolicyError(o.file, extra.map((i) => ({ ...i, line: i.line ?? lineOf(yaml, lc, i.path) })));
+  return { document: data, engine, mcp };
 }

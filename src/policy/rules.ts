@@ -63,7 +63,7 @@ function guard<T>(path: string, f: () => T): T {
   }
 }
 
-function compileSubject(s: SubjectMatch | undefined): (p: PolicyInput['principal']) => boolean {
+export function compileSubject(s: SubjectMatch | undefined): (p: PolicyInput['principal']) => boolean {
   if (!s) return () => true;
   const users = stringMatcher(s.users);
   const groups = s.groups ? new Set(s.groups) : undefined;

@@ -3,6 +3,7 @@ import { IDENTITY_PG_MIGRATIONS } from './identity.ts';
 import { POLICY_PG_MIGRATIONS } from './policy.ts';
 import { AUDIT_PG_MIGRATIONS } from './audit.ts';
 import { TEMPLATE_PG_MIGRATIONS } from './templates.ts';
+import { MCP_PG_MIGRATIONS } from './mcp.ts';
 import { APPROVAL_PG_MIGRATIONS } from './approvals.ts';
 import { BUDGET_PG_MIGRATIONS } from './budgets.ts';
 import { POSTGRES_OUTBOX_MIGRATIONS } from './outbox.ts';
@@ -50,4 +51,4 @@ const CORE_MIGRATIONS: readonly Migration[] = [
   { id: 'core/004-replica-leases', sql: REPLICA_LEASES_SQL },
 ];
 
-export const POSTGRES_MIGRATIONS: readonly Migration[] = [...CORE_MIGRATIONS, ...IDENTITY_PG_MIGRATIONS, ...APPROVAL_PG_MIGRATIONS, ...BUDGET_PG_MIGRATIONS, ...TEMPLATE_PG_MIGRATIONS, ...AUDIT_PG_MIGRATIONS, ...POLICY_PG_MIGRATIONS, ...POSTGRES_OUTBOX_MIGRATIONS, ...ANALYTICS_PG_MIGRATIONS];
+export const POSTGRES_MIGRATIONS: readonly Migration[] = [...CORE_MIGRATIONS, ...IDENTITY_PG_MIGRATIONS, ...APPROVAL_PG_MIGRATIONS, ...BUDGET_PG_MIGRATIONS, ...TEMPLATE_PG_MIGRATIONS, ...AUDIT_PG_MIGRATIONS, ...POLICY_PG_MIGRATIONS, ...POSTGRES_OUTBOX_MIGRATIONS, ...ANALYTICS_PG_MIGRATIONS, ...MCP_PG_MIGRATIONS];

@@ -8,6 +8,7 @@ import { budgetsSqlite } from './budgets.ts';
 import { templatesSqlite } from './templates.ts';
 import { analyticsSqlite } from './analytics.ts';
 import { replicasSqlite } from './replicas.ts';
+import { mcpSqlite } from './mcp.ts';
 
 /**
  * Extension repos for the SQLite worker. A module (identity, policy, audit, approvals, …) adds persistence by:
@@ -20,4 +21,4 @@ import { replicasSqlite } from './replicas.ts';
  */
 export type SqliteExtension = (core: SqliteCore) => Record<string, (...args: never[]) => unknown>;
 
-export const SQLITE_EXTENSIONS: readonly SqliteExtension[] = [identitySqlite, auditSqlite, outboxSqlite, approvalsSqlite, budgetsSqlite, policySqlite, templatesSqlite, analyticsSqlite, replicasSqlite];
+export const SQLITE_EXTENSIONS: readonly SqliteExtension[] = [identitySqlite, auditSqlite, outboxSqlite, approvalsSqlite, budgetsSqlite, policySqlite, templatesSqlite, analyticsSqlite, replicasSqlite, mcpSqlite];

@@ -1,0 +1,68 @@
+/**
+ * The `mcp:` config section (docs/configuration.md#mcp): the upstream MCP servers the gateway fronts at
+ * `/mcp/<name>`. An upstream's credential lives only here (a secret reference) or in the sealed credential store
+ * (`credential: store`); the client's own credential never goes upstream.
+ */
+export interface McpServerConfig {
+  name: string;
+  /** Streamable HTTP endpoint of the upstream server (http or https). */
+  url: string;
+  /** Secret reference (`env:X`, `file:P`, `${X}`) or `store` (set with `PUT /admin/v1/mcp/servers/<name>/credential`). */
+  credential?: string;
+  /** Header that carries the credential (default `authorization`). */
+  credential_header: string;
+  /** Prefix of the credential value (default `Bearer`; empty: the raw value). */
+  credential_scheme: string;
+  timeouts: { first_byte_ms: number; idle_ms: number };
+}
+
+export interface McpConfig {
+  servers: McpServerConfig[];
+  /** Largest JSON-RPC message a client may POST. */
+  max_body_bytes: number;
+  /** Largest JSON answer or single SSE event an upstream server may send. */
+  max_response_bytes: number;
+  /** Advertised in protected resource metadata (RFC 9728 `authorization_servers`). */
+  authorization_servers: string[];
+  /** How long a replica trusts its cached copy of a server's pinned catalogue (another replica may accept a new one). */
+  pin_cache_ms: number;
+}
+
+const timeoutMs = { type: 'integer', minimum: 1, maximum: 86_400_000 } as const;
+
+export const mcpConfigSchema = {
+  type: 'object',
+  additionalProperties: false,
+  default: {},
+  properties: {
+    servers: {
+      type: 'array',
+      default: [],
+      items: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['name', 'url'],
+        properties: {
+          name: { type: 'string', pattern: '^[a-z0-9][a-z0-9_-]{0,62}$', description: 'exposed at /mcp/<name>' },
+          url: { type: 'string', pattern: '^https?://', description: 'the upstream Streamable HTTP endpoint' },
+          credential: { type: 'string', minLength: 1, description: 'secret reference, or `store`' },
+          credential_header: { type: 'string', pattern: '^[A-Za-z0-9-]{1,64}$', default: 'authorization' },
+          credential_scheme: { type: 'string', pattern: '^[A-Za-z0-9._-]{0,32}$', default: 'Bearer' },
+          timeouts: {
+            type: 'object',
+            additionalProperties: false,
+            default: {},
+            properties: {
+              first_byte_ms: { ...timeoutMs, default: 120_000, description: 'until the upstream answers a request' },
+              idle_ms: { ...timeoutMs, default: 300_000, description: 'max silence in a response stream (SSE)' },
+            },
+          },
+        },
+      },
+    },
+    max_body_bytes: { type: 'integer', minimum: 1024, maximum: 64 * 1024 * 1024, default: 4 * 1024 * 1024 },
+    max_response_bytes: { type: 'integer', minimum: 1024, maximum: 256 * 1024 * 1024, default: 16 * 1024 * 1024 },
+    authorization_servers: { type: 'array', items: { type: 'string', pattern: '^https?://' }, default: [] },
+    pin_cache_ms: { type: 'integer', minimum: 0, maximum: 600_000, default: 2_000 },
+  },
+} as const;

@@ -1,0 +1,92 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { ApprovalGate } from '../approvals/gate.ts';
+import type { ExchangeRecorder, StartRecord } from '../audit/recorder.ts';
+import type { Clock } from '../core/clock.ts';
+import { GatewayError } from '../core/errors.ts';
+import type { GatewayLogger } from '../core/logger.ts';
+import type { Principal } from '../core/principal.ts';
+import type { AuthContext } from '../identity/authenticator.ts';
+import { clientIp } from '../core/client-ip.ts';
+import type { ExchangeGuard } from '../proxy/guard.ts';
+import { presentedCredential } from '../proxy/headers.ts';
+import type { CatalogueGuard } from './catalogue.ts';
+import type { PendingRequests } from './pending.ts';
+import { refusal, type JsonRpcId, type RefusalCode } from './jsonrpc.ts';
+import type { SessionBinder } from './protocol.ts';
+import type { McpUpstream } from './upstream.ts';
+
+export interface McpDeps {
+  clock: Clock;
+  logger: GatewayLogger;
+  recorder: ExchangeRecorder;
+  authenticate: (credential: string | undefined, ctx: AuthContext) => Promise<Principal>;
+  /** The current guard; its policy version decides MCP calls too (read once per request). */
+  guard: () => ExchangeGuard;
+  upstreams: ReadonlyMap<string, McpUpstream>;
+  sessions: SessionBinder;
+  catalogue: CatalogueGuard;
+  pending: PendingRequests;
+  /** The approvals gate (src/approvals): holds `require_approval` tool calls for a reviewer. */
+  approvals: ApprovalGate | undefined;
+  limits: { maxBodyBytes: number; bodyTimeoutMs: number; trustProxy: boolean; maxResponseBytes: number };
+  publicUrl: () => string;
+}
+
+/** RFC 9728 §3: the metadata of the resource at `/mcp/<server>` lives at this path on the same origin. */
+export const metadataPath = (server: string): string => `/.well-known/oauth-protected-resource/mcp/${server}`;
+
+export function sendRpc(res: ServerResponse, status: number, body: Record<string, unknown>, headers: Record<string, string> = {}): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), 'cache-control': 'no-store', ...headers });
+  res.end(text);
+}
+
+export function refuse(res: ServerResponse, status: number, id: JsonRpcId | null, code: RefusalCode, message: string, headers?: Record<string, string>): void {
+  sendRpc(res, status, refusal(id, code, message), headers);
+}
+
+/**
+ * Every MCP call authenticates like an LLM call (Portcullis key, login token, workload token). A refusal is a 401
+ * with `WWW-Authenticate: Bearer resource_metadata=…` (MCP authorization §2.3.1, RFC 9728 §5.1) so a client that
+ * discovers authorization finds where; the message says what to send, never why a token failed in detail.
+ */
+export async function authenticateMcp(d: McpDeps, server: string, req: IncomingMessage, res: ServerResponse): Promise<Principal | undefined> {
+  const credential = presentedCredential(req.headers);
+  try {
+    return await d.authenticate(credential, { sourceIp: clientIp(req, d.limits.trustProxy), userAgent: req.headers['user-agent'] });
+  } catch (err) {
+    if (!(err instanceof GatewayError) || (err.status !== 401 && err.status !== 429)) throw err;
+    const challenge = `Bearer resource_metadata="${d.publicUrl()}${metadataPath(server)}"${credential ? ', error="invalid_token"' : ''}`;
+    const headers: Record<string, string> = { 'www-authenticate': challenge, ...(err.headers ?? {}) };
+    refuse(res, err.status, null, 'unauthenticated', err.status === 429 ? err.publicMessage : 'Send a Portcullis key, login token or workload token as a Bearer token.', headers);
+    return undefined;
+  }
+}
+
+/** The exchange record of one JSON-RPC request (the shape `exchanges list/show`, sessions and SIEM events read). */
+export function startRecordOf(o: {
+  id: string; at: number; principal: Principal; server: string; method: string; tool: string | undefined; req: IncomingMessage;
+  trustProxy: boolean; clientSession: string | undefined; decision: StartRecord['decision']; findings: StartRecord['findings'];
+}): StartRecord {
+  const p = o.principal;
+  return {
+    id: o.id, startedAt: o.at, subject: p.subject,
+    // Keys in sorted order: the audit trail canonicalizes this snapshot.
+    principal: { authMethod: p.authMethod, credentialId: p.credentialId, displayName: p.displayName, groups: p.groups, kind: p.kind },
+    endpoint: endpointIdOf(o.method), method: 'POST', path: `/mcp/${o.server}`,
+    model: o.tool ?? null, provider: `mcp:${o.server}`, upstreamModel: null, stream: false,
+    clientIp: clientIp(o.req, o.trustProxy) ?? null, userAgent: o.req.headers['user-agent'] ?? null,
+    decision: o.decision, findings: o.findings,
+    sessionHint: o.clientSession ? { key: `mcp:${o.server}:${o.clientSession}`, source: 'mcp-session' } : null,
+  };
+}
+
+const KNOWN_METHODS = new Set([
+  'initialize', 'ping', 'tools/list', 'tools/call', 'resources/list', 'resources/read', 'resources/templates/list', 'resources/subscribe',
+  'resources/unsubscribe', 'prompts/list', 'prompts/get', 'completion/complete', 'logging/setLevel', 'tasks/get', 'tasks/list', 'tasks/result', 'tasks/cancel',
+]);
+
+/** `tools/call` -> `mcp.tools_call`; methods outside the specification are recorded as `mcp.other` (bounded vocabulary). */
+export function endpointIdOf(method: string): string {
+  return KNOWN_METHODS.has(method) ? `mcp.${method.replace(/\//g, '_')}` : 'mcp.other';
+}

@@ -1,0 +1,94 @@
+import type { Authenticate } from '../admin/http.ts';
+import type { ApprovalGate } from '../approvals/gate.ts';
+import type { ExchangeRecorder } from '../audit/recorder.ts';
+import type { Config } from '../config/schema.ts';
+import type { Clock } from '../core/clock.ts';
+import type { GatewayLogger } from '../core/logger.ts';
+import type { Principal } from '../core/principal.ts';
+import type { Keyring } from '../crypto/keyring.ts';
+import type { Route } from '../http/route.ts';
+import type { AuthContext } from '../identity/authenticator.ts';
+import type { ExchangeGuard } from '../proxy/guard.ts';
+import { mcpPinRepoFor } from '../store/mcp-pin-repo.ts';
+import type { Store } from '../store/ports.ts';
+import { mcpAdminRoutes } from './admin-routes.ts';
+import { CatalogueGuard } from './catalogue.ts';
+import { metadataPath, type McpDeps } from './http.ts';
+import { handlePost } from './post.ts';
+import { PendingRequests } from './pending.ts';
+import { SessionBinder } from './protocol.ts';
+import { handleStreamOrDelete } from './stream.ts';
+import { startUpstreams } from './upstream.ts';
+
+export interface McpFront {
+  /** `/mcp/<server>` (POST, GET, DELETE) and its protected resource metadata. */
+  routes: Route[];
+  /** `/admin/v1/mcp/...`, to be wrapped by the admin activity recorder. */
+  adminRoutes(authenticate: Authenticate): Route[];
+  close(): Promise<void>;
+}
+
+export interface McpFrontOptions {
+  config: Config;
+  store: Store;
+  keyring: Keyring;
+  clock: Clock;
+  logger: GatewayLogger;
+  baseDir: string;
+  env: NodeJS.ProcessEnv;
+  recorder: ExchangeRecorder;
+  authenticate: (credential: string | undefined, ctx: AuthContext) => Promise<Principal>;
+  guard: () => ExchangeGuard;
+  publicUrl: () => string;
+  /** Holds tool calls a `require_approval` MCP rule matches (the approvals module's gate). */
+  approvals?: ApprovalGate | undefined;
+}
+
+/**
+ * The MCP front (docs/mcp.md): the configured servers behind the gateway's identity, policy, detectors, pins and
+ * recorder — the same modules the LLM endpoints use, wired here, never copied.
+ */
+export async function startMcpFront(o: McpFrontOptions): Promise<McpFront> {
+  const cfg = o.config.mcp;
+  const upstreams = await startUpstreams({ servers: cfg.servers, credentials: o.store.credentials, keyring: o.keyring, baseDir: o.baseDir, env: o.env });
+  for (const s of cfg.servers) {
+    if (s.credential === 'store') {
+      const stored = await o.store.credentials.get(`mcp:${s.name}`);
+      if (!stored) o.logger.warn({ event: 'mcp_credential_missing', provider: `mcp:${s.name}` }, 'no stored credential yet; set one with PUT /admin/v1/mcp/servers/<name>/credential');
+    }
+  }
+  const pins = mcpPinRepoFor(o.store);
+  const catalogue = new CatalogueGuard({ repo: pins, now: () => o.clock.now(), cacheMs: cfg.pin_cache_ms });
+  const deps: McpDeps = {
+    clock: o.clock, logger: o.logger, recorder: o.recorder, authenticate: o.authenticate, guard: o.guard, upstreams,
+    sessions: new SessionBinder(o.keyring.key('mcp')), catalogue, publicUrl: o.publicUrl, pending: new PendingRequests(), approvals: o.approvals,
+    limits: { maxBodyBytes: cfg.max_body_bytes, bodyTimeoutMs: o.config.server.request_body_timeout_ms, trustProxy: o.config.server.trust_proxy, maxResponseBytes: cfg.max_response_bytes },
+  };
+  const data = (method: Route['method']): Route => ({
+    method, path: '/mcp/:server',
+    handler: (req, res, p) => (method === 'POST' ? handlePost(deps, p.server!, req, res) : handleStreamOrDelete(deps, p.server!, req, res)),
+  });
+  const metadata: Route = {
+    method: 'GET', path: metadataPath(':server'),
+    // RFC 9728 §2-3: what a client that discovers authorization needs; public, like any well-known document.
+    async handler(_req, res, p) {
+      const server = p.server!;
+      const body = upstreams.has(server)
+        ? JSON.stringify({
+          resource: `${o.publicUrl()}/mcp/${server}`,
+          authorization_servers: cfg.authorization_servers,
+          bearer_methods_supported: ['header'],
+          resource_name: `Portcullis MCP server ${server}`,
+          resource_documentation: 'https://portcullis.dev/docs/mcp',
+        })
+        : JSON.stringify({ error: { code: 'not_found', message: 'No such MCP server.' } });
+      res.writeHead(upstreams.has(server) ? 200 : 404, { 'content-type': 'application/json', 'cache-control': 'public, max-age=300' });
+      res.end(body);
+    },
+  };
+  return {
+    routes: cfg.servers.length > 0 ? [data('POST'), data('GET'), data('DELETE'), metadata] : [],
+    adminRoutes: (authenticate) => mcpAdminRoutes({ authenticate, pins, catalogue, upstreams, credentials: o.store.credentials, keyring: o.keyring, clock: o.clock }),
+    close: async () => void (await Promise.all([...upstreams.values()].map((u) => u.close()))),
+  };
+}

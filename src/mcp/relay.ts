@@ -1,0 +1,228 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Dispatcher } from 'undici';
+import type { ExchangeRecording } from '../audit/recorder.ts';
+import type { Principal } from '../core/principal.ts';
+import type { McpVersion } from '../governance/mcp-version.ts';
+import type { McpDeps } from './http.ts';
+import { refuse } from './http.ts';
+import { classify, refusal, rpcError, RPC, type JsonRpcId, type RefusalCode } from './jsonrpc.ts';
+import { formatSse, pumpSse, writeWithBackpressure } from './sse.ts';
+import { transformAnswer } from './transform.ts';
+import type { McpUpstream } from './upstream.ts';
+
+/** One client request to one server, as the relay needs it. */
+export interface Exchange {
+  id: string;
+  server: string;
+  principal: Principal;
+  upstream: McpUpstream;
+  req: IncomingMessage;
+  res: ServerResponse;
+  mono0: number;
+  clientSession: string | undefined;
+  upstreamSession: string | undefined;
+  version: McpVersion | 'open';
+  /** The request's method and id ('' / null for notifications and responses). */
+  method: string;
+  rpcId: JsonRpcId | null;
+  /** Set once the client's answer is an open SSE stream (a held call): later answers and errors are SSE events. */
+  streamOpen?: boolean;
+}
+
+export interface RelayOutcome {
+  status: 'completed' | 'upstream_error' | 'client_aborted' | 'incomplete';
+  httpStatus: number;
+  errorCode: string | null;
+  body?: Buffer;
+  findings: Record<string, unknown>[];
+}
+
+/**
+ * Server-initiated sampling and elicitation are refused by default (docs/mcp.md): a server must not get to run
+ * the agent's model or question its user through the gateway without a policy for it, which is not built yet.
+ */
+const DENIED_SERVER_REQUESTS = new Set(['sampling/createMessage', 'elicitation/create']);
+
+/** A refusal in the shape the client's answer already has: a JSON-RPC error body, or an event on an open stream. */
+export function answerError(ex: Exchange, status: number, code: RefusalCode, message: string): void {
+  if (!ex.streamOpen) return refuse(ex.res, status, ex.rpcId, code, message);
+  ex.res.end(formatSse({ data: JSON.stringify(refusal(ex.rpcId, code, message)) }));
+}
+
+/** The upstream's answer to the client: session id bound to the caller, JSON or SSE through the controls. */
+export async function relayAnswer(d: McpDeps, ex: Exchange, up: Dispatcher.ResponseData, rec: ExchangeRecording | undefined): Promise<RelayOutcome> {
+  const headers: Record<string, string> = { 'cache-control': 'no-store' };
+  const sid = up.headers['mcp-session-id'];
+  if (typeof sid === 'string' && /^[\x21-\x7e]{1,1024}$/.test(sid)) headers['mcp-session-id'] = d.sessions.wrap(sid, ex.principal.subject, ex.server);
+  const type = String(up.headers['content-type'] ?? '').toLowerCase();
+  const status = up.statusCode;
+  if (status === 401 || status === 403) {
+    // The upstream refused the gateway's own credential: the client can do nothing about it, and must not be
+    // sent into the upstream's authorization flow (its WWW-Authenticate is not passed on).
+    await up.body.dump();
+    d.logger.warn({ event: 'mcp_upstream_refused_credential', provider: `mcp:${ex.server}`, status });
+    answerError(ex, 502, 'upstream_error', `MCP server "${ex.server}" refused the gateway's credential.`);
+    return { status: 'upstream_error', httpStatus: 502, errorCode: 'upstream_auth', findings: [] };
+  }
+  if (type.startsWith('text/event-stream') && status < 300) return relaySse(d, ex, up, headers, rec);
+  let text: string;
+  try {
+    text = await readCapped(up.body, d.limits.maxResponseBytes);
+  } catch {
+    answerError(ex, 502, 'upstream_error', `MCP server "${ex.server}" sent an answer larger than the gateway accepts.`);
+    return { status: 'upstream_error', httpStatus: 502, errorCode: 'upstream_too_large', findings: [] };
+  }
+  if (text.length === 0 || !type.startsWith('application/json')) {
+    if (status >= 300) {
+      answerError(ex, status === 404 && ex.upstreamSession ? 404 : 502, status === 404 ? 'session_not_found' : 'upstream_error', status === 404 ? 'Session not found; initialize a new session.' : `MCP server "${ex.server}" answered HTTP ${status}.`);
+      return { status: 'upstream_error', httpStatus: status, errorCode: 'upstream_status', findings: [] };
+    }
+    if (ex.streamOpen) answerError(ex, 502, 'upstream_error', `MCP server "${ex.server}" sent no answer.`);
+    else {
+      ex.res.writeHead(status, headers);
+      ex.res.end();
+    }
+    return { status: 'completed', httpStatus: status, errorCode: null, findings: [] };
+  }
+  let message: unknown;
+  try {
+    message = JSON.parse(text);
+  } catch {
+    answerError(ex, 502, 'upstream_error', `MCP server "${ex.server}" sent invalid JSON.`);
+    return { status: 'upstream_error', httpStatus: 502, errorCode: 'upstream_invalid_json', findings: [] };
+  }
+  const m = classify(message);
+  let out = message as Record<string, unknown>;
+  let findings: Record<string, unknown>[] = [];
+  if (m?.kind === 'response') {
+    const method = d.pending.take(ex.server, ex.upstreamSession, m.id, d.clock.now());
+    if (method === undefined || m.id === null) {
+      answerError(ex, 502, 'upstream_error', `MCP server "${ex.server}" answered a request it was not sent.`);
+      return { status: 'upstream_error', httpStatus: 502, errorCode: 'upstream_unsolicited_response', findings: [] };
+    }
+    const t = await transformAnswer({ server: ex.server, method, id: m.id, principal: ex.principal, version: ex.version, catalogue: d.catalogue }, m.raw);
+    out = t.message;
+    findings = t.findings;
+  }
+  const body = out === message ? Buffer.from(text) : Buffer.from(JSON.stringify(out));
+  if (ex.streamOpen) ex.res.end(formatSse({ data: body.toString('utf8') }));
+  else {
+    ex.res.writeHead(status, { ...headers, 'content-type': 'application/json', 'content-length': String(body.length) });
+    ex.res.end(body);
+  }
+  return { status: status < 400 ? 'completed' : 'upstream_error', httpStatus: status, errorCode: null, body, findings };
+}
+
+export async function relaySse(d: McpDeps, ex: Exchange, up: Dispatcher.ResponseData, headers: Record<string, string>, rec: ExchangeRecording | undefined): Promise<RelayOutcome> {
+  if (!ex.streamOpen) {
+    ex.res.writeHead(up.statusCode, { ...headers, 'content-type': 'text/event-stream', 'cache-control': 'no-cache', 'x-accel-buffering': 'no' });
+    ex.res.flushHeaders();
+  }
+  let findings: Record<string, unknown>[] = [];
+  let answered = false;
+  try {
+    await pumpSse(up.body, d.limits.maxResponseBytes, async (e) => {
+      let data = e.data;
+      const m = classify(safeParse(e.data));
+      if (m?.kind === 'response') {
+        // Only answers to requests the gateway forwarded, each through its own method's controls (pending.ts).
+        const method = d.pending.take(ex.server, ex.upstreamSession, m.id, d.clock.now());
+        if (method === undefined || m.id === null) {
+          rec?.event(d.clock.mono() - ex.mono0, 'portcullis.dropped_response', '{}', e.data);
+          return;
+        }
+        const t = await transformAnswer({ server: ex.server, method, id: m.id, principal: ex.principal, version: ex.version, catalogue: d.catalogue }, m.raw);
+        if (t.message !== m.raw) data = JSON.stringify(t.message);
+        if (m.id === ex.rpcId) {
+          findings = t.findings;
+          answered = true;
+        }
+      } else if (m?.kind === 'request' && DENIED_SERVER_REQUESTS.has(m.method)) {
+        denyServerRequest(d, ex, m.id, m.method);
+        rec?.event(d.clock.mono() - ex.mono0, 'portcullis.denied_server_request', JSON.stringify({ method: m.method }), e.data);
+        return;
+      } else if (m?.kind === 'notification' && m.method === 'notifications/tools/list_changed') {
+        d.catalogue.markStale(ex.server);
+      }
+      rec?.event(d.clock.mono() - ex.mono0, e.event, data, e.data);
+      await writeWithBackpressure(ex.res, formatSse({ id: e.id, event: e.event, data }));
+    });
+  } catch {
+    ex.res.destroy();
+    return { status: ex.res.destroyed && !answered ? 'client_aborted' : 'incomplete', httpStatus: up.statusCode, errorCode: 'stream_broken', findings };
+  }
+  ex.res.end();
+  // A POST stream ends after its response; one that ends without it is incomplete (the client may resume).
+  return { status: answered || ex.rpcId === null ? 'completed' : 'incomplete', httpStatus: up.statusCode, errorCode: answered || ex.rpcId === null ? null : 'no_response', findings };
+}
+
+function safeParse(s: string): unknown {
+  try {
+    return JSON.parse(s);
+  } catch {
+    return undefined;
+  }
+}
+
+/** Answers a refused server request upstream, in the same session, so the server is not left waiting. */
+function denyServerRequest(d: McpDeps, ex: Exchange, id: JsonRpcId, method: string): void {
+  const body = Buffer.from(JSON.stringify(rpcError(id, RPC.refused, `The gateway does not allow ${method} from MCP servers.`, { portcullis: { code: 'server_request_denied' } })));
+  ex.upstream.request({ method: 'POST', incoming: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'mcp-protocol-version': ex.req.headers['mcp-protocol-version'] }, sessionId: ex.upstreamSession, body, signal: AbortSignal.timeout(30_000) })
+    .then((r) => r.body.dump())
+    .catch(() => d.logger.warn({ event: 'mcp_server_request_denial_failed', provider: `mcp:${ex.server}` }));
+}
+
+const MAX_PAGES = 20;
+const MAX_REFRESH_BYTES = 16 * 1024 * 1024;
+
+/** The whole body as text, refusing one larger than `cap` bytes (never buffering more than that). */
+async function readCapped(body: AsyncIterable<Buffer>, cap: number): Promise<string> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const c of body) {
+    size += c.length;
+    if (size > cap) throw new Error('too large');
+    chunks.push(c);
+  }
+  return Buffer.concat(chunks, size).toString('utf8');
+}
+
+/**
+ * The gateway lists the tools itself (in the caller's session) when a call names a tool it has not seen, or after
+ * `notifications/tools/list_changed`: the call is then checked against what the server offers now.
+ */
+export async function refreshCatalogue(d: McpDeps, ex: Exchange): Promise<void> {
+  let cursor: string | undefined;
+  for (let page = 0; page < MAX_PAGES; page++) {
+    const id = `portcullis-refresh-${ex.id}-${page}`;
+    const body = Buffer.from(JSON.stringify({ jsonrpc: '2.0', id, method: 'tools/list', ...(cursor ? { params: { cursor } } : {}) }));
+    const up = await ex.upstream.request({
+      method: 'POST', incoming: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'mcp-protocol-version': ex.req.headers['mcp-protocol-version'] },
+      sessionId: ex.upstreamSession, body, signal: AbortSignal.timeout(60_000),
+    });
+    const answer = await readAnswer(up, id);
+    const result = answer?.result as { tools?: unknown; nextCursor?: unknown } | undefined;
+    if (!Array.isArray(result?.tools)) return;
+    await d.catalogue.review(ex.server, result.tools.filter((t): t is Record<string, unknown> => typeof t === 'object' && t !== null), ex.principal.subject);
+    cursor = typeof result.nextCursor === 'string' ? result.nextCursor : undefined;
+    if (!cursor) return;
+  }
+}
+
+async function readAnswer(up: Dispatcher.ResponseData, id: string): Promise<Record<string, unknown> | undefined> {
+  const type = String(up.headers['content-type'] ?? '');
+  if (up.statusCode >= 300) {
+    await up.body.dump();
+    return undefined;
+  }
+  if (type.startsWith('application/json')) {
+    const m = classify(safeParse(await readCapped(up.body, MAX_REFRESH_BYTES)));
+    return m?.kind === 'response' && m.id === id ? m.raw : undefined;
+  }
+  let found: Record<string, unknown> | undefined;
+  await pumpSse(up.body, MAX_REFRESH_BYTES, async (e) => {
+    const m = classify(safeParse(e.data));
+    if (m?.kind === 'response' && m.id === id) found = m.raw;
+  });
+  return found;
+}

@@ -1,0 +1,239 @@
+import type { Effect, SubjectMatch } from './document.ts';
+import { prepareBindings, compileCondition, type Condition } from './cel.ts';
+import { PathError, type PolicyIssue } from './errors.ts';
+import type { PolicyInput } from './input.ts';
+import { stringMatcher, wallClock, type StringMatcher } from './matchers.ts';
+import type { Reason } from './reasons.ts';
+import { compileSubject } from './rules.ts';
+import { ruleHeadSchema, stringList } from './rule-schema.ts';
+
+/**
+ * The policy document's `mcp:` section: who may use which MCP server, method and tool, with CEL conditions over
+ * the call (docs/policies.md#mcp). Pure: compiled once per policy version, evaluated per JSON-RPC request.
+ *
+ * A rule with `tools:` is a tool rule: it decides `tools/call` (and what `tools/list` shows). For the other methods
+ * (initialize, tools/list, resources/*, …) a tool rule that would allow counts as access to the server, and a
+ * tool rule that would deny does not apply — denying one tool never cuts off the whole server.
+ */
+export interface McpRule {
+  id: string;
+  description?: string;
+  effect: Effect;
+  subjects?: SubjectMatch;
+  servers?: string[];
+  methods?: string[];
+  tools?: string[];
+  when?: string;
+  approval?: Record<string, unknown>;
+}
+
+export interface McpSection {
+  defaults?: { effect?: 'allow' | 'deny' };
+  rules?: McpRule[];
+}
+
+
+export const mcpPolicySchema = {
+  type: 'object', additionalProperties: false,
+  description: 'MCP servers, methods and tools (docs/policies.md#mcp)',
+  properties: {
+    defaults: {
+      type: 'object', additionalProperties: false,
+      properties: { effect: { enum: ['allow', 'deny'], description: 'when no MCP rule matches (default: the document defaults.effect)' } },
+    },
+    rules: {
+      type: 'array',
+      items: {
+        type: 'object', additionalProperties: false, required: ['id', 'effect'],
+        properties: {
+          ...ruleHeadSchema,
+          servers: { ...stringList, description: 'server names (globs) from the config mcp.servers' },
+          methods: { ...stringList, description: 'JSON-RPC methods (globs), e.g. tools/call, resources/*' },
+          tools: { ...stringList, description: 'tool names (globs); makes the rule a tool rule' },
+          when: { type: 'string', minLength: 1, maxLength: 4000 },
+          approval: { type: 'object' },
+        },
+      },
+    },
+  },
+} as const;
+
+/** One JSON-RPC request as the engine sees it (already extracted; the engine does no I/O). */
+export interface McpInput {
+  principal: PolicyInput['principal'];
+  server: string;
+  method: string;
+  /** `tools/call` only. */
+  tool?: { name: string; arguments: Record<string, unknown>; hash: string | null } | undefined;
+  context: PolicyInput['context'];
+  /** Finding types detected in the arguments (values are never part of the input). */
+  findings: readonly { type: string }[];
+}
+
+export interface McpDecision {
+  effect: Effect;
+  reasons: Reason[];
+  matchedRuleIds: string[];
+  policyVersion: string;
+}
+
+export interface McpEngine {
+  decide(input: McpInput): McpDecision;
+  /** Whether `tools/list` shows this tool: not denied outright, and some rule may grant it (conditions unknown there). */
+  visible(principal: PolicyInput['principal'], server: string, tool: string): boolean;
+}
+
+interface CompiledMcpRule {
+  id: string;
+  effect: Effect;
+  toolRule: boolean;
+  subject(p: PolicyInput['principal']): boolean;
+  servers: StringMatcher | undefined;
+  methods: StringMatcher | undefined;
+  tools: StringMatcher | undefined;
+  when: Condition | undefined;
+}
+
+/** Semantic checks of a schema-valid section, with key paths relative to `mcp`. */
+export function compileMcpSection(section: McpSection | undefined, docDefault: 'allow' | 'deny' | undefined, version: string): McpEngine {
+  const issues: PolicyIssue[] = [];
+  const seen = new Set<string>();
+  const rules: CompiledMcpRule[] = [];
+  (section?.rules ?? []).forEach((r, i) => {
+    if (seen.has(r.id)) issues.push({ path: `rules[${i}].id`, message: `duplicate rule id "${r.id}"` });
+    seen.add(r.id);
+    try {
+      rules.push(compileMcpRule(r, i));
+    } catch (err) {
+      if (err instanceof PathError) issues.push({ path: err.path, message: err.message });
+      else throw err;
+    }
+  });
+  if (issues.length > 0) throw new McpPolicyError(issues);
+  const defaultAllow = (section?.defaults?.effect ?? docDefault ?? 'deny') === 'allow';
+  return {
+    decide: (input) => decide(rules, defaultAllow, version, input),
+    visible(p, server, tool) {
+      const applies = (r: CompiledMcpRule): boolean => r.subject(p) && (!r.servers || r.servers(server)) && (!r.methods || r.methods('tools/call')) && (!r.tools || r.tools(tool));
+      if (rules.some((r) => r.effect === 'deny' && !r.when && applies(r))) return false;
+      return defaultAllow || rules.some((r) => r.effect !== 'deny' && applies(r));
+    },
+  };
+}
+
+export class McpPolicyError extends Error {
+  override readonly name = 'McpPolicyError';
+  readonly issues: PolicyIssue[];
+  constructor(issues: PolicyIssue[]) {
+    super(issues.map((i) => `${i.path}: ${i.message}`).join('; '));
+    this.issues = issues;
+  }
+}
+
+function compileMcpRule(r: McpRule, i: number): CompiledMcpRule {
+  let when: Condition | undefined;
+  if (r.when !== undefined) {
+    try {
+      when = compileCondition(r.when);
+    } catch (err) {
+      throw new PathError(`rules[${i}].when`, err instanceof Error ? err.message : String(err));
+    }
+  }
+  return {
+    id: r.id, effect: r.effect, toolRule: r.tools !== undefined,
+    subject: compileSubject(r.subjects),
+    servers: stringMatcher(r.servers), methods: stringMatcher(r.methods), tools: stringMatcher(r.tools),
+    when,
+  };
+}
+
+const utc = wallClock('UTC');
+
+function decide(rules: readonly CompiledMcpRule[], defaultAllow: boolean, version: string, input: McpInput): McpDecision {
+  const out = (effect: Effect, reasons: Reason[], matched: string[]): McpDecision => ({ effect, reasons, matchedRuleIds: matched, policyVersion: version });
+  const tool = input.tool;
+  let bindings: ReturnType<typeof prepareBindings> | undefined;
+  const denies: string[] = [];
+  const grants: CompiledMcpRule[] = [];
+  const errors: Reason[] = [];
+  for (const r of rules) {
+    if (!r.subject(input.principal) || (r.servers && !r.servers(input.server)) || (r.methods && !r.methods(input.method))) continue;
+    if (r.toolRule && !tool) {
+      // Server access for the other methods: a tool rule grants it, never takes it away (see the type's comment).
+      if (r.effect !== 'deny') grants.push(r);
+      continue;
+    }
+    if (r.tools && tool && !r.tools(tool.name)) continue;
+    if (r.when) {
+      const v = r.when((bindings ??= prepareBindings(celBindings(input))));
+      if (v instanceof Error) {
+        errors.push({ code: 'evaluation_error', detail: 'condition', ruleId: r.id });
+        continue;
+      }
+      if (!v) continue;
+    }
+    if (r.effect === 'deny') denies.push(r.id);
+    else grants.push(r);
+  }
+  // Fail closed: a condition that cannot be evaluated denies, whatever the other rules say.
+  if (errors.length > 0) return out('deny', errors, errors.map((e) => e.ruleId!));
+  if (denies.length > 0) return out('deny', denies.map((id) => ({ code: 'denied_by_rule', ruleId: id })), denies);
+  if (grants.length === 0) return defaultAllow ? out('allow', [{ code: 'default_allow' }], []) : out('deny', [{ code: 'no_matching_rule' }], []);
+  const approvals = grants.filter((r) => r.effect === 'require_approval' && (!r.toolRule || tool));
+  const deciding = approvals.length > 0 ? approvals : grants;
+  const effect: Effect = approvals.length > 0 ? 'require_approval' : 'allow';
+  return out(effect, deciding.map((r) => ({ code: effect === 'allow' ? 'allowed_by_rule' : 'approval_required_by_rule', ruleId: r.id })), grants.map((r) => r.id));
+}
+
+/**
+ * CEL variables for MCP rules: `request.{endpoint, method, server, tool, arguments, argument_text, tool_hash}`.
+ * `argument_text` is every key and string of the arguments, JSON found inside strings decoded too, one per line:
+ * a rule written against it cannot be dodged by nesting a value deeper or smuggling it as a JSON string.
+ */
+function celBindings(input: McpInput): Parameters<typeof prepareBindings>[0] {
+  const p = input.principal;
+  const clock = utc(input.context.now);
+  return {
+    principal: { subject: p.subject, kind: p.kind, groups: [...p.groups], claims: p.claims ?? {} },
+    request: {
+      endpoint: input.tool ? 'mcp.tools_call' : `mcp.${input.method.replace(/\//g, '_')}`,
+      method: input.method, server: input.server,
+      tool: input.tool?.name ?? '', arguments: input.tool?.arguments ?? {}, tool_hash: input.tool?.hash ?? '',
+      argument_text: input.tool ? argumentText(input.tool.arguments) : '',
+    },
+    context: {
+      hour: Math.floor(clock.minutes / 60), minute: clock.minutes % 60, weekday: clock.day,
+      client_ip: input.context.clientIp ?? '', user_agent: input.context.userAgent ?? '',
+    },
+    sensitivity: '',
+    findings: input.findings.map((f) => f.type),
+  };
+}
+
+const MAX_DEPTH = 16;
+
+export function argumentText(value: unknown): string {
+  const out: string[] = [];
+  const walk = (v: unknown, depth: number): void => {
+    if (depth > MAX_DEPTH) return;
+    if (typeof v === 'string') {
+      out.push(v);
+      const t = v.trimStart();
+      if (t.startsWith('{') || t.startsWith('[') || t.startsWith('"')) {
+        try {
+          walk(JSON.parse(v), depth + 1);
+        } catch {
+          // not JSON: the text itself was kept
+        }
+      }
+    } else if (Array.isArray(v)) for (const x of v) walk(x, depth + 1);
+    else if (v !== null && typeof v === 'object') {
+      for (const [k, x] of Object.entries(v)) {
+        out.push(k);
+        walk(x, depth + 1);
+      }
+    } else if (typeof v === 'number' || typeof v === 'boolean') out.push(String(v));
+  };
+  walk(value, 0);
+  return out.join('\n');
+}

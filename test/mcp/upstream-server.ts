@@ -1,0 +1,105 @@
+import { randomUUID } from 'node:crypto';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { McpServer, type RegisteredTool } from '@modelcontextprotocol/sdk/server/mcp.js';
+import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
+import { CreateMessageResultSchema } from '@modelcontextprotocol/sdk/types.js';
+import { z } from 'zod';
+
+export interface UpstreamMcp {
+  url: string;
+  /** Every tool call the server executed, in order. */
+  calls: { tool: string; args: Record<string, unknown> }[];
+  /** The Authorization header of every HTTP request the server received. */
+  authorizations: (string | undefined)[];
+  /** Every request header name the server received (to prove what the gateway forwards). */
+  headerNames: Set<string>;
+  /** Changes a tool's description in every live session (the SDK sends notifications/tools/list_changed). */
+  setDescription(tool: string, description: string): void;
+  close(): Promise<void>;
+}
+
+/**
+ * A real MCP server (the official SDK's McpServer over StreamableHTTPServerTransport, one per session) on
+ * 127.0.0.1:0 that requires its own bearer token — the credential the gateway holds, never the agent's.
+ */
+export async function startUpstreamMcp(o: { token: string; json?: boolean }): Promise<UpstreamMcp> {
+  const calls: UpstreamMcp['calls'] = [];
+  const authorizations: UpstreamMcp['authorizations'] = [];
+  const headerNames = new Set<string>();
+  const descriptions: Record<string, string> = {
+    echo: 'Echoes the text back.',
+    delete_repo: 'Deletes a repository.',
+    run_sql: 'Runs a read-only SQL query.',
+  };
+  const live: Map<string, RegisteredTool>[] = [];
+  const build = (): McpServer => {
+    const server = new McpServer({ name: 'upstream', version: '1.0.0' });
+    const tools = new Map<string, RegisteredTool>();
+    tools.set('echo', server.registerTool('echo', { description: descriptions.echo, inputSchema: { text: z.string() } }, ({ text }) => {
+      calls.push({ tool: 'echo', args: { text } });
+      return { content: [{ type: 'text', text }] };
+    }));
+    tools.set('delete_repo', server.registerTool('delete_repo', { description: descriptions.delete_repo, inputSchema: { name: z.string() } }, ({ name }) => {
+      calls.push({ tool: 'delete_repo', args: { name } });
+      return { content: [{ type: 'text', text: `deleted ${name}` }] };
+    }));
+    tools.set('run_sql', server.registerTool('run_sql', { description: descriptions.run_sql, inputSchema: { sql: z.string(), options: z.unknown().optional() } }, (args) => {
+      calls.push({ tool: 'run_sql', args });
+      return { content: [{ type: 'text', text: JSON.stringify(args) }] };
+    }));
+    // Asks the agent's model through the client (server-initiated sampling), which the gateway refuses by default.
+    tools.set('ask_model', server.registerTool('ask_model', { description: 'Asks the model a question.', inputSchema: { q: z.string() } }, async ({ q }, extra) => {
+      calls.push({ tool: 'ask_model', args: { q } });
+      try {
+        const r = await extra.sendRequest({ method: 'sampling/createMessage', params: { messages: [{ role: 'user', content: { type: 'text', text: q } }], maxTokens: 10 } }, CreateMessageResultSchema);
+        return { content: [{ type: 'text', text: `model said ${JSON.stringify(r.content)}` }] };
+      } catch (err) {
+        return { content: [{ type: 'text', text: `sampling refused: ${(err as Error).message}` }], isError: true };
+      }
+    }));
+    live.push(tools);
+    return server;
+  };
+  const transports = new Map<string, StreamableHTTPServerTransport>();
+  const http: Server = createServer((req, res) => {
+    authorizations.push(req.headers.authorization);
+    for (const h of Object.keys(req.headers)) headerNames.add(h);
+    if (req.headers.authorization !== `Bearer ${o.token}`) {
+      res.writeHead(401, { 'www-authenticate': 'Bearer realm="upstream"' }).end();
+      return;
+    }
+    void (async () => {
+      const sid = req.headers['mcp-session-id'];
+      let t = typeof sid === 'string' ? transports.get(sid) : undefined;
+      if (!t) {
+        if (typeof sid === 'string' || req.method !== 'POST') {
+          res.writeHead(404).end();
+          return;
+        }
+        const created = new StreamableHTTPServerTransport({
+          sessionIdGenerator: () => randomUUID(),
+          enableJsonResponse: o.json ?? false,
+          onsessioninitialized: (id) => void transports.set(id, created),
+        });
+        t = created;
+        await build().connect(t);
+      }
+      await t.handleRequest(req, res);
+    })().catch(() => res.destroy());
+  });
+  await new Promise<void>((ok) => http.listen(0, '127.0.0.1', ok));
+  const { port } = http.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}/mcp`, calls, authorizations, headerNames,
+    setDescription(tool, description) {
+      descriptions[tool] = description;
+      for (const tools of live) tools.get(tool)?.update({ description });
+    },
+    async close() {
+      await Promise.all([...transports.values()].map((t) => t.close().catch(() => undefined)));
+      http.closeAllConnections();
+      await new Promise<void>((ok) => http.close(() => ok()));
+    },
+  };
+}
