@@ -115,6 +115,20 @@ mcp:
     assert.equal(hostile.received.length, before);
   });
 
+  it('a body with invalid UTF-8 is refused, never repaired and forwarded (the server and the scanners would read different text)', async () => {
+    const before = hostile.received.length;
+    const body = Buffer.concat([Buffer.from(`{"jsonrpc":"2.0","id":${nextId++},"method":"tools/call","params":{"name":"read","arguments":{"q":"caf`), Buffer.from([0xc3, 0x28]), Buffer.from('"}}}')]);
+    const res = await fetch(`${t.gw.url}/mcp/h`, {
+      method: 'POST', body,
+      headers: { authorization: `Bearer ${t.userKey}`, 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'mcp-protocol-version': '2025-06-18', 'mcp-session-id': session },
+    });
+    assert.equal(res.status, 400);
+    const answer = (await res.json()) as { error: { code: number; message: string } };
+    assert.equal(answer.error.code, -32700);
+    assert.match(answer.error.message, /UTF-8/);
+    assert.equal(hostile.received.length, before, 'nothing reached the MCP server');
+  });
+
   it('the client\'s token and headers never reach the server', async () => {
     await post({ jsonrpc: '2.0', method: 'notifications/initialized' }, { cookie: 'sid=abc', 'x-api-key': t.userKey });
     const seen = hostile.received.find((r) => r.method === 'notifications/initialized');
