@@ -57,16 +57,33 @@ const SAMPLE: CelBindings = {
   sensitivity: 'public',
   findings: [],
 };
-let samplePrepared: PreparedBindings | undefined;
 /** The declared fields of `principal`, `request` and `context` (cel-fields.ts): what the engine binds. */
 export const CEL_SHAPE = shapeOf(SAMPLE as unknown as Record<string, unknown>);
+
+/**
+ * What a condition is checked against at compile time: the declared fields (unknown ones are errors with file:line)
+ * and a sample input for the dry run. LLM rules bind the request of an LLM call; the `mcp:` section binds a tool
+ * call's (policy/mcp.ts), each with its own declaration.
+ */
+export interface ConditionBindings {
+  shape: ReturnType<typeof shapeOf>;
+  prepared: () => PreparedBindings;
+}
+
+/** Declares the bindings of a kind of rule from a sample input (its field names and kinds). */
+export function declareBindings(sample: CelBindings): ConditionBindings {
+  let prepared: PreparedBindings | undefined;
+  return { shape: shapeOf(sample as unknown as Record<string, unknown>), prepared: () => (prepared ??= prepareBindings(sample)) };
+}
+
+const LLM_BINDINGS: ConditionBindings = declareBindings(SAMPLE);
 
 /**
  * Parses and plans once. Rejects syntax errors, fields the bindings do not have (`request.modle`, cel-fields.ts),
  * unknown variables or functions (found by a dry run on a sample input) and non-boolean results; a missing map key
  * at run time (an absent claim) is an evaluation error (deny), not a crash.
  */
-export function compileCondition(src: string): Condition {
+export function compileCondition(src: string, bindings: ConditionBindings = LLM_BINDINGS): Condition {
   let run: (b: never) => unknown;
   let parsed: ReturnType<typeof parse>;
   try {
@@ -75,9 +92,9 @@ export function compileCondition(src: string): Condition {
   } catch (err) {
     throw new TypeError(`CEL syntax error: ${firstLine(err)}`);
   }
-  const unknown = fieldProblem(parsed, src, CEL_SHAPE);
+  const unknown = fieldProblem(parsed, src, bindings.shape);
   if (unknown) throw new TypeError(`CEL error: ${unknown}`);
-  const dry = run((samplePrepared ??= prepareBindings(SAMPLE)) as never);
+  const dry = run(bindings.prepared() as never);
   if (isCelError(dry)) {
     const msg = String((dry as unknown as Error).message ?? dry);
     if (/unresolved attribute|unbound function|no such overload|no matching overload/i.test(msg)) throw new TypeError(`CEL error: ${msg}`);

@@ -60,6 +60,18 @@ describe('policy mcp: section', () => {
     assert.throws(() => loadPolicy(doc('  rules:\n    - { id: a, effect: allow, tool: [x] }\n'), { file: 't', version: 'v' }), PolicyError);
   });
 
+  it('a condition naming a field a tool call does not have is refused at load, with the line and a suggestion', () => {
+    assert.throws(() => loadPolicy(doc(`  rules:
+    - { id: a, effect: deny, when: 'request.tol == "x"' }
+`), { file: 't', version: 'v' }), (err: PolicyError) => {
+      assert.equal(err.issues[0]?.path, 'mcp.rules[0].when');
+      assert.match(err.issues[0]?.message ?? '', /unknown field request\.tol.*request\.tool/);
+      return true;
+    });
+    // An LLM request field is not a tool call's either.
+    assert.throws(() => loadPolicy(doc(`  rules:\n    - { id: a, effect: deny, when: 'request.max_tokens > 5' }\n`), { file: 't', version: 'v' }), PolicyError);
+  });
+
   it('argument_text holds every key and string at any depth, JSON inside strings decoded', () => {
     const text = argumentText({ a: [{ 'DROP TABLE': 1 }], b: '{"x":["de\\u006cete"]}', c: 5, d: null });
     for (const part of ['DROP TABLE', 'delete', '5']) assert.ok(text.split('\n').includes(part), part);

@@ -1,5 +1,5 @@
 import type { Effect, SubjectMatch } from './document.ts';
-import { prepareBindings, compileCondition, type Condition } from './cel.ts';
+import { declareBindings, prepareBindings, compileCondition, type Condition } from './cel.ts';
 import { PathError, type PolicyIssue } from './errors.ts';
 import type { PolicyInput } from './input.ts';
 import { stringMatcher, wallClock, type StringMatcher } from './matchers.ts';
@@ -134,7 +134,7 @@ function compileMcpRule(r: McpRule, i: number): CompiledMcpRule {
   let when: Condition | undefined;
   if (r.when !== undefined) {
     try {
-      when = compileCondition(r.when);
+      when = compileCondition(r.when, MCP_BINDINGS);
     } catch (err) {
       throw new PathError(`rules[${i}].when`, err instanceof Error ? err.message : String(err));
     }
@@ -190,6 +190,15 @@ function decide(rules: readonly CompiledMcpRule[], defaultAllow: boolean, versio
  * `argument_text` is every key and string of the arguments, JSON found inside strings decoded too, one per line:
  * a rule written against it cannot be dodged by nesting a value deeper or smuggling it as a JSON string.
  */
+/** What an `mcp:` rule's condition may read: checked at validate/push time like LLM rules (cel-fields.ts). */
+const MCP_BINDINGS = declareBindings({
+  principal: { subject: 'user:sample', kind: 'user', groups: ['g'], claims: {} },
+  request: { endpoint: 'mcp.tools_call', method: 'tools/call', server: 's', tool: 't', arguments: {}, tool_hash: 'h', argument_text: '' },
+  context: { hour: 12, minute: 0, weekday: 'mon', client_ip: '127.0.0.1', user_agent: 'ua' },
+  sensitivity: '',
+  findings: [],
+});
+
 function celBindings(input: McpInput): Parameters<typeof prepareBindings>[0] {
   const p = input.principal;
   const clock = utc(input.context.now);
