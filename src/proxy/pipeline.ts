@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Clock } from '../core/clock.ts';
-import { GatewayError, toGatewayError } from '../core/errors.ts';
+import { GatewayError, StoreUnavailableError, toGatewayError } from '../core/errors.ts';
 import { newId } from '../core/ids.ts';
 import { errorName, type GatewayLogger } from '../core/logger.ts';
 import type { Principal } from '../core/principal.ts';
@@ -162,6 +162,8 @@ async function authenticate(deps: PipelineDeps, credential: string | undefined, 
     return await deps.authenticate(credential, ctx);
   } catch (err) {
     if (err instanceof GatewayError) throw err;
+    // An unreachable store (PostgreSQL refused, silent, failing over) is the fleet's documented 503 `store_unavailable`.
+    if (err instanceof StoreUnavailableError) throw toGatewayError(err);
     deps.logger.error({ event: 'authentication_unavailable', error_name: errorName(err) });
     throw new GatewayError('auth_unavailable', 'The credential could not be checked right now; the request was not forwarded.', { cause: err });
   }

@@ -119,7 +119,7 @@ budgets:
       await until(`replica ${i} enforces the activated policy`, PUSH_WAIT_MS, async () => {
         const r = await chat(url(i), user.key, 'gpt-3.5-turbo');
         last = `${r.status} ${r.code ?? ''}`;
-        return r.status === 403 ? true : undefined;
+        return r.status === 400 ? true : undefined; // a policy refusal on an OpenAI path (docs/api.md#refusals-and-client-retries)
       }, () => last);
     }
     // Held on replica 2, approved through replica 0.

@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import OpenAI from 'openai';
 import pg from 'pg';
-import { finishedExchange, startTestGateway, type TestGateway } from '../helpers/gateway.ts';
+import { eventually, finishedExchange, startTestGateway, type TestGateway } from '../helpers/gateway.ts';
 import { startTestPostgres, type TestPostgres } from '../helpers/postgres.ts';
 import { chainEntriesFor, verifiedTrail } from './trail.ts';
 
@@ -47,7 +47,11 @@ describe('fleet: replica ownership and lease recovery (PostgreSQL)', () => {
       await s.rest();
       const row = await finishedExchange(a.gw, s.id);
       assert.equal(row.status, 'completed', `a's exchange ended ${row.status}/${row.errorCode}`);
-      const chain = await chainEntriesFor(pgs.url, s.id);
+      // The row's finish and its chain entry are separate commits on PostgreSQL: wait for the entry, then compare.
+      const chain = await eventually(async () => {
+        const entries = await chainEntriesFor(pgs.url, s.id);
+        return entries.length >= 2 ? entries : undefined;
+      }, 15_000).catch(async () => chainEntriesFor(pgs.url, s.id));
       assert.deepEqual(chain.map((e) => [e.kind, e.status]), [['exchange.started', null], ['exchange.finished', 'completed']]);
     } finally {
       await b.close();
