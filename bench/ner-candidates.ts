@@ -12,7 +12,7 @@ import type { Finding } from '../src/core/findings.ts';
 import { loadNameRecognizer } from '../src/detect/ner/index.ts';
 import { compileScanner } from '../src/detect/scanner.ts';
 
-const path = process.env.EVAL_PII_CORPUS ?? new URL('../../shared/corpora/pii/presidio-research-generated_large.json', import.meta.url).pathname;
+const path = process.env.EVAL_PII_CORPUS ?? new URL('../test/detect/corpora/presidio-research-generated_large.json', import.meta.url).pathname;
 const raw = JSON.parse(readFileSync(path, 'utf8')) as { full_text: string; spans: { entity_type: string; start_position: number; end_position: number }[] }[];
 const samples: Sample[] = raw.map((r) => ({ text: r.full_text, spans: r.spans.map((s) => ({ type: s.entity_type, start: s.start_position, end: s.end_position })) }));
 const bytes = samples.reduce((n, s) => n + Buffer.byteLength(s.text), 0);

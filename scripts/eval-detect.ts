@@ -1,7 +1,7 @@
 /**
  * `npm run eval:detect`: precision and recall per entity type, presidio-research scoring (a predicted span counts
  * when its character IoU with a labelled span of the same type is >= 0.9), on
- *  - presidio-research generated_large (../shared/corpora/pii/, or EVAL_PII_CORPUS),
+ *  - presidio-research generated_large (test/detect/corpora/, or EVAL_PII_CORPUS),
  *  - test/detect/corpus.jsonl (synthetic secrets/PII with look-alike negatives, corpus-gen.ts),
  *  - test/detect/faker-corpus.jsonl (@faker-js/faker, 11 locales: addresses, postal codes, IDs, order numbers,
  *    timestamps, versions and hashes next to real PII; scripts/gen-faker-corpus.ts),
@@ -16,7 +16,7 @@ import { compileScanner } from '../src/detect/scanner.ts';
 import { cardCorpus } from '../test/detect/card-corpus.ts';
 
 const root = new URL('..', import.meta.url).pathname;
-const presidioPath = process.env.EVAL_PII_CORPUS ?? `${root}../shared/corpora/pii/presidio-research-generated_large.json`;
+const presidioPath = process.env.EVAL_PII_CORPUS ?? `${root}test/detect/corpora/presidio-research-generated_large.json`;
 const json = process.argv.includes('--json');
 const withNames = process.argv.includes('--names');
 const extra = withNames ? [await (await import('../src/detect/ner/index.ts')).loadNameRecognizer()] : [];

@@ -60,7 +60,7 @@ describe('names recognizer', () => {
   });
 
   it("beats Presidio's published PERSON figures (P 0.57 / R 0.65 at IoU >= 0.9) on presidio-research data", () => {
-    const path = new URL('../../../shared/corpora/pii/presidio-research-generated_large.json', import.meta.url);
+    const path = new URL('./corpora/presidio-research-generated_large.json', import.meta.url);
     assert.ok(existsSync(path), `corpus at ${path.pathname}`);
     const raw = JSON.parse(readFileSync(path, 'utf8')) as { full_text: string; spans: { entity_type: string; start_position: number; end_position: number }[] }[];
     const samples: Sample[] = raw.map((r) => ({ text: r.full_text, spans: r.spans.map((s) => ({ type: s.entity_type, start: s.start_position, end: s.end_position })) }));
