@@ -4,26 +4,13 @@
 //  2. An agent session: one conversation of BENCH_AGENT_TURNS turns (default 60) whose context grows by ~3.5 KB a
 //     turn to past 200 KB, each turn resending the whole context as agents do. Per turn: the gateway's CPU and the
 //     bytes it wrote (/proc/<pid>/io wchar: the store's database, WAL and checkpoints), against what the turn added.
-import { spawn, type ChildProcess } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { Pool } from 'undici';
+import { startChild } from './proc/start.ts';
 
-const ROOT = new URL('..', import.meta.url).pathname;
 const TURNS = Number(process.env.BENCH_AGENT_TURNS ?? 60);
 const PACED_SAMPLES = Number(process.env.BENCH_PACED_SAMPLES ?? 30);
 
-function start(script: string, env: Record<string, string>): Promise<{ proc: ChildProcess; fields: string[] }> {
-  const proc = spawn(process.execPath, [script], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'] });
-  return new Promise((resolve, reject) => {
-    let buf = '';
-    proc.stdout.on('data', (d: Buffer) => {
-      buf += d.toString();
-      const line = buf.split('\n').find((l) => l.startsWith('READY '));
-      if (line) resolve({ proc, fields: line.slice(6).trim().split(' ') });
-    });
-    proc.once('exit', (c) => reject(new Error(`${script} exited ${c}`)));
-  });
-}
 
 /**
  * CPU seconds of all of a process's threads in nanoseconds' resolution (/proc/<pid>/task/<tid>/schedstat, first
@@ -110,10 +97,10 @@ async function agentSession(t: Target): Promise<void> {
   console.log(`  gateway CPU per turn (median): first 10 turns ${median(ys.slice(0, 10)).toFixed(0)} µs, last 10 ${median(ys.slice(-10)).toFixed(0)} µs; slope ${slope.toFixed(1)} µs per KB of context (goal: grows with the new content only, ≈ 0 per KB of context)`);
 }
 
-const mock = await start('bench/proc/mock.ts', { MOCK_CHUNKS: '20', MOCK_CHUNK_DELAY_MS: '10' });
+const mock = await startChild('bench/proc/mock.ts', { MOCK_CHUNKS: '20', MOCK_CHUNK_DELAY_MS: '10' });
 const upstream = mock.fields[0]!;
-const bare = await start('bench/proc/bare-proxy.ts', { UPSTREAM: upstream });
-const gw = await start('bench/proc/gateway.ts', { UPSTREAM: upstream });
+const bare = await startChild('bench/proc/bare-proxy.ts', { UPSTREAM: upstream });
+const gw = await startChild('bench/proc/gateway.ts', { UPSTREAM: upstream });
 try {
   console.log(`# agent workloads — node ${process.version}`);
   await paced([

@@ -9,6 +9,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { Pool } from 'undici';
+import { startChild } from './proc/start.ts';
 import { processCpu, threadCpu, threadSplit, type ThreadSplit } from './threads.ts';
 
 const ROOT = new URL('..', import.meta.url).pathname;
@@ -30,17 +31,7 @@ interface Target { name: string; url: string; proc: ChildProcess; auth: string }
 interface Measured { n: number; secs: number; cpu: number; threads: ThreadSplit; lat: number[]; first: number[]; total: number[] }
 
 function start(script: string, env: Record<string, string> = {}): Promise<{ proc: ChildProcess; fields: string[] }> {
-  const args = script.includes('gateway') ? [...PROF, script] : [script];
-  const proc = spawn(process.execPath, args, { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'] });
-  return new Promise((resolve, reject) => {
-    let buf = '';
-    proc.stdout.on('data', (d: Buffer) => {
-      buf += d.toString();
-      const line = buf.split('\n').find((l) => l.startsWith('READY '));
-      if (line) resolve({ proc, fields: line.slice(6).trim().split(' ') });
-    });
-    proc.once('exit', (c) => reject(new Error(`${script} exited ${c}`)));
-  });
+  return startChild(script, env, script.includes('gateway') ? PROF : []);
 }
 
 

@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import OpenAI from 'openai';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
+import { launchChromium } from './browser.ts';
 import { startTestGateway, type TestGateway } from '../helpers/gateway.ts';
 
 /**
@@ -11,7 +12,6 @@ import { startTestGateway, type TestGateway } from '../helpers/gateway.ts';
  * rotation gives a new working key and the old one is refused; a revoked key is refused; no provider key and no key
  * hash reaches the page; a non-admin gets the API's refusal. Screenshots to test-output/console/.
  */
-const CHROMIUM = ['/usr/bin/chromium', '/usr/bin/chromium-browser'].find((p) => existsSync(p)) ?? '/usr/bin/chromium';
 const SHOTS = join(import.meta.dirname, '../../test-output/console');
 
 describe('administration (Chromium)', () => {
@@ -20,10 +20,7 @@ describe('administration (Chromium)', () => {
 
   before(async () => {
     t = await startTestGateway({ extraYaml: 'auth:\n  key_cache_ttl_ms: 0\n  roles: { admin: [portcullis-admins], user: [eng] }\n' });
-    browser = await chromium.launch({
-      executablePath: CHROMIUM, headless: true,
-      args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-    });
+    browser = await launchChromium();
     mkdirSync(SHOTS, { recursive: true });
   });
   after(async () => {

@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import OpenAI from 'openai';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
+import { launchChromium } from './browser.ts';
 import { createApiKey } from '../../src/identity/key-service.ts';
 import { finishedExchange, startTestGateway, type TestGateway } from '../helpers/gateway.ts';
 import { startTestIdp, type TestIdp } from '../identity/oidc-idp.ts';
@@ -14,12 +14,6 @@ import { startTestIdp, type TestIdp } from '../identity/oidc-idp.ts';
  * reads exchanges and verifies the trail; the attacks that must fail (markup in a prompt, self-approval, a bad
  * credential, paths outside the console) fail. If Chromium is missing this suite fails — it is never skipped.
  */
-const CHROMIUM = ['/usr/bin/chromium', '/usr/bin/chromium-browser'].find((p) => existsSync(p)) ?? '/usr/bin/chromium';
-const launch = (): Promise<Browser> => chromium.launch({
-  executablePath: CHROMIUM, headless: true,
-  // A fresh temporary profile per launch (Playwright's own); no background traffic to the outside.
-  args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-});
 
 /** A port nobody listens on now (the IdP must know the gateway's callback URL before the gateway starts). */
 async function freePort(): Promise<number> {
@@ -83,7 +77,7 @@ approvals:
     const pushed = await api(t.adminKey, 'POST', '/admin/v1/policies', { source: POLICY });
     assert.equal(pushed.status, 201, JSON.stringify(pushed.json));
     assert.equal((await api(t.adminKey, 'POST', `/admin/v1/policies/${String(pushed.json.id)}/activate`, {})).status, 200);
-    browser = await launch();
+    browser = await launchChromium();
   });
   after(async () => {
     await browser?.close();
@@ -239,7 +233,7 @@ identity:
       groups: { claim: groups }
 `,
     });
-    browser = await launch();
+    browser = await launchChromium();
   });
   after(async () => {
     await browser?.close();

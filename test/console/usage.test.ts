@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import OpenAI from 'openai';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
+import { launchChromium } from './browser.ts';
 import { createApiKey } from '../../src/identity/key-service.ts';
 import { finishedExchange, startTestGateway, type TestGateway } from '../helpers/gateway.ts';
 
@@ -13,7 +14,6 @@ import { finishedExchange, startTestGateway, type TestGateway } from '../helpers
  * and the page works at 1280×800 and in a narrow window, light and dark. Screenshots go to test-output/console/
  * for a person to look at; the assertions are on content, never on pixels.
  */
-const CHROMIUM = ['/usr/bin/chromium', '/usr/bin/chromium-browser'].find((p) => existsSync(p)) ?? '/usr/bin/chromium';
 const SHOTS = join(import.meta.dirname, '../../test-output/console');
 
 describe('usage dashboard (Chromium)', () => {
@@ -23,10 +23,7 @@ describe('usage dashboard (Chromium)', () => {
 
   before(async () => {
     t = await startTestGateway({ extraYaml: 'auth:\n  key_cache_ttl_ms: 0\n  roles: { admin: [portcullis-admins], auditor: [auditors], user: [eng] }\n' });
-    browser = await chromium.launch({
-      executablePath: CHROMIUM, headless: true,
-      args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-    });
+    browser = await launchChromium();
     mkdirSync(SHOTS, { recursive: true });
     // Seeded traffic: the user key (eng) three times, a person whose name is markup twice, one refused request.
     const marked = (await createApiKey(t.gw.store.apiKeys, { name: MARKUP, kind: 'user', groups: ['eng'], expiresAt: null, createdBy: 'test' }, Date.now())).secret;
