@@ -4,6 +4,7 @@ import { compileContentPolicy } from '../detect/policy-content.ts';
 import type { McpVersion } from '../governance/mcp-version.ts';
 import { loadPolicy } from '../policy/load.ts';
 import { decideCall, type DecideInput } from './decide.ts';
+import { fakeCredential } from '../../test/helpers/fake-credentials.ts';
 
 const SOURCE = `version: 1
 rules: []
@@ -47,7 +48,7 @@ describe('decideCall', () => {
     const d = decideCall(v, input('delete_repo', {}));
     assert.equal(d.refusal, undefined);
     assert.deepEqual([d.decision.effect, d.decision.enforced, d.decision.reasons.map((r) => r.code)], ['deny', false, ['denied_by_rule', 'observe_mode']]);
-    const blocked = decideCall(v, input('send', { token: 'AKIAIOSFODNN7EXAMPLE' }));
+    const blocked = decideCall(v, input('send', { token: fakeCredential.aws() }));
     assert.equal(blocked.refusal?.code, 'content_blocked');
   });
 

@@ -7,6 +7,7 @@ import { createGovernedGuard } from '../../src/governance/guard.ts';
 import { SealedTokenVault } from '../../src/governance/token-vault.ts';
 import { createApiKey } from '../../src/identity/key-service.ts';
 import type { ExchangeRepo } from '../../src/store/ports.ts';
+import { fakeCredential } from '../helpers/fake-credentials.ts';
 import { startTestGateway, type TestGateway } from '../helpers/gateway.ts';
 
 type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
@@ -18,7 +19,7 @@ type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-ex
  */
 describe('store failures while recording', () => {
   let t: TestGateway;
-  const GITHUB = 'ghp_R8x2Kq9Lm4Np7Zt1Vw5Yb3Cd6Fg0Hj8Mk2Qs';
+  const GITHUB = fakeCredential.github(); // made at run time, never a live secret
   before(async () => {
     t = await startTestGateway();
     t.gw.setGuard(createGovernedGuard({

@@ -5,15 +5,14 @@
  * reassembled text must equal the masked text, and tokenized values must come back exactly.
  */
 import { strict as assert } from 'node:assert';
-import { generateKeyPairSync, randomBytes, randomInt } from 'node:crypto';
+import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { test } from 'node:test';
 import { createRequestTransform, createStreamRewriter, type ContentOptions } from '../../src/detect/content/index.ts';
 import { assemble, pipe, upstream, type Piece, type StreamApi } from '../../src/detect/content/testing.ts';
 import { compileContentPolicy } from '../../src/detect/policy-content.ts';
 import { ConversationTokenizer } from '../../src/detect/tokenize/tokenizer.ts';
+import { fakeCredential, randomChars } from '../helpers/fake-credentials.ts';
 
-const ALNUM = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
-const randomChars = (alphabet: string, n: number): string => Array.from({ length: n }, () => alphabet[randomInt(alphabet.length)]).join('');
 const b64url = (v: unknown): string => Buffer.from(JSON.stringify(v)).toString('base64url');
 
 const APIS: readonly StreamApi[] = ['openai.chat', 'openai.responses', 'anthropic.messages'];
@@ -25,8 +24,8 @@ const ENTITIES: readonly { type: string; value: string }[] = [
   { type: 'PHONE_NUMBER', value: '+44 20 7946 0958' },
   { type: 'US_SSN', value: '078-05-1120' },
   // Credential-shaped values are made at run time (random, never a live secret); the PEM is a fresh EC key.
-  { type: 'SECRET_AWS_ACCESS_KEY', value: `AKIA${randomChars('ABCDEFGHIJKLMNOPQRSTUVWXYZ234567', 16)}` },
-  { type: 'SECRET_GITHUB_TOKEN', value: `ghp_${randomChars(ALNUM, 36)}` },
+  { type: 'SECRET_AWS_ACCESS_KEY', value: fakeCredential.aws() },
+  { type: 'SECRET_GITHUB_TOKEN', value: fakeCredential.github() },
   { type: 'SECRET_JWT', value: `${b64url({ alg: 'HS256' })}.${b64url({ sub: randomChars('0123456789', 10) })}.${randomBytes(32).toString('base64url')}` },
   { type: 'SECRET_PRIVATE_KEY', value: generateKeyPairSync('ec', { namedCurve: 'prime256v1' }).privateKey.export({ type: 'sec1', format: 'pem' }).toString().trim() },
 ];

@@ -3,15 +3,17 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import OpenAI from 'openai';
+import { fakeCredential } from '../helpers/fake-credentials.ts';
 import { finishedExchange, startTestGateway, type TestGateway } from '../helpers/gateway.ts';
 
 /** Credential-shaped values a careless client puts where it should not (issue #11 item 14). */
-const UA_SECRET = 'sk-proj-Uq7T2bX9kLm4Np8Rs3Vw6Yz1Ac5Ef0Gh';
-const MODEL_SECRET = 'sk-ant-api03-Zx8Cv7Bn6Mq5Wr4Et3Yu2Io1Pa';
-const SESSION_SECRET = 'ghp_R4nd0mT0k3nV4lu3Abc123Def456Ghi789';
-const XFF_SECRET = 'xoxb-1234567890-Abcdefghijklmnop';
-const JUSTIFICATION_SECRET = 'AKIAIOSFODNN7EXAMPLE';
-const BREAK_GLASS_SECRET = 'sk-live-9fK2mQ7xL4pR8sT1vW3yZ6bN';
+// Made at run time (test/helpers/fake-credentials.ts): credential-shaped, random, never a live secret.
+const UA_SECRET = fakeCredential.openaiProject();
+const MODEL_SECRET = fakeCredential.anthropic();
+const SESSION_SECRET = fakeCredential.github();
+const XFF_SECRET = fakeCredential.slackBot();
+const JUSTIFICATION_SECRET = fakeCredential.aws();
+const BREAK_GLASS_SECRET = fakeCredential.live();
 
 /** Every request of group eng needs a deferred approval; members of eng may break glass. */
 const APPROVALS = `
