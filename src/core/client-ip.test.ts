@@ -3,6 +3,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { clientIp } from './client-ip.ts';
+import { fakeCredential } from '../../test/helpers/fake-credentials.ts';
 
 describe('clientIp', () => {
   let server: Server;
@@ -21,7 +22,7 @@ describe('clientIp', () => {
   });
 
   it('attack: header text that is not an address (a credential, markup) never becomes the client address', async () => {
-    for (const bad of ['sk-proj-Uq7T2bX9kLm4Np8Rs3Vw6Yz1Ac5Ef0Gh, 10.0.0.1', '<script>', 'unknown', '203.0.113.7:8080']) {
+    for (const bad of [`${fakeCredential.openaiProject()}, 10.0.0.1`, '<script>', 'unknown', '203.0.113.7:8080']) {
       assert.equal((await ask(bad)).trusted, '127.0.0.1', bad);
     }
   });

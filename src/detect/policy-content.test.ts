@@ -3,6 +3,7 @@ import { describe, it } from 'node:test';
 import { parse } from 'yaml';
 import { applyActions, plan } from './actions.ts';
 import { compileContentPolicy, ContentSectionError, validateContentSection } from './policy-content.ts';
+import { fakeCredential } from '../../test/helpers/fake-credentials.ts';
 
 const YAML = `
 detectors:
@@ -59,7 +60,7 @@ describe('content section', () => {
     ]);
     const res = act(text, 'response');
     assert.equal(res.text, ' paid ****1111 as EMP-123456 for Blue Falcon from 10.0.0.1', 'no response rule for EMPLOYEE_ID: left alone');
-    const blocked = act('key ghp_R8x2Kq9Lm4Np7Zt1Vw5Yb3Cd6Fg0Hj8Mk2Qs', 'response');
+    const blocked = act(`key ${fakeCredential.github()}`, 'response');
     assert.deepEqual(blocked.blocked.map((b) => [b.type, b.rule]), [['SECRET_GITHUB_TOKEN', 'no-secrets-out']]);
   });
 

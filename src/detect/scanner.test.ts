@@ -2,12 +2,13 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { compileScanner } from './scanner.ts';
 import { StreamTransformer } from './stream/transformer.ts';
+import { fakeCredential } from '../../test/helpers/fake-credentials.ts';
 
 describe('compileScanner', () => {
   it('selects built-ins by detector id or type, and disables others', () => {
     const s = compileScanner({ builtIns: ['EMAIL_ADDRESS', 'card'], disable: [] });
     assert.deepEqual(s.types, ['CREDIT_CARD', 'EMAIL_ADDRESS']);
-    const text = 'a@b.io 4111111111111111 AKIAQ3EGUHK7WXYZ4J2M';
+    const text = `a@b.io 4111111111111111 ${fakeCredential.aws()}`;
     assert.deepEqual(s.scan(text).map((f) => f.type), ['EMAIL_ADDRESS', 'CREDIT_CARD']);
     const noEmail = compileScanner({ disable: ['EMAIL_ADDRESS'] });
     assert.ok(!noEmail.scan(text).some((f) => f.type === 'EMAIL_ADDRESS'));
@@ -56,7 +57,7 @@ describe('the real scanner in the streaming transformer', () => {
     'jane.doe+x@mail.example.co.uk',
     '4111-1111-1111-1111',
     'gb82 west 1234 5698 7654 32',
-    'sk-proj-Qw3rTy7uIoP9aSdF2gHjK4lZxC6vBnM8qWeRtY1uIoP',
+    fakeCredential.openaiLong(),
     'eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U',
     '-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQC7\n-----END PRIVATE KEY-----',
   ];

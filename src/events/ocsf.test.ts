@@ -3,9 +3,10 @@ import { randomBytes } from 'node:crypto';
 import { describe, it } from 'node:test';
 import type { ExchangeFinish, ExchangeStart } from '../store/ports.ts';
 import { createEventMapper } from './ocsf.ts';
+import { fakeCredential } from '../../test/helpers/fake-credentials.ts';
 
 const mapper = createEventMapper({ hashKey: randomBytes(32), productVersion: '0.1.0' });
-const SECRET = 'sk-proj-Zx8Qp3LmN7vR2tY6wK9sD4fG1hJ5';
+const SECRET = fakeCredential.openaiProject();
 const HEX = '9f3c2a7be41d80f56a2c9e7d13b4f0a8';
 
 function start(over: Partial<ExchangeStart> = {}): ExchangeStart {
@@ -88,7 +89,7 @@ describe('OCSF mapping', () => {
       }),
       finish({ status: 'upstream_error', errorCode: SECRET, responseFindings: [{ type: HEX, path: SECRET }] }),
     );
-    for (const needle of [SECRET, HEX, 'Zx8Qp3LmN7vR2tY6wK9sD4fG1hJ5']) assert.ok(!row.body.includes(needle), `event leaks ${needle}`);
+    for (const needle of [SECRET, HEX, SECRET.slice('sk-proj-'.length)]) assert.ok(!row.body.includes(needle), `event leaks ${needle}`);
     const ev = JSON.parse(row.body) as Json;
     assert.match(String(ev.unmapped.portcullis.model), /^hmac:[0-9a-f]{16}$/, 'unsafe model is replaced by its keyed hash');
     assert.equal(ev.src_endpoint, undefined, 'a non-IP client address is dropped');

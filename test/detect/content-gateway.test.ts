@@ -7,6 +7,7 @@ import { compileContentPolicy, type ContentSection } from '../../src/detect/poli
 import { createGovernedGuard } from '../../src/governance/guard.ts';
 import { SealedTokenVault } from '../../src/governance/token-vault.ts';
 import { finishedExchange, startTestGateway, type TestGateway } from '../helpers/gateway.ts';
+import { fakeCredential } from '../helpers/fake-credentials.ts';
 
 /**
  * The real built-in detectors and a policy `content` section, compiled as the gateway compiles it, through the
@@ -16,7 +17,7 @@ import { finishedExchange, startTestGateway, type TestGateway } from '../helpers
 const EMAIL = 'jane.doe@example.com';
 const CARD = '4111-1111-1111-1111';
 const IBAN = 'gb82 west 1234 5698 7654 32';
-const GITHUB = 'ghp_R8x2Kq9Lm4Np7Zt1Vw5Yb3Cd6Fg0Hj8Mk2Qs';
+const GITHUB = fakeCredential.github();
 const PEM = '-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQC7\n-----END PRIVATE KEY-----';
 
 describe('content protection with the built-in detectors, through the gateway', () => {

@@ -4,6 +4,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
+import { fakeCredential } from '../helpers/fake-credentials.ts';
 
 /** `portcullis scan` as a user runs it: the real binary, stdin and files. */
 const BIN = new URL('../../bin/portcullis.js', import.meta.url).pathname;
@@ -22,7 +23,7 @@ function run(args: string[], input = ''): Promise<{ code: number; stdout: string
   });
 }
 
-const KEY = 'sk-proj-Qw3rTy7uIoP9aSdF2gHjK4lZxC6vBnM8qWeRtY1uIoP';
+const KEY = fakeCredential.openaiLong();
 const TEXT = `mail jane@example.com card 4111-1111-1111-1111 key ${KEY}`;
 
 describe('portcullis scan', () => {

@@ -3,6 +3,7 @@ import { describe, it } from 'node:test';
 import { compileScanner } from '../scanner.ts';
 import { AhoCorasick } from './aho-corasick.ts';
 import { normalize, toOriginal } from './normalize.ts';
+import { fakeCredential } from '../../../test/helpers/fake-credentials.ts';
 
 const scanner = compileScanner();
 const found = (text: string) => scanner.scan(text).map((f) => ({ type: f.type, value: text.slice(f.start, f.end) }));
@@ -50,21 +51,21 @@ const POSITIVES: readonly [string, string, string][] = [
 ];
 
 const SECRETS: readonly [string, string][] = [
-  ['SECRET_OPENAI_KEY', 'sk-proj-Qw3rTy7uIoP9aSdF2gHjK4lZxC6vBnM8qWeRtY1uIoP'],
-  ['SECRET_ANTHROPIC_KEY', 'sk-ant-api03-' + 'Ab3dE5gH7jK9mN1pQ3sT5vW7yZ0bC2eF4hJ6kL8nP0rS2uV4xY6zA8cE0gI2kM4oQ6'],
-  ['SECRET_AWS_ACCESS_KEY', 'AKIAQ3EGUHK7WXYZ4J2M'],
-  ['SECRET_GCP_API_KEY', 'AIzaSyD4-9fGh2Jk5Lm8Np1Qr4St7Uv0Wx3Yz6A'],
-  ['SECRET_GITHUB_TOKEN', 'ghp_R8x2Kq9Lm4Np7Zt1Vw5Yb3Cd6Fg0Hj8Mk2Qs'],
-  ['SECRET_GITHUB_TOKEN', 'github_pat_11ABCDEFG0aBcDeFgHiJkL_mNoPqRsTuVwXyZ0123456789aBcDeFgHiJkLmNoPqRsTuVwXyZ012345678'],
-  ['SECRET_GITLAB_TOKEN', 'glpat-x9Y8w7V6u5T4s3R2q1Pz'],
-  ['SECRET_SLACK_TOKEN', 'xoxb-2837461928-9182736450192-Zq8Wx7Ec6Rv5Tb4Yn3Um2Ik1'],
-  ['SECRET_SLACK_WEBHOOK', 'https://hooks.slack.com/services/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'],
-  ['SECRET_STRIPE_KEY', 'sk_live_51H8xQ2Kf9Lm3Np7Zt1Vw5Yb3Cd6Fg0Hj'],
-  ['SECRET_TWILIO_KEY', 'SK0f9e8d7c6b5a49382716a5b4c3d2e1f0'],
-  ['SECRET_SENDGRID_KEY', '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'],
-  ['SECRET_NPM_TOKEN', 'npm_x9Y8w7V6u5T4s3R2q1PzAb3Cd5Ef7Gh9Ij1K'],
-  ['SECRET_PYPI_TOKEN', 'pypi-AgEIcHlwaS5vcmcCJGE4ZjM5ZDJkLTkxNzEtNDQ1Yy1iYTQ5LTJlOWQ3ZTE3ZjQ4MQACKlsz'],
-  ['SECRET_PORTCULLIS_KEY', 'pcl_ab12cd34_' + 'Qw3rTy7uIoP9aSdF2gHjK4lZxC6vBnM8qWeRtY1uIoP'],
+  ['SECRET_OPENAI_KEY', fakeCredential.openaiLong()],
+  ['SECRET_ANTHROPIC_KEY', fakeCredential.anthropicLong()],
+  ['SECRET_AWS_ACCESS_KEY', fakeCredential.aws()],
+  ['SECRET_GCP_API_KEY', fakeCredential.gcp()],
+  ['SECRET_GITHUB_TOKEN', fakeCredential.github()],
+  ['SECRET_GITHUB_TOKEN', fakeCredential.githubFineGrained()],
+  ['SECRET_GITLAB_TOKEN', fakeCredential.gitlab()],
+  ['SECRET_SLACK_TOKEN', fakeCredential.slackBot()],
+  ['SECRET_SLACK_WEBHOOK', fakeCredential.slackWebhook()],
+  ['SECRET_STRIPE_KEY', fakeCredential.stripeLive()],
+  ['SECRET_TWILIO_KEY', fakeCredential.twilio()],
+  ['SECRET_SENDGRID_KEY', fakeCredential.sendgrid()],
+  ['SECRET_NPM_TOKEN', fakeCredential.npm()],
+  ['SECRET_PYPI_TOKEN', fakeCredential.pypi()],
+  ['SECRET_PORTCULLIS_KEY', fakeCredential.portcullis()],
   ['SECRET_JWT', 'eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U'],
 ];
 
@@ -165,7 +166,7 @@ describe('built-in detectors', () => {
   });
 
   it('secrets inside base64 and hex blobs', () => {
-    const inner = 'token=ghp_R8x2Kq9Lm4Np7Zt1Vw5Yb3Cd6Fg0Hj8Mk2Qs';
+    const inner = `token=${fakeCredential.github()}`;
     const b64 = Buffer.from(inner).toString('base64');
     const hex = Buffer.from(inner).toString('hex');
     assert.deepEqual(found(`blob ${b64} end`), [{ type: 'SECRET_GITHUB_TOKEN', value: b64 }]);
@@ -176,7 +177,8 @@ describe('built-in detectors', () => {
   it('overlaps: a Luhn card beats a phone reading; the specific secret beats the generic rule', () => {
     assert.deepEqual(types('call 4111 1111 1111 1111'), ['CREDIT_CARD']);
     assert.deepEqual(types('ssn 078-05-1120 phone'), ['US_SSN']);
-    assert.deepEqual(found('api_key="sk-proj-Qw3rTy7uIoP9aSdF2gHjK4lZxC6vBnM8qWeRtY1uIoP"'), [{ type: 'SECRET_OPENAI_KEY', value: 'sk-proj-Qw3rTy7uIoP9aSdF2gHjK4lZxC6vBnM8qWeRtY1uIoP' }]);
+    const openai = fakeCredential.openaiLong();
+    assert.deepEqual(found(`api_key="${openai}"`), [{ type: 'SECRET_OPENAI_KEY', value: openai }]);
   });
 
   it('every bounded finding fits maxBoundedMatchLength; unbounded ones have start markers', () => {
