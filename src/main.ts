@@ -223,6 +223,7 @@ async function composeGateway(o: GatewayOptions, onFailedStart: (close: () => Pr
   // Push from other replicas (PostgreSQL LISTEN/NOTIFY): each of these also has its polling bound (docs/fleet.md).
   store.changes?.subscribe((c) => {
     if (c.kind === 'key_revoked') apiKeys.invalidate(c.id);
+    else if (c.kind === 'session_revoked') identity.invalidateSession(c.id);
     else if (c.kind === 'approval_decided') governance.approvals.service.wake(c.id);
     else void governance.policy.runtime.refresh().catch((err: unknown) => logger.warn({ event: 'policy_refresh_failed', error_name: errorName(err) }));
   });

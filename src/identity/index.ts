@@ -53,6 +53,8 @@ export interface Identity {
   guard(a: Authenticator, label: string): Authenticator;
   /** Revoke every session of a subject (offboarding); applies to the next request on this replica. */
   revokeSubject(subject: string, reason: string): Promise<number>;
+  /** Forget a cached session row (another replica revoked it): the next request re-reads the store. */
+  invalidateSession(sessionId: string): void;
   /** Drops expired flows, replay entries and old sessions; call periodically. */
   purge(): Promise<number>;
 }
@@ -106,6 +108,7 @@ export async function createIdentity(o: CreateIdentityOptions): Promise<Identity
       if (n > 0) emit({ type: 'auth.token.revoked', at: clock.now(), subject, reason });
       return n;
     },
+    invalidateSession: (id) => sessionAuth.invalidate(id),
     purge: () => repo.purge(clock.now()),
   };
 }

@@ -221,8 +221,8 @@ export interface TokenVaultRepo {
 
 /** A committed change other replicas must apply now rather than at their next poll (docs/fleet.md). */
 export interface StoreChange {
-  kind: 'key_revoked' | 'policy_activated' | 'approval_decided';
-  /** Key id, policy version id, approval id. */
+  kind: 'key_revoked' | 'session_revoked' | 'policy_activated' | 'approval_decided';
+  /** Key id, login session id, policy version id, approval id. */
   id: string;
 }
 

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { openIdentityRepo } from '../../src/store/identity-repo.ts';
 import type { StoreChange } from '../../src/store/ports.ts';
 import { PostgresStore } from '../../src/store/postgres/index.ts';
 import { startTestPostgres, type TestPostgres } from '../helpers/postgres.ts';
@@ -43,6 +44,21 @@ describe('fleet: PostgreSQL change feed (LISTEN/NOTIFY)', () => {
     // feedkey2's notice arrives after feedkey1's: had the no-op revoke sent one, it would sit between them.
     await until('both revocations arrive', 10_000, async () => (seen.some((c) => c.id === 'feedkey2') ? true : undefined), () => JSON.stringify(seen));
     assert.deepEqual(seen.filter((c) => c.kind === 'key_revoked').map((c) => c.id), ['feedkey1', 'feedkey2']);
+  });
+
+  it('revoking login sessions sends one notice per session revoked (one session, or every live session of a subject); nothing when none changed', async () => {
+    const identity = openIdentityRepo(writer);
+    const session = (id: string, subject: string) => ({
+      id, subject, kind: 'user' as const, displayName: subject, groups: [], claims: {}, source: 'oidc:t', authMethod: 'session_token' as const,
+      accessHash: 'cd'.repeat(32), accessExpiresAt: 9e12, prevAccessHash: null, prevAccessExpiresAt: null, refreshHash: null, idpRefresh: null,
+      createdAt: 1, refreshedAt: null, expiresAt: 9e12, revokedAt: null, revokedReason: null,
+    });
+    for (const [id, subject] of [['sess-a', 'user:one'], ['sess-b', 'user:two'], ['sess-c', 'user:two']] as const) await identity.createSession(session(id, subject));
+    assert.equal(await identity.revokeSession('sess-a', 2, 'test'), true);
+    assert.equal(await identity.revokeSession('sess-a', 3, 'test'), false);
+    assert.equal(await identity.revokeSubject('user:two', 4, 'offboarded'), 2);
+    await until('the three session notices arrive', 10_000, async () => (seen.filter((c) => c.kind === 'session_revoked').length >= 3 ? true : undefined), () => JSON.stringify(seen));
+    assert.deepEqual(seen.filter((c) => c.kind === 'session_revoked').map((c) => c.id).sort(), ['sess-a', 'sess-b', 'sess-c']);
   });
 
   it('a listening connection the server ends is re-opened, and changes arrive again', async () => {

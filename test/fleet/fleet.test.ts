@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { openAuditRepo } from '../../src/store/audit-repo.ts';
+import { formatToken, hashSecret, mintSecret, newSessionId } from '../../src/identity/tokens/format.ts';
+import { openIdentityRepo } from '../../src/store/identity-repo.ts';
 import { PostgresStore } from '../../src/store/postgres/index.ts';
 import { startFleet, type Fleet } from '../helpers/fleet.ts';
 import { adminApi, chat, mintUserKey, openStream, sdk, until, withDb } from './client.ts';
@@ -18,6 +20,7 @@ const SLACK_MS = 15_000;
 const KEY_CACHE_TTL_MS = 600_000;
 const POLICY_POLL_MS = 600_000;
 const APPROVALS_POLL_MS = 10_000;
+const TOKEN_CACHE_TTL_MS = 60_000;
 const PUSH_WAIT_MS = 8_000;
 // Per test, above npm test's default: each replica (re)start is a process start, slow on a loaded machine.
 const SLOW = { timeout: 600_000 };
@@ -29,7 +32,8 @@ describe('fleet: three replicas on one PostgreSQL behind nginx', () => {
     fleet = await startFleet({
       replicas: 3, mock: { chunks: 100, chunkDelayMs: 50, record: true }, logLevel: 'warn',
       storeKeys: { lease: LEASE, postgres: PG }, server: { shutdown_grace_ms: 20_000 }, auth: { key_cache_ttl_ms: KEY_CACHE_TTL_MS },
-      extraYaml: `policy:\n  poll_interval_ms: ${POLICY_POLL_MS}\napprovals:\n  poll_ms: ${APPROVALS_POLL_MS}\n`,
+      extraYaml: `policy:\n  poll_interval_ms: ${POLICY_POLL_MS}\napprovals:\n  poll_ms: ${APPROVALS_POLL_MS}\n`
+        + `identity:\n  tokens:\n    cache_ttl_ms: ${TOKEN_CACHE_TTL_MS}\n`,
     });
     user = await mintUserKey(fleet.replicas[0]!.url, fleet.adminKey, 'fleet-user');
   }, SLOW);
@@ -87,6 +91,36 @@ describe('fleet: three replicas on one PostgreSQL behind nginx', () => {
       let last = '';
       await until(`replica ${i} refuses the revoked key`, PUSH_WAIT_MS, async () => {
         const r = await chat(url(i), k.key);
+        last = `${r.status} ${r.code ?? ''}`;
+        return r.status === 401 ? true : undefined;
+      }, () => last);
+    }
+  });
+
+  it('a login token revoked through one replica is refused by the others at once (pushed, not waiting for their token cache)', SLOW, async () => {
+    // A session as `portcullis login` leaves it, written straight into the shared database (no IdP in this suite).
+    const sessionId = newSessionId();
+    const secret = mintSecret();
+    const token = formatToken('access', sessionId, secret);
+    const store = await PostgresStore.open(fleet.directStoreUrl);
+    try {
+      const now = Date.now();
+      await openIdentityRepo(store).createSession({
+        id: sessionId, subject: 'user:fleet-login', kind: 'user', displayName: 'fleet-login', groups: [], claims: {}, source: 'oidc:test',
+        authMethod: 'session_token', accessHash: hashSecret(secret), accessExpiresAt: now + 3_600_000, prevAccessHash: null, prevAccessExpiresAt: null,
+        refreshHash: null, idpRefresh: null, createdAt: now, refreshedAt: null, expiresAt: now + 3_600_000, revokedAt: null, revokedReason: null,
+      });
+    } finally {
+      await store.close();
+    }
+    for (const i of [0, 1, 2]) assert.equal((await chat(url(i), token)).status, 200, `replica ${i} accepts the login token (and caches it)`);
+    // RFC 7009 revocation by its holder, through replica 0 only.
+    const revoked = await fetch(`${url(0)}/auth/revoke`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ token }) });
+    assert.equal(revoked.status, 200);
+    for (const i of [1, 2]) {
+      let last = '';
+      await until(`replica ${i} refuses the revoked login token`, PUSH_WAIT_MS, async () => {
+        const r = await chat(url(i), token);
         last = `${r.status} ${r.code ?? ''}`;
         return r.status === 401 ? true : undefined;
       }, () => last);

@@ -4,7 +4,7 @@ import type { ChangeFeed, StoreChange } from '../ports.ts';
 
 /** The channel every replica LISTENs on (docs/fleet.md, "What every replica sees, and how fast"). */
 export const CHANGES_CHANNEL = 'portcullis_changes';
-const KINDS = new Set<StoreChange['kind']>(['key_revoked', 'policy_activated', 'approval_decided']);
+const KINDS = new Set<StoreChange['kind']>(['key_revoked', 'session_revoked', 'policy_activated', 'approval_decided']);
 
 /**
  * `pg_notify` as part of the caller's statement or transaction: PostgreSQL delivers it only when that commits.

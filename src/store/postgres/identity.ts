@@ -1,5 +1,6 @@
 import type { Migration } from '../sqlite/migrations.ts';
 import type { PostgresStore } from './index.ts';
+import { CHANGES_CHANNEL } from './changes.ts';
 import type { IdentityRepo, SessionRecord } from '../../identity/repo.ts';
 
 /** Identity tables on PostgreSQL: the twin of src/store/sqlite/identity.ts (sessions, login flows, SAML replay cache). */
@@ -54,12 +55,16 @@ export function postgresIdentityRepo(store: PostgresStore): IdentityRepo {
         WHERE id = $10 AND refresh_hash = $11 AND revoked_at IS NULL`, [
       x.accessHash, x.accessExpiresAt, x.prevAccessHash, x.prevAccessExpiresAt, x.refreshHash, x.idpRefresh,
       JSON.stringify(x.groups), JSON.stringify(x.claims), x.refreshedAt, x.id, x.expectedRefreshHash])).rowCount === 1,
+    // Each revoked session is announced with the commit: other replicas drop their cached row at once instead of
+    // within `identity.tokens.cache_ttl_ms` (docs/fleet.md).
     revokeSession: async (id, at, reason) => (await q(
-      'UPDATE identity_sessions SET revoked_at = $1, revoked_reason = $2, idp_refresh = NULL WHERE id = $3 AND revoked_at IS NULL',
-      [at, reason, id])).rowCount === 1,
+      `WITH r AS (UPDATE identity_sessions SET revoked_at = $1, revoked_reason = $2, idp_refresh = NULL WHERE id = $3 AND revoked_at IS NULL RETURNING id)
+       SELECT pg_notify($4, json_build_object('kind', 'session_revoked', 'id', id)::text) FROM r`,
+      [at, reason, id, CHANGES_CHANNEL])).rowCount === 1,
     revokeSubject: async (subject, at, reason) => (await q(
-      'UPDATE identity_sessions SET revoked_at = $1, revoked_reason = $2, idp_refresh = NULL WHERE subject = $3 AND revoked_at IS NULL',
-      [at, reason, subject])).rowCount ?? 0,
+      `WITH r AS (UPDATE identity_sessions SET revoked_at = $1, revoked_reason = $2, idp_refresh = NULL WHERE subject = $3 AND revoked_at IS NULL RETURNING id)
+       SELECT pg_notify($4, json_build_object('kind', 'session_revoked', 'id', id)::text) FROM r`,
+      [at, reason, subject, CHANGES_CHANNEL])).rowCount ?? 0,
     listSessions: async (f) => (await q(`SELECT * FROM identity_sessions WHERE ($1::text IS NULL OR subject = $1)
         AND ($2::bigint IS NULL OR (revoked_at IS NULL AND expires_at > $2)) ORDER BY created_at DESC LIMIT $3`,
     [f.subject ?? null, f.activeAt ?? null, f.limit ?? 100])).rows.map(toSession),
