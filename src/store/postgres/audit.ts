@@ -1,16 +1,17 @@
 import type pg from 'pg';
 import { HELD_PROMPT_DONE_STATES_SQL } from '../../approvals/rows.ts';
-import { canonicalJson, entryMessage, GENESIS_HASH, sha256Hex, type AuditEntry, type Checkpoint } from '../../audit/chain.ts';
-import type { AppendedEntry, AppendInput, AuditRepo, BodyDigests, PurgeResult, SessionAssign, SessionFilter, SessionRow, StoredBodies } from '../../audit/repo.ts';
+import { sha256Hex, type AuditEntry, type Checkpoint } from '../../audit/chain.ts';
+import type { AuditRepo, PurgeResult, SessionFilter, SessionRow, StoredBodies } from '../../audit/repo.ts';
 import type { Migration } from '../sqlite/migrations.ts';
 import type { PostgresStore } from './index.ts';
 
 /**
  * The audit trail on PostgreSQL, twin of src/store/sqlite/audit.ts. Replicas share the database; each has its own
- * chain (writer id). An append takes a transaction-scoped advisory lock on its writer, reads the head and inserts
- * in the same transaction, and (writer, seq) is the primary key: two processes appending as the same writer are
- * serialised and can never fork the chain. Appends gather while one commits (group-commit.ts). Payloads are stored as the exact JSON text (not JSONB, which would
- * reorder keys) so what is verified is byte for byte what was written.
+ * chain (writer id). Appends and session assignments go out in the store's recording group commit (recording.ts),
+ * with the exchange writes they are about: entries of a writer are chained in call order from its head (read
+ * under the writer's advisory lock, then cached by the process), and (writer, seq) is the primary key, so two
+ * processes appending as the same writer can never fork the chain. Payloads are stored as the exact JSON text (not
+ * JSONB, which would reorder keys) so what is verified is byte for byte what was written.
  */
 export const AUDIT_PG_MIGRATIONS: readonly Migration[] = [
   { id: 'audit/001-chain', sql: `

@@ -1,7 +1,7 @@
 import pg from 'pg';
 import { errorName, type GatewayLogger } from '../../core/logger.ts';
 import type {
-  ApiKeyRecord, ApiKeyRepo, CredentialRepo, ExchangeBodies, ExchangeFilter, ExchangeRepo, ExchangeRow, ExchangeStart, ReplicaRepo, Store, TokenVaultRepo,
+  ApiKeyRecord, ApiKeyRepo, CredentialRepo, ExchangeBodies, ExchangeFilter, ExchangeRepo, ExchangeRow, ReplicaRepo, Store, TokenVaultRepo,
 } from '../ports.ts';
 import { postgresReplicaRepo } from './replicas.ts';
 import { POSTGRES_MIGRATIONS } from './migrations.ts';
@@ -292,10 +292,6 @@ class VaultConflict extends Error {}
 
 const META = `id, started_at, subject, principal_json, endpoint, method, path, model, provider, upstream_model, stream, client_ip, user_agent,
   decision_json, findings_json, status, http_status, error_code, finished_at, timings_json, usage_json, event_count, response_findings_json, forwarded, owner`;
-
-function json(v: unknown): string | null {
-  return v === null || v === undefined ? null : JSON.stringify(v);
-}
 
 function buf(v: unknown): Buffer | null {
   return Buffer.isBuffer(v) ? v : null;
