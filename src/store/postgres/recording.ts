@@ -86,7 +86,7 @@ export class PostgresRecording {
     return this.#submit({ kind: 'count', incs }) as Promise<number[]>;
   }
 
-  async #run(ops: RecordingOp[]): Promise<Outcome<unknown>[]> {
+  async #run(ops: RecordingOp[], retried = false): Promise<Outcome<unknown>[]> {
     const plan = planOf(ops, this.#heads);
     try {
       if (plan.statements === 1) return await this.#apply(this.#db, ops, plan);
@@ -94,6 +94,8 @@ export class PostgresRecording {
     } catch (err) {
       // What this batch computed from a cached head was not committed; the next one reads the heads again.
       for (const w of plan.writers) this.#heads.delete(w);
+      // Another process appended as one of these writers since the heads were cached: once more, reading them.
+      if (!retried && plan.cachedHeads.size > 0 && isChainCollision(err)) return this.#run(ops, true);
       throw err;
     }
   }
@@ -294,6 +296,11 @@ async function assignSession(c: Db, a: SessionAssign): Promise<string> {
      SELECT coalesce((SELECT id FROM found), $6::text) AS id`,
     a.key ? args.slice(0, 7) : args);
   return String(r.rows[0]!.id);
+}
+
+/** unique_violation on the chain's primary key (PostgreSQL Appendix A, 23505). */
+function isChainCollision(err: unknown): boolean {
+  return err instanceof Error && (err as { code?: unknown }).code === '23505' && (err as { constraint?: unknown }).constraint === 'audit_entries_pkey';
 }
 
 function json(v: unknown): string | null {
