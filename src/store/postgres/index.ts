@@ -25,7 +25,8 @@ pg.types.setTypeParser(pg.types.builtins.INT8, (v: string) => Number(v));
 
 export class PostgresStore implements Store {
   readonly engine = 'postgres' as const;
-  readonly appliesCallsMadeTogetherInOrder = false;
+  /** Recording writes made together share a batch of the recording group commit, applied in call order (recording.ts). */
+  readonly appliesCallsMadeTogetherInOrder = true;
   readonly #pool: pg.Pool;
   /** Connections opened and not yet closed (socket ended), and who waits for them to reach zero. */
   #live = 0;

@@ -268,3 +268,41 @@ describe('postgres store: recording group commit (recording.ts)', () => {
     }
   });
 });
+
+describe('postgres store: an end and its chain entry made together', () => {
+  it('when another replica recovered the exchange first, the end fails and so does the entry queued with it: the exchange is chained as ended once', async () => {
+    const mine = await PostgresStore.open(pgServer.url, { pool: { pool_max: 2 } });
+    const other = await PostgresStore.open(pgServer.url, { pool: { pool_max: 2 } });
+    try {
+      assert.equal(mine.appliesCallsMadeTogetherInOrder, true);
+      const id = newId('ex');
+      await mine.exchanges.start({
+        id, startedAt: Date.now(), subject: 'user:gc', principal: null, endpoint: 'openai.chat', method: 'POST', path: '/v1/chat/completions', model: null,
+        provider: null, upstreamModel: null, stream: false, clientIp: null, userAgent: null, decision: null, findings: [], clientRequest: null, upstreamRequest: null,
+      });
+      const fin = (status: ExchangeFinish['status']): ExchangeFinish => ({
+        id, finishedAt: Date.now(), status, httpStatus: 200, errorCode: null, timings: { upstreamFirstByteMs: null, clientFirstByteMs: null, totalMs: null },
+        usage: { inputTokens: null, outputTokens: null, totalTokens: null }, response: null, eventCount: 0, responseFindings: [], forwarded: null,
+      });
+      assert.equal(await other.exchanges.interrupt(fin('incomplete')), true, 'the other replica ended it');
+      const writer = `gc-twice-${randomBytes(4).toString('hex')}`;
+      const entry: AppendInput = { at: Date.now(), kind: 'exchange.finished', subject: 'user:gc', refId: id, payloadJson: '{}', digestBodies: { exchangeId: id, phase: 'finish', inPayload: true } };
+      const [end, chained] = await Promise.allSettled([mine.exchanges.finish(fin('completed')), mine.recording.append(writer, entry)]);
+      assert.equal(end.status, 'rejected');
+      assert.equal(chained.status, 'rejected');
+      assert.match(String((chained).reason), /ended by another writer/);
+      assert.equal((await postgresAuditRepo(mine).entries({ writer, afterSeq: 0, limit: 10 })).length, 0);
+      // A later entry about an exchange this process did end is chained as usual.
+      const ok = newId('ex');
+      await mine.exchanges.start({
+        id: ok, startedAt: Date.now(), subject: 'user:gc', principal: null, endpoint: 'openai.chat', method: 'POST', path: '/v1/chat/completions', model: null,
+        provider: null, upstreamModel: null, stream: false, clientIp: null, userAgent: null, decision: null, findings: [], clientRequest: null, upstreamRequest: null,
+      });
+      const [, e] = await Promise.all([mine.exchanges.finish({ ...fin('completed'), id: ok }), mine.recording.append(writer, { ...entry, refId: ok, digestBodies: { exchangeId: ok, phase: 'finish', inPayload: true } })]);
+      assert.equal(e.seq, 1);
+    } finally {
+      await mine.close();
+      await other.close();
+    }
+  });
+});

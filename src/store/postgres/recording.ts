@@ -43,6 +43,8 @@ export interface RecordingDb extends Db {
 
 /** Most calls in one transaction: bounds statement parameters (18 per start, 65,535 at most) and lock hold time. */
 const MAX_BATCH = 256;
+/** Refused ends remembered for their queued chain entries (oldest dropped first): far more than calls in flight. */
+const MAX_REFUSED_ENDS = 10_000;
 
 export class PostgresRecording {
   readonly #db: RecordingDb;
@@ -54,6 +56,13 @@ export class PostgresRecording {
    */
   readonly #heads = new Map<string, { seq: number; hash: string }>();
   readonly #submit: (op: RecordingOp) => Promise<unknown>;
+  /**
+   * Exchanges whose end, made by this process, found them already ended (another replica recovered them). The
+   * recorder issues an end and its chain entry together (PostgresStore.appliesCallsMadeTogetherInOrder), so the
+   * entry may already be queued when the end fails: it must then fail too, or the exchange would be chained as
+   * ended twice (once by the recovering replica). Consulted and cleared by that entry; bounded.
+   */
+  readonly #refusedEnds = new Set<string>();
 
   constructor(db: RecordingDb) {
     this.#db = db;
@@ -113,8 +122,11 @@ export class PostgresRecording {
       for (const row of r.rows) heads.set(String(row.writer), { seq: Number(row.seq), hash: String(row.hash) });
     }
     await insertStarts(c, ops);
-    await applyEnds(c, ops, out);
-    const newHeads = await appendEntries(c, ops, out, heads);
+    for (const id of await applyEnds(c, ops, out)) {
+      this.#refusedEnds.add(id);
+      if (this.#refusedEnds.size > MAX_REFUSED_ENDS) this.#refusedEnds.delete(this.#refusedEnds.values().next().value!);
+    }
+    const newHeads = await appendEntries(c, ops, out, heads, this.#refusedEnds);
     for (let i = 0; i < ops.length; i++) {
       const op = ops[i]!;
       if (op.kind === 'session') out[i] = { ok: true, value: await assignSession(c, op.assign) };
@@ -179,7 +191,8 @@ async function insertStarts(c: Db, ops: RecordingOp[]): Promise<void> {
  * replica may have recovered it). An exchange ended twice in one batch (never by the recorder) takes two rounds:
  * one UPDATE changes a row once.
  */
-async function applyEnds(c: Db, ops: RecordingOp[], out: Outcome<unknown>[]): Promise<void> {
+async function applyEnds(c: Db, ops: RecordingOp[], out: Outcome<unknown>[]): Promise<string[]> {
+  const refused: string[] = [];
   let pending = ops.flatMap((o, i) => (o.kind === 'end' ? [{ i, f: o.finish }] : o.kind === 'start' && o.rejected ? [{ i, f: o.rejected }] : []));
   while (pending.length > 0) {
     const seen = new Set<string>();
@@ -202,10 +215,12 @@ async function applyEnds(c: Db, ops: RecordingOp[], out: Outcome<unknown>[]): Pr
     const ended = new Set(r.rows.map((x) => String(x.id)));
     for (const { i, f } of round) {
       const op = ops[i]!;
+      if (!ended.has(f.id)) refused.push(f.id);
       if (op.kind === 'end') out[i] = { ok: true, value: ended.has(f.id) };
       else if (!ended.has(f.id)) out[i] = { ok: false, error: new Error(`exchange ${f.id} is not in progress`) };
     }
   }
+  return refused;
 }
 
 /**
@@ -214,7 +229,9 @@ async function applyEnds(c: Db, ops: RecordingOp[], out: Outcome<unknown>[]): Pr
  * fails that call alone and takes no seq. Where the caller could not digest the sealed bodies, the database
  * digests them as stored (sha256(), PostgreSQL 11+). Returns the new heads, to be cached once committed.
  */
-async function appendEntries(c: Db, ops: RecordingOp[], out: Outcome<unknown>[], heads: Map<string, { seq: number; hash: string }>): Promise<Map<string, { seq: number; hash: string }>> {
+async function appendEntries(
+  c: Db, ops: RecordingOp[], out: Outcome<unknown>[], heads: Map<string, { seq: number; hash: string }>, refusedEnds: Set<string>,
+): Promise<Map<string, { seq: number; hash: string }>> {
   const appends = ops.flatMap((o, i) => (o.kind === 'append' ? [{ i, writer: o.writer, input: o.input }] : []));
   const changed = new Map<string, { seq: number; hash: string }>();
   if (appends.length === 0) return changed;
@@ -247,7 +264,8 @@ async function appendEntries(c: Db, ops: RecordingOp[], out: Outcome<unknown>[],
     if (d) {
       const b = exchanges.get(d.exchangeId);
       const problem = !b ? `audit: exchange ${d.exchangeId} is not recorded`
-        : d.phase === 'finish' && b.status === 'in_progress' ? `audit: exchange ${d.exchangeId} has no recorded finish` : undefined;
+        : d.phase === 'finish' && b.status === 'in_progress' ? `audit: exchange ${d.exchangeId} has no recorded finish`
+        : d.phase === 'finish' && refusedEnds.delete(d.exchangeId) ? `audit: exchange ${d.exchangeId} was ended by another writer, not by this finish` : undefined;
       if (problem) {
         out[i] = { ok: false, error: new Error(problem) };
         continue;
