@@ -1,6 +1,8 @@
-import { counterKeyString, type BudgetCounterRepo, type CounterIncrement, type CounterRow } from '../../policy/budgets/counters.ts';
+import { counterKeyString, type BudgetCounterRepo, type CounterIncrement, type CounterKey, type CounterRow } from '../../policy/budgets/counters.ts';
 import type { BudgetMetric } from '../../policy/budgets/schema.ts';
 import type { Migration } from '../sqlite/migrations.ts';
+import { groupCommit } from './group-commit.ts';
+import { isUnavailable } from './unavailable.ts';
 
 /** Budget counters on PostgreSQL: the same table as SQLite; replicas share counts through atomic upserts. */
 export const BUDGET_PG_MIGRATIONS: readonly Migration[] = [
@@ -64,21 +66,32 @@ export async function addCounters(q: PgQuery, calls: CounterIncrement[][]): Prom
   return out;
 }
 
-/** `q`: reads on the pool; `add`: increments through the store's recording group commit (PostgresStore.recording). */
+/**
+ * `q`: reads on the pool; `add`: increments through the store's recording group commit (PostgresStore.recording).
+ * Reads made while one is in flight are merged into the next one statement (group-commit.ts): a request checks two
+ * sets of counters (its token budgets, the previous window of a sliding limit), and one autocommit SELECT each was
+ * two of the five statements a request cost (docs/benchmark.md, "Stop 19"). A merged read runs after its call was
+ * made and before it resolves, so it sees every increment committed before the call.
+ */
 export function postgresBudgetCounters(q: PgQuery, add: (incs: CounterIncrement[]) => Promise<number[]>): BudgetCounterRepo {
+  const read = groupCommit<CounterKey[], number[]>(async (calls) => {
+    const keys = calls.flat();
+    const r = await q(
+      `SELECT coalesce(c.value, 0) AS value
+         FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[]) WITH ORDINALITY AS k(limit_id, metric, scope, window_start, ord)
+         LEFT JOIN budget_counters c USING (limit_id, metric, scope, window_start) ORDER BY k.ord`,
+      [keys.map((k) => k.limitId), keys.map((k) => k.metric), keys.map((k) => k.scope), keys.map((k) => k.windowStart)],
+    );
+    const values = r.rows.map((x) => Number(x.value));
+    let at = 0;
+    return calls.map((call) => ({ ok: true as const, value: values.slice(at, (at += call.length)) }));
+  }, { maxBatch: 256, isUnavailable });
   return {
     async add(incs) {
       return incs.length === 0 ? [] : add(incs);
     },
     async get(keys) {
-      if (keys.length === 0) return [];
-      const r = await q(
-        `SELECT coalesce(c.value, 0) AS value
-           FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[]) WITH ORDINALITY AS k(limit_id, metric, scope, window_start, ord)
-           LEFT JOIN budget_counters c USING (limit_id, metric, scope, window_start) ORDER BY k.ord`,
-        [keys.map((k) => k.limitId), keys.map((k) => k.metric), keys.map((k) => k.scope), keys.map((k) => k.windowStart)],
-      );
-      return r.rows.map((x) => Number(x.value));
+      return keys.length === 0 ? [] : read(keys);
     },
     async list(now, f = {}) {
       const r = await q(
