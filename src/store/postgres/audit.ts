@@ -38,6 +38,37 @@ export const AUDIT_PG_MIGRATIONS: readonly Migration[] = [
   ` },
   // entriesByRef: only the kinds looked up by ref (REF_INDEXED_KINDS), so appending exchange entries costs nothing more.
   { id: 'audit/003-ref-index', sql: `CREATE INDEX audit_entries_ref ON audit_entries(ref_id, at) WHERE kind = 'policy.activated'` },
+  // Session assignments of a recording batch in one call (recording.ts), in order: each finds the session its exchange
+  // continues (explicit key, or same identity + client within the gap) or opens one, and links the exchange. A
+  // PL/pgSQL statement sees what the previous one wrote, so a later assignment continues a session an earlier one
+  // in the batch opened; the caller holds the identities' advisory locks.
+  { id: 'audit/004-assign-sessions-fn', sql: `
+  CREATE FUNCTION portcullis_assign_sessions(p_exchange TEXT[], p_at BIGINT[], p_subject TEXT[], p_client TEXT[], p_key TEXT[],
+      p_source TEXT[], p_gap BIGINT[], p_fresh TEXT[]) RETURNS TEXT[] LANGUAGE plpgsql AS $fn$
+  DECLARE
+    out TEXT[] := '{}';
+    sid TEXT;
+  BEGIN
+    FOR i IN 1 .. coalesce(array_length(p_exchange, 1), 0) LOOP
+      IF p_key[i] IS NOT NULL THEN
+        SELECT id INTO sid FROM audit_sessions WHERE subject IS NOT DISTINCT FROM p_subject[i] AND session_key = p_key[i] ORDER BY last_at DESC LIMIT 1;
+      ELSE
+        SELECT id INTO sid FROM audit_sessions WHERE subject IS NOT DISTINCT FROM p_subject[i] AND client = p_client[i] AND session_key IS NULL
+          AND last_at >= p_at[i] - p_gap[i] ORDER BY last_at DESC LIMIT 1;
+      END IF;
+      IF FOUND THEN
+        UPDATE audit_sessions SET last_at = greatest(last_at, p_at[i]), exchange_count = exchange_count + 1 WHERE id = sid;
+      ELSE
+        sid := p_fresh[i];
+        INSERT INTO audit_sessions (id, subject, client, session_key, source, first_at, last_at, exchange_count)
+          VALUES (sid, p_subject[i], p_client[i], p_key[i], p_source[i], p_at[i], p_at[i], 1);
+      END IF;
+      INSERT INTO audit_session_exchanges (exchange_id, session_id, at) VALUES (p_exchange[i], sid, p_at[i]) ON CONFLICT DO NOTHING;
+      out := out || sid;
+    END LOOP;
+    RETURN out;
+  END
+  $fn$` },
 ];
 
 type Row = Record<string, unknown>;

@@ -169,8 +169,12 @@ describe('postgres store: recording group commit (recording.ts)', () => {
         ...starts.map((s) => store.recording.append(writer, entryAbout(s.id, 'start'))),
         store.recording.count([{ limitId: 'gc-fail', metric: 'requests_per_minute', scope: writer, windowStart: 0, by: 1, expiresAt: Date.now() + 60_000 }]),
       ];
-      await eventually(async () => ((await locker.query(`SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'
-        AND query LIKE 'INSERT INTO audit_entries%'`)).rowCount! >= 1 ? true : undefined), 30_000);
+      // Inside the locker's transaction pg_stat_activity is one snapshot until cleared (PostgreSQL docs, 28.2.2).
+      const waiting = `SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE 'INSERT INTO audit_entries%'`;
+      await eventually(async () => {
+        await locker.query('SELECT pg_stat_clear_snapshot()');
+        return (await locker.query(waiting)).rowCount! >= 1 ? true : undefined;
+      }, 30_000);
       await locker.query(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'
         AND query LIKE 'INSERT INTO audit_entries%'`);
       const settled = await Promise.allSettled(calls);

@@ -12,8 +12,9 @@ import { isUnavailable } from './unavailable.ts';
  * flight go out together in the next (group-commit.ts), as a handful of multi-row statements:
  *
  *   BEGIN; [advisory locks, sorted]; [chain heads]; INSERT exchanges (all starts); UPDATE exchanges (all ends);
- *   [SELECT the appended exchanges' status]; INSERT audit_entries (all appends); one statement per session
- *   assignment; INSERT … ON CONFLICT budget_counters (all increments); COMMIT
+ *   [SELECT the appended exchanges' status]; INSERT audit_entries (all appends);
+ *   SELECT portcullis_assign_sessions(…) (all session assignments); INSERT … ON CONFLICT budget_counters (all
+ *   increments); COMMIT
  *
  * A batch with a single statement skips BEGIN/COMMIT. Every guarantee of the one-call-per-transaction path holds:
  * a call resolves once its transaction committed (a start is durable before the request goes upstream); a failed
@@ -127,9 +128,10 @@ export class PostgresRecording {
       if (this.#refusedEnds.size > MAX_REFUSED_ENDS) this.#refusedEnds.delete(this.#refusedEnds.values().next().value!);
     }
     const newHeads = await appendEntries(c, ops, out, heads, this.#refusedEnds);
-    for (let i = 0; i < ops.length; i++) {
-      const op = ops[i]!;
-      if (op.kind === 'session') out[i] = { ok: true, value: await assignSession(c, op.assign) };
+    const sessions = ops.flatMap((op, i) => (op.kind === 'session' ? [{ i, a: op.assign }] : []));
+    if (sessions.length > 0) {
+      const ids = await assignSessions(c, sessions.map((x) => x.a));
+      sessions.forEach((x, k) => (out[x.i] = { ok: true, value: ids[k] }));
     }
     const counts = ops.flatMap((op, i) => (op.kind === 'count' ? [{ i, incs: op.incs }] : []));
     if (counts.length > 0) {
@@ -165,7 +167,7 @@ function planOf(ops: RecordingOp[], cache: ReadonlyMap<string, { seq: number; ha
   const has = (k: RecordingOp['kind']): number => (ops.some((o) => o.kind === k) ? 1 : 0);
   const ends = has('end') || ops.some((o) => o.kind === 'start' && o.rejected) ? 1 : 0;
   const appendSteps = has('append') ? (ops.some((o) => o.kind === 'append' && o.input.digestBodies) ? 2 : 1) : 0;
-  const statements = (locks.length > 0 ? 1 : 0) + (readHeads.length > 0 ? 1 : 0) + has('start') + ends + appendSteps + sessions.length + has('count');
+  const statements = (locks.length > 0 ? 1 : 0) + (readHeads.length > 0 ? 1 : 0) + has('start') + ends + appendSteps + has('session') + has('count');
   return { statements, locks, writers, readHeads, cachedHeads };
 }
 
@@ -291,29 +293,19 @@ async function appendEntries(
   return changed;
 }
 
-const FIND_BY_KEY = 'SELECT id FROM audit_sessions WHERE subject IS NOT DISTINCT FROM $1::text AND session_key = $2::text ORDER BY last_at DESC LIMIT 1';
-const FIND_BY_GAP = `SELECT id FROM audit_sessions WHERE subject IS NOT DISTINCT FROM $1::text AND client = $3::text AND session_key IS NULL
-  AND last_at >= $8::bigint ORDER BY last_at DESC LIMIT 1`;
-
 /**
- * One statement: the session this exchange continues (by explicit key, or same identity + client within the gap),
- * else a new one; then the exchange's link. Runs under the identity's advisory lock (taken for the batch); a later
- * assignment in the batch is its own statement, so it sees this one's session.
+ * Every session assignment of the batch in one statement, in call order (portcullis_assign_sessions, migration
+ * audit/004-assign-sessions-fn): under the identities' advisory locks (taken for the batch), each continues the
+ * session of its conversation or opens one, and links its exchange.
  */
-async function assignSession(c: Db, a: SessionAssign): Promise<string> {
-  const fresh = `ses_${a.exchangeId.replace(/^[a-z]+_/, '')}`;
-  // Data-modifying WITH clauses run once each whether or not the final SELECT reads them (PostgreSQL docs, 7.8.4).
-  const args = [a.subject, a.key, a.client, a.exchangeId, a.at, fresh, a.source, a.at - a.gapMs];
-  const r = await c.query(
-    `WITH found AS (${a.key ? FIND_BY_KEY : FIND_BY_GAP}),
-     upd AS (UPDATE audit_sessions s SET last_at = greatest(s.last_at, $5::bigint), exchange_count = s.exchange_count + 1 FROM found WHERE s.id = found.id),
-     ins AS (INSERT INTO audit_sessions (id, subject, client, session_key, source, first_at, last_at, exchange_count)
-       SELECT $6::text, $1::text, $3::text, $2::text, $7::text, $5::bigint, $5::bigint, 1 WHERE NOT EXISTS (SELECT 1 FROM found)),
-     link AS (INSERT INTO audit_session_exchanges (exchange_id, session_id, at)
-       SELECT $4::text, coalesce((SELECT id FROM found), $6::text), $5::bigint ON CONFLICT DO NOTHING)
-     SELECT coalesce((SELECT id FROM found), $6::text) AS id`,
-    a.key ? args.slice(0, 7) : args);
-  return String(r.rows[0]!.id);
+async function assignSessions(c: Db, all: SessionAssign[]): Promise<string[]> {
+  const r = await c.query('SELECT portcullis_assign_sessions($1::text[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[], $7::bigint[], $8::text[]) AS ids', [
+    all.map((a) => a.exchangeId), all.map((a) => a.at), all.map((a) => a.subject), all.map((a) => a.client), all.map((a) => a.key),
+    all.map((a) => a.source), all.map((a) => a.gapMs), all.map((a) => `ses_${a.exchangeId.replace(/^[a-z]+_/, '')}`),
+  ]);
+  const ids = r.rows[0]?.ids;
+  if (!Array.isArray(ids) || ids.length !== all.length) throw new Error('portcullis_assign_sessions: one session id per assignment expected');
+  return ids.map(String);
 }
 
 /** unique_violation on the chain's primary key (PostgreSQL Appendix A, 23505). */
