@@ -119,6 +119,32 @@ export function storeConformance(name: string, open: () => Promise<Store>): void
       assert.ok(await store.exchanges.get(b.id));
     });
 
+    it('many exchanges recorded at once by many callers: each start is there when it resolves, each end applies once, a refused call fails alone', async () => {
+      const subject = `user:${newId('u')}`;
+      const starts = Array.from({ length: 40 }, () => start({ subject }));
+      await Promise.all(starts.map(async (s, i) => {
+        await store.exchanges.start(s);
+        assert.equal((await store.exchanges.get(s.id))?.status, 'in_progress', `start ${i} is stored once it resolved`);
+      }));
+      const refused = start({ subject, stream: false });
+      // Ends of all of them together, plus a second end of one, a start of an id already taken, and a rejected request.
+      const settled = await Promise.allSettled([
+        ...starts.map((s, i) => store.exchanges.finish(finish(s.id, { httpStatus: 200 + i }))),
+        store.exchanges.finish(finish(starts[7]!.id)),
+        store.exchanges.start(starts[3]!),
+        store.exchanges.recordRejected(refused, finish(refused.id, { status: 'rejected', httpStatus: 403, forwarded: false, eventCount: 0 })),
+      ]);
+      assert.deepEqual(settled.map((r) => r.status), [...starts.map(() => 'fulfilled'), 'rejected', 'rejected', 'fulfilled']);
+      const rows = await store.exchanges.list({ subject, limit: 100 });
+      assert.equal(rows.length, 41);
+      for (const [i, s] of starts.entries()) {
+        const row = rows.find((r) => r.id === s.id);
+        assert.equal(row?.status, 'completed');
+        assert.equal(row.httpStatus, 200 + i, 'the first end stands: the second one changed nothing');
+      }
+      assert.equal(rows.find((r) => r.id === refused.id)?.status, 'rejected');
+    });
+
     it('lists newest first with filters and pagination', async () => {
       const subject = `user:${newId('u')}`;
       const ids: string[] = [];

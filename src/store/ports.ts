@@ -241,9 +241,10 @@ export interface Store {
   readonly changes?: ChangeFeed;
   /**
    * Calls are applied in call order, and calls made together (in one synchronous run of code) in one transaction
-   * (SQLite's worker group commit): a later call sees what an earlier one wrote, so callers may issue dependent
-   * writes together instead of awaiting each. False where each call is its own transaction on its own connection
-   * (PostgreSQL pool).
+   * (SQLite's worker group commit; on PostgreSQL the recording writes — exchange start, finish, interrupt, audit
+   * appends, sessions, budget increments — through its recording group commit, unless a batch had to be split or
+   * retried call by call): a later call sees what an earlier one wrote, so callers may issue dependent writes
+   * together instead of awaiting each. False where each call is its own transaction on its own connection.
    */
   readonly appliesCallsMadeTogetherInOrder: boolean;
   readonly tokenVault: TokenVaultRepo;

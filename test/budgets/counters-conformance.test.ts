@@ -59,6 +59,14 @@ function conformance(name: string, open: () => Promise<{ repo: BudgetCounterRepo
       assert.deepEqual(results.map((r) => r[0]!).sort((x, y) => x - y), Array.from({ length: 30 }, (_, i) => i + 1));
       for (const r of results) assert.equal(r[1], 2 * r[0]!, 'group:d (by 2 per call) is in step with user:d in every caller\'s view');
     });
+
+    it('concurrent reads of different counters each get their own values, in key order', async () => {
+      // PostgreSQL merges reads made while one is in flight into one statement: each caller gets its own slice.
+      await Promise.all(Array.from({ length: 8 }, (_, i) => repo.add([inc({ scope: `user:r${i}`, by: i + 1 })])));
+      const key = (i: number) => ({ limitId: 'rpm', metric: 'requests_per_minute' as const, scope: `user:r${i}`, windowStart: 60_000 });
+      const reads = await Promise.all(Array.from({ length: 8 }, (_, i) => repo.get([key(i), key(100 + i), key((i + 1) % 8)])));
+      reads.forEach((r, i) => assert.deepEqual(r, [i + 1, 0, ((i + 1) % 8) + 1], `reader ${i}`));
+    });
   });
 }
 

@@ -1,17 +1,17 @@
 import type pg from 'pg';
 import { HELD_PROMPT_DONE_STATES_SQL } from '../../approvals/rows.ts';
-import { canonicalJson, entryMessage, GENESIS_HASH, sha256Hex, type AuditEntry, type Checkpoint } from '../../audit/chain.ts';
-import type { AppendedEntry, AppendInput, AuditRepo, BodyDigests, PurgeResult, SessionAssign, SessionFilter, SessionRow, StoredBodies } from '../../audit/repo.ts';
+import { sha256Hex, type AuditEntry, type Checkpoint } from '../../audit/chain.ts';
+import type { AuditRepo, PurgeResult, SessionFilter, SessionRow, StoredBodies } from '../../audit/repo.ts';
 import type { Migration } from '../sqlite/migrations.ts';
-import { groupCommit } from './group-commit.ts';
 import type { PostgresStore } from './index.ts';
 
 /**
  * The audit trail on PostgreSQL, twin of src/store/sqlite/audit.ts. Replicas share the database; each has its own
- * chain (writer id). An append takes a transaction-scoped advisory lock on its writer, reads the head and inserts
- * in the same transaction, and (writer, seq) is the primary key: two processes appending as the same writer are
- * serialised and can never fork the chain. Appends gather while one commits (group-commit.ts). Payloads are stored as the exact JSON text (not JSONB, which would
- * reorder keys) so what is verified is byte for byte what was written.
+ * chain (writer id). Appends and session assignments go out in the store's recording group commit (recording.ts),
+ * with the exchange writes they are about: entries of a writer are chained in call order from its head (read
+ * under the writer's advisory lock, then cached by the process), and (writer, seq) is the primary key, so two
+ * processes appending as the same writer can never fork the chain. Payloads are stored as the exact JSON text (not
+ * JSONB, which would reorder keys) so what is verified is byte for byte what was written.
  */
 export const AUDIT_PG_MIGRATIONS: readonly Migration[] = [
   { id: 'audit/001-chain', sql: `
@@ -38,6 +38,37 @@ export const AUDIT_PG_MIGRATIONS: readonly Migration[] = [
   ` },
   // entriesByRef: only the kinds looked up by ref (REF_INDEXED_KINDS), so appending exchange entries costs nothing more.
   { id: 'audit/003-ref-index', sql: `CREATE INDEX audit_entries_ref ON audit_entries(ref_id, at) WHERE kind = 'policy.activated'` },
+  // Session assignments of a recording batch in one call (recording.ts), in order: each finds the session its exchange
+  // continues (explicit key, or same identity + client within the gap) or opens one, and links the exchange. A
+  // PL/pgSQL statement sees what the previous one wrote, so a later assignment continues a session an earlier one
+  // in the batch opened; the caller holds the identities' advisory locks.
+  { id: 'audit/004-assign-sessions-fn', sql: `
+  CREATE FUNCTION portcullis_assign_sessions(p_exchange TEXT[], p_at BIGINT[], p_subject TEXT[], p_client TEXT[], p_key TEXT[],
+      p_source TEXT[], p_gap BIGINT[], p_fresh TEXT[]) RETURNS TEXT[] LANGUAGE plpgsql AS $fn$
+  DECLARE
+    out TEXT[] := '{}';
+    sid TEXT;
+  BEGIN
+    FOR i IN 1 .. coalesce(array_length(p_exchange, 1), 0) LOOP
+      IF p_key[i] IS NOT NULL THEN
+        SELECT id INTO sid FROM audit_sessions WHERE subject IS NOT DISTINCT FROM p_subject[i] AND session_key = p_key[i] ORDER BY last_at DESC LIMIT 1;
+      ELSE
+        SELECT id INTO sid FROM audit_sessions WHERE subject IS NOT DISTINCT FROM p_subject[i] AND client = p_client[i] AND session_key IS NULL
+          AND last_at >= p_at[i] - p_gap[i] ORDER BY last_at DESC LIMIT 1;
+      END IF;
+      IF FOUND THEN
+        UPDATE audit_sessions SET last_at = greatest(last_at, p_at[i]), exchange_count = exchange_count + 1 WHERE id = sid;
+      ELSE
+        sid := p_fresh[i];
+        INSERT INTO audit_sessions (id, subject, client, session_key, source, first_at, last_at, exchange_count)
+          VALUES (sid, p_subject[i], p_client[i], p_key[i], p_source[i], p_at[i], p_at[i], 1);
+      END IF;
+      INSERT INTO audit_session_exchanges (exchange_id, session_id, at) VALUES (p_exchange[i], sid, p_at[i]) ON CONFLICT DO NOTHING;
+      out := out || sid;
+    END LOOP;
+    RETURN out;
+  END
+  $fn$` },
 ];
 
 type Row = Record<string, unknown>;
@@ -66,31 +97,6 @@ async function segmentDigests(query: Q, id: string): Promise<{ seq: number; sha2
   return segs.rows.map((x: Row) => ({ seq: Number(x.seq), sha256: digest(x.sealed) ?? '' }));
 }
 
-/** As exchangePayload in src/store/sqlite/audit.ts: checks the exchange, adds the stored bodies' digests if needed. */
-async function exchangePayload(db: Db, payloadJson: string, d: NonNullable<AppendInput['digestBodies']>): Promise<string> {
-  // The sealed bodies are read only when the caller could not digest them.
-  const columns = d.inPayload ? 'status' : 'status, client_request, upstream_request, response';
-  const b = (await db.query(`SELECT ${columns} FROM exchanges WHERE id = $1`, [d.exchangeId])).rows[0] as Row | undefined;
-  if (!b) throw new Error(`audit: exchange ${d.exchangeId} is not recorded`);
-  if (d.phase === 'finish' && b.status === 'in_progress') throw new Error(`audit: exchange ${d.exchangeId} has no recorded finish`);
-  if (d.inPayload) return payloadJson;
-  const bodies: BodyDigests = d.phase === 'start'
-    ? { client_request: digest(b.client_request), upstream_request: digest(b.upstream_request) }
-    : { response: digest(b.response), segments: await segmentDigests((sql, a) => db.query(sql, a), d.exchangeId) };
-  return canonicalJson({ ...(JSON.parse(payloadJson) as object), bodies });
-}
-
-async function append(c: Db, writer: string, input: AppendInput): Promise<AppendedEntry> {
-  await c.query("SELECT pg_advisory_xact_lock(hashtext('portcullis-audit:' || $1))", [writer]);
-  const head = (await c.query('SELECT seq, hash FROM audit_entries WHERE writer = $1 ORDER BY seq DESC LIMIT 1', [writer])).rows[0] as Row | undefined;
-  const payloadJson = input.digestBodies ? await exchangePayload(c, input.payloadJson, input.digestBodies) : input.payloadJson;
-  const e = { writer, seq: head ? Number(head.seq) + 1 : 1, at: input.at, kind: input.kind, subject: input.subject, refId: input.refId, prev: head ? s(head.hash) : GENESIS_HASH };
-  const hash = sha256Hex(entryMessage(e, payloadJson));
-  await c.query('INSERT INTO audit_entries (writer, seq, at, kind, subject, ref_id, payload_json, prev_hash, hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)',
-    [e.writer, e.seq, e.at, e.kind, e.subject, e.refId, payloadJson, e.prev, hash]);
-  return { writer, seq: e.seq, hash };
-}
-
 async function purge(c: Db, o: { bodiesBefore: number | null; metadataBefore: number | null; now: number }): Promise<PurgeResult> {
   const r: PurgeResult = { bodiesPurged: 0, exchangesDeleted: 0, heldPromptsPurged: 0, tombstones: 0 };
   if (o.bodiesBefore !== null) {
@@ -110,23 +116,6 @@ async function purge(c: Db, o: { bodiesBefore: number | null; metadataBefore: nu
     r.exchangesDeleted = (await c.query(`DELETE FROM exchanges WHERE started_at < $1 AND status != 'in_progress'`, [o.metadataBefore])).rowCount ?? 0;
   }
   return r;
-}
-
-async function assignSession(c: Db, a: SessionAssign): Promise<string> {
-  // Serialise assignments of one identity so two replicas never open two sessions for one conversation.
-  await c.query("SELECT pg_advisory_xact_lock(hashtext('portcullis-session:' || coalesce($1, '')))", [a.subject]);
-  const found = (a.key
-    ? await c.query('SELECT id FROM audit_sessions WHERE subject IS NOT DISTINCT FROM $1 AND session_key = $2 ORDER BY last_at DESC LIMIT 1', [a.subject, a.key])
-    : await c.query('SELECT id FROM audit_sessions WHERE subject IS NOT DISTINCT FROM $1 AND client = $2 AND session_key IS NULL AND last_at >= $3 ORDER BY last_at DESC LIMIT 1', [a.subject, a.client, a.at - a.gapMs])
-  ).rows[0] as Row | undefined;
-  const id = found ? s(found.id) : `ses_${a.exchangeId.replace(/^[a-z]+_/, '')}`;
-  if (found) await c.query('UPDATE audit_sessions SET last_at = greatest(last_at, $1), exchange_count = exchange_count + 1 WHERE id = $2', [a.at, id]);
-  else {
-    await c.query('INSERT INTO audit_sessions (id, subject, client, session_key, source, first_at, last_at, exchange_count) VALUES ($1, $2, $3, $4, $5, $6, $6, 1)',
-      [id, a.subject, a.client, a.key, a.source, a.at]);
-  }
-  await c.query('INSERT INTO audit_session_exchanges (exchange_id, session_id, at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING', [a.exchangeId, id, a.at]);
-  return id;
 }
 
 async function sessions(store: PostgresStore, f: SessionFilter): Promise<SessionRow[]> {
@@ -170,20 +159,9 @@ const HEADS_SQL = `WITH RECURSIVE w(writer) AS (
 
 export function postgresAuditRepo(store: PostgresStore): AuditRepo {
   const q = async (sql: string, args: unknown[] = []): Promise<Row[]> => (await store.query(sql, args)).rows;
-  // Appends made while one is committing go out together, in order, under one advisory lock and one commit.
-  const appendBatched = groupCommit<string, AppendInput, AppendedEntry>((writer, inputs) => store.transaction(async (c) => {
-    const out: AppendedEntry[] = [];
-    for (const input of inputs) out.push(await append(c, writer, input));
-    return out;
-  }));
-  // Session assignments of one identity are serialised by a lock too: the same group commit, keyed by identity.
-  const assignBatched = groupCommit<string, SessionAssign, string>((_subject, inputs) => store.transaction(async (c) => {
-    const out: string[] = [];
-    for (const a of inputs) out.push(await assignSession(c, a));
-    return out;
-  }));
   return {
-    append: appendBatched,
+    // Appends, like the exchange writes they are about, go out in the store's recording group commit.
+    append: (writer, input) => store.recording.append(writer, input),
     heads: async () => (await q(HEADS_SQL))
       .map((r) => ({ writer: s(r.writer), seq: Number(r.seq), hash: s(r.hash), at: Number(r.at) })),
     entries: async (x) => (await q('SELECT * FROM audit_entries WHERE writer = $1 AND seq > $2 ORDER BY seq LIMIT $3', [x.writer, x.afterSeq, x.limit])).map(toEntry),
@@ -204,7 +182,7 @@ export function postgresAuditRepo(store: PostgresStore): AuditRepo {
       .map((r) => ({ keyId: s(r.key_id), publicKeyPem: s(r.public_key), sealedPrivate: r.sealed_private as Buffer, createdAt: Number(r.created_at) })),
     storedBodies: (ids) => storedBodies(store, ids),
     purge: (o) => store.transaction((c) => purge(c, o)),
-    assignSession: (a) => assignBatched(a.subject ?? '', a),
+    assignSession: (a) => store.recording.assignSession(a),
     sessions: (f) => sessions(store, f),
     session: async (id) => (await q('SELECT * FROM audit_sessions WHERE id = $1', [id])).map(toSession)[0],
     sessionExchanges: async (id) => (await q('SELECT exchange_id FROM audit_session_exchanges WHERE session_id = $1 ORDER BY at, exchange_id', [id])).map((r) => s(r.exchange_id)),

@@ -1,13 +1,14 @@
 import pg from 'pg';
 import { errorName, type GatewayLogger } from '../../core/logger.ts';
 import type {
-  ApiKeyRecord, ApiKeyRepo, CredentialRepo, ExchangeBodies, ExchangeFilter, ExchangeRepo, ExchangeRow, ExchangeStart, ReplicaRepo, Store, TokenVaultRepo,
+  ApiKeyRecord, ApiKeyRepo, CredentialRepo, ExchangeBodies, ExchangeFilter, ExchangeRepo, ExchangeRow, ReplicaRepo, Store, TokenVaultRepo,
 } from '../ports.ts';
 import { postgresReplicaRepo } from './replicas.ts';
 import { POSTGRES_MIGRATIONS } from './migrations.ts';
 import { isUnavailable, rethrow } from './unavailable.ts';
 import { CHANGES_CHANNEL, PostgresChangeFeed } from './changes.ts';
 import { POSTGRES_POOL_DEFAULTS, type PostgresPoolConfig } from '../config-schema.ts';
+import { PostgresRecording } from './recording.ts';
 
 
 /**
@@ -24,16 +25,24 @@ pg.types.setTypeParser(pg.types.builtins.INT8, (v: string) => Number(v));
 
 export class PostgresStore implements Store {
   readonly engine = 'postgres' as const;
-  readonly appliesCallsMadeTogetherInOrder = false;
+  /** Recording writes made together share a batch of the recording group commit, applied in call order (recording.ts). */
+  readonly appliesCallsMadeTogetherInOrder = true;
   readonly #pool: pg.Pool;
   /** Connections opened and not yet closed (socket ended), and who waits for them to reach zero. */
   #live = 0;
   #drained: (() => void)[] = [];
 
   readonly changes: PostgresChangeFeed;
+  /**
+   * This process's recording writes (exchange starts and ends, audit chain appends, session assignments, budget
+   * increments), group-committed across exchanges: what arrives while one transaction is in flight goes out in the
+   * next (recording.ts).
+   */
+  readonly recording: PostgresRecording;
 
   private constructor(pool: pg.Pool, logger: GatewayLogger | undefined, feed: pg.ClientConfig) {
     this.#pool = pool;
+    this.recording = new PostgresRecording({ query: (sql, args) => this.#q(sql, args), transaction: (fn) => this.transaction(fn) });
     this.changes = new PostgresChangeFeed(feed, logger);
     // A connection the server ends (restart, failover, pg_terminate_backend, DROP DATABASE … WITH (FORCE)) emits
     // 'error' on its client, and, when idle, on the pool. Unhandled, either would crash the process; the pool
@@ -170,7 +179,7 @@ export class PostgresStore implements Store {
   };
 
   readonly exchanges: ExchangeRepo = {
-    start: (r) => this.#start(this.#pool, r),
+    start: (r) => this.recording.start(r),
     appendSegment: async (id, seq, sealed) => {
       // Only while the exchange is in progress: once it was ended (recovered by another replica that took this one
       // for dead), its chained end covers the segments it had, and nothing may be added after. FOR SHARE orders
@@ -180,11 +189,10 @@ export class PostgresStore implements Store {
          SELECT id, $2, $3 FROM exchanges WHERE id = $1 AND status = 'in_progress' FOR SHARE`, [id, seq, sealed]);
       if (res.rowCount !== 1) throw new Error(`exchange ${id} is not in progress`);
     },
-    finish: (f) => this.#finish(this.#pool, f),
-    recordRejected: (s, f) => this.transaction(async (c) => {
-      await this.#start(c, s);
-      await this.#finish(c, f);
-    }),
+    finish: async (f) => {
+      if (!(await this.recording.end(f))) throw new Error(`exchange ${f.id} is not in progress`);
+    },
+    recordRejected: (s, f) => this.recording.recordRejected(s, f),
     get: async (id) => (await this.#q(`SELECT ${META} FROM exchanges WHERE id = $1`, [id])).rows.map(toExchange)[0],
     bodies: async (id) => {
       const b = (await this.#q('SELECT client_request, upstream_request, response FROM exchanges WHERE id = $1', [id])).rows[0];
@@ -193,33 +201,10 @@ export class PostgresStore implements Store {
       return { clientRequest: buf(b.client_request), upstreamRequest: buf(b.upstream_request), response: buf(b.response), segments: segs.map((s) => ({ seq: Number(s.seq), sealed: buf(s.sealed)! })) } satisfies ExchangeBodies;
     },
     list: (f) => this.#list(f),
-    interrupt: (f) => this.#interrupt(this.#pool, f),
+    interrupt: (f) => this.recording.end(f),
   };
 
   readonly replicas: ReplicaRepo = postgresReplicaRepo(this, META, toExchange);
-
-  async #start(db: pg.Pool | pg.PoolClient, r: ExchangeStart): Promise<void> {
-    await db.query(
-      `INSERT INTO exchanges (id, started_at, subject, principal_json, endpoint, method, path, model, provider, upstream_model, stream,
-         client_ip, user_agent, decision_json, findings_json, status, client_request, upstream_request, owner)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, 'in_progress', $16, $17, $18)`,
-      [r.id, r.startedAt, r.subject, json(r.principal), r.endpoint, r.method, r.path, r.model, r.provider, r.upstreamModel, r.stream,
-        r.clientIp, r.userAgent, json(r.decision), JSON.stringify(r.findings), r.clientRequest, r.upstreamRequest, r.owner ?? null],
-    );
-  }
-
-  async #finish(db: pg.Pool | pg.PoolClient, f: Parameters<ExchangeRepo['finish']>[0]): Promise<void> {
-    if (!(await this.#interrupt(db, f))) throw new Error(`exchange ${f.id} is not in progress`);
-  }
-
-  async #interrupt(db: pg.Pool | pg.PoolClient, f: Parameters<ExchangeRepo['finish']>[0]): Promise<boolean> {
-    const res = await db.query(
-      `UPDATE exchanges SET status = $1, http_status = $2, error_code = $3, finished_at = $4, timings_json = $5, usage_json = $6,
-         event_count = $7, response_findings_json = $8, response = $9, forwarded = $11 WHERE id = $10 AND status = 'in_progress'`,
-      [f.status, f.httpStatus, f.errorCode, f.finishedAt, JSON.stringify(f.timings), JSON.stringify(f.usage), f.eventCount, JSON.stringify(f.responseFindings), f.response, f.id, f.forwarded],
-    );
-    return res.rowCount === 1;
-  }
 
   async #list(f: ExchangeFilter): Promise<ExchangeRow[]> {
     const where: string[] = [];
@@ -308,10 +293,6 @@ class VaultConflict extends Error {}
 
 const META = `id, started_at, subject, principal_json, endpoint, method, path, model, provider, upstream_model, stream, client_ip, user_agent,
   decision_json, findings_json, status, http_status, error_code, finished_at, timings_json, usage_json, event_count, response_findings_json, forwarded, owner`;
-
-function json(v: unknown): string | null {
-  return v === null || v === undefined ? null : JSON.stringify(v);
-}
 
 function buf(v: unknown): Buffer | null {
   return Buffer.isBuffer(v) ? v : null;
