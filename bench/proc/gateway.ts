@@ -5,6 +5,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { parseConfig } from '../../src/config/loader.ts';
 import { createLogger } from '../../src/core/logger.ts';
 import { createApiKey } from '../../src/identity/key-service.ts';
@@ -47,8 +48,16 @@ if (process.env.BENCH_POLICY_RULES) {
   const { id } = await admin('/admin/v1/policies', { source, message: 'bench policy' });
   await admin(`/admin/v1/policies/${id}/activate`, {});
 }
+// BENCH_LOOP_DELAY=1: the main thread's event-loop delay (perf_hooks, 1 ms resolution) is printed to stderr on
+// exit — a stall there delays every request in flight (bench/tail.ts).
+const loopDelay = process.env.BENCH_LOOP_DELAY ? monitorEventLoopDelay({ resolution: 1 }) : undefined;
+loopDelay?.enable();
 process.stdout.write(`READY ${gw.url} ${secret}\n`);
 process.on('SIGTERM', () => {
+  if (loopDelay) {
+    const ms = (ns: number) => (ns / 1e6).toFixed(2);
+    process.stderr.write(`event-loop delay: p50 ${ms(loopDelay.percentile(50))} ms, p99 ${ms(loopDelay.percentile(99))} ms, p99.9 ${ms(loopDelay.percentile(99.9))} ms, max ${ms(loopDelay.max)} ms\n`);
+  }
   rmSync(dir, { recursive: true, force: true }); // the store with its recorded exchanges
   process.exit(0);
 });

@@ -9,7 +9,8 @@ import type { Finding } from '../core/findings.ts';
 import { customDetector, asciiLower, type CustomDetectorSpec } from './detectors/custom.ts';
 import { builtInDetectors } from './detectors/index.ts';
 import { LiteralScanner, type Literal, type LiteralFacts } from './detectors/literals.ts';
-import { normalize, toOriginal } from './detectors/normalize.ts';
+import { normalize, toOriginal, type NormalizedText } from './detectors/normalize.ts';
+import { primeRunIndex } from './detectors/starts.ts';
 import type { Candidate, ContextRule, Detector } from './detectors/types.ts';
 import type { Scanner } from './types.ts';
 
@@ -82,10 +83,14 @@ export function compileScanner(spec: ScannerSpec = {}): CompiledScanner {
     unbounded,
     scan(text: string): Finding[] {
       if (text.length === 0) return [];
-      const n = normalize(text);
+      // Pure ASCII (the common case) is its own normalized form: one pass over it answers the prefilter; a text
+      // with other characters is normalized, then scanned.
+      let facts = prefilter.scan(text, true);
+      const n: NormalizedText = facts ? { text } : normalize(text);
+      facts ??= prefilter.scan(n.text);
+      primeRunIndex(n.text, facts.runs);
       let lower: string | undefined;
       const low = () => (lower ??= asciiLower(n.text));
-      const facts = prefilter.scan(n.text);
       const candidates: Candidate[] = [];
       const ranked: Ranked[] = [];
       for (const entry of compiled) {

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { LiteralScanner, type Literal } from './literals.ts';
+import { indexRuns } from './starts.ts';
 
 // The prefilter must answer exactly what one `includes` per literal answered (on the ASCII-lower-cased text
 // for case-insensitive literals).
@@ -38,8 +39,31 @@ describe('LiteralScanner', () => {
   });
 
   it('counts ASCII digits and reports whether the text is ASCII', () => {
-    assert.deepEqual({ ...ls.scan('a1b22c333'), found: undefined }, { found: undefined, digits: 6, ascii: true });
+    assert.deepEqual({ ...ls.scan('a1b22c333'), found: undefined, runs: undefined }, { found: undefined, digits: 6, ascii: true, runs: undefined });
     assert.equal(ls.scan('１2é').digits, 1);
     assert.equal(ls.scan('１2é').ascii, false);
+  });
+
+  it('indexes the same character-class runs as starts.ts does alone', () => {
+    const alphabet = 'aZ09f+/_-. é:xF';
+    let seed = 3;
+    const rnd = () => ((seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x80000000);
+    let long = 0;
+    for (let n = 0; n < 3000; n++) {
+      let text = '';
+      for (let i = Math.floor(rnd() * 120); i > 0; i--) {
+        // Long runs of one class too, so every kind of run is indexed somewhere.
+        text += rnd() < 0.1 ? alphabet[Math.floor(rnd() * 4)]!.repeat(Math.floor(rnd() * 40)) : alphabet[Math.floor(rnd() * alphabet.length)]!;
+      }
+      const runs = ls.scan(text).runs;
+      assert.deepEqual(runs, indexRuns(text), text);
+      long += runs.hex.length + runs.b64.length + runs.alnum.length;
+    }
+    assert.ok(long > 0, 'the random texts hold long runs');
+  });
+
+  it('stops at the first non-ASCII character when asked for ASCII only', () => {
+    assert.equal(ls.scan('key é', true), undefined);
+    assert.equal(ls.scan('key e', true)?.found[2], 1);
   });
 });

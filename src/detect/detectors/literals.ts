@@ -6,7 +6,11 @@
  *
  * The automaton folds ASCII case; case-sensitive literals are confirmed at the match position. Literals with
  * non-ASCII characters are left to the caller (`ascii` false on such a text: see LiteralFacts).
+ *
+ * The same pass indexes the text's character-class runs for the detectors' candidate starts (starts.ts): reading
+ * each character once for both was a third of a scan of short texts.
  */
+import { indexLongRun, LEVEL, MIN_LONG_RUN, type RunIndex } from './starts.ts';
 
 export interface Literal {
   readonly text: string;
@@ -19,6 +23,8 @@ export interface LiteralFacts {
   readonly digits: number;
   /** The text is pure ASCII: then ASCII case folding is the text's whole lower-casing (see asciiLower). */
   readonly ascii: boolean;
+  /** The text's character-class runs, as starts.ts's runIndex builds them (for primeRunIndex). */
+  readonly runs: RunIndex;
 }
 
 const ASCII = 128;
@@ -101,26 +107,53 @@ export class LiteralScanner {
     this.#outIds = Int32Array.from(out.flat());
   }
 
-  scan(text: string): LiteralFacts {
+  /**
+   * The literals in `text`, its digits and its runs. With `asciiOnly`, a non-ASCII character ends the scan at once
+   * and the answer is `undefined`: the caller normalizes such a text first (normalize.ts) and scans the result.
+   */
+  scan(text: string, asciiOnly: true): LiteralFacts | undefined;
+  scan(text: string, asciiOnly?: boolean): LiteralFacts;
+  scan(text: string, asciiOnly = false): LiteralFacts | undefined {
     const found = new Uint8Array(this.#literals.length);
+    const runs: RunIndex = { alnum: [], b64: [], hex: [], digit: [] };
     const cls = this.#cls;
     const delta = this.#delta;
     const terminal = this.#terminal;
+    const levels = LEVEL; // a local: an imported binding is loaded again on every use
     let digits = 0;
     let ascii = true;
     let s = 0; // a state's row offset in delta
+    let digitAt = -1; // start of the current digit run, -1 outside one
+    let b64At = 0; // start of the current b64 run
     for (let i = 0; i < text.length; i++) {
       const c = text.charCodeAt(i);
+      let level = 0;
       if (c >= ASCII) {
+        if (asciiOnly) return undefined;
         ascii = false;
         s = 0;
+      } else {
+        level = levels[c]!;
+        s = delta[s + cls[c]!]!;
+        if (terminal[s] === 1) this.#mark(text, i + 1, s / this.#width, found);
+      }
+      if (level === 4) {
+        digits++;
+        if (digitAt < 0) digitAt = i;
         continue;
       }
-      if (c <= 57 && c >= 48) digits++;
-      s = delta[s + cls[c]!]!;
-      if (terminal[s] === 1) this.#mark(text, i + 1, s / this.#width, found);
+      if (digitAt >= 0) {
+        runs.digit.push(digitAt, i);
+        digitAt = -1;
+      }
+      if (level === 0) {
+        if (i - b64At >= MIN_LONG_RUN) indexLongRun(text, b64At, i, runs);
+        b64At = i + 1;
+      }
     }
-    return { found, digits, ascii };
+    if (digitAt >= 0) runs.digit.push(digitAt, text.length);
+    if (text.length - b64At >= MIN_LONG_RUN) indexLongRun(text, b64At, text.length, runs);
+    return { found, digits, ascii, runs };
   }
 
   /** Record the literals ending at `end` in state `s`; case-sensitive ones only when the text has that case. */

@@ -146,25 +146,36 @@ export const mac = patternDetector({
  * lookbehind excludes hex digits before it): found from the separators, which are rare in prose.
  */
 export function macStarts(): Starts {
-  const separator = /[:.-]/g;
+  // The next of each separator, by indexOf (native, no match object per separator: '.' and '-' are common in prose).
+  const next = (text: string, sep: string, from: number) => {
+    const at = text.indexOf(sep, from);
+    return at < 0 ? Infinity : at;
+  };
   return (text, from) => {
-    separator.lastIndex = from;
-    for (let m = separator.exec(text); m; m = separator.exec(text)) {
-      const at = m.index;
+    let colon = next(text, ':', from);
+    let dot = next(text, '.', from);
+    let dash = next(text, '-', from);
+    for (;;) {
+      const at = Math.min(colon, dot, dash);
+      if (at === Infinity) return -1;
       const start = runBefore(HEX, text, at);
-      if (start >= from && at - start === (m[0] === '.' ? 4 : 2)) return start;
+      if (start >= from && at - start === (at === dot ? 4 : 2)) return start;
+      if (at === colon) colon = next(text, ':', at + 1);
+      else if (at === dot) dot = next(text, '.', at + 1);
+      else dash = next(text, '-', at + 1);
     }
-    return -1;
   };
 }
 
 // Each address is a whole run of letters and digits of a known length range: tried only at such runs.
 const BASE58_RE = sticky(/(?<![A-Za-z0-9])[13mn2][1-9A-HJ-NP-Za-km-z]{25,34}(?![A-Za-z0-9])/g);
-const BASE58_STARTS = runsOfLength('alnum', 26, 35);
+export const BASE58_STARTS = runsOfLength('alnum', 26, 35, (text, at) => '13mn2'.includes(text[at]!));
 const BECH32_RE = sticky(/(?<![A-Za-z0-9])(?:bc1|tb1|ltc1|BC1|TB1)[02-9AC-HJ-NP-Zac-hj-np-z]{6,86}(?![A-Za-z0-9])/g);
-const BECH32_STARTS = runsOfLength('alnum', 9, 90);
+// Most runs of 9+ letters are words: the bech32 prefix is checked before the regex is tried.
+const BECH32_PREFIXES = ['bc1', 'tb1', 'ltc1', 'BC1', 'TB1'];
+export const BECH32_STARTS = runsOfLength('alnum', 9, 90, (text, at) => BECH32_PREFIXES.some((p) => text.startsWith(p, at)));
 const ETH_RE = sticky(/(?<![A-Za-z0-9])0x[0-9a-fA-F]{40}(?![A-Za-z0-9])/g);
-const ETH_STARTS = runsOfLength('alnum', 42, 42);
+export const ETH_STARTS = runsOfLength('alnum', 42, 42, (text, at) => text.startsWith('0x', at));
 
 /** Bitcoin-family addresses: legacy/P2SH Base58Check and segwit bech32/bech32m; Ethereum by shape and case. */
 export const crypto: Detector = {

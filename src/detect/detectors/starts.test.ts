@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { emailStarts, IPV6_STARTS, macStarts } from './pii.ts';
+import { BASE58_STARTS, BECH32_STARTS, emailStarts, ETH_STARTS, IPV6_STARTS, macStarts } from './pii.ts';
 import { eachMatchAt, runsOfLength, sticky, type Starts } from './starts.ts';
 import { eachMatch } from './types.ts';
 
@@ -13,15 +13,15 @@ const CASES: [string, RegExp, Starts][] = [
   ['base64', /(?<![A-Za-z0-9+/_-])[A-Za-z0-9+/_-]{24,344}={0,2}/g, runsOfLength('b64', 24)],
   ['hex', /(?<![0-9A-Fa-f])(?:[0-9A-Fa-f]{2}){16,172}(?![0-9A-Fa-f])/g, runsOfLength('hex', 32)],
   ['fiscal', /(?<![A-Za-z0-9])[A-Za-z]{6}[0-9LMNP-Vlmnp-v]{2}[A-EHLMPR-Ta-ehlmpr-t][0-9LMNP-Vlmnp-v]{2}[A-Za-z][0-9LMNP-Vlmnp-v]{3}[A-Za-z](?![A-Za-z0-9])/g, runsOfLength('alnum', 16, 16)],
-  ['base58', /(?<![A-Za-z0-9])[13mn2][1-9A-HJ-NP-Za-km-z]{25,34}(?![A-Za-z0-9])/g, runsOfLength('alnum', 26, 35)],
-  ['bech32', /(?<![A-Za-z0-9])(?:bc1|tb1|ltc1|BC1|TB1)[02-9AC-HJ-NP-Zac-hj-np-z]{6,86}(?![A-Za-z0-9])/g, runsOfLength('alnum', 9, 90)],
+  ['base58', /(?<![A-Za-z0-9])[13mn2][1-9A-HJ-NP-Za-km-z]{25,34}(?![A-Za-z0-9])/g, BASE58_STARTS],
+  ['bech32', /(?<![A-Za-z0-9])(?:bc1|tb1|ltc1|BC1|TB1)[02-9AC-HJ-NP-Zac-hj-np-z]{6,86}(?![A-Za-z0-9])/g, BECH32_STARTS],
   ['us_ssn', /(?<![0-9.-])([0-9]{3})([ .-]?)([0-9]{2})\2([0-9]{4})(?![0-9]|[.-][0-9])/g, runsOfLength('digit', 3)],
   ['uk_nhs', /(?<![0-9.-])[0-9]{3}([ -]?)[0-9]{3}\1[0-9]{4}(?![0-9]|[.-][0-9])/g, runsOfLength('digit', 3)],
   ['in_aadhaar', /(?<![0-9.-])[2-9][0-9]{3}([ -]?)[0-9]{4}\1[0-9]{4}(?![0-9]|[.-][0-9])/g, runsOfLength('digit', 4)],
   ['es_nif', /(?<![A-Za-z0-9])([0-9]{8})-?([A-Za-z])(?![A-Za-z0-9])/g, runsOfLength('digit', 8, 8)],
   ['de_tax_id', /(?<![0-9.-])[1-9][0-9]( ?)[0-9]{3}\1[0-9]{3}\1[0-9]{3}(?![0-9]|[.-][0-9])/g, runsOfLength('digit', 2)],
   ['ca_sin', /(?<![0-9.-])[1-79][0-9]{2}([ -]?)[0-9]{3}\1[0-9]{3}(?![0-9]|[.-][0-9])/g, runsOfLength('digit', 3)],
-  ['eth', /(?<![A-Za-z0-9])0x[0-9a-fA-F]{40}(?![A-Za-z0-9])/g, runsOfLength('alnum', 42, 42)],
+  ['eth', /(?<![A-Za-z0-9])0x[0-9a-fA-F]{40}(?![A-Za-z0-9])/g, ETH_STARTS],
 ];
 
 let seed = 11;

@@ -31,19 +31,28 @@ export const HEX = charClass('0-9A-Fa-f');
 const DIGIT = charClass('0-9');
 const B64 = charClass('A-Za-z0-9+/_-');
 /** Narrowest indexed class per ASCII character: 4 digit, 3 other hex, 2 other alnum, 1 other b64, 0 none. */
-const LEVEL = Uint8Array.from({ length: ASCII }, (_, c) => (DIGIT[c] ? 4 : HEX[c] ? 3 : ALNUM[c] ? 2 : B64[c] ? 1 : 0));
+export const LEVEL = Uint8Array.from({ length: ASCII }, (_, c) => (DIGIT[c] ? 4 : HEX[c] ? 3 : ALNUM[c] ? 2 : B64[c] ? 1 : 0));
 export type RunKind = 'alnum' | 'b64' | 'hex' | 'digit';
 /** Shortest run indexed per kind: below these, runs are too common in prose for the index to pay. */
 const INDEXED_FROM: Readonly<Record<RunKind, number>> = { alnum: 9, b64: 24, hex: 32, digit: 1 };
+/** The shortest indexed run of a class wider than digits: shorter b64 runs hold nothing else to index. */
+export const MIN_LONG_RUN = Math.min(INDEXED_FROM.alnum, INDEXED_FROM.b64, INDEXED_FROM.hex);
 
 /** Maximal runs as flat [start, end, start, end, …] lists, ordered by start. */
-type RunIndex = Record<RunKind, number[]>;
+export type RunIndex = Record<RunKind, number[]>;
 
 // The last text indexed: the scanner runs every detector on one text in turn, so one pass over it serves all
 // of them (a JS loop costs ~3 ns per character: one per detector was most of a scan). Keyed by content (a
-// memo: results never depend on it).
+// memo: results never depend on it). The scanner's prefilter builds the index in its own pass over the text
+// (literals.ts) and hands it over with primeRunIndex.
 let indexedText: string | undefined;
 let indexed: RunIndex = { alnum: [], b64: [], hex: [], digit: [] };
+
+/** Use `index` (built by the caller's own pass, exactly as runIndex would) for `text`. */
+export function primeRunIndex(text: string, index: RunIndex): void {
+  indexedText = text;
+  indexed = index;
+}
 
 function runIndex(text: string): RunIndex {
   if (text === indexedText) {
@@ -52,48 +61,73 @@ function runIndex(text: string): RunIndex {
     indexedText = text;
     return indexed;
   }
+  indexed = indexRuns(text);
+  indexedText = text;
+  return indexed;
+}
+
+/** The runs of `text` (no memo). */
+export function indexRuns(text: string): RunIndex {
   const out: RunIndex = { alnum: [], b64: [], hex: [], digit: [] };
-  const minHex = INDEXED_FROM.hex;
-  const minAlnum = INDEXED_FROM.alnum;
-  const minB64 = INDEXED_FROM.b64;
-  // Where the current run of each class started; runs nest (digit ⊂ hex ⊂ alnum ⊂ b64), so a character ends the runs
-  // of the classes narrower than its own level and continues the others.
-  let digitAt = 0;
-  let hexAt = 0;
-  let alnumAt = 0;
+  const levels = LEVEL;
+  let digitAt = -1;
   let b64At = 0;
   for (let i = 0; i <= text.length; i++) {
     const c = i < text.length ? text.charCodeAt(i) : ASCII;
-    const level = c < ASCII ? LEVEL[c]! : 0;
-    if (level === 4) continue;
-    if (i > digitAt) out.digit.push(digitAt, i);
-    digitAt = i + 1;
-    if (level === 3) continue;
+    const level = c < ASCII ? levels[c]! : 0;
+    if (level === 4) {
+      if (digitAt < 0) digitAt = i;
+      continue;
+    }
+    if (digitAt >= 0) {
+      out.digit.push(digitAt, i);
+      digitAt = -1;
+    }
+    if (level === 0) {
+      if (i - b64At >= MIN_LONG_RUN) indexLongRun(text, b64At, i, out);
+      b64At = i + 1;
+    }
+  }
+  return out;
+}
+
+/**
+ * Index the alnum, hex and b64 runs inside the maximal b64 run text[from, to) (runs nest: digit ⊂ hex ⊂ alnum ⊂
+ * b64, so a character ends the runs of the classes narrower than its own level and continues the others). Called
+ * when that b64 run ends, so every list stays ordered by start. Digit runs are indexed by the caller.
+ */
+export function indexLongRun(text: string, from: number, to: number, out: RunIndex): void {
+  const minHex = INDEXED_FROM.hex;
+  const minAlnum = INDEXED_FROM.alnum;
+  const levels = LEVEL;
+  let hexAt = from;
+  let alnumAt = from;
+  for (let i = from; i < to; i++) {
+    const level = levels[text.charCodeAt(i)]!;
+    if (level >= 3) continue;
     if (i - hexAt >= minHex) out.hex.push(hexAt, i);
     hexAt = i + 1;
     if (level === 2) continue;
     if (i - alnumAt >= minAlnum) out.alnum.push(alnumAt, i);
     alnumAt = i + 1;
-    if (level === 1) continue;
-    if (i - b64At >= minB64) out.b64.push(b64At, i);
-    b64At = i + 1;
   }
-  indexedText = text;
-  indexed = out;
-  return out;
+  if (to - hexAt >= minHex) out.hex.push(hexAt, to);
+  if (to - alnumAt >= minAlnum) out.alnum.push(alnumAt, to);
+  if (to - from >= INDEXED_FROM.b64) out.b64.push(from, to);
 }
 
 /**
  * Starts of maximal runs of one class with a length in [min, max]: for a pattern whose match begins a run (its
- * lookbehind excludes the class) and spans at least `min` characters of it.
+ * lookbehind excludes the class) and spans at least `min` characters of it. `may`, when given, must hold at a
+ * match's start (a cheap test of its first characters, e.g. a fixed prefix): other runs are skipped.
  */
-export function runsOfLength(kind: RunKind, min: number, max = Infinity): Starts {
+export function runsOfLength(kind: RunKind, min: number, max = Infinity, may?: (text: string, at: number) => boolean): Starts {
   if (min < INDEXED_FROM[kind]) throw new RangeError(`${kind} runs are indexed from ${INDEXED_FROM[kind]} characters`);
   return (text, from) => {
     const runs = runIndex(text)[kind];
     for (let k = firstFrom(runs, from); k < runs.length; k += 2) {
       const length = runs[k + 1]! - runs[k]!;
-      if (length >= min && length <= max) return runs[k]!;
+      if (length >= min && length <= max && (!may || may(text, runs[k]!))) return runs[k]!;
     }
     return -1;
   };
