@@ -4,6 +4,7 @@ import { canonicalJson, entryMessage, GENESIS_HASH, sha256Hex, type AuditEntry, 
 import type { AppendedEntry, AppendInput, AuditRepo, BodyDigests, PurgeResult, SessionAssign, SessionFilter, SessionRow, StoredBodies } from '../../audit/repo.ts';
 import type { Migration } from '../sqlite/migrations.ts';
 import { groupCommit } from './group-commit.ts';
+import { purgeMessages, storedMessages } from './messages.ts';
 import type { PostgresStore } from './index.ts';
 
 /**
@@ -101,6 +102,8 @@ async function purge(c: Db, o: { bodiesBefore: number | null; metadataBefore: nu
     await c.query('DELETE FROM exchange_segments WHERE exchange_id IN (SELECT exchange_id FROM audit_tombstones WHERE purged_at = $1)', [o.now]);
     r.heldPromptsPurged = (await c.query(`UPDATE approvals SET sealed_request = NULL WHERE sealed_request IS NOT NULL AND state IN (${HELD_PROMPT_DONE_STATES_SQL}) AND updated_at < $1`, [o.bodiesBefore])).rowCount ?? 0;
   }
+  const messagesBefore = o.bodiesBefore ?? o.metadataBefore;
+  const messagesPurged = messagesBefore === null ? 0 : await purgeMessages(c, messagesBefore, o.now);
   if (o.metadataBefore !== null) {
     const old = "SELECT id FROM exchanges WHERE started_at < $1 AND status != 'in_progress'";
     r.tombstones += (await c.query(`INSERT INTO audit_tombstones (exchange_id, purged_at) SELECT id, $2 FROM (${old}) o ON CONFLICT DO NOTHING`, [o.metadataBefore, o.now])).rowCount ?? 0;
@@ -203,6 +206,8 @@ export function postgresAuditRepo(store: PostgresStore): AuditRepo {
     keys: async () => (await q('SELECT * FROM audit_keys ORDER BY created_at, key_id'))
       .map((r) => ({ keyId: s(r.key_id), publicKeyPem: s(r.public_key), sealedPrivate: r.sealed_private as Buffer, createdAt: Number(r.created_at) })),
     storedBodies: (ids) => storedBodies(store, ids),
+    storedMessages: async (items) => (await storedMessages(store, items))
+      .map((m) => ({ scope: m.scope, ref: m.ref, sha256: m.sealed ? sha256Hex(m.sealed) : null, purgedAt: m.purgedAt })),
     purge: (o) => store.transaction((c) => purge(c, o)),
     assignSession: (a) => assignBatched(a.subject ?? '', a),
     sessions: (f) => sessions(store, f),

@@ -5,6 +5,7 @@ import type {
 } from '../ports.ts';
 import { postgresReplicaRepo } from './replicas.ts';
 import { POSTGRES_MIGRATIONS } from './migrations.ts';
+import { messagesGet, startWithMessages } from './messages.ts';
 import { isUnavailable, rethrow } from './unavailable.ts';
 import { CHANGES_CHANNEL, PostgresChangeFeed } from './changes.ts';
 import { POSTGRES_POOL_DEFAULTS, type PostgresPoolConfig } from '../config-schema.ts';
@@ -192,6 +193,7 @@ export class PostgresStore implements Store {
       const segs = (await this.#q('SELECT seq, sealed FROM exchange_segments WHERE exchange_id = $1 ORDER BY seq', [id])).rows;
       return { clientRequest: buf(b.client_request), upstreamRequest: buf(b.upstream_request), response: buf(b.response), segments: segs.map((s) => ({ seq: Number(s.seq), sealed: buf(s.sealed)! })) } satisfies ExchangeBodies;
     },
+    messages: (scope, refs) => messagesGet(this.#pool, scope, refs).catch(rethrow),
     list: (f) => this.#list(f),
     interrupt: (f) => this.#interrupt(this.#pool, f),
   };
@@ -199,12 +201,14 @@ export class PostgresStore implements Store {
   readonly replicas: ReplicaRepo = postgresReplicaRepo(this, META, toExchange);
 
   async #start(db: pg.Pool | pg.PoolClient, r: ExchangeStart): Promise<void> {
+    const values = [r.id, r.startedAt, r.subject, json(r.principal), r.endpoint, r.method, r.path, r.model, r.provider, r.upstreamModel, r.stream,
+      r.clientIp, r.userAgent, json(r.decision), JSON.stringify(r.findings), r.clientRequest, r.upstreamRequest, r.owner ?? null];
+    if (r.messages) return startWithMessages(db, values, r);
     await db.query(
       `INSERT INTO exchanges (id, started_at, subject, principal_json, endpoint, method, path, model, provider, upstream_model, stream,
          client_ip, user_agent, decision_json, findings_json, status, client_request, upstream_request, owner)
        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, 'in_progress', $16, $17, $18)`,
-      [r.id, r.startedAt, r.subject, json(r.principal), r.endpoint, r.method, r.path, r.model, r.provider, r.upstreamModel, r.stream,
-        r.clientIp, r.userAgent, json(r.decision), JSON.stringify(r.findings), r.clientRequest, r.upstreamRequest, r.owner ?? null],
+      values,
     );
   }
 
