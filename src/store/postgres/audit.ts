@@ -112,6 +112,7 @@ async function purge(c: Db, o: { bodiesBefore: number | null; metadataBefore: nu
     await c.query('DELETE FROM audit_sessions WHERE last_at < $1', [o.metadataBefore]);
     r.exchangesDeleted = (await c.query(`DELETE FROM exchanges WHERE started_at < $1 AND status != 'in_progress'`, [o.metadataBefore])).rowCount ?? 0;
   }
+  if (messagesPurged > 0) r.messagesPurged = messagesPurged;
   return r;
 }
 

@@ -162,6 +162,7 @@ function purge(core: SqliteCore, o: { bodiesBefore: number | null; metadataBefor
     core.stmt('DELETE FROM audit_sessions WHERE last_at < ?').run(o.metadataBefore);
     r.exchangesDeleted = Number(core.stmt(`DELETE FROM exchanges WHERE started_at < ? AND status != 'in_progress'`).run(o.metadataBefore).changes);
   }
+  if (messagesPurged > 0) r.messagesPurged = messagesPurged;
   return r;
 }
 
