@@ -105,6 +105,9 @@ export function sessionHint(start: ExchangeStart, keyring: Keyring, maxScan: num
   }
 }
 
+/** The header a client names its session with (also the conversation of deduplicated recording). */
+export const SESSION_HEADER = 'x-portcullis-session';
+
 export function sessionHintOf(body: unknown, header: string | undefined): SessionHint | undefined {
   if (header) return { key: header, source: 'header' };
   if (!body || typeof body !== 'object') return undefined;
