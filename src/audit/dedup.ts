@@ -57,40 +57,67 @@ function varint(n: number, out: number[]): void {
  * known was used here recently; the store still refuses a start that reuses refs of a conversation it does not hold
  * (StaleMessageRefsError), and the recorder then starts again with every message.
  */
+/**
+ * The last request body of a conversation and the refs of its ranges: the next turn resends the same messages in
+ * the same places, and comparing bytes (memcmp) is far cheaper than a keyed hash of each.
+ */
+export interface PreviousBody {
+  body: Buffer;
+  ranges: [number, number][];
+  refs: string[];
+}
+
 export class KnownMessages {
-  readonly #scopes = new Map<string, { refs: Set<string>; usedAt: number }>();
+  readonly #scopes = new Map<string, { refs: Set<string>; usedAt: number; previous?: PreviousBody | undefined }>();
+  /** Bytes of previous bodies held, bounded by `maxPreviousBytes` (the least recently used are dropped). */
+  #previousBytes = 0;
+  readonly #maxPreviousBytes: number;
   readonly #maxScopes: number;
   readonly #maxRefs: number;
   readonly #idleMs: number;
 
-  constructor(o: { maxScopes?: number; maxRefsPerScope?: number; idleMs?: number } = {}) {
+  constructor(o: { maxScopes?: number; maxRefsPerScope?: number; idleMs?: number; maxPreviousBytes?: number } = {}) {
+    this.#maxPreviousBytes = o.maxPreviousBytes ?? 64 * 1024 * 1024;
     this.#maxScopes = o.maxScopes ?? 4096;
     this.#maxRefs = o.maxRefsPerScope ?? 16384;
     this.#idleMs = o.idleMs ?? 600_000;
   }
 
-  get(scope: string, now: number): Set<string> | undefined {
+  get(scope: string, now: number): { refs: Set<string>; previous?: PreviousBody | undefined } | undefined {
     const s = this.#scopes.get(scope);
     if (!s) return undefined;
     if (now - s.usedAt > this.#idleMs) {
-      this.#scopes.delete(scope);
+      this.forget(scope);
       return undefined;
     }
-    return s.refs;
+    return s;
   }
 
-  add(scope: string, refs: Iterable<string>, now: number): void {
+  add(scope: string, refs: Iterable<string>, now: number, previous?: PreviousBody): void {
     let s = this.#scopes.get(scope);
     if (s) this.#scopes.delete(scope); // re-inserted: the Map's order is least recently used first
     else s = { refs: new Set(), usedAt: now };
     s.usedAt = now;
     for (const r of refs) s.refs.add(r);
     if (s.refs.size > this.#maxRefs) s.refs.clear();
+    if (previous) {
+      this.#previousBytes += previous.body.length - (s.previous?.body.length ?? 0);
+      s.previous = previous;
+    }
     this.#scopes.set(scope, s);
-    if (this.#scopes.size > this.#maxScopes) this.#scopes.delete(this.#scopes.keys().next().value!);
+    for (const [k, v] of this.#scopes) {
+      if (this.#scopes.size <= this.#maxScopes && this.#previousBytes <= this.#maxPreviousBytes) break;
+      if (this.#scopes.size > this.#maxScopes) this.forget(k);
+      else if (v.previous) {
+        this.#previousBytes -= v.previous.body.length;
+        v.previous = undefined;
+      }
+    }
   }
 
   forget(scope: string): void {
+    const s = this.#scopes.get(scope);
+    if (s?.previous) this.#previousBytes -= s.previous.body.length;
     this.#scopes.delete(scope);
   }
 }
@@ -100,26 +127,38 @@ export class MessageBatch {
   readonly scope: DedupScope;
   readonly #keyring: Keyring;
   readonly #known: Set<string> | undefined;
+  readonly #previous: PreviousBody | undefined;
   readonly added = new Map<string, Buffer>();
   readonly reused = new Set<string>();
+  /** The client body as split, for the next turn's comparison (set by `skeleton(…, true)`). */
+  split: PreviousBody | undefined;
 
-  constructor(keyring: Keyring, scope: DedupScope, known: Set<string> | undefined) {
+  constructor(keyring: Keyring, scope: DedupScope, known: { refs: Set<string>; previous?: PreviousBody | undefined } | undefined) {
     this.#keyring = keyring;
     this.scope = scope;
-    this.#known = known;
+    this.#known = known?.refs;
+    this.#previous = known?.previous;
   }
 
   /** The skeleton plaintext of `body`; the body itself (plainBody) when nothing in it is worth a reference. */
-  skeleton(body: Buffer): Buffer {
+  skeleton(body: Buffer, client = false): Buffer {
     const ranges = splitRanges(body);
-    return ranges && ranges.length > 0 ? this.#encode(body, ranges) : plainBody(body);
+    if (!ranges || ranges.length === 0) return plainBody(body);
+    const refs: string[] = [];
+    const out = this.#encode(body, ranges, client ? this.#previous : undefined, refs);
+    if (client) this.split = { body, ranges, refs };
+    return out;
   }
 
   get empty(): boolean {
     return this.added.size === 0 && this.reused.size === 0;
   }
 
-  #ref(bytes: Buffer): string {
+  #ref(bytes: Buffer, same: string | undefined): string {
+    if (same !== undefined && this.#known?.has(same)) {
+      this.reused.add(same);
+      return same;
+    }
     const mac = createHmac('sha256', this.scope.key).update(bytes).digest();
     const ref = mac.toString('hex', 0, REF_BYTES);
     if (this.#known?.has(ref) || this.added.has(ref)) {
@@ -130,19 +169,23 @@ export class MessageBatch {
     return ref;
   }
 
-  #encode(body: Buffer, ranges: [number, number][]): Buffer {
+  #encode(body: Buffer, ranges: [number, number][], previous: PreviousBody | undefined, refs: string[]): Buffer {
     const head: number[] = [];
     varint(ranges.length, head);
     const rest: Buffer[] = [];
     let restLen = 0;
     let prevAt = 0;
     let pos = 0;
-    for (const [s, e] of ranges) {
+    for (const [i, [s, e]] of ranges.entries()) {
       rest.push(body.subarray(pos, s));
       restLen += s - pos;
       varint(restLen - prevAt, head);
       prevAt = restLen;
-      const ref = this.#ref(body.subarray(s, e));
+      // The same bytes at the same place as last turn: that turn's ref, without hashing again.
+      const p = previous?.ranges[i];
+      const same = p && p[1] - p[0] === e - s && previous.body.subarray(p[0], p[1]).equals(body.subarray(s, e)) ? previous.refs[i] : undefined;
+      const ref = this.#ref(body.subarray(s, e), same);
+      refs.push(ref);
       head.push(...Buffer.from(ref, 'hex'));
       pos = e;
     }

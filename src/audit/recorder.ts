@@ -63,8 +63,8 @@ export class ExchangeRecorder {
   readonly #hygiene: (rec: CleanFields) => CleanFields;
   /** Messages this process stored or saw stored, per conversation (src/audit/dedup.ts). */
   readonly #known = new KnownMessages();
-  /** The refs a start reused, until it is written (then they are marked as used now). */
-  readonly #reused = new WeakMap<ExchangeStart, Set<string>>();
+  /** The message batch of a start, until it is written (then its messages are known stored). */
+  readonly #batches = new WeakMap<ExchangeStart, MessageBatch>();
 
   constructor(opts: RecorderOptions) {
     this.#o = opts;
@@ -103,9 +103,11 @@ export class ExchangeRecorder {
       start = this.#startRecord(rec, bodies, false);
       observed = await writeThenObserve(this.#o, write(start), (obs) => obs.onStart?.(start));
     }
-    const m = start.messages;
-    if (m && !observed.failed) this.#known.add(m.scope, [...m.added.map((a) => a.ref), ...(this.#reused.get(start) ?? [])], this.#o.clock.now());
-    this.#reused.delete(start);
+    const batch = this.#batches.get(start);
+    if (batch && start.messages && !observed.failed) {
+      this.#known.add(batch.scope.id, [...batch.added.keys(), ...batch.reused], this.#o.clock.now(), batch.split);
+    }
+    this.#batches.delete(start);
     return { start, observed };
   }
 
@@ -153,16 +155,16 @@ export class ExchangeRecorder {
     const base = { ...rec, ...this.#hygiene(rec), owner: this.#o.owner ?? null };
     if (!this.#o.recordBodies) return { ...base, clientRequest: null, upstreamRequest: null };
     const batch = this.#batch(rec, useKnown);
-    const plain = (b: Buffer | undefined): Buffer | undefined => (b === undefined ? undefined : batch ? batch.skeleton(b) : plainBody(b));
-    const client = plain(bodies.client);
-    const upstream = plain(bodies.upstream);
+    const plain = (b: Buffer | undefined, client: boolean): Buffer | undefined => (b === undefined ? undefined : batch ? batch.skeleton(b, client) : plainBody(b));
+    const client = plain(bodies.client, true);
+    const upstream = plain(bodies.upstream, false);
     const start: ExchangeStart = {
       ...base,
       clientRequest: client ? sealBody(this.#o.keyring, rec.id, 'client_request', client) : null,
       upstreamRequest: upstream ? sealBody(this.#o.keyring, rec.id, 'upstream_request', upstream) : null,
       messages: batch && !batch.empty ? batch.forStore() : null,
     };
-    if (batch && batch.reused.size > 0) this.#reused.set(start, batch.reused);
+    if (batch) this.#batches.set(start, batch);
     return start;
   }
 
