@@ -5,6 +5,7 @@ import { createRequestTransform, type ContentOptions } from '../../src/detect/co
 import { ScanCache } from '../../src/detect/scan-cache.ts';
 import { compileScanner } from '../../src/detect/scanner.ts';
 import type { Scanner } from '../../src/detect/types.ts';
+import { ConversationTokenizer } from '../../src/detect/tokenize/tokenizer.ts';
 import { fakeCredential } from '../helpers/fake-credentials.ts';
 import { seeded } from './seeded.ts';
 
@@ -48,6 +49,20 @@ describe('scan cache', () => {
       }
       assert.ok(cachedBase.scanned.length < 15 * 3, `seed ${seed}: ${cachedBase.scanned.length} scans`);
     }
+  });
+
+  it('tokenization stays consistent across turns when earlier messages come from the cache', () => {
+    const cache = new ScanCache({ minChars: 1 });
+    const base = counting(compileScanner());
+    const tokenizer = new ConversationTokenizer();
+    const opts: ContentOptions = { scanners: { request: cache.scanner('alice\nconv-t', base) }, actionFor: () => ({ action: 'tokenize', rule: 'tok' }), tokenizer };
+    const first = { role: 'user', content: `mail ana@example.com and bo@example.com ${'about the release. '.repeat(5)}` };
+    const turn1 = createRequestTransform('openai.chat', opts)({ model: 'm', messages: [first] }).body as { messages: { content: string }[] };
+    const turn2 = createRequestTransform('openai.chat', opts)({ model: 'm', messages: [first, { role: 'user', content: `and again ana@example.com ${'x'.repeat(40)}` }] }).body as { messages: { content: string }[] };
+    assert.equal(turn2.messages[0]!.content, turn1.messages[0]!.content, 'the resent message gets the same placeholders');
+    const placeholder = /⟦EMAIL_ADDRESS_\d+⟧/u.exec(turn1.messages[0]!.content)![0];
+    assert.ok(turn2.messages[1]!.content.includes(placeholder), 'the same value in a new message gets the same placeholder');
+    assert.equal(base.scanned.length, 2, 'the first message was scanned once');
   });
 
   it('keeps conversations apart and hands out copies', () => {
