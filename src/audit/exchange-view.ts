@@ -1,7 +1,7 @@
 import { withPublicNames } from '../core/public-names.ts';
 import type { Keyring } from '../crypto/keyring.ts';
 import type { ExchangeRow, Store } from '../store/ports.ts';
-import { openBody, openSegments, type BodyPart } from './recording.ts';
+import { openBody, openRecordedBody, openSegments, type BodyPart } from './recording.ts';
 
 /**
  * The exchange as shown by the admin API and the CLI: metadata always; bodies only in the detail view, which
@@ -45,7 +45,10 @@ export async function exchangeDetail(store: Store, keyring: Keyring, id: string)
   if (!row) return undefined;
   const bodies = await store.exchanges.bodies(id);
   const decode = (part: BodyPart, sealed: Buffer | null | undefined): unknown => (sealed ? asJsonOrText(openBody(keyring, id, part, sealed)) : null);
-  const clientRequest = decode('client_request', bodies?.clientRequest);
+  // Requests may be skeletons of deduplicated messages: read with their messages spliced back in (exact bytes).
+  const request = async (part: BodyPart, sealed: Buffer | null | undefined): Promise<unknown> =>
+    (sealed ? asJsonOrText(await openRecordedBody(keyring, store.exchanges, id, part, sealed)) : null);
+  const clientRequest = await request('client_request', bodies?.clientRequest);
   const forwarded = forwardedOf(row);
   // A stored upstream body is what the gateway sent (or, not yet finished, is sending); none stored = the client's
   // bytes unchanged — but only for an exchange that went out: a refused one shows no upstream body at all.
@@ -53,7 +56,7 @@ export async function exchangeDetail(store: Store, keyring: Keyring, id: string)
   return {
     ...exchangeSummary(row),
     client_request: clientRequest,
-    upstream_request: changed ? decode('upstream_request', bodies?.upstreamRequest) : forwarded === true ? clientRequest : null,
+    upstream_request: changed ? await request('upstream_request', bodies?.upstreamRequest) : forwarded === true ? clientRequest : null,
     upstream_request_modified: changed,
     response: decode('response', bodies?.response),
     events: bodies ? openSegments(keyring, id, bodies.segments).map(([t, event, data, upstreamData]) => ({ t_ms: t, event, data, ...(upstreamData !== undefined ? { upstream_data: upstreamData } : {}) })) : [],

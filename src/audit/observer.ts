@@ -5,7 +5,7 @@ import { sha256Hex, type Json } from './chain.ts';
 import type { ExchangeObserver } from './exchange-observer.ts';
 import type { AuditLog } from './log.ts';
 import { openBody } from './recording.ts';
-import type { AuditRepo } from './repo.ts';
+import type { AuditRepo, BodyDigests } from './repo.ts';
 
 export interface AuditObserverOptions {
   log: AuditLog;
@@ -29,7 +29,12 @@ export function createAuditObserver(o: AuditObserverOptions): ExchangeObserver {
     name: 'audit-chain',
     async onStart(start) {
       // The sealed request bodies are in hand: their digests need not be read back from the store.
-      const bodies = { client_request: digestOf(start.clientRequest), upstream_request: digestOf(start.upstreamRequest) };
+      const m = start.messages;
+      const bodies: BodyDigests = {
+        client_request: digestOf(start.clientRequest),
+        ...(m ? { messages: { scope: m.scope, added: m.added.map((a): [string, string] => [a.ref, sha256Hex(a.sealed)]) } } : {}),
+        upstream_request: digestOf(start.upstreamRequest),
+      };
       await o.log.append({ kind: 'exchange.started', subject: start.subject, refId: start.id, payload: startPayload(start) }, { id: start.id, phase: 'start', bodies });
     },
     async onFinish(start, finish) {
@@ -99,6 +104,9 @@ export function sessionHint(start: ExchangeStart, keyring: Keyring, maxScan: num
     return undefined;
   }
 }
+
+/** The header a client names its session with (also the conversation of deduplicated recording). */
+export const SESSION_HEADER = 'x-portcullis-session';
 
 export function sessionHintOf(body: unknown, header: string | undefined): SessionHint | undefined {
   if (header) return { key: header, source: 'header' };

@@ -1,9 +1,11 @@
 import type { Clock } from '../core/clock.ts';
 import type { Keyring } from '../crypto/keyring.ts';
-import type { ExchangeFinish, ExchangeRow, ExchangeStart, Store } from '../store/ports.ts';
+import { isStaleMessageRefs, type ExchangeFinish, type ExchangeRow, type ExchangeStart, type Store } from '../store/ports.ts';
+import { KnownMessages, MessageBatch, messageScope, plainBody } from './dedup.ts';
 import type { ExchangeObserver } from './exchange-observer.ts';
+import { sessionHintOf } from './observer.ts';
 import { createRecordHygiene, type CleanFields } from './record-hygiene.ts';
-import { openSegments, sealBody, sealSegment, type RecordedEvent } from './recording.ts';
+import { openRecordedBody, openSegments, sealBody, sealSegment, type RecordedEvent } from './recording.ts';
 
 export interface RecorderOptions {
   store: Store;
@@ -14,6 +16,11 @@ export interface RecorderOptions {
   observers: readonly ExchangeObserver[];
   recordBodies: boolean;
   flushIntervalMs: number;
+  /**
+   * Store request messages once per conversation (src/audit/dedup.ts; default true). Only exchanges with a client
+   * conversation id are deduplicated; the rest are stored whole.
+   */
+  dedupMessages?: boolean;
 }
 
 export type StartRecord = Omit<ExchangeStart, 'clientRequest' | 'upstreamRequest'>;
@@ -54,6 +61,10 @@ export class ExchangeRecorder {
   readonly #o: RecorderOptions;
   /** Client-controlled metadata reduced to what may be stored in clear (record-hygiene.ts). */
   readonly #hygiene: (rec: CleanFields) => CleanFields;
+  /** Messages this process stored or saw stored, per conversation (src/audit/dedup.ts). */
+  readonly #known = new KnownMessages();
+  /** The message batch of a start, until it is written (then its messages are known stored). */
+  readonly #batches = new WeakMap<ExchangeStart, MessageBatch>();
 
   constructor(opts: RecorderOptions) {
     this.#o = opts;
@@ -61,8 +72,7 @@ export class ExchangeRecorder {
   }
 
   async begin(rec: StartRecord, bodies: { client: Buffer; upstream: Buffer | undefined }): Promise<ExchangeRecording> {
-    const start = this.#startRecord(rec, bodies);
-    const observed = await writeThenObserve(this.#o, this.#o.store.exchanges.start(start), (obs) => obs.onStart?.(start));
+    const { start, observed } = await this.#write(rec, bodies, (s) => this.#o.store.exchanges.start(s));
     if (observed.failed) {
       // Fail closed: the caller refuses the request (503 recording_failed). Close the row so it does not stay
       // in progress; if even that fails, the next start marks it abandoned.
@@ -77,6 +87,31 @@ export class ExchangeRecorder {
   }
 
   /**
+   * The start written and observed. A start that reused messages the store no longer holds (retention removed the
+   * conversation since this process last saw it) wrote nothing: it is written again with every message. Once
+   * written, its messages are known stored.
+   */
+  async #write(rec: StartRecord, bodies: { client: Buffer | undefined; upstream: Buffer | undefined }, write: (s: ExchangeStart) => Promise<void>):
+  Promise<{ start: ExchangeStart; observed: Awaited<ReturnType<typeof writeThenObserve>> }> {
+    let start = this.#startRecord(rec, bodies, true);
+    let observed: Awaited<ReturnType<typeof writeThenObserve>>;
+    try {
+      observed = await writeThenObserve(this.#o, write(start), (obs) => obs.onStart?.(start));
+    } catch (err) {
+      if (!start.messages || start.messages.reused === 0 || !isStaleMessageRefs(err)) throw err;
+      this.#known.forget(start.messages.scope);
+      start = this.#startRecord(rec, bodies, false);
+      observed = await writeThenObserve(this.#o, write(start), (obs) => obs.onStart?.(start));
+    }
+    const batch = this.#batches.get(start);
+    if (batch && start.messages && !observed.failed) {
+      this.#known.add(batch.scope.id, [...batch.added.keys(), ...batch.reused], this.#o.clock.now(), batch.split);
+    }
+    this.#batches.delete(start);
+    return { start, observed };
+  }
+
+  /**
    * Ends an exchange another process left in flight (src/fleet/replica.ts): the conditional write, then — only for
    * the caller whose write ended it — the observers, so its end is chained exactly once. The events it streamed
    * before it was cut are counted from its stored segments.
@@ -88,30 +123,57 @@ export class ExchangeRecorder {
     const fin: ExchangeFinish = { ...finish, eventCount, forwarded: eventCount > 0 ? true : finish.forwarded };
     if (!(await this.#o.store.exchanges.interrupt(fin))) return false;
     // No session hint in hand: the audit observer reads it from the recorded request, as for other writers' rows.
-    const start: ExchangeStart = { ...row, clientRequest: bodies?.clientRequest ?? null, upstreamRequest: bodies?.upstreamRequest ?? null, sessionHint: undefined };
+    const start: ExchangeStart = {
+      ...row, clientRequest: bodies?.clientRequest ?? null, upstreamRequest: bodies?.upstreamRequest ?? null,
+      sessionHint: bodies?.clientRequest ? await this.#recordedHint(row.id, bodies.clientRequest) : undefined,
+    };
     for (const obs of this.#o.observers) await obs.onFinish?.(start, fin);
     return true;
   }
 
+  /** The conversation id in a recorded request (its messages spliced back in); undefined when it cannot be read. */
+  async #recordedHint(id: string, sealed: Buffer): Promise<ExchangeStart['sessionHint']> {
+    try {
+      const body = await openRecordedBody(this.#o.keyring, this.#o.store.exchanges, id, 'client_request', sealed);
+      return sessionHintOf(JSON.parse(body.toString('utf8')), undefined) ?? null;
+    } catch {
+      return undefined;
+    }
+  }
+
   /** A request refused before it went upstream, written in one step: recorded as never sent to the provider. */
   async rejected(rec: StartRecord, client: Buffer | undefined, finish: Omit<ExchangeFinish, 'id' | 'eventCount' | 'response' | 'forwarded'>): Promise<void> {
-    const start = this.#startRecord(rec, { client, upstream: undefined });
     const fin: ExchangeFinish = { ...finish, id: rec.id, eventCount: 0, response: null, forwarded: false };
-    const started = await writeThenObserve(this.#o, this.#o.store.exchanges.recordRejected(start, fin), (obs) => obs.onStart?.(start));
+    const { start, observed: started } = await this.#write(rec, { client, upstream: undefined }, (s) => this.#o.store.exchanges.recordRejected(s, fin));
     if (started.failed) throw started.error;
     const finished = await writeThenObserve(this.#o, Promise.resolve(), (obs) => obs.onFinish?.(start, fin));
     if (finished.failed) throw finished.error;
   }
 
-  #startRecord(rec: StartRecord, bodies: { client: Buffer | undefined; upstream: Buffer | undefined }): ExchangeStart {
-    const seal = this.#o.recordBodies;
-    return {
-      ...rec,
-      ...this.#hygiene(rec),
-      owner: this.#o.owner ?? null,
-      clientRequest: seal && bodies.client ? sealBody(this.#o.keyring, rec.id, 'client_request', bodies.client) : null,
-      upstreamRequest: seal && bodies.upstream ? sealBody(this.#o.keyring, rec.id, 'upstream_request', bodies.upstream) : null,
+  /** `useKnown`: reuse messages known stored (false after the store refused a reuse: every message is sent). */
+  #startRecord(rec: StartRecord, bodies: { client: Buffer | undefined; upstream: Buffer | undefined }, useKnown: boolean): ExchangeStart {
+    const base = { ...rec, ...this.#hygiene(rec), owner: this.#o.owner ?? null };
+    if (!this.#o.recordBodies) return { ...base, clientRequest: null, upstreamRequest: null };
+    const batch = this.#batch(rec, useKnown);
+    const plain = (b: Buffer | undefined, client: boolean): Buffer | undefined => (b === undefined ? undefined : batch ? batch.skeleton(b, client) : plainBody(b));
+    const client = plain(bodies.client, true);
+    const upstream = plain(bodies.upstream, false);
+    const start: ExchangeStart = {
+      ...base,
+      clientRequest: client ? sealBody(this.#o.keyring, rec.id, 'client_request', client) : null,
+      upstreamRequest: upstream ? sealBody(this.#o.keyring, rec.id, 'upstream_request', upstream) : null,
+      messages: batch && !batch.empty ? batch.forStore() : null,
     };
+    if (batch) this.#batches.set(start, batch);
+    return start;
+  }
+
+  /** Deduplication applies to an exchange in a conversation the client named (never the time-gap grouping). */
+  #batch(rec: StartRecord, useKnown: boolean): MessageBatch | undefined {
+    const hint = rec.sessionHint;
+    if (this.#o.dedupMessages === false || !hint || hint.source.endsWith('time-gap')) return undefined;
+    const scope = messageScope(this.#o.keyring, rec.subject, hint.key);
+    return new MessageBatch(this.#o.keyring, scope, useKnown ? this.#known.get(scope.id, this.#o.clock.now()) : undefined);
   }
 }
 

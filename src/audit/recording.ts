@@ -1,4 +1,6 @@
 import type { Keyring } from '../crypto/keyring.ts';
+import type { ExchangeRepo } from '../store/ports.ts';
+import { assembleBody } from './dedup.ts';
 
 /**
  * Recorded body format. Bodies are sealed with the `exchange-bodies` key; the AAD binds each ciphertext to its
@@ -24,6 +26,14 @@ export function sealBody(keyring: Keyring, exchangeId: string, part: BodyPart, b
 
 export function openBody(keyring: Keyring, exchangeId: string, part: BodyPart, sealed: Uint8Array): Buffer {
   return keyring.open('exchange-bodies', sealed, bodyAad(exchangeId, part));
+}
+
+/**
+ * A recorded request body's exact bytes: opened, and — when it was stored as a skeleton of deduplicated messages
+ * (src/audit/dedup.ts) — with its messages read from the store and spliced back in.
+ */
+export async function openRecordedBody(keyring: Keyring, exchanges: Pick<ExchangeRepo, 'messages'>, exchangeId: string, part: BodyPart, sealed: Uint8Array): Promise<Buffer> {
+  return assembleBody(keyring, openBody(keyring, exchangeId, part, sealed), (scope, refs) => exchanges.messages(scope, refs));
 }
 
 export function sealSegment(keyring: Keyring, exchangeId: string, seq: number, events: RecordedEvent[]): Buffer {

@@ -37,6 +37,11 @@ export type AppendedEntry = Pick<AuditEntry, 'writer' | 'seq' | 'hash'>;
 
 export interface BodyDigests {
   client_request?: string | null;
+  /**
+   * The deduplicated messages this exchange stored first (src/audit/dedup.ts): its conversation scope and, per
+   * message, [ref, SHA-256 of the sealed bytes]. Messages it reused were covered by the entry that stored them.
+   */
+  messages?: { scope: string; added: [ref: string, sha256: string][] };
   upstream_request?: string | null;
   response?: string | null;
   segments?: { seq: number; sha256: string }[];
@@ -46,7 +51,7 @@ export interface StoredBodies {
   exchangeId: string;
   exists: boolean;
   purgedAt: number | null;
-  digests: Required<BodyDigests>;
+  digests: Required<Omit<BodyDigests, 'messages'>>;
 }
 
 export interface EntryQuery {
@@ -94,6 +99,16 @@ export interface PurgeResult {
   heldPromptsPurged: number;
   /** Tombstones this run wrote, each dated `now`: verification accounts for them with this run's chain entry. */
   tombstones: number;
+  /** Deduplicated messages removed (each tombstoned, dated `now`): conversations with no exchange since the cutoff. */
+  messagesPurged?: number;
+}
+
+/** A deduplicated message as stored: the SHA-256 of its sealed bytes (null: absent) and its tombstone's date. */
+export interface StoredMessageDigest {
+  scope: string;
+  ref: string;
+  sha256: string | null;
+  purgedAt: number | null;
 }
 
 export interface AuditRepo {
@@ -115,6 +130,8 @@ export interface AuditRepo {
   putKey(k: SigningKeyRow): Promise<void>;
   keys(): Promise<SigningKeyRow[]>;
   storedBodies(exchangeIds: string[]): Promise<StoredBodies[]>;
+  /** Deduplicated messages (src/audit/dedup.ts) as stored, in the order asked. */
+  storedMessages(items: { scope: string; ref: string }[]): Promise<StoredMessageDigest[]>;
   /**
    * Retention, one transaction: NULL the bodies of exchanges started before `bodiesBefore` (tombstoned, dated `now`)
    * and the held prompts of approvals decided before it; delete exchange rows before `metadataBefore`.

@@ -108,9 +108,12 @@ export async function runRetention(o: {
   const metadataBefore = r.metadata_days > 0 ? o.now - r.metadata_days * DAY_MS : null;
   if (bodiesBefore === null && metadataBefore === null) return { bodiesPurged: 0, exchangesDeleted: 0, heldPromptsPurged: 0, tombstones: 0 };
   const res = await o.repo.purge({ bodiesBefore, metadataBefore, now: o.now });
-  if (res.bodiesPurged > 0 || res.exchangesDeleted > 0 || res.heldPromptsPurged > 0 || res.tombstones > 0) {
+  const messages = res.messagesPurged ?? 0;
+  if (res.bodiesPurged > 0 || res.exchangesDeleted > 0 || res.heldPromptsPurged > 0 || res.tombstones > 0 || messages > 0) {
     pending.push({
       bodies_before: bodiesBefore, bodies_purged: res.bodiesPurged, exchanges_deleted: res.exchangesDeleted, held_prompts_purged: res.heldPromptsPurged,
+      // Only when a run removed deduplicated messages (their tombstones carry this run's date too).
+      ...(messages > 0 ? { messages_purged: messages } : {}),
       metadata_before: metadataBefore, purged_at: o.now, tombstones: res.tombstones,
     });
     await chainPending();

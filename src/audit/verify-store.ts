@@ -1,7 +1,9 @@
 import { keyIdOf, type PublicKeyInfo } from './chain.ts';
-import type { AuditRepo, StoredBodies } from './repo.ts';
+import type { AuditRepo, StoredBodies, StoredMessageDigest } from './repo.ts';
 import { TombstoneLedger } from './tombstones.ts';
-import { bodyExpectation, ChainVerifier, checkBodies, WARNINGS, type BodyExpectation, type Problem, type WriterSummary } from './verify.ts';
+import {
+  bodyExpectation, ChainVerifier, checkBodies, checkMessages, messageExpectations, messageKey, WARNINGS, type BodyExpectation, type Problem, type WriterSummary,
+} from './verify.ts';
 
 export interface VerifyReport {
   ok: boolean;
@@ -79,7 +81,14 @@ async function checkStoredBodies(repo: AuditRepo, expected: BodyExpectation[], t
   if (expected.length === 0) return { problems: [], purged: 0 };
   const ids = [...new Set(expected.map((x) => x.exchangeId))];
   const stored = new Map<string, StoredBodies>((await repo.storedBodies(ids)).map((s) => [s.exchangeId, s]));
-  return checkBodies(expected, stored, tombstones);
+  const bodies = checkBodies(expected, stored, tombstones);
+  // Deduplicated messages: each checked against the entry of the exchange that stored it first.
+  const wanted = new Map<string, { scope: string; ref: string }>();
+  for (const x of expected) for (const m of messageExpectations(x)) wanted.set(messageKey(m.scope, m.ref), { scope: m.scope, ref: m.ref });
+  if (wanted.size === 0) return bodies;
+  const messages = new Map<string, StoredMessageDigest>((await repo.storedMessages([...wanted.values()])).map((m) => [messageKey(m.scope, m.ref), m]));
+  const m = checkMessages(expected, messages, tombstones);
+  return { problems: [...bodies.problems, ...m.problems], purged: bodies.purged };
 }
 
 /** Human-readable report lines for the CLI. */

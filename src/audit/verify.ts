@@ -1,5 +1,5 @@
 import { checkpointSignatureValid, entryHash, GENESIS_HASH, type AuditEntry, type Checkpoint, type PublicKeyInfo } from './chain.ts';
-import type { BodyDigests, StoredBodies } from './repo.ts';
+import type { BodyDigests, StoredBodies, StoredMessageDigest } from './repo.ts';
 import type { TombstoneLedger } from './tombstones.ts';
 
 /**
@@ -179,6 +179,43 @@ export function checkBodies(expected: BodyExpectation[], stored: Map<string, Sto
     if (anyPurged) purged++;
   }
   return { problems, purged };
+}
+
+/** The deduplicated messages an exchange start committed to (stored first by it): [scope, ref, sha256]. */
+export function messageExpectations(x: BodyExpectation): { scope: string; ref: string; sha256: string }[] {
+  const m = x.digests.messages;
+  if (x.phase !== 'start' || !m || typeof m !== 'object' || typeof m.scope !== 'string' || !Array.isArray(m.added)) return [];
+  return m.added.filter((a) => Array.isArray(a) && typeof a[0] === 'string' && typeof a[1] === 'string').map(([ref, sha256]) => ({ scope: m.scope, ref, sha256 }));
+}
+
+export const messageKey = (scope: string, ref: string): string => `${scope}/${ref}`;
+
+/**
+ * Compares each deduplicated message with the digest chained by the exchange that stored it first. A message is
+ * removed only with its whole conversation, behind a tombstone dated by the retention run, which is accounted like
+ * an exchange's (the storing exchange started before that run's cutoff).
+ */
+export function checkMessages(expected: BodyExpectation[], stored: Map<string, StoredMessageDigest>, tombstones?: TombstoneLedger): { problems: Problem[]; checked: number; purged: number } {
+  const problems: Problem[] = [];
+  let checked = 0;
+  let purged = 0;
+  for (const x of expected) {
+    const at = { writer: x.writer, seq: x.seq, exchangeId: x.exchangeId };
+    for (const m of messageExpectations(x)) {
+      checked++;
+      const s = stored.get(messageKey(m.scope, m.ref));
+      if (s?.sha256 === m.sha256) continue;
+      if (!s?.sha256 && s?.purgedAt !== null && s?.purgedAt !== undefined) {
+        tombstones?.claim(s.purgedAt, x.startedAt, at);
+        purged++;
+        continue;
+      }
+      problems.push(!s?.sha256
+        ? { code: 'body_missing', ...at, message: `message ${m.ref} of conversation ${m.scope} (stored first by exchange ${x.exchangeId}) is missing without a retention tombstone (audit entry seq ${x.seq} of writer ${x.writer})` }
+        : { code: 'body_modified', ...at, message: `message ${m.ref} of conversation ${m.scope} (stored first by exchange ${x.exchangeId}) does not match the hash recorded in audit entry seq ${x.seq} of writer ${x.writer} (edited after recording)` });
+    }
+  }
+  return { problems, checked, purged };
 }
 
 /** Body digests an exchange entry committed to, if any. */

@@ -44,7 +44,16 @@ export class Keyring {
   }
 
   seal(purpose: KeyPurpose, plaintext: Uint8Array, aad: string): Buffer {
-    const iv = this.#nextIv();
+    return this.sealWithIv(purpose, plaintext, aad, this.#nextIv());
+  }
+
+  /**
+   * Sealing with a caller-chosen 12-byte IV, for deterministic sealing (src/audit/dedup.ts): the IV must be a PRF
+   * of the plaintext under a secret key (a synthetic IV, as in RFC 5297 §2.6), so one IV never seals two different
+   * plaintexts — the only way GCM fails — and equal plaintexts seal to equal bytes.
+   */
+  sealWithIv(purpose: KeyPurpose, plaintext: Uint8Array, aad: string, iv: Uint8Array): Buffer {
+    if (iv.length !== 12) throw new TypeError('IV must be 12 bytes');
     const cipher = createCipheriv('aes-256-gcm', this.key(purpose), iv);
     cipher.setAAD(Buffer.from(aad));
     const body = cipher.update(plaintext);
@@ -54,7 +63,7 @@ export class Keyring {
     // the store worker, and structured clone copies a view's whole backing ArrayBuffer (the pool), not the slice.
     const out = Buffer.allocUnsafeSlow(13 + body.length + tail.length + tag.length);
     out[0] = VERSION;
-    iv.copy(out, 1);
+    out.set(iv, 1);
     body.copy(out, 13);
     tail.copy(out, 13 + body.length);
     tag.copy(out, 13 + body.length + tail.length);

@@ -6,6 +6,8 @@ import { createRequestTransform, createResponseTransform, createStreamRewriter, 
 import { ConversationTokenizer } from '../detect/tokenize/tokenizer.ts';
 import type { TokenVault } from '../detect/tokenize/vault.ts';
 import type { Scanner } from '../detect/types.ts';
+import { ScanCache } from '../detect/scan-cache.ts';
+import { SESSION_HEADER, sessionHintOf } from '../audit/observer.ts';
 import type { DecisionRecord, ExchangeContext } from '../proxy/context.ts';
 import type { EndpointId } from '../proxy/endpoints.ts';
 import type { ExchangeGuard, ResponseTransformer } from '../proxy/guard.ts';
@@ -41,6 +43,8 @@ export interface GovernedGuardOptions {
   decider: PolicyDecider | undefined;
   vault: TokenVault;
   prepare?: RequestPreparer | undefined;
+  /** Reuse scan results of unchanged texts within a conversation (src/detect/scan-cache.ts; default on). */
+  scanCache?: boolean;
 }
 
 /** Header a client sets to keep tokenization placeholders stable across the turns of one conversation. */
@@ -68,6 +72,8 @@ interface ExchangeState {
  */
 export function createGovernedGuard(o: GovernedGuardOptions): ExchangeGuard {
   const states = new WeakMap<ExchangeContext, ExchangeState>();
+  // Per policy version (this guard): unchanged earlier messages of a conversation are not scanned again.
+  const scanCache = o.scanCache === false ? undefined : new ScanCache();
   return {
     async inspectRequest(ctx) {
       const api = CONTENT_API[ctx.endpoint.id];
@@ -80,6 +86,11 @@ export function createGovernedGuard(o: GovernedGuardOptions): ExchangeGuard {
         const body = ctx.upstreamBody ?? ctx.body;
         let scanners = o.content.scanners;
         if (o.content.prescan && scanners.request) scanners = { ...scanners, request: await o.content.prescan(api, body, scanners.request) };
+        // An external pre-scan is per exchange: its merged scanner is not cached.
+        else if (scanCache && scanners.request) {
+          const key = scanConversation(ctx);
+          if (key) scanners = { ...scanners, request: scanCache.scanner(key, scanners.request) };
+        }
         const opts: ContentOptions = { scanners, actionFor: o.content.actionFor, tokenizer, unterminated: o.content.unterminated };
         const r = createRequestTransform(api, opts)(body);
         ctx.findings = r.findings.map(summary);
@@ -136,6 +147,18 @@ function responseTransformer(ctx: ExchangeContext, state: ExchangeState): Respon
       return out;
     },
   };
+}
+
+/**
+ * The conversation whose scan results may be reused: the caller plus the client's conversation id (the tokenization
+ * header, else the session id the recorder uses, src/audit/observer.ts), never the time-gap grouping; none, none.
+ */
+function scanConversation(ctx: ExchangeContext): string | undefined {
+  const h = ctx.headers[CONVERSATION_HEADER];
+  if (typeof h === 'string' && h.length > 0 && h.length <= 256) return `${ctx.principal.subject}\nconversation:${h}`;
+  const s = ctx.headers[SESSION_HEADER];
+  const hint = sessionHintOf(ctx.body, typeof s === 'string' && s.length <= 256 ? s : undefined);
+  return hint && !hint.source.endsWith('time-gap') ? `${ctx.principal.subject}\n${hint.key}` : undefined;
 }
 
 /** Placeholders are scoped to the caller and its conversation: another caller cannot restore them. */

@@ -4,7 +4,7 @@ import { GatewayError, StoreUnavailableError, toGatewayError } from '../core/err
 import { newId } from '../core/ids.ts';
 import { errorName, type GatewayLogger } from '../core/logger.ts';
 import type { Principal } from '../core/principal.ts';
-import { sessionHintOf } from '../audit/observer.ts';
+import { SESSION_HEADER, sessionHintOf } from '../audit/observer.ts';
 import type { ExchangeRecorder, StartRecord } from '../audit/recorder.ts';
 import type { AuthContext } from '../identity/authenticator.ts';
 import { readBody } from '../http/body.ts';
@@ -198,9 +198,6 @@ export function startRecordOf(r: { id: string; endpoint: Endpoint; principal: Pr
     sessionHint: ctx ? (sessionHintOf(ctx.body, headerValue(r.req.headers[SESSION_HEADER])) ?? null) : undefined,
   };
 }
-
-/** A client's own conversation id for session grouping (docs/audit.md#sessions). */
-const SESSION_HEADER = 'x-portcullis-session';
 
 function headerValue(v: string | string[] | undefined): string | undefined {
   const s = Array.isArray(v) ? v[0] : v;

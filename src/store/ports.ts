@@ -76,6 +76,11 @@ export interface ExchangeStart {
   clientRequest: Buffer | null;
   upstreamRequest: Buffer | null;
   /**
+   * Messages the bodies reference (src/audit/dedup.ts): written with the exchange, once per conversation. Absent or
+   * null: the bodies are whole (no conversation id, recording off, nothing worth deduplicating).
+   */
+  messages?: StartMessages | null;
+  /**
    * The client's conversation id, found by the gateway in the body it parsed (null: none); for the audit session
    * grouping. Not stored as such (only its keyed hash is, by the audit trail).
    */
@@ -87,6 +92,29 @@ export interface ExchangeStart {
    */
   owner?: string | null;
 }
+
+/** The sealed messages an exchange's bodies reference, for the store: the new ones with their bytes. */
+export interface StartMessages {
+  /** Conversation scope (32 hex, a keyed hash). */
+  scope: string;
+  /** How many refs the bodies use that the recorder took as already stored (not sent again). */
+  reused: number;
+  added: { ref: string; sealed: Buffer }[];
+}
+
+export interface StoredMessage {
+  ref: string;
+  sealed: Buffer;
+}
+
+/**
+ * In the message of a start's error when it reused refs of a conversation the store does not hold (retention removed
+ * it since the recorder last saw it): nothing was written, and the recorder starts again with every message. A code
+ * in the text, because errors cross from the SQLite worker as text.
+ */
+export const STALE_MESSAGE_REFS = 'stale_message_refs';
+
+export const isStaleMessageRefs = (err: unknown): boolean => err instanceof Error && err.message.includes(STALE_MESSAGE_REFS);
 
 export interface SessionHint {
   key: string;
@@ -148,6 +176,8 @@ export interface ExchangeRepo {
   recordRejected(start: ExchangeStart, finish: ExchangeFinish): Promise<void>;
   get(id: string): Promise<ExchangeRow | undefined>;
   bodies(id: string): Promise<ExchangeBodies | undefined>;
+  /** The stored messages of a conversation among `refs` (a missing one is simply absent). */
+  messages(scope: string, refs: string[]): Promise<StoredMessage[]>;
   list(filter: ExchangeFilter): Promise<ExchangeRow[]>;
   /**
    * Ends an exchange that is still in progress (recovery of a dead replica's exchanges, a replica's own earlier

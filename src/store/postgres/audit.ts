@@ -3,6 +3,7 @@ import { HELD_PROMPT_DONE_STATES_SQL } from '../../approvals/rows.ts';
 import { sha256Hex, type AuditEntry, type Checkpoint } from '../../audit/chain.ts';
 import type { AuditRepo, PurgeResult, SessionFilter, SessionRow, StoredBodies } from '../../audit/repo.ts';
 import type { Migration } from '../sqlite/migrations.ts';
+import { purgeMessages, storedMessages } from './messages.ts';
 import type { PostgresStore } from './index.ts';
 
 /**
@@ -107,6 +108,8 @@ async function purge(c: Db, o: { bodiesBefore: number | null; metadataBefore: nu
     await c.query('DELETE FROM exchange_segments WHERE exchange_id IN (SELECT exchange_id FROM audit_tombstones WHERE purged_at = $1)', [o.now]);
     r.heldPromptsPurged = (await c.query(`UPDATE approvals SET sealed_request = NULL WHERE sealed_request IS NOT NULL AND state IN (${HELD_PROMPT_DONE_STATES_SQL}) AND updated_at < $1`, [o.bodiesBefore])).rowCount ?? 0;
   }
+  const messagesBefore = o.bodiesBefore ?? o.metadataBefore;
+  const messagesPurged = messagesBefore === null ? 0 : await purgeMessages(c, messagesBefore, o.now);
   if (o.metadataBefore !== null) {
     const old = "SELECT id FROM exchanges WHERE started_at < $1 AND status != 'in_progress'";
     r.tombstones += (await c.query(`INSERT INTO audit_tombstones (exchange_id, purged_at) SELECT id, $2 FROM (${old}) o ON CONFLICT DO NOTHING`, [o.metadataBefore, o.now])).rowCount ?? 0;
@@ -115,6 +118,7 @@ async function purge(c: Db, o: { bodiesBefore: number | null; metadataBefore: nu
     await c.query('DELETE FROM audit_sessions WHERE last_at < $1', [o.metadataBefore]);
     r.exchangesDeleted = (await c.query(`DELETE FROM exchanges WHERE started_at < $1 AND status != 'in_progress'`, [o.metadataBefore])).rowCount ?? 0;
   }
+  if (messagesPurged > 0) r.messagesPurged = messagesPurged;
   return r;
 }
 
@@ -181,6 +185,8 @@ export function postgresAuditRepo(store: PostgresStore): AuditRepo {
     keys: async () => (await q('SELECT * FROM audit_keys ORDER BY created_at, key_id'))
       .map((r) => ({ keyId: s(r.key_id), publicKeyPem: s(r.public_key), sealedPrivate: r.sealed_private as Buffer, createdAt: Number(r.created_at) })),
     storedBodies: (ids) => storedBodies(store, ids),
+    storedMessages: async (items) => (await storedMessages(store, items))
+      .map((m) => ({ scope: m.scope, ref: m.ref, sha256: m.sealed ? sha256Hex(m.sealed) : null, purgedAt: m.purgedAt })),
     purge: (o) => store.transaction((c) => purge(c, o)),
     assignSession: (a) => store.recording.assignSession(a),
     sessions: (f) => sessions(store, f),

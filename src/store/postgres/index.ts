@@ -5,6 +5,7 @@ import type {
 } from '../ports.ts';
 import { postgresReplicaRepo } from './replicas.ts';
 import { POSTGRES_MIGRATIONS } from './migrations.ts';
+import { messagesGet } from './messages.ts';
 import { isUnavailable, rethrow } from './unavailable.ts';
 import { CHANGES_CHANNEL, PostgresChangeFeed } from './changes.ts';
 import { POSTGRES_POOL_DEFAULTS, type PostgresPoolConfig } from '../config-schema.ts';
@@ -200,6 +201,7 @@ export class PostgresStore implements Store {
       const segs = (await this.#q('SELECT seq, sealed FROM exchange_segments WHERE exchange_id = $1 ORDER BY seq', [id])).rows;
       return { clientRequest: buf(b.client_request), upstreamRequest: buf(b.upstream_request), response: buf(b.response), segments: segs.map((s) => ({ seq: Number(s.seq), sealed: buf(s.sealed)! })) } satisfies ExchangeBodies;
     },
+    messages: (scope, refs) => messagesGet(this.#pool, scope, refs).catch(rethrow),
     list: (f) => this.#list(f),
     interrupt: (f) => this.recording.end(f),
   };

@@ -2,6 +2,7 @@ import { canonicalJson, entryMessage, GENESIS_HASH, sha256Hex } from '../../audi
 import type { AppendedEntry, AppendInput, BodyDigests, SessionAssign } from '../../audit/repo.ts';
 import type { CounterIncrement } from '../../policy/budgets/counters.ts';
 import type { ExchangeFinish, ExchangeStart } from '../ports.ts';
+import { startWithMessages } from './messages.ts';
 import { addCounters } from './budgets.ts';
 import { groupCommit, type Outcome } from './group-commit.ts';
 import { isUnavailable } from './unavailable.ts';
@@ -165,20 +166,31 @@ function planOf(ops: RecordingOp[], cache: ReadonlyMap<string, { seq: number; ha
     ...readHeads.map((w) => `portcullis-audit:${w}`),
   ])].sort();
   const has = (k: RecordingOp['kind']): number => (ops.some((o) => o.kind === k) ? 1 : 0);
+  const deduplicated = ops.filter((o) => o.kind === 'start' && o.start.messages).length;
+  const wholeStarts = ops.some((o) => o.kind === 'start' && !o.start.messages) ? 1 : 0;
   const ends = has('end') || ops.some((o) => o.kind === 'start' && o.rejected) ? 1 : 0;
   const appendSteps = has('append') ? (ops.some((o) => o.kind === 'append' && o.input.digestBodies) ? 2 : 1) : 0;
-  const statements = (locks.length > 0 ? 1 : 0) + (readHeads.length > 0 ? 1 : 0) + has('start') + ends + appendSteps + has('session') + has('count');
+  const statements = (locks.length > 0 ? 1 : 0) + (readHeads.length > 0 ? 1 : 0) + wholeStarts + deduplicated + ends + appendSteps + has('session') + has('count');
   return { statements, locks, writers, readHeads, cachedHeads };
 }
 
+const startValues = (r: ExchangeStart): unknown[] => [r.id, r.startedAt, r.subject, json(r.principal), r.endpoint, r.method, r.path, r.model, r.provider,
+  r.upstreamModel, r.stream, r.clientIp, r.userAgent, json(r.decision), JSON.stringify(r.findings), r.clientRequest, r.upstreamRequest, r.owner ?? null];
+
+/**
+ * The batch's starts: those with whole bodies in one multi-row INSERT; each one recorded as deduplicated messages
+ * (docs/audit.md, "Deduplicated request bodies") in its own statement, which also stores its new messages and fails
+ * alone (stale refs) when its conversation's messages were purged meanwhile — the batch is then retried call by call.
+ */
 async function insertStarts(c: Db, ops: RecordingOp[]): Promise<void> {
-  const starts = ops.flatMap((o) => (o.kind === 'start' ? [o.start] : []));
+  const all = ops.flatMap((o) => (o.kind === 'start' ? [o.start] : []));
+  for (const r of all) if (r.messages) await startWithMessages(c, startValues(r), r);
+  const starts = all.filter((r) => !r.messages);
   if (starts.length === 0) return;
   const args: unknown[] = [];
   const rows = starts.map((r) => {
     const base = args.length;
-    args.push(r.id, r.startedAt, r.subject, json(r.principal), r.endpoint, r.method, r.path, r.model, r.provider, r.upstreamModel, r.stream,
-      r.clientIp, r.userAgent, json(r.decision), JSON.stringify(r.findings), r.clientRequest, r.upstreamRequest, r.owner ?? null);
+    args.push(...startValues(r));
     const p = (k: number): string => `$${base + k}`;
     return `(${[1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15].map(p).join(', ')}, 'in_progress', ${p(16)}, ${p(17)}, ${p(18)})`;
   });

@@ -5,6 +5,7 @@ import type { AppendedEntry, AppendInput, AuditRepo, BodyDigests, PurgeResult, S
 import type { SqliteCore } from './core.ts';
 import type { SqliteStore } from './index.ts';
 import type { Migration } from './migrations.ts';
+import { purgeMessages, storedMessages } from './messages.ts';
 
 /**
  * SQLite side of the audit trail (runs in the store worker). `seq` and `prev` are read from the table inside the
@@ -151,6 +152,8 @@ function purge(core: SqliteCore, o: { bodiesBefore: number | null; metadataBefor
     core.stmt('DELETE FROM exchange_segments WHERE exchange_id IN (SELECT exchange_id FROM audit_tombstones WHERE purged_at = ?)').run(o.now);
     r.heldPromptsPurged = Number(core.stmt(`UPDATE approvals SET sealed_request = NULL WHERE sealed_request IS NOT NULL AND state IN (${HELD_PROMPT_DONE_STATES_SQL}) AND updated_at < ?`).run(o.bodiesBefore).changes);
   }
+  const messagesBefore = o.bodiesBefore ?? o.metadataBefore;
+  const messagesPurged = messagesBefore === null ? 0 : purgeMessages(core, messagesBefore, o.now);
   if (o.metadataBefore !== null) {
     const old = "SELECT id FROM exchanges WHERE started_at < ? AND status != 'in_progress'";
     r.tombstones += Number(core.stmt(`INSERT OR IGNORE INTO audit_tombstones (exchange_id, purged_at) SELECT id, ? FROM (${old})`).run(o.now, o.metadataBefore).changes);
@@ -159,6 +162,7 @@ function purge(core: SqliteCore, o: { bodiesBefore: number | null; metadataBefor
     core.stmt('DELETE FROM audit_sessions WHERE last_at < ?').run(o.metadataBefore);
     r.exchangesDeleted = Number(core.stmt(`DELETE FROM exchanges WHERE started_at < ? AND status != 'in_progress'`).run(o.metadataBefore).changes);
   }
+  if (messagesPurged > 0) r.messagesPurged = messagesPurged;
   return r;
 }
 
@@ -217,6 +221,8 @@ export function auditSqlite(core: SqliteCore): Record<string, (...args: never[])
     'audit.keys': () => core.stmt('SELECT * FROM audit_keys ORDER BY created_at, key_id').all()
       .map((r) => ({ keyId: s(r.key_id), publicKeyPem: s(r.public_key), sealedPrivate: r.sealed_private, createdAt: Number(r.created_at) })),
     'audit.storedBodies': (ids: string[]) => storedBodies(core, ids),
+    'audit.storedMessages': (items: { scope: string; ref: string }[]) =>
+      storedMessages(core, items).map((m) => ({ scope: m.scope, ref: m.ref, sha256: m.sealed ? sha256Hex(m.sealed) : null, purgedAt: m.purgedAt })),
     'audit.purge': (o: { bodiesBefore: number | null; metadataBefore: number | null; now: number }) => purge(core, o),
     'sessions.assign': (exchangeId: string, at: number, subject: string | null, client: string, key: string | null, source: string, gapMs: number) =>
       assignSession(core, { exchangeId, at, subject, client, key, source, gapMs }),
@@ -250,6 +256,7 @@ export function sqliteAuditRepo(store: SqliteStore): AuditRepo {
     putKey: (k) => call('audit.putKey', k),
     keys: () => call<(SigningKeyRow & { sealedPrivate: Uint8Array })[]>('audit.keys').then((ks) => ks.map((k) => ({ ...k, sealedPrivate: asBuffer(k.sealedPrivate) }))),
     storedBodies: (ids) => call('audit.storedBodies', ids),
+    storedMessages: (items) => call('audit.storedMessages', items),
     purge: (o) => call('audit.purge', o),
     assignSession: (a) => call('sessions.assign', a.exchangeId, a.at, a.subject, a.client, a.key, a.source, a.gapMs),
     sessions: (f) => call('sessions.list', f),

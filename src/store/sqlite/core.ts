@@ -8,7 +8,8 @@ import type {
   ExchangeFilter,
   ExchangeRow,
 } from '../ports.ts';
-import type { FinishRow, StartRow } from './rows.ts';
+import { START_COLUMNS, type FinishRow, type StartRow } from './rows.ts';
+import { messagesGet, startMessages, type StartMessageCols } from './messages.ts';
 
 /**
  * Synchronous SQLite implementation (node:sqlite). It runs inside the store worker thread (worker.ts) so its
@@ -104,11 +105,12 @@ export class SqliteCore {
   // Start and finish arrive as column values (startRow/finishRow, computed on the main thread): a flat array of
   // strings, numbers and the sealed bytes crosses to the worker for less than the nested record would.
   exchangesStart(row: StartRow): void {
+    startMessages(this, row[1], row.slice(START_COLUMNS) as StartMessageCols);
     this.stmt(
       `INSERT INTO exchanges (id, started_at, subject, principal_json, endpoint, method, path, model, provider, upstream_model,
          stream, client_ip, user_agent, decision_json, findings_json, status, client_request, upstream_request, owner)
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'in_progress', ?, ?, ?)`,
-    ).run(...row);
+    ).run(...(row.slice(0, START_COLUMNS) as SQLInputValue[]));
   }
 
   exchangesAppendSegment(id: string, seq: number, sealed: Uint8Array): void {
@@ -148,6 +150,10 @@ export class SqliteCore {
       response: blob(b.response),
       segments: segs.map((s) => ({ seq: Number(s.seq), sealed: blob(s.sealed)! })),
     };
+  }
+
+  exchangesMessages(scope: string, refs: string[]): { ref: string; sealed: Uint8Array }[] {
+    return messagesGet(this, scope, refs);
   }
 
   exchangesList(f: ExchangeFilter): ExchangeRow[] {

@@ -137,6 +137,7 @@ export class SqliteStore implements Store {
     recordRejected: (s, f) => this.call('exchangesRecordRejected', startRow(s), finishRow(f)),
     get: (id) => this.call('exchangesGet', id),
     bodies: (id) => this.call('exchangesBodies', id).then(fixBodies),
+    messages: (scope, refs) => this.call('exchangesMessages', scope, refs).then((ms) => ms.map((m) => ({ ref: m.ref, sealed: asBuffer(m.sealed) }))),
     list: (f) => this.call('exchangesList', f),
     interrupt: (f) => this.call('exchangesInterrupt', finishRow(f)),
   };

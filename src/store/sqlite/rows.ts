@@ -1,4 +1,5 @@
 import type { ExchangeFinish, ExchangeStart } from '../ports.ts';
+import type { StartMessageCols } from './messages.ts';
 
 /**
  * What crosses from the main thread to the store worker for an exchange's start and finish: the column values,
@@ -11,7 +12,11 @@ export type StartRow = [
   id: string, startedAt: number, subject: string | null, principalJson: string | null, endpoint: string, method: string, path: string,
   model: string | null, provider: string | null, upstreamModel: string | null, stream: number, clientIp: string | null, userAgent: string | null,
   decisionJson: string | null, findingsJson: string, clientRequest: Uint8Array | null, upstreamRequest: Uint8Array | null, owner: string | null,
+  ...messages: StartMessageCols,
 ];
+
+/** How many of a start row's values are exchange columns (the rest are its messages, messages.ts). */
+export const START_COLUMNS = 18;
 
 /** The values of an exchange's finish, in UPDATE parameter order (see exchangesFinish); the id is last. */
 export type FinishRow = [
@@ -20,9 +25,11 @@ export type FinishRow = [
 ];
 
 export function startRow(r: ExchangeStart): StartRow {
+  const m = r.messages;
   return [
     r.id, r.startedAt, r.subject, json(r.principal), r.endpoint, r.method, r.path, r.model, r.provider, r.upstreamModel,
     r.stream ? 1 : 0, r.clientIp, r.userAgent, json(r.decision), JSON.stringify(r.findings), r.clientRequest, r.upstreamRequest, r.owner ?? null,
+    m?.scope ?? null, m?.reused ?? 0, m ? m.added.map((a) => a.ref) : [], m ? m.added.map((a) => a.sealed) : [],
   ];
 }
 
