@@ -3,6 +3,7 @@ import { dirname, resolve } from 'node:path';
 import { Ajv, type ErrorObject } from 'ajv';
 import { LineCounter, parseDocument, isNode, type Document } from 'yaml';
 import { checkEventsConfig } from '../events/config-schema.ts';
+import { mcpTransportOf } from '../mcp/config-schema.ts';
 import { configSchema, type Config } from './schema.ts';
 
 /** One problem in a config file, located by key path and (when known) line. */
@@ -127,6 +128,11 @@ function checkSemantics(c: Config): ConfigIssue[] {
   c.mcp.servers.forEach((m, i) => {
     if (servers.has(m.name)) issues.push({ path: `mcp.servers[${i}].name`, message: `duplicate MCP server name "${m.name}"` });
     servers.add(m.name);
+    // The transport follows from url/command unless given; a mismatch is a config error, not a guess.
+    const transport = mcpTransportOf(m);
+    if (transport === 'stdio' && m.command === undefined) issues.push({ path: `mcp.servers[${i}].command`, message: 'required for transport stdio' });
+    if (transport !== 'stdio' && m.url === undefined) issues.push({ path: `mcp.servers[${i}].url`, message: `required for transport ${transport}` });
+    if (m.credential_env !== undefined && transport !== 'stdio') issues.push({ path: `mcp.servers[${i}].credential_env`, message: 'only for transport stdio' });
   });
   // Rules JSON Schema cannot state (sink timeout below the delivery lease, unique sink names).
   issues.push(...checkEventsConfig(c.events));

@@ -50,7 +50,7 @@ export interface McpFrontOptions {
  */
 export async function startMcpFront(o: McpFrontOptions): Promise<McpFront> {
   const cfg = o.config.mcp;
-  const upstreams = await startUpstreams({ servers: cfg.servers, credentials: o.store.credentials, keyring: o.keyring, baseDir: o.baseDir, env: o.env });
+  const upstreams = await startUpstreams({ servers: cfg.servers, credentials: o.store.credentials, keyring: o.keyring, baseDir: o.baseDir, env: o.env, logger: o.logger, now: () => o.clock.now() });
   for (const s of cfg.servers) {
     if (s.credential === 'store') {
       const stored = await o.store.credentials.get(`mcp:${s.name}`);
