@@ -30,8 +30,19 @@ export interface McpServerConfig {
   timeouts: { first_byte_ms: number; idle_ms: number };
 }
 
+/** One endpoint for several servers, tools namespaced `<server><separator><tool>` (docs/mcp.md#aggregated-endpoint). */
+export interface McpAggregateConfig {
+  path: string;
+  /** Member servers (globs over `mcp.servers[].name`). */
+  servers: string[];
+  separator: string;
+  idle_session_ms: number;
+}
+
 export interface McpConfig {
   servers: McpServerConfig[];
+  /** Absent: no aggregated endpoint. */
+  aggregate?: McpAggregateConfig;
   /** Largest JSON-RPC message a client may POST. */
   max_body_bytes: number;
   /** Largest JSON answer or single SSE event an upstream server may send. */
@@ -96,6 +107,17 @@ export const mcpConfigSchema = {
             },
           },
         },
+      },
+    },
+    aggregate: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        path: { type: 'string', pattern: '^/[a-z0-9_-]+(/[a-z0-9_-]+)*$', default: '/mcp', description: 'where the aggregated endpoint is served' },
+        servers: { type: 'array', items: { type: 'string', minLength: 1 }, minItems: 1, default: ['*'], description: 'member servers (globs)' },
+        // Tool names are A-Z a-z 0-9 _ - . (MCP 2025-11-25 §Tool names); the separator must not occur in a member's name.
+        separator: { type: 'string', pattern: '^[A-Za-z0-9_.-]{1,8}$', default: '__' },
+        idle_session_ms: { ...timeoutMs, default: 1_800_000, description: 'an aggregated session idle this long is ended' },
       },
     },
     max_body_bytes: { type: 'integer', minimum: 1024, maximum: 64 * 1024 * 1024, default: 4 * 1024 * 1024 },
