@@ -7,6 +7,7 @@ import type { McpDeps } from './http.ts';
 import { refuse } from './http.ts';
 import { classify, refusal, rpcError, RPC, type JsonRpcId, type RefusalCode } from './jsonrpc.ts';
 import { formatSse, pumpSse, writeWithBackpressure } from './sse.ts';
+import { scanJson } from './content.ts';
 import { transformAnswer } from './transform.ts';
 import type { McpUpstream } from './upstream.ts';
 
@@ -39,9 +40,27 @@ export interface RelayOutcome {
 
 /**
  * Server-initiated sampling and elicitation are refused by default (docs/mcp.md): a server must not get to run
- * the agent's model or question its user through the gateway without a policy for it, which is not built yet.
+ * the agent's model or question its user through the gateway unless an `mcp:` rule names the method for it.
  */
-const DENIED_SERVER_REQUESTS = new Set(['sampling/createMessage', 'elicitation/create']);
+const GOVERNED_SERVER_REQUESTS = new Set(['sampling/createMessage', 'elicitation/create']);
+
+/**
+ * Whether the caller's policy lets this server send this request to the agent, and the request as it may go
+ * (the detectors run over its messages and fields: a blocked finding refuses it). Without a policy: refused.
+ */
+function serverRequestAllowed(d: McpDeps, ex: Exchange, m: { id: JsonRpcId; method: string; params: Record<string, unknown> | undefined; raw: Record<string, unknown> }): { data: string; rules: string[]; findings: unknown[] } | undefined {
+  if (ex.version === 'open') return undefined;
+  const p = ex.principal;
+  const decision = ex.version.engine.serverRequest({
+    principal: { subject: p.subject, kind: p.kind, groups: p.groups, claims: p.claims }, server: ex.server, method: m.method,
+    context: { now: d.clock.now(), clientIp: undefined, userAgent: ex.req.headers['user-agent'] }, findings: [],
+  });
+  if (decision.effect !== 'allow') return undefined;
+  const scanned = scanJson(ex.version.content, 'response', m.params ?? {}, 'params');
+  if (scanned.blocked) return undefined;
+  const out = scanned.changed ? { ...m.raw, params: scanned.value } : m.raw;
+  return { data: JSON.stringify(out), rules: decision.matchedRuleIds, findings: scanned.findings };
+}
 
 /** A refusal in the shape the client's answer already has: a JSON-RPC error body, or an event on an open stream. */
 export function answerError(ex: Exchange, status: number, code: RefusalCode, message: string): void {
@@ -137,10 +156,15 @@ export async function relaySse(d: McpDeps, ex: Exchange, up: Dispatcher.Response
           findings = t.findings;
           answered = true;
         }
-      } else if (m?.kind === 'request' && DENIED_SERVER_REQUESTS.has(m.method)) {
-        denyServerRequest(d, ex, m.id, m.method);
-        rec?.event(d.clock.mono() - ex.mono0, 'portcullis.denied_server_request', JSON.stringify({ method: m.method }), e.data);
-        return;
+      } else if (m?.kind === 'request' && GOVERNED_SERVER_REQUESTS.has(m.method)) {
+        const allowed = serverRequestAllowed(d, ex, m);
+        if (!allowed) {
+          denyServerRequest(d, ex, m.id, m.method);
+          rec?.event(d.clock.mono() - ex.mono0, 'portcullis.denied_server_request', JSON.stringify({ method: m.method }), e.data);
+          return;
+        }
+        rec?.event(d.clock.mono() - ex.mono0, 'portcullis.allowed_server_request', JSON.stringify({ method: m.method, rules: allowed.rules, findings: allowed.findings.length }), e.data);
+        data = allowed.data;
       } else if (m?.kind === 'notification' && m.method === 'notifications/tools/list_changed') {
         d.catalogue.markStale(ex.server);
       }

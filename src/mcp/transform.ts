@@ -46,6 +46,19 @@ export async function transformAnswer(a: AnswerContext, message: Record<string, 
     const findings = review.findings.map((f) => ({ type: f.type, start: 0, end: 0, score: 1, detector: 'mcp-catalogue', rule: f.marker, action: 'flag', path: `result.tools[${f.tool}]`, direction: 'response' as const }));
     return { message: hidden.length > 0 ? { ...message, result: { ...r, tools: visible } } : message, findings, hidden };
   }
+  if (a.version !== 'open' && ((a.method === 'resources/list' && Array.isArray(r.resources)) || (a.method === 'prompts/list' && Array.isArray(r.prompts)))) {
+    // Resources and prompts the policy denies are not listed either (resources: / prompts: globs).
+    const kind = a.method === 'resources/list' ? 'resources' : 'prompts';
+    const items = r[kind] as unknown[];
+    const p = a.principal;
+    const engine = a.version.engine;
+    const keep = items.filter((x) => {
+      const key = typeof x === 'object' && x !== null ? (x as Record<string, unknown>)[kind === 'resources' ? 'uri' : 'name'] : undefined;
+      return typeof key === 'string' && engine.visibleTarget({ subject: p.subject, kind: p.kind, groups: p.groups, claims: p.claims }, a.server, kind, key);
+    });
+    if (keep.length === items.length) return { message, findings: [], hidden: [] };
+    return { message: { ...message, result: { ...r, [kind]: keep } }, findings: [], hidden: [] };
+  }
   if (!SCANNED.has(a.method) || a.version === 'open') return { message, findings: [], hidden: [] };
   const scanned = scanJson(a.version.content, 'response', r, 'result');
   if (scanned.blocked) {

@@ -10,6 +10,9 @@ export interface UpstreamMcp {
   url: string;
   /** Every tool call the server executed, in order. */
   calls: { tool: string; args: Record<string, unknown> }[];
+  /** Every resource URI read and prompt fetched. */
+  reads: string[];
+  prompts: string[];
   /** The Authorization header of every HTTP request the server received. */
   authorizations: (string | undefined)[];
   /** Every request header name the server received (to prove what the gateway forwards). */
@@ -25,6 +28,8 @@ export interface UpstreamMcp {
  */
 export async function startUpstreamMcp(o: { token: string; json?: boolean }): Promise<UpstreamMcp> {
   const calls: UpstreamMcp['calls'] = [];
+  const reads: string[] = [];
+  const prompts: string[] = [];
   const authorizations: UpstreamMcp['authorizations'] = [];
   const headerNames = new Set<string>();
   const descriptions: Record<string, string> = {
@@ -58,6 +63,18 @@ export async function startUpstreamMcp(o: { token: string; json?: boolean }): Pr
         return { content: [{ type: 'text', text: `sampling refused: ${(err as Error).message}` }], isError: true };
       }
     }));
+    for (const uri of ['file:///public/readme.md', 'file:///secret/keys.txt']) {
+      server.registerResource(uri, uri, { mimeType: 'text/plain' }, () => {
+        reads.push(uri);
+        return { contents: [{ uri, text: `contents of ${uri}` }] };
+      });
+    }
+    for (const name of ['summarize', 'admin_override']) {
+      server.registerPrompt(name, { description: `The ${name} prompt.` }, () => {
+        prompts.push(name);
+        return { messages: [{ role: 'user', content: { type: 'text', text: `prompt ${name}` } }] };
+      });
+    }
     live.push(tools);
     return server;
   };
@@ -91,7 +108,7 @@ export async function startUpstreamMcp(o: { token: string; json?: boolean }): Pr
   await new Promise<void>((ok) => http.listen(0, '127.0.0.1', ok));
   const { port } = http.address() as AddressInfo;
   return {
-    url: `http://127.0.0.1:${port}/mcp`, calls, authorizations, headerNames,
+    url: `http://127.0.0.1:${port}/mcp`, calls, reads, prompts, authorizations, headerNames,
     setDescription(tool, description) {
       descriptions[tool] = description;
       for (const tools of live) tools.get(tool)?.update({ description });
