@@ -1,5 +1,6 @@
 import type { Finding } from '../core/findings.ts';
 import type { Principal } from '../core/principal.ts';
+import type { ConversationTokenizer } from '../detect/tokenize/tokenizer.ts';
 import type { McpVersion } from '../governance/mcp-version.ts';
 import type { DecisionRecord } from '../proxy/context.ts';
 import { scanJson } from './content.ts';
@@ -27,6 +28,8 @@ export interface DecideInput {
   clientIp: string | undefined;
   userAgent: string | undefined;
   now: number;
+  /** The session's tokenizer when a content rule tokenizes: arguments get reversible placeholders. */
+  tokenizer?: ConversationTokenizer | undefined;
 }
 
 /**
@@ -43,7 +46,7 @@ export function decideCall(v: McpVersion | 'open', d: DecideInput): CallVerdict 
   const isCall = m.method === 'tools/call';
   const name = isCall && typeof m.params?.name === 'string' ? m.params.name : undefined;
   const args = isCall && typeof m.params?.arguments === 'object' && m.params.arguments !== null && !Array.isArray(m.params.arguments) ? (m.params.arguments as Record<string, unknown>) : {};
-  const scanned = isCall ? scanJson(v.content, 'request', args, 'params.arguments') : undefined;
+  const scanned = isCall ? scanJson(v.content, 'request', args, 'params.arguments', d.tokenizer) : undefined;
   const findings = scanned?.findings ?? [];
   const p = d.principal;
   const pd = v.engine.decide({

@@ -5,6 +5,7 @@ import { newId } from '../core/ids.ts';
 import { errorName } from '../core/logger.ts';
 import type { Principal } from '../core/principal.ts';
 import { mcpVersionOf } from '../governance/mcp-version.ts';
+import { ConversationTokenizer } from '../detect/tokenize/tokenizer.ts';
 import { isUtf8 } from 'node:buffer';
 import { readBody } from '../http/body.ts';
 import { clientIp } from '../core/client-ip.ts';
@@ -82,11 +83,14 @@ async function governed(d: McpDeps, ex: Exchange, msg: Inbound, raw: Buffer): Pr
   }
   let verdict: CallVerdict;
   let pins: PinCheck = { hash: null, refusal: undefined };
+  const conversation = `${ex.principal.subject}#mcp:${ex.server}:${ex.clientSession ?? `exchange:${ex.id}`}`;
   try {
     if (tool !== undefined) pins = await checkPins(d, ex, tool);
+    // Placeholders are scoped to the caller and its MCP session (another caller cannot restore them).
+    if (tool !== undefined && version !== 'open' && version.content?.tokenizes && version.vault) ex.tokenizer = await ConversationTokenizer.load(version.vault, conversation);
     verdict = decideCall(version, {
       id: ex.id, principal: ex.principal, server: ex.server, message: msg, toolHash: pins.hash,
-      clientIp: clientIp(ex.req, d.limits.trustProxy), userAgent: ex.req.headers['user-agent'], now: d.clock.now(),
+      clientIp: clientIp(ex.req, d.limits.trustProxy), userAgent: ex.req.headers['user-agent'], now: d.clock.now(), tokenizer: ex.tokenizer,
     });
   } catch (err) {
     d.logger.error({ event: 'mcp_decision_failed', exchange_id: ex.id, error_name: errorName(err) });
@@ -129,6 +133,15 @@ async function governed(d: McpDeps, ex: Exchange, msg: Inbound, raw: Buffer): Pr
       if (ex.streamOpen) ex.res.end(formatSse({ data: JSON.stringify(answer) }));
       else sendRpc(ex.res, 200, answer);
       return recordRefusal(d, ex, start, raw, limited.code);
+    }
+  }
+  if (ex.tokenizer && version !== 'open' && version.vault) {
+    // The mappings are stored before the call goes out: the answer needs them (fail closed when they cannot be).
+    try {
+      await ex.tokenizer.save(version.vault, conversation);
+    } catch (err) {
+      d.logger.error({ event: 'mcp_token_vault_failed', exchange_id: ex.id, error_name: errorName(err) });
+      return answerError(ex, 200, 'policy_unavailable', 'The tokenization vault could not be written; the call was not forwarded.');
     }
   }
   const upstreamBody = verdict.rewritten ? Buffer.from(JSON.stringify(verdict.rewritten)) : raw;

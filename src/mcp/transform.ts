@@ -1,5 +1,6 @@
 import type { Finding } from '../core/findings.ts';
 import type { Principal } from '../core/principal.ts';
+import type { ConversationTokenizer } from '../detect/tokenize/tokenizer.ts';
 import type { McpVersion } from '../governance/mcp-version.ts';
 import type { CatalogueGuard } from './catalogue.ts';
 import { scanJson } from './content.ts';
@@ -12,6 +13,8 @@ export interface AnswerContext {
   principal: Principal;
   version: McpVersion | 'open';
   catalogue: CatalogueGuard;
+  /** Restores the placeholders the call's arguments got (tokenize). */
+  tokenizer?: ConversationTokenizer | undefined;
 }
 
 export interface TransformedAnswer {
@@ -60,7 +63,7 @@ export async function transformAnswer(a: AnswerContext, message: Record<string, 
     return { message: { ...message, result: { ...r, [kind]: keep } }, findings: [], hidden: [] };
   }
   if (!SCANNED.has(a.method) || a.version === 'open') return { message, findings: [], hidden: [] };
-  const scanned = scanJson(a.version.content, 'response', r, 'result');
+  const scanned = scanJson(a.version.content, 'response', r, 'result', a.tokenizer);
   if (scanned.blocked) {
     return { message: refusal(a.id, 'content_blocked', scanned.blocked.publicMessage), findings: scanned.findings, hidden: [] };
   }
