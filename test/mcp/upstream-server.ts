@@ -26,7 +26,8 @@ export interface UpstreamMcp {
  * A real MCP server (the official SDK's McpServer over StreamableHTTPServerTransport, one per session) on
  * 127.0.0.1:0 that requires its own bearer token — the credential the gateway holds, never the agent's.
  */
-export async function startUpstreamMcp(o: { token: string; json?: boolean }): Promise<UpstreamMcp> {
+/** `weather`: the server offers only `get_weather` (the tool the repository's mock model calls). */
+export async function startUpstreamMcp(o: { token: string; json?: boolean; weather?: boolean }): Promise<UpstreamMcp> {
   const calls: UpstreamMcp['calls'] = [];
   const reads: string[] = [];
   const prompts: string[] = [];
@@ -63,6 +64,13 @@ export async function startUpstreamMcp(o: { token: string; json?: boolean }): Pr
         return { content: [{ type: 'text', text: `sampling refused: ${(err as Error).message}` }], isError: true };
       }
     }));
+    // The tool the repository's mock model calls (first tool offered, input {city, unit}): for the coding-agent tests.
+    if (o.weather) {
+      tools.set('get_weather', server.registerTool('get_weather', { description: 'Current weather in a city.', inputSchema: { city: z.string(), unit: z.string().optional() } }, ({ city, unit }) => {
+        calls.push({ tool: 'get_weather', args: { city, unit } });
+        return { content: [{ type: 'text', text: `sunny in ${city}` }] };
+      }));
+    }
     for (const uri of ['file:///public/readme.md', 'file:///secret/keys.txt']) {
       server.registerResource(uri, uri, { mimeType: 'text/plain' }, () => {
         reads.push(uri);
@@ -75,6 +83,7 @@ export async function startUpstreamMcp(o: { token: string; json?: boolean }): Pr
         return { messages: [{ role: 'user', content: { type: 'text', text: `prompt ${name}` } }] };
       });
     }
+    if (o.weather) for (const [name, tool] of tools) if (name !== 'get_weather') tool.remove();
     live.push(tools);
     return server;
   };
