@@ -130,6 +130,8 @@ export class AggregateFront {
           },
         });
       } catch (err) {
+        // Not a JSON-RPC refusal: the backend session may be gone (its stdio process ended): reconnect next time.
+        if (!(err instanceof McpError)) this.#drop(s, target);
         throw passOn(err);
       }
     });
@@ -179,11 +181,19 @@ export class AggregateFront {
         return out;
       } catch (err) {
         // Refused (policy), unreachable or failing: the server contributes nothing; the per-server record says why.
+        this.#drop(s, server);
         this.#d.logger.debug({ event: 'mcp_aggregate_member_skipped', provider: `mcp:${server}`, error_name: errorName(err) });
         return [];
       }
     }));
     return lists.flat();
+  }
+
+  /** Forgets a member's backend connection (closing it): the next use connects anew. */
+  #drop(s: AggregateSession, server: string): void {
+    const c = s.backends.get(server);
+    s.backends.delete(server);
+    void c?.then((client) => client.close()).catch(() => undefined);
   }
 
   async #end(s: AggregateSession): Promise<void> {
