@@ -152,7 +152,7 @@ async function composeGateway(o: GatewayOptions, onFailedStart: (close: () => Pr
   });
   const adminAuthenticate = activity.authenticate(authenticate);
   // MCP servers at /mcp/<name>: the same authenticate, guard (policy version) and recorder as the LLM endpoints.
-  const mcp = await startMcpFront({ config, store, keyring, clock, logger, baseDir, env, recorder, authenticate, guard: () => guard, publicUrl: () => config.server.public_url ?? url, approvals: governance.approvals.gate });
+  const mcp = await startMcpFront({ config, store, keyring, clock, logger, baseDir, env, recorder, authenticate, guard: () => guard, publicUrl: () => config.server.public_url ?? url, approvals: governance.approvals.gate, budgets: governance.enforcer });
   onFailedStart(() => mcp.close());
   const routes: Route[] = activity.wrap([
     ...adminRoutes({

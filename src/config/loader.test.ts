@@ -29,6 +29,16 @@ describe('config', () => {
     const got = issues('providers: [{ name: m, type: mock }]\nroutes: [{ model: "*", provider: m }]\nevents:\n  lease_ms: 5000\n  sinks:\n    - name: s\n      type: http\n      url: http://127.0.0.1:9/x\n      timeout_ms: 5000\n');
     assert.deepEqual(got.map((i) => [i.path, i.line]), [['events.sinks[0].timeout_ms', 9]]);
   });
+  it('checks MCP servers: exactly one of url and command, the transport that fits, the aggregate separator', () => {
+    const base = 'providers: [{ name: m, type: mock }]\nroutes: [{ model: "*", provider: m }]\n';
+    const ok = parseConfig(`${base}mcp:\n  servers:\n    - { name: fs, command: node, args: [s.js], env: { A: b }, credential_env: TOKEN }\n    - { name: old, transport: sse, url: "http://x/sse" }\n`, 'f.yaml');
+    assert.equal(ok.mcp.servers[0]!.stdio.max_processes, 32);
+    assert.ok(issues(`${base}mcp:\n  servers:\n    - { name: both, command: node, url: "http://x/mcp" }\n`).some((i) => i.path.startsWith('mcp.servers[0]')));
+    assert.deepEqual(issues(`${base}mcp:\n  servers:\n    - { name: s, transport: stdio, url: "http://x/mcp" }\n`).map((i) => i.path), ['mcp.servers[0].command']);
+    assert.deepEqual(issues(`${base}mcp:\n  servers:\n    - { name: h, url: "http://x/mcp", credential_env: T }\n`).map((i) => i.path), ['mcp.servers[0].credential_env']);
+    const agg = issues(`${base}mcp:\n  aggregate: { path: /mcp/all }\n  servers:\n    - { name: all, url: "http://x/mcp" }\n    - { name: a__b, url: "http://y/mcp" }\n`).map((i) => i.path).sort();
+    assert.deepEqual(agg, ['mcp.aggregate.path', 'mcp.servers[1].name']);
+  });
   it('reports YAML syntax errors with a line', () => {
     assert.equal(issues('providers: [\n')[0]!.path, '(yaml)');
   });

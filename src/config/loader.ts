@@ -3,6 +3,8 @@ import { dirname, resolve } from 'node:path';
 import { Ajv, type ErrorObject } from 'ajv';
 import { LineCounter, parseDocument, isNode, type Document } from 'yaml';
 import { checkEventsConfig } from '../events/config-schema.ts';
+import { mcpTransportOf } from '../mcp/config-schema.ts';
+import { stringMatcher } from '../policy/matchers.ts';
 import { configSchema, type Config } from './schema.ts';
 
 /** One problem in a config file, located by key path and (when known) line. */
@@ -127,7 +129,24 @@ function checkSemantics(c: Config): ConfigIssue[] {
   c.mcp.servers.forEach((m, i) => {
     if (servers.has(m.name)) issues.push({ path: `mcp.servers[${i}].name`, message: `duplicate MCP server name "${m.name}"` });
     servers.add(m.name);
+    // The transport follows from url/command unless given; a mismatch is a config error, not a guess.
+    const transport = mcpTransportOf(m);
+    if (transport === 'stdio' && m.command === undefined) issues.push({ path: `mcp.servers[${i}].command`, message: 'required for transport stdio' });
+    if (transport !== 'stdio' && m.url === undefined) issues.push({ path: `mcp.servers[${i}].url`, message: `required for transport ${transport}` });
+    if (m.credential_env !== undefined && transport !== 'stdio') issues.push({ path: `mcp.servers[${i}].credential_env`, message: 'only for transport stdio' });
   });
+  const agg = c.mcp.aggregate;
+  if (agg) {
+    for (const m of c.mcp.servers) {
+      if (agg.path === `/mcp/${m.name}`) issues.push({ path: 'mcp.aggregate.path', message: `the path of MCP server "${m.name}"` });
+    }
+    const member = stringMatcher(agg.servers)!;
+    c.mcp.servers.forEach((m, i) => {
+      if (member(m.name) && m.name.includes(agg.separator)) {
+        issues.push({ path: `mcp.servers[${i}].name`, message: `contains the aggregate separator "${agg.separator}" (tool names would be ambiguous)` });
+      }
+    });
+  }
   // Rules JSON Schema cannot state (sink timeout below the delivery lease, unique sink names).
   issues.push(...checkEventsConfig(c.events));
   return issues;

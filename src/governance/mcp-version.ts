@@ -1,4 +1,5 @@
 import type { ApprovalRequirement } from '../approvals/rule.ts';
+import type { TokenVault } from '../detect/tokenize/vault.ts';
 import type { McpEngine } from '../policy/mcp.ts';
 import type { PolicyMode } from '../policy/versions.ts';
 import { openGuard, type ExchangeGuard } from '../proxy/guard.ts';
@@ -16,6 +17,8 @@ export interface McpVersion {
   readonly version: string;
   /** The approval terms of each `require_approval` MCP rule, or why they are invalid (then the call is refused). */
   readonly approvals: ReadonlyMap<string, ApprovalRequirement | string>;
+  /** Where `tokenize` keeps a session's placeholders (the same sealed vault as the LLM endpoints). */
+  readonly vault?: TokenVault | undefined;
 }
 
 const versions = new WeakMap<ExchangeGuard, McpVersion>();

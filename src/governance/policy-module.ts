@@ -105,7 +105,7 @@ export async function startPolicyModule(o: PolicyModuleOptions): Promise<PolicyM
       prepare: o.prepare,
     });
     const approvals = approvalRequirements({ document: { rules: policy.document.mcp?.rules ?? [] } });
-    return attachMcpVersion(guard, { engine: policy.mcp, content: compiled, mode, version: policy.engine.version, approvals });
+    return attachMcpVersion(guard, { engine: policy.mcp, content: compiled, mode, version: policy.engine.version, approvals, vault });
   };
   const runtime = createPolicyRuntime({
     repo: o.repo, logger: o.logger, load, setGuard: (g) => o.setGuard(g), guardFor,

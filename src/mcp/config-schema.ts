@@ -3,10 +3,24 @@
  * `/mcp/<name>`. An upstream's credential lives only here (a secret reference) or in the sealed credential store
  * (`credential: store`); the client's own credential never goes upstream.
  */
+export type McpTransportKind = 'streamable-http' | 'sse' | 'stdio';
+
 export interface McpServerConfig {
   name: string;
-  /** Streamable HTTP endpoint of the upstream server (http or https). */
-  url: string;
+  /** How the gateway reaches the server: `streamable-http` (default with `url`), `sse` (2024-11-05), `stdio` (default with `command`). */
+  transport?: McpTransportKind;
+  /** HTTP endpoint of the upstream server (Streamable HTTP endpoint, or the legacy transport's SSE endpoint). */
+  url?: string;
+  /** stdio: the program the gateway launches (one process per MCP session), its arguments, working directory. */
+  command?: string;
+  args: string[];
+  cwd?: string;
+  /** stdio: environment of the process; values are secret references (`env:X`, `file:P`, `${X}`) or literal text. */
+  env: Record<string, string>;
+  /** stdio: the environment variable that receives `credential` (sealed store or reference) instead of a header. */
+  credential_env?: string;
+  /** stdio: supervision of the server's processes. */
+  stdio: { max_processes: number; idle_session_ms: number; backoff_initial_ms: number; backoff_max_ms: number };
   /** Secret reference (`env:X`, `file:P`, `${X}`) or `store` (set with `PUT /admin/v1/mcp/servers/<name>/credential`). */
   credential?: string;
   /** Header that carries the credential (default `authorization`). */
@@ -16,8 +30,19 @@ export interface McpServerConfig {
   timeouts: { first_byte_ms: number; idle_ms: number };
 }
 
+/** One endpoint for several servers, tools namespaced `<server><separator><tool>` (docs/mcp.md#aggregated-endpoint). */
+export interface McpAggregateConfig {
+  path: string;
+  /** Member servers (globs over `mcp.servers[].name`). */
+  servers: string[];
+  separator: string;
+  idle_session_ms: number;
+}
+
 export interface McpConfig {
   servers: McpServerConfig[];
+  /** Absent: no aggregated endpoint. */
+  aggregate?: McpAggregateConfig;
   /** Largest JSON-RPC message a client may POST. */
   max_body_bytes: number;
   /** Largest JSON answer or single SSE event an upstream server may send. */
@@ -26,6 +51,11 @@ export interface McpConfig {
   authorization_servers: string[];
   /** How long a replica trusts its cached copy of a server's pinned catalogue (another replica may accept a new one). */
   pin_cache_ms: number;
+}
+
+/** The configured transport, or the one `url`/`command` implies. */
+export function mcpTransportOf(s: Pick<McpServerConfig, 'transport' | 'command'>): McpTransportKind {
+  return s.transport ?? (s.command !== undefined ? 'stdio' : 'streamable-http');
 }
 
 const timeoutMs = { type: 'integer', minimum: 1, maximum: 86_400_000 } as const;
@@ -41,10 +71,29 @@ export const mcpConfigSchema = {
       items: {
         type: 'object',
         additionalProperties: false,
-        required: ['name', 'url'],
+        required: ['name'],
+        // Exactly one of url (HTTP transports) and command (stdio).
+        oneOf: [{ required: ['url'] }, { required: ['command'] }],
         properties: {
           name: { type: 'string', pattern: '^[a-z0-9][a-z0-9_-]{0,62}$', description: 'exposed at /mcp/<name>' },
-          url: { type: 'string', pattern: '^https?://', description: 'the upstream Streamable HTTP endpoint' },
+          transport: { enum: ['streamable-http', 'sse', 'stdio'], description: 'default: stdio with command, else streamable-http' },
+          url: { type: 'string', pattern: '^https?://', description: 'the upstream Streamable HTTP endpoint (or SSE endpoint with transport: sse)' },
+          command: { type: 'string', minLength: 1, description: 'stdio: the program to launch' },
+          args: { type: 'array', items: { type: 'string' }, default: [] },
+          cwd: { type: 'string', minLength: 1 },
+          env: { type: 'object', additionalProperties: { type: 'string' }, propertyNames: { pattern: '^[A-Za-z_][A-Za-z0-9_]{0,127}$' }, default: {} },
+          credential_env: { type: 'string', pattern: '^[A-Za-z_][A-Za-z0-9_]{0,127}$', description: 'stdio: env variable that receives the credential' },
+          stdio: {
+            type: 'object',
+            additionalProperties: false,
+            default: {},
+            properties: {
+              max_processes: { type: 'integer', minimum: 1, maximum: 10_000, default: 32, description: 'live sessions (one process each)' },
+              idle_session_ms: { ...timeoutMs, default: 1_800_000, description: 'a session idle this long is ended and its process stopped' },
+              backoff_initial_ms: { type: 'integer', minimum: 0, maximum: 3_600_000, default: 1_000, description: 'pause after a crash' },
+              backoff_max_ms: { type: 'integer', minimum: 0, maximum: 3_600_000, default: 60_000, description: 'cap of the doubling pause' },
+            },
+          },
           credential: { type: 'string', minLength: 1, description: 'secret reference, or `store`' },
           credential_header: { type: 'string', pattern: '^[A-Za-z0-9-]{1,64}$', default: 'authorization' },
           credential_scheme: { type: 'string', pattern: '^[A-Za-z0-9._-]{0,32}$', default: 'Bearer' },
@@ -58,6 +107,17 @@ export const mcpConfigSchema = {
             },
           },
         },
+      },
+    },
+    aggregate: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        path: { type: 'string', pattern: '^/[a-z0-9_-]+(/[a-z0-9_-]+)*$', default: '/mcp', description: 'where the aggregated endpoint is served' },
+        servers: { type: 'array', items: { type: 'string', minLength: 1 }, minItems: 1, default: ['*'], description: 'member servers (globs)' },
+        // Tool names are A-Z a-z 0-9 _ - . (MCP 2025-11-25 §Tool names); the separator must not occur in a member's name.
+        separator: { type: 'string', pattern: '^[A-Za-z0-9_.-]{1,8}$', default: '__' },
+        idle_session_ms: { ...timeoutMs, default: 1_800_000, description: 'an aggregated session idle this long is ended' },
       },
     },
     max_body_bytes: { type: 'integer', minimum: 1024, maximum: 64 * 1024 * 1024, default: 4 * 1024 * 1024 },

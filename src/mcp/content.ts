@@ -2,6 +2,7 @@ import type { GatewayError } from '../core/errors.ts';
 import type { Direction, Finding } from '../core/findings.ts';
 import { TextProcessor } from '../detect/content/text-processor.ts';
 import type { ContentFinding } from '../detect/content/types.ts';
+import type { ConversationTokenizer } from '../detect/tokenize/tokenizer.ts';
 import type { ContentPolicy } from '../governance/guard.ts';
 
 export interface ScanResult {
@@ -20,9 +21,12 @@ const MAX_DEPTH = 64;
  * JSON escapes (`\u0040`) are decoded by the parser, also in JSON carried inside a string. Base64 payloads (`data`/`blob` next to a
  * `mimeType`) are binary, not text, and are not scanned. Returns a copy; the input is never mutated.
  */
-export function scanJson(content: ContentPolicy | undefined, direction: Direction, value: unknown, root: string): ScanResult {
-  if (!content?.scanners[direction]) return { value, changed: false, findings: [], blocked: undefined };
-  const p = new TextProcessor({ scanners: content.scanners, actionFor: content.actionFor, unterminated: content.unterminated }, direction);
+export function scanJson(content: ContentPolicy | undefined, direction: Direction, value: unknown, root: string, tokenizer?: ConversationTokenizer): ScanResult {
+  // `tokenize` (docs/mcp.md#tokenization): placeholders minted in arguments are restored in the answer, even when
+  // no response scanner runs.
+  const restores = direction === 'response' && tokenizer !== undefined && tokenizer.size > 0;
+  if (!content || (!content.scanners[direction] && !restores)) return { value, changed: false, findings: [], blocked: undefined };
+  const p = new TextProcessor({ scanners: content.scanners, actionFor: content.actionFor, unterminated: content.unterminated, tokenizer }, direction);
   let changed = false;
   const walk = (v: unknown, path: string, depth: number): unknown => {
     if (typeof v === 'string') {

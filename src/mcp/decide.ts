@@ -1,5 +1,6 @@
 import type { Finding } from '../core/findings.ts';
 import type { Principal } from '../core/principal.ts';
+import type { ConversationTokenizer } from '../detect/tokenize/tokenizer.ts';
 import type { McpVersion } from '../governance/mcp-version.ts';
 import type { DecisionRecord } from '../proxy/context.ts';
 import { scanJson } from './content.ts';
@@ -27,6 +28,8 @@ export interface DecideInput {
   clientIp: string | undefined;
   userAgent: string | undefined;
   now: number;
+  /** The session's tokenizer when a content rule tokenizes: arguments get reversible placeholders. */
+  tokenizer?: ConversationTokenizer | undefined;
 }
 
 /**
@@ -43,13 +46,14 @@ export function decideCall(v: McpVersion | 'open', d: DecideInput): CallVerdict 
   const isCall = m.method === 'tools/call';
   const name = isCall && typeof m.params?.name === 'string' ? m.params.name : undefined;
   const args = isCall && typeof m.params?.arguments === 'object' && m.params.arguments !== null && !Array.isArray(m.params.arguments) ? (m.params.arguments as Record<string, unknown>) : {};
-  const scanned = isCall ? scanJson(v.content, 'request', args, 'params.arguments') : undefined;
+  const scanned = isCall ? scanJson(v.content, 'request', args, 'params.arguments', d.tokenizer) : undefined;
   const findings = scanned?.findings ?? [];
   const p = d.principal;
   const pd = v.engine.decide({
     principal: { subject: p.subject, kind: p.kind, groups: p.groups, claims: p.claims },
     server: d.server, method: m.method,
     tool: name === undefined ? undefined : { name, arguments: args, hash: d.toolHash },
+    target: targetOf(m),
     context: { now: d.now, clientIp: d.clientIp, userAgent: d.userAgent },
     findings,
   });
@@ -62,10 +66,29 @@ export function decideCall(v: McpVersion | 'open', d: DecideInput): CallVerdict 
   const out: CallVerdict = { decision, findings, rewritten, arguments: (scanned?.value as Record<string, unknown> | undefined) ?? args };
   if (scanned?.blocked) out.refusal = { code: 'content_blocked', message: scanned.blocked.publicMessage };
   else if (enforced && pd.effect === 'deny') {
-    out.refusal = { code: 'denied_by_policy', message: name === undefined ? `Policy does not allow ${m.method} on MCP server "${d.server}".` : `Policy does not allow the tool "${name}" on MCP server "${d.server}".` };
+    const target = targetOf(m);
+    out.refusal = {
+      code: 'denied_by_policy',
+      message: name !== undefined ? `Policy does not allow the tool "${name}" on MCP server "${d.server}".`
+        : target?.kind === 'prompts' ? `Policy does not allow the prompt "${target.name.slice(0, 200)}" on MCP server "${d.server}".`
+          : target ? `Policy does not allow ${m.method} of this resource on MCP server "${d.server}".`
+            : `Policy does not allow ${m.method} on MCP server "${d.server}".`,
+    };
   } else if (enforced && pd.effect === 'require_approval' && !isCall) {
     // Only a tool call can be held for a reviewer; any other method under an approval rule is refused.
     out.refusal = { code: 'approval_required', message: `${m.method} on MCP server "${d.server}" needs an approval; only tool calls can be approved.` };
   }
   return out;
+}
+
+const RESOURCE_METHODS = new Set(['resources/read', 'resources/subscribe', 'resources/unsubscribe']);
+
+/**
+ * The resource URI or prompt name a request names, for `resources:` and `prompts:` globs. A request of such a
+ * method without one is decided with an empty name, which no glob but `*` matches (fail closed).
+ */
+export function targetOf(m: Request): { kind: 'resources' | 'prompts'; name: string } | undefined {
+  if (RESOURCE_METHODS.has(m.method)) return { kind: 'resources', name: typeof m.params?.uri === 'string' ? m.params.uri : '' };
+  if (m.method === 'prompts/get') return { kind: 'prompts', name: typeof m.params?.name === 'string' ? m.params.name : '' };
+  return undefined;
 }

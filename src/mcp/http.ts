@@ -1,5 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { ApprovalGate } from '../approvals/gate.ts';
+import type { BudgetEnforcer } from '../policy/budgets/index.ts';
 import type { ExchangeRecorder, StartRecord } from '../audit/recorder.ts';
 import type { Clock } from '../core/clock.ts';
 import { GatewayError } from '../core/errors.ts';
@@ -28,12 +29,17 @@ export interface McpDeps {
   pending: PendingRequests;
   /** The approvals gate (src/approvals): holds `require_approval` tool calls for a reviewer. */
   approvals: ApprovalGate | undefined;
+  /** The budgets of the active policy version (src/policy/budgets): per-tool rate limits. */
+  budgets: BudgetEnforcer | undefined;
   limits: { maxBodyBytes: number; bodyTimeoutMs: number; trustProxy: boolean; maxResponseBytes: number };
   publicUrl: () => string;
 }
 
 /** RFC 9728 §3: the metadata of the resource at `/mcp/<server>` lives at this path on the same origin. */
-export const metadataPath = (server: string): string => `/.well-known/oauth-protected-resource/mcp/${server}`;
+export const metadataPath = (server: string): string => resourceMetadataPath(`/mcp/${server}`);
+
+/** RFC 9728 §3.1: the well-known prefix goes before the resource's path. */
+export const resourceMetadataPath = (resourcePath: string): string => `/.well-known/oauth-protected-resource${resourcePath}`;
 
 export function sendRpc(res: ServerResponse, status: number, body: Record<string, unknown>, headers: Record<string, string> = {}): void {
   const text = JSON.stringify(body);
@@ -50,13 +56,14 @@ export function refuse(res: ServerResponse, status: number, id: JsonRpcId | null
  * with `WWW-Authenticate: Bearer resource_metadata=…` (MCP authorization §2.3.1, RFC 9728 §5.1) so a client that
  * discovers authorization finds where; the message says what to send, never why a token failed in detail.
  */
-export async function authenticateMcp(d: McpDeps, server: string, req: IncomingMessage, res: ServerResponse): Promise<Principal | undefined> {
+export async function authenticateMcp(d: McpDeps, server: string | { resourcePath: string }, req: IncomingMessage, res: ServerResponse): Promise<Principal | undefined> {
   const credential = presentedCredential(req.headers);
   try {
     return await d.authenticate(credential, { sourceIp: clientIp(req, d.limits.trustProxy), userAgent: req.headers['user-agent'] });
   } catch (err) {
     if (!(err instanceof GatewayError) || (err.status !== 401 && err.status !== 429)) throw err;
-    const challenge = `Bearer resource_metadata="${d.publicUrl()}${metadataPath(server)}"${credential ? ', error="invalid_token"' : ''}`;
+    const meta = typeof server === 'string' ? metadataPath(server) : resourceMetadataPath(server.resourcePath);
+    const challenge = `Bearer resource_metadata="${d.publicUrl()}${meta}"${credential ? ', error="invalid_token"' : ''}`;
     const headers: Record<string, string> = { 'www-authenticate': challenge, ...(err.headers ?? {}) };
     refuse(res, err.status, null, 'unauthenticated', err.status === 429 ? err.publicMessage : 'Send a Portcullis key, login token or workload token as a Bearer token.', headers);
     return undefined;

@@ -1,5 +1,7 @@
+import type { ServerResponse } from 'node:http';
 import type { Authenticate } from '../admin/http.ts';
 import type { ApprovalGate } from '../approvals/gate.ts';
+import type { BudgetEnforcer } from '../policy/budgets/index.ts';
 import type { ExchangeRecorder } from '../audit/recorder.ts';
 import type { Config } from '../config/schema.ts';
 import type { Clock } from '../core/clock.ts';
@@ -13,7 +15,9 @@ import { mcpPinRepoFor } from '../store/mcp-pin-repo.ts';
 import type { Store } from '../store/ports.ts';
 import { mcpAdminRoutes } from './admin-routes.ts';
 import { CatalogueGuard } from './catalogue.ts';
-import { metadataPath, type McpDeps } from './http.ts';
+import { AggregateFront } from './aggregate.ts';
+import { metadataPath, resourceMetadataPath, type McpDeps } from './http.ts';
+import { InternalFront } from './internal.ts';
 import { handlePost } from './post.ts';
 import { PendingRequests } from './pending.ts';
 import { SessionBinder } from './protocol.ts';
@@ -42,6 +46,8 @@ export interface McpFrontOptions {
   publicUrl: () => string;
   /** Holds tool calls a `require_approval` MCP rule matches (the approvals module's gate). */
   approvals?: ApprovalGate | undefined;
+  /** Per-tool budgets and rate limits (the budgets module's enforcer). */
+  budgets?: BudgetEnforcer | undefined;
 }
 
 /**
@@ -50,7 +56,7 @@ export interface McpFrontOptions {
  */
 export async function startMcpFront(o: McpFrontOptions): Promise<McpFront> {
   const cfg = o.config.mcp;
-  const upstreams = await startUpstreams({ servers: cfg.servers, credentials: o.store.credentials, keyring: o.keyring, baseDir: o.baseDir, env: o.env });
+  const upstreams = await startUpstreams({ servers: cfg.servers, credentials: o.store.credentials, keyring: o.keyring, baseDir: o.baseDir, env: o.env, logger: o.logger, now: () => o.clock.now() });
   for (const s of cfg.servers) {
     if (s.credential === 'store') {
       const stored = await o.store.credentials.get(`mcp:${s.name}`);
@@ -61,9 +67,26 @@ export async function startMcpFront(o: McpFrontOptions): Promise<McpFront> {
   const catalogue = new CatalogueGuard({ repo: pins, now: () => o.clock.now(), cacheMs: cfg.pin_cache_ms });
   const deps: McpDeps = {
     clock: o.clock, logger: o.logger, recorder: o.recorder, authenticate: o.authenticate, guard: o.guard, upstreams,
-    sessions: new SessionBinder(o.keyring.key('mcp')), catalogue, publicUrl: o.publicUrl, pending: new PendingRequests(), approvals: o.approvals,
+    sessions: new SessionBinder(o.keyring.key('mcp')), catalogue, publicUrl: o.publicUrl, pending: new PendingRequests(), approvals: o.approvals, budgets: o.budgets,
     limits: { maxBodyBytes: cfg.max_body_bytes, bodyTimeoutMs: o.config.server.request_body_timeout_ms, trustProxy: o.config.server.trust_proxy, maxResponseBytes: cfg.max_response_bytes },
   };
+  // The aggregated endpoint calls the per-server fronts as the caller, on a loopback listener only it can use.
+  const internal = cfg.aggregate ? await InternalFront.start(deps) : undefined;
+  const aggregate = cfg.aggregate && internal ? new AggregateFront(deps, cfg.aggregate, cfg.servers.map((s) => s.name), internal) : undefined;
+  const aggregateRoutes: Route[] = aggregate && cfg.aggregate
+    ? [
+      ...(['POST', 'GET', 'DELETE'] as const).map((method): Route => ({ method, path: cfg.aggregate!.path, handler: (req, res) => aggregate.handle(req, res) })),
+      {
+        method: 'GET', path: resourceMetadataPath(cfg.aggregate.path),
+        async handler(_req, res) {
+          sendMetadata(res, 200, {
+            resource: `${o.publicUrl()}${cfg.aggregate!.path}`, authorization_servers: cfg.authorization_servers, bearer_methods_supported: ['header'],
+            resource_name: 'Portcullis MCP servers (aggregated)', resource_documentation: 'https://portcullis.dev/docs/mcp',
+          });
+        },
+      },
+    ]
+    : [];
   const data = (method: Route['method']): Route => ({
     method, path: '/mcp/:server',
     handler: (req, res, p) => (method === 'POST' ? handlePost(deps, p.server!, req, res) : handleStreamOrDelete(deps, p.server!, req, res)),
@@ -73,22 +96,29 @@ export async function startMcpFront(o: McpFrontOptions): Promise<McpFront> {
     // RFC 9728 §2-3: what a client that discovers authorization needs; public, like any well-known document.
     async handler(_req, res, p) {
       const server = p.server!;
-      const body = upstreams.has(server)
-        ? JSON.stringify({
-          resource: `${o.publicUrl()}/mcp/${server}`,
-          authorization_servers: cfg.authorization_servers,
-          bearer_methods_supported: ['header'],
-          resource_name: `Portcullis MCP server ${server}`,
-          resource_documentation: 'https://portcullis.dev/docs/mcp',
-        })
-        : JSON.stringify({ error: { code: 'not_found', message: 'No such MCP server.' } });
-      res.writeHead(upstreams.has(server) ? 200 : 404, { 'content-type': 'application/json', 'cache-control': 'public, max-age=300' });
-      res.end(body);
+      if (!upstreams.has(server)) return sendMetadata(res, 404, { error: { code: 'not_found', message: 'No such MCP server.' } });
+      sendMetadata(res, 200, {
+        resource: `${o.publicUrl()}/mcp/${server}`,
+        authorization_servers: cfg.authorization_servers,
+        bearer_methods_supported: ['header'],
+        resource_name: `Portcullis MCP server ${server}`,
+        resource_documentation: 'https://portcullis.dev/docs/mcp',
+      });
     },
   };
   return {
-    routes: cfg.servers.length > 0 ? [data('POST'), data('GET'), data('DELETE'), metadata] : [],
+    // The aggregated routes first: its path may look like /mcp/<name> (the config refuses a server of that name).
+    routes: cfg.servers.length > 0 ? [...aggregateRoutes, data('POST'), data('GET'), data('DELETE'), metadata] : [],
     adminRoutes: (authenticate) => mcpAdminRoutes({ authenticate, pins, catalogue, upstreams, credentials: o.store.credentials, keyring: o.keyring, clock: o.clock }),
-    close: async () => void (await Promise.all([...upstreams.values()].map((u) => u.close()))),
+    close: async () => {
+      await aggregate?.close();
+      await internal?.close();
+      await Promise.all([...upstreams.values()].map((u) => u.close()));
+    },
   };
+}
+
+function sendMetadata(res: ServerResponse, status: number, body: Record<string, unknown>): void {
+  res.writeHead(status, { 'content-type': 'application/json', 'cache-control': 'public, max-age=300' });
+  res.end(JSON.stringify(body));
 }

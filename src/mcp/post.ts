@@ -5,12 +5,14 @@ import { newId } from '../core/ids.ts';
 import { errorName } from '../core/logger.ts';
 import type { Principal } from '../core/principal.ts';
 import { mcpVersionOf } from '../governance/mcp-version.ts';
+import { ConversationTokenizer } from '../detect/tokenize/tokenizer.ts';
 import { isUtf8 } from 'node:buffer';
 import { readBody } from '../http/body.ts';
 import { clientIp } from '../core/client-ip.ts';
 import { decideCall, type CallVerdict } from './decide.ts';
 import { authenticateMcp, refuse, sendRpc, startRecordOf, type McpDeps } from './http.ts';
-import { classify, refusal, rpcError, RPC, type McpMessage } from './jsonrpc.ts';
+import { classify, refusal, rpcError, RPC, type McpMessage, type RefusalCode } from './jsonrpc.ts';
+import { budgetError, MCP_MODEL_PREFIX } from '../policy/budgets/index.ts';
 import { batchRefusal, protocolVersionOf } from './protocol.ts';
 import { holdForApproval } from './hold.ts';
 import { answerError, refreshCatalogue, relayAnswer, type Exchange } from './relay.ts';
@@ -81,11 +83,14 @@ async function governed(d: McpDeps, ex: Exchange, msg: Inbound, raw: Buffer): Pr
   }
   let verdict: CallVerdict;
   let pins: PinCheck = { hash: null, refusal: undefined };
+  const conversation = `${ex.principal.subject}#mcp:${ex.server}:${ex.clientSession ?? `exchange:${ex.id}`}`;
   try {
     if (tool !== undefined) pins = await checkPins(d, ex, tool);
+    // Placeholders are scoped to the caller and its MCP session (another caller cannot restore them).
+    if (tool !== undefined && version !== 'open' && version.content?.tokenizes && version.vault) ex.tokenizer = await ConversationTokenizer.load(version.vault, conversation);
     verdict = decideCall(version, {
       id: ex.id, principal: ex.principal, server: ex.server, message: msg, toolHash: pins.hash,
-      clientIp: clientIp(ex.req, d.limits.trustProxy), userAgent: ex.req.headers['user-agent'], now: d.clock.now(),
+      clientIp: clientIp(ex.req, d.limits.trustProxy), userAgent: ex.req.headers['user-agent'], now: d.clock.now(), tokenizer: ex.tokenizer,
     });
   } catch (err) {
     d.logger.error({ event: 'mcp_decision_failed', exchange_id: ex.id, error_name: errorName(err) });
@@ -120,6 +125,25 @@ async function governed(d: McpDeps, ex: Exchange, msg: Inbound, raw: Buffer): Pr
     sendRpc(ex.res, 200, refusal(msg.id, verdict.refusal.code, verdict.refusal.message, { exchange_id: ex.id }));
     return recordRefusal(d, ex, start, raw, verdict.refusal.code);
   }
+  if (tool !== undefined && verdict.decision.enforced) {
+    // Per-tool budgets (budgets.limits[].match.mcp_tools): counted only for a call that will go out.
+    const limited = await checkToolBudget(d, ex, tool);
+    if (limited) {
+      const answer = refusal(msg.id, limited.code, limited.message, { exchange_id: ex.id, ...limited.extra });
+      if (ex.streamOpen) ex.res.end(formatSse({ data: JSON.stringify(answer) }));
+      else sendRpc(ex.res, 200, answer);
+      return recordRefusal(d, ex, start, raw, limited.code);
+    }
+  }
+  if (ex.tokenizer && version !== 'open' && version.vault) {
+    // The mappings are stored before the call goes out: the answer needs them (fail closed when they cannot be).
+    try {
+      await ex.tokenizer.save(version.vault, conversation);
+    } catch (err) {
+      d.logger.error({ event: 'mcp_token_vault_failed', exchange_id: ex.id, error_name: errorName(err) });
+      return answerError(ex, 200, 'policy_unavailable', 'The tokenization vault could not be written; the call was not forwarded.');
+    }
+  }
   const upstreamBody = verdict.rewritten ? Buffer.from(JSON.stringify(verdict.rewritten)) : raw;
   d.pending.add(ex.server, ex.upstreamSession, msg.id, msg.method, d.clock.now());
   let recording: ExchangeRecording;
@@ -130,6 +154,20 @@ async function governed(d: McpDeps, ex: Exchange, msg: Inbound, raw: Buffer): Pr
     return answerError(ex, 200, 'recording_failed', 'The call could not be recorded, so it was not forwarded.');
   }
   await forwardRecorded(d, ex, upstreamBody, recording);
+}
+
+/** A budget that refuses this call, or undefined. A counter that cannot be read refuses too (budgets fail closed). */
+async function checkToolBudget(d: McpDeps, ex: Exchange, tool: string): Promise<{ code: RefusalCode; message: string; extra: Record<string, unknown> } | undefined> {
+  if (!d.budgets) return undefined;
+  try {
+    const v = await d.budgets.check(ex.principal, `${MCP_MODEL_PREFIX}${ex.server}/${tool}`);
+    if (v.ok) return undefined;
+    const g = budgetError(v);
+    return { code: 'rate_limited', message: g.publicMessage, extra: { limit_id: v.limitId, ...(v.neverFits ? {} : { retry_after_seconds: v.retryAfterSeconds }) } };
+  } catch (err) {
+    d.logger.error({ event: 'mcp_budget_check_failed', exchange_id: ex.id, error_name: errorName(err) });
+    return { code: 'policy_unavailable', message: 'The budget of this call could not be checked; it was refused.', extra: {} };
+  }
 }
 
 interface PinCheck {

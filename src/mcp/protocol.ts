@@ -2,9 +2,11 @@ import { createHmac, timingSafeEqual, type KeyObject } from 'node:crypto';
 
 /**
  * Streamable HTTP transport rules of the MCP revisions the gateway speaks
- * (https://modelcontextprotocol.io/specification/2025-11-25/basic/transports).
+ * (https://modelcontextprotocol.io/specification/2025-11-25/basic/transports). 2024-11-05 is accepted as the
+ * negotiated revision of a session with a server behind the legacy HTTP+SSE transport (the agent still speaks
+ * Streamable HTTP to the gateway; the message format of that revision is the same).
  */
-export const SUPPORTED_VERSIONS = ['2025-11-25', '2025-06-18', '2025-03-26'] as const;
+export const SUPPORTED_VERSIONS = ['2025-11-25', '2025-06-18', '2025-03-26', '2024-11-05'] as const;
 
 /**
  * "If the server does not receive an MCP-Protocol-Version header … it SHOULD assume protocol version 2025-03-26"
@@ -22,7 +24,7 @@ export function protocolVersionOf(header: string | string[] | undefined): { vers
  * batch under 2025-03-26 is refused too, with a message that says it is the gateway's limit (docs/mcp.md).
  */
 export function batchRefusal(version: string): string {
-  return version === '2025-03-26'
+  return version === '2025-03-26' || version === '2024-11-05'
     ? 'This gateway governs one JSON-RPC message per request; send the batch as separate requests.'
     : `JSON-RPC batches are not allowed in MCP revision ${version}.`;
 }

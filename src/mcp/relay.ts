@@ -2,11 +2,13 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Dispatcher } from 'undici';
 import type { ExchangeRecording } from '../audit/recorder.ts';
 import type { Principal } from '../core/principal.ts';
+import type { ConversationTokenizer } from '../detect/tokenize/tokenizer.ts';
 import type { McpVersion } from '../governance/mcp-version.ts';
 import type { McpDeps } from './http.ts';
 import { refuse } from './http.ts';
 import { classify, refusal, rpcError, RPC, type JsonRpcId, type RefusalCode } from './jsonrpc.ts';
 import { formatSse, pumpSse, writeWithBackpressure } from './sse.ts';
+import { scanJson } from './content.ts';
 import { transformAnswer } from './transform.ts';
 import type { McpUpstream } from './upstream.ts';
 
@@ -27,6 +29,8 @@ export interface Exchange {
   rpcId: JsonRpcId | null;
   /** Set once the client's answer is an open SSE stream (a held call): later answers and errors are SSE events. */
   streamOpen?: boolean;
+  /** The session's tokenizer when the call's arguments were tokenized: the answer gets the values back. */
+  tokenizer?: ConversationTokenizer | undefined;
 }
 
 export interface RelayOutcome {
@@ -39,9 +43,27 @@ export interface RelayOutcome {
 
 /**
  * Server-initiated sampling and elicitation are refused by default (docs/mcp.md): a server must not get to run
- * the agent's model or question its user through the gateway without a policy for it, which is not built yet.
+ * the agent's model or question its user through the gateway unless an `mcp:` rule names the method for it.
  */
-const DENIED_SERVER_REQUESTS = new Set(['sampling/createMessage', 'elicitation/create']);
+const GOVERNED_SERVER_REQUESTS = new Set(['sampling/createMessage', 'elicitation/create']);
+
+/**
+ * Whether the caller's policy lets this server send this request to the agent, and the request as it may go
+ * (the detectors run over its messages and fields: a blocked finding refuses it). Without a policy: refused.
+ */
+function serverRequestAllowed(d: McpDeps, ex: Exchange, m: { id: JsonRpcId; method: string; params: Record<string, unknown> | undefined; raw: Record<string, unknown> }): { data: string; rules: string[]; findings: unknown[] } | undefined {
+  if (ex.version === 'open') return undefined;
+  const p = ex.principal;
+  const decision = ex.version.engine.serverRequest({
+    principal: { subject: p.subject, kind: p.kind, groups: p.groups, claims: p.claims }, server: ex.server, method: m.method,
+    context: { now: d.clock.now(), clientIp: undefined, userAgent: ex.req.headers['user-agent'] }, findings: [],
+  });
+  if (decision.effect !== 'allow') return undefined;
+  const scanned = scanJson(ex.version.content, 'response', m.params ?? {}, 'params');
+  if (scanned.blocked) return undefined;
+  const out = scanned.changed ? { ...m.raw, params: scanned.value } : m.raw;
+  return { data: JSON.stringify(out), rules: decision.matchedRuleIds, findings: scanned.findings };
+}
 
 /** A refusal in the shape the client's answer already has: a JSON-RPC error body, or an event on an open stream. */
 export function answerError(ex: Exchange, status: number, code: RefusalCode, message: string): void {
@@ -100,7 +122,7 @@ export async function relayAnswer(d: McpDeps, ex: Exchange, up: Dispatcher.Respo
       answerError(ex, 502, 'upstream_error', `MCP server "${ex.server}" answered a request it was not sent.`);
       return { status: 'upstream_error', httpStatus: 502, errorCode: 'upstream_unsolicited_response', findings: [] };
     }
-    const t = await transformAnswer({ server: ex.server, method, id: m.id, principal: ex.principal, version: ex.version, catalogue: d.catalogue }, m.raw);
+    const t = await transformAnswer({ server: ex.server, method, id: m.id, principal: ex.principal, version: ex.version, catalogue: d.catalogue, tokenizer: ex.tokenizer }, m.raw);
     out = t.message;
     findings = t.findings;
   }
@@ -131,16 +153,21 @@ export async function relaySse(d: McpDeps, ex: Exchange, up: Dispatcher.Response
           rec?.event(d.clock.mono() - ex.mono0, 'portcullis.dropped_response', '{}', e.data);
           return;
         }
-        const t = await transformAnswer({ server: ex.server, method, id: m.id, principal: ex.principal, version: ex.version, catalogue: d.catalogue }, m.raw);
+        const t = await transformAnswer({ server: ex.server, method, id: m.id, principal: ex.principal, version: ex.version, catalogue: d.catalogue, tokenizer: ex.tokenizer }, m.raw);
         if (t.message !== m.raw) data = JSON.stringify(t.message);
         if (m.id === ex.rpcId) {
           findings = t.findings;
           answered = true;
         }
-      } else if (m?.kind === 'request' && DENIED_SERVER_REQUESTS.has(m.method)) {
-        denyServerRequest(d, ex, m.id, m.method);
-        rec?.event(d.clock.mono() - ex.mono0, 'portcullis.denied_server_request', JSON.stringify({ method: m.method }), e.data);
-        return;
+      } else if (m?.kind === 'request' && GOVERNED_SERVER_REQUESTS.has(m.method)) {
+        const allowed = serverRequestAllowed(d, ex, m);
+        if (!allowed) {
+          denyServerRequest(d, ex, m.id, m.method);
+          rec?.event(d.clock.mono() - ex.mono0, 'portcullis.denied_server_request', JSON.stringify({ method: m.method }), e.data);
+          return;
+        }
+        rec?.event(d.clock.mono() - ex.mono0, 'portcullis.allowed_server_request', JSON.stringify({ method: m.method, rules: allowed.rules, findings: allowed.findings.length }), e.data);
+        data = allowed.data;
       } else if (m?.kind === 'notification' && m.method === 'notifications/tools/list_changed') {
         d.catalogue.markStale(ex.server);
       }

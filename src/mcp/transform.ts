@@ -1,5 +1,6 @@
 import type { Finding } from '../core/findings.ts';
 import type { Principal } from '../core/principal.ts';
+import type { ConversationTokenizer } from '../detect/tokenize/tokenizer.ts';
 import type { McpVersion } from '../governance/mcp-version.ts';
 import type { CatalogueGuard } from './catalogue.ts';
 import { scanJson } from './content.ts';
@@ -12,6 +13,8 @@ export interface AnswerContext {
   principal: Principal;
   version: McpVersion | 'open';
   catalogue: CatalogueGuard;
+  /** Restores the placeholders the call's arguments got (tokenize). */
+  tokenizer?: ConversationTokenizer | undefined;
 }
 
 export interface TransformedAnswer {
@@ -46,8 +49,21 @@ export async function transformAnswer(a: AnswerContext, message: Record<string, 
     const findings = review.findings.map((f) => ({ type: f.type, start: 0, end: 0, score: 1, detector: 'mcp-catalogue', rule: f.marker, action: 'flag', path: `result.tools[${f.tool}]`, direction: 'response' as const }));
     return { message: hidden.length > 0 ? { ...message, result: { ...r, tools: visible } } : message, findings, hidden };
   }
+  if (a.version !== 'open' && ((a.method === 'resources/list' && Array.isArray(r.resources)) || (a.method === 'prompts/list' && Array.isArray(r.prompts)))) {
+    // Resources and prompts the policy denies are not listed either (resources: / prompts: globs).
+    const kind = a.method === 'resources/list' ? 'resources' : 'prompts';
+    const items = r[kind] as unknown[];
+    const p = a.principal;
+    const engine = a.version.engine;
+    const keep = items.filter((x) => {
+      const key = typeof x === 'object' && x !== null ? (x as Record<string, unknown>)[kind === 'resources' ? 'uri' : 'name'] : undefined;
+      return typeof key === 'string' && engine.visibleTarget({ subject: p.subject, kind: p.kind, groups: p.groups, claims: p.claims }, a.server, kind, key);
+    });
+    if (keep.length === items.length) return { message, findings: [], hidden: [] };
+    return { message: { ...message, result: { ...r, [kind]: keep } }, findings: [], hidden: [] };
+  }
   if (!SCANNED.has(a.method) || a.version === 'open') return { message, findings: [], hidden: [] };
-  const scanned = scanJson(a.version.content, 'response', r, 'result');
+  const scanned = scanJson(a.version.content, 'response', r, 'result', a.tokenizer);
   if (scanned.blocked) {
     return { message: refusal(a.id, 'content_blocked', scanned.blocked.publicMessage), findings: scanned.findings, hidden: [] };
   }

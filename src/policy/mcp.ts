@@ -23,6 +23,10 @@ export interface McpRule {
   servers?: string[];
   methods?: string[];
   tools?: string[];
+  /** Resource URIs (globs): decides `resources/read` and `resources/subscribe`, filters `resources/list`. */
+  resources?: string[];
+  /** Prompt names (globs): decides `prompts/get`, filters `prompts/list`. */
+  prompts?: string[];
   when?: string;
   approval?: Record<string, unknown>;
 }
@@ -50,6 +54,8 @@ export const mcpPolicySchema = {
           servers: { ...stringList, description: 'server names (globs) from the config mcp.servers' },
           methods: { ...stringList, description: 'JSON-RPC methods (globs), e.g. tools/call, resources/*' },
           tools: { ...stringList, description: 'tool names (globs); makes the rule a tool rule' },
+          resources: { ...stringList, description: 'resource URIs (globs); decides resources/read and resources/subscribe' },
+          prompts: { ...stringList, description: 'prompt names (globs); decides prompts/get' },
           when: { type: 'string', minLength: 1, maxLength: 4000 },
           approval: { type: 'object' },
         },
@@ -65,6 +71,8 @@ export interface McpInput {
   method: string;
   /** `tools/call` only. */
   tool?: { name: string; arguments: Record<string, unknown>; hash: string | null } | undefined;
+  /** `resources/read`, `resources/subscribe`, `resources/unsubscribe`: the URI; `prompts/get`: the prompt name. */
+  target?: { kind: 'resources' | 'prompts'; name: string } | undefined;
   context: PolicyInput['context'];
   /** Finding types detected in the arguments (values are never part of the input). */
   findings: readonly { type: string }[];
@@ -81,16 +89,30 @@ export interface McpEngine {
   decide(input: McpInput): McpDecision;
   /** Whether `tools/list` shows this tool: not denied outright, and some rule may grant it (conditions unknown there). */
   visible(principal: PolicyInput['principal'], server: string, tool: string): boolean;
+  /**
+   * A request from a server to the agent (`sampling/createMessage`, `elicitation/create`): denied unless an allow
+   * rule names the method in `methods` (not the bare `*`) — the document's or section's default allow does not
+   * count, so the default stays deny; an approval rule denies too (a server request cannot be held).
+   */
+  serverRequest(input: McpInput): McpDecision;
+  /** The same for a resource URI in `resources/list` or a prompt in `prompts/list`. */
+  visibleTarget(principal: PolicyInput['principal'], server: string, kind: 'resources' | 'prompts', name: string): boolean;
 }
 
 interface CompiledMcpRule {
   id: string;
   effect: Effect;
   toolRule: boolean;
+  /** Has `tools`, `resources` or `prompts`: it decides only requests naming one of those. */
+  targetRule: boolean;
+  /** `methods` is given and is not just `*`: the rule names the methods it is about. */
+  explicitMethods: boolean;
   subject(p: PolicyInput['principal']): boolean;
   servers: StringMatcher | undefined;
   methods: StringMatcher | undefined;
   tools: StringMatcher | undefined;
+  resources: StringMatcher | undefined;
+  prompts: StringMatcher | undefined;
   when: Condition | undefined;
 }
 
@@ -113,8 +135,24 @@ export function compileMcpSection(section: McpSection | undefined, docDefault: '
   const defaultAllow = (section?.defaults?.effect ?? docDefault ?? 'deny') === 'allow';
   return {
     decide: (input) => decide(rules, defaultAllow, version, input),
+    serverRequest(input) {
+      const d = decide(rules, false, version, input);
+      if (d.effect === 'allow' && d.matchedRuleIds.some((id) => rules.find((r) => r.id === id)?.explicitMethods)) return d;
+      if (d.effect === 'deny') return d;
+      return { effect: 'deny', reasons: [{ code: 'no_matching_rule' }], matchedRuleIds: [], policyVersion: version };
+    },
     visible(p, server, tool) {
-      const applies = (r: CompiledMcpRule): boolean => r.subject(p) && (!r.servers || r.servers(server)) && (!r.methods || r.methods('tools/call')) && (!r.tools || r.tools(tool));
+      const applies = (r: CompiledMcpRule): boolean => r.subject(p) && (!r.servers || r.servers(server)) && (!r.methods || r.methods('tools/call'))
+        && (r.tools ? r.tools(tool) : !r.targetRule);
+      if (rules.some((r) => r.effect === 'deny' && !r.when && applies(r))) return false;
+      return defaultAllow || rules.some((r) => r.effect !== 'deny' && applies(r));
+    },
+    visibleTarget(p, server, kind, name) {
+      const method = kind === 'resources' ? 'resources/read' : 'prompts/get';
+      const applies = (r: CompiledMcpRule): boolean => {
+        const m = r[kind];
+        return r.subject(p) && (!r.servers || r.servers(server)) && (!r.methods || r.methods(method)) && (m ? m(name) : !r.targetRule);
+      };
       if (rules.some((r) => r.effect === 'deny' && !r.when && applies(r))) return false;
       return defaultAllow || rules.some((r) => r.effect !== 'deny' && applies(r));
     },
@@ -141,8 +179,11 @@ function compileMcpRule(r: McpRule, i: number): CompiledMcpRule {
   }
   return {
     id: r.id, effect: r.effect, toolRule: r.tools !== undefined,
+    targetRule: r.tools !== undefined || r.resources !== undefined || r.prompts !== undefined,
+    explicitMethods: r.methods !== undefined && !r.methods.includes('*'),
     subject: compileSubject(r.subjects),
     servers: stringMatcher(r.servers), methods: stringMatcher(r.methods), tools: stringMatcher(r.tools),
+    resources: stringMatcher(r.resources), prompts: stringMatcher(r.prompts),
     when,
   };
 }
@@ -158,12 +199,15 @@ function decide(rules: readonly CompiledMcpRule[], defaultAllow: boolean, versio
   const errors: Reason[] = [];
   for (const r of rules) {
     if (!r.subject(input.principal) || (r.servers && !r.servers(input.server)) || (r.methods && !r.methods(input.method))) continue;
-    if (r.toolRule && !tool) {
-      // Server access for the other methods: a tool rule grants it, never takes it away (see the type's comment).
+    // A request naming a tool, resource or prompt is decided by the rules for that kind (and untargeted rules).
+    const kindMatcher = tool ? r.tools : input.target ? r[input.target.kind] : undefined;
+    if (r.targetRule && !tool && !input.target) {
+      // Server access for the other methods: a targeted rule grants it, never takes it away (see the type's comment).
       if (r.effect !== 'deny') grants.push(r);
       continue;
     }
-    if (r.tools && tool && !r.tools(tool.name)) continue;
+    if (r.targetRule && !kindMatcher) continue;
+    if (kindMatcher && !kindMatcher(tool ? tool.name : input.target!.name)) continue;
     if (r.when) {
       const v = r.when((bindings ??= prepareBindings(celBindings(input))));
       if (v instanceof Error) {
@@ -179,7 +223,7 @@ function decide(rules: readonly CompiledMcpRule[], defaultAllow: boolean, versio
   if (errors.length > 0) return out('deny', errors, errors.map((e) => e.ruleId!));
   if (denies.length > 0) return out('deny', denies.map((id) => ({ code: 'denied_by_rule', ruleId: id })), denies);
   if (grants.length === 0) return defaultAllow ? out('allow', [{ code: 'default_allow' }], []) : out('deny', [{ code: 'no_matching_rule' }], []);
-  const approvals = grants.filter((r) => r.effect === 'require_approval' && (!r.toolRule || tool));
+  const approvals = grants.filter((r) => r.effect === 'require_approval' && (!r.targetRule || tool || input.target));
   const deciding = approvals.length > 0 ? approvals : grants;
   const effect: Effect = approvals.length > 0 ? 'require_approval' : 'allow';
   return out(effect, deciding.map((r) => ({ code: effect === 'allow' ? 'allowed_by_rule' : 'approval_required_by_rule', ruleId: r.id })), grants.map((r) => r.id));
@@ -193,7 +237,7 @@ function decide(rules: readonly CompiledMcpRule[], defaultAllow: boolean, versio
 /** What an `mcp:` rule's condition may read: checked at validate/push time like LLM rules (cel-fields.ts). */
 const MCP_BINDINGS = declareBindings({
   principal: { subject: 'user:sample', kind: 'user', groups: ['g'], claims: {} },
-  request: { endpoint: 'mcp.tools_call', method: 'tools/call', server: 's', tool: 't', arguments: {}, tool_hash: 'h', argument_text: '' },
+  request: { endpoint: 'mcp.tools_call', method: 'tools/call', server: 's', tool: 't', arguments: {}, tool_hash: 'h', argument_text: '', uri: '', prompt: '' },
   context: { hour: 12, minute: 0, weekday: 'mon', client_ip: '127.0.0.1', user_agent: 'ua' },
   sensitivity: '',
   findings: [],
@@ -209,6 +253,8 @@ function celBindings(input: McpInput): Parameters<typeof prepareBindings>[0] {
       method: input.method, server: input.server,
       tool: input.tool?.name ?? '', arguments: input.tool?.arguments ?? {}, tool_hash: input.tool?.hash ?? '',
       argument_text: input.tool ? argumentText(input.tool.arguments) : '',
+      uri: input.target?.kind === 'resources' ? input.target.name : '',
+      prompt: input.target?.kind === 'prompts' ? input.target.name : '',
     },
     context: {
       hour: Math.floor(clock.minutes / 60), minute: clock.minutes % 60, weekday: clock.day,

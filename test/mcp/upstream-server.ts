@@ -10,6 +10,9 @@ export interface UpstreamMcp {
   url: string;
   /** Every tool call the server executed, in order. */
   calls: { tool: string; args: Record<string, unknown> }[];
+  /** Every resource URI read and prompt fetched. */
+  reads: string[];
+  prompts: string[];
   /** The Authorization header of every HTTP request the server received. */
   authorizations: (string | undefined)[];
   /** Every request header name the server received (to prove what the gateway forwards). */
@@ -23,8 +26,11 @@ export interface UpstreamMcp {
  * A real MCP server (the official SDK's McpServer over StreamableHTTPServerTransport, one per session) on
  * 127.0.0.1:0 that requires its own bearer token — the credential the gateway holds, never the agent's.
  */
-export async function startUpstreamMcp(o: { token: string; json?: boolean }): Promise<UpstreamMcp> {
+/** `weather`: the server offers only `get_weather` (the tool the repository's mock model calls). */
+export async function startUpstreamMcp(o: { token: string; json?: boolean; weather?: boolean }): Promise<UpstreamMcp> {
   const calls: UpstreamMcp['calls'] = [];
+  const reads: string[] = [];
+  const prompts: string[] = [];
   const authorizations: UpstreamMcp['authorizations'] = [];
   const headerNames = new Set<string>();
   const descriptions: Record<string, string> = {
@@ -58,6 +64,26 @@ export async function startUpstreamMcp(o: { token: string; json?: boolean }): Pr
         return { content: [{ type: 'text', text: `sampling refused: ${(err as Error).message}` }], isError: true };
       }
     }));
+    // The tool the repository's mock model calls (first tool offered, input {city, unit}): for the coding-agent tests.
+    if (o.weather) {
+      tools.set('get_weather', server.registerTool('get_weather', { description: 'Current weather in a city.', inputSchema: { city: z.string(), unit: z.string().optional() } }, ({ city, unit }) => {
+        calls.push({ tool: 'get_weather', args: { city, unit } });
+        return { content: [{ type: 'text', text: `sunny in ${city}` }] };
+      }));
+    }
+    for (const uri of ['file:///public/readme.md', 'file:///secret/keys.txt']) {
+      server.registerResource(uri, uri, { mimeType: 'text/plain' }, () => {
+        reads.push(uri);
+        return { contents: [{ uri, text: `contents of ${uri}` }] };
+      });
+    }
+    for (const name of ['summarize', 'admin_override']) {
+      server.registerPrompt(name, { description: `The ${name} prompt.` }, () => {
+        prompts.push(name);
+        return { messages: [{ role: 'user', content: { type: 'text', text: `prompt ${name}` } }] };
+      });
+    }
+    if (o.weather) for (const [name, tool] of tools) if (name !== 'get_weather') tool.remove();
     live.push(tools);
     return server;
   };
@@ -91,7 +117,7 @@ export async function startUpstreamMcp(o: { token: string; json?: boolean }): Pr
   await new Promise<void>((ok) => http.listen(0, '127.0.0.1', ok));
   const { port } = http.address() as AddressInfo;
   return {
-    url: `http://127.0.0.1:${port}/mcp`, calls, authorizations, headerNames,
+    url: `http://127.0.0.1:${port}/mcp`, calls, reads, prompts, authorizations, headerNames,
     setDescription(tool, description) {
       descriptions[tool] = description;
       for (const tools of live) tools.get(tool)?.update({ description });

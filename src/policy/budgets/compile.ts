@@ -28,6 +28,9 @@ export interface CompiledBudgets {
   costMicros(model: string, inputTokens: number, outputTokens: number): number;
 }
 
+/** What an MCP tool call is checked as: `mcp:<server>/<tool>` (matched by `match.mcp_tools` without the prefix). */
+export const MCP_MODEL_PREFIX = 'mcp:';
+
 export class BudgetConfigError extends Error {
   override readonly name = 'BudgetConfigError';
   /** JSON pointer-ish path of the offending key, e.g. `budgets.limits[2].match.models[0]`. */
@@ -61,12 +64,18 @@ function compileLimit(spec: BudgetLimitSpec, at: string): CompiledLimit {
   if (metrics.size === 0) throw new BudgetConfigError(at, 'a limit needs at least one of requests_per_minute, tokens_per_minute, tokens_per_day, spend_per_month');
   const subjects = matcher(spec.match?.subjects);
   const models = matcher(spec.match?.models);
+  const mcpTools = matcher(spec.match?.mcp_tools);
   const groups = spec.match?.groups ? new Set(spec.match.groups) : undefined;
   return {
     id: spec.id,
     per,
     metrics,
     scopes(p, model) {
+      // MCP tool calls are checked as `mcp:<server>/<tool>` (MCP_MODEL_PREFIX); they and model requests never
+      // share a limit, so a requests-per-minute limit on models does not throttle tool calls and vice versa.
+      const isMcp = model.startsWith(MCP_MODEL_PREFIX);
+      if (isMcp !== (mcpTools !== undefined)) return [];
+      if (mcpTools && !mcpTools(model.slice(MCP_MODEL_PREFIX.length))) return [];
       if (subjects && !subjects(p.subject)) return [];
       if (models && !models(model)) return [];
       const inGroups = groups ? p.groups.filter((g) => groups.has(g)) : [...p.groups];

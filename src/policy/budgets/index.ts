@@ -14,7 +14,7 @@
  *     src/store/budget-counters.ts) when replicas share PostgreSQL.
  */
 export { BUDGETS_SCHEMA, BUDGET_METRICS, type BudgetLimitSpec, type BudgetMatch, type BudgetMetric, type BudgetPer, type BudgetPriceSpec, type BudgetsSection } from './schema.ts';
-export { compileBudgets, BudgetConfigError, type BudgetSubject, type CompiledBudgets, type CompiledLimit } from './compile.ts';
+export { compileBudgets, BudgetConfigError, MCP_MODEL_PREFIX, type BudgetSubject, type CompiledBudgets, type CompiledLimit } from './compile.ts';
 export { MemoryBudgetCounters, type BudgetCounterRepo, type CounterIncrement, type CounterKey, type CounterRow } from './counters.ts';
 export { BudgetEnforcer, budgetError, type BudgetEstimate, type BudgetUsage, type BudgetVerdict, type UsageRow } from './enforcer.ts';
 export { estimateInputTokens } from './estimate.ts';

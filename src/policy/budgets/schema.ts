@@ -18,6 +18,11 @@ export interface BudgetMatch {
   groups?: string[];
   /** Client-facing model names (exact or `*` globs). */
   models?: string[];
+  /**
+   * MCP tool calls as `<server>/<tool>` (exact or `*` globs). A limit with this key counts MCP tool calls only; a
+   * limit without it counts model requests only (docs/budgets.md#mcp-tool-calls).
+   */
+  mcp_tools?: string[];
 }
 
 export interface BudgetLimitSpec {
@@ -90,7 +95,7 @@ export const BUDGETS_SCHEMA = {
           match: {
             type: 'object',
             additionalProperties: false,
-            properties: { subjects: NAMES, groups: NAMES, models: NAMES },
+            properties: { subjects: NAMES, groups: NAMES, models: NAMES, mcp_tools: NAMES },
           },
           requests_per_minute: { type: 'integer', minimum: 1 },
           tokens_per_minute: { type: 'integer', minimum: 1 },

@@ -1,0 +1,235 @@
+import { randomUUID } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { Server } from '@modelcontextprotocol/sdk/server/index.js';
+import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
+import {
+  CallToolRequestSchema, ListToolsRequestSchema, McpError, ToolListChangedNotificationSchema, type Tool,
+} from '@modelcontextprotocol/sdk/types.js';
+import { toGatewayError } from '../core/errors.ts';
+import { clientIp } from '../core/client-ip.ts';
+import { errorName } from '../core/logger.ts';
+import { readBody } from '../http/body.ts';
+import { presentedCredential } from '../proxy/headers.ts';
+import { stringMatcher } from '../policy/matchers.ts';
+import type { McpAggregateConfig } from './config-schema.ts';
+import { authenticateMcp, refuse, sendRpc, type McpDeps } from './http.ts';
+import { rpcError, RPC } from './jsonrpc.ts';
+import type { InternalFront } from './internal.ts';
+
+/** How long a backend call may go without an answer or a progress notification (a held approval sends progress). */
+const CALL_TIMEOUT_MS = 15 * 60_000;
+const MAX_PAGES = 20;
+const MAX_SESSIONS = 10_000;
+
+interface AggregateSession {
+  subject: string;
+  transport: StreamableHTTPServerTransport;
+  server: Server;
+  /** The caller's credential and address as of its latest request: every backend call is made as the caller. */
+  caller: { credential: string | undefined; ip: string | undefined; userAgent: string | undefined };
+  backends: Map<string, Promise<Client>>;
+  lastActivity: number;
+}
+
+/**
+ * One MCP endpoint for several servers (docs/mcp.md#aggregated-endpoint): tools are namespaced
+ * `<server><separator><tool>`. It is an MCP server (the SDK's Server) whose handlers are clients of the per-server
+ * fronts, reached on the gateway's internal loopback listener (internal.ts) as the caller: so every backend call
+ * gets exactly the per-server treatment — identity, the `mcp:` policy with the real server and tool names, pins,
+ * detectors, approvals, records — and `tools/list` is the union of the per-server lists as each already filters
+ * them for this caller. Nothing the caller may not see on `/mcp/<server>` appears here, and a server whose
+ * `initialize` the policy refuses contributes nothing (not even its name).
+ */
+export class AggregateFront {
+  readonly #d: McpDeps;
+  readonly #cfg: McpAggregateConfig;
+  readonly #servers: string[];
+  readonly #internal: InternalFront;
+  readonly #sessions = new Map<string, AggregateSession>();
+  readonly #reaper: NodeJS.Timeout;
+
+  constructor(d: McpDeps, cfg: McpAggregateConfig, serverNames: readonly string[], internal: InternalFront) {
+    this.#d = d;
+    this.#cfg = cfg;
+    const member = stringMatcher(cfg.servers)!;
+    this.#servers = serverNames.filter((s) => member(s));
+    this.#internal = internal;
+    this.#reaper = setInterval(() => this.#reapIdle(), 60_000);
+    this.#reaper.unref();
+  }
+
+  get servers(): readonly string[] {
+    return this.#servers;
+  }
+
+  async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const principal = await authenticateMcp(this.#d, { resourcePath: this.#cfg.path }, req, res);
+    if (!principal) return;
+    const sid = req.headers['mcp-session-id'];
+    let s: AggregateSession | undefined;
+    if (sid !== undefined) {
+      s = typeof sid === 'string' ? this.#sessions.get(sid) : undefined;
+      // Bound to its caller: another identity presenting the id is told it does not exist (as on /mcp/<server>).
+      if (!s || s.subject !== principal.subject) return refuse(res, 404, null, 'session_not_found', 'Session not found; initialize a new session.');
+    } else if (req.method !== 'POST') {
+      return refuse(res, 400, null, 'session_not_found', 'Initialize a session with a POST first.');
+    } else if (this.#sessions.size >= MAX_SESSIONS) {
+      return refuse(res, 503, null, 'upstream_unavailable', 'Too many aggregated MCP sessions; try again later.');
+    }
+    let body: unknown;
+    if (req.method === 'POST') {
+      try {
+        const raw = await readBody(req, { limit: this.#d.limits.maxBodyBytes, timeoutMs: this.#d.limits.bodyTimeoutMs });
+        body = JSON.parse(raw.toString('utf8'));
+      } catch (err) {
+        if (err instanceof SyntaxError) return sendRpc(res, 400, rpcError(null, RPC.parseError, 'The body is not valid JSON.'));
+        const g = toGatewayError(err);
+        return refuse(res, g.status, null, g.code === 'body_too_large' ? 'body_too_large' : 'request_timeout', g.publicMessage);
+      }
+      if (Array.isArray(body)) return refuse(res, 400, null, 'batch_not_allowed', 'This gateway governs one JSON-RPC message per request; send separate requests.');
+    }
+    const caller = { credential: presentedCredential(req.headers), ip: clientIp(req, this.#d.limits.trustProxy), userAgent: req.headers['user-agent'] };
+    if (!s) {
+      s = await this.#open(principal.subject, caller);
+      await s.transport.handleRequest(req, res, body);
+      // Not an initialize request (the transport answered 400): nothing else will reach this session.
+      if (s.transport.sessionId === undefined) await this.#end(s);
+      return;
+    }
+    s.caller = caller;
+    s.lastActivity = this.#d.clock.now();
+    await s.transport.handleRequest(req, res, body);
+  }
+
+  async #open(subject: string, caller: AggregateSession['caller']): Promise<AggregateSession> {
+    const server = new Server({ name: 'portcullis-aggregate', version: '1.0.0' }, { capabilities: { tools: { listChanged: true } } });
+    const transport = new StreamableHTTPServerTransport({
+      sessionIdGenerator: () => randomUUID(),
+      onsessioninitialized: (id) => void this.#sessions.set(id, s),
+      onsessionclosed: () => void this.#end(s),
+    });
+    const s: AggregateSession = { subject, transport, server, caller, backends: new Map(), lastActivity: this.#d.clock.now() };
+    server.setRequestHandler(ListToolsRequestSchema, async () => ({ tools: await this.#listAll(s) }));
+    server.setRequestHandler(CallToolRequestSchema, async (req, extra) => {
+      const name = req.params.name;
+      const cut = name.indexOf(this.#cfg.separator);
+      const target = cut > 0 ? name.slice(0, cut) : '';
+      if (!this.#servers.includes(target)) {
+        throw new McpError(RPC.invalidParams, `No tool "${name}" on this endpoint; tool names are <server>${this.#cfg.separator}<tool>.`);
+      }
+      const client = await this.#backend(s, target);
+      const token = req.params._meta?.progressToken;
+      try {
+        return await client.callTool({ name: name.slice(cut + this.#cfg.separator.length), arguments: req.params.arguments ?? {} }, undefined, {
+          signal: extra.signal, timeout: CALL_TIMEOUT_MS, resetTimeoutOnProgress: true,
+          // Progress of the backend call (a held approval's keep-alive) reaches the agent under its own token.
+          onprogress: (p) => {
+            if (token !== undefined) void extra.sendNotification({ method: 'notifications/progress', params: { ...p, progressToken: token } }).catch(() => undefined);
+          },
+        });
+      } catch (err) {
+        // Not a JSON-RPC refusal: the backend session may be gone (its stdio process ended): reconnect next time.
+        if (!(err instanceof McpError)) this.#drop(s, target);
+        throw passOn(err);
+      }
+    });
+    transport.onclose = () => void this.#end(s);
+    await server.connect(transport);
+    return s;
+  }
+
+  /** The per-server front of `server`, as this caller, connected once per aggregated session. */
+  #backend(s: AggregateSession, server: string): Promise<Client> {
+    let c = s.backends.get(server);
+    if (!c) {
+      c = this.#connect(s, server);
+      s.backends.set(server, c);
+      c.catch(() => s.backends.delete(server));
+    }
+    return c;
+  }
+
+  async #connect(s: AggregateSession, server: string): Promise<Client> {
+    const client = new Client({ name: `portcullis-aggregate/${server}`, version: '1.0.0' });
+    const transport = new StreamableHTTPClientTransport(new URL(`${this.#internal.url}/mcp/${server}`), {
+      fetch: (url, init) => {
+        const headers = new Headers(init?.headers);
+        for (const [k, v] of Object.entries(this.#internal.headersFor(s.caller))) headers.set(k, v);
+        return fetch(url, { ...init, headers });
+      },
+    });
+    client.setNotificationHandler(ToolListChangedNotificationSchema, () => void s.server.sendToolListChanged().catch(() => undefined));
+    await client.connect(transport);
+    return client;
+  }
+
+  /** The union of every member server's list as the per-server front shows it to this caller, names namespaced. */
+  async #listAll(s: AggregateSession): Promise<Tool[]> {
+    const lists = await Promise.all(this.#servers.map(async (server) => {
+      try {
+        const client = await this.#backend(s, server);
+        const out: Tool[] = [];
+        let cursor: string | undefined;
+        for (let page = 0; page < MAX_PAGES; page++) {
+          const r = await client.listTools(cursor ? { cursor } : undefined);
+          out.push(...r.tools.map((t) => ({ ...t, name: `${server}${this.#cfg.separator}${t.name}` })));
+          cursor = r.nextCursor;
+          if (!cursor) break;
+        }
+        return out;
+      } catch (err) {
+        // Refused (policy), unreachable or failing: the server contributes nothing; the per-server record says why.
+        this.#drop(s, server);
+        this.#d.logger.debug({ event: 'mcp_aggregate_member_skipped', provider: `mcp:${server}`, error_name: errorName(err) });
+        return [];
+      }
+    }));
+    return lists.flat();
+  }
+
+  /** Forgets a member's backend connection (closing it): the next use connects anew. */
+  #drop(s: AggregateSession, server: string): void {
+    const c = s.backends.get(server);
+    s.backends.delete(server);
+    void c?.then((client) => client.close()).catch(() => undefined);
+  }
+
+  async #end(s: AggregateSession): Promise<void> {
+    if (s.transport.sessionId !== undefined && this.#sessions.get(s.transport.sessionId) !== s) return;
+    if (s.transport.sessionId !== undefined) this.#sessions.delete(s.transport.sessionId);
+    const backends = [...s.backends.values()];
+    s.backends.clear();
+    await Promise.allSettled(backends.map(async (c) => {
+      const client = await c;
+      await (client.transport as StreamableHTTPClientTransport | undefined)?.terminateSession().catch(() => undefined);
+      await client.close();
+    }));
+    await s.transport.close().catch(() => undefined);
+  }
+
+  #reapIdle(): void {
+    const cutoff = this.#d.clock.now() - this.#cfg.idle_session_ms;
+    for (const s of this.#sessions.values()) if (s.lastActivity < cutoff) void this.#end(s);
+  }
+
+  async close(): Promise<void> {
+    clearInterval(this.#reaper);
+    await Promise.allSettled([...this.#sessions.values()].map((s) => this.#end(s)));
+  }
+}
+
+/**
+ * A refusal from a per-server front reaches the agent as the same JSON-RPC error (code, message, `data.portcullis`),
+ * not wrapped: the agent sees why, exactly as on `/mcp/<server>`.
+ */
+function passOn(err: unknown): Error {
+  if (err instanceof McpError) {
+    const e = new Error(err.message.replace(/^MCP error -?\d+: /, '')) as Error & { code: number; data: unknown };
+    e.code = err.code;
+    e.data = err.data;
+    return e;
+  }
+  return new McpError(RPC.unavailable, 'The MCP server did not answer the call.');
+}

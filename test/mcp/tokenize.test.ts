@@ -1,0 +1,89 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
+import { createApiKey } from '../../src/identity/key-service.ts';
+import { eventually, startTestGateway, type TestGateway } from '../helpers/gateway.ts';
+import { startUpstreamMcp, type UpstreamMcp } from './upstream-server.ts';
+
+const TOKEN = 'tokenize-upstream-token-' + 'u'.repeat(20);
+
+const POLICY = `
+version: 1
+defaults: { effect: allow }
+rules: []
+content:
+  rules:
+    - id: emails-tokenized
+      types: [EMAIL_ADDRESS]
+      direction: request
+      action: tokenize
+mcp:
+  defaults: { effect: allow }
+`;
+
+const text = (r: unknown): string => ((r as CallToolResult).content[0] as { text: string }).text;
+
+async function connect(base: string, key: string): Promise<Client> {
+  const client = new Client({ name: 'tokenize-agent', version: '1.0.0' });
+  await client.connect(new StreamableHTTPClientTransport(new URL(`${base}/mcp/tools`), { requestInit: { headers: { Authorization: `Bearer ${key}` } } }));
+  return client;
+}
+
+describe('MCP content: tokenize gives the server reversible placeholders and restores them for the agent', () => {
+  let t: TestGateway;
+  let upstream: UpstreamMcp;
+  let client: Client;
+
+  before(async () => {
+    upstream = await startUpstreamMcp({ token: TOKEN });
+    const dir = mkdtempSync(join(tmpdir(), 'pcl-mcp-tok-'));
+    writeFileSync(join(dir, 'policy.yaml'), POLICY);
+    process.env.PCL_TEST_TOK_TOKEN = TOKEN;
+    t = await startTestGateway({
+      extraYaml: `
+policy:
+  file: ${join(dir, 'policy.yaml')}
+mcp:
+  servers:
+    - name: tools
+      url: ${upstream.url}
+      credential: env:PCL_TEST_TOK_TOKEN
+`,
+    });
+    client = await connect(t.gw.url, t.userKey);
+  });
+
+  after(async () => {
+    await client?.close();
+    await t?.close();
+    await upstream?.close();
+  });
+
+  it('the server sees a placeholder, the agent gets the value back; the same value keeps its placeholder in the session', async () => {
+    const r = await client.callTool({ name: 'echo', arguments: { text: 'write to bob@example.com' } });
+    const seen = upstream.calls.at(-1)!.args.text as string;
+    assert.match(seen, /^write to \u27e6EMAIL_ADDRESS_1\u27e7$/);
+    assert.equal(text(r), 'write to bob@example.com', 'restored for the agent');
+    await client.callTool({ name: 'run_sql', arguments: { sql: 'select 1', options: { nested: '{"to": "bob@example.com"}' } } });
+    assert.ok(JSON.stringify(upstream.calls.at(-1)).includes('EMAIL_ADDRESS_1'), 'same value, same placeholder, also nested in JSON');
+    assert.ok(!JSON.stringify(upstream.calls).includes('bob@example.com'), 'the server never saw the value');
+    const row = await eventually(async () => (await t.gw.store.exchanges.list({ model: 'echo', limit: 5 })).find((e) => e.status === 'completed'));
+    assert.equal((row.findings[0] as { action: string }).action, 'tokenize');
+  });
+
+  it('attack: another caller sending the placeholder does not get the value restored', async () => {
+    const { secret } = await createApiKey(t.gw.store.apiKeys, { name: 'eve', kind: 'user', groups: ['eng'], expiresAt: null, createdBy: 'test' }, Date.now());
+    const eve = await connect(t.gw.url, secret);
+    try {
+      const r = await eve.callTool({ name: 'echo', arguments: { text: 'who is \u27e6EMAIL_ADDRESS_1\u27e7?' } });
+      assert.equal(text(r), 'who is \u27e6EMAIL_ADDRESS_1\u27e7?');
+    } finally {
+      await eve.close();
+    }
+  });
+});
