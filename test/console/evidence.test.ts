@@ -28,8 +28,8 @@ rules:
   - { id: eng-may-chat, effect: allow, subjects: { groups: [eng] } }
 content:
   rules:
-    - { id: mask-aws-keys, types: [SECRET_AWS_ACCESS_KEY], action: mask }
-    - { id: flag-emails, types: [EMAIL_ADDRESS], action: flag }
+    - { id: mask-aws-keys, types: [SECRET_AWS_ACCESS_KEY], action: mask, direction: request }
+    - { id: flag-emails, types: [EMAIL_ADDRESS], action: flag, direction: request }
 `;
 
 describe('readable evidence (Chromium)', () => {
@@ -41,6 +41,7 @@ describe('readable evidence (Chromium)', () => {
   const MARKUP = '<img src=x onerror="window.__pwned=1"><script>window.__pwned=2</script>';
   const ids: string[] = [];
   let policyVersion = '';
+  const errors: string[] = [];
 
   const adminApi = async (method: string, path: string, body?: unknown) => {
     const r = await fetch(`${t.gw.url}${path}`, { method, headers: { authorization: `Bearer ${t.adminKey}`, 'content-type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body) });
@@ -76,7 +77,7 @@ describe('readable evidence (Chromium)', () => {
     const s2 = await openai.chat.completions.create({
       model: 'gpt-4o', stream: true, tools,
       messages: [...first, { role: 'assistant', content: null, tool_calls: [{ id: call.id, type: 'function', function: { name: call.name, arguments: call.args } }] },
-        { role: 'tool', tool_call_id: call.id, content: '18 °C and sunny' }, { role: 'user', content: 'Thanks! Summarise it in one sentence for me please.' }],
+        { role: 'tool', tool_call_id: call.id, content: '18 °C and sunny' }, { role: 'user', content: `Thanks! Please send it to ${EMAIL} as well.` }],
     }).withResponse();
     for await (const chunk of s2.data) void chunk;
     ids.push(s2.response.headers.get('x-portcullis-exchange-id')!);
@@ -94,6 +95,8 @@ describe('readable evidence (Chromium)', () => {
 
   async function signedIn(o: { width?: number; height?: number; dark?: boolean } = {}): Promise<Page> {
     const page = await browser.newPage({ viewport: { width: o.width ?? 1280, height: o.height ?? 800 }, colorScheme: o.dark ? 'dark' : 'light', acceptDownloads: true });
+    page.on('pageerror', (e) => errors.push(e.message));
+    page.on('console', (m) => m.type() === 'error' && errors.push(m.text()));
     await page.goto(`${t.gw.url}/console/`);
     await page.fill('#token', auditor);
     await page.click('button[type=submit]');
@@ -137,7 +140,8 @@ describe('readable evidence (Chromium)', () => {
     // The client's line (the value as a mark) against the provider's (the mask the provider received).
     assert.equal(await page.locator('#body-diff .line.del del mark.finding').first().getAttribute('data-type'), 'SECRET_AWS_ACCESS_KEY');
     assert.match(await page.locator('#body-diff .line.ins ins').allTextContents().then((x) => x.join('')), /SECRET_AWS_ACCESS_KEY/);
-    assert.equal(await page.locator('#body-diff .line.del').count(), 1, 'only the changed line differs');
+    assert.equal(await page.locator('#body-diff .line.del', { hasText: 'What is the weather' }).count(), 1, 'the prompt\'s line is changed once');
+    assert.equal(await page.locator('#body-diff .line.del mark.finding').count(), 2, 'the client\'s values show as marks');
     const decision = await page.textContent('#decision') ?? '';
     assert.match(decision, /Allowed: allowed by rule eng-may-chat\./);
     assert.match(decision, /SECRET_AWS_ACCESS_KEY in the request masked by rule mask-aws-keys/);
@@ -172,13 +176,15 @@ describe('readable evidence (Chromium)', () => {
     // Watch every piece of answer as it is added: its recorded offset and when it appeared.
     await page.evaluate(() => {
       const seen: { t: number; at: number; text: string }[] = [];
-      (window as unknown as { __seen: typeof seen }).__seen = seen;
-      new MutationObserver((records) => {
-        for (const r of records) for (const n of r.addedNodes) {
+      const w = window as unknown as { __seen: typeof seen; __observer: MutationObserver };
+      w.__seen = seen;
+      w.__observer = new MutationObserver((records) => {
+        for (const r of records) for (const n of Array.from(r.addedNodes)) {
           if (!(n instanceof HTMLElement)) continue;
-          for (const c of [n, ...n.querySelectorAll('.chunk')]) if (c.classList.contains('chunk')) seen.push({ t: Number(c.dataset.t), at: performance.now(), text: c.textContent ?? '' });
+          for (const c of [n, ...Array.from(n.querySelectorAll<HTMLElement>('.chunk'))]) if (c.classList.contains('chunk')) seen.push({ t: Number(c.dataset.t), at: performance.now(), text: c.textContent ?? '' });
         }
-      }).observe(document.getElementById('replay-stage')!, { childList: true, subtree: true });
+      });
+      w.__observer.observe(document.getElementById('replay-stage')!, { childList: true, subtree: true });
     });
     const speed = 2;
     await page.selectOption('#replay-speed', String(speed));
@@ -186,7 +192,7 @@ describe('readable evidence (Chromium)', () => {
     assert.equal(await page.getAttribute('#replay', 'data-state'), 'playing');
     await page.waitForSelector('#replay[data-state=done]', { timeout: 30_000 });
     const seen = await page.evaluate(() => (window as unknown as { __seen: { t: number; at: number; text: string }[] }).__seen);
-    assert.ok(seen.length >= 6, `the streamed answers arrive in pieces (${seen.length})`);
+    assert.ok(seen.length >= 6, `the streamed answers arrive in pieces (${seen.length}; ${await page.locator('#replay-stage .chunk').count()} on the page: ${errors.join('; ')})`);
     for (let i = 1; i < seen.length; i++) {
       assert.ok(seen[i]!.t >= seen[i - 1]!.t, `piece ${i} appeared after a piece recorded later (${seen[i - 1]!.t} ms, then ${seen[i]!.t} ms)`);
       // A timer never fires early: each piece appears no sooner than its recorded distance from the first, at this speed.
@@ -212,6 +218,10 @@ describe('readable evidence (Chromium)', () => {
     await page.waitForSelector('#replay[data-state=done]', { timeout: 30_000 });
     const html = await wholePage(page);
     assert.ok(!html.includes(AWS) && !html.includes(EMAIL), 'no finding value in the replayed session');
+    // The provider echoed the flagged address in a streamed answer, cut in pieces: no piece of it was ever shown.
+    assert.equal(await page.locator('#replay-stage article:nth-child(2) .answer mark.finding[data-type=EMAIL_ADDRESS]').count(), 1);
+    const pieces = seen.map((x) => x.text);
+    for (const p of pieces) for (let n = 6; n < EMAIL.length; n++) for (let i = 0; i + n <= EMAIL.length; i++) assert.ok(!p.includes(EMAIL.slice(i, i + n)) || p === EMAIL, `a piece shows part of the address: ${p}`);
     await page.screenshot({ path: join(SHOTS, 'session-replay-1280x800-light.png'), fullPage: true });
     await page.close();
   });
@@ -241,7 +251,7 @@ describe('readable evidence (Chromium)', () => {
     await page.waitForSelector('#export-csv');
     const [download] = await Promise.all([page.waitForEvent('download'), page.click('#export-csv')]);
     assert.match(download.suggestedFilename(), /^exchanges-.*\.csv$/);
-    const lines = readFileSync((await download.path())!, 'utf8').trim().split('\r\n');
+    const lines = readFileSync((await download.path()), 'utf8').trim().split('\r\n');
     assert.match(lines[0]!, /^id,started_at,/);
     assert.deepEqual(lines.slice(1).map((l) => l.split(',')[0]).sort(), [ids[0], ids[1]].sort(), 'exactly the listed gpt-4o exchanges');
     assert.match(await page.textContent('#export-status') ?? '', /Exported/);

@@ -58,7 +58,10 @@ function backtrack(trace, a, b, off) {
     const k = x - y;
     const prevK = k === -d || (k !== d && v[off + k - 1] < v[off + k + 1]) ? k + 1 : k - 1;
     const prevX = v[off + prevK], prevY = prevX - prevK;
-    while (x > prevX && y > prevY) rev.push({ op: ' ', text: a[--x] });
+    while (x > prevX && y > prevY) {
+      y--;
+      rev.push({ op: ' ', text: a[--x] });
+    }
     if (d > 0) {
       if (x === prevX) rev.push({ op: '+', text: b[--y] });
       else rev.push({ op: '-', text: a[--x] });

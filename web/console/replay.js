@@ -38,6 +38,8 @@ export function replayView(h, hidden, exchanges, o = {}) {
   const stage = h('div', { class: 'stage conversation', id: 'replay-stage' });
   /** @type {Step[]} */
   const steps = [];
+  /** What each exchange forgets when the replay starts over. @type {(() => void)[]} */
+  const resets = [];
   let offset = 0;
   /** @type {number | undefined} */
   let prevEnd;
@@ -46,7 +48,7 @@ export function replayView(h, hidden, exchanges, o = {}) {
     const total = typeof obj(x.timings).total_ms === 'number' ? /** @type {number} */ (obj(x.timings).total_ms) : 0;
     if (prevEnd !== undefined) offset += Math.min(Math.max(started - prevEnd, 0), MAX_GAP_MS);
     const at = offset;
-    steps.push(...exchangeSteps(h, hidden, x, at, stage, o.header));
+    steps.push(...exchangeSteps(h, hidden, x, at, stage, o.header, resets));
     const events = list(x.events);
     const last = events.length ? Math.max(...events.map((e) => (typeof e.t_ms === 'number' ? e.t_ms : 0))) : 0;
     offset = at + Math.max(total, last);
@@ -77,6 +79,7 @@ export function replayView(h, hidden, exchanges, o = {}) {
     if (timer) clearTimeout(timer);
     timer = null;
     stage.replaceChildren();
+    for (const r of resets) r();
     next = 0;
     pos = 0;
   };
@@ -127,10 +130,10 @@ export function replayView(h, hidden, exchanges, o = {}) {
 /**
  * The steps of one exchange: its request at `at`, then its answer — piece by piece for a stream.
  * @param {H} h @param {Hidden} hidden @param {Json} x @param {number} at @param {HTMLElement} stage
- * @param {((x: Json) => HTMLElement) | undefined} header
+ * @param {((x: Json) => HTMLElement) | undefined} header @param {(() => void)[]} resets
  * @returns {Step[]}
  */
-function exchangeSteps(h, hidden, x, at, stage, header) {
+function exchangeSteps(h, hidden, x, at, stage, header, resets) {
   const id = str(x.id);
   const article = () => /** @type {HTMLElement} */ (stage.querySelector(`article[data-exchange="${CSS.escape(id)}"]`));
   /** @type {Step[]} */
@@ -164,8 +167,13 @@ function exchangeSteps(h, hidden, x, at, stage, header) {
   }
   const { parts, deltas } = streamedAnswer(events);
   /** Per part: the text received so far, how much of it is on the page, and its element. */
-  const shown = parts.map(() => ({ text: '', released: 0, el: /** @type {HTMLElement | null} */ (null) }));
+  const fresh = () => parts.map(() => ({ text: '', released: 0, el: /** @type {HTMLElement | null} */ (null) }));
+  let shown = fresh();
   let answer = /** @type {HTMLElement | null} */ (null);
+  resets.push(() => {
+    shown = fresh();
+    answer = null;
+  });
   /** @param {number} i @param {number} t */
   const element = (i, t) => {
     if (!answer) {
