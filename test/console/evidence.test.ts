@@ -148,8 +148,9 @@ describe('readable evidence (Chromium)', () => {
     assert.match(decision, /EMAIL_ADDRESS in the request flagged by rule flag-emails/);
     assert.equal(await page.getAttribute('#decision a.rule >> nth=0', 'href'), `#/policies/${policyVersion}?rule=eng-may-chat`);
     await page.click('#decision a.rule >> nth=0');
-    await page.waitForSelector('pre');
+    await page.waitForSelector('#policy-source');
     assert.match(await page.textContent('main h1') ?? '', new RegExp(policyVersion));
+    assert.match(await page.textContent('mark.rule-line') ?? '', /id: eng-may-chat/, 'the rule is marked in the version\'s YAML');
     await page.close();
   });
 

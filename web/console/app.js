@@ -380,8 +380,27 @@ async function policiesView() {
     table(['#', 'version', 'action', 'mode', 'by', 'at'], list(res.activations).map((a) => [text(a.seq), text(a.version_id), text(a.action), text(a.mode), text(a.by), text(a.at)]), 'None.'));
 }
 
-/** @param {string} ref */
-async function policyView(ref) {
+/**
+ * A version's YAML with the lines that declare `rule` marked (a decision links here with `?rule=<id>`).
+ * @param {string} source @param {string | null} rule
+ */
+function policySource(source, rule) {
+  if (!rule) return [pre(source)];
+  const escaped = rule.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  const declares = new RegExp(`\\bid:\\s*["']?${escaped}["']?\\s*(?:[,}#]|$)`);
+  const lines = source.split('\n');
+  const found = lines.some((l) => declares.test(l));
+  return [
+    h('p', { class: found ? 'muted' : 'error', id: 'rule-note' }, found ? `Rule ${rule} is marked below.` : `Rule ${rule} is not declared in this version.`),
+    h('pre', { id: 'policy-source' }, ...lines.map((l, i) => {
+      const line = `${l}${i < lines.length - 1 ? '\n' : ''}`;
+      return declares.test(l) ? h('mark', { class: 'rule-line', tabindex: '0' }, line) : line;
+    })),
+  ];
+}
+
+/** @param {string} ref @param {URLSearchParams} q */
+async function policyView(ref, q) {
   const v = await api(`/admin/v1/policies/${encodeURIComponent(ref)}`);
   const at = `/admin/v1/policies/${encodeURIComponent(String(v.id))}`;
   const out = h('div', {});
@@ -415,7 +434,7 @@ async function policyView(ref) {
       h('button', { type: 'button', id: 'activate', onclick: () => void activate('enforce')() }, 'Activate'),
       h('button', { type: 'button', onclick: () => void activate('observe')() }, 'Activate in observe mode')),
     out,
-    h('h2', {}, 'Source'), pre(text(v.source)));
+    h('h2', {}, 'Source'), ...policySource(text(v.source), q.get('rule')));
 }
 
 async function auditView() {
@@ -471,7 +490,7 @@ async function render() {
     const view = kind === 'approvals' ? (decoded ? approvalView(decoded) : approvalsView(q))
       : kind === 'exchanges' ? (decoded ? exchangeView(decoded) : exchangesView(q))
       : kind === 'sessions' ? (decoded ? sessionView(decoded) : sessionsView())
-      : kind === 'policies' ? (decoded ? policyView(decoded) : policiesView())
+      : kind === 'policies' ? (decoded ? policyView(decoded, q) : policiesView())
       : kind === 'audit' ? auditView()
       : kind === 'usage' ? usageView({ api: (path) => api(path), h, table }, q)
       : kind === 'admin' ? adminView({ api: (path, o) => api(path, o), h, table, errorView }, () => void render())
