@@ -49,14 +49,21 @@ export function exportRoutes(d: ExportRouteDeps): Route[] {
         'cache-control': 'no-store',
         'x-content-type-options': 'nosniff',
       });
-      if (format === 'csv') await write(res, csvLine(CSV_COLUMNS.map((c) => c[0])));
-      for await (const row of rows(d.store, filter, max)) {
+      for await (const line of exportLines(d.store, filter, format, max)) {
         if (res.destroyed) return;
-        await write(res, format === 'csv' ? csvLine(CSV_COLUMNS.map((c) => c[1](row))) : `${JSON.stringify(exchangeSummary(row))}\n`);
+        await write(res, line);
       }
       res.end();
     },
   }];
+}
+
+export type ExportFormat = 'csv' | 'jsonl';
+
+/** The export's lines (the API's and `portcullis exchanges export`'s): a CSV header first, then one per exchange. */
+export async function* exportLines(store: Store, filter: ExchangeFilter, format: ExportFormat, max = MAX_EXPORT_ROWS): AsyncGenerator<string> {
+  if (format === 'csv') yield csvLine(CSV_COLUMNS.map((c) => c[0]));
+  for await (const row of rows(store, filter, max)) yield format === 'csv' ? csvLine(CSV_COLUMNS.map((c) => c[1](row))) : `${JSON.stringify(exchangeSummary(row))}\n`;
 }
 
 /** Newest first, as the list; pages follow `before` (ids sort by time). */

