@@ -86,6 +86,10 @@ describe('readable evidence (Chromium)', () => {
       tools: [{ name: 'get_weather', input_schema: { type: 'object', properties: { city: { type: 'string' } } } }] });
     await s3.finalMessage();
     ids.push((await t.gw.store.exchanges.list({ limit: 10 })).find((x) => x.endpoint === 'anthropic.messages')!.id);
+    // Outside the session: an OpenAI Responses call with instructions and a list of input items.
+    const plain = new OpenAI({ baseURL: t.openaiBase, apiKey: t.userKey, maxRetries: 0 });
+    const r4 = await plain.responses.create({ model: 'gpt-4o', instructions: 'Reply in French.', input: [{ role: 'user', content: 'Say hello to the team' }] }).withResponse();
+    ids.push(r4.response.headers.get('x-portcullis-exchange-id')!);
     for (const id of ids) await finishedExchange(t.gw, id);
   });
   after(async () => {
@@ -165,13 +169,23 @@ describe('readable evidence (Chromium)', () => {
     await page.close();
   });
 
+  it('an OpenAI Responses exchange: instructions as the system message, input items, the output text', async () => {
+    const page = await signedIn();
+    await page.goto(`${t.gw.url}/console/#/exchanges/${ids[3]}`);
+    await page.waitForSelector('#replay[data-state=done] .msg.assistant');
+    assert.equal(await page.textContent('.msg.system .text'), 'Reply in French.');
+    assert.equal(await page.textContent('.msg.user .text'), 'Say hello to the team');
+    assert.match(await page.textContent('.msg.assistant .text') ?? '', /Say hello to the team/);
+    await page.close();
+  });
+
   it('replays the session at its recorded pace: in order, each piece no sooner than its recorded offset; pause holds it', async () => {
     const page = await signedIn({ width: 1280, height: 800 });
     const sessions = (await (await fetch(`${t.gw.url}/admin/v1/sessions`, { headers: { authorization: `Bearer ${auditor}` } })).json()) as { data: { id: string; exchange_count: number }[] };
     const session = sessions.data.find((s) => s.exchange_count === 3)!;
     await page.goto(`${t.gw.url}/console/#/sessions/${session.id}`);
     await page.waitForSelector('#replay[data-state=done]');
-    assert.deepEqual(await page.locator('#replay-stage article').evaluateAll((a) => a.map((x) => x.getAttribute('data-exchange'))), ids, 'the exchanges in the order they happened');
+    assert.deepEqual(await page.locator('#replay-stage article').evaluateAll((a) => a.map((x) => x.getAttribute('data-exchange'))), ids.slice(0, 3), 'the exchanges in the order they happened');
     // The tool's result and the second user turn, as the client sent them.
     assert.match(await page.textContent('#replay-stage article:nth-child(2) .tool-result') ?? '', /18 °C and sunny/);
     // Watch every piece of answer as it is added: its recorded offset and when it appeared.
@@ -254,7 +268,7 @@ describe('readable evidence (Chromium)', () => {
     assert.match(download.suggestedFilename(), /^exchanges-.*\.csv$/);
     const lines = readFileSync((await download.path()), 'utf8').trim().split('\r\n');
     assert.match(lines[0]!, /^id,started_at,/);
-    assert.deepEqual(lines.slice(1).map((l) => l.split(',')[0]).sort(), [ids[0], ids[1]].sort(), 'exactly the listed gpt-4o exchanges');
+    assert.deepEqual(lines.slice(1).map((l) => l.split(',')[0]).sort(), [ids[0], ids[1], ids[3]].sort(), 'exactly the listed gpt-4o exchanges');
     assert.match(await page.textContent('#export-status') ?? '', /Exported/);
     await page.close();
   });
