@@ -49,9 +49,16 @@ export function exportRoutes(d: ExportRouteDeps): Route[] {
         'cache-control': 'no-store',
         'x-content-type-options': 'nosniff',
       });
-      for await (const line of exportLines(d.store, filter, format, max)) {
-        if (res.destroyed) return;
-        await write(res, line);
+      try {
+        for await (const line of exportLines(d.store, filter, format, max)) {
+          if (res.destroyed) return;
+          await write(res, line);
+        }
+      } catch (err) {
+        // The status line is sent: a store failure mid-export ends the response without its last chunk, so the
+        // client sees a broken download rather than a file that looks complete.
+        res.destroy(err instanceof Error ? err : new Error('export failed'));
+        return;
       }
       res.end();
     },

@@ -125,6 +125,20 @@ describe('exchange export (CSV, JSONL)', () => {
     assert.equal((await get(auditor, 'format=csv&status=nope')).status, 400);
   });
 
+  it('a store failure mid-export breaks the download instead of ending it like a complete file', async () => {
+    const exchanges = t.gw.store.exchanges;
+    const list = exchanges.list.bind(exchanges);
+    exchanges.list = () => Promise.reject(new Error('store unavailable'));
+    try {
+      // The status line may or may not have reached the client before the connection broke; either way the
+      // download fails rather than ending like a complete (but empty) file.
+      await assert.rejects(get(auditor, 'format=csv').then((r) => r.text()));
+    } finally {
+      exchanges.list = list;
+    }
+    assert.equal((await get(auditor, 'format=csv')).status, 200);
+  });
+
   it('portcullis exchanges export writes the same lines from the store, chained as exchanges.export', async () => {
     writeFileSync(join(t.dir, 'cli.yaml'), `store:\n  url: sqlite:${join(t.dir, 'portcullis.db')}\nmaster_key: env:PCL_TEST_MASTER\nproviders: [{ name: m, type: mock }]\nroutes: [{ model: "*", provider: m }]\n`);
     const cli = async (...argv: string[]) => {
