@@ -19,6 +19,7 @@ import { ExchangeRecorder } from './audit/recorder.ts';
 import type { ExchangeObserver } from './audit/exchange-observer.ts';
 import { createAdminActivity } from './admin/activity.ts';
 import { auditRoutes } from './admin/audit-routes.ts';
+import { exportRoutes } from './admin/export-routes.ts';
 import { eventsRoutes } from './admin/events-routes.ts';
 import { credentialRefusedAlert } from './proxy/credential-alert.ts';
 import { adminRoutes } from './admin/routes.ts';
@@ -155,6 +156,8 @@ async function composeGateway(o: GatewayOptions, onFailedStart: (close: () => Pr
   const mcp = await startMcpFront({ config, store, keyring, clock, logger, baseDir, env, recorder, authenticate, guard: () => guard, publicUrl: () => config.server.public_url ?? url, approvals: governance.approvals.gate, budgets: governance.enforcer });
   onFailedStart(() => mcp.close());
   const routes: Route[] = activity.wrap([
+    // Before `/admin/v1/exchanges/:id`, which would otherwise take `export` for an id.
+    ...exportRoutes({ store, log: evidence.audit.log, authenticate: adminAuthenticate }),
     ...adminRoutes({
       store, keyring, clock, authenticate: adminAuthenticate,
       onKeyRevoked: (id) => apiKeys.invalidate(id),

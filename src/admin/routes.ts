@@ -116,7 +116,8 @@ export function adminRoutes(d: AdminDeps): Route[] {
 
 const STATUSES = new Set<ExchangeStatus>(['in_progress', 'completed', 'upstream_error', 'client_aborted', 'incomplete', 'rejected', 'failed']);
 
-function exchangeFilter(q: URLSearchParams): ExchangeFilter {
+/** The list's filters from a query (the export reads the same ones, with its own larger `limit`). */
+export function exchangeFilter(q: URLSearchParams, maxLimit = 1000): ExchangeFilter {
   const f: ExchangeFilter = {};
   const status = q.get('status');
   if (status) {
@@ -136,6 +137,6 @@ function exchangeFilter(q: URLSearchParams): ExchangeFilter {
     }
   }
   const limit = q.get('limit');
-  if (limit) f.limit = Math.min(1000, Math.max(1, Number(limit) || 50));
+  if (limit) f.limit = Math.min(maxLimit, Math.max(1, Number(limit) || 50));
   return f;
 }

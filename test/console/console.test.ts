@@ -166,7 +166,9 @@ approvals:
     await page.click('main table a[href^="#/exchanges/"]');
     await page.waitForSelector('main h2');
     const detail = await page.textContent('main') ?? '';
-    assert.match(detail, /client request/);
+    // The exchange reads as evidence (test/console/evidence.test.ts covers it in depth): decision, conversation, bodies.
+    assert.match(detail, /Conversation/);
+    assert.match(detail, /What the client sent/);
     assert.match(detail, /user:alice/);
     await page.goto(`${t.gw.url}/console/#/audit`);
     await page.click('#verify');

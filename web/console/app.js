@@ -1,5 +1,7 @@
 // @ts-check
 import { adminView } from './admin.js';
+import { changesView, decisionView, Hidden, recordedBodies } from './evidence.js';
+import { replayView } from './replay.js';
 import { usageView } from './usage.js';
 
 /**
@@ -271,43 +273,78 @@ async function exchangesView(q) {
     inputs.forEach((i) => i.value.trim() && next.set(i.name, i.value.trim()));
     location.hash = `#/exchanges?${next.toString()}`;
   };
+  const exportStatus = h('span', { role: 'status', id: 'export-status' });
+  /** @param {'csv' | 'jsonl'} format */
+  const exportButton = (format) => h('button', { type: 'button', id: `export-${format}`, onclick: () => void exportList(params, format, exportStatus) }, `Export ${format.toUpperCase()}`);
   return h('section', {},
     h('h1', {}, 'Exchanges'),
     range,
     h('form', { class: 'filters', onsubmit: apply }, ...inputs.map((i) => h('label', {}, i.name, i)), h('button', { type: 'submit' }, 'Filter')),
+    h('div', { class: 'buttons', role: 'group', 'aria-label': 'Export this list' }, exportButton('csv'), exportButton('jsonl'), exportStatus),
     table(['exchange', 'started', 'who', 'model', 'status', 'HTTP', 'error'],
       rows.map((x) => [link('exchanges', x.id), text(x.started_at), text(x.subject), text(x.model), text(x.status), text(x.http_status), text(x.error_code)]),
       'No recorded exchanges match.'));
 }
 
-/** @param {Json} x */
-function exchangeBody(x) {
-  const parts = [facts(x, ['id', 'started_at', 'finished_at', 'subject', 'endpoint', 'model', 'provider', 'upstream_model', 'stream', 'status', 'forwarded', 'http_status', 'error_code', 'session_id'])];
-  for (const k of ['decision', 'findings', 'usage', 'timings', 'client_request']) {
-    if (x[k] !== undefined && x[k] !== null) parts.push(h('h2', {}, k.replaceAll('_', ' ')), pre(x[k]));
+/**
+ * Downloads the filtered list (every match, not only the page shown) from the export endpoint, which is chained
+ * in the audit trail as `exchanges.export`. The credential goes in the header, so the file is fetched here and
+ * handed to the browser as a download.
+ * @param {URLSearchParams} params @param {'csv' | 'jsonl'} format @param {HTMLElement} status
+ */
+async function exportList(params, format, status) {
+  const q = new URLSearchParams(params);
+  q.delete('limit');
+  q.set('format', format);
+  status.replaceChildren('Exporting…');
+  try {
+    const res = await fetch(`/admin/v1/exchanges/export?${q.toString()}`, { headers: { authorization: `Bearer ${sessionStorage.getItem(TOKEN_KEY) ?? ''}` }, cache: 'no-store' });
+    if (res.status === 401) return signOut('Your credential was not accepted (expired or revoked). Sign in again.');
+    if (!res.ok) {
+      const e = obj(obj(await res.json().catch(() => ({}))).error);
+      throw new ApiError(res.status, typeof e.code === 'string' ? e.code : 'error', typeof e.message === 'string' ? e.message : `HTTP ${res.status}`);
+    }
+    const url = URL.createObjectURL(await res.blob());
+    const a = h('a', { href: url, download: `exchanges-${new Date().toISOString().slice(0, 19).replaceAll(':', '')}.${format}` });
+    document.body.append(a);
+    a.click();
+    a.remove();
+    setTimeout(() => URL.revokeObjectURL(url), 60_000);
+    status.replaceChildren(`Exported as ${format.toUpperCase()}.`);
+  } catch (err) {
+    status.replaceChildren(errorView(err));
   }
-  // What the provider received, said the same way as the CLI (src/audit/exchange-view.ts PROVIDER_RECEIVED_TEXT).
-  parts.push(h('h2', {}, 'upstream request'), x.upstream_request_modified === true ? pre(x.upstream_request) : h('p', { class: 'upstream-note' }, providerReceivedText(x)));
-  if (x.response !== undefined && x.response !== null) parts.push(h('h2', {}, 'response'), pre(x.response));
-  const events = list(x.events);
-  if (events.length > 0) {
-    parts.push(h('h2', {}, `stream (${events.length} events)`), table(['+ms', 'event', 'data'], events.map((e) => [text(e.t_ms), text(e.event), h('code', {}, text(e.data))]), ''));
-  }
-  return parts;
 }
 
 /** @param {Json} x */
-function providerReceivedText(x) {
-  if (x.forwarded === false) return 'Not sent to the provider: the gateway refused this request.';
-  if (x.forwarded === true) return 'The provider received the same bytes the client sent.';
-  return 'Unknown whether it was sent: the exchange did not finish.';
+function exchangeFacts(x) {
+  return facts(x, ['started_at', 'finished_at', 'subject', 'endpoint', 'model', 'provider', 'upstream_model', 'stream', 'status', 'forwarded', 'http_status', 'error_code', 'client_ip', 'user_agent']);
 }
 
 /** @param {string} id */
 async function exchangeView(id) {
   const x = await api(`/admin/v1/exchanges/${encodeURIComponent(id)}`);
-  return h('section', {}, h('h1', {}, 'Exchange ', h('code', {}, text(x.id))), ...exchangeBody(x));
+  // Finding values are hidden everywhere on this page (src: web/console/evidence.js).
+  const hidden = new Hidden();
+  hidden.addExchange(x);
+  const usage = obj(x.usage), timings = obj(x.timings);
+  const events = list(x.events);
+  return h('section', {}, h('h1', {}, 'Exchange ', h('code', {}, text(x.id))),
+    exchangeFacts(x),
+    h('h2', {}, 'Decision'), decisionView(h, x),
+    h('h2', {}, 'Conversation'), replayView(h, hidden, [x]),
+    h('h2', {}, 'What the provider received'), changesView(h, hidden, x),
+    h('h2', {}, 'Usage and timings'),
+    h('p', {}, `${text(usage.input_tokens)} tokens in, ${text(usage.output_tokens)} out; first byte from the provider after ${ms(timings.upstream_first_byte_ms)}, to the client after ${ms(timings.client_first_byte_ms)}, done after ${ms(timings.total_ms)}.`),
+    events.length > 0 && !hidden.requestUnlocated && !hidden.answerUnlocated.has(String(x.id))
+      ? h('details', { class: 'recorded' }, h('summary', {}, `Stream events (${events.length}) with their recorded times`),
+        table(['+ms', 'event', 'data'], events.map((e) => [text(e.t_ms), text(e.event), h('code', {}, ...hidden.nodes(h, text(e.data)))]), ''))
+      : null,
+    recordedBodies(h, hidden, x));
 }
+
+/** @param {unknown} v */
+const ms = (v) => (typeof v === 'number' ? `${Math.round(v)} ms` : '—');
 
 async function sessionsView() {
   const rows = list((await api('/admin/v1/sessions?limit=100')).data);
@@ -318,9 +355,16 @@ async function sessionsView() {
 /** @param {string} id */
 async function sessionView(id) {
   const s = await api(`/admin/v1/sessions/${encodeURIComponent(id)}`);
-  const section = h('section', {}, h('h1', {}, 'Session ', h('code', {}, text(s.id))), facts(s, ['subject', 'grouped_by', 'first_at', 'last_at', 'exchange_count']));
-  for (const x of list(s.exchanges)) section.append(h('article', {}, h('h2', {}, link('exchanges', x.id), ` — ${text(x.started_at)}`), ...exchangeBody(x)));
-  return section;
+  const exchanges = list(s.exchanges);
+  // One set of hidden values for the whole session: a value from one turn stays hidden when a later turn repeats it.
+  const hidden = new Hidden();
+  for (const x of exchanges) hidden.addExchange(x);
+  /** @param {Json} x */
+  const header = (x) => h('h2', {}, link('exchanges', x.id), ` — ${text(x.started_at)} · ${text(x.model)} · ${text(x.status)} · ${text(obj(x.decision).effect ?? x.error_code)}`);
+  return h('section', {}, h('h1', {}, 'Session ', h('code', {}, text(s.id))), facts(s, ['subject', 'grouped_by', 'first_at', 'last_at', 'exchange_count']),
+    h('h2', {}, 'Replay'),
+    h('p', { class: 'muted' }, 'Each request appears when it was sent and each streamed answer at the pace it was recorded (pauses between exchanges are shortened to 2 s). Findings show their type and action, never their value.'),
+    replayView(h, hidden, exchanges, { header }));
 }
 
 async function policiesView() {
@@ -336,8 +380,27 @@ async function policiesView() {
     table(['#', 'version', 'action', 'mode', 'by', 'at'], list(res.activations).map((a) => [text(a.seq), text(a.version_id), text(a.action), text(a.mode), text(a.by), text(a.at)]), 'None.'));
 }
 
-/** @param {string} ref */
-async function policyView(ref) {
+/**
+ * A version's YAML with the lines that declare `rule` marked (a decision links here with `?rule=<id>`).
+ * @param {string} source @param {string | null} rule
+ */
+function policySource(source, rule) {
+  if (!rule) return [pre(source)];
+  const escaped = rule.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  const declares = new RegExp(`\\bid:\\s*["']?${escaped}["']?\\s*(?:[,}#]|$)`);
+  const lines = source.split('\n');
+  const found = lines.some((l) => declares.test(l));
+  return [
+    h('p', { class: found ? 'muted' : 'error', id: 'rule-note' }, found ? `Rule ${rule} is marked below.` : `Rule ${rule} is not declared in this version.`),
+    h('pre', { id: 'policy-source' }, ...lines.map((l, i) => {
+      const line = `${l}${i < lines.length - 1 ? '\n' : ''}`;
+      return declares.test(l) ? h('mark', { class: 'rule-line', tabindex: '0' }, line) : line;
+    })),
+  ];
+}
+
+/** @param {string} ref @param {URLSearchParams} q */
+async function policyView(ref, q) {
   const v = await api(`/admin/v1/policies/${encodeURIComponent(ref)}`);
   const at = `/admin/v1/policies/${encodeURIComponent(String(v.id))}`;
   const out = h('div', {});
@@ -371,7 +434,7 @@ async function policyView(ref) {
       h('button', { type: 'button', id: 'activate', onclick: () => void activate('enforce')() }, 'Activate'),
       h('button', { type: 'button', onclick: () => void activate('observe')() }, 'Activate in observe mode')),
     out,
-    h('h2', {}, 'Source'), pre(text(v.source)));
+    h('h2', {}, 'Source'), ...policySource(text(v.source), q.get('rule')));
 }
 
 async function auditView() {
@@ -427,7 +490,7 @@ async function render() {
     const view = kind === 'approvals' ? (decoded ? approvalView(decoded) : approvalsView(q))
       : kind === 'exchanges' ? (decoded ? exchangeView(decoded) : exchangesView(q))
       : kind === 'sessions' ? (decoded ? sessionView(decoded) : sessionsView())
-      : kind === 'policies' ? (decoded ? policyView(decoded) : policiesView())
+      : kind === 'policies' ? (decoded ? policyView(decoded, q) : policiesView())
       : kind === 'audit' ? auditView()
       : kind === 'usage' ? usageView({ api: (path) => api(path), h, table }, q)
       : kind === 'admin' ? adminView({ api: (path, o) => api(path, o), h, table, errorView }, () => void render())

@@ -1,4 +1,8 @@
 import { exchangeDecisionView, exchangeDetail, exchangeSummary, PROVIDER_RECEIVED_TEXT, providerReceived } from '../../audit/exchange-view.ts';
+import { once, type EventEmitter } from 'node:events';
+import { createWriteStream } from 'node:fs';
+import { exchangeFilter } from '../../admin/routes.ts';
+import { exportLines, MAX_EXPORT_ROWS } from '../../admin/export-routes.ts';
 import type { ExchangeStatus } from '../../store/ports.ts';
 import { openStoreSession, parse } from '../context.ts';
 import { chainCliAction } from '../audited.ts';
@@ -7,15 +11,16 @@ import { print, printJson, UsageError, type CliCommand } from '../io.ts';
 
 export const exchangesCommand: CliCommand = {
   summary: 'list and inspect recorded exchanges',
-  usage: 'portcullis exchanges list [--subject S] [--model M] [--status S] [--since ISO] [--limit N] [--json] [--config FILE]\n       portcullis exchanges show ID [--json] [--config FILE]\n       portcullis exchanges explain ID [--json] [--config FILE]',
+  usage: 'portcullis exchanges list [--subject S] [--model M] [--status S] [--since ISO] [--limit N] [--json] [--config FILE]\n       portcullis exchanges show ID [--json] [--config FILE]\n       portcullis exchanges explain ID [--json] [--config FILE]\n       portcullis exchanges export [--format csv|jsonl] [--subject S] [--model M] [--status S] [--since ISO] [--until ISO] [--limit N] [--out FILE] [--config FILE]',
   async run(args, io) {
     const [sub, ...rest] = args;
     const { values, positionals } = parse(rest, {
       subject: { type: 'string' }, model: { type: 'string' }, status: { type: 'string' }, since: { type: 'string' },
-      limit: { type: 'string' }, json: { type: 'boolean' },
+      limit: { type: 'string' }, json: { type: 'boolean' }, until: { type: 'string' }, format: { type: 'string' }, out: { type: 'string' },
     });
-    if (sub !== 'list' && sub !== 'show' && sub !== 'explain') throw new UsageError('expected list, show or explain');
-    if (sub !== 'list' && positionals.length !== 1) throw new UsageError('give the exchange id');
+    if (sub !== 'list' && sub !== 'show' && sub !== 'explain' && sub !== 'export') throw new UsageError('expected list, show, explain or export');
+    if (sub !== 'list' && sub !== 'export' && positionals.length !== 1) throw new UsageError('give the exchange id');
+    if (sub === 'export') return exportExchanges(values, io);
     const s = await openStoreSession(values.config, io);
     try {
       if (sub === 'explain') {
@@ -57,6 +62,44 @@ export const exchangesCommand: CliCommand = {
     }
   },
 };
+
+/**
+ * The API's export (GET /admin/v1/exchanges/export) on the store directly: the same filters, lines and CSV
+ * neutralising, chained as `exchanges.export` before the first line is written.
+ */
+async function exportExchanges(values: Record<string, string | boolean | undefined>, io: Parameters<CliCommand['run']>[1]): Promise<number> {
+  const format = values.format ?? 'csv';
+  if (format !== 'csv' && format !== 'jsonl') throw new UsageError('--format must be csv or jsonl');
+  const q = new URLSearchParams();
+  for (const k of ['subject', 'model', 'status', 'since', 'until', 'limit']) if (typeof values[k] === 'string') q.set(k, values[k]);
+  let filter;
+  try {
+    filter = exchangeFilter(q, MAX_EXPORT_ROWS);
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+  const s = await openStoreSession(values.config as string | undefined, io);
+  try {
+    const max = filter.limit ?? MAX_EXPORT_ROWS;
+    await chainCliAction(s, {
+      action: 'exchanges.export', target: null,
+      details: { format, limit: max, subject: filter.subject ?? null, model: filter.model ?? null, status: filter.status ?? null, since: filter.since ?? null, until: filter.until ?? null, before: null },
+    });
+    const out = typeof values.out === 'string' ? createWriteStream(values.out, { mode: 0o600 }) : io.stdout;
+    await writeAll(out, exportLines(s.store, filter, format, max));
+    if (out !== io.stdout) {
+      (out as NodeJS.WritableStream).end();
+      await once(out as NodeJS.WritableStream & EventEmitter, 'finish');
+    }
+    return 0;
+  } finally {
+    await s.close();
+  }
+}
+
+async function writeAll(out: NodeJS.WritableStream, lines: AsyncIterable<string>): Promise<void> {
+  for await (const line of lines) if (!out.write(line)) await once(out as NodeJS.WritableStream & EventEmitter, 'drain');
+}
 
 function printHuman(out: NodeJS.WritableStream, d: Record<string, unknown>): void {
   for (const k of ['id', 'started_at', 'subject', 'endpoint', 'model', 'provider', 'upstream_model', 'stream', 'status', 'forwarded', 'http_status', 'error_code']) {
