@@ -87,22 +87,23 @@ export const alertsConfigSchema = {
 } as const;
 
 /** What the JSON Schema cannot say; each issue names the key path. */
-export function checkAlertsConfig(c: AlertsConfig): string[] {
-  const issues: string[] = [];
+export function checkAlertsConfig(c: AlertsConfig): { path: string; message: string }[] {
+  const issues: { path: string; message: string }[] = [];
+  const add = (path: string, message: string): void => void issues.push({ path, message });
   const seen = new Set<string>();
   c.rules.forEach((r, i) => {
     const at = `alerts.rules[${i}]`;
-    if (seen.has(r.id)) issues.push(`${at}.id: duplicate rule id ${r.id}`);
+    if (seen.has(r.id)) add(`${at}.id`, `duplicate rule id ${r.id}`);
     seen.add(r.id);
     const counted = r.kind === 'refusals' || r.kind === 'findings' || r.kind === 'approvals_denied' || r.kind === 'spend';
-    if (counted && r.threshold === undefined) issues.push(`${at}.threshold: required for kind ${r.kind}`);
-    if (counted && r.kind !== 'spend' && r.window_minutes === undefined) issues.push(`${at}.window_minutes: required for kind ${r.kind}`);
-    if (!counted && (r.threshold !== undefined || r.window_minutes !== undefined)) issues.push(`${at}: kind ${r.kind} fires on the first new value; threshold and window_minutes do not apply`);
-    if (r.kind === 'spend' && r.window_minutes !== undefined) issues.push(`${at}.window_minutes: spend is counted per UTC day`);
-    if (!counted && r.by !== undefined && r.by !== 'subject') issues.push(`${at}.by: kind ${r.kind} is per identity`);
-    if (r.respond === 'suspend' && (r.by ?? (r.kind === 'spend' ? 'group' : 'subject')) !== 'subject') issues.push(`${at}.respond: suspend needs a rule by subject (one identity to suspend)`);
-    if (r.codes && r.kind !== 'refusals') issues.push(`${at}.codes: only for kind refusals`);
-    if (r.finding_types && r.kind !== 'findings') issues.push(`${at}.finding_types: only for kind findings`);
+    if (counted && r.threshold === undefined) add(`${at}.threshold`, `required for kind ${r.kind}`);
+    if (counted && r.kind !== 'spend' && r.window_minutes === undefined) add(`${at}.window_minutes`, `required for kind ${r.kind}`);
+    if (!counted && (r.threshold !== undefined || r.window_minutes !== undefined)) add(`${at}`, `kind ${r.kind} fires on the first new value; threshold and window_minutes do not apply`);
+    if (r.kind === 'spend' && r.window_minutes !== undefined) add(`${at}.window_minutes`, `spend is counted per UTC day`);
+    if (!counted && r.by !== undefined && r.by !== 'subject') add(`${at}.by`, `kind ${r.kind} is per identity`);
+    if (r.respond === 'suspend' && (r.by ?? (r.kind === 'spend' ? 'group' : 'subject')) !== 'subject') add(`${at}.respond`, `suspend needs a rule by subject (one identity to suspend)`);
+    if (r.codes && r.kind !== 'refusals') add(`${at}.codes`, `only for kind refusals`);
+    if (r.finding_types && r.kind !== 'findings') add(`${at}.finding_types`, `only for kind findings`);
   });
   return issues;
 }

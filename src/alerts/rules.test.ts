@@ -88,7 +88,7 @@ test('compiled thresholds: spend in micro-dollars per UTC day; config checks nam
   assert.deepEqual([m.get('s')!.threshold, m.get('s')!.window], [2_500_000, 'day']);
   assert.deepEqual([m.get('r')!.threshold, m.get('r')!.window, m.get('r')!.mode], [3, 600_000, 'threshold']);
   const issues = checkAlertsConfig({ ...ALERTS_DEFAULTS, rules: [rule({ id: 'x', kind: 'refusals' }), rule({ id: 'x', kind: 'spend', threshold: 1, respond: 'suspend' })] });
-  assert.deepEqual(issues, [
+  assert.deepEqual(issues.map((i) => `${i.path}: ${i.message}`), [
     'alerts.rules[0].threshold: required for kind refusals', 'alerts.rules[0].window_minutes: required for kind refusals',
     'alerts.rules[1].id: duplicate rule id x', 'alerts.rules[1].respond: suspend needs a rule by subject (one identity to suspend)',
   ]);
