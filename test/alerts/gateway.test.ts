@@ -2,8 +2,10 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { readFileSync } from 'node:fs';
 import { PassThrough } from 'node:stream';
 import { after, before, test } from 'node:test';
+import { Ajv } from 'ajv';
 import OpenAI from 'openai';
 import { runCli } from '../../src/cli/main.ts';
 import { eventually, startTestGateway, type TestGateway } from '../helpers/gateway.ts';
@@ -56,6 +58,15 @@ after(async () => {
   await pg.stop();
   receiver.close();
 });
+
+const SCHEMA = JSON.parse(readFileSync(new URL('../../schemas/admin-api.schema.json', import.meta.url), 'utf8')) as { $id: string };
+const ajv = new Ajv({ allErrors: true, strict: false });
+ajv.addSchema(SCHEMA);
+/** Answers match schemas/admin-api.schema.json (the routes test/cli/api-schema.test.ts cannot reach without a firing). */
+function matches(name: string, value: unknown): void {
+  const v = ajv.getSchema(`${SCHEMA.$id}#/definitions/${name}`)!;
+  assert.ok(v(value), `${name}: ${ajv.errorsText(v.errors)}`);
+}
 
 async function admin(t: TestGateway, method: string, path: string, body?: unknown): Promise<{ status: number; body: Record<string, unknown> }> {
   const r = await fetch(new URL(path, t.gw.url), { method, headers: { authorization: `Bearer ${a.adminKey}`, 'content-type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body) });
@@ -122,6 +133,8 @@ test('refusals across two replicas open one investigation, notify once, and susp
   assert.equal(await refusedWith(a, a.userKey), 'ok', 'others are not affected');
   const detail = await admin(a, 'GET', `/admin/v1/investigations/${String(inv.id)}`);
   assert.equal(detail.body.suspended, true);
+  matches('investigation_detail', detail.body);
+  matches('suspension_list', (await admin(b, 'GET', '/admin/v1/suspensions')).body);
   assert.deepEqual((detail.body.exchanges as { status: string; error_code: string }[]).map((x) => `${x.status}:${x.error_code}`), Array(4).fill('rejected:unknown_model'));
 
   // The audit trail holds the firing, chained.
@@ -131,6 +144,8 @@ test('refusals across two replicas open one investigation, notify once, and susp
   // Work the investigation with the CLI, lift the suspension; both replicas let mallory through again.
   assert.equal((await cli(b, ['investigations', 'assign', String(inv.id)])).code, 0);
   assert.equal((await cli(a, ['investigations', 'note', String(inv.id), '--text', 'talked to mallory'])).code, 0);
+  const noted = await admin(a, 'POST', `/admin/v1/investigations/${String(inv.id)}/notes`, { text: '<img src=x onerror=alert(1)>' });
+  matches('investigation', noted.body);
   const lifted = await cli(a, ['suspensions', 'lift', 'user:mallory']);
   assert.equal(lifted.code, 0, lifted.out);
   for (const t of [a, b]) for (const k of [k1, k2]) assert.equal(await eventually(async () => ((await refusedWith(t, k)) === 'ok' ? 'ok' : undefined), 5000), 'ok');
@@ -139,6 +154,7 @@ test('refusals across two replicas open one investigation, notify once, and susp
   const shown = await cli(b, ['investigations', 'show', String(inv.id)]);
   assert.match(shown.out, /state\s+closed/);
   assert.match(shown.out, /note .* user:admin: talked to mallory/);
+  matches('investigation', ((await admin(b, 'GET', '/admin/v1/investigations?state=closed')).body.data as unknown[])[0]);
   const again = await admin(a, 'POST', `/admin/v1/investigations/${String(inv.id)}/notes`, { text: 'late' });
   assert.equal(again.status, 409, 'a closed investigation does not change');
   const asUser = await fetch(new URL('/admin/v1/investigations', a.gw.url), { headers: { authorization: `Bearer ${a.userKey}` } });
