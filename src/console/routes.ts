@@ -13,6 +13,7 @@ const ASSETS = {
   'app.js': 'text/javascript; charset=utf-8',
   'usage.js': 'text/javascript; charset=utf-8',
   'admin.js': 'text/javascript; charset=utf-8',
+  'investigations.js': 'text/javascript; charset=utf-8',
   'app.css': 'text/css; charset=utf-8',
   // The charting library (uPlot, MIT, a pinned dependency) is served from this origin like the console itself:
   // no CDN, and the CSP stays 'self' only.

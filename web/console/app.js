@@ -1,6 +1,7 @@
 // @ts-check
 import { adminView } from './admin.js';
 import { usageView } from './usage.js';
+import { investigationsView, investigationView } from './investigations.js';
 
 /**
  * Portcullis web console (docs/console.md). A thin client of the admin API: every view is one or two API calls
@@ -430,6 +431,9 @@ async function render() {
       : kind === 'policies' ? (decoded ? policyView(decoded) : policiesView())
       : kind === 'audit' ? auditView()
       : kind === 'usage' ? usageView({ api: (path) => api(path), h, table }, q)
+      : kind === 'investigations' ? (decoded
+        ? investigationView({ api: (path, o) => api(path, o), h, table, errorView }, decoded, () => void render())
+        : investigationsView({ api: (path, o) => api(path, o), h, table, errorView }, q))
       : kind === 'admin' ? adminView({ api: (path, o) => api(path, o), h, table, errorView }, () => void render())
       : Promise.resolve(h('p', {}, 'No such page.'));
     main.replaceChildren(await view);
