@@ -1,5 +1,5 @@
 /**
- * `alerts:` config section (docs/alerts.md, docs/configuration.md#alerts). Rules live in the gateway config, not in
+ * `alerts:` config section (docs/alerts.md, docs/configuration.md#keys). Rules live in the gateway config, not in
  * the policy document: they name webhook receivers (whose headers carry secrets, resolved from references) and
  * page people, which is the security team's operation of the gateway rather than policy authors' decisions about
  * requests; and every replica must evaluate the same rules, which the config (deployed with the fleet and kept in
