@@ -76,18 +76,22 @@ export function* applyHits(hits: readonly Hit[], rules: ReadonlyMap<string, Aler
     const lastFiredAt = num(state[0]?.last_fired_at);
     const crossings: Crossing[] = [];
     if (rule.mode === 'novel') {
-      for (const hit of group) {
-        const known = yield q('SELECT 1 AS known FROM alert_seen WHERE rule_id = $1 AND subject = $2 LIMIT 1', rule.id, hit.subject);
+      // The first hit of each value in this batch (hits are in time order); the state row lock makes this exact.
+      const firstOf = new Map<string, Hit>();
+      for (const hit of group) if (!firstOf.has(hit.value ?? '')) firstOf.set(hit.value ?? '', hit);
+      let known = (yield q('SELECT 1 AS known FROM alert_seen WHERE rule_id = $1 AND subject = $2 LIMIT 1', rule.id, first.subject)).length > 0;
+      for (const [value, hit] of firstOf) {
         const added = yield q(`INSERT INTO alert_seen (rule_id, subject, value, first_at) VALUES ($1, $2, $3, $4)
-          ON CONFLICT (rule_id, subject, value) DO NOTHING RETURNING value`, rule.id, hit.subject, hit.value ?? '', hit.at);
+          ON CONFLICT (rule_id, subject, value) DO NOTHING RETURNING value`, rule.id, first.subject, value, hit.at);
         // The first value of a subject is its baseline, not news.
-        if (added.length > 0 && known.length > 0) crossings.push({ at: hit.at, windowKey: hit.value ?? '', weight: 1, exchangeIds: [hit.exchangeId] });
+        if (added.length > 0 && known) crossings.push({ at: hit.at, windowKey: value, weight: 1, exchangeIds: [hit.exchangeId] });
+        known = true;
       }
     } else {
-      for (const hit of group) {
-        yield q(`INSERT INTO alert_hits (rule_id, subject, at, exchange_id, weight) VALUES ($1, $2, $3, $4, $5)
-          ON CONFLICT (rule_id, subject, exchange_id) DO NOTHING`, rule.id, hit.subject, hit.at, hit.exchangeId, Math.round(hit.weight));
-      }
+      // One statement for the group's hits (5 parameters each; a batch stays far below SQLite's 32766).
+      const values = group.map((_, k) => `($1, $2, $${3 * k + 3}, $${3 * k + 4}, $${3 * k + 5})`).join(', ');
+      yield q(`INSERT INTO alert_hits (rule_id, subject, at, exchange_id, weight) VALUES ${values} ON CONFLICT (rule_id, subject, exchange_id) DO NOTHING`,
+        rule.id, first.subject, ...group.flatMap((hit) => [hit.at, hit.exchangeId, Math.round(hit.weight)]));
       const minAt = Math.min(...group.map((h) => h.at));
       const from = rule.window === 'day' ? minAt - (minAt % DAY_MS) : minAt - rule.window;
       const counted = yield q('SELECT at, weight, exchange_id FROM alert_hits WHERE rule_id = $1 AND subject = $2 AND at > $3 AND at >= $4 ORDER BY at',
