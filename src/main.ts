@@ -36,6 +36,7 @@ import { Replica } from './fleet/replica.ts';
 import { startMcpFront } from './mcp/index.ts';
 import { startProviders, type StartedProviders } from './providers.ts';
 import { startAnalytics } from './compose/analytics.ts';
+import { startAlerts, type Alerts } from './compose/alerts.ts';
 
 export interface GatewayOptions {
   config: Config;
@@ -65,6 +66,8 @@ export interface GatewayHandle {
   governance: Governance;
   /** Audit trail and SIEM events (src/compose/evidence.ts). */
   evidence: Evidence;
+  /** Alert rules, investigations and suspensions (src/compose/alerts.ts). */
+  alerts: Alerts;
   /** This process's replica lease: owner of the exchanges it records, recoverer of dead replicas' (src/fleet/replica.ts). */
   replica: Replica;
   /** Swap the guard (policy + content) atomically; in-flight exchanges keep theirs. */
@@ -146,6 +149,8 @@ async function composeGateway(o: GatewayOptions, onFailedStart: (close: () => Pr
   });
   const analytics = startAnalytics({ config, store, clock, logger, prices: () => governance.enforcer.budgets });
   onFailedStart(() => analytics.stop());
+  const alerts = await startAlerts({ config, store, clock, logger, evidence, baseDir, env, prices: () => governance.enforcer.budgets, publicUrl: () => config.server.public_url ?? url });
+  onFailedStart(() => alerts.stop());
   const activity = createAdminActivity({
     requested: (r) => evidence.recordAdminRequest(r),
     record: (a) => evidence.recordAdmin(a),
@@ -153,7 +158,13 @@ async function composeGateway(o: GatewayOptions, onFailedStart: (close: () => Pr
   });
   const adminAuthenticate = activity.authenticate(authenticate);
   // MCP servers at /mcp/<name>: the same authenticate, guard (policy version) and recorder as the LLM endpoints.
-  const mcp = await startMcpFront({ config, store, keyring, clock, logger, baseDir, env, recorder, authenticate, guard: () => guard, publicUrl: () => config.server.public_url ?? url, approvals: governance.approvals.gate, budgets: governance.enforcer });
+  // A suspended identity is refused on MCP as on /v1 (there the pipeline records the refusal: PipelineDeps.admit).
+  const mcpAuthenticate = async (credential: string | undefined, ctx: AuthContext): Promise<Principal> => {
+    const p = await authenticate(credential, ctx);
+    alerts.suspensions.admit(p);
+    return p;
+  };
+  const mcp = await startMcpFront({ config, store, keyring, clock, logger, baseDir, env, recorder, authenticate: mcpAuthenticate, guard: () => guard, publicUrl: () => config.server.public_url ?? url, approvals: governance.approvals.gate, budgets: governance.enforcer });
   onFailedStart(() => mcp.close());
   const routes: Route[] = activity.wrap([
     // Before `/admin/v1/exchanges/:id`, which would otherwise take `export` for an id.
@@ -168,6 +179,7 @@ async function composeGateway(o: GatewayOptions, onFailedStart: (close: () => Pr
     ...auditRoutes({ store, repo: evidence.audit.repo, keyring, clock, log: evidence.audit.log, authenticate: adminAuthenticate }),
     ...eventsRoutes({ events: evidence.events, authenticate: adminAuthenticate }),
     ...analytics.routes(adminAuthenticate),
+    ...alerts.routes(adminAuthenticate),
     ...mcp.adminRoutes(adminAuthenticate),
   ]);
   const router = new Router().add(...routes, ...mcp.routes, ...(await loadConsoleRoutes()));
@@ -182,6 +194,7 @@ async function composeGateway(o: GatewayOptions, onFailedStart: (close: () => Pr
       guard: () => guard,
       limits: { maxBodyBytes: config.server.max_body_bytes, bodyTimeoutMs: config.server.request_body_timeout_ms, trustProxy: config.server.trust_proxy },
       onUpstreamCredentialRefused: credentialRefusedAlert({ clock, logger, emit: (e) => evidence.events.emit(e) }),
+      admit: (p) => alerts.suspensions.admit(p),
       shutdown: drain.signal,
     },
     router,
@@ -238,12 +251,13 @@ async function composeGateway(o: GatewayOptions, onFailedStart: (close: () => Pr
   logger.info({ event: 'gateway_listening', listen: url });
   let closing: Promise<void> | undefined;
   return {
-    url, port: addr.port, store, keyring, metrics, identity, governance, evidence, replica,
+    url, port: addr.port, store, keyring, metrics, identity, governance, evidence, replica, alerts,
     bootstrapAdminKey: bootstrap?.secret, bootstrapAdminKeyFile: bootstrap?.file,
     setGuard: (g) => void (guard = g),
     close: async () => {
       clearInterval(purge);
       await analytics.stop();
+      await alerts.stop();
       // A second call (a second signal) ends the not-ready delay at once.
       if (closing) drain.skipDelay();
       closing ??= shutdown({ server, drain, delayMs: config.server.shutdown_delay_ms, graceMs: config.server.shutdown_grace_ms, logger, replica, providers, store, governance, evidence }).finally(() => mcp.close());

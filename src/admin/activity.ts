@@ -58,6 +58,10 @@ const ACTIONS: Record<string, ActionSpec> = {
   'POST /admin/v1/templates': { action: 'templates.push', target: { field: 'id' }, facts: ['version', 'hash'] },
   'POST /admin/v1/mcp/servers/:server/catalogue/accept': { action: 'mcp.catalogue_accept', target: { param: 'server' }, facts: ['set_hash'] },
   'PUT /admin/v1/mcp/servers/:server/credential': { action: 'mcp.credential_set', target: { param: 'server' } },
+  'POST /admin/v1/investigations/:id/assign': { action: 'investigation.assign', target: { param: 'id' }, facts: ['state', 'assignee'] },
+  'POST /admin/v1/investigations/:id/notes': { action: 'investigation.note', target: { param: 'id' }, facts: ['state'] },
+  'POST /admin/v1/investigations/:id/close': { action: 'investigation.close', target: { param: 'id' }, facts: ['state'] },
+  'POST /admin/v1/suspensions/lift': { action: 'suspension.lift', target: { field: 'identity' } },
   'POST /admin/v1/approvals/:id/approve': { action: 'approval.vote_approve', target: { param: 'id' }, facts: ['state'], ownEvents: true },
   'POST /admin/v1/approvals/:id/deny': { action: 'approval.vote_deny', target: { param: 'id' }, facts: ['state'], ownEvents: true },
 };

@@ -5,6 +5,7 @@ import { LineCounter, parseDocument, isNode, type Document } from 'yaml';
 import { checkEventsConfig } from '../events/config-schema.ts';
 import { mcpTransportOf } from '../mcp/config-schema.ts';
 import { stringMatcher } from '../policy/matchers.ts';
+import { checkAlertsConfig } from '../alerts/config-schema.ts';
 import { configSchema, type Config } from './schema.ts';
 
 /** One problem in a config file, located by key path and (when known) line. */
@@ -149,5 +150,6 @@ function checkSemantics(c: Config): ConfigIssue[] {
   }
   // Rules JSON Schema cannot state (sink timeout below the delivery lease, unique sink names).
   issues.push(...checkEventsConfig(c.events));
+  issues.push(...checkAlertsConfig(c.alerts));
   return issues;
 }

@@ -9,6 +9,7 @@ import { auditConfigSchema, type AuditConfig } from '../audit/config-schema.ts';
 import { approvalsConfigSchema, type ApprovalsConfig } from '../approvals/config-schema.ts';
 import { detectionConfigSchema, type DetectionConfig } from '../detect/config-schema.ts';
 import { analyticsConfigSchema, type AnalyticsConfig } from '../analytics/config-schema.ts';
+import { alertsConfigSchema, type AlertsConfig } from '../alerts/config-schema.ts';
 import { storeConfigSchema, type StoreConfig } from '../store/config-schema.ts';
 import { mcpConfigSchema, type McpConfig } from '../mcp/config-schema.ts';
 
@@ -60,6 +61,7 @@ export interface Config {
   approvals: ApprovalsConfig;
   detection: DetectionConfig;
   analytics: AnalyticsConfig;
+  alerts: AlertsConfig;
   /** MCP servers fronted at /mcp/<name> (docs/mcp.md). */
   mcp: McpConfig;
   logging: { level: 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent'; repeat_interval_ms: number };
@@ -146,6 +148,7 @@ export const configSchema = {
     approvals: approvalsConfigSchema,
     detection: detectionConfigSchema,
     analytics: analyticsConfigSchema,
+    alerts: alertsConfigSchema,
     mcp: mcpConfigSchema,
     logging: {
       type: 'object',

@@ -17,6 +17,7 @@ const ASSETS = {
   'conversation.js': 'text/javascript; charset=utf-8',
   'diff.js': 'text/javascript; charset=utf-8',
   'replay.js': 'text/javascript; charset=utf-8',
+  'investigations.js': 'text/javascript; charset=utf-8',
   'app.css': 'text/css; charset=utf-8',
   // The charting library (uPlot, MIT, a pinned dependency) is served from this origin like the console itself:
   // no CDN, and the CSP stays 'self' only.

@@ -18,6 +18,7 @@ export type ErrorCode =
   | 'content_blocked'
   | 'approval_required'
   | 'approval_denied'
+  | 'identity_suspended'
   | 'rate_limited'
   | 'request_timeout'
   | 'upstream_error'
@@ -49,6 +50,7 @@ const DEFAULT_STATUS: Record<ErrorCode, number> = {
   content_blocked: 403,
   approval_required: 403,
   approval_denied: 403,
+  identity_suspended: 403,
   rate_limited: 429,
   request_timeout: 408,
   upstream_error: 502,
@@ -71,7 +73,7 @@ const DEFAULT_STATUS: Record<ErrorCode, number> = {
  * Their wire status is chosen per protocol (`Protocol.statusOf`, docs/api.md "Refusals and client retries") so
  * that no common client retries them or shows them as an authentication failure; `status` keeps the neutral 403.
  */
-const POLICY_REFUSALS: ReadonlySet<ErrorCode> = new Set(['model_not_allowed', 'policy_denied', 'content_blocked', 'approval_required', 'approval_denied']);
+const POLICY_REFUSALS: ReadonlySet<ErrorCode> = new Set(['model_not_allowed', 'policy_denied', 'content_blocked', 'approval_required', 'approval_denied', 'identity_suspended']);
 
 export function isPolicyRefusal(err: GatewayError): boolean {
   return POLICY_REFUSALS.has(err.code);

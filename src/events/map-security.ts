@@ -86,6 +86,21 @@ function shape(e: SecurityEvent, h: FieldHasher): Shape {
           unmapped: { portcullis: { decision: e.decision, requester: safeName(e.requester, h), scope: e.scope, window_ends_at: e.windowEndsAt } },
         },
       };
+    case 'alert.fired':
+      // OCSF Incident Finding (2005), 1 Create, status 1 New: the investigation the console opens, with the
+      // triggering exchanges as related events (their `exchange.*` events carry the same ids as metadata.uid).
+      return {
+        cls: CLASS.incidentFinding, activity: [1, 'Create'], severity: ALERT_SEVERITY[e.severity],
+        fields: {
+          finding_info_list: [{
+            uid: safeName(e.investigationId, h), title: safeText(e.summary), types: [safeIdent(e.ruleKind, h)],
+            analytic: { uid: safeName(e.ruleId, h), name: safeName(e.ruleId, h), type_id: 1, type: 'Rule' },
+            related_events: e.exchangeIds.slice(0, 20).map((id) => ({ uid: safeName(id, h) })),
+          }],
+          status_id: 1, status: 'New', priority_id: ALERT_SEVERITY[e.severity] - 1,
+          unmapped: { portcullis: { investigation_id: safeName(e.investigationId, h), rule_id: safeName(e.ruleId, h), subject: safeName(e.subject, h), identity: safeName(e.identity ?? undefined, h), response: e.response, exchange_count: e.exchangeIds.length } },
+        },
+      };
     case 'account.changed':
       return {
         cls: CLASS.accountChange, activity: ACCOUNT_ACTIVITY[e.change], severity: SEVERITY.low,
@@ -96,6 +111,11 @@ function shape(e: SecurityEvent, h: FieldHasher): Shape {
       };
   }
 }
+
+const ALERT_SEVERITY: Record<Extract<SecurityEvent, { type: 'alert.fired' }>['severity'], Severity> = { low: SEVERITY.low, medium: SEVERITY.medium, high: SEVERITY.high, critical: SEVERITY.critical };
+
+/** A summary the gateway wrote from rule ids and subjects: control characters dropped, bounded. */
+const safeText = (s: string): string => s.replace(/[\u0000-\u001f\u007f-\u009f]/g, ' ').slice(0, 300);
 
 function actorOf(a: SecurityActor, h: FieldHasher): Record<string, unknown> {
   return { user: user({ uid: safeName(a.subject, h), type: a.kind, groups: safeNames(a.groups, h), credentialUid: safeName(a.credentialId, h) }) };

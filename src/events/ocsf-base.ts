@@ -4,9 +4,10 @@
  */
 export const OCSF_VERSION = '1.3.0';
 
-export const CATEGORY = { iam: { uid: 3, name: 'Identity & Access Management' }, application: { uid: 6, name: 'Application Activity' } } as const;
+export const CATEGORY = { findings: { uid: 2, name: 'Findings' }, iam: { uid: 3, name: 'Identity & Access Management' }, application: { uid: 6, name: 'Application Activity' } } as const;
 
 export const CLASS = {
+  incidentFinding: { uid: 2005, name: 'Incident Finding', category: CATEGORY.findings },
   accountChange: { uid: 3001, name: 'Account Change', category: CATEGORY.iam },
   authentication: { uid: 3002, name: 'Authentication', category: CATEGORY.iam },
   entityManagement: { uid: 3004, name: 'Entity Management', category: CATEGORY.iam },

@@ -38,6 +38,11 @@ export type SecurityEvent = SecurityEventBase & (
   | { type: 'credential.refused'; provider: string; upstreamStatus: number }
   | { type: 'approval.requested'; approvalId: string; exchangeId?: string; requester: string; ruleIds?: readonly string[]; approverGroups?: readonly string[] }
   | { type: 'approval.decided'; approvalId: string; requester: string; decision: 'approved' | 'denied' | 'expired' | 'cancelled'; scope?: 'request' | 'window'; windowEndsAt?: number }
+  /** An alert rule fired and opened an investigation (docs/alerts.md); one per investigation: id `alert.fired:<investigation id>`. */
+  | {
+    type: 'alert.fired'; investigationId: string; ruleId: string; ruleKind: string; severity: 'low' | 'medium' | 'high' | 'critical';
+    subject: string; identity?: string | null; summary: string; exchangeIds: readonly string[]; response: 'none' | 'suspend';
+  }
   | { type: 'account.changed'; account: { subject: string; kind?: string; credentialId?: string }; change: 'created' | 'enabled' | 'disabled' | 'deleted' | 'groups_changed' | 'key_created' | 'key_revoked' }
 );
 

@@ -39,6 +39,8 @@ export interface PipelineDeps {
   shutdown?: AbortSignal;
   /** A provider answered 401/403: the gateway's provider credential was refused (alert the operator). */
   onUpstreamCredentialRefused?(e: UpstreamCredentialRefused): void;
+  /** Refuses a caller right after authentication (an identity suspended by an alert rule, src/alerts/suspensions.ts); recorded like any refusal. */
+  admit?(principal: Principal): void;
 }
 
 export interface UpstreamCredentialRefused {
@@ -67,6 +69,7 @@ export async function handleProxy(deps: PipelineDeps, endpoint: Endpoint, req: I
   let answeredMs: number | undefined;
   try {
     principal = await authenticate(deps, presentedCredential(req.headers), { sourceIp: ip, userAgent });
+    deps.admit?.(principal);
     if (endpoint.id === 'openai.models') return await listModels({ deps, principal, res, protocol });
     checkIdentifierHeaders(req.headers);
     raw = await readBody(req, { limit: deps.limits.maxBodyBytes, timeoutMs: deps.limits.bodyTimeoutMs });

@@ -198,6 +198,8 @@ approvals:
     check('session_detail', await cli('sessions', 'replay', String(sessions[0]!.id)), 'sessions replay --json');
     check('session_list', { data: await cli('sessions', 'list') }, 'sessions list --json');
     await api(t.adminKey, 'GET', '/admin/v1/events/health', '/admin/v1/events/health');
+    await api(t.adminKey, 'GET', '/admin/v1/investigations', '/admin/v1/investigations');
+    await api(t.adminKey, 'GET', '/admin/v1/suspensions', '/admin/v1/suspensions');
     await api(t.userKey, 'GET', '/admin/v1/exchanges', '/admin/v1/exchanges');
   });
 

@@ -3,6 +3,7 @@ import { adminView } from './admin.js';
 import { changesView, decisionView, Hidden, recordedBodies } from './evidence.js';
 import { replayView } from './replay.js';
 import { usageView } from './usage.js';
+import { investigationsView, investigationView } from './investigations.js';
 
 /**
  * Portcullis web console (docs/console.md). A thin client of the admin API: every view is one or two API calls
@@ -493,6 +494,9 @@ async function render() {
       : kind === 'policies' ? (decoded ? policyView(decoded, q) : policiesView())
       : kind === 'audit' ? auditView()
       : kind === 'usage' ? usageView({ api: (path) => api(path), h, table }, q)
+      : kind === 'investigations' ? (decoded
+        ? investigationView({ api: (path, o) => api(path, o), h, table, errorView }, decoded, () => void render())
+        : investigationsView({ api: (path, o) => api(path, o), h, table, errorView }, q))
       : kind === 'admin' ? adminView({ api: (path, o) => api(path, o), h, table, errorView }, () => void render())
       : Promise.resolve(h('p', {}, 'No such page.'));
     main.replaceChildren(await view);

@@ -10,6 +10,7 @@ import { POSTGRES_OUTBOX_MIGRATIONS } from './outbox.ts';
 import { ANALYTICS_PG_MIGRATIONS } from './analytics.ts';
 import { REPLICA_LEASES_SQL } from '../replica-sql.ts';
 import { DEDUP_PG_MIGRATIONS } from './messages.ts';
+import { ALERT_PG_MIGRATIONS } from './alerts.ts';
 
 /**
  * PostgreSQL schema, the same tables as SQLite (src/store/sqlite/migrations.ts) in PostgreSQL types. Append only.
@@ -52,4 +53,4 @@ const CORE_MIGRATIONS: readonly Migration[] = [
   { id: 'core/004-replica-leases', sql: REPLICA_LEASES_SQL },
 ];
 
-export const POSTGRES_MIGRATIONS: readonly Migration[] = [...CORE_MIGRATIONS, ...IDENTITY_PG_MIGRATIONS, ...APPROVAL_PG_MIGRATIONS, ...BUDGET_PG_MIGRATIONS, ...TEMPLATE_PG_MIGRATIONS, ...AUDIT_PG_MIGRATIONS, ...POLICY_PG_MIGRATIONS, ...POSTGRES_OUTBOX_MIGRATIONS, ...ANALYTICS_PG_MIGRATIONS, ...MCP_PG_MIGRATIONS, ...DEDUP_PG_MIGRATIONS];
+export const POSTGRES_MIGRATIONS: readonly Migration[] = [...CORE_MIGRATIONS, ...IDENTITY_PG_MIGRATIONS, ...APPROVAL_PG_MIGRATIONS, ...BUDGET_PG_MIGRATIONS, ...TEMPLATE_PG_MIGRATIONS, ...AUDIT_PG_MIGRATIONS, ...POLICY_PG_MIGRATIONS, ...POSTGRES_OUTBOX_MIGRATIONS, ...ANALYTICS_PG_MIGRATIONS, ...MCP_PG_MIGRATIONS, ...DEDUP_PG_MIGRATIONS, ...ALERT_PG_MIGRATIONS];

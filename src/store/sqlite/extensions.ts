@@ -9,6 +9,7 @@ import { templatesSqlite } from './templates.ts';
 import { analyticsSqlite } from './analytics.ts';
 import { replicasSqlite } from './replicas.ts';
 import { mcpSqlite } from './mcp.ts';
+import { alertsSqlite } from './alerts.ts';
 
 /**
  * Extension repos for the SQLite worker. A module (identity, policy, audit, approvals, …) adds persistence by:
@@ -21,4 +22,4 @@ import { mcpSqlite } from './mcp.ts';
  */
 export type SqliteExtension = (core: SqliteCore) => Record<string, (...args: never[]) => unknown>;
 
-export const SQLITE_EXTENSIONS: readonly SqliteExtension[] = [identitySqlite, auditSqlite, outboxSqlite, approvalsSqlite, budgetsSqlite, policySqlite, templatesSqlite, analyticsSqlite, replicasSqlite, mcpSqlite];
+export const SQLITE_EXTENSIONS: readonly SqliteExtension[] = [identitySqlite, auditSqlite, outboxSqlite, approvalsSqlite, budgetsSqlite, policySqlite, templatesSqlite, analyticsSqlite, replicasSqlite, mcpSqlite, alertsSqlite];

@@ -13,6 +13,7 @@ import { ANALYTICS_MIGRATIONS } from './analytics.ts';
 import { REPLICA_LEASES_SQL } from '../replica-sql.ts';
 import { MCP_MIGRATIONS } from './mcp.ts';
 import { DEDUP_MIGRATIONS } from './messages.ts';
+import { ALERT_MIGRATIONS } from './alerts.ts';
 
 export interface Migration {
   id: string;
@@ -95,4 +96,4 @@ export const CORE_MIGRATIONS: readonly Migration[] = [
 ];
 
 /** Every module's migrations, in the order they apply. Modules append their list here. */
-export const SQLITE_MIGRATIONS: readonly Migration[] = [...CORE_MIGRATIONS, ...IDENTITY_MIGRATIONS, ...AUDIT_MIGRATIONS, ...OUTBOX_MIGRATIONS, ...APPROVAL_MIGRATIONS, ...BUDGET_MIGRATIONS, ...POLICY_MIGRATIONS, ...TEMPLATE_MIGRATIONS, ...ANALYTICS_MIGRATIONS, ...MCP_MIGRATIONS, ...DEDUP_MIGRATIONS];
+export const SQLITE_MIGRATIONS: readonly Migration[] = [...CORE_MIGRATIONS, ...IDENTITY_MIGRATIONS, ...AUDIT_MIGRATIONS, ...OUTBOX_MIGRATIONS, ...APPROVAL_MIGRATIONS, ...BUDGET_MIGRATIONS, ...POLICY_MIGRATIONS, ...TEMPLATE_MIGRATIONS, ...ANALYTICS_MIGRATIONS, ...MCP_MIGRATIONS, ...DEDUP_MIGRATIONS, ...ALERT_MIGRATIONS];

@@ -1,0 +1,43 @@
+import { GatewayError } from '../core/errors.ts';
+import type { Principal } from '../core/principal.ts';
+import type { AlertRepo, Suspension } from './types.ts';
+
+export interface Suspensions {
+  /** Throws `identity_suspended` for a suspended caller, whichever of its keys or tokens it used. No I/O. */
+  admit(principal: Principal): void;
+  /** Re-reads the list now (after this replica suspended or lifted). */
+  refresh(): Promise<void>;
+  list(): readonly Suspension[];
+  stop(): void;
+}
+
+/**
+ * The identities an alert rule suspended (docs/alerts.md#automatic-response), kept in memory and re-read every
+ * `suspension_refresh_ms`, so the check on each request costs a map lookup. The suspension is per identity, not
+ * per credential: the suspended caller's other keys, minted tokens and IdP tokens are refused alike. A refresh that
+ * fails keeps the last list (logged by the caller): nobody suspended is let through because the store blinked.
+ */
+export function startSuspensions(o: { repo: AlertRepo; refreshMs: number; onError(err: unknown): void }): Suspensions {
+  let current = new Map<string, Suspension>();
+  let inflight: Promise<void> | undefined;
+  const refresh = (): Promise<void> => {
+    inflight ??= o.repo.suspensions().then((rows) => {
+      current = new Map(rows.map((s) => [s.identity, s]));
+    }).finally(() => (inflight = undefined));
+    return inflight;
+  };
+  const timer = setInterval(() => void refresh().catch((err: unknown) => o.onError(err)), o.refreshMs);
+  timer.unref();
+  return {
+    admit(principal) {
+      const s = current.get(principal.subject);
+      if (!s) return;
+      throw new GatewayError('identity_suspended', 'This identity is suspended by an alert rule until an administrator lifts the suspension; every key and token of it is refused.', {
+        details: { reason: 'suspended', ...(s.investigationId ? { investigation: s.investigationId } : {}) },
+      });
+    },
+    refresh,
+    list: () => [...current.values()],
+    stop: () => clearInterval(timer),
+  };
+}
