@@ -1,13 +1,10 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { createApiKey } from '../../src/identity/key-service.ts';
+import { connectMcp, policyYaml, toolText } from './fixture.ts';
 import { eventually, startTestGateway, type TestGateway } from '../helpers/gateway.ts';
 import { startUpstreamMcp, type UpstreamMcp } from './upstream-server.ts';
 
@@ -36,14 +33,9 @@ mcp:
       servers: [vault]
 `;
 
-const text = (r: unknown): string => ((r as CallToolResult).content[0] as { text: string }).text;
+const text = toolText;
 
-async function connect(base: string, key: string): Promise<{ client: Client; transport: StreamableHTTPClientTransport }> {
-  const client = new Client({ name: 'aggregate-agent', version: '1.0.0' });
-  const transport = new StreamableHTTPClientTransport(new URL(`${base}/mcp`), { requestInit: { headers: { Authorization: `Bearer ${key}` } } });
-  await client.connect(transport);
-  return { client, transport };
-}
+const connect = (base: string, key: string): Promise<{ client: Client; transport: StreamableHTTPClientTransport }> => connectMcp(`${base}/mcp`, key, 'aggregate-agent');
 
 describe('MCP front: the aggregated endpoint /mcp namespaces tools by server with the per-server controls', () => {
   let t: TestGateway;
@@ -55,14 +47,9 @@ describe('MCP front: the aggregated endpoint /mcp namespaces tools by server wit
   before(async () => {
     tools = await startUpstreamMcp({ token: TOKEN });
     vault = await startUpstreamMcp({ token: TOKEN });
-    const dir = mkdtempSync(join(tmpdir(), 'pcl-mcp-agg-'));
-    writeFileSync(join(dir, 'policy.yaml'), POLICY);
     process.env.PCL_TEST_AGG_TOKEN = TOKEN;
     t = await startTestGateway({
-      extraYaml: `
-policy:
-  file: ${join(dir, 'policy.yaml')}
-mcp:
+      extraYaml: `${policyYaml(POLICY)}mcp:
   aggregate: { path: /mcp, servers: ["*"] }
   servers:
     - name: tools

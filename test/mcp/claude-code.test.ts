@@ -4,6 +4,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { policyYaml } from './fixture.ts';
 import { eventually, startTestGateway, type TestGateway } from '../helpers/gateway.ts';
 import { startUpstreamMcp, type UpstreamMcp } from './upstream-server.ts';
 
@@ -58,15 +59,10 @@ describe('Claude Code through the gateway as model endpoint and MCP server', () 
   before(async () => {
     dev = await startUpstreamMcp({ token: TOKEN, weather: true });
     prod = await startUpstreamMcp({ token: TOKEN, weather: true });
-    const dir = mkdtempSync(join(tmpdir(), 'pcl-claude-mcp-gw-'));
-    writeFileSync(join(dir, 'policy.yaml'), POLICY);
     process.env.PCL_TEST_CC_TOKEN = TOKEN;
     t = await startTestGateway({
       maxBodyBytes: 8 << 20,
-      extraYaml: `
-policy:
-  file: ${join(dir, 'policy.yaml')}
-mcp:
+      extraYaml: `${policyYaml(POLICY)}mcp:
   servers:
     - { name: dev, url: "${dev.url}", credential: "env:PCL_TEST_CC_TOKEN" }
     - { name: prod, url: "${prod.url}", credential: "env:PCL_TEST_CC_TOKEN" }

@@ -1,11 +1,9 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import { CreateMessageRequestSchema, type CallToolResult } from '@modelcontextprotocol/sdk/types.js';
+import { CreateMessageRequestSchema } from '@modelcontextprotocol/sdk/types.js';
+import { policyYaml, toolText } from './fixture.ts';
 import { eventually, startTestGateway, type TestGateway } from '../helpers/gateway.ts';
 import { startLegacySseMcp, type LegacySseMcp } from './legacy-sse-server.ts';
 
@@ -34,7 +32,7 @@ mcp:
       tools: ["delete_*"]
 `;
 
-const text = (r: unknown): string => ((r as CallToolResult).content[0] as { text: string }).text;
+const text = toolText;
 
 describe('MCP front: an upstream on the legacy HTTP+SSE transport (2024-11-05; SDK SSEServerTransport)', () => {
   let t: TestGateway;
@@ -43,14 +41,9 @@ describe('MCP front: an upstream on the legacy HTTP+SSE transport (2024-11-05; S
 
   before(async () => {
     upstream = await startLegacySseMcp({ token: UPSTREAM_TOKEN });
-    const dir = mkdtempSync(join(tmpdir(), 'pcl-mcp-legacy-'));
-    writeFileSync(join(dir, 'policy.yaml'), POLICY);
     process.env.PCL_TEST_LEGACY_TOKEN = UPSTREAM_TOKEN;
     t = await startTestGateway({
-      extraYaml: `
-policy:
-  file: ${join(dir, 'policy.yaml')}
-mcp:
+      extraYaml: `${policyYaml(POLICY)}mcp:
   servers:
     - name: legacy
       transport: sse

@@ -1,12 +1,10 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import { CreateMessageRequestSchema, type CallToolResult } from '@modelcontextprotocol/sdk/types.js';
+import { CreateMessageRequestSchema } from '@modelcontextprotocol/sdk/types.js';
 import { createApiKey } from '../../src/identity/key-service.ts';
+import { policyYaml, toolText } from './fixture.ts';
 import { eventually, startTestGateway, type TestGateway } from '../helpers/gateway.ts';
 import { startUpstreamMcp, type UpstreamMcp } from './upstream-server.ts';
 
@@ -41,7 +39,7 @@ mcp:
       methods: ["sampling/createMessage"]
 `;
 
-const text = (r: unknown): string => ((r as CallToolResult).content[0] as { text: string }).text;
+const text = toolText;
 
 async function connect(base: string, key: string, sampled?: () => void): Promise<Client> {
   const client = new Client({ name: 'targets-agent', version: '1.0.0' }, { capabilities: { sampling: {} } });
@@ -60,14 +58,9 @@ describe('MCP policy: resource and prompt globs, per-tool budgets, sampling allo
 
   before(async () => {
     upstream = await startUpstreamMcp({ token: TOKEN });
-    const dir = mkdtempSync(join(tmpdir(), 'pcl-mcp-targets-'));
-    writeFileSync(join(dir, 'policy.yaml'), POLICY);
     process.env.PCL_TEST_TARGETS_TOKEN = TOKEN;
     t = await startTestGateway({
-      extraYaml: `
-policy:
-  file: ${join(dir, 'policy.yaml')}
-mcp:
+      extraYaml: `${policyYaml(POLICY)}mcp:
   servers:
     - name: tools
       url: ${upstream.url}

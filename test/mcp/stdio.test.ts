@@ -1,13 +1,12 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
+import { connectMcp, policyYaml, toolText } from './fixture.ts';
 import { eventually, startTestGateway, type TestGateway } from '../helpers/gateway.ts';
 
 const SERVER = fileURLToPath(new URL('./stdio-server.ts', import.meta.url));
@@ -30,13 +29,9 @@ mcp:
       tools: ["delete_*"]
 `;
 
-async function connect(base: string, key: string, server: string): Promise<Client> {
-  const client = new Client({ name: 'stdio-test-agent', version: '1.0.0' });
-  await client.connect(new StreamableHTTPClientTransport(new URL(`${base}/mcp/${server}`), { requestInit: { headers: { Authorization: `Bearer ${key}` } } }));
-  return client;
-}
+const connect = async (base: string, key: string, server: string): Promise<Client> => (await connectMcp(`${base}/mcp/${server}`, key, 'stdio-test-agent')).client;
 
-const text = (r: unknown): string => ((r as CallToolResult).content[0] as { text: string }).text;
+const text = toolText;
 
 describe('MCP front: stdio servers launched and supervised by the gateway (real SDK client and stdio server)', () => {
   let t: TestGateway;
@@ -45,16 +40,12 @@ describe('MCP front: stdio servers launched and supervised by the gateway (real 
 
   before(async () => {
     const dir = mkdtempSync(join(tmpdir(), 'pcl-mcp-stdio-'));
-    writeFileSync(join(dir, 'policy.yaml'), POLICY);
     spawnLog = join(dir, 'spawns.log');
     // In the gateway's environment, never in the server's: the process gets a safe default plus its own `env`.
     process.env.PCL_TEST_GATEWAY_ONLY = 'gateway-secret-value';
     process.env.PCL_TEST_REGION = 'eu-1';
     t = await startTestGateway({
-      extraYaml: `
-policy:
-  file: ${join(dir, 'policy.yaml')}
-mcp:
+      extraYaml: `${policyYaml(POLICY)}mcp:
   servers:
     - name: local
       command: ${JSON.stringify(process.execPath)}

@@ -1,12 +1,8 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { createApiKey } from '../../src/identity/key-service.ts';
+import { connectMcp, policyYaml, toolText } from './fixture.ts';
 import { eventually, startTestGateway, type TestGateway } from '../helpers/gateway.ts';
 import { startUpstreamMcp, type UpstreamMcp } from './upstream-server.ts';
 
@@ -26,13 +22,9 @@ mcp:
   defaults: { effect: allow }
 `;
 
-const text = (r: unknown): string => ((r as CallToolResult).content[0] as { text: string }).text;
+const text = toolText;
 
-async function connect(base: string, key: string): Promise<Client> {
-  const client = new Client({ name: 'tokenize-agent', version: '1.0.0' });
-  await client.connect(new StreamableHTTPClientTransport(new URL(`${base}/mcp/tools`), { requestInit: { headers: { Authorization: `Bearer ${key}` } } }));
-  return client;
-}
+const connect = async (base: string, key: string): Promise<Client> => (await connectMcp(`${base}/mcp/tools`, key, 'tokenize-agent')).client;
 
 describe('MCP content: tokenize gives the server reversible placeholders and restores them for the agent', () => {
   let t: TestGateway;
@@ -41,14 +33,9 @@ describe('MCP content: tokenize gives the server reversible placeholders and res
 
   before(async () => {
     upstream = await startUpstreamMcp({ token: TOKEN });
-    const dir = mkdtempSync(join(tmpdir(), 'pcl-mcp-tok-'));
-    writeFileSync(join(dir, 'policy.yaml'), POLICY);
     process.env.PCL_TEST_TOK_TOKEN = TOKEN;
     t = await startTestGateway({
-      extraYaml: `
-policy:
-  file: ${join(dir, 'policy.yaml')}
-mcp:
+      extraYaml: `${policyYaml(POLICY)}mcp:
   servers:
     - name: tools
       url: ${upstream.url}
