@@ -1,3 +1,5 @@
+import { WEBHOOKS_SCHEMA } from '../approvals/config-schema.ts';
+
 /**
  * `alerts:` config section (docs/alerts.md, docs/configuration.md#keys). Rules live in the gateway config, not in
  * the policy document: they name webhook receivers (whose headers carry secrets, resolved from references) and
@@ -48,20 +50,7 @@ export const alertsConfigSchema = {
     eval_interval_ms: { type: 'integer', minimum: 100, maximum: 600_000, default: 1_000, description: 'how often finished exchanges are evaluated' },
     batch_size: { type: 'integer', minimum: 10, maximum: 10_000, default: 500, description: 'exchanges evaluated per transaction' },
     suspension_refresh_ms: { type: 'integer', minimum: 100, maximum: 60_000, default: 2_000, description: 'how often each replica re-reads the suspended identities' },
-    webhooks: {
-      type: 'array',
-      default: [],
-      items: {
-        type: 'object',
-        additionalProperties: false,
-        required: ['url'],
-        properties: {
-          url: { type: 'string', pattern: '^https?://', description: 'receiver URL (a Slack incoming-webhook URL for format slack)' },
-          format: { enum: ['json', 'slack'], default: 'json' },
-          headers: { type: 'object', additionalProperties: { type: 'string' }, description: 'extra request headers; values may be env:NAME, file:PATH or contain ${VAR}' },
-        },
-      },
-    },
+    webhooks: WEBHOOKS_SCHEMA,
     rules: {
       type: 'array',
       default: [],

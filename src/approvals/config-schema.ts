@@ -16,6 +16,22 @@ export interface ApprovalsConfig {
   webhooks: { url: string; format: 'json' | 'slack'; headers?: Record<string, string> }[];
 }
 
+/** Webhook receivers (approvals here, alert firings in src/alerts): JSON or Slack format, headers from secrets. */
+export const WEBHOOKS_SCHEMA = {
+  type: 'array',
+  default: [],
+  items: {
+    type: 'object',
+    additionalProperties: false,
+    required: ['url'],
+    properties: {
+      url: { type: 'string', pattern: '^https?://', description: 'receiver URL (a Slack incoming-webhook URL for format slack)' },
+      format: { enum: ['json', 'slack'], default: 'json' },
+      headers: { type: 'object', additionalProperties: { type: 'string' }, description: 'extra request headers (e.g. a shared secret); values may be env:NAME, file:PATH or contain ${VAR}' },
+    },
+  },
+} as const;
+
 export const approvalsConfigSchema = {
   type: 'object',
   additionalProperties: false,
@@ -25,20 +41,7 @@ export const approvalsConfigSchema = {
     keep_alive_seconds: { type: 'integer', minimum: 1, maximum: 60, default: 10, description: 'SSE keep-alive comment interval while held' },
     poll_ms: { type: 'integer', minimum: 50, maximum: 10_000, default: 500, description: 'how often a held request re-reads its approval' },
     sweep_interval_seconds: { type: 'integer', minimum: 1, maximum: 3600, default: 30, description: 'how often overdue approvals expire' },
-    webhooks: {
-      type: 'array',
-      default: [],
-      items: {
-        type: 'object',
-        additionalProperties: false,
-        required: ['url'],
-        properties: {
-          url: { type: 'string', pattern: '^https?://', description: 'receiver URL (a Slack incoming-webhook URL for format slack)' },
-          format: { enum: ['json', 'slack'], default: 'json' },
-          headers: { type: 'object', additionalProperties: { type: 'string' }, description: 'extra request headers (e.g. a shared secret); values may be env:NAME, file:PATH or contain ${VAR}' },
-        },
-      },
-    },
+    webhooks: WEBHOOKS_SCHEMA,
   },
 } as const;
 
