@@ -20,11 +20,21 @@ export interface Suspensions {
 export function startSuspensions(o: { repo: AlertRepo; refreshMs: number; onError(err: unknown): void }): Suspensions {
   let current = new Map<string, Suspension>();
   let inflight: Promise<void> | undefined;
+  let again: Promise<void> | undefined;
   const refresh = (): Promise<void> => {
-    inflight ??= o.repo.suspensions().then((rows) => {
-      current = new Map(rows.map((s) => [s.identity, s]));
-    }).finally(() => (inflight = undefined));
-    return inflight;
+    if (!inflight) {
+      inflight = o.repo.suspensions().then((rows) => {
+        current = new Map(rows.map((s) => [s.identity, s]));
+      }).finally(() => (inflight = undefined));
+      return inflight;
+    }
+    // A read already under way may have started before the caller's change (a lift, a new suspension) committed:
+    // joining it would hand back the old list, so read once more after it (callers meanwhile share that read).
+    again ??= inflight.catch(() => undefined).then(() => {
+      again = undefined;
+      return refresh();
+    });
+    return again;
   };
   const timer = setInterval(() => void refresh().catch((err: unknown) => o.onError(err)), o.refreshMs);
   timer.unref();
