@@ -254,6 +254,23 @@ describe('postgres store: recording group commit (recording.ts)', () => {
     }
   });
 
+  it('three processes appending as one writer at the same time: every append succeeds, one unforked chain', async () => {
+    const stores = await Promise.all([0, 1, 2].map(() => PostgresStore.open(pgServer.url, { pool: { pool_max: 2 } })));
+    try {
+      const writer = `gc-race-${randomBytes(4).toString('hex')}`;
+      // Three appenders as one writer (a writer_id shared by mistake), each appending one after another while the
+      // others do: every cached head is stale almost at once, and a retry under the lock meets another's write.
+      await Promise.all(stores.map(async (store, k) => {
+        for (let i = 0; i < 40; i++) await store.recording.append(writer, plain(k * 100 + i));
+      }));
+      const chain = await chainOf(stores[0]!, writer);
+      assert.equal(chain.length, 120);
+      assertChained(chain);
+    } finally {
+      await Promise.all(stores.map((s) => s.close()));
+    }
+  });
+
   it('budget increments in a batch: each caller sees the counter of its place in a serial order', async () => {
     const store = await PostgresStore.open(pgServer.url, { pool: { pool_max: 4 } });
     try {

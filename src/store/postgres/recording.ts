@@ -43,6 +43,9 @@ export interface RecordingDb extends Db {
   transaction<T>(fn: (c: Db) => Promise<T>): Promise<T>;
 }
 
+/** Rounds a batch gets when its chain entries collide with another appender of the same writer. */
+const MAX_COLLISION_RETRIES = 5;
+
 /** Most calls in one transaction: bounds statement parameters (18 per start, 65,535 at most) and lock hold time. */
 const MAX_BATCH = 256;
 /** Refused ends remembered for their queued chain entries (oldest dropped first): far more than calls in flight. */
@@ -57,6 +60,13 @@ export class PostgresRecording {
    * under the writer's advisory lock). A stale head can therefore never fork a chain.
    */
   readonly #heads = new Map<string, { seq: number; hash: string }>();
+  /**
+   * Writers another process (or another gateway in this process) also appends as — a shared `audit.writer_id`
+   * across replicas, or in-process test gateways. Once a cached head has collided, that writer's head is never
+   * cached again: every append reads it under the writer's advisory lock, so the two appenders take turns instead
+   * of colliding again and again.
+   */
+  readonly #shared = new Set<string>();
   readonly #submit: (op: RecordingOp) => Promise<unknown>;
   /**
    * Exchanges whose end, made by this process, found them already ended (another replica recovered them). The
@@ -97,7 +107,7 @@ export class PostgresRecording {
     return this.#submit({ kind: 'count', incs }) as Promise<number[]>;
   }
 
-  async #run(ops: RecordingOp[], retried = false): Promise<Outcome<unknown>[]> {
+  async #run(ops: RecordingOp[], attempt = 0): Promise<Outcome<unknown>[]> {
     const plan = planOf(ops, this.#heads);
     try {
       if (plan.statements === 1) return await this.#apply(this.#db, ops, plan);
@@ -106,7 +116,11 @@ export class PostgresRecording {
       // What this batch computed from a cached head was not committed; the next one reads the heads again.
       for (const w of plan.writers) this.#heads.delete(w);
       // Another process appended as one of these writers since the heads were cached: once more, reading them.
-      if (!retried && plan.cachedHeads.size > 0 && isChainCollision(err)) return this.#run(ops, true);
+      // A process still caching a head can collide once with one that reads it under the lock: a few rounds.
+      if (attempt < MAX_COLLISION_RETRIES && isChainCollision(err)) {
+        for (const w of plan.writers) this.#shared.add(w);
+        return this.#run(ops, attempt + 1);
+      }
       throw err;
     }
   }
@@ -140,7 +154,7 @@ export class PostgresRecording {
       counts.forEach((x, k) => (out[x.i] = { ok: true, value: values[k] }));
     }
     // Committed by the caller right after; a failed commit drops these again (#run's catch).
-    for (const [w, h] of newHeads) this.#heads.set(w, h);
+    for (const [w, h] of newHeads) if (!this.#shared.has(w)) this.#heads.set(w, h);
     return out;
   }
 }
