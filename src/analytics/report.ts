@@ -1,14 +1,17 @@
-import { GRANULARITIES, LATENCY_BOUNDS_MS, type Dimension, type Granularity, type Measures, type RollupDelta, type UsageQuery } from './types.ts';
+import { DECISION_BOUNDS_MS, GRANULARITIES, LATENCY_BOUNDS_MS, type Dimension, type Granularity, type Measures, type RollupDelta, type UsageQuery } from './types.ts';
 
-/** Latency percentile from a histogram: the upper bound of the bucket holding it (ms), null without data. */
-export function percentile(hist: readonly number[], q: number): number | null {
+/**
+ * Percentile from a histogram: the upper bound of the bucket holding it (ms), null without data or in the open
+ * last bucket. Latency by default; the time-to-decision histogram passes its own bounds.
+ */
+export function percentile(hist: readonly number[], q: number, bounds: readonly number[] = LATENCY_BOUNDS_MS): number | null {
   const total = hist.reduce((a, b) => a + b, 0);
   if (total === 0) return null;
   const rank = Math.ceil(q * total);
   let seen = 0;
   for (let i = 0; i < hist.length; i++) {
     seen += hist[i]!;
-    if (seen >= rank) return i < LATENCY_BOUNDS_MS.length ? LATENCY_BOUNDS_MS[i]! : null;
+    if (seen >= rank) return i < bounds.length ? bounds[i]! : null;
   }
   return null;
 }
@@ -17,6 +20,7 @@ export function percentile(hist: readonly number[], q: number): number | null {
 export function measuresView(m: Measures): Record<string, unknown> {
   const timed = m.latencyHist.reduce((a, b) => a + b, 0);
   const open = m.latencyHist.at(-1) ?? 0;
+  const decided = m.decisionHist.reduce((a, b) => a + b, 0);
   return {
     requests: m.requests, input_tokens: m.inputTokens, output_tokens: m.outputTokens, cost_usd: m.costMicros / 1e6,
     refused: m.refused, errors: m.errors, findings: m.findings,
@@ -24,6 +28,15 @@ export function measuresView(m: Measures): Record<string, unknown> {
       avg: timed === 0 ? null : Math.round(m.latencySumMs / timed),
       p50: percentile(m.latencyHist, 0.5), p95: percentile(m.latencyHist, 0.95), p99: percentile(m.latencyHist, 0.99),
       over_max_bucket: open,
+    },
+    approvals: {
+      requested: m.approvalsRequested, approved: m.approvalsApproved, denied: m.approvalsDenied, expired: m.approvalsExpired, cancelled: m.approvalsCancelled,
+      time_to_decision_ms: {
+        decided: decided,
+        avg: decided === 0 ? null : Math.round(m.decisionSumMs / decided),
+        p50: percentile(m.decisionHist, 0.5, DECISION_BOUNDS_MS), p95: percentile(m.decisionHist, 0.95, DECISION_BOUNDS_MS),
+        over_max_bucket: m.decisionHist.at(-1) ?? 0,
+      },
     },
   };
 }

@@ -1,10 +1,10 @@
 import type { CostOf } from './fold.ts';
-import { foldExchanges } from './fold.ts';
+import { foldApprovals, foldExchanges } from './fold.ts';
 import type { AnalyticsConfig } from './config-schema.ts';
 import type { AnalyticsRepo } from './types.ts';
 
 export interface AnalyticsRoller {
-  /** Folds every finished exchange not yet rolled up (bounded by `maxBatches`); returns how many it folded. */
+  /** Folds every finished exchange and every approval change not yet rolled up (bounded by `maxBatches` each); returns how many rows it folded. */
   catchUp(maxBatches?: number): Promise<number>;
   stop(): Promise<void>;
 }
@@ -36,6 +36,12 @@ export function startAnalyticsRoller(o: RollerOptions): AnalyticsRoller {
       let total = 0;
       for (let i = 0; i < maxBatches; i++) {
         const n = await batch();
+        total += n;
+        if (n < o.config.batch_size) break;
+      }
+      // Then approvals requested or decided since (docs/analytics.md#approvals), the same way.
+      for (let i = 0; i < maxBatches; i++) {
+        const n = await o.repo.rollApprovals(o.config.batch_size, foldApprovals);
         total += n;
         if (n < o.config.batch_size) break;
       }

@@ -22,6 +22,13 @@ export type FilterDimension = (typeof FILTER_DIMENSIONS)[number];
 export const LATENCY_BOUNDS_MS = [5, 10, 25, 50, 100, 250, 500, 1_000, 2_500, 5_000, 10_000, 30_000, 60_000, 120_000] as const;
 export const LATENCY_BUCKETS = LATENCY_BOUNDS_MS.length + 1;
 
+/**
+ * Upper bounds (ms, inclusive) of the time-to-decision histogram of approvals: 1, 5, 15, 30 min, 1, 2, 4, 8, 24,
+ * 72 h; the last bucket is open. People decide in minutes to days, so the latency bounds would not fit.
+ */
+export const DECISION_BOUNDS_MS = [60_000, 300_000, 900_000, 1_800_000, 3_600_000, 7_200_000, 14_400_000, 28_800_000, 86_400_000, 259_200_000] as const;
+export const DECISION_BUCKETS = DECISION_BOUNDS_MS.length + 1;
+
 export interface Measures {
   requests: number;
   inputTokens: number;
@@ -35,6 +42,19 @@ export interface Measures {
   latencySumMs: number;
   /** Counts per LATENCY_BOUNDS_MS bucket (length LATENCY_BUCKETS); exchanges without a duration count in none. */
   latencyHist: number[];
+  /** Approvals requested (docs/analytics.md#approvals), counted under the bucket of their creation. */
+  approvalsRequested: number;
+  /** Decided approve (break-glass included), even if the grant later expired or was used. */
+  approvalsApproved: number;
+  approvalsDenied: number;
+  /** Nobody decided before the pending expiry. */
+  approvalsExpired: number;
+  /** The held client went away before a decision. */
+  approvalsCancelled: number;
+  /** Sum of decided_at − created_at over approved and denied approvals (break-glass excluded). */
+  decisionSumMs: number;
+  /** Counts per DECISION_BOUNDS_MS bucket (length DECISION_BUCKETS) of the same decisions. */
+  decisionHist: number[];
 }
 
 export interface RollupKey {
@@ -66,6 +86,28 @@ export interface RollupSource {
   findingTypes: string[];
 }
 
+/**
+ * The fields of an approval the rollups read. `rolled` is how far it is folded: 0 not at all, 1 its request,
+ * 2 its request and its outcome (once it left pending).
+ */
+export interface ApprovalSource {
+  id: string;
+  createdAt: number;
+  requester: string;
+  groups: string[];
+  endpoint: string;
+  model: string;
+  state: string;
+  decidedAt: number | null;
+  breakGlass: boolean;
+  rolled: number;
+}
+
+/** What `rolled` becomes once an approval in `state` is folded: 1 while pending (its outcome is not known yet), else 2. */
+export function rolledTarget(state: string): number {
+  return state === 'pending' ? 1 : 2;
+}
+
 export interface UsageQuery {
   granularity: Granularity;
   /** Bucket start >= from (epoch ms, aligned down to the granularity). */
@@ -84,6 +126,11 @@ export interface AnalyticsRepo {
    * (all or nothing), exactly once across replicas. `fold` turns their rows into deltas. Returns how many.
    */
   roll(limit: number, fold: (rows: RollupSource[]) => RollupDelta[]): Promise<number>;
+  /**
+   * Folds up to `limit` approvals whose request or outcome is not yet in the rollups and advances their `rolled`
+   * (compare-and-set on the value read), atomically and exactly once across replicas, as `roll` does for exchanges.
+   */
+  rollApprovals(limit: number, fold: (rows: ApprovalSource[]) => RollupDelta[]): Promise<number>;
   /** Rollup rows of one granularity, filter and dimension, bucket ascending. */
   query(q: UsageQuery): Promise<RollupDelta[]>;
   /**

@@ -4,6 +4,8 @@ import { after, before, test } from 'node:test';
 import Anthropic from '@anthropic-ai/sdk';
 import OpenAI from 'openai';
 import { runCli } from '../../src/cli/main.ts';
+import { createApiKey } from '../../src/identity/key-service.ts';
+import { openApprovalRepo } from '../../src/store/approval-repo.ts';
 import { startTestGateway, type TestGateway } from '../helpers/gateway.ts';
 
 /**
@@ -77,4 +79,50 @@ test('bad queries get clear errors; only admins and auditors may read usage', as
   }
   const r = await fetch(new URL('/admin/v1/analytics/usage', t.gw.url), { headers: { authorization: `Bearer ${t.userKey}` } });
   assert.equal(r.status, 403);
+});
+
+test('approvals: the counts and the time to decision equal the approval records, in the API and the CLI', async () => {
+  // Approvals as the approval gate opens them (the repo), decided through the real approvals API by an approver.
+  const repo = openApprovalRepo(t.gw.store);
+  const approver = (await createApiKey(t.gw.store.apiKeys, { name: 'reviewer', kind: 'user', groups: ['reviewers'], expiresAt: null, createdBy: 'test' }, Date.now())).secret;
+  const now = Date.now();
+  const ids: string[] = [];
+  for (let i = 0; i < 4; i++) {
+    const id = `apr_stats_${i}`;
+    ids.push(id);
+    await repo.create({
+      id, state: 'pending', ruleId: 'r1', mode: 'hold', scope: 'request', requester: i < 3 ? 'dana' : 'erin', requesterName: 'x', requesterGroups: ['eng'],
+      endpoint: 'openai.chat', model: i % 2 ? 'gpt-4o-mini' : 'gpt-4o', policyVersion: null, decisionId: null, exchangeId: `ex_${i}`, digest: `d${i}`,
+      approverGroups: ['reviewers'], quorum: 1, eachGroup: false, windowMs: null, justification: null, breakGlass: false, findings: [], sealedRequest: null,
+      createdAt: now - 1000 * (i + 1), updatedAt: now, expiresAt: now + 3_600_000, decidedAt: null, decidedBy: null, reason: null,
+    }, { approvalId: id, at: now, actor: 'dana', action: 'created', from: null, to: 'pending', reason: null });
+  }
+  for (const [id, verdict] of [[ids[0], 'approve'], [ids[1], 'deny'], [ids[2], 'approve']] as const) {
+    const r = await fetch(new URL(`/admin/v1/approvals/${id}/${verdict}`, t.gw.url), { method: 'POST', headers: { authorization: `Bearer ${approver}`, 'content-type': 'application/json' }, body: '{}' });
+    assert.equal(r.status, 200, await r.text());
+  }
+  const records = ((await admin('/admin/v1/approvals?limit=100')).body.data as { id: string; state: string; requester: string; created_at: string; decided_at: string | null }[])
+    .filter((r) => r.id.startsWith('apr_stats_'));
+  assert.equal(records.length, 4);
+  const decided = records.filter((r) => r.decided_at !== null).map((r) => Date.parse(r.decided_at!) - Date.parse(r.created_at));
+
+  type A = { requested: number; approved: number; denied: number; expired: number; time_to_decision_ms: { decided: number; avg: number | null } };
+  const all = ((await admin('/admin/v1/analytics/usage?since=1h&granularity=minute')).body.totals as { approvals: A }[])[0]!.approvals;
+  assert.equal(all.requested, records.length);
+  assert.equal(all.approved, records.filter((r) => r.state === 'approved').length);
+  assert.equal(all.denied, records.filter((r) => r.state === 'denied').length);
+  assert.equal(all.expired, 0);
+  assert.equal(all.time_to_decision_ms.decided, decided.length);
+  assert.equal(all.time_to_decision_ms.avg, Math.round(decided.reduce((a, b) => a + b, 0) / decided.length));
+  const byUser = (await admin('/admin/v1/analytics/usage?by=user&since=1h')).body.totals as { value: string; approvals: A }[];
+  assert.equal(byUser.find((x) => x.value === 'dana')?.approvals.requested, 3, 'counted under the requester');
+  assert.equal(byUser.find((x) => x.value === 'erin')?.approvals.requested, 1);
+
+  const out = new PassThrough();
+  let text = '';
+  out.on('data', (c: Buffer) => (text += c.toString()));
+  const code = await runCli(['analytics', '--approvals', '--since', '1h'], { stdin: new PassThrough(), stdout: out, stderr: out, env: { PORTCULLIS_GATEWAY: t.gw.url, PORTCULLIS_TOKEN: t.adminKey }, cwd: t.dir });
+  assert.equal(code, 0, text);
+  assert.match(text, /REQUESTED\s+APPROVED\s+DENIED/);
+  assert.match(text, /^\(all\)\s+4\s+2\s+1\s+0\s+0\s/m);
 });

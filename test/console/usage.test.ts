@@ -6,6 +6,7 @@ import OpenAI from 'openai';
 import type { Browser, Page } from 'playwright-core';
 import { launchChromium } from './browser.ts';
 import { createApiKey } from '../../src/identity/key-service.ts';
+import { openApprovalRepo } from '../../src/store/approval-repo.ts';
 import { finishedExchange, startTestGateway, type TestGateway } from '../helpers/gateway.ts';
 
 /**
@@ -33,6 +34,20 @@ describe('usage dashboard (Chromium)', () => {
     }
     const refused = await fetch(`${t.openaiBase}/chat/completions`, { method: 'POST', headers: { authorization: `Bearer ${t.userKey}`, 'content-type': 'application/json' }, body: JSON.stringify({ model: 'not-routed', messages: [] }) });
     await finishedExchange(t.gw, refused.headers.get('x-portcullis-exchange-id')!);
+    // Three approvals as the approval gate keeps them: one approved after 50 s, one denied after 20 s, one pending.
+    const approvals = openApprovalRepo(t.gw.store);
+    const now = Date.now();
+    for (const [i, to, after] of [[0, 'approved', 50_000], [1, 'denied', 20_000], [2, null, 0]] as const) {
+      const id = `apr_console_${i}`;
+      const createdAt = now - 100_000;
+      await approvals.create({
+        id, state: 'pending', ruleId: 'r1', mode: 'hold', scope: 'request', requester: 'alice', requesterName: 'alice', requesterGroups: ['eng'], endpoint: 'openai.chat',
+        model: 'gpt-4o', policyVersion: null, decisionId: null, exchangeId: `ex_${i}`, digest: `d${i}`, approverGroups: ['reviewers'], quorum: 1, eachGroup: false,
+        windowMs: null, justification: null, breakGlass: false, findings: [], sealedRequest: null, createdAt, updatedAt: createdAt, expiresAt: now + 3_600_000,
+        decidedAt: null, decidedBy: null, reason: null,
+      }, { approvalId: id, at: createdAt, actor: 'alice', action: 'created', from: null, to: 'pending', reason: null });
+      if (to) await approvals.transition({ id, from: ['pending'], to, at: createdAt + after, actor: 'reviewer', reason: null });
+    }
   });
   after(async () => {
     await browser?.close();
@@ -54,6 +69,12 @@ describe('usage dashboard (Chromium)', () => {
     const page = await dashboard({ width: 1280, height: 800 });
     assert.equal(await page.textContent('#tile-requests strong'), String(records.data.length));
     assert.equal(await page.textContent('#tile-refused strong'), String(records.data.filter((r) => r.status === 'rejected').length));
+    const approvals = (await (await fetch(`${t.gw.url}/admin/v1/approvals?limit=100`, { headers: { authorization: `Bearer ${t.adminKey}` } })).json()) as { data: { state: string; created_at: string; decided_at: string | null }[] };
+    assert.equal(await page.textContent('#tile-approvals-requested strong'), String(approvals.data.length));
+    assert.equal(await page.textContent('#tile-approvals-approved strong'), String(approvals.data.filter((a) => a.state === 'approved').length));
+    assert.equal(await page.textContent('#tile-approvals-denied strong'), String(approvals.data.filter((a) => a.state === 'denied').length));
+    const waits = approvals.data.filter((a) => a.decided_at).map((a) => Date.parse(a.decided_at!) - Date.parse(a.created_at));
+    assert.equal(await page.textContent('#tile-approvals-avg strong'), `${waits.reduce((x, y) => x + y, 0) / waits.length / 1000} s`, 'the mean of 50 s and 20 s');
     assert.ok(Number(await page.getAttribute('#usage-chart', 'data-points')) >= 24, 'the chart has a point per hour of the range');
     const gpt4o = records.data.filter((r) => r.model === 'gpt-4o').length;
     const modelRow = page.locator('#by-model tr', { hasText: 'gpt-4o-mini' });

@@ -32,6 +32,18 @@ const num = (v) => (typeof v === 'number' ? v : 0);
 const fmt = new Intl.NumberFormat('en', { maximumFractionDigits: 0 });
 /** @param {unknown} v */
 const ms = (v) => (typeof v === 'number' ? fmt.format(v) : '—');
+/**
+ * A time to decision for people: seconds, minutes, hours or days. p50/p95 are the upper bound of their histogram
+ * bucket (docs/analytics.md#approvals), so they read "≤ …".
+ * @param {unknown} v
+ */
+const duration = (v) => {
+  if (typeof v !== 'number') return '—';
+  if (v < 60_000) return `${fmt.format(v / 1000)} s`;
+  if (v < 7_200_000) return `${fmt.format(v / 60_000)} min`;
+  if (v < 172_800_000) return `${fmt.format(v / 3_600_000)} h`;
+  return `${fmt.format(v / 86_400_000)} d`;
+};
 const usd = new Intl.NumberFormat('en', { style: 'currency', currency: 'USD', maximumFractionDigits: 4 });
 
 /**
@@ -88,6 +100,21 @@ export async function usageView(ui, q) {
     tile('Findings', fmt.format(num(total.findings)), 'tile-findings'),
     tile('Latency p50 / p95', `${ms(latency.p50)} / ${ms(latency.p95)} ms`, 'tile-latency'));
 
+  // Approvals of the range (requested under the bucket of their creation): how many, how they ended, how long people took.
+  const approvals = obj(total.approvals);
+  const decision = obj(approvals.time_to_decision_ms);
+  /** @param {unknown} v */
+  const bound = (v) => (typeof v === 'number' ? `≤ ${duration(v)}` : '—');
+  const approvalTiles = h('section', { class: 'approvals-usage', id: 'usage-approvals' },
+    h('h2', {}, 'Approvals'),
+    h('div', { class: 'tiles' },
+      tile('Requested', fmt.format(num(approvals.requested)), 'tile-approvals-requested'),
+      tile('Approved', fmt.format(num(approvals.approved)), 'tile-approvals-approved'),
+      tile('Denied', fmt.format(num(approvals.denied)), 'tile-approvals-denied'),
+      tile('Expired', fmt.format(num(approvals.expired)), 'tile-approvals-expired'),
+      tile('Time to decision (avg)', duration(decision.avg), 'tile-approvals-avg'),
+      tile('p50 / p95', `${bound(decision.p50)} / ${bound(decision.p95)}`, 'tile-approvals-pct')));
+
   const chart = h('figure', { class: 'chart', id: 'usage-chart', 'aria-label': 'requests, refusals and errors over time' });
   const breakdowns = BREAKDOWNS.map(([by, title], i) => {
     const rows = list(parts[i]?.totals);
@@ -108,7 +135,7 @@ export async function usageView(ui, q) {
     h('form', { class: 'filters', onsubmit: apply },
       h('label', { for: 'usage-range' }, 'Range', rangeSelect), h('label', { for: 'usage-group' }, 'Group', group), h('label', { for: 'usage-model' }, 'Model', model),
       h('button', { type: 'submit' }, 'Show')),
-    tiles, chart,
+    tiles, chart, approvalTiles,
     h('div', { class: 'breakdowns' }, ...breakdowns),
     h('h2', {}, 'Budgets and rate limits (current windows)'),
     ui.table(['limit', 'scope', 'metric', 'use', ''], budgetRows, 'No budget counters in the current windows.'));

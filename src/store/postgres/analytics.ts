@@ -1,6 +1,6 @@
 import type pg from 'pg';
-import { deltaOfRow, KEY_COLUMNS, MEASURE_COLUMNS, rollupTableSql, SOURCE_COLUMNS, sourceOfRow } from '../../analytics/columns.ts';
-import type { AnalyticsRepo, RollupDelta } from '../../analytics/types.ts';
+import { APPROVAL_SOURCE_COLUMNS, approvalRollupsSql, approvalSourceOfRow, APPROVALS_UNROLLED_WHERE, deltaOfRow, deltaValues, KEY_COLUMNS, MEASURE_COLUMNS, rollupTableSql, SOURCE_COLUMNS, sourceOfRow } from '../../analytics/columns.ts';
+import { rolledTarget, type AnalyticsRepo, type RollupDelta } from '../../analytics/types.ts';
 import type { Migration } from '../sqlite/migrations.ts';
 import type { PostgresStore } from './index.ts';
 
@@ -11,6 +11,11 @@ export const ANALYTICS_PG_MIGRATIONS: readonly Migration[] = [
   CREATE INDEX exchanges_unrolled ON exchanges(id) WHERE NOT rolled;
   ${rollupTableSql('BIGINT')};
   ` },
+];
+
+/** Approvals in the rollups (docs/analytics.md#approvals); appended at the end of POSTGRES_MIGRATIONS. */
+export const ANALYTICS_APPROVAL_PG_MIGRATIONS: readonly Migration[] = [
+  { id: 'analytics/002-approvals', sql: approvalRollupsSql('BIGINT') },
 ];
 
 const COLUMN_TYPES = [...KEY_COLUMNS.map((c) => (c === 'bucket' ? 'bigint' : 'text')), ...MEASURE_COLUMNS.map(() => 'bigint')];
@@ -26,7 +31,7 @@ const UPSERT = `INSERT INTO usage_rollups AS u (${[...KEY_COLUMNS, ...MEASURE_CO
 function columnsOf(deltas: RollupDelta[]): unknown[][] {
   const cols: unknown[][] = COLUMN_TYPES.map(() => []);
   for (const d of deltas) {
-    const v = [d.granularity, d.bucket, d.filter, d.dim, d.value, d.requests, d.inputTokens, d.outputTokens, d.costMicros, d.refused, d.errors, d.findings, d.latencySumMs, ...d.latencyHist];
+    const v = deltaValues(d);
     for (let i = 0; i < v.length; i++) cols[i]!.push(v[i]);
   }
   return cols;
@@ -42,6 +47,17 @@ export function postgresAnalytics(store: PostgresStore): AnalyticsRepo {
       const deltas = fold(rows);
       if (deltas.length > 0) await c.query(UPSERT, columnsOf(deltas));
       await c.query('UPDATE exchanges SET rolled = true WHERE id = ANY($1::text[])', [rows.map((r) => r.id)]);
+      return rows.length;
+    }),
+    // As roll: claimed with SKIP LOCKED, deltas and the new `rolled` values commit together. The rows are locked,
+    // so the state read is the state marked (a decision racing the roll waits for its commit).
+    rollApprovals: (limit, fold) => store.transaction(async (c: pg.PoolClient) => {
+      const rows = (await c.query(`SELECT ${APPROVAL_SOURCE_COLUMNS} FROM approvals WHERE ${APPROVALS_UNROLLED_WHERE} ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED`, [limit])).rows.map(approvalSourceOfRow);
+      if (rows.length === 0) return 0;
+      const deltas = fold(rows);
+      if (deltas.length > 0) await c.query(UPSERT, columnsOf(deltas));
+      await c.query('UPDATE approvals AS a SET rolled = m.rolled FROM unnest($1::text[], $2::smallint[]) AS m(id, rolled) WHERE a.id = m.id',
+        [rows.map((r) => r.id), rows.map((r) => rolledTarget(r.state))]);
       return rows.length;
     }),
     query: async (q) => (await store.query(

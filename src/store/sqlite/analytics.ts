@@ -1,5 +1,5 @@
-import { deltaOfRow, deltaValues, KEY_COLUMNS, MEASURE_COLUMNS, rollupTableSql, SOURCE_COLUMNS, sourceOfRow } from '../../analytics/columns.ts';
-import type { AnalyticsRepo, Granularity, RollupDelta, RollupSource, UsageQuery } from '../../analytics/types.ts';
+import { APPROVAL_SOURCE_COLUMNS, approvalRollupsSql, approvalSourceOfRow, APPROVALS_UNROLLED_WHERE, deltaOfRow, deltaValues, KEY_COLUMNS, MEASURE_COLUMNS, rollupTableSql, SOURCE_COLUMNS, sourceOfRow } from '../../analytics/columns.ts';
+import { rolledTarget, type AnalyticsRepo, type ApprovalSource, type Granularity, type RollupDelta, type RollupSource, type UsageQuery } from '../../analytics/types.ts';
 import type { SqliteCore } from './core.ts';
 import type { SqliteStore } from './index.ts';
 import type { Migration } from './migrations.ts';
@@ -14,6 +14,11 @@ export const ANALYTICS_MIGRATIONS: readonly Migration[] = [
   CREATE INDEX exchanges_unrolled ON exchanges(id) WHERE rolled = 0;
   ${rollupTableSql('INTEGER')};
   ` },
+];
+
+/** Approvals in the rollups (docs/analytics.md#approvals); appended at the end of SQLITE_MIGRATIONS. */
+export const ANALYTICS_APPROVAL_MIGRATIONS: readonly Migration[] = [
+  { id: 'analytics/002-approvals', sql: approvalRollupsSql('INTEGER') },
 ];
 
 const UPSERT = `INSERT INTO usage_rollups (${[...KEY_COLUMNS, ...MEASURE_COLUMNS].join(', ')})
@@ -32,6 +37,17 @@ export function analyticsSqlite(core: SqliteCore): Record<string, (...args: neve
       const up = core.stmt(UPSERT);
       for (const d of deltas) up.run(...deltaValues(d));
       return ids.length;
+    },
+    'analytics.pendingApprovals': (limit: number) =>
+      core.stmt(`SELECT ${APPROVAL_SOURCE_COLUMNS} FROM approvals WHERE ${APPROVALS_UNROLLED_WHERE} ORDER BY id LIMIT ?`).all(limit).map((r) => approvalSourceOfRow(r)),
+    // As analytics.apply: `rolled` moves from the value read to the target of the state read (compare-and-set),
+    // or the call fails and its savepoint undoes it. The state may have moved on since; the next roll folds that.
+    'analytics.applyApprovals': (marks: { id: string; from: number; to: number }[], deltas: RollupDelta[]) => {
+      const mark = core.stmt('UPDATE approvals SET rolled = ? WHERE id = ? AND rolled = ?');
+      for (const m of marks) if (Number(mark.run(m.to, m.id, m.from).changes) !== 1) throw new Error(`approval ${m.id} was already rolled up`);
+      const up = core.stmt(UPSERT);
+      for (const d of deltas) up.run(...deltaValues(d));
+      return marks.length;
     },
     'analytics.query': (q: UsageQuery) =>
       core.stmt(`SELECT * FROM usage_rollups WHERE granularity = ?1 AND filter = ?2 AND dim = ?3 AND bucket >= ?4 AND bucket < ?5
@@ -57,6 +73,15 @@ export function sqliteAnalytics(store: SqliteStore): AnalyticsRepo {
         const rows = await store.callExt<RollupSource[]>('analytics.pending', limit);
         if (rows.length === 0) return 0;
         return store.callExt<number>('analytics.apply', rows.map((r) => r.id), fold(rows));
+      });
+      running = run.catch(() => undefined);
+      return run;
+    },
+    rollApprovals(limit, fold) {
+      const run = running.then(async () => {
+        const rows = await store.callExt<ApprovalSource[]>('analytics.pendingApprovals', limit);
+        if (rows.length === 0) return 0;
+        return store.callExt<number>('analytics.applyApprovals', rows.map((r) => ({ id: r.id, from: r.rolled, to: rolledTarget(r.state) })), fold(rows));
       });
       running = run.catch(() => undefined);
       return run;

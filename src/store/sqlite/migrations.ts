@@ -9,7 +9,7 @@ import { OUTBOX_MIGRATIONS } from './outbox.ts';
 import { APPROVAL_MIGRATIONS } from './approvals.ts';
 import { BUDGET_MIGRATIONS } from './budgets.ts';
 import { TEMPLATE_MIGRATIONS } from './templates.ts';
-import { ANALYTICS_MIGRATIONS } from './analytics.ts';
+import { ANALYTICS_APPROVAL_MIGRATIONS, ANALYTICS_MIGRATIONS } from './analytics.ts';
 import { REPLICA_LEASES_SQL } from '../replica-sql.ts';
 import { MCP_MIGRATIONS } from './mcp.ts';
 import { DEDUP_MIGRATIONS } from './messages.ts';
@@ -96,4 +96,4 @@ export const CORE_MIGRATIONS: readonly Migration[] = [
 ];
 
 /** Every module's migrations, in the order they apply. Modules append their list here. */
-export const SQLITE_MIGRATIONS: readonly Migration[] = [...CORE_MIGRATIONS, ...IDENTITY_MIGRATIONS, ...AUDIT_MIGRATIONS, ...OUTBOX_MIGRATIONS, ...APPROVAL_MIGRATIONS, ...BUDGET_MIGRATIONS, ...POLICY_MIGRATIONS, ...TEMPLATE_MIGRATIONS, ...ANALYTICS_MIGRATIONS, ...MCP_MIGRATIONS, ...DEDUP_MIGRATIONS, ...ALERT_MIGRATIONS];
+export const SQLITE_MIGRATIONS: readonly Migration[] = [...CORE_MIGRATIONS, ...IDENTITY_MIGRATIONS, ...AUDIT_MIGRATIONS, ...OUTBOX_MIGRATIONS, ...APPROVAL_MIGRATIONS, ...BUDGET_MIGRATIONS, ...POLICY_MIGRATIONS, ...TEMPLATE_MIGRATIONS, ...ANALYTICS_MIGRATIONS, ...MCP_MIGRATIONS, ...DEDUP_MIGRATIONS, ...ALERT_MIGRATIONS, ...ANALYTICS_APPROVAL_MIGRATIONS];
