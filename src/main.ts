@@ -37,6 +37,7 @@ import { startMcpFront } from './mcp/index.ts';
 import { startProviders, type StartedProviders } from './providers.ts';
 import { startAnalytics } from './compose/analytics.ts';
 import { startAlerts, type Alerts } from './compose/alerts.ts';
+import { alertApprovalStep } from './alerts/approval-step.ts';
 
 export interface GatewayOptions {
   config: Config;
@@ -195,6 +196,7 @@ async function composeGateway(o: GatewayOptions, onFailedStart: (close: () => Pr
       limits: { maxBodyBytes: config.server.max_body_bytes, bodyTimeoutMs: config.server.request_body_timeout_ms, trustProxy: config.server.trust_proxy },
       onUpstreamCredentialRefused: credentialRefusedAlert({ clock, logger, emit: (e) => evidence.events.emit(e) }),
       admit: (p) => alerts.suspensions.admit(p),
+      approveAfterGuard: alertApprovalStep({ gate: governance.approvals.gate, approvalFor: (s) => alerts.suspensions.approvalFor(s) }),
       shutdown: drain.signal,
     },
     router,
