@@ -1,7 +1,7 @@
 import type pg from 'pg';
 import { applyHits, ALERT_RESPONSE_MODE_SQL, ALERT_TABLES_SQL, SUSPENSION_COLUMNS, suspensionOfRow, changeInvestigation, firingOfRow, INVESTIGATION_COLUMNS, investigationOfRow, readInvestigation, runAsync, type AlertProgram } from '../../alerts/apply.ts';
 import { ALERT_SOURCE_COLUMNS, alertSourceOfRow } from '../../alerts/columns.ts';
-import type { AlertRepo, Suspension } from '../../alerts/types.ts';
+import type { AlertRepo } from '../../alerts/types.ts';
 import type { Migration } from '../sqlite/migrations.ts';
 import type { PostgresStore } from './index.ts';
 

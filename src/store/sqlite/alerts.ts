@@ -1,6 +1,6 @@
 import { applyHits, ALERT_RESPONSE_MODE_SQL, ALERT_TABLES_SQL, SUSPENSION_COLUMNS, suspensionOfRow, changeInvestigation, firingOfRow, INVESTIGATION_COLUMNS, investigationOfRow, readInvestigation, runSync, type AlertProgram } from '../../alerts/apply.ts';
 import { ALERT_SOURCE_COLUMNS, alertSourceOfRow } from '../../alerts/columns.ts';
-import type { AlertRepo, AlertRule, AlertSource, Firing, Hit, Investigation, InvestigationFilter, InvestigationNote, Suspension } from '../../alerts/types.ts';
+import type { AlertRepo, AlertRule, AlertSource, Firing, Hit, Investigation, InvestigationFilter, InvestigationNote } from '../../alerts/types.ts';
 import type { SqliteCore } from './core.ts';
 import type { SqliteStore } from './index.ts';
 import type { Migration } from './migrations.ts';
