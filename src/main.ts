@@ -165,7 +165,7 @@ async function composeGateway(o: GatewayOptions, onFailedStart: (close: () => Pr
     alerts.suspensions.admit(p);
     return p;
   };
-  const mcp = await startMcpFront({ config, store, keyring, clock, logger, baseDir, env, recorder, authenticate: mcpAuthenticate, guard: () => guard, publicUrl: () => config.server.public_url ?? url, approvals: governance.approvals.gate, budgets: governance.enforcer });
+  const mcp = await startMcpFront({ config, store, keyring, clock, logger, baseDir, env, recorder, authenticate: mcpAuthenticate, guard: () => guard, publicUrl: () => config.server.public_url ?? url, approvals: governance.approvals.gate, alertApproval: (s) => alerts.suspensions.approvalFor(s), budgets: governance.enforcer });
   onFailedStart(() => mcp.close());
   const routes: Route[] = activity.wrap([
     // Before `/admin/v1/exchanges/:id`, which would otherwise take `export` for an id.

@@ -3,7 +3,11 @@ import { PassThrough } from 'node:stream';
 import { after, before, test } from 'node:test';
 import OpenAI from 'openai';
 import { runCli } from '../../src/cli/main.ts';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { eventually, startTestGateway, type TestGateway } from '../helpers/gateway.ts';
+import { startUpstreamMcp, type UpstreamMcp } from '../mcp/upstream-server.ts';
 
 /**
  * `respond: require_approval` end to end (issue #15 item 3) with the real OpenAI SDK: refusals fire the rule; the
@@ -12,10 +16,17 @@ import { eventually, startTestGateway, type TestGateway } from '../helpers/gatew
  * again; the identity cannot approve itself; lifting (CLI, as for suspensions) removes the requirement.
  */
 let t: TestGateway;
+let upstream: UpstreamMcp;
+const MCP_TOKEN = 'upstream-mcp-token-' + 'r'.repeat(20);
 
 before(async () => {
+  upstream = await startUpstreamMcp({ token: MCP_TOKEN });
+  process.env.PCL_TEST_MCP_TOKEN_RESPOND = MCP_TOKEN;
   t = await startTestGateway({
     extraYaml: `
+mcp:
+  servers:
+    - { name: tools, url: "${upstream.url}", credential: "env:PCL_TEST_MCP_TOKEN_RESPOND" }
 approvals:
   max_hold_seconds: 1
 alerts:
@@ -28,6 +39,7 @@ alerts:
 });
 after(async () => {
   await t.close();
+  await upstream.close();
 });
 
 async function api(key: string, method: string, path: string, body?: unknown): Promise<{ status: number; body: Record<string, unknown> }> {
@@ -77,8 +89,23 @@ test('after the rule fires, every key of the identity needs an approval per requ
   assert.match(again, /^400 approval_required apr_/, 'an approval covers one request');
   assert.notEqual(again.split(' ')[2], approvalId);
 
-  // The attack: the same identity switches to its other key — still held.
+  // The attack: the same identity switches to its other key — still held, on /v1 and on MCP tools/call.
   assert.match(await outcome(m2), /^400 approval_required apr_/);
+  const agent = new Client({ name: 'agent', version: '1' });
+  await agent.connect(new StreamableHTTPClientTransport(new URL(`${t.gw.url}/mcp/tools`), { requestInit: { headers: { Authorization: `Bearer ${m2}` } } }));
+  const call = () => agent.callTool({ name: 'run_sql', arguments: { sql: 'SELECT 1' } }) as Promise<CallToolResult>;
+  const refusedCall = await call();
+  assert.equal(refusedCall.isError, true);
+  const meta = (refusedCall._meta as { portcullis: { code: string } }).portcullis;
+  assert.equal(meta.code, 'approval_required');
+  assert.ok(!upstream.calls.some((c) => c.args.sql === 'SELECT 1'), 'nothing ran while held');
+  const toolApproval = ((await api(sam, 'GET', '/admin/v1/approvals?state=pending')).body.data as { id: string; requester: string }[]).find((x) => x.requester === 'user:mallory' && x.id !== again.split(' ')[2]);
+  assert.ok(toolApproval);
+  assert.equal((await api(sam, 'POST', `/admin/v1/approvals/${toolApproval.id}/approve`, {})).status, 200);
+  const ran = await call();
+  assert.notEqual(ran.isError, true, JSON.stringify(ran));
+  assert.ok(upstream.calls.some((c) => c.args.sql === 'SELECT 1'), 'the approved call ran');
+  await agent.close();
   assert.equal(await outcome(t.userKey), 'ok', 'others are not affected');
 
   // Lifted with the suspensions CLI: both keys go through without approval.
