@@ -45,7 +45,7 @@ export const ALERT_TABLES_SQL = (bigint: string): string => `
   CREATE TABLE alert_suspensions (identity TEXT PRIMARY KEY, investigation_id TEXT, since ${bigint} NOT NULL, lifted_at ${bigint}, lifted_by TEXT);
 `;
 
-/** respond require_approval (docs/alerts.md#automatic-response): the same table, with what the response is. */
+/** respond require_approval (docs/alerts.md#automatic-response-suspension-or-approval): the same table, with what the response is. */
 export const ALERT_RESPONSE_MODE_SQL = `
   ALTER TABLE alert_suspensions ADD COLUMN mode TEXT NOT NULL DEFAULT 'suspend';
   ALTER TABLE alert_suspensions ADD COLUMN approvers TEXT NOT NULL DEFAULT '[]';

@@ -4,7 +4,7 @@ import { GatewayError } from '../core/errors.ts';
 import type { DecisionRecord, ExchangeContext } from '../proxy/context.ts';
 
 /**
- * `respond: require_approval` on the data path (docs/alerts.md#automatic-response): after the guard allowed a
+ * `respond: require_approval` on the data path (docs/alerts.md#automatic-response-suspension-or-approval): after the guard allowed a
  * request, an identity an alert rule responded to waits for a just-in-time approval through the approvals gate
  * (same service, approver groups, no self-approval, digest-bound retry, webhooks, API/CLI/console) — whichever key
  * or token it presents, since the requirement is keyed by the identity. It applies whatever the policy says (also

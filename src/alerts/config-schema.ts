@@ -110,7 +110,9 @@ export function checkAlertsConfig(c: AlertsConfig): { path: string; message: str
     if (!counted && (r.threshold !== undefined || r.window_minutes !== undefined)) add(`${at}`, `kind ${r.kind} fires on the first new value; threshold and window_minutes do not apply`);
     if (r.kind === 'spend' && r.window_minutes !== undefined) add(`${at}.window_minutes`, `spend is counted per UTC day`);
     if (!counted && r.by !== undefined && r.by !== 'subject') add(`${at}.by`, `kind ${r.kind} is per identity`);
-    if (r.respond !== 'none' && (r.by ?? (r.kind === 'spend' ? 'group' : 'subject')) !== 'subject') add(`${at}.respond`, `${r.respond} needs a rule by subject (one identity to respond to)`);
+    if (r.respond !== 'none' && (r.by ?? (r.kind === 'spend' ? 'group' : 'subject')) !== 'subject') {
+      add(`${at}.respond`, r.respond === 'suspend' ? 'suspend needs a rule by subject (one identity to suspend)' : 'require_approval needs a rule by subject (one identity to hold for approval)');
+    }
     if (r.respond === 'require_approval' && !r.approvers) add(`${at}.approvers`, `required for respond require_approval (the groups that approve the identity's requests)`);
     if (r.respond !== 'require_approval' && r.approvers) add(`${at}.approvers`, `only for respond require_approval`);
     if (r.codes && r.kind !== 'refusals') add(`${at}.codes`, `only for kind refusals`);

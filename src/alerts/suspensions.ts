@@ -21,7 +21,7 @@ export interface Suspensions {
 }
 
 /**
- * The identities an alert rule suspended (docs/alerts.md#automatic-response), kept in memory and re-read every
+ * The identities an alert rule suspended (docs/alerts.md#automatic-response-suspension-or-approval), kept in memory and re-read every
  * `suspension_refresh_ms`, so the check on each request costs a map lookup. The suspension is per identity, not
  * per credential: the suspended caller's other keys, minted tokens and IdP tokens are refused alike. A refresh that
  * fails keeps the last list (logged by the caller): nobody suspended is let through because the store blinked.

@@ -21,7 +21,7 @@ export type HoldOutcome = { approved: true } | { approved: false; code: string; 
 export async function holdForApproval(o: {
   gate: ApprovalGate | undefined; ex: Exchange; version: McpVersion | 'open'; verdict: CallVerdict; id: JsonRpcId;
   tool: string; progressToken: unknown; now: number;
-  /** An alert rule's `respond: require_approval` (docs/alerts.md#automatic-response): approved first, on a copy of the decision. */
+  /** An alert rule's `respond: require_approval` (docs/alerts.md#automatic-response-suspension-or-approval): approved first, on a copy of the decision. */
   alertRequirement?: ApprovalRequirement | undefined;
   /** The policy decision is an enforced `require_approval`: its rule's approval is needed too. */
   policyHeld?: boolean;

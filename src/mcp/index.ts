@@ -47,7 +47,7 @@ export interface McpFrontOptions {
   publicUrl: () => string;
   /** Holds tool calls a `require_approval` MCP rule matches (the approvals module's gate). */
   approvals?: ApprovalGate | undefined;
-  /** The approval an alert rule requires of every tool call of this identity (docs/alerts.md#automatic-response). */
+  /** The approval an alert rule requires of every tool call of this identity (docs/alerts.md#automatic-response-suspension-or-approval). */
   alertApproval?: ((subject: string) => ApprovalRequirement | undefined) | undefined;
   /** Per-tool budgets and rate limits (the budgets module's enforcer). */
   budgets?: BudgetEnforcer | undefined;
