@@ -84,7 +84,11 @@ test('after the rule fires, every key of the identity needs an approval per requ
   const approved = await api(sam, 'POST', `/admin/v1/approvals/${approvalId}/approve`, {});
   assert.equal(approved.status, 200, JSON.stringify(approved.body));
   assert.equal(approved.body.state, 'approved');
-  assert.equal(await outcome(m1), 'ok', 'the identical retry goes through once approved');
+  const retried = await ask(m1).withResponse();
+  assert.equal(retried.data.object, 'chat.completion', 'the identical retry goes through once approved');
+  // The exchange records the alert's approval beside the policy decision.
+  const exchange = (await api(t.adminKey, 'GET', `/admin/v1/exchanges/${retried.response.headers.get('x-portcullis-exchange-id')}`)).body;
+  assert.deepEqual((exchange.decision as { alert_approval: unknown }).alert_approval, { id: approvalId, outcome: 'approved', rule: `alert:${String(inv.id)}` });
   const again = await outcome(m1);
   assert.match(again, /^400 approval_required apr_/, 'an approval covers one request');
   assert.notEqual(again.split(' ')[2], approvalId);
