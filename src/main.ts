@@ -37,6 +37,7 @@ import { startMcpFront } from './mcp/index.ts';
 import { startProviders, type StartedProviders } from './providers.ts';
 import { startAnalytics } from './compose/analytics.ts';
 import { startAlerts, type Alerts } from './compose/alerts.ts';
+import { alertApprovalStep } from './alerts/approval-step.ts';
 
 export interface GatewayOptions {
   config: Config;
@@ -164,7 +165,7 @@ async function composeGateway(o: GatewayOptions, onFailedStart: (close: () => Pr
     alerts.suspensions.admit(p);
     return p;
   };
-  const mcp = await startMcpFront({ config, store, keyring, clock, logger, baseDir, env, recorder, authenticate: mcpAuthenticate, guard: () => guard, publicUrl: () => config.server.public_url ?? url, approvals: governance.approvals.gate, budgets: governance.enforcer });
+  const mcp = await startMcpFront({ config, store, keyring, clock, logger, baseDir, env, recorder, authenticate: mcpAuthenticate, guard: () => guard, publicUrl: () => config.server.public_url ?? url, approvals: governance.approvals.gate, alertApproval: (s) => alerts.suspensions.approvalFor(s), budgets: governance.enforcer });
   onFailedStart(() => mcp.close());
   const routes: Route[] = activity.wrap([
     // Before `/admin/v1/exchanges/:id`, which would otherwise take `export` for an id.
@@ -195,6 +196,7 @@ async function composeGateway(o: GatewayOptions, onFailedStart: (close: () => Pr
       limits: { maxBodyBytes: config.server.max_body_bytes, bodyTimeoutMs: config.server.request_body_timeout_ms, trustProxy: config.server.trust_proxy },
       onUpstreamCredentialRefused: credentialRefusedAlert({ clock, logger, emit: (e) => evidence.events.emit(e) }),
       admit: (p) => alerts.suspensions.admit(p),
+      approveAfterGuard: alertApprovalStep({ gate: governance.approvals.gate, approvalFor: (s) => alerts.suspensions.approvalFor(s) }),
       shutdown: drain.signal,
     },
     router,

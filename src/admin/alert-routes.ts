@@ -112,7 +112,7 @@ export function alertRoutes(d: AlertRouteDeps): Route[] {
       async handler(req, res) {
         await read(req);
         await d.suspensions.refresh();
-        send(res, 200, { data: d.suspensions.list().map((s) => ({ identity: s.identity, investigation_id: s.investigationId, since: iso(s.since) })) });
+        send(res, 200, { data: d.suspensions.list().map((s) => ({ identity: s.identity, investigation_id: s.investigationId, since: iso(s.since), mode: s.mode, approvers: s.approvers })) });
       },
     },
     {

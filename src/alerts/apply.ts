@@ -1,6 +1,6 @@
 import { newId } from '../core/ids.ts';
 import { sweep, type Crossing } from './rules.ts';
-import { MAX_LINKED, type AlertRule, type Firing, type Hit, type Investigation, type InvestigationNote, type InvestigationState } from './types.ts';
+import { MAX_LINKED, type AlertRule, type Suspension, type Firing, type Hit, type Investigation, type InvestigationNote, type InvestigationState } from './types.ts';
 
 /**
  * The store side of alert evaluation, written once for both engines: a generator that yields SQL (PostgreSQL
@@ -44,6 +44,23 @@ export const ALERT_TABLES_SQL = (bigint: string): string => `
   CREATE TABLE investigation_notes (investigation_id TEXT NOT NULL REFERENCES investigations(id), id TEXT NOT NULL, at ${bigint} NOT NULL, author TEXT NOT NULL, text TEXT NOT NULL, PRIMARY KEY (investigation_id, id));
   CREATE TABLE alert_suspensions (identity TEXT PRIMARY KEY, investigation_id TEXT, since ${bigint} NOT NULL, lifted_at ${bigint}, lifted_by TEXT);
 `;
+
+/** respond require_approval (docs/alerts.md#automatic-response-suspension-or-approval): the same table, with what the response is. */
+export const ALERT_RESPONSE_MODE_SQL = `
+  ALTER TABLE alert_suspensions ADD COLUMN mode TEXT NOT NULL DEFAULT 'suspend';
+  ALTER TABLE alert_suspensions ADD COLUMN approvers TEXT NOT NULL DEFAULT '[]';
+`;
+
+export const SUSPENSION_COLUMNS = 'identity, investigation_id, since, mode, approvers';
+
+export function suspensionOfRow(r: Record<string, unknown>): Suspension {
+  return {
+    identity: String(r.identity), investigationId: str(r.investigation_id), since: num(r.since),
+    // Anything but a well-formed approval requirement is a suspension (fail closed).
+    mode: r.mode === 'require_approval' ? 'require_approval' : 'suspend',
+    approvers: (json(r.approvers ?? '[]') as unknown[]).filter((x): x is string => typeof x === 'string' && x.length > 0),
+  };
+}
 
 const q = (sql: string, ...params: unknown[]): Query => ({ sql, params });
 
@@ -110,9 +127,12 @@ export function* applyHits(hits: readonly Hit[], rules: ReadonlyMap<string, Aler
         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'open', $9, $10, $11) ON CONFLICT (rule_id, subject, window_key) DO NOTHING RETURNING id`,
       f.id, f.ruleId, f.kind, f.severity, f.subject, f.identity, f.windowKey, f.openedAt, f.summary, JSON.stringify(f.exchangeIds), f.response);
       if (inserted.length === 0) continue;
-      if (f.response === 'suspend' && f.identity) {
-        yield q(`INSERT INTO alert_suspensions (identity, investigation_id, since) VALUES ($1, $2, $3)
-          ON CONFLICT (identity) DO UPDATE SET investigation_id = excluded.investigation_id, since = excluded.since, lifted_at = NULL, lifted_by = NULL`, f.identity, f.id, now);
+      if (f.response !== 'none' && f.identity) {
+        // One row per identity: a suspension outranks an approval requirement already in force (never weakened).
+        yield q(`INSERT INTO alert_suspensions (identity, investigation_id, since, mode, approvers) VALUES ($1, $2, $3, $4, $5)
+          ON CONFLICT (identity) DO UPDATE SET investigation_id = excluded.investigation_id, since = excluded.since, lifted_at = NULL, lifted_by = NULL,
+            mode = CASE WHEN alert_suspensions.lifted_at IS NULL AND alert_suspensions.mode = 'suspend' THEN 'suspend' ELSE excluded.mode END,
+            approvers = excluded.approvers`, f.identity, f.id, now, f.response, JSON.stringify(rule.approvers));
       }
       opened.push(f);
     }
@@ -126,7 +146,7 @@ export function firingOfRow(r: Record<string, unknown>): Firing {
   return {
     id: String(r.id), ruleId: String(r.rule_id), kind: String(r.kind) as Firing['kind'], severity: String(r.severity) as Firing['severity'],
     subject: String(r.subject), identity: str(r.identity), windowKey: String(r.window_key), openedAt: num(r.opened_at), summary: String(r.summary),
-    exchangeIds: (json(r.exchange_ids) as unknown[]).filter((x): x is string => typeof x === 'string'), response: r.response === 'suspend' ? 'suspend' : 'none',
+    exchangeIds: (json(r.exchange_ids) as unknown[]).filter((x): x is string => typeof x === 'string'), response: r.response === 'suspend' || r.response === 'require_approval' ? r.response : 'none',
   };
 }
 

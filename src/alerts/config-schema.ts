@@ -11,6 +11,8 @@ export const RULE_KINDS = ['refusals', 'findings', 'approvals_denied', 'spend', 
 export type RuleKind = (typeof RULE_KINDS)[number];
 export const SEVERITIES = ['low', 'medium', 'high', 'critical'] as const;
 export type AlertSeverity = (typeof SEVERITIES)[number];
+export const ALERT_RESPONSES = ['none', 'suspend', 'require_approval'] as const;
+export type AlertResponse = (typeof ALERT_RESPONSES)[number];
 
 export interface AlertRuleConfig {
   id: string;
@@ -26,7 +28,10 @@ export interface AlertRuleConfig {
   /** findings: only these detector types. */
   finding_types?: string[];
   severity: AlertSeverity;
-  respond: 'none' | 'suspend';
+  /** What a firing does to the identity: nothing, refuse it (`suspend`), or hold its requests for approval. */
+  respond: AlertResponse;
+  /** respond require_approval: the groups whose members approve the identity's requests. */
+  approvers?: string[];
 }
 
 export interface AlertsConfig {
@@ -68,7 +73,11 @@ export const alertsConfigSchema = {
           codes: { type: 'array', items: { type: 'string', pattern: '^[a-z_]{1,64}$' } },
           finding_types: { type: 'array', items: { type: 'string', pattern: '^[A-Za-z0-9_.-]{1,64}$' } },
           severity: { enum: SEVERITIES, default: 'medium' },
-          respond: { enum: ['none', 'suspend'], default: 'none' },
+          respond: { enum: ALERT_RESPONSES, default: 'none' },
+          approvers: {
+            type: 'array', minItems: 1, uniqueItems: true, items: { type: 'string', minLength: 1 },
+            description: 'respond require_approval: groups whose members approve the identity\'s requests (never the identity itself)',
+          },
         },
       },
     },
@@ -90,7 +99,11 @@ export function checkAlertsConfig(c: AlertsConfig): { path: string; message: str
     if (!counted && (r.threshold !== undefined || r.window_minutes !== undefined)) add(`${at}`, `kind ${r.kind} fires on the first new value; threshold and window_minutes do not apply`);
     if (r.kind === 'spend' && r.window_minutes !== undefined) add(`${at}.window_minutes`, `spend is counted per UTC day`);
     if (!counted && r.by !== undefined && r.by !== 'subject') add(`${at}.by`, `kind ${r.kind} is per identity`);
-    if (r.respond === 'suspend' && (r.by ?? (r.kind === 'spend' ? 'group' : 'subject')) !== 'subject') add(`${at}.respond`, `suspend needs a rule by subject (one identity to suspend)`);
+    if (r.respond !== 'none' && (r.by ?? (r.kind === 'spend' ? 'group' : 'subject')) !== 'subject') {
+      add(`${at}.respond`, r.respond === 'suspend' ? 'suspend needs a rule by subject (one identity to suspend)' : 'require_approval needs a rule by subject (one identity to hold for approval)');
+    }
+    if (r.respond === 'require_approval' && !r.approvers) add(`${at}.approvers`, `required for respond require_approval (the groups that approve the identity's requests)`);
+    if (r.respond !== 'require_approval' && r.approvers) add(`${at}.approvers`, `only for respond require_approval`);
     if (r.codes && r.kind !== 'refusals') add(`${at}.codes`, `only for kind refusals`);
     if (r.finding_types && r.kind !== 'findings') add(`${at}.finding_types`, `only for kind findings`);
   });

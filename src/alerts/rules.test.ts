@@ -92,4 +92,16 @@ test('compiled thresholds: spend in micro-dollars per UTC day; config checks nam
     'alerts.rules[0].threshold: required for kind refusals', 'alerts.rules[0].window_minutes: required for kind refusals',
     'alerts.rules[1].id: duplicate rule id x', 'alerts.rules[1].respond: suspend needs a rule by subject (one identity to suspend)',
   ]);
+  const approval = checkAlertsConfig({ ...ALERTS_DEFAULTS, rules: [
+    rule({ id: 'a', kind: 'refusals', threshold: 3, window_minutes: 10, respond: 'require_approval' }),
+    rule({ id: 'b', kind: 'refusals', threshold: 3, window_minutes: 10, approvers: ['sec'] }),
+    rule({ id: 'c', kind: 'refusals', threshold: 3, window_minutes: 10, by: 'all', respond: 'require_approval', approvers: ['sec'] }),
+    rule({ id: 'd', kind: 'refusals', threshold: 3, window_minutes: 10, respond: 'require_approval', approvers: ['sec'] }),
+  ] });
+  assert.deepEqual(approval.map((i) => `${i.path}: ${i.message}`), [
+    "alerts.rules[0].approvers: required for respond require_approval (the groups that approve the identity's requests)",
+    'alerts.rules[1].approvers: only for respond require_approval',
+    'alerts.rules[2].respond: require_approval needs a rule by subject (one identity to hold for approval)',
+  ]);
+  assert.deepEqual(compileRules([rule({ id: 'd', kind: 'refusals', threshold: 3, window_minutes: 10, respond: 'require_approval', approvers: ['sec'] })]).get('d')!.approvers, ['sec']);
 });

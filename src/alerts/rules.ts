@@ -15,7 +15,7 @@ export function compileRules(rules: readonly AlertRuleConfig[]): Map<string, Ale
   for (const r of rules) {
     const novel = r.kind === 'new_client' || r.kind === 'new_network';
     out.set(r.id, {
-      id: r.id, kind: r.kind, description: r.description ?? '', severity: r.severity, respond: r.respond,
+      id: r.id, kind: r.kind, description: r.description ?? '', severity: r.severity, respond: r.respond, approvers: r.approvers ?? [],
       mode: novel ? 'novel' : 'threshold',
       threshold: novel ? 1 : r.kind === 'spend' ? Math.round((r.threshold ?? 0) * 1_000_000) : (r.threshold ?? 1),
       window: r.kind === 'spend' ? 'day' : (r.window_minutes ?? 0) * 60_000,

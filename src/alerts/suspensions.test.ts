@@ -16,7 +16,7 @@ const suspended = (p: Principal, s: ReturnType<typeof startSuspensions>): boolea
 
 test('a refresh asked for after a lift sees the lift, even while an older read is still under way', async () => {
   // The store's rows as committed, and each read answering only when the test says so.
-  let rows: Suspension[] = [{ identity: 'user:mallory', investigationId: 'inv_1', since: 1 }];
+  let rows: Suspension[] = [{ identity: 'user:mallory', investigationId: 'inv_1', since: 1, mode: 'suspend', approvers: [] }];
   const reads: { release(): void }[] = [];
   const repo = {
     suspensions: () => {

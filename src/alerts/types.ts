@@ -2,7 +2,7 @@
  * Alert rules and investigations (docs/alerts.md). Pure types; the store engines implement AlertRepo
  * (src/store/{sqlite,postgres}/alerts.ts) and pass one conformance suite (test/alerts/repo-conformance.test.ts).
  */
-import type { AlertSeverity, RuleKind } from './config-schema.ts';
+import type { AlertResponse, AlertSeverity, RuleKind } from './config-schema.ts';
 
 /** The fields of a finished exchange the rules read (both engines select exactly these). */
 export interface AlertSource {
@@ -44,7 +44,9 @@ export interface AlertRule {
   kind: RuleKind;
   description: string;
   severity: AlertSeverity;
-  respond: 'none' | 'suspend';
+  respond: AlertResponse;
+  /** respond require_approval: the approver groups (empty otherwise). */
+  approvers: string[];
   /** `threshold`: fire when the weights in a window reach `threshold`; `novel`: fire on a value not seen before. */
   mode: 'threshold' | 'novel';
   /** In weight units (micro-dollars for spend). */
@@ -82,17 +84,25 @@ export interface Investigation {
   /** The exchanges that made it fire (at most MAX_LINKED, oldest first). */
   exchangeIds: string[];
   /** The automatic response applied when it fired. */
-  response: 'none' | 'suspend';
+  response: AlertResponse;
   notes: InvestigationNote[];
 }
 
 /** A firing found by the store while applying hits: the investigation it opened. */
 export type Firing = Omit<Investigation, 'notes' | 'state' | 'assignee' | 'closedAt' | 'closedBy' | 'resolution'>;
 
+/**
+ * An identity an alert rule responded to, until an administrator lifts it: `suspend` refuses every request,
+ * `require_approval` holds each for a just-in-time approval by `approvers`. One row per identity (the latest
+ * firing's response wins), one lift for both.
+ */
 export interface Suspension {
   identity: string;
   investigationId: string | null;
   since: number;
+  mode: 'suspend' | 'require_approval';
+  /** mode require_approval: the approver groups. */
+  approvers: string[];
 }
 
 export const MAX_LINKED = 100;

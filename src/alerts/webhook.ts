@@ -34,7 +34,8 @@ export function slackPayload(f: Firing, links: AlertLinks): Record<string, unkno
   const lines = [
     `*Alert* \`${esc(f.ruleId)}\` — severity *${f.severity}*`,
     esc(f.summary),
-    f.response === 'suspend' && f.identity ? `*${esc(f.identity)}* is suspended until an administrator lifts it` : 'No automatic response',
+    f.response === 'suspend' && f.identity ? `*${esc(f.identity)}* is suspended until an administrator lifts it`
+      : f.response === 'require_approval' && f.identity ? `Requests of *${esc(f.identity)}* need approval until an administrator lifts it` : 'No automatic response',
     `${f.exchangeIds.length} exchange(s) linked — <${links.console}|Investigate ${f.id}>`,
   ];
   return { text, blocks: [{ type: 'section', text: { type: 'mrkdwn', text: lines.join('\n') } }] };

@@ -71,7 +71,7 @@ export async function startAlerts(o: {
         payload: { rule_id: f.ruleId, kind: f.kind, severity: f.severity, subject: f.subject, identity: f.identity, window: f.windowKey, exchange_ids: f.exchangeIds, response: f.response },
       });
       await o.evidence.events.emit(alertEvent(f, o.clock.now()));
-      if (f.response === 'suspend') await suspensions.refresh().catch(() => undefined);
+      if (f.response !== 'none') await suspensions.refresh().catch(() => undefined);
       poster.send(f);
     },
     onError: (err, during) => o.logger.warn({ event: during === 'notify' ? 'alert_notify_failed' : 'alert_evaluation_failed', error_name: errorName(err) }, during === 'notify' ? 'an alert could not be notified; it is retried' : 'alert rules could not be evaluated; retrying'),

@@ -41,7 +41,7 @@ export type SecurityEvent = SecurityEventBase & (
   /** An alert rule fired and opened an investigation (docs/alerts.md); one per investigation: id `alert.fired:<investigation id>`. */
   | {
     type: 'alert.fired'; investigationId: string; ruleId: string; ruleKind: string; severity: 'low' | 'medium' | 'high' | 'critical';
-    subject: string; identity?: string | null; summary: string; exchangeIds: readonly string[]; response: 'none' | 'suspend';
+    subject: string; identity?: string | null; summary: string; exchangeIds: readonly string[]; response: 'none' | 'suspend' | 'require_approval';
   }
   | { type: 'account.changed'; account: { subject: string; kind?: string; credentialId?: string }; change: 'created' | 'enabled' | 'disabled' | 'deleted' | 'groups_changed' | 'key_created' | 'key_revoked' }
 );

@@ -1,5 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { ApprovalGate } from '../approvals/gate.ts';
+import type { ApprovalRequirement } from '../approvals/rule.ts';
 import type { BudgetEnforcer } from '../policy/budgets/index.ts';
 import type { ExchangeRecorder, StartRecord } from '../audit/recorder.ts';
 import type { Clock } from '../core/clock.ts';
@@ -29,6 +30,8 @@ export interface McpDeps {
   pending: PendingRequests;
   /** The approvals gate (src/approvals): holds `require_approval` tool calls for a reviewer. */
   approvals: ApprovalGate | undefined;
+  /** The approval an alert rule requires of every tool call of this identity (src/alerts/suspensions.ts), or undefined. */
+  alertApproval?: ((subject: string) => ApprovalRequirement | undefined) | undefined;
   /** The budgets of the active policy version (src/policy/budgets): per-tool rate limits. */
   budgets: BudgetEnforcer | undefined;
   limits: { maxBodyBytes: number; bodyTimeoutMs: number; trustProxy: boolean; maxResponseBytes: number };

@@ -1,6 +1,7 @@
 import type { ServerResponse } from 'node:http';
 import type { Authenticate } from '../admin/http.ts';
 import type { ApprovalGate } from '../approvals/gate.ts';
+import type { ApprovalRequirement } from '../approvals/rule.ts';
 import type { BudgetEnforcer } from '../policy/budgets/index.ts';
 import type { ExchangeRecorder } from '../audit/recorder.ts';
 import type { Config } from '../config/schema.ts';
@@ -46,6 +47,8 @@ export interface McpFrontOptions {
   publicUrl: () => string;
   /** Holds tool calls a `require_approval` MCP rule matches (the approvals module's gate). */
   approvals?: ApprovalGate | undefined;
+  /** The approval an alert rule requires of every tool call of this identity (docs/alerts.md#automatic-response-suspension-or-approval). */
+  alertApproval?: ((subject: string) => ApprovalRequirement | undefined) | undefined;
   /** Per-tool budgets and rate limits (the budgets module's enforcer). */
   budgets?: BudgetEnforcer | undefined;
 }
@@ -67,7 +70,7 @@ export async function startMcpFront(o: McpFrontOptions): Promise<McpFront> {
   const catalogue = new CatalogueGuard({ repo: pins, now: () => o.clock.now(), cacheMs: cfg.pin_cache_ms });
   const deps: McpDeps = {
     clock: o.clock, logger: o.logger, recorder: o.recorder, authenticate: o.authenticate, guard: o.guard, upstreams,
-    sessions: new SessionBinder(o.keyring.key('mcp')), catalogue, publicUrl: o.publicUrl, pending: new PendingRequests(), approvals: o.approvals, budgets: o.budgets,
+    sessions: new SessionBinder(o.keyring.key('mcp')), catalogue, publicUrl: o.publicUrl, pending: new PendingRequests(), approvals: o.approvals, alertApproval: o.alertApproval, budgets: o.budgets,
     limits: { maxBodyBytes: cfg.max_body_bytes, bodyTimeoutMs: o.config.server.request_body_timeout_ms, trustProxy: o.config.server.trust_proxy, maxResponseBytes: cfg.max_response_bytes },
   };
   // The aggregated endpoint calls the per-server fronts as the caller, on a loopback listener only it can use.

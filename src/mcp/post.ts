@@ -108,9 +108,11 @@ async function governed(d: McpDeps, ex: Exchange, msg: Inbound, raw: Buffer): Pr
     id: ex.id, at: d.clock.now(), principal: ex.principal, server: ex.server, method: msg.method, tool, req: ex.req,
     trustProxy: d.limits.trustProxy, clientSession: ex.clientSession, decision: verdict.decision, findings: verdict.findings,
   });
-  if (!verdict.refusal && held && tool !== undefined && version !== 'open') {
+  // An identity an alert rule responded to needs an approval for every call the policy lets through.
+  const alertRequirement = !verdict.refusal && tool !== undefined ? d.alertApproval?.(ex.principal.subject) : undefined;
+  if (!verdict.refusal && tool !== undefined && ((held && version !== 'open') || alertRequirement)) {
     const hold = await holdForApproval({
-      gate: d.approvals, ex, version, verdict, id: msg.id, tool, now: d.clock.now(),
+      gate: d.approvals, ex, version, verdict, id: msg.id, tool, now: d.clock.now(), alertRequirement, policyHeld: held,
       progressToken: (msg.params?._meta as { progressToken?: unknown } | undefined)?.progressToken,
     });
     if (!hold.approved) {

@@ -41,6 +41,8 @@ export interface PipelineDeps {
   onUpstreamCredentialRefused?(e: UpstreamCredentialRefused): void;
   /** Refuses a caller right after authentication (an identity suspended by an alert rule, src/alerts/suspensions.ts); recorded like any refusal. */
   admit?(principal: Principal): void;
+  /** After the guard allowed a request: holds it for an approval an alert rule requires of the caller (src/alerts/approval-step.ts). */
+  approveAfterGuard?(ctx: ExchangeContext): Promise<void>;
 }
 
 export interface UpstreamCredentialRefused {
@@ -85,6 +87,7 @@ export async function handleProxy(deps: PipelineDeps, endpoint: Endpoint, req: I
     ctx.hold = holdControl(res, stream, ctx.cleanups);
     const guard = deps.guard();
     await guard.inspectRequest(ctx);
+    await deps.approveAfterGuard?.(ctx);
     answeredMs = await forwardExchange({ deps, ctx, guard, protocol, req, res, raw, mono0 });
   } catch (err) {
     let gErr = toGatewayError(err);

@@ -49,8 +49,10 @@ alerts:
   rules:
     - { id: repeated-refusals, kind: refusals, threshold: 4, window_minutes: 10, severity: high, respond: suspend }
 `;
-  a = await startTestGateway({ storeUrl: pg.url, masterKey, extraYaml });
-  b = await startTestGateway({ storeUrl: pg.url, masterKey, extraYaml });
+  // Two replicas in one process: each its own audit chain, as two deployed replicas (the default writer id is
+  // <host>-<pid>, shared here, and two writers appending to one chain collide on its sequence).
+  a = await startTestGateway({ storeUrl: pg.url, masterKey, extraYaml: `${extraYaml}audit:\n  writer_id: alerts-a\n` });
+  b = await startTestGateway({ storeUrl: pg.url, masterKey, extraYaml: `${extraYaml}audit:\n  writer_id: alerts-b\n` });
 });
 after(async () => {
   await a.close();

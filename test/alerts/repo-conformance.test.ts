@@ -76,6 +76,37 @@ function suite(engine: string, open: () => Promise<Store>): void {
       }
     });
 
+    test('respond require_approval keeps the mode and approvers; a later approval firing never weakens a suspension', async () => {
+      const rules: AlertRuleConfig[] = [
+        { id: 'held', kind: 'refusals', threshold: 2, window_minutes: 10, severity: 'medium', respond: 'require_approval', approvers: ['sec', 'oncall'] },
+        { id: 'refusals', kind: 'refusals', threshold: 3, window_minutes: 10, severity: 'high', respond: 'suspend' },
+      ];
+      const rulesCompiled = compileRules(rules);
+      const evaluateBoth = (repo: AlertRepo) => repo.evaluate(100, rulesCompiled, (rows) => hitsOf({ rules, rows, costOf: () => 0, now }), now);
+      const store = await open();
+      try {
+        const repo = openAlertRepo(store);
+        const modes = async () => (await repo.suspensions()).map((x) => `${x.identity} ${x.mode} [${x.approvers.join(',')}]`);
+        await record(store, 'user:carol', 2, now - 5000);
+        assert.deepEqual((await evaluateBoth(repo)).opened.map((f) => `${f.ruleId} ${f.response}`), ['held require_approval']);
+        assert.deepEqual(await modes(), ['user:carol require_approval [sec,oncall]']);
+        assert.equal((await repo.list({ identity: 'user:carol', limit: 10 }))[0]!.response, 'require_approval', 'the investigation row keeps the response');
+        await record(store, 'user:carol', 1, now - 4000);
+        assert.deepEqual((await evaluateBoth(repo)).opened.map((f) => f.ruleId), ['refusals']);
+        assert.deepEqual(await modes(), ['user:carol suspend []'], 'a suspension replaces the approval requirement');
+        await record(store, 'user:carol', 2, now - 3000);
+        assert.deepEqual((await evaluateBoth(repo)).opened.map((f) => f.ruleId), ['held']);
+        assert.deepEqual((await modes()).map((m) => m.split(' ')[1]), ['suspend'], 'an approval firing does not weaken a suspension in force');
+        assert.equal(await repo.lift('user:carol', 'user:admin', now), true, 'one lift for either mode');
+        assert.deepEqual(await repo.suspensions(), []);
+        await record(store, 'user:carol', 2, now - 2000);
+        assert.deepEqual((await evaluateBoth(repo)).opened.map((f) => f.ruleId).sort(), ['held', 'refusals']);
+        assert.deepEqual(await modes(), ['user:carol suspend []'], 'both respond in one batch: the suspension holds');
+      } finally {
+        await store.close();
+      }
+    });
+
     test('a new client tool fires for a known identity, never for its first one', async () => {
       const store = await open();
       try {

@@ -84,11 +84,11 @@ export const suspensionsCommand: CliCommand = {
     const r = sub === 'list' ? await call(s, 'GET', '/admin/v1/suspensions') : await call(s, 'POST', '/admin/v1/suspensions/lift', { identity: positionals[0] });
     if (r.status !== 200) return failed(io, sub, r);
     if (values.json) printJson(io.stdout, sub === 'list' ? r.json.data : r.json);
-    else if (sub === 'lift') print(io.stdout, `${str(r.json.identity)} is no longer suspended`);
+    else if (sub === 'lift') print(io.stdout, `${str(r.json.identity)} is no longer suspended nor held for approval`);
     else {
       const rows = r.json.data as Record<string, unknown>[];
       if (rows.length === 0) print(io.stdout, 'nobody is suspended');
-      for (const x of rows) print(io.stdout, `${str(x.identity).padEnd(32)} since ${str(x.since)} investigation ${str(x.investigation_id)}`);
+      for (const x of rows) print(io.stdout, `${str(x.identity).padEnd(32)} ${x.mode === 'require_approval' ? `needs approval (${(x.approvers as unknown[]).map(str).join(', ')})` : 'suspended'} since ${str(x.since)} investigation ${str(x.investigation_id)}`);
     }
     return 0;
   },

@@ -1,7 +1,7 @@
 import type pg from 'pg';
-import { applyHits, ALERT_TABLES_SQL, changeInvestigation, firingOfRow, INVESTIGATION_COLUMNS, investigationOfRow, readInvestigation, runAsync, type AlertProgram } from '../../alerts/apply.ts';
+import { applyHits, ALERT_RESPONSE_MODE_SQL, ALERT_TABLES_SQL, SUSPENSION_COLUMNS, suspensionOfRow, changeInvestigation, firingOfRow, INVESTIGATION_COLUMNS, investigationOfRow, readInvestigation, runAsync, type AlertProgram } from '../../alerts/apply.ts';
 import { ALERT_SOURCE_COLUMNS, alertSourceOfRow } from '../../alerts/columns.ts';
-import type { AlertRepo, Suspension } from '../../alerts/types.ts';
+import type { AlertRepo } from '../../alerts/types.ts';
 import type { Migration } from '../sqlite/migrations.ts';
 import type { PostgresStore } from './index.ts';
 
@@ -12,6 +12,7 @@ export const ALERT_PG_MIGRATIONS: readonly Migration[] = [
   CREATE INDEX exchanges_unalerted ON exchanges(id) WHERE NOT alerted;
   ${ALERT_TABLES_SQL('BIGINT')}
   ` },
+  { id: 'alerts/002-respond-approval', sql: ALERT_RESPONSE_MODE_SQL },
 ];
 
 type Rows = Record<string, unknown>[];
@@ -38,8 +39,8 @@ export function postgresAlerts(store: PostgresStore): AlertRepo {
     close: (id, by, resolution, at) => inTx(() => changeInvestigation(id, { close: { by, resolution, at } })),
     unnotified: async (before, limit) => (await store.query(`SELECT ${INVESTIGATION_COLUMNS} FROM investigations WHERE notified_at IS NULL AND opened_at < $1 ORDER BY opened_at LIMIT $2`, [before, limit])).rows.map(firingOfRow),
     markNotified: async (id, at) => void (await store.query('UPDATE investigations SET notified_at = $1 WHERE id = $2 AND notified_at IS NULL', [at, id])),
-    suspensions: async () => (await store.query('SELECT identity, investigation_id, since FROM alert_suspensions WHERE lifted_at IS NULL ORDER BY since')).rows
-      .map((r): Suspension => ({ identity: String(r.identity), investigationId: typeof r.investigation_id === 'string' ? r.investigation_id : null, since: Number(r.since) })),
+    suspensions: async () => (await store.query(`SELECT ${SUSPENSION_COLUMNS} FROM alert_suspensions WHERE lifted_at IS NULL ORDER BY since`)).rows
+      .map(suspensionOfRow),
     lift: async (identity, by, at) => (await store.query('UPDATE alert_suspensions SET lifted_at = $1, lifted_by = $2 WHERE identity = $3 AND lifted_at IS NULL', [at, by, identity])).rowCount === 1,
     prune: async (before) => (await store.query('DELETE FROM alert_hits WHERE at < $1', [before])).rowCount ?? 0,
   };

@@ -1,6 +1,6 @@
-import { applyHits, ALERT_TABLES_SQL, changeInvestigation, firingOfRow, INVESTIGATION_COLUMNS, investigationOfRow, readInvestigation, runSync, type AlertProgram } from '../../alerts/apply.ts';
+import { applyHits, ALERT_RESPONSE_MODE_SQL, ALERT_TABLES_SQL, SUSPENSION_COLUMNS, suspensionOfRow, changeInvestigation, firingOfRow, INVESTIGATION_COLUMNS, investigationOfRow, readInvestigation, runSync, type AlertProgram } from '../../alerts/apply.ts';
 import { ALERT_SOURCE_COLUMNS, alertSourceOfRow } from '../../alerts/columns.ts';
-import type { AlertRepo, AlertRule, AlertSource, Firing, Hit, Investigation, InvestigationFilter, InvestigationNote, Suspension } from '../../alerts/types.ts';
+import type { AlertRepo, AlertRule, AlertSource, Firing, Hit, Investigation, InvestigationFilter, InvestigationNote } from '../../alerts/types.ts';
 import type { SqliteCore } from './core.ts';
 import type { SqliteStore } from './index.ts';
 import type { Migration } from './migrations.ts';
@@ -15,6 +15,7 @@ export const ALERT_MIGRATIONS: readonly Migration[] = [
   CREATE INDEX exchanges_unalerted ON exchanges(id) WHERE alerted = 0;
   ${ALERT_TABLES_SQL('INTEGER')}
   ` },
+  { id: 'alerts/002-respond-approval', sql: ALERT_RESPONSE_MODE_SQL },
 ];
 
 type Rows = Record<string, unknown>[];
@@ -39,8 +40,8 @@ export function alertsSqlite(core: SqliteCore): Record<string, (...args: never[]
       (core.stmt(`SELECT ${INVESTIGATION_COLUMNS} FROM investigations WHERE notified_at IS NULL AND opened_at < ? ORDER BY opened_at LIMIT ?`).all(before, limit) as Rows).map(firingOfRow),
     'alerts.markNotified': (id: string, at: number) => void core.stmt('UPDATE investigations SET notified_at = ? WHERE id = ? AND notified_at IS NULL').run(at, id),
     'alerts.suspensions': () =>
-      (core.stmt('SELECT identity, investigation_id, since FROM alert_suspensions WHERE lifted_at IS NULL ORDER BY since').all() as Rows)
-        .map((r): Suspension => ({ identity: String(r.identity), investigationId: typeof r.investigation_id === 'string' ? r.investigation_id : null, since: Number(r.since) })),
+      (core.stmt(`SELECT ${SUSPENSION_COLUMNS} FROM alert_suspensions WHERE lifted_at IS NULL ORDER BY since`).all() as Rows)
+        .map(suspensionOfRow),
     'alerts.lift': (identity: string, by: string, at: number) =>
       Number(core.stmt('UPDATE alert_suspensions SET lifted_at = ?, lifted_by = ? WHERE identity = ? AND lifted_at IS NULL').run(at, by, identity).changes) === 1,
     'alerts.prune': (before: number) => Number(core.stmt('DELETE FROM alert_hits WHERE at < ?').run(before).changes),
