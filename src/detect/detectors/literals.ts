@@ -10,7 +10,7 @@
  * The same pass indexes the text's character-class runs for the detectors' candidate starts (starts.ts): reading
  * each character once for both was a third of a scan of short texts.
  */
-import { indexLongRun, LEVEL, MIN_LONG_RUN, type RunIndex } from './starts.ts';
+import { codeUnits, indexLongRun, LEVEL, MIN_LONG_RUN, type RunIndex } from './starts.ts';
 
 export interface Literal {
   readonly text: string;
@@ -133,6 +133,7 @@ export class LiteralScanner {
     const step = this.#step;
     const delta = this.#delta;
     const terminalFrom = this.#terminalFrom;
+    const codes = codeUnits(text);
     const length = text.length;
     let digits = 0;
     let ascii = true;
@@ -140,7 +141,7 @@ export class LiteralScanner {
     let digitAt = -1; // start of the current digit run, -1 outside one
     let b64At = 0; // start of the current b64 run
     for (let i = 0; i < length; i++) {
-      const c = text.charCodeAt(i);
+      const c = codes[i]!;
       let level = 0;
       if (c >= ASCII) {
         if (asciiOnly) return undefined;
@@ -162,12 +163,12 @@ export class LiteralScanner {
         digitAt = -1;
       }
       if (level === 0) {
-        if (i - b64At >= MIN_LONG_RUN) indexLongRun(text, b64At, i, runs);
+        if (i - b64At >= MIN_LONG_RUN) indexLongRun(codes, b64At, i, runs);
         b64At = i + 1;
       }
     }
     if (digitAt >= 0) runs.digit.push(digitAt, text.length);
-    if (text.length - b64At >= MIN_LONG_RUN) indexLongRun(text, b64At, text.length, runs);
+    if (length - b64At >= MIN_LONG_RUN) indexLongRun(codes, b64At, length, runs);
     return { found, digits, ascii, runs };
   }
 
