@@ -10,7 +10,7 @@
  * The same pass indexes the text's character-class runs for the detectors' candidate starts (starts.ts): reading
  * each character once for both was a third of a scan of short texts.
  */
-import { indexLongRun, LEVEL, MIN_LONG_RUN, type RunIndex } from './starts.ts';
+import { codeUnits, indexLongRun, LEVEL, MIN_LONG_RUN, type RunIndex } from './starts.ts';
 
 export interface Literal {
   readonly text: string;
@@ -34,13 +34,21 @@ export class LiteralScanner {
   /** Alphabet class per ASCII code (0: a character no literal contains); A-Z share the class of a-z. */
   readonly #cls = new Uint8Array(ASCII);
   readonly #width: number;
+  /**
+   * Per ASCII code, its alphabet class and its run level in one entry (`class << 3 | LEVEL`): one table load per
+   * character instead of two.
+   */
+  #step = new Uint16Array(ASCII);
   /** delta[state * width + class] = next state's row offset: failure links folded in at build time. */
   #delta = new Int32Array(0);
   /** Literal ids ending at each state (own + via suffix links): outIds[outAt[s] .. outAt[s + 1]). */
   #outAt = new Int32Array(0);
   #outIds = new Int32Array(0);
-  /** terminal[row offset] = 1 for states where a literal ends. */
-  #terminal = new Uint8Array(0);
+  /**
+   * States where a literal ends are numbered last: a row offset ≥ terminalFrom is such a state (a compare per
+   * character, not a third table load).
+   */
+  #terminalFrom = 0;
 
   constructor(literals: readonly Literal[]) {
     this.#literals = literals;
@@ -98,13 +106,18 @@ export class LiteralScanner {
         }
       }
     }
+    // Renumber: states without output first (the root, which has none, stays 0), then those with output.
+    const order = [...next.keys()].sort((a, b) => Number(out[a]!.length > 0) - Number(out[b]!.length > 0) || a - b);
+    const renamed = new Int32Array(next.length);
+    order.forEach((old, at) => (renamed[old] = at));
+    this.#terminalFrom = order.findIndex((old) => out[old]!.length > 0) * w;
+    if (this.#terminalFrom < 0) this.#terminalFrom = next.length * w;
     // Rows hold the next state's row offset (state × width), so a step is one add and one load.
-    this.#delta = Int32Array.from(next.flat(), (t) => t * w);
-    this.#terminal = new Uint8Array(next.length * w);
-    for (let t = 0; t < next.length; t++) if (out[t]!.length > 0) this.#terminal[t * w] = 1;
+    this.#delta = Int32Array.from(order.flatMap((old) => next[old]!), (t) => renamed[t]! * w);
     this.#outAt = new Int32Array(next.length + 1);
-    for (let s = 0; s < next.length; s++) this.#outAt[s + 1] = this.#outAt[s]! + out[s]!.length;
-    this.#outIds = Int32Array.from(out.flat());
+    order.forEach((old, at) => (this.#outAt[at + 1] = this.#outAt[at]! + out[old]!.length));
+    this.#outIds = Int32Array.from(order.flatMap((old) => out[old]!));
+    this.#step = Uint16Array.from(this.#cls, (cls, c) => (cls << 3) | LEVEL[c]!);
   }
 
   /**
@@ -116,26 +129,29 @@ export class LiteralScanner {
   scan(text: string, asciiOnly = false): LiteralFacts | undefined {
     const found = new Uint8Array(this.#literals.length);
     const runs: RunIndex = { alnum: [], b64: [], hex: [], digit: [] };
-    const cls = this.#cls;
+    // Locals: a field or an imported binding is loaded again on every use.
+    const step = this.#step;
     const delta = this.#delta;
-    const terminal = this.#terminal;
-    const levels = LEVEL; // a local: an imported binding is loaded again on every use
+    const terminalFrom = this.#terminalFrom;
+    const codes = codeUnits(text);
+    const length = text.length;
     let digits = 0;
     let ascii = true;
     let s = 0; // a state's row offset in delta
     let digitAt = -1; // start of the current digit run, -1 outside one
     let b64At = 0; // start of the current b64 run
-    for (let i = 0; i < text.length; i++) {
-      const c = text.charCodeAt(i);
+    for (let i = 0; i < length; i++) {
+      const c = codes[i]!;
       let level = 0;
       if (c >= ASCII) {
         if (asciiOnly) return undefined;
         ascii = false;
         s = 0;
       } else {
-        level = levels[c]!;
-        s = delta[s + cls[c]!]!;
-        if (terminal[s] === 1) this.#mark(text, i + 1, s / this.#width, found);
+        const x = step[c]!;
+        level = x & 7;
+        s = delta[s + (x >> 3)]!;
+        if (s >= terminalFrom) this.#mark(text, i + 1, s / this.#width, found);
       }
       if (level === 4) {
         digits++;
@@ -147,12 +163,12 @@ export class LiteralScanner {
         digitAt = -1;
       }
       if (level === 0) {
-        if (i - b64At >= MIN_LONG_RUN) indexLongRun(text, b64At, i, runs);
+        if (i - b64At >= MIN_LONG_RUN) indexLongRun(codes, b64At, i, runs);
         b64At = i + 1;
       }
     }
     if (digitAt >= 0) runs.digit.push(digitAt, text.length);
-    if (text.length - b64At >= MIN_LONG_RUN) indexLongRun(text, b64At, text.length, runs);
+    if (length - b64At >= MIN_LONG_RUN) indexLongRun(codes, b64At, length, runs);
     return { found, digits, ascii, runs };
   }
 
