@@ -74,7 +74,7 @@ describe('fleet: drain on shutdown', () => {
     await assert.rejects(fetch(`${g.gw.url}/readyz`), 'the listener is closed');
   });
 
-  it('a stream that finishes within the grace completes; the next request on its kept-alive connection is refused (503, connection: close)', async () => {
+  it('a stream that finishes within the grace completes; the next request on its kept-alive connection is refused (503, connection: close) or finds it closed, never served', async () => {
     const g = await startTestGateway({ mockChunks: 40, mockDelayMs: 50 });
     const dbFile = join(g.dir, 'portcullis.db');
     try {
@@ -85,9 +85,14 @@ describe('fleet: drain on shutdown', () => {
       const answer = await conn.send(chatRequest(g, false, 'too late'));
       const parts = answer.split(/(?=HTTP\/1\.1 \d{3})/);
       assert.match(parts[0]!, /^HTTP\/1\.1 200[\s\S]*data: \[DONE\]/, 'the stream ran to its end');
-      // The connection stays open after the stream: the next request on it is refused in the caller's protocol.
-      assert.equal(parts.length, 2, `two answers on the connection: ${answer.slice(-400)}`);
-      assert.match(parts[1]!, /^HTTP\/1\.1 503[\s\S]*connection: close[\s\S]*"code":"overloaded"/i, `a request reaching the draining replica: ${parts[1]!.slice(0, 300)}`);
+      // A request that reaches the draining replica on the kept-alive connection is refused in the caller's
+      // protocol. When the drain finished first (the stream was its last exchange), the replica may instead have
+      // closed the idle connection before the request arrived — RFC 9112 §9.6 lets a server close an idle
+      // persistent connection, and clients retry such a request elsewhere; what it must never do is serve it.
+      assert.ok(parts.length <= 2, `at most two answers on the connection: ${answer.slice(-400)}`);
+      if (parts.length === 2) {
+        assert.match(parts[1]!, /^HTTP\/1\.1 503[\s\S]*connection: close[\s\S]*"code":"overloaded"/i, `a request reaching the draining replica: ${parts[1]!.slice(0, 300)}`);
+      }
       await closing;
     } finally {
       await g.mock.close();
