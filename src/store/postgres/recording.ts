@@ -43,8 +43,13 @@ export interface RecordingDb extends Db {
   transaction<T>(fn: (c: Db) => Promise<T>): Promise<T>;
 }
 
-/** Rounds a batch gets when its chain entries collide with another appender of the same writer. */
-const MAX_COLLISION_RETRIES = 5;
+/**
+ * Rounds a batch gets when its chain entries collide with another appender of the same writer. Every collision
+ * means the other appender's entry committed (the chain progressed); a batch reading the head under the lock loses
+ * again only while another process still appends from its cache without the lock, which it stops doing at its own
+ * first collision — so losing many rounds in a row is rare, and this bound is far above it.
+ */
+const MAX_COLLISION_RETRIES = 100;
 
 /** Most calls in one transaction: bounds statement parameters (18 per start, 65,535 at most) and lock hold time. */
 const MAX_BATCH = 256;
@@ -116,7 +121,7 @@ export class PostgresRecording {
       // What this batch computed from a cached head was not committed; the next one reads the heads again.
       for (const w of plan.writers) this.#heads.delete(w);
       // Another process appended as one of these writers since the heads were cached: once more, reading them.
-      // A process still caching a head can collide once with one that reads it under the lock: a few rounds.
+      // A process still caching a head can beat one that reads it under the lock, possibly several times in a row.
       if (attempt < MAX_COLLISION_RETRIES && isChainCollision(err)) {
         for (const w of plan.writers) this.#shared.add(w);
         return this.#run(ops, attempt + 1);
