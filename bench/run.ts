@@ -167,10 +167,12 @@ try {
   for (const p of targets.map((t) => t.name).filter((n) => n !== 'direct')) {
     console.log(`  ${p}:`);
     if (p !== 'bare-proxy' && m.has('bare-proxy')) {
-      console.log(`    CPU per request / bare proxy: ${f(cpuUs(p) / cpuUs('bare-proxy'), 2)}x  (goal ≤ 1.5x);  req/s / bare proxy: ${f(rps(p) / rps('bare-proxy'), 2)}x`);
+      // Goals of docs/benchmark.md (issue #13): recording and chain on ≤ 2.0x; with the policy, scanning, budgets ≤ 2.5x.
+      const goal = p === 'portcullis+policy' ? '2.5' : '2.0';
+      console.log(`    CPU per request / bare proxy: ${f(cpuUs(p) / cpuUs('bare-proxy'), 2)}x  (goal ≤ ${goal}x);  req/s / bare proxy: ${f(rps(p) / rps('bare-proxy'), 2)}x`);
     }
-    console.log(`    added latency @${RATE}/s: p50 ${added(p, 'lat', 50)} ms, p99 ${added(p, 'lat', 99)} ms`);
-    console.log(`    added SSE first byte: p50 ${added(p, 'first', 50)} ms (goal < 1 ms), p99 ${added(p, 'first', 99)} ms; added SSE complete: p50 ${added(p, 'total', 50)} ms`);
+    console.log(`    added latency @${RATE}/s: p50 ${added(p, 'lat', 50)} ms, p99 ${added(p, 'lat', 99)} ms (goal p50 ≤ 0.5 ms, p99 ≤ 2 ms)`);
+    console.log(`    added SSE first byte: p50 ${added(p, 'first', 50)} ms, p99 ${added(p, 'first', 99)} ms (goal p50 ≤ 0.5 ms, p99 ≤ 2 ms); added SSE complete: p50 ${added(p, 'total', 50)} ms`);
   }
 } finally {
   for (const t of [mock, bare, gw, gwp]) t.proc.kill();
