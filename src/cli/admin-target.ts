@@ -49,3 +49,24 @@ async function readKeyFile(io: CliIo, file: string): Promise<string> {
 }
 
 const trim = (url: string): string => url.replace(/\/+$/, '');
+
+/** One admin API call as the target's caller: status and JSON answer ({} when the answer is not JSON). */
+export async function adminCall(s: AdminTarget, method: string, path: string, body?: unknown): Promise<{ status: number; json: Record<string, unknown> }> {
+  const r = await fetch(`${s.gateway}${path}`, {
+    method, headers: { authorization: `Bearer ${s.token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+    body: body === undefined ? undefined : JSON.stringify(body), signal: AbortSignal.timeout(30_000),
+  });
+  let json: Record<string, unknown> = {};
+  try {
+    json = (await r.json()) as Record<string, unknown>;
+  } catch {
+    /* not JSON */
+  }
+  return { status: r.status, json };
+}
+
+/** The gateway's error message of a refused admin call, else its HTTP status (printed through io.ts by callers). */
+export function adminErrorText(r: { status: number; json: Record<string, unknown> }): string {
+  const e = r.json.error as { message?: unknown } | undefined;
+  return typeof e?.message === 'string' ? e.message : `HTTP ${r.status}`;
+}

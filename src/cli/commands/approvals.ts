@@ -1,4 +1,4 @@
-import { adminTarget, type AdminTarget } from '../admin-target.ts';
+import { adminCall, adminErrorText, adminTarget } from '../admin-target.ts';
 import { print, printJson, UsageError, type CliCommand } from '../io.ts';
 import { parseFlags } from './login.ts';
 
@@ -7,24 +7,7 @@ import { parseFlags } from './login.ts';
  * else the `portcullis login` token; PORTCULLIS_GATEWAY, --gateway or the stored gateway): the gateway decides
  * what they may see and decide.
  */
-async function call(s: AdminTarget, method: string, path: string, body?: unknown): Promise<{ status: number; json: Record<string, unknown> }> {
-  const r = await fetch(`${s.gateway}${path}`, {
-    method, headers: { authorization: `Bearer ${s.token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
-    body: body === undefined ? undefined : JSON.stringify(body), signal: AbortSignal.timeout(30_000),
-  });
-  let json: Record<string, unknown> = {};
-  try {
-    json = (await r.json()) as Record<string, unknown>;
-  } catch {
-    /* not JSON */
-  }
-  return { status: r.status, json };
-}
 
-function errorText(json: Record<string, unknown>, status: number): string {
-  const e = json.error as { message?: unknown } | undefined;
-  return typeof e?.message === 'string' ? e.message : `HTTP ${status}`;
-}
 
 const txt = (v: unknown): string => (typeof v === 'string' ? v : JSON.stringify(v));
 
@@ -56,12 +39,12 @@ export const approvalsCommand: CliCommand = {
     const s = await adminTarget(io, { gateway: values.gateway, keyFile: values['key-file'] });
     const id = encodeURIComponent(positionals[0] ?? '');
     const r = sub === 'list'
-      ? await call(s, 'GET', `/admin/v1/approvals?${new URLSearchParams({ ...(values.state ? { state: values.state } : {}), ...(values.mine ? { mine: '1' } : {}) }).toString()}`)
+      ? await adminCall(s, 'GET', `/admin/v1/approvals?${new URLSearchParams({ ...(values.state ? { state: values.state } : {}), ...(values.mine ? { mine: '1' } : {}) }).toString()}`)
       : sub === 'approve' || sub === 'deny'
-        ? await call(s, 'POST', `/admin/v1/approvals/${id}/${sub}`, values.reason ? { reason: values.reason } : {})
-        : await call(s, 'GET', `/admin/v1/approvals/${id}`);
+        ? await adminCall(s, 'POST', `/admin/v1/approvals/${id}/${sub}`, values.reason ? { reason: values.reason } : {})
+        : await adminCall(s, 'GET', `/admin/v1/approvals/${id}`);
     if (r.status !== 200) {
-      print(io.stderr, `${sub} failed: ${errorText(r.json, r.status)}`);
+      print(io.stderr, `${sub} failed: ${adminErrorText(r)}`);
       return 1;
     }
     if (values.json) printJson(io.stdout, sub === 'list' ? r.json.data : r.json);

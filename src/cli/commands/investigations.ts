@@ -1,4 +1,4 @@
-import { adminTarget, type AdminTarget } from '../admin-target.ts';
+import { adminCall, adminErrorText, adminTarget } from '../admin-target.ts';
 import { print, printJson, UsageError, type CliCommand, type CliIo } from '../io.ts';
 import { parseFlags } from './login.ts';
 
@@ -7,25 +7,11 @@ import { parseFlags } from './login.ts';
  * src/cli/admin-target.ts finds it. Every value is printed through io.ts (control characters escaped): subjects,
  * notes and resolutions come from people and clients.
  */
-async function call(s: AdminTarget, method: string, path: string, body?: unknown): Promise<{ status: number; json: Record<string, unknown> }> {
-  const r = await fetch(`${s.gateway}${path}`, {
-    method, headers: { authorization: `Bearer ${s.token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
-    body: body === undefined ? undefined : JSON.stringify(body), signal: AbortSignal.timeout(30_000),
-  });
-  let json: Record<string, unknown> = {};
-  try {
-    json = (await r.json()) as Record<string, unknown>;
-  } catch {
-    /* not JSON */
-  }
-  return { status: r.status, json };
-}
 
 const str = (v: unknown): string => (typeof v === 'string' ? v : v === null || v === undefined ? '-' : JSON.stringify(v));
 
 function failed(io: CliIo, what: string, r: { status: number; json: Record<string, unknown> }): number {
-  const e = r.json.error as { message?: unknown } | undefined;
-  print(io.stderr, `${what} failed: ${typeof e?.message === 'string' ? e.message : `HTTP ${r.status}`}`);
+  print(io.stderr, `${what} failed: ${adminErrorText(r)}`);
   return 1;
 }
 
@@ -56,11 +42,11 @@ export const investigationsCommand: CliCommand = {
     const s = await adminTarget(io, { gateway: values.gateway, keyFile: values['key-file'] });
     const id = encodeURIComponent(positionals[0] ?? '');
     const query = new URLSearchParams({ ...(values.state ? { state: values.state } : {}), ...(values.identity ? { identity: values.identity } : {}) });
-    const r = sub === 'list' ? await call(s, 'GET', `/admin/v1/investigations?${query.toString()}`)
-      : sub === 'show' ? await call(s, 'GET', `/admin/v1/investigations/${id}`)
-        : sub === 'assign' ? await call(s, 'POST', `/admin/v1/investigations/${id}/assign`, values.to ? { assignee: values.to } : {})
-          : sub === 'note' ? await call(s, 'POST', `/admin/v1/investigations/${id}/notes`, { text: values.text })
-            : await call(s, 'POST', `/admin/v1/investigations/${id}/close`, { resolution: values.resolution });
+    const r = sub === 'list' ? await adminCall(s, 'GET', `/admin/v1/investigations?${query.toString()}`)
+      : sub === 'show' ? await adminCall(s, 'GET', `/admin/v1/investigations/${id}`)
+        : sub === 'assign' ? await adminCall(s, 'POST', `/admin/v1/investigations/${id}/assign`, values.to ? { assignee: values.to } : {})
+          : sub === 'note' ? await adminCall(s, 'POST', `/admin/v1/investigations/${id}/notes`, { text: values.text })
+            : await adminCall(s, 'POST', `/admin/v1/investigations/${id}/close`, { resolution: values.resolution });
     if (r.status !== 200) return failed(io, sub!, r);
     if (values.json) printJson(io.stdout, sub === 'list' ? r.json.data : r.json);
     else if (sub === 'list') {
@@ -81,7 +67,7 @@ export const suspensionsCommand: CliCommand = {
     if (sub !== 'list' && sub !== 'lift') throw new UsageError('expected list or lift');
     if (sub === 'lift' && positionals.length !== 1) throw new UsageError('give the suspended subject, e.g. user:alice');
     const s = await adminTarget(io, { gateway: values.gateway, keyFile: values['key-file'] });
-    const r = sub === 'list' ? await call(s, 'GET', '/admin/v1/suspensions') : await call(s, 'POST', '/admin/v1/suspensions/lift', { identity: positionals[0] });
+    const r = sub === 'list' ? await adminCall(s, 'GET', '/admin/v1/suspensions') : await adminCall(s, 'POST', '/admin/v1/suspensions/lift', { identity: positionals[0] });
     if (r.status !== 200) return failed(io, sub, r);
     if (values.json) printJson(io.stdout, sub === 'list' ? r.json.data : r.json);
     else if (sub === 'lift') print(io.stdout, `${str(r.json.identity)} is no longer suspended nor held for approval`);
