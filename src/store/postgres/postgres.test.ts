@@ -169,6 +169,9 @@ describe('postgres store: recording group commit (recording.ts)', () => {
         ...starts.map((s) => store.recording.append(writer, entryAbout(s.id, 'start'))),
         store.recording.count([{ limitId: 'gc-fail', metric: 'requests_per_minute', scope: writer, windowStart: 0, by: 1, expiresAt: Date.now() + 60_000 }]),
       ];
+      // Observed at once: the calls reject while the test is still terminating their backend, and a rejection
+      // nobody observes yet fails the test as unhandled.
+      const settling = Promise.allSettled(calls);
       // Inside the locker's transaction pg_stat_activity is one snapshot until cleared (PostgreSQL docs, 28.2.2).
       const waiting = `SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE 'INSERT INTO audit_entries%'`;
       await eventually(async () => {
@@ -177,7 +180,7 @@ describe('postgres store: recording group commit (recording.ts)', () => {
       }, 30_000);
       await locker.query(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'
         AND query LIKE 'INSERT INTO audit_entries%'`);
-      const settled = await Promise.allSettled(calls);
+      const settled = await settling;
       assert.deepEqual(settled.map((s) => s.status), calls.map(() => 'rejected'), 'every caller of the failed batch is rejected');
       await locker.query('ROLLBACK');
       const ids = starts.map((s) => s.id);
