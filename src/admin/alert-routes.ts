@@ -79,7 +79,12 @@ export function alertRoutes(d: AlertRouteDeps): Route[] {
           const x = await d.exchanges.get(id);
           return x ? { id, started_at: iso(x.startedAt), subject: x.subject, model: x.model, status: x.status, error_code: x.errorCode ?? null } : { id, missing: true };
         }));
-        send(res, 200, { ...investigationView(i), exchanges, suspended: d.suspensions.list().some((s) => s.investigationId === i.id) });
+        // The response still in force, by its mode: `suspended` only when the identity is refused outright.
+        const active = d.suspensions.list().find((s) => s.investigationId === i.id);
+        send(res, 200, {
+          ...investigationView(i), exchanges, suspended: active?.mode === 'suspend',
+          active_response: active ? { mode: active.mode, since: iso(active.since), approvers: active.approvers } : null,
+        });
       },
     },
     {

@@ -135,6 +135,7 @@ test('refusals across two replicas open one investigation, notify once, and susp
   assert.equal(await refusedWith(a, a.userKey), 'ok', 'others are not affected');
   const detail = await admin(a, 'GET', `/admin/v1/investigations/${String(inv.id)}`);
   assert.equal(detail.body.suspended, true);
+  assert.equal((detail.body.active_response as { mode: string }).mode, 'suspend');
   matches('investigation_detail', detail.body);
   matches('suspension_list', (await admin(b, 'GET', '/admin/v1/suspensions')).body);
   assert.deepEqual((detail.body.exchanges as { status: string; error_code: string }[]).map((x) => `${x.status}:${x.error_code}`), Array(4).fill('rejected:unknown_model'));

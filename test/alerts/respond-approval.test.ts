@@ -75,6 +75,11 @@ test('after the rule fires, every key of the identity needs an approval per requ
   assert.deepEqual(listed.map((s) => [s.identity, s.mode, s.approvers]), [['user:mallory', 'require_approval', ['sec']]]);
   const inv = ((await api(t.adminKey, 'GET', '/admin/v1/investigations')).body.data as Record<string, unknown>[])[0]!;
   assert.equal(inv.response, 'require_approval');
+  // The investigation says the response in force is a hold for approval, not a suspension (the console words it so).
+  const detail = (await api(t.adminKey, 'GET', `/admin/v1/investigations/${String(inv.id)}`)).body;
+  assert.equal(detail.suspended, false, 'a hold for approval is not a suspension');
+  assert.deepEqual({ ...(detail.active_response as Record<string, unknown>), since: typeof (detail.active_response as { since: unknown }).since },
+    { mode: 'require_approval', approvers: ['sec'], since: 'string' });
   const pending = (await api(sam, 'GET', `/admin/v1/approvals/${approvalId}`)).body;
   assert.equal(pending.state, 'pending');
   assert.deepEqual(pending.approver_groups ?? pending.approverGroups, ['sec']);

@@ -84,3 +84,46 @@ describe('investigations (Chromium)', () => {
     await p.close();
   });
 });
+
+describe('investigations (Chromium): a hold for approval is not called a suspension', () => {
+  let t: TestGateway;
+  let browser: Browser;
+
+  before(async () => {
+    t = await startTestGateway({
+      extraYaml: `alerts:
+  eval_interval_ms: 100
+  suspension_refresh_ms: 200
+  rules:
+    - { id: odd-models, kind: refusals, codes: [unknown_model], threshold: 2, window_minutes: 5, severity: medium, respond: require_approval, approvers: [sec] }
+`,
+    });
+    browser = await launchChromium();
+  });
+  after(async () => {
+    await browser?.close();
+    await t?.close();
+  });
+
+  it('words the response by its mode (held for approval by the approver groups) and lifts it', async () => {
+    const ask = (model: string) => new OpenAI({ baseURL: t.openaiBase, apiKey: t.userKey, maxRetries: 0 }).chat.completions.create({ model, messages: [{ role: 'user', content: 'hi' }] });
+    for (let i = 0; i < 2; i++) await assert.rejects(ask('not-routed'));
+    await eventually(async () => (await t.gw.alerts.suspensions.refresh(), t.gw.alerts.suspensions.list().length > 0 ? true : undefined), 10_000);
+
+    const p = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+    await p.goto(`${t.gw.url}/console/#/investigations`);
+    await p.fill('#token', t.adminKey);
+    await p.click('button[type=submit]');
+    await p.waitForSelector('#investigations tbody tr a');
+    await p.click('#investigations tbody tr a');
+    await p.waitForSelector('#inv-suspended');
+    const said = (await p.textContent('#inv-suspended')) ?? '';
+    assert.match(said, /user:alice is held for approval: each of its requests waits for an approver of sec/);
+    assert.doesNotMatch(said, /suspended|refused/, 'a hold is not described as a suspension');
+    assert.equal(await p.textContent('#inv-lift'), 'Lift approval requirement');
+    await p.click('#inv-lift');
+    await p.waitForSelector('#inv-suspended', { state: 'detached' });
+    assert.equal(t.gw.alerts.suspensions.list().length, 0, 'lifted');
+    await p.close();
+  });
+});

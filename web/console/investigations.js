@@ -70,8 +70,7 @@ export async function investigationView(ui, id, reload) {
     dl.append(h('dt', {}, k.replaceAll('_', ' ')), h('dd', {}, v));
   }
   return h('section', {}, h('h1', {}, `Investigation ${str(i.id)}`), dl,
-    i.suspended === true ? h('p', { class: 'error', id: 'inv-suspended' }, `${str(i.identity)} is suspended: every key and token of it is refused. `,
-      h('button', { type: 'button', id: 'inv-lift', onclick: () => void act('/suspensions/lift', { identity: i.identity }, 'Suspension lifted.') }, 'Lift suspension')) : null,
+    activeResponse(h, obj(i.active_response), str(i.identity), act),
     h('h2', {}, 'Exchanges that triggered it'), h('div', { id: 'inv-exchanges' }, ui.table(['exchange', 'started', 'subject', 'model', 'status', 'error'], exchanges, 'None linked.')),
     h('h2', {}, 'Notes'), h('div', { id: 'inv-notes' }, ui.table(['at', 'author', 'note'], list(i.notes).map((n) => [str(n.at), str(n.author), str(n.text)]), 'No notes yet.')),
     open ? h('form', { id: 'inv-note-form', onsubmit: (/** @type {Event} */ e) => { e.preventDefault(); void act(`${base}/notes`, { text: note.value }, 'Note added.'); } },
@@ -80,4 +79,21 @@ export async function investigationView(ui, id, reload) {
     open ? h('form', { id: 'inv-close-form', onsubmit: (/** @type {Event} */ e) => { e.preventDefault(); void act(`${base}/close`, { resolution: resolution.value }, 'Closed.'); } },
       h('label', {}, 'Resolution ', resolution), h('button', { type: 'submit' }, 'Close investigation')) : null,
     status);
+}
+
+/**
+ * The automatic response still in force, worded by its mode (docs/alerts.md): `suspend` refuses every key and token
+ * of the identity; `require_approval` holds each of its requests for an approver. Either is lifted the same way.
+ * @param {Ui['h']} h @param {Json} r @param {string} identity
+ * @param {(path: string, body: Json, done: string) => Promise<void>} act
+ */
+function activeResponse(h, r, identity, act) {
+  if (r.mode !== 'suspend' && r.mode !== 'require_approval') return null;
+  const held = r.mode === 'require_approval';
+  const text = held
+    ? `${identity} is held for approval: each of its requests waits for an approver of ${(Array.isArray(r.approvers) ? r.approvers.map(str) : []).join(', ') || 'the configured groups'}. `
+    : `${identity} is suspended: every key and token of it is refused. `;
+  return h('p', { class: 'error', id: 'inv-suspended', 'data-mode': str(r.mode) }, text,
+    h('button', { type: 'button', id: 'inv-lift', onclick: () => void act('/suspensions/lift', { identity }, held ? 'Approval requirement lifted.' : 'Suspension lifted.') },
+      held ? 'Lift approval requirement' : 'Lift suspension'));
 }
