@@ -3,12 +3,12 @@ import { GatewayError } from '../core/errors.ts';
 import type { Principal } from '../core/principal.ts';
 import type { Keyring } from '../crypto/keyring.ts';
 import type { Route } from '../http/route.ts';
-import type { ApprovalFilter, ApprovalRow } from '../approvals/repo.ts';
+import { APPROVAL_OUTCOMES, type ApprovalFilter, type ApprovalOutcome, type ApprovalRow } from '../approvals/repo.ts';
 import type { ApprovalService } from '../approvals/service.ts';
 import { APPROVAL_STATES, type ApprovalState } from '../approvals/state.ts';
 import { approvalView, maySee } from '../approvals/view.ts';
 import { presentedCredential } from '../proxy/headers.ts';
-import { queryOf, readJson, send, type Authenticate } from './http.ts';
+import { isoParam, queryOf, readJson, send, type Authenticate } from './http.ts';
 
 export interface ApprovalRouteDeps {
   approvals: ApprovalService;
@@ -90,11 +90,14 @@ export function approvalRoutes(d: ApprovalRouteDeps): Route[] {
         const q = queryOf(req);
         const state = q.get('state') ?? undefined;
         if (state !== undefined && !APPROVAL_STATES.includes(state as ApprovalState)) throw new GatewayError('invalid_request', 'Unknown `state`.');
+        const outcome = q.get('outcome') ?? undefined;
+        if (outcome !== undefined && !APPROVAL_OUTCOMES.includes(outcome as ApprovalOutcome)) throw new GatewayError('invalid_request', 'Unknown `outcome`.');
         const mine = q.get('mine') === '1' || q.get('mine') === 'true';
         const limit = Math.min(Math.max(Math.trunc(Number(q.get('limit'))) || LIST_DEFAULT, 1), LIST_MAX);
         const beforeId = q.get('before');
         const page = await visiblePage(d.approvals, p, {
           state: state as ApprovalState | undefined, requester: mine ? p.subject : undefined, before: beforeId ? cursorOf(beforeId) : undefined,
+          createdSince: isoParam(q, 'since'), createdUntil: isoParam(q, 'until'), model: q.get('model') || undefined, outcome: outcome as ApprovalOutcome | undefined,
         }, limit);
         send(res, 200, { data: page.rows.map((r) => approvalView(r, p, { link: d.approvals.link(r.id) })), next_before: page.next });
       },

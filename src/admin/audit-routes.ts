@@ -11,7 +11,7 @@ import { auditAdminAction } from '../audit/runtime.ts';
 import { verifyReportJson } from '../audit/report-json.ts';
 import { verifyStore } from '../audit/verify-store.ts';
 import type { Store } from '../store/ports.ts';
-import { queryOf, requireRole, send, type Authenticate } from './http.ts';
+import { isoParam, queryOf, requireRole, send, type Authenticate } from './http.ts';
 
 export interface AuditRouteDeps {
   store: Store;
@@ -51,8 +51,8 @@ export function auditRoutes(d: AuditRouteDeps): Route[] {
       async handler(req, res) {
         const p = await auditor(req);
         const q = queryOf(req);
-        const since = time(q.get('since'), 'since') ?? 0;
-        const until = time(q.get('until'), 'until') ?? d.clock.now() + 1;
+        const since = isoParam(q, 'since') ?? 0;
+        const until = isoParam(q, 'until') ?? d.clock.now() + 1;
         if (!(since < until)) throw new GatewayError('invalid_request', '`since` must be before `until`.');
         await auditAdminAction(d.log, { actor: p.subject, action: 'audit.export', target: null, details: { since, until } });
         send(res, 200, await exportBundle({ repo: d.repo, log: d.log, since, until, now: d.clock.now() }));
@@ -63,7 +63,7 @@ export function auditRoutes(d: AuditRouteDeps): Route[] {
       async handler(req, res) {
         await auditor(req);
         const q = queryOf(req);
-        const f: SessionFilter = { since: time(q.get('since'), 'since'), until: time(q.get('until'), 'until') };
+        const f: SessionFilter = { since: isoParam(q, 'since'), until: isoParam(q, 'until') };
         const subject = q.get('subject');
         if (subject) f.subject = subject;
         const limit = q.get('limit');
@@ -86,9 +86,4 @@ export function auditRoutes(d: AuditRouteDeps): Route[] {
   ];
 }
 
-function time(v: string | null, name: string): number | undefined {
-  if (!v) return undefined;
-  const t = Date.parse(v);
-  if (Number.isNaN(t)) throw new GatewayError('invalid_request', `\`${name}\` must be an ISO date.`);
-  return t;
-}
+

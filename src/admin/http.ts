@@ -43,6 +43,15 @@ export function queryOf(req: IncomingMessage): URLSearchParams {
   return new URLSearchParams(q === -1 ? '' : url.slice(q + 1));
 }
 
+/** A query parameter holding an instant (ISO 8601, as every list route takes `since`/`until`); 400 otherwise. */
+export function isoParam(q: URLSearchParams, name: string): number | undefined {
+  const v = q.get(name);
+  if (!v) return undefined;
+  const t = Date.parse(v);
+  if (Number.isNaN(t)) throw new GatewayError('invalid_request', `\`${name}\` must be an ISO date.`);
+  return t;
+}
+
 export function stringArray(v: unknown, name: string): string[] {
   if (v === undefined) return [];
   if (!Array.isArray(v) || !v.every((x) => typeof x === 'string' && x.length > 0)) {

@@ -6,7 +6,7 @@ import type { Route } from '../http/route.ts';
 import { exchangeDetail, exchangeSummary } from '../audit/exchange-view.ts';
 import { createApiKey, parseDuration, publicKeyView } from '../identity/key-service.ts';
 import type { ExchangeFilter, ExchangeStatus, Store } from '../store/ports.ts';
-import { queryOf, readJson, requireRole, stringArray, send, type Authenticate } from './http.ts';
+import { isoParam, queryOf, readJson, requireRole, stringArray, send, type Authenticate } from './http.ts';
 
 export interface AdminDeps {
   store: Store;
@@ -129,12 +129,8 @@ export function exchangeFilter(q: URLSearchParams, maxLimit = 1000): ExchangeFil
     if (v) f[k] = v;
   }
   for (const k of ['since', 'until'] as const) {
-    const v = q.get(k);
-    if (v) {
-      const t = Date.parse(v);
-      if (Number.isNaN(t)) throw new GatewayError('invalid_request', `\`${k}\` must be an ISO date.`);
-      f[k] = t;
-    }
+    const t = isoParam(q, k);
+    if (t !== undefined) f[k] = t;
   }
   const limit = q.get('limit');
   if (limit) f.limit = Math.min(maxLimit, Math.max(1, Number(limit) || 50));

@@ -75,7 +75,21 @@ export interface ApprovalFilter {
   limit?: number;
   /** Keyset cursor: only approvals after this one in the list order (`created_at DESC, id DESC`). */
   before?: { createdAt: number; id: string };
+  /** Requested at or after (epoch ms): with `createdUntil`, the approvals a usage bucket counts (docs/analytics.md#approvals). */
+  createdSince?: number;
+  /** Requested before (epoch ms, exclusive). */
+  createdUntil?: number;
+  /** Only approvals of requests for this model. */
+  model?: string;
+  /**
+   * How it left pending, as usage analytics counts it (src/analytics/fold.ts approvalMeasures): `approved` also
+   * covers one since executed, or whose grant expired unused; `expired`/`cancelled` only undecided ones.
+   */
+  outcome?: ApprovalOutcome;
 }
+
+export const APPROVAL_OUTCOMES = ['approved', 'denied', 'expired', 'cancelled'] as const;
+export type ApprovalOutcome = (typeof APPROVAL_OUTCOMES)[number];
 
 /** Persistence port of the approvals module; every method is one atomic step on both engines. */
 export interface ApprovalRepo {

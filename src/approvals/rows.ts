@@ -1,4 +1,4 @@
-import type { ApprovalEventRow, ApprovalRow, VoteRow } from './repo.ts';
+import type { ApprovalEventRow, ApprovalFilter, ApprovalOutcome, ApprovalRow, VoteRow } from './repo.ts';
 import { APPROVAL_STATES, isTerminal } from './state.ts';
 
 /**
@@ -91,12 +91,26 @@ export function transitionArgs(t: { id: string; to: string; at: number; actor: s
   return [t.to, t.at, t.reason, t.to, t.at, t.to, t.actor, ...(t.expiresAt === undefined ? [] : [t.expiresAt]), t.id, current];
 }
 
-export function listSql(f: { state?: string; requester?: string; limit?: number; before?: { createdAt: number; id: string } }): { sql: string; args: unknown[] } {
+/** The outcome filter of listSql: the same partition as analytics' approvalMeasures. */
+const OUTCOME_SQL: Readonly<Record<ApprovalOutcome, string>> = {
+  approved: "(state <> 'denied' AND decided_at IS NOT NULL)",
+  denied: "state = 'denied'",
+  expired: "(state = 'expired' AND decided_at IS NULL)",
+  cancelled: "(state = 'cancelled' AND decided_at IS NULL)",
+};
+
+export function listSql(f: ApprovalFilter): { sql: string; args: unknown[] } {
   const where: string[] = [];
   const args: unknown[] = [];
-  for (const [col, v] of [['state', f.state], ['requester', f.requester]] as const) {
+  for (const [col, v] of [['state', f.state], ['requester', f.requester], ['model', f.model]] as const) {
     if (!v) continue;
     where.push(`${col} = ?`);
+    args.push(v);
+  }
+  if (f.outcome) where.push(OUTCOME_SQL[f.outcome]);
+  for (const [cond, v] of [['created_at >= ?', f.createdSince], ['created_at < ?', f.createdUntil]] as const) {
+    if (v === undefined) continue;
+    where.push(cond);
     args.push(v);
   }
   if (f.before) {

@@ -196,6 +196,31 @@ for (const engine of engines) {
       assert.deepEqual(rest.map((r) => r.id), ids.slice(2), 'same-millisecond approvals are ordered by id, none skipped or repeated');
     });
 
+    test('list by creation time range [since, until) and by model: the approvals a usage bucket counts', async () => {
+      const at: ApprovalRow[] = [];
+      for (let i = 0; i < 3; i++) {
+        at.push(await open({}, person('ranger', ['eng']), { n: i }));
+        clock.t += 10;
+      }
+      const t0 = at[0]!.createdAt;
+      const ids = async (f: Partial<Parameters<typeof service.list>[0]>) => (await service.list({ requester: 'user:ranger', limit: 10, ...f })).map((r) => r.id);
+      assert.deepEqual(await ids({ createdSince: t0 + 10, createdUntil: t0 + 20 }), [at[1]!.id], 'since inclusive, until exclusive');
+      assert.deepEqual(await ids({ createdSince: t0 + 10 }), [at[2]!.id, at[1]!.id]);
+      assert.deepEqual(await ids({ createdUntil: t0 + 10 }), [at[0]!.id]);
+      assert.deepEqual(await ids({ model: 'gpt-4o', createdSince: t0 + 20 }), [at[2]!.id]);
+      assert.deepEqual(await ids({ model: 'another-model' }), []);
+      // By outcome, as usage analytics counts it: an approved one stays "approved" once executed.
+      await service.decide({ id: at[0]!.id, actor: bob, verdict: 'approve', reason: null });
+      await service.decide({ id: at[1]!.id, actor: bob, verdict: 'deny', reason: 'no' });
+      assert.equal(await service.consume((await service.get(at[0]!.id))!, 'user:ranger'), true);
+      assert.equal((await service.get(at[0]!.id))!.state, 'executed');
+      assert.deepEqual(await ids({ outcome: 'approved' }), [at[0]!.id]);
+      assert.deepEqual(await ids({ state: 'approved' }), [], 'the state filter alone would miss it');
+      assert.deepEqual(await ids({ outcome: 'denied' }), [at[1]!.id]);
+      assert.deepEqual(await ids({ outcome: 'expired' }), []);
+      assert.deepEqual(await ids({ state: 'pending' }), [at[2]!.id]);
+    });
+
     test('cancel only from pending; illegal transitions are refused by the store', async () => {
       const row = await open();
       assert.equal(await service.cancel(row.id, alice.subject, 'client disconnected'), true);

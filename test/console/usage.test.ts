@@ -94,6 +94,15 @@ describe('usage dashboard (Chromium)', () => {
     await page.locator('#by-model tr').filter({ has: page.locator('td:first-child', { hasText: /^gpt-4o$/ }) }).locator('a').click();
     await page.waitForSelector('#exchanges-range');
     assert.equal(await page.locator('main tbody tr').count(), gpt4o);
+    // The approval counts open the approvals behind them: the range's, by how they ended.
+    for (const [tile, rows, state] of [['approved', 1, /approved/], ['denied', 1, /denied/], ['requested', 3, /pending/]] as const) {
+      await page.goBack();
+      await page.waitForSelector(`#tile-approvals-${tile} a`);
+      await page.click(`#tile-approvals-${tile} a`);
+      await page.waitForSelector('#approvals-scope');
+      await page.waitForFunction((n) => document.querySelectorAll('main tbody tr').length === n, rows);
+      assert.match(await page.textContent('main tbody') ?? '', state);
+    }
     await page.close();
   });
 

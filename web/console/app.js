@@ -207,12 +207,20 @@ function loginView() {
 /** @param {URLSearchParams} q */
 async function approvalsView(q) {
   const state = q.get('state') ?? 'pending';
-  const select = /** @type {HTMLSelectElement} */ (h('select', { name: 'state', onchange: () => (location.hash = `#/approvals?state=${select.value}`) },
+  // A usage tile links here with the range and model it counted (requested in [since, until), docs/analytics.md#approvals).
+  const scope = new URLSearchParams();
+  for (const k of ['outcome', 'since', 'until', 'model']) if (q.get(k)) scope.set(k, /** @type {string} */ (q.get(k)));
+  const select = /** @type {HTMLSelectElement} */ (h('select', { name: 'state', onchange: () => (location.hash = `#/approvals?${new URLSearchParams({ state: select.value, ...Object.fromEntries(scope) }).toString()}`) },
     ...['all', ...STATES].map((s) => h('option', s === state ? { value: s, selected: '' } : { value: s }, s))));
-  const rows = list((await api(`/admin/v1/approvals?limit=100${state === 'all' ? '' : `&state=${encodeURIComponent(state)}`}`)).data);
+  const filter = new URLSearchParams({ limit: '100', ...(state === 'all' ? {} : { state }), ...Object.fromEntries(scope) });
+  const rows = list((await api(`/admin/v1/approvals?${filter.toString()}`)).data);
+  const scoped = scope.size > 0
+    ? h('p', { class: 'muted', id: 'approvals-scope' }, `${scope.get('outcome') ? `Ended ${scope.get('outcome')}, requested ` : 'Requested '}${scope.get('since') ? `from ${scope.get('since')} ` : ''}${scope.get('until') ? `until ${scope.get('until')} ` : ''}${scope.get('model') ? `for model ${scope.get('model')} ` : ''}`,
+      h('a', { href: `#/approvals?state=${encodeURIComponent(state)}` }, 'show all'))
+    : null;
   return h('section', {},
     h('h1', {}, 'Approvals'),
-    h('form', { class: 'filters' }, h('label', {}, 'State', select)),
+    h('form', { class: 'filters' }, h('label', {}, 'State', select)), scoped,
     table(['approval', 'state', 'requester', 'model', 'rule', 'requested', 'expires'],
       rows.map((a) => [link('approvals', a.id), h('span', { class: 'state' }, text(a.state)), text(a.requester_name ?? a.requester), text(a.model), text(a.rule_id), text(a.created_at), text(a.expires_at)]),
       state === 'pending' ? 'Nothing is waiting for a decision you can make.' : 'No approvals.'));

@@ -102,16 +102,22 @@ export async function usageView(ui, q) {
 
   // Approvals of the range (requested under the bucket of their creation): how many, how they ended, how long people took.
   const approvals = obj(total.approvals);
+  // Each approval count links to the approvals behind it: same range and model, that outcome (none with a group filter:
+  // the approvals list cannot select by group, so a link would show more than the number counts).
+  const behind = total.exchanges ? obj(total.exchanges) : null;
+  /** @param {string} label @param {unknown} n @param {string} id @param {string} [outcome] */
+  const approvalTile = (label, n, id, outcome) => h('div', { class: 'tile', id }, h('span', { class: 'muted' }, label),
+    h('strong', {}, behind ? h('a', { href: `#/approvals?${new URLSearchParams({ state: 'all', ...(outcome ? { outcome } : {}), ...Object.fromEntries(Object.entries(behind).filter(([k, v]) => ['since', 'until', 'model'].includes(k) && typeof v === 'string')) }).toString()}`, title: 'show these approvals' }, fmt.format(num(n))) : fmt.format(num(n))));
   const decision = obj(approvals.time_to_decision_ms);
   /** @param {unknown} v */
   const bound = (v) => (typeof v === 'number' ? `≤ ${duration(v)}` : '—');
   const approvalTiles = h('section', { class: 'approvals-usage', id: 'usage-approvals' },
     h('h2', {}, 'Approvals'),
     h('div', { class: 'tiles' },
-      tile('Requested', fmt.format(num(approvals.requested)), 'tile-approvals-requested'),
-      tile('Approved', fmt.format(num(approvals.approved)), 'tile-approvals-approved'),
-      tile('Denied', fmt.format(num(approvals.denied)), 'tile-approvals-denied'),
-      tile('Expired', fmt.format(num(approvals.expired)), 'tile-approvals-expired'),
+      approvalTile('Requested', approvals.requested, 'tile-approvals-requested'),
+      approvalTile('Approved', approvals.approved, 'tile-approvals-approved', 'approved'),
+      approvalTile('Denied', approvals.denied, 'tile-approvals-denied', 'denied'),
+      approvalTile('Expired', approvals.expired, 'tile-approvals-expired', 'expired'),
       tile('Time to decision (avg)', duration(decision.avg), 'tile-approvals-avg'),
       tile('p50 / p95', `${bound(decision.p50)} / ${bound(decision.p95)}`, 'tile-approvals-pct')));
 
