@@ -16,19 +16,15 @@ import { eventually, startTestGateway, type TestGateway } from '../helpers/gatew
 const SHOTS = join(import.meta.dirname, '../../test-output/console');
 const MARKUP = '<img src=x onerror="window.__pwned=1">';
 
+/** A gateway whose one alert rule is `rule` (YAML flow mapping), evaluated and re-read fast. */
+const gatewayWithRule = (rule: string) => startTestGateway({ extraYaml: `alerts:\n  eval_interval_ms: 100\n  suspension_refresh_ms: 200\n  rules:\n    - ${rule}\n` });
+
 describe('investigations (Chromium)', () => {
   let t: TestGateway;
   let browser: Browser;
 
   before(async () => {
-    t = await startTestGateway({
-      extraYaml: `alerts:
-  eval_interval_ms: 100
-  suspension_refresh_ms: 200
-  rules:
-    - { id: refusal-burst, kind: refusals, threshold: 2, window_minutes: 5, severity: high, respond: suspend }
-`,
-    });
+    t = await gatewayWithRule('{ id: refusal-burst, kind: refusals, threshold: 2, window_minutes: 5, severity: high, respond: suspend }');
     browser = await launchChromium();
     mkdirSync(SHOTS, { recursive: true });
   });
@@ -90,14 +86,7 @@ describe('investigations (Chromium): a hold for approval is not called a suspens
   let browser: Browser;
 
   before(async () => {
-    t = await startTestGateway({
-      extraYaml: `alerts:
-  eval_interval_ms: 100
-  suspension_refresh_ms: 200
-  rules:
-    - { id: odd-models, kind: refusals, codes: [unknown_model], threshold: 2, window_minutes: 5, severity: medium, respond: require_approval, approvers: [sec] }
-`,
-    });
+    t = await gatewayWithRule('{ id: odd-models, kind: refusals, codes: [unknown_model], threshold: 2, window_minutes: 5, severity: medium, respond: require_approval, approvers: [sec] }');
     browser = await launchChromium();
   });
   after(async () => {
