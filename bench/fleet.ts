@@ -11,6 +11,7 @@ import { cpus, loadavg } from 'node:os';
 import pg from 'pg';
 import { Pool } from 'undici';
 import { startFleet, type Fleet } from '../test/helpers/fleet.ts';
+import { formatWaits, sampleWaits, type WaitReport } from './fleet-waits.ts';
 import { policySource } from './policy-source.ts';
 import { processCpu } from './threads.ts';
 
@@ -20,9 +21,11 @@ const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 24);
 const RATE = Number(process.env.BENCH_RATE ?? 150);
 const RATE_SECONDS = Number(process.env.BENCH_RATE_SECONDS ?? 6);
 const REPLICAS = (process.env.BENCH_FLEET_REPLICAS ?? '1,2,3').split(',').map(Number);
+/** Sample pg_stat_activity every this many ms during the throughput phase (0: off). */
+const WAIT_SAMPLE_MS = Number(process.env.BENCH_FLEET_WAIT_SAMPLE_MS ?? 20);
 
 interface Target { name: string; url: string; auth: string }
-interface Result { name: string; replicas: number; rps: number; gwCpuMs: number; perReplica: string; dbCpuMs: number; dbWork: string; lbCpuMs: number; p50: number; p99: number }
+interface Result { name: string; replicas: number; rps: number; gwCpuMs: number; perReplica: string; dbCpuMs: number; dbWork: string; lbCpuMs: number; p50: number; p99: number; waits: WaitReport | undefined }
 
 const body = JSON.stringify({ model: 'gpt-4o-mini', messages: [{ role: 'system', content: 'You are terse.' }, { role: 'user', content: 'Summarise the quarterly numbers for the team in two sentences.' }] });
 
@@ -77,12 +80,17 @@ async function backendCpu(client: pg.Client, db: string): Promise<Map<number, nu
   return out;
 }
 
-/** The database's commits and written rows so far (pg_stat_database; a little behind, flushed by the stats collector). */
+/**
+ * The database's commits, written rows, rollbacks and deadlocks so far (pg_stat_database; a little behind, flushed
+ * by the stats collector). A rollback is a failed batch of the recording group commit: it is then retried call by
+ * call, so rollbacks per request say whether the batching held.
+ */
 async function dbCounters(client: pg.Client, db: string): Promise<number[]> {
   await client.query('SELECT pg_stat_force_next_flush()').catch(() => undefined); // PostgreSQL >= 15
-  const { rows } = await client.query<{ c: string; i: string; u: string; d: string }>('SELECT xact_commit AS c, tup_inserted AS i, tup_updated AS u, tup_deleted AS d FROM pg_stat_database WHERE datname = $1', [db]);
+  const { rows } = await client.query<{ c: string; i: string; u: string; d: string; r: string; x: string }>(
+    'SELECT xact_commit AS c, tup_inserted AS i, tup_updated AS u, tup_deleted AS d, xact_rollback AS r, deadlocks AS x FROM pg_stat_database WHERE datname = $1', [db]);
   const r = rows[0];
-  return r ? [Number(r.c), Number(r.i), Number(r.u), Number(r.d)] : [0, 0, 0, 0];
+  return r ? [Number(r.c), Number(r.i), Number(r.u), Number(r.d), Number(r.r), Number(r.x)] : [0, 0, 0, 0, 0, 0];
 }
 
 /** CPU used by backends between two readings (a backend that started meanwhile counts from zero). */
@@ -141,12 +149,14 @@ async function measure(name: string, fleet: Fleet): Promise<Omit<Result, 'p50' |
   const lb0 = lbPids.reduce((s, p) => s + processCpu(p), 0);
   const db0 = db ? await backendCpu(db, dbName) : new Map<number, number>();
   const work0 = db ? await dbCounters(db, dbName) : [];
+  const sampler = db && WAIT_SAMPLE_MS > 0 ? sampleWaits(db, dbName, WAIT_SAMPLE_MS) : undefined;
   const secs = await closedLoop(t, N);
+  const waits = await sampler?.stop();
   const db1 = db ? await backendCpu(db, dbName) : new Map<number, number>();
   // Let the replicas finish recording (finishes, chain entries, budget usage are written after the answer).
   await new Promise((ok) => setTimeout(ok, 1500));
   const work = db ? (await dbCounters(db, dbName)).map((v, i) => (v - work0[i]!) / N) : [];
-  const dbWork = db ? `${work[0]!.toFixed(1)} / ${work[1]!.toFixed(1)} / ${work[2]!.toFixed(1)} / ${work[3]!.toFixed(1)}` : '-';
+  const dbWork = db ? `${work.slice(0, 4).map((v) => v.toFixed(1)).join(' / ')} / ${work[4]!.toFixed(2)} / ${(work[5]! * N).toFixed(0)}` : '-';
   const cpu = pids.map((p, i) => processCpu(p) - cpu0[i]!);
   const lbCpu = lbPids.reduce((s, p) => s + processCpu(p), 0) - lb0;
   const log = fleet.lb!.accessLog().slice(served0);
@@ -157,7 +167,7 @@ async function measure(name: string, fleet: Fleet): Promise<Omit<Result, 'p50' |
   const lat = await fixedRate(t);
   await db?.end();
   const total = cpu.reduce((a, b) => a + b, 0);
-  return { name, replicas: fleet.replicas.length, rps: N / secs, gwCpuMs: (total / N) * 1000, perReplica, dbCpuMs: (backendDelta(db0, db1) / N) * 1000, lbCpuMs: (lbCpu / N) * 1000, dbWork, lat };
+  return { name, replicas: fleet.replicas.length, rps: N / secs, gwCpuMs: (total / N) * 1000, perReplica, dbCpuMs: (backendDelta(db0, db1) / N) * 1000, lbCpuMs: (lbCpu / N) * 1000, dbWork, lat, waits };
 }
 
 function startMock(): Promise<{ proc: ChildProcess; url: string }> {
@@ -196,7 +206,7 @@ mock.proc.kill('SIGTERM');
 
 const f = (n: number, d = 3): string => n.toFixed(d);
 console.log(`\nmachine: ${cpus().length} x ${cpus()[0]?.model ?? '?'}, load ${loadavg().map((x) => x.toFixed(1)).join(' ')}; ${N} requests, concurrency ${CONCURRENCY}; latency at ${RATE}/s for ${RATE_SECONDS}s, direct p50 ${f(d50, 2)} ms p99 ${f(d99, 2)} ms\n`);
-console.log('| store | replicas | req/s | gateway CPU ms/req (all) | per replica ms/req (requests) | PostgreSQL CPU ms/req | commits / inserted / updated / deleted rows per req | nginx CPU ms/req | added p50 ms | added p99 ms |');
+console.log('| store | replicas | req/s | gateway CPU ms/req (all) | per replica ms/req (requests) | PostgreSQL CPU ms/req | commits / inserted / updated / deleted rows / rollbacks per req / deadlocks | nginx CPU ms/req | added p50 ms | added p99 ms |');
 console.log('|---|---|---|---|---|---|---|---|---|---|');
 for (const r of results) {
   console.log(`| ${r.name.split(' ')[0]} | ${r.replicas} | ${f(r.rps, 0)} | ${f(r.gwCpuMs)} | ${r.perReplica} | ${r.name === 'sqlite' ? '(in the gateway: pcl-store thread)' : f(r.dbCpuMs)} | ${r.dbWork} | ${f(r.lbCpuMs)} | ${f(r.p50, 2)} | ${f(r.p99, 2)} |`);
@@ -209,3 +219,4 @@ if (sqlite && pg1) {
 for (const r of results.filter((x) => x.name !== 'sqlite')) {
   console.log(`database share at ${r.replicas} replica(s): ${f((100 * r.dbCpuMs) / (r.dbCpuMs + r.gwCpuMs), 1)}% of gateway + database CPU`);
 }
+for (const r of results) if (r.waits) console.log(`\n${formatWaits(r.name, r.waits)}`);

@@ -274,6 +274,26 @@ describe('postgres store: recording group commit (recording.ts)', () => {
     }
   });
 
+  it('three processes assigning the same new conversations at once open one session each (the identity lock is taken by the session statement)', async () => {
+    const stores = await Promise.all([0, 1, 2].map(() => PostgresStore.open(pgServer.url, { pool: { pool_max: 2 } })));
+    try {
+      const subject = `user:gc-ses-${randomBytes(4).toString('hex')}`;
+      const conversations = 12;
+      // Round by round, every process continues or opens the same conversation at the same moment: without the
+      // lock, two of them find no session and each opens one.
+      for (let c = 0; c < conversations; c++) {
+        await Promise.all(stores.flatMap((store) => Array.from({ length: 4 }, () => store.recording.assignSession({
+          exchangeId: newId('ex'), at: Date.now(), subject, client: `c|${c}`, key: null, source: 'time-gap', gapMs: 60_000,
+        }))));
+      }
+      const rows = (await sql(pgServer.url, 'SELECT client, exchange_count FROM audit_sessions WHERE subject = $1 ORDER BY client', [subject])).rows;
+      assert.equal(rows.length, conversations, `one session per conversation, saw ${JSON.stringify(rows)}`);
+      assert.ok(rows.every((r) => r.exchange_count === 12), 'each holds the 12 exchanges of its conversation');
+    } finally {
+      await Promise.all(stores.map((s) => s.close()));
+    }
+  });
+
   it('budget increments in a batch: each caller sees the counter of its place in a serial order', async () => {
     const store = await PostgresStore.open(pgServer.url, { pool: { pool_max: 4 } });
     try {
