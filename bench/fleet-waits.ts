@@ -9,8 +9,8 @@ import type pg from 'pg';
 const STATEMENTS: [RegExp, string][] = [
   [/INSERT INTO budget_counters/i, 'counter upsert'],
   [/FROM budget_counters|JOIN budget_counters/i, 'counter read'],
-  [/pg_advisory_xact_lock/i, 'advisory locks'],
-  [/portcullis_assign_sessions/i, 'session assignment'],
+  [/portcullis_assign_sessions/i, 'session assignment (with its identity locks)'],
+  [/pg_advisory_xact_lock/i, 'writer locks'],
   [/INSERT INTO audit_entries/i, 'chain insert'],
   [/INSERT INTO exchanges/i, 'exchange start'],
   [/UPDATE exchanges/i, 'exchange end'],

@@ -36,7 +36,7 @@ export type RecordingOp =
   | { kind: 'end'; finish: ExchangeFinish }
   | { kind: 'append'; writer: string; input: AppendInput }
   | { kind: 'session'; assign: SessionAssign }
-  | { kind: 'count'; incs: CounterIncrement[] };
+  | { kind: 'count'; incs: CounterIncrement[]; forExchange?: string | undefined };
 
 type Row = Record<string, unknown>;
 interface Db {
@@ -85,6 +85,11 @@ export class PostgresRecording {
    * ended twice (once by the recovering replica). Consulted and cleared by that entry; bounded.
    */
   readonly #refusedEnds = new Set<string>();
+  /**
+   * The same refused ends, for the budget usage queued with them (count's `forExchange`): the usage of a finish
+   * that is not recorded is not counted either, so the counters follow the record. Consulted and cleared; bounded.
+   */
+  readonly #uncountedEnds = new Set<string>();
 
   constructor(db: RecordingDb) {
     this.#db = db;
@@ -113,8 +118,9 @@ export class PostgresRecording {
     return this.#submit({ kind: 'session', assign }) as Promise<string>;
   }
 
-  count(incs: CounterIncrement[]): Promise<number[]> {
-    return this.#submit({ kind: 'count', incs }) as Promise<number[]>;
+  /** `forExchange`: that exchange's usage, made together with its end — refused if the end is (see #uncountedEnds). */
+  count(incs: CounterIncrement[], forExchange?: string): Promise<number[]> {
+    return this.#submit({ kind: 'count', incs, forExchange }) as Promise<number[]>;
   }
 
   async #run(ops: RecordingOp[], attempt = 0): Promise<Outcome<unknown>[]> {
@@ -135,6 +141,13 @@ export class PostgresRecording {
     }
   }
 
+  /** False (and the call failed) when the count is the usage of a finish this process's end could not record. */
+  #counts(op: Extract<RecordingOp, { kind: 'count' }>, out: Outcome<unknown>[], i: number): boolean {
+    if (op.forExchange === undefined || !this.#uncountedEnds.delete(op.forExchange)) return true;
+    out[i] = { ok: false, error: new Error(`exchange ${op.forExchange} was ended by another writer: the usage of this finish is not counted`) };
+    return false;
+  }
+
   async #apply(c: Db, ops: RecordingOp[], plan: Plan): Promise<Outcome<unknown>[]> {
     const out: Outcome<unknown>[] = ops.map(() => ({ ok: true, value: undefined }));
     if (plan.writerLocks.length > 0) await c.query(`SELECT ${LOCK_SORTED} AS n`, [plan.writerLocks]);
@@ -146,8 +159,8 @@ export class PostgresRecording {
     }
     await insertStarts(c, ops);
     for (const id of await applyEnds(c, ops, out)) {
-      this.#refusedEnds.add(id);
-      if (this.#refusedEnds.size > MAX_REFUSED_ENDS) this.#refusedEnds.delete(this.#refusedEnds.values().next().value!);
+      remember(this.#refusedEnds, id);
+      remember(this.#uncountedEnds, id);
     }
     const newHeads = await appendEntries(c, ops, out, heads, this.#refusedEnds);
     // Last but one, with its locks in the same statement: the identities' session locks are held from here to the
@@ -157,7 +170,7 @@ export class PostgresRecording {
       const ids = await assignSessions(c, sessions.map((x) => x.a), plan.sessionLocks);
       sessions.forEach((x, k) => (out[x.i] = { ok: true, value: ids[k] }));
     }
-    const counts = ops.flatMap((op, i) => (op.kind === 'count' ? [{ i, incs: op.incs }] : []));
+    const counts = ops.flatMap((op, i) => (op.kind === 'count' && this.#counts(op, out, i) ? [{ i, incs: op.incs }] : []));
     if (counts.length > 0) {
       const values = await addCounters((sql, args) => c.query(sql, args ?? []), counts.map((x) => x.incs));
       counts.forEach((x, k) => (out[x.i] = { ok: true, value: values[k] }));
@@ -166,6 +179,12 @@ export class PostgresRecording {
     for (const [w, h] of newHeads) if (!this.#shared.has(w)) this.#heads.set(w, h);
     return out;
   }
+}
+
+/** Adds to a bounded set of refused ends (the oldest dropped first). */
+function remember(set: Set<string>, id: string): void {
+  set.add(id);
+  if (set.size > MAX_REFUSED_ENDS) set.delete(set.values().next().value!);
 }
 
 interface Plan {
