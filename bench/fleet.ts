@@ -10,6 +10,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import pg from 'pg';
 import { Pool } from 'undici';
+import { parse, stringify } from 'yaml';
 import { startFleet, type Fleet } from '../test/helpers/fleet.ts';
 import { formatWaits, sampleWaits, type WaitReport } from './fleet-waits.ts';
 import { policySource } from './policy-source.ts';
@@ -21,11 +22,16 @@ const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 24);
 const RATE = Number(process.env.BENCH_RATE ?? 150);
 const RATE_SECONDS = Number(process.env.BENCH_RATE_SECONDS ?? 6);
 const REPLICAS = (process.env.BENCH_FLEET_REPLICAS ?? '1,2,3').split(',').map(Number);
+/** `1`: the throughput phase's concurrency is BENCH_CONCURRENCY per replica (each replica batches as one does alone). */
+const PER_REPLICA = process.env.BENCH_FLEET_CONCURRENCY_PER_REPLICA === '1';
+/** `0`: the policy without its budgets section (no counter reads or writes): what the counters cost, by difference. */
+const BUDGETS = process.env.BENCH_FLEET_BUDGETS !== '0';
 /** Sample pg_stat_activity every this many ms during the throughput phase (0: off). */
+const IDLE_MS = 3000;
 const WAIT_SAMPLE_MS = Number(process.env.BENCH_FLEET_WAIT_SAMPLE_MS ?? 20);
 
 interface Target { name: string; url: string; auth: string }
-interface Result { name: string; replicas: number; rps: number; gwCpuMs: number; perReplica: string; dbCpuMs: number; dbWork: string; lbCpuMs: number; p50: number; p99: number; waits: WaitReport | undefined }
+interface Result { name: string; replicas: number; idleMsPerS: number; secs: number; rps: number; gwCpuMs: number; perReplica: string; dbCpuMs: number; dbWork: string; lbCpuMs: number; p50: number; p99: number; waits: WaitReport | undefined }
 
 const body = JSON.stringify({ model: 'gpt-4o-mini', messages: [{ role: 'system', content: 'You are terse.' }, { role: 'user', content: 'Summarise the quarterly numbers for the team in two sentences.' }] });
 
@@ -35,12 +41,12 @@ async function request(pool: Pool, t: Target): Promise<void> {
   await res.body.dump();
 }
 
-/** n requests, CONCURRENCY at a time: wall seconds. */
-async function closedLoop(t: Target, n: number): Promise<number> {
-  const pool = new Pool(t.url, { connections: CONCURRENCY });
+/** n requests, `concurrency` at a time: wall seconds. */
+async function closedLoop(t: Target, n: number, concurrency = CONCURRENCY): Promise<number> {
+  const pool = new Pool(t.url, { connections: concurrency });
   const t0 = performance.now();
   let next = 0;
-  await Promise.all(Array.from({ length: CONCURRENCY }, async () => {
+  await Promise.all(Array.from({ length: concurrency }, async () => {
     while (next++ < n) await request(pool, t);
   }));
   await pool.close();
@@ -114,7 +120,10 @@ async function governedKey(fleet: Fleet): Promise<string> {
     if (!res.ok) throw new Error(`${path}: HTTP ${res.status} ${await res.text()}`);
     return (await res.json()) as Record<string, string>;
   };
-  const { id } = await admin('/admin/v1/policies', { source: policySource(20, { governed: true }), message: 'bench:fleet policy' });
+  const source = policySource(20, { governed: true });
+  const doc = parse(source) as Record<string, unknown>;
+  if (!BUDGETS) delete doc.budgets;
+  const { id } = await admin('/admin/v1/policies', { source: BUDGETS ? source : stringify(doc), message: 'bench:fleet policy' });
   await admin(`/admin/v1/policies/${id}/activate`, {});
   const { key } = await admin('/admin/v1/keys', { name: 'bench', kind: 'user', groups: ['eng'] });
   return key!;
@@ -143,6 +152,10 @@ async function measure(name: string, fleet: Fleet): Promise<Omit<Result, 'p50' |
   await db?.connect();
   const dbName = fleet.directStoreUrl ? new URL(fleet.directStoreUrl).pathname.slice(1) : '';
   const pids = fleet.replicas.map((r) => r.proc!.pid!);
+  // What a replica spends with no request (heartbeat, lease recovery, polls, listeners): part of every per-request figure.
+  const idle0 = pids.map(processCpu);
+  await new Promise((ok) => setTimeout(ok, IDLE_MS));
+  const idleMsPerS = (pids.reduce((s, p, i) => s + processCpu(p) - idle0[i]!, 0) / pids.length / IDLE_MS) * 1e6;
   const lbPids = nginxPids(fleet.lb!.proc.pid!);
   const served0 = fleet.lb!.accessLog().length;
   const cpu0 = pids.map(processCpu);
@@ -150,7 +163,7 @@ async function measure(name: string, fleet: Fleet): Promise<Omit<Result, 'p50' |
   const db0 = db ? await backendCpu(db, dbName) : new Map<number, number>();
   const work0 = db ? await dbCounters(db, dbName) : [];
   const sampler = db && WAIT_SAMPLE_MS > 0 ? sampleWaits(db, dbName, WAIT_SAMPLE_MS) : undefined;
-  const secs = await closedLoop(t, N);
+  const secs = await closedLoop(t, N, PER_REPLICA ? CONCURRENCY * fleet.replicas.length : CONCURRENCY);
   const waits = await sampler?.stop();
   const db1 = db ? await backendCpu(db, dbName) : new Map<number, number>();
   // Let the replicas finish recording (finishes, chain entries, budget usage are written after the answer).
@@ -167,7 +180,7 @@ async function measure(name: string, fleet: Fleet): Promise<Omit<Result, 'p50' |
   const lat = await fixedRate(t);
   await db?.end();
   const total = cpu.reduce((a, b) => a + b, 0);
-  return { name, replicas: fleet.replicas.length, rps: N / secs, gwCpuMs: (total / N) * 1000, perReplica, dbCpuMs: (backendDelta(db0, db1) / N) * 1000, lbCpuMs: (lbCpu / N) * 1000, dbWork, lat, waits };
+  return { name, replicas: fleet.replicas.length, idleMsPerS, secs, rps: N / secs, gwCpuMs: (total / N) * 1000, perReplica, dbCpuMs: (backendDelta(db0, db1) / N) * 1000, lbCpuMs: (lbCpu / N) * 1000, dbWork, lat, waits };
 }
 
 function startMock(): Promise<{ proc: ChildProcess; url: string }> {
@@ -205,7 +218,7 @@ for (const c of configs) {
 mock.proc.kill('SIGTERM');
 
 const f = (n: number, d = 3): string => n.toFixed(d);
-console.log(`\nmachine: ${cpus().length} x ${cpus()[0]?.model ?? '?'}, load ${loadavg().map((x) => x.toFixed(1)).join(' ')}; ${N} requests, concurrency ${CONCURRENCY}; latency at ${RATE}/s for ${RATE_SECONDS}s, direct p50 ${f(d50, 2)} ms p99 ${f(d99, 2)} ms\n`);
+console.log(`\nmachine: ${cpus().length} x ${cpus()[0]?.model ?? '?'}, load ${loadavg().map((x) => x.toFixed(1)).join(' ')}; ${N} requests, concurrency ${CONCURRENCY}${PER_REPLICA ? ' per replica' : ''}; budgets ${BUDGETS ? 'on' : 'off'}; latency at ${RATE}/s for ${RATE_SECONDS}s, direct p50 ${f(d50, 2)} ms p99 ${f(d99, 2)} ms\n`);
 console.log('| store | replicas | req/s | gateway CPU ms/req (all) | per replica ms/req (requests) | PostgreSQL CPU ms/req | commits / inserted / updated / deleted rows / rollbacks per req / deadlocks | nginx CPU ms/req | added p50 ms | added p99 ms |');
 console.log('|---|---|---|---|---|---|---|---|---|---|');
 for (const r of results) {
@@ -218,5 +231,8 @@ if (sqlite && pg1) {
 }
 for (const r of results.filter((x) => x.name !== 'sqlite')) {
   console.log(`database share at ${r.replicas} replica(s): ${f((100 * r.dbCpuMs) / (r.dbCpuMs + r.gwCpuMs), 1)}% of gateway + database CPU`);
+}
+for (const r of results) {
+  console.log(`${r.name}: a replica uses ${f(r.idleMsPerS, 1)} ms CPU per second idle; over the ${f(r.secs, 1)} s of the throughput phase that is ${f((r.idleMsPerS * r.secs * r.replicas) / N)} ms of the gateway CPU per request`);
 }
 for (const r of results) if (r.waits) console.log(`\n${formatWaits(r.name, r.waits)}`);
