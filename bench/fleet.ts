@@ -153,6 +153,7 @@ async function measure(name: string, fleet: Fleet): Promise<Omit<Result, 'p50' |
   const dbName = fleet.directStoreUrl ? new URL(fleet.directStoreUrl).pathname.slice(1) : '';
   const pids = fleet.replicas.map((r) => r.proc!.pid!);
   // What a replica spends with no request (heartbeat, lease recovery, polls, listeners): part of every per-request figure.
+  await new Promise((ok) => setTimeout(ok, 1000)); // the warm-up's last writes
   const idle0 = pids.map(processCpu);
   await new Promise((ok) => setTimeout(ok, IDLE_MS));
   const idleMsPerS = (pids.reduce((s, p, i) => s + processCpu(p) - idle0[i]!, 0) / pids.length / IDLE_MS) * 1e6;
