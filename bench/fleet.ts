@@ -4,7 +4,8 @@
 // budgets: requests/min per user, tokens per group, monthly spend — counted in the store on every request) pushed
 // and activated through the admin API. The mock upstream runs in its own process. Per configuration: throughput
 // (closed loop), CPU per request of the replicas (each replica's CPU over the requests nginx gave it), of the
-// PostgreSQL backends serving the fleet's database, and of nginx; latency at a fixed rate, added to the direct call.
+// PostgreSQL backends serving the fleet's database, and of nginx; latency at a fixed rate, added to the direct call;
+// where PostgreSQL's backends wait during the throughput phase (fleet-waits.ts); a replica's idle CPU.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
