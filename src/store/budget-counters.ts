@@ -12,7 +12,7 @@ import { sqliteBudgetCounters } from './sqlite/budgets.ts';
  */
 export function budgetCountersFor(store: Store, mode: 'auto' | 'memory' | 'store' = 'auto', now?: () => number): BudgetCounterRepo {
   if (mode === 'memory' || (mode === 'auto' && store.engine === 'sqlite')) return new MemoryBudgetCounters(now);
-  if (store instanceof PostgresStore) return postgresBudgetCounters((sql, args) => store.query(sql, args), (incs) => store.recording.count(incs));
+  if (store instanceof PostgresStore) return postgresBudgetCounters((sql, args) => store.query(sql, args), (incs, ex) => store.recording.count(incs, ex));
   if (store instanceof SqliteStore) return sqliteBudgetCounters(store);
   throw new Error(`budget counters are not available for the ${store.engine} store`);
 }

@@ -26,8 +26,14 @@ export interface CounterRow extends CounterKey {
 }
 
 export interface BudgetCounterRepo {
-  /** Adds each `by` atomically (creating missing counters) and returns the new values, in order. */
-  add(increments: CounterIncrement[]): Promise<number[]>;
+  /**
+   * Adds each `by` atomically (creating missing counters) and returns the new values, in order. `forExchange`: the
+   * usage of that exchange's finish, made together with it — counted only if that finish is recorded. A replica
+   * taken for dead while alive has its exchanges ended by another (docs/fleet.md); its own finish is then refused,
+   * and so is this increment, so the counts follow the record. Counters of one process ignore it (nobody else ends
+   * its exchanges while it runs).
+   */
+  add(increments: CounterIncrement[], opts?: { forExchange?: string }): Promise<number[]>;
   /** Current values, 0 for absent counters, in order. */
   get(keys: CounterKey[]): Promise<number[]>;
   /** Unexpired counters (usage views), optionally only of scopes containing `scope`. */

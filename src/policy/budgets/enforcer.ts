@@ -88,8 +88,11 @@ export class BudgetEnforcer {
     }
   }
 
-  /** Adds an exchange's real tokens and spend to every applicable token/spend counter. */
-  async record(p: BudgetSubject, model: string, usage: BudgetUsage): Promise<void> {
+  /**
+   * Adds an exchange's real tokens and spend to every applicable token/spend counter. `exchangeId`: counted only if
+   * that exchange's finish, made together with this call, is recorded (BudgetCounterRepo.add).
+   */
+  async record(p: BudgetSubject, model: string, usage: BudgetUsage, exchangeId?: string): Promise<void> {
     const budgets = this.#budgets;
     const input = usage.inputTokens ?? 0;
     const output = usage.outputTokens ?? 0;
@@ -104,7 +107,7 @@ export class BudgetEnforcer {
         if (by > 0) incs.push(increment({ limitId: limit.id, metric, scope, now, by, sliding: slides(metric, budgets.window) }));
       }
     }
-    if (incs.length > 0) await this.#counters.add(incs);
+    if (incs.length > 0) await this.#counters.add(incs, exchangeId === undefined ? undefined : { forExchange: exchangeId });
   }
 
   /** Drops expired counters (store-backed counters: call periodically, e.g. every minute). */

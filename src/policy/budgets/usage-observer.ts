@@ -5,8 +5,9 @@ import type { BudgetEnforcer } from './enforcer.ts';
 /**
  * Feeds the tokens and spend each exchange really used (ExchangeFinish.usage, from the provider's answer or the
  * stream's final usage event) into the budget counters. Runs for every ending with usage, so a client that
- * aborts a stream after the provider reported usage still pays for it. Errors propagate (observer contract:
- * fail closed).
+ * aborts a stream after the provider reported usage still pays for it — when its finish is recorded: a finish
+ * another replica's recovery refused is not counted (docs/fleet.md, "Taken for dead while alive"). Errors
+ * propagate (observer contract: fail closed).
  */
 export function createUsageObserver(enforcer: BudgetEnforcer): ExchangeObserver {
   return {
@@ -15,7 +16,7 @@ export function createUsageObserver(enforcer: BudgetEnforcer): ExchangeObserver 
       if (!start.subject || !start.model) return;
       const u = finish.usage;
       if (u.inputTokens === null && u.outputTokens === null && u.totalTokens === null) return;
-      await enforcer.record(subjectOf(start.subject, start.principal), start.model, u);
+      await enforcer.record(subjectOf(start.subject, start.principal), start.model, u, start.id);
     },
   };
 }

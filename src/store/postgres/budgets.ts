@@ -67,13 +67,14 @@ export async function addCounters(q: PgQuery, calls: CounterIncrement[][]): Prom
 }
 
 /**
- * `q`: reads on the pool; `add`: increments through the store's recording group commit (PostgresStore.recording).
+ * `q`: reads on the pool; `add`: increments through the store's recording group commit (PostgresStore.recording),
+ * where an exchange's usage is refused with its finish (PostgresRecording.count).
  * Reads made while one is in flight are merged into the next one statement (group-commit.ts): a request checks two
  * sets of counters (its token budgets, the previous window of a sliding limit), and one autocommit SELECT each was
  * two of the five statements a request cost (docs/benchmark.md, "Stop 19"). A merged read runs after its call was
  * made and before it resolves, so it sees every increment committed before the call.
  */
-export function postgresBudgetCounters(q: PgQuery, add: (incs: CounterIncrement[]) => Promise<number[]>): BudgetCounterRepo {
+export function postgresBudgetCounters(q: PgQuery, add: (incs: CounterIncrement[], forExchange?: string) => Promise<number[]>): BudgetCounterRepo {
   const read = groupCommit<CounterKey[], number[]>(async (calls) => {
     const keys = calls.flat();
     const r = await q(
@@ -87,8 +88,8 @@ export function postgresBudgetCounters(q: PgQuery, add: (incs: CounterIncrement[
     return calls.map((call) => ({ ok: true as const, value: values.slice(at, (at += call.length)) }));
   }, { maxBatch: 256, isUnavailable });
   return {
-    async add(incs) {
-      return incs.length === 0 ? [] : add(incs);
+    async add(incs, opts) {
+      return incs.length === 0 ? [] : add(incs, opts?.forExchange);
     },
     async get(keys) {
       return keys.length === 0 ? [] : read(keys);

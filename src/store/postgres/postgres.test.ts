@@ -9,6 +9,9 @@ import { newId } from '../../core/ids.ts';
 import { entryHash, GENESIS_HASH, type AuditEntry } from '../../audit/chain.ts';
 import type { AppendInput } from '../../audit/repo.ts';
 import type { CounterIncrement } from '../../policy/budgets/counters.ts';
+import { BudgetEnforcer } from '../../policy/budgets/enforcer.ts';
+import { createUsageObserver } from '../../policy/budgets/usage-observer.ts';
+import { budgetCountersFor } from '../budget-counters.ts';
 import type { ExchangeFinish, ExchangeStart } from '../ports.ts';
 import { postgresAuditRepo } from './audit.ts';
 import { PostgresRecording } from './recording.ts';
@@ -271,6 +274,54 @@ describe('postgres store: recording group commit (recording.ts)', () => {
       assertChained(chain);
     } finally {
       await Promise.all(stores.map((s) => s.close()));
+    }
+  });
+
+  it('three processes assigning the same new conversations at once open one session each (the identity lock is taken by the session statement)', async () => {
+    const stores = await Promise.all([0, 1, 2].map(() => PostgresStore.open(pgServer.url, { pool: { pool_max: 2 } })));
+    try {
+      const subject = `user:gc-ses-${randomBytes(4).toString('hex')}`;
+      const conversations = 12;
+      // Round by round, every process continues or opens the same conversation at the same moment: without the
+      // lock, two of them find no session and each opens one.
+      for (let c = 0; c < conversations; c++) {
+        await Promise.all(stores.flatMap((store) => Array.from({ length: 4 }, () => store.recording.assignSession({
+          exchangeId: newId('ex'), at: Date.now(), subject, client: `c|${c}`, key: null, source: 'time-gap', gapMs: 60_000,
+        }))));
+      }
+      const rows = (await sql(pgServer.url, 'SELECT client, exchange_count FROM audit_sessions WHERE subject = $1 ORDER BY client', [subject])).rows;
+      assert.equal(rows.length, conversations, `one session per conversation, saw ${JSON.stringify(rows)}`);
+      assert.ok(rows.every((r) => r.exchange_count === 12), 'each holds the 12 exchanges of its conversation');
+    } finally {
+      await Promise.all(stores.map((s) => s.close()));
+    }
+  });
+
+  it("budget usage follows the record: a finish refused because another replica recovered the exchange counts nothing; a recorded one counts", async () => {
+    const mine = await PostgresStore.open(pgServer.url, { pool: { pool_max: 2 } });
+    const other = await PostgresStore.open(pgServer.url, { pool: { pool_max: 2 } });
+    try {
+      const subject = `user:gc-usage-${randomBytes(4).toString('hex')}`;
+      const enforcer = new BudgetEnforcer({ counters: budgetCountersFor(mine, 'store'), budgets: { limits: [{ id: 'tokens', tokens_per_day: 1_000_000 }] } });
+      const observer = createUsageObserver(enforcer);
+      const used = async (): Promise<number> => (await enforcer.usage({ scope: subject })).find((r) => r.metric === 'tokens_per_day')?.used ?? 0;
+      const [lost, kept] = [exchange({ subject }), exchange({ subject })];
+      await Promise.all([lost, kept].map((s) => mine.exchanges.start(s)));
+      // This replica was taken for dead: another ended its exchange (recovery records no usage).
+      const unknown = { inputTokens: null, outputTokens: null, totalTokens: null };
+      assert.equal(await other.exchanges.interrupt(ending(lost.id, { status: 'incomplete', errorCode: 'replica_lost', usage: unknown })), true);
+      // A finish as the recorder makes it (writeThenObserve): the end and the observers' writes issued together.
+      const finish = (s: ExchangeStart): Promise<PromiseSettledResult<void>[]> => {
+        const fin = ending(s.id, { usage: { inputTokens: 10, outputTokens: 20, totalTokens: 30 } });
+        return Promise.allSettled([mine.exchanges.finish(fin), observer.onFinish!(s, fin)]);
+      };
+      assert.deepEqual((await finish(lost)).map((r) => r.status), ['rejected', 'rejected'], 'the refused end takes its usage with it');
+      assert.equal(await used(), 0, 'the usage of a finish that is not recorded is not counted');
+      assert.deepEqual((await finish(kept)).map((r) => r.status), ['fulfilled', 'fulfilled']);
+      assert.equal(await used(), 30, 'a recorded finish counts its usage');
+    } finally {
+      await mine.close();
+      await other.close();
     }
   });
 

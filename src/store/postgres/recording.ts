@@ -12,10 +12,15 @@ import { isUnavailable } from './unavailable.ts';
  * audit chain appends, session assignments and budget counter increments that arrive while one transaction is in
  * flight go out together in the next (group-commit.ts), as a handful of multi-row statements:
  *
- *   BEGIN; [advisory locks, sorted]; [chain heads]; INSERT exchanges (all starts); UPDATE exchanges (all ends);
- *   [SELECT the appended exchanges' status]; INSERT audit_entries (all appends);
- *   SELECT portcullis_assign_sessions(…) (all session assignments); INSERT … ON CONFLICT budget_counters (all
- *   increments); COMMIT
+ *   BEGIN; [writers' advisory locks, sorted; chain heads]; INSERT exchanges (all starts); UPDATE exchanges (all
+ *   ends); [SELECT the appended exchanges' status]; INSERT audit_entries (all appends);
+ *   SELECT portcullis_assign_sessions(…) after the identities' advisory locks (all session assignments);
+ *   INSERT … ON CONFLICT budget_counters (all increments); COMMIT
+ *
+ * The locks other replicas' batches contend for come last, so each is held from its statement to the COMMIT only:
+ * an identity's session lock (every replica's ends of one user's exchanges), then the budget counter rows (every
+ * request of one user). A holder of counter rows waits for nothing but its COMMIT, and a holder of session locks
+ * only for counter rows: no cycle, no deadlock.
  *
  * A batch with a single statement skips BEGIN/COMMIT. Every guarantee of the one-call-per-transaction path holds:
  * a call resolves once its transaction committed (a start is durable before the request goes upstream); a failed
@@ -31,7 +36,7 @@ export type RecordingOp =
   | { kind: 'end'; finish: ExchangeFinish }
   | { kind: 'append'; writer: string; input: AppendInput }
   | { kind: 'session'; assign: SessionAssign }
-  | { kind: 'count'; incs: CounterIncrement[] };
+  | { kind: 'count'; incs: CounterIncrement[]; forExchange?: string | undefined };
 
 type Row = Record<string, unknown>;
 interface Db {
@@ -80,6 +85,11 @@ export class PostgresRecording {
    * ended twice (once by the recovering replica). Consulted and cleared by that entry; bounded.
    */
   readonly #refusedEnds = new Set<string>();
+  /**
+   * The same refused ends, for the budget usage queued with them (count's `forExchange`): the usage of a finish
+   * that is not recorded is not counted either, so the counters follow the record. Consulted and cleared; bounded.
+   */
+  readonly #uncountedEnds = new Set<string>();
 
   constructor(db: RecordingDb) {
     this.#db = db;
@@ -108,8 +118,9 @@ export class PostgresRecording {
     return this.#submit({ kind: 'session', assign }) as Promise<string>;
   }
 
-  count(incs: CounterIncrement[]): Promise<number[]> {
-    return this.#submit({ kind: 'count', incs }) as Promise<number[]>;
+  /** `forExchange`: that exchange's usage, made together with its end — refused if the end is (see #uncountedEnds). */
+  count(incs: CounterIncrement[], forExchange?: string): Promise<number[]> {
+    return this.#submit({ kind: 'count', incs, forExchange }) as Promise<number[]>;
   }
 
   async #run(ops: RecordingOp[], attempt = 0): Promise<Outcome<unknown>[]> {
@@ -130,12 +141,16 @@ export class PostgresRecording {
     }
   }
 
+  /** False (and the call failed) when the count is the usage of a finish this process's end could not record. */
+  #counts(op: Extract<RecordingOp, { kind: 'count' }>, out: Outcome<unknown>[], i: number): boolean {
+    if (op.forExchange === undefined || !this.#uncountedEnds.delete(op.forExchange)) return true;
+    out[i] = { ok: false, error: new Error(`exchange ${op.forExchange} was ended by another writer: the usage of this finish is not counted`) };
+    return false;
+  }
+
   async #apply(c: Db, ops: RecordingOp[], plan: Plan): Promise<Outcome<unknown>[]> {
     const out: Outcome<unknown>[] = ops.map(() => ({ ok: true, value: undefined }));
-    if (plan.locks.length > 0) {
-      // Sorted, so two replicas' batches take them in the same order and cannot deadlock on each other.
-      await c.query(`SELECT count(pg_advisory_xact_lock(hashtext(k))) FROM (SELECT k FROM unnest($1::text[]) WITH ORDINALITY AS t(k, ord) ORDER BY ord) s`, [plan.locks]);
-    }
+    if (plan.writerLocks.length > 0) await c.query(`SELECT ${LOCK_SORTED} AS n`, [plan.writerLocks]);
     const heads = new Map(plan.cachedHeads);
     if (plan.readHeads.length > 0) {
       const r = await c.query(`SELECT h.writer, h.seq, h.hash FROM unnest($1::text[]) AS w(writer)
@@ -144,16 +159,18 @@ export class PostgresRecording {
     }
     await insertStarts(c, ops);
     for (const id of await applyEnds(c, ops, out)) {
-      this.#refusedEnds.add(id);
-      if (this.#refusedEnds.size > MAX_REFUSED_ENDS) this.#refusedEnds.delete(this.#refusedEnds.values().next().value!);
+      remember(this.#refusedEnds, id);
+      remember(this.#uncountedEnds, id);
     }
     const newHeads = await appendEntries(c, ops, out, heads, this.#refusedEnds);
+    // Last but one, with its locks in the same statement: the identities' session locks are held from here to the
+    // COMMIT only (docs/benchmark.md, "Stop 20": taken at BEGIN, they serialised the replicas' whole batches).
     const sessions = ops.flatMap((op, i) => (op.kind === 'session' ? [{ i, a: op.assign }] : []));
     if (sessions.length > 0) {
-      const ids = await assignSessions(c, sessions.map((x) => x.a));
+      const ids = await assignSessions(c, sessions.map((x) => x.a), plan.sessionLocks);
       sessions.forEach((x, k) => (out[x.i] = { ok: true, value: ids[k] }));
     }
-    const counts = ops.flatMap((op, i) => (op.kind === 'count' ? [{ i, incs: op.incs }] : []));
+    const counts = ops.flatMap((op, i) => (op.kind === 'count' && this.#counts(op, out, i) ? [{ i, incs: op.incs }] : []));
     if (counts.length > 0) {
       const values = await addCounters((sql, args) => c.query(sql, args ?? []), counts.map((x) => x.incs));
       counts.forEach((x, k) => (out[x.i] = { ok: true, value: values[k] }));
@@ -164,9 +181,18 @@ export class PostgresRecording {
   }
 }
 
+/** Adds to a bounded set of refused ends (the oldest dropped first). */
+function remember(set: Set<string>, id: string): void {
+  set.add(id);
+  if (set.size > MAX_REFUSED_ENDS) set.delete(set.values().next().value!);
+}
+
 interface Plan {
   statements: number;
-  locks: string[];
+  /** Advisory locks of writers whose heads are read (taken first: the read needs them). */
+  writerLocks: string[];
+  /** Advisory locks of the identities whose sessions are assigned (taken by the session statement itself). */
+  sessionLocks: string[];
   writers: string[];
   readHeads: string[];
   cachedHeads: Map<string, { seq: number; hash: string }>;
@@ -180,17 +206,15 @@ function planOf(ops: RecordingOp[], cache: ReadonlyMap<string, { seq: number; ha
   const sessions = ops.filter((o) => o.kind === 'session');
   // Session assignments of one identity are serialised across replicas (two replicas never open two sessions for
   // one conversation); a writer's lock is needed only to read its head, which the cache spares.
-  const locks = [...new Set([
-    ...sessions.map((o) => `portcullis-session:${o.assign.subject ?? ''}`),
-    ...readHeads.map((w) => `portcullis-audit:${w}`),
-  ])].sort();
+  const sessionLocks = [...new Set(sessions.map((o) => `portcullis-session:${o.assign.subject ?? ''}`))].sort();
+  const writerLocks = [...new Set(readHeads.map((w) => `portcullis-audit:${w}`))].sort();
   const has = (k: RecordingOp['kind']): number => (ops.some((o) => o.kind === k) ? 1 : 0);
   const deduplicated = ops.filter((o) => o.kind === 'start' && o.start.messages).length;
   const wholeStarts = ops.some((o) => o.kind === 'start' && !o.start.messages) ? 1 : 0;
   const ends = has('end') || ops.some((o) => o.kind === 'start' && o.rejected) ? 1 : 0;
   const appendSteps = has('append') ? (ops.some((o) => o.kind === 'append' && o.input.digestBodies) ? 2 : 1) : 0;
-  const statements = (locks.length > 0 ? 1 : 0) + (readHeads.length > 0 ? 1 : 0) + wholeStarts + deduplicated + ends + appendSteps + has('session') + has('count');
-  return { statements, locks, writers, readHeads, cachedHeads };
+  const statements = (writerLocks.length > 0 ? 1 : 0) + (readHeads.length > 0 ? 1 : 0) + wholeStarts + deduplicated + ends + appendSteps + has('session') + has('count');
+  return { statements, writerLocks, sessionLocks, writers, readHeads, cachedHeads };
 }
 
 const startValues = (r: ExchangeStart): unknown[] => [r.id, r.startedAt, r.subject, json(r.principal), r.endpoint, r.method, r.path, r.model, r.provider,
@@ -325,13 +349,23 @@ async function appendEntries(
 }
 
 /**
- * Every session assignment of the batch in one statement, in call order (portcullis_assign_sessions, migration
- * audit/004-assign-sessions-fn): under the identities' advisory locks (taken for the batch), each continues the
- * session of its conversation or opens one, and links its exchange.
+ * Transaction-level advisory locks on the keys of text[] parameter $1, in array order: callers sort the keys, so two
+ * replicas' batches take them in the same order and cannot deadlock on each other.
  */
-async function assignSessions(c: Db, all: SessionAssign[]): Promise<string[]> {
-  const r = await c.query('SELECT portcullis_assign_sessions($1::text[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[], $7::bigint[], $8::text[]) AS ids', [
-    all.map((a) => a.exchangeId), all.map((a) => a.at), all.map((a) => a.subject), all.map((a) => a.client), all.map((a) => a.key),
+const LOCK_SORTED = `(SELECT count(pg_advisory_xact_lock(hashtext(k))) FROM (SELECT k FROM unnest($1::text[]) WITH ORDINALITY AS t(k, ord) ORDER BY ord) s)`;
+
+/**
+ * Every session assignment of the batch in one statement, in call order (portcullis_assign_sessions, migration
+ * audit/004-assign-sessions-fn): under the identities' advisory locks, each continues the session of its
+ * conversation or opens one, and links its exchange. The locks are taken by the same statement, before the
+ * function runs: the function's row is computed from the lock count, and a VOLATILE PL/pgSQL function takes a new
+ * snapshot for each of its statements (PostgreSQL docs, "Function Volatility Categories"), so it sees every session
+ * the previous holder of a lock committed.
+ */
+async function assignSessions(c: Db, all: SessionAssign[], locks: string[]): Promise<string[]> {
+  const r = await c.query(`SELECT CASE WHEN l.n >= 0 THEN portcullis_assign_sessions($2::text[], $3::bigint[], $4::text[], $5::text[], $6::text[], $7::text[], $8::bigint[], $9::text[]) END AS ids
+    FROM (SELECT ${LOCK_SORTED} AS n) l`, [
+    locks, all.map((a) => a.exchangeId), all.map((a) => a.at), all.map((a) => a.subject), all.map((a) => a.client), all.map((a) => a.key),
     all.map((a) => a.source), all.map((a) => a.gapMs), all.map((a) => `ses_${a.exchangeId.replace(/^[a-z]+_/, '')}`),
   ]);
   const ids = r.rows[0]?.ids;
