@@ -108,6 +108,11 @@ describe('Codex CLI through the gateway as model endpoint and MCP server', () =>
     assert.deepEqual((call.decision as { matchedRuleIds: string[] }).matchedRuleIds, ['eng']);
     const llm = (await t.gw.store.exchanges.list({ limit: 50 })).filter((e) => e.endpoint === 'openai.responses');
     assert.ok(llm.length >= 2, `the model request and the one carrying the tool result went through the gateway:\n${r.out}`);
+    // The MCP call is linked to the model answer that asked for it (Codex's namespace mcp__dev + get_weather).
+    const asked = llm.reduce((a, b) => (a.startedAt <= b.startedAt ? a : b));
+    const link = (call.decision as { correlation?: { exchange_id: string; tool_call_id: string } }).correlation;
+    assert.equal(link?.exchange_id, asked.id);
+    assert.match(link?.tool_call_id ?? '', /^call_mock\d+$/);
   });
 
   it('a denied tool call never reaches the MCP server; the record shows the refusal and its rule', SLOW, async () => {
@@ -120,5 +125,6 @@ describe('Codex CLI through the gateway as model endpoint and MCP server', () =>
     assert.equal(refused.status, 'rejected', r.out);
     assert.equal(refused.errorCode, 'denied_by_policy');
     assert.deepEqual((refused.decision as { matchedRuleIds: string[] }).matchedRuleIds, ['no-paris-on-prod']);
+    assert.ok((refused.decision as { correlation?: unknown }).correlation, 'the refused call is linked to the model answer too');
   });
 });
