@@ -34,6 +34,7 @@ import { createGatewayServer } from './proxy/server.ts';
 import { Drain } from './proxy/drain.ts';
 import { Replica } from './fleet/replica.ts';
 import { startMcpFront } from './mcp/index.ts';
+import { mcpCorrelationFor } from './mcp/correlate.ts';
 import { startProviders, type StartedProviders } from './providers.ts';
 import { startAnalytics } from './compose/analytics.ts';
 import { startAlerts, type Alerts } from './compose/alerts.ts';
@@ -143,8 +144,11 @@ async function composeGateway(o: GatewayOptions, onFailedStart: (close: () => Pr
     singleProcess: store.engine === 'sqlite',
     end: (row, finish): Promise<boolean> => recorder.recover(row, finish),
   });
+  // Model tool calls are noted for linking the MCP calls that follow, when there are MCP servers (docs/mcp.md#correlation).
+  const correlation = config.mcp.servers.length > 0 ? mcpCorrelationFor(store, keyring) : undefined;
   const recorder: ExchangeRecorder = new ExchangeRecorder({
     store, keyring, clock, owner: replica.id, recordBodies: config.recording.bodies, flushIntervalMs: config.recording.flush_interval_ms,
+    toolCalls: correlation && { ...correlation, onError: (err, id) => logger.warn({ event: 'tool_call_note_failed', exchange_id: id, error_name: errorName(err) }) },
     // The audit chain first: an exchange that cannot be chained never goes upstream.
     observers: [evidence.audit.observer, evidence.events.exchangeObserver, ...governance.observers, ...(o.observers ?? [])],
   });
@@ -165,7 +169,7 @@ async function composeGateway(o: GatewayOptions, onFailedStart: (close: () => Pr
     alerts.suspensions.admit(p);
     return p;
   };
-  const mcp = await startMcpFront({ config, store, keyring, clock, logger, baseDir, env, recorder, authenticate: mcpAuthenticate, guard: () => guard, publicUrl: () => config.server.public_url ?? url, approvals: governance.approvals.gate, alertApproval: (s) => alerts.suspensions.approvalFor(s), budgets: governance.enforcer });
+  const mcp = await startMcpFront({ config, store, keyring, clock, logger, baseDir, env, recorder, authenticate: mcpAuthenticate, guard: () => guard, publicUrl: () => config.server.public_url ?? url, approvals: governance.approvals.gate, alertApproval: (s) => alerts.suspensions.approvalFor(s), budgets: governance.enforcer, correlation });
   onFailedStart(() => mcp.close());
   const routes: Route[] = activity.wrap([
     // Before `/admin/v1/exchanges/:id`, which would otherwise take `export` for an id.

@@ -1,6 +1,7 @@
 import { withPublicNames } from '../core/public-names.ts';
 import type { Keyring } from '../crypto/keyring.ts';
 import type { ExchangeRow, Store } from '../store/ports.ts';
+import { correlationOf } from './correlation.ts';
 import { openBody, openRecordedBody, openSegments, type BodyPart } from './recording.ts';
 
 /**
@@ -32,8 +33,10 @@ export function exchangeSummary(r: ExchangeRow): Record<string, unknown> {
     client_ip: r.clientIp,
     user_agent: r.userAgent,
     ...exchangeDecisionView(r),
+    correlation: correlationOf(r.decision),
   };
 }
+
 
 /** What decided an exchange (`exchanges explain --json` and inside every exchange view): decision and findings. */
 export function exchangeDecisionView(r: ExchangeRow): { decision: unknown; findings: unknown[]; response_findings: unknown[] } {

@@ -6,6 +6,7 @@ import type { ExchangeObserver } from './exchange-observer.ts';
 import { sessionHintOf } from './observer.ts';
 import { createRecordHygiene, type CleanFields } from './record-hygiene.ts';
 import { openRecordedBody, openSegments, sealBody, sealSegment, type RecordedEvent } from './recording.ts';
+import { ModelToolCallNotes, type ToolCallNoting } from './tool-call-notes.ts';
 
 export interface RecorderOptions {
   store: Store;
@@ -21,6 +22,11 @@ export interface RecorderOptions {
    * conversation id are deduplicated; the rest are stored whole.
    */
   dedupMessages?: boolean;
+  /**
+   * Note the tool calls in model answers for linking the MCP calls that follow (docs/mcp.md#correlation); off
+   * when no MCP server is configured.
+   */
+  toolCalls?: ToolCallNoting | undefined;
 }
 
 export type StartRecord = Omit<ExchangeStart, 'clientRequest' | 'upstreamRequest'>;
@@ -187,14 +193,18 @@ export class ExchangeRecording {
   readonly #writes: Promise<void>[] = [];
   /** Set when a segment could not be written; the pipeline then ends the stream (fail closed). */
   failure: Error | undefined;
+  readonly #toolCalls: ModelToolCallNotes | undefined;
 
   constructor(o: RecorderOptions, start: ExchangeStart) {
     this.#o = o;
     this.start = start;
+    this.#toolCalls = o.toolCalls ? ModelToolCallNotes.for(o.toolCalls, start, () => o.clock.now()) : undefined;
   }
 
   event(tMs: number, event: string | undefined, data: string, upstreamData?: string): void {
     this.#count++;
+    // What the agent receives (`data`, after any rewrite) is what it will call the tool with.
+    this.#toolCalls?.event(data);
     if (!this.#o.recordBodies) return;
     const e: RecordedEvent = [Math.round(tMs * 1000) / 1000, event ?? null, data];
     if (upstreamData !== undefined && upstreamData !== data) e.push(upstreamData);
@@ -219,6 +229,7 @@ export class ExchangeRecording {
   async finish(f: Omit<ExchangeFinish, 'id' | 'eventCount' | 'response'>, responseBody?: Buffer): Promise<void> {
     this.#flush();
     await Promise.all(this.#writes);
+    await this.#toolCalls?.end(f.status === 'completed' ? responseBody : undefined);
     const fin: ExchangeFinish = {
       ...f,
       id: this.start.id,

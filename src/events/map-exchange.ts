@@ -1,5 +1,6 @@
 import type { ExchangeFinish, ExchangeStart } from '../store/ports.ts';
 import { CLASS, SEVERITY, baseEvent, user, type OcsfEvent, type ProductInfo, type Severity, type Status } from './ocsf-base.ts';
+import { correlationOf } from '../audit/correlation.ts';
 import { safeDisplayName, safeIdent, safeIdents, safeIp, safeName, safeNames, safePath, safeUserAgent, type FieldHasher } from '../core/sanitize.ts';
 
 /**
@@ -83,6 +84,8 @@ export function mapExchange(start: ExchangeStart, fin: ExchangeFinish, c: MapCon
           upstream_model: safeIdent(start.upstreamModel, h),
           stream: start.stream,
           decision: decisionSummary(start.decision, h),
+          // An MCP tool call linked to the model answer that asked for it (docs/mcp.md#correlation).
+          correlation: correlationSummary(start.decision, h),
           findings: { request: requestFindings.byType, response: responseFindings.byType, actions: actionCounts([...start.findings, ...fin.responseFindings]) },
           usage: { input_tokens: fin.usage.inputTokens ?? undefined, output_tokens: fin.usage.outputTokens ?? undefined, total_tokens: fin.usage.totalTokens ?? undefined },
           timings: {
@@ -116,6 +119,12 @@ function decisionSummary(d: Record<string, unknown> | null, h: FieldHasher): Rec
     break_glass: d.breakGlass === true || d.approvalOutcome === 'break_glass' ? true : undefined,
     break_glass_refused: d.breakGlassRefused === true ? true : undefined,
   };
+}
+
+function correlationSummary(d: Record<string, unknown> | null, h: FieldHasher): Record<string, unknown> | undefined {
+  const c = correlationOf(d);
+  // The tool call id is the provider's text: it passes the sanitizer like every client-controlled string.
+  return c ? { model_exchange_id: safeName(c.exchange_id, h), tool_call_id: safeName(c.tool_call_id, h) } : undefined;
 }
 
 function findingSummary(findings: readonly Record<string, unknown>[], h: FieldHasher): { total: number; byType: Record<string, number> } {

@@ -74,6 +74,11 @@ describe('OCSF mapping', () => {
     assert.match(named('pcl_abc def'), /^hmac:/);
     const approved = JSON.parse(mapper.exchange(start({ decision: { ...decision, effect: 'require_approval', approvalId: 'apr_01J9Z', approvalOutcome: 'approved' } }), finish()).body) as Json;
     assert.equal(approved.unmapped.portcullis.decision.approval_id, 'apr_01J9Z');
+    // An MCP tool call linked to the model answer that asked for it (docs/mcp.md#correlation); a key-shaped id is hashed.
+    const linked = (toolCallId: string): Json => (JSON.parse(mapper.exchange(start({ endpoint: 'mcp.tools_call', decision: { ...decision, correlation: { exchange_id: 'ex_01J9Z', tool_call_id: toolCallId } } }), finish()).body) as Json).unmapped.portcullis.correlation as Json;
+    assert.deepEqual(linked('call_mock1'), { model_exchange_id: 'ex_01J9Z', tool_call_id: 'call_mock1' });
+    assert.match(linked('sk-proj-' + 'a'.repeat(40)).tool_call_id as string, /^hmac:/);
+    assert.equal((JSON.parse(mapper.exchange(start({ decision }), finish()).body) as Json).unmapped.portcullis.correlation, undefined);
     const masked = JSON.parse(mapper.exchange(start({ findings: [{ type: 'EMAIL_ADDRESS', start: 0, end: 5, action: 'mask' }, { type: 'EMAIL_ADDRESS', start: 9, end: 20, action: 'mask' }] }), finish()).body) as Json;
     assert.equal(masked.metadata.event_code, 'exchange.masked');
     assert.equal(masked.disposition_id, 11);

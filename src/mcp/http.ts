@@ -16,6 +16,7 @@ import type { PendingRequests } from './pending.ts';
 import { refusal, type JsonRpcId, type RefusalCode } from './jsonrpc.ts';
 import type { SessionBinder } from './protocol.ts';
 import type { McpUpstream } from './upstream.ts';
+import type { McpCorrelation } from './correlate.ts';
 
 export interface McpDeps {
   clock: Clock;
@@ -36,6 +37,8 @@ export interface McpDeps {
   budgets: BudgetEnforcer | undefined;
   limits: { maxBodyBytes: number; bodyTimeoutMs: number; trustProxy: boolean; maxResponseBytes: number };
   publicUrl: () => string;
+  /** Links a tool call to the model answer that asked for it (src/mcp/correlate.ts); undefined: not linked. */
+  correlation?: McpCorrelation | undefined;
 }
 
 /** RFC 9728 §3: the metadata of the resource at `/mcp/<server>` lives at this path on the same origin. */

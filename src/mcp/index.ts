@@ -17,6 +17,7 @@ import type { Store } from '../store/ports.ts';
 import { mcpAdminRoutes } from './admin-routes.ts';
 import { CatalogueGuard } from './catalogue.ts';
 import { AggregateFront } from './aggregate.ts';
+import type { McpCorrelation } from './correlate.ts';
 import { metadataPath, resourceMetadataPath, type McpDeps } from './http.ts';
 import { InternalFront } from './internal.ts';
 import { handlePost } from './post.ts';
@@ -51,6 +52,8 @@ export interface McpFrontOptions {
   alertApproval?: ((subject: string) => ApprovalRequirement | undefined) | undefined;
   /** Per-tool budgets and rate limits (the budgets module's enforcer). */
   budgets?: BudgetEnforcer | undefined;
+  /** The index the recorder notes model tool calls in (src/mcp/correlate.ts `mcpCorrelationFor`). */
+  correlation?: McpCorrelation | undefined;
 }
 
 /**
@@ -71,6 +74,7 @@ export async function startMcpFront(o: McpFrontOptions): Promise<McpFront> {
   const deps: McpDeps = {
     clock: o.clock, logger: o.logger, recorder: o.recorder, authenticate: o.authenticate, guard: o.guard, upstreams,
     sessions: new SessionBinder(o.keyring.key('mcp')), catalogue, publicUrl: o.publicUrl, pending: new PendingRequests(), approvals: o.approvals, alertApproval: o.alertApproval, budgets: o.budgets,
+    correlation: o.correlation,
     limits: { maxBodyBytes: cfg.max_body_bytes, bodyTimeoutMs: o.config.server.request_body_timeout_ms, trustProxy: o.config.server.trust_proxy, maxResponseBytes: cfg.max_response_bytes },
   };
   // The aggregated endpoint calls the per-server fronts as the caller, on a loopback listener only it can use.

@@ -10,6 +10,7 @@ import { isUtf8 } from 'node:buffer';
 import { readBody } from '../http/body.ts';
 import { clientIp } from '../core/client-ip.ts';
 import { decideCall, type CallVerdict } from './decide.ts';
+import { findModelToolCall, type CorrelationLink } from './correlate.ts';
 import { authenticateMcp, refuse, sendRpc, startRecordOf, type McpDeps } from './http.ts';
 import { classify, refusal, rpcError, RPC, type McpMessage, type RefusalCode } from './jsonrpc.ts';
 import { budgetError, MCP_MODEL_PREFIX } from '../policy/budgets/index.ts';
@@ -81,6 +82,8 @@ async function governed(d: McpDeps, ex: Exchange, msg: Inbound, raw: Buffer): Pr
     const why = tool === undefined ? '`params.name` must be the tool name.' : '`params.arguments` must be an object.';
     return msg.kind === 'request' ? sendRpc(ex.res, 200, rpcError(msg.id, RPC.invalidParams, why)) : refuse(ex.res, 400, null, 'invalid_message', why);
   }
+  // Looked up while the call is checked; awaited before the record is written.
+  const link = msg.kind === 'request' && tool !== undefined ? correlate(d, ex, tool, args) : undefined;
   let verdict: CallVerdict;
   let pins: PinCheck = { hash: null, refusal: undefined };
   const conversation = `${ex.principal.subject}#mcp:${ex.server}:${ex.clientSession ?? `exchange:${ex.id}`}`;
@@ -106,7 +109,7 @@ async function governed(d: McpDeps, ex: Exchange, msg: Inbound, raw: Buffer): Pr
   }
   const start = startRecordOf({
     id: ex.id, at: d.clock.now(), principal: ex.principal, server: ex.server, method: msg.method, tool, req: ex.req,
-    trustProxy: d.limits.trustProxy, clientSession: ex.clientSession, decision: verdict.decision, findings: verdict.findings,
+    trustProxy: d.limits.trustProxy, clientSession: ex.clientSession, decision: withCorrelation(verdict.decision, await link), findings: verdict.findings,
   });
   // An identity an alert rule responded to needs an approval for every call the policy lets through.
   const alertRequirement = !verdict.refusal && tool !== undefined ? d.alertApproval?.(ex.principal.subject) : undefined;
@@ -157,6 +160,20 @@ async function governed(d: McpDeps, ex: Exchange, msg: Inbound, raw: Buffer): Pr
   }
   await forwardRecorded(d, ex, upstreamBody, recording);
 }
+
+/** The model tool call this call carries out, or undefined (none found, or the lookup failed: logged, never refused). */
+async function correlate(d: McpDeps, ex: Exchange, tool: string, args: unknown): Promise<CorrelationLink | undefined> {
+  if (!d.correlation) return undefined;
+  try {
+    return await findModelToolCall(d.correlation, { subject: ex.principal.subject, server: ex.server, tool, args, now: d.clock.now() });
+  } catch (err) {
+    d.logger.warn({ event: 'mcp_correlation_failed', exchange_id: ex.id, error_name: errorName(err) });
+    return undefined;
+  }
+}
+
+const withCorrelation = (decision: CallVerdict['decision'], link: CorrelationLink | undefined): CallVerdict['decision'] & { correlation?: CorrelationLink } =>
+  link ? { correlation: link, ...decision } : decision;
 
 /** A budget that refuses this call, or undefined. A counter that cannot be read refuses too (budgets fail closed). */
 async function checkToolBudget(d: McpDeps, ex: Exchange, tool: string): Promise<{ code: RefusalCode; message: string; extra: Record<string, unknown> } | undefined> {

@@ -23,7 +23,7 @@ export async function messages(r: MockReply): Promise<void> {
     id: `msg_mock${r.seq}`, type: 'message', role: 'assistant', model: String(r.body.model), content, stop_reason: stop, stop_sequence: null,
     usage: { input_tokens: inputTokens, cache_creation_input_tokens: 0, cache_read_input_tokens: 0, output_tokens: output }, ...echoExtras(r.body),
   });
-  const block = tool ? { type: 'tool_use', id: `toolu_mock${r.seq}`, name: tool, input: JSON.parse(TOOL_JSON) as Obj } : { type: 'text', text };
+  const block = tool ? { type: 'tool_use', id: `toolu_mock${r.seq}`, name: tool.name, input: JSON.parse(TOOL_JSON) as Obj } : { type: 'text', text };
   if (r.body.stream !== true) return anthropicJson(r.res, 200, message([block], tool ? 'tool_use' : 'end_turn', outputTokens));
 
   const w = new SseWriter(r.res, r.delayMs);

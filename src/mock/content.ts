@@ -19,7 +19,7 @@ export function lastUserText(body: Obj): string {
   if (Array.isArray(body.input)) {
     const items = body.input.filter((i): i is Obj => isObj(i) && (i.role === 'user' || i.type === 'function_call_output'));
     const last = items[items.length - 1];
-    if (last) return typeof last.output === 'string' ? last.output : textOf(last.content);
+    if (last) return typeof last.output === 'string' ? last.output : textOf(last.output ?? last.content);
   }
   if (typeof body.prompt === 'string') return body.prompt;
   if (Array.isArray(body.messages)) {
@@ -30,15 +30,49 @@ export function lastUserText(body: Obj): string {
   return '';
 }
 
-/** Whether to answer with a tool call: tools present and the prompt mentions the weather, or a forced choice. */
-export function wantsTool(body: Obj, text: string): string | undefined {
+/** The tool the mock calls: its name, and for a Responses API `namespace` tool (Codex's MCP servers) the namespace. */
+export interface MockToolChoice {
+  name: string;
+  namespace?: string;
+}
+
+/** Every offered function with its namespace (Responses API `{type: "namespace", name, tools: [...]}` groups them). */
+function offeredTools(tools: Obj[]): MockToolChoice[] {
+  return tools.flatMap((t): MockToolChoice[] => {
+    if (t.type === 'namespace' && typeof t.name === 'string' && Array.isArray(t.tools)) {
+      const namespace = t.name;
+      return (t.tools as unknown[]).filter(isObj).flatMap((m) => (typeof m.name === 'string' ? [{ name: m.name, namespace }] : []));
+    }
+    const fn = isObj(t.function) ? t.function : t;
+    return [{ name: typeof fn.name === 'string' ? fn.name : 'tool' }];
+  });
+}
+
+/**
+ * Whether the conversation's last turn hands back a tool result (Responses `function_call_output`, chat `role: tool`,
+ * Anthropic `tool_result`): the mock then answers in text, as a model would, so an agent's loop ends.
+ */
+function endsWithToolResult(body: Obj): boolean {
+  const items = Array.isArray(body.input) ? body.input : Array.isArray(body.messages) ? body.messages : [];
+  const last: unknown = items[items.length - 1];
+  if (!isObj(last)) return false;
+  if (last.type === 'function_call_output' || last.role === 'tool') return true;
+  return Array.isArray(last.content) && last.content.some((p) => isObj(p) && p.type === 'tool_result');
+}
+
+/**
+ * Whether to answer with a tool call: tools present and the prompt mentions the weather (unless a tool result was
+ * just handed back), or a forced choice. The
+ * call names the first offered tool whose name mentions the weather, else the first tool (agents such as Codex CLI
+ * put their own tools before MCP ones).
+ */
+export function wantsTool(body: Obj, text: string): MockToolChoice | undefined {
   const tools = Array.isArray(body.tools) ? (body.tools as Obj[]) : [];
   if (tools.length === 0) return undefined;
-  const forced = body.tool_choice;
-  if (!/weather/i.test(text) && !(isObj(forced) && (forced.type === 'function' || forced.type === 'tool'))) return undefined;
-  const t = tools[0]!;
-  const fn = isObj(t.function) ? t.function : t;
-  return typeof fn.name === 'string' ? fn.name : 'tool';
+  const forced = isObj(body.tool_choice) && (body.tool_choice.type === 'function' || body.tool_choice.type === 'tool');
+  if (!forced && (!/weather/i.test(text) || endsWithToolResult(body))) return undefined;
+  const offered = offeredTools(tools);
+  return offered.find((t) => /weather/i.test(t.name)) ?? offered[0];
 }
 
 export function echoExtras(body: Obj): Obj {

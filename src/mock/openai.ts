@@ -33,7 +33,7 @@ export async function chat(r: MockReply): Promise<void> {
   usage.total_tokens = usage.prompt_tokens + usage.completion_tokens;
   if (r.body.stream !== true) {
     const message = tool
-      ? { role: 'assistant', content: null, refusal: null, tool_calls: [{ id: `call_mock${r.seq}`, type: 'function', function: { name: tool, arguments: TOOL_ARGS } }] }
+      ? { role: 'assistant', content: null, refusal: null, tool_calls: [{ id: `call_mock${r.seq}`, type: 'function', function: { name: tool.name, arguments: TOOL_ARGS } }] }
       : { role: 'assistant', content: text, refusal: null };
     return json(r.res, 200, {
       id, object: 'chat.completion', created: now(), model, system_fingerprint: 'fp_mock',
@@ -46,7 +46,7 @@ export async function chat(r: MockReply): Promise<void> {
     choices: [{ index: 0, delta, logprobs: null, finish_reason: finish }], ...echoExtras(r.body),
   });
   if (tool) {
-    if (!(await w.send(chunk({ role: 'assistant', content: null, tool_calls: [{ index: 0, id: `call_mock${r.seq}`, type: 'function', function: { name: tool, arguments: '' } }] }, null)))) return;
+    if (!(await w.send(chunk({ role: 'assistant', content: null, tool_calls: [{ index: 0, id: `call_mock${r.seq}`, type: 'function', function: { name: tool.name, arguments: '' } }] }, null)))) return;
     for (const piece of split(TOOL_ARGS, r.chunks)) if (!(await w.send(chunk({ tool_calls: [{ index: 0, function: { arguments: piece } }] }, null)))) return;
   } else {
     if (!(await w.send(chunk({ role: 'assistant', content: '', refusal: null }, null)))) return;

@@ -24,7 +24,7 @@ export async function responses(r: MockReply): Promise<void> {
   const usage = { input_tokens: tokens(JSON.stringify(r.body.input ?? '')), input_tokens_details: { cached_tokens: 0 }, output_tokens: tokens(out), output_tokens_details: { reasoning_tokens: 0 }, total_tokens: 0 };
   usage.total_tokens = usage.input_tokens + usage.output_tokens;
   const doneItem: Obj = tool
-    ? { type: 'function_call', id: `fc_mock${r.seq}`, call_id: `call_mock${r.seq}`, name: tool, arguments: TOOL_ARGS, status: 'completed' }
+    ? { type: 'function_call', id: `fc_mock${r.seq}`, call_id: `call_mock${r.seq}`, name: tool.name, ...(tool.namespace ? { namespace: tool.namespace } : {}), arguments: TOOL_ARGS, status: 'completed' }
     : { type: 'message', id: msgId, status: 'completed', role: 'assistant', content: [{ type: 'output_text', text, annotations: [], logprobs: [] }] };
   if (r.body.stream !== true) return json(r.res, 200, responseObject(r, 'completed', [doneItem], usage));
 

@@ -86,6 +86,10 @@ describe('Claude Code through the gateway as model endpoint and MCP server', () 
     assert.equal(call.subject, 'user:alice');
     const llm = (await t.gw.store.exchanges.list({ limit: 50 })).filter((e) => e.provider === 'anthropic');
     assert.ok(llm.length > 0, 'the model requests went through the gateway too');
+    // Linked to the model answer that asked for it (Claude Code names it mcp__dev__get_weather; docs/mcp.md#correlation).
+    const link = (call.decision as { correlation?: { exchange_id: string; tool_call_id: string } }).correlation;
+    assert.ok(link && llm.some((e) => e.id === link.exchange_id), `linked to one of the model exchanges: ${JSON.stringify(link)}`);
+    assert.match(link.tool_call_id, /^toolu_mock\d+$/);
   });
 
   it('a denied tool call never reaches the MCP server; the record shows the refusal', SLOW, async () => {

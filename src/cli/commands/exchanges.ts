@@ -108,6 +108,8 @@ function printHuman(out: NodeJS.WritableStream, d: Record<string, unknown>): voi
   print(out, `timings          ${JSON.stringify(d.timings)}`);
   print(out, `usage            ${JSON.stringify(d.usage)}`);
   print(out, `decision         ${JSON.stringify(d.decision)}`);
+  const link = d.correlation as { exchange_id: string; tool_call_id: string } | null | undefined;
+  if (link) print(out, `correlation      tool call ${JSON.stringify(link.tool_call_id)} of model exchange ${link.exchange_id}`);
   print(out, `client_request   ${JSON.stringify(d.client_request)}`);
   const received = providerReceived(d);
   print(out, `upstream_request ${received === 'changed' ? JSON.stringify(d.upstream_request) : `(${PROVIDER_RECEIVED_TEXT[received]})`}`);

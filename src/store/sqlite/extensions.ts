@@ -10,6 +10,7 @@ import { analyticsSqlite } from './analytics.ts';
 import { replicasSqlite } from './replicas.ts';
 import { mcpSqlite } from './mcp.ts';
 import { alertsSqlite } from './alerts.ts';
+import { toolCallsSqlite } from './tool-calls.ts';
 
 /**
  * Extension repos for the SQLite worker. A module (identity, policy, audit, approvals, …) adds persistence by:
@@ -22,4 +23,4 @@ import { alertsSqlite } from './alerts.ts';
  */
 export type SqliteExtension = (core: SqliteCore) => Record<string, (...args: never[]) => unknown>;
 
-export const SQLITE_EXTENSIONS: readonly SqliteExtension[] = [identitySqlite, auditSqlite, outboxSqlite, approvalsSqlite, budgetsSqlite, policySqlite, templatesSqlite, analyticsSqlite, replicasSqlite, mcpSqlite, alertsSqlite];
+export const SQLITE_EXTENSIONS: readonly SqliteExtension[] = [identitySqlite, auditSqlite, outboxSqlite, approvalsSqlite, budgetsSqlite, policySqlite, templatesSqlite, analyticsSqlite, replicasSqlite, mcpSqlite, alertsSqlite, toolCallsSqlite];

@@ -14,6 +14,7 @@ import { REPLICA_LEASES_SQL } from '../replica-sql.ts';
 import { MCP_MIGRATIONS } from './mcp.ts';
 import { DEDUP_MIGRATIONS } from './messages.ts';
 import { ALERT_MIGRATIONS } from './alerts.ts';
+import { TOOL_CALL_MIGRATIONS } from './tool-calls.ts';
 
 export interface Migration {
   id: string;
@@ -96,4 +97,4 @@ export const CORE_MIGRATIONS: readonly Migration[] = [
 ];
 
 /** Every module's migrations, in the order they apply. Modules append their list here. */
-export const SQLITE_MIGRATIONS: readonly Migration[] = [...CORE_MIGRATIONS, ...IDENTITY_MIGRATIONS, ...AUDIT_MIGRATIONS, ...OUTBOX_MIGRATIONS, ...APPROVAL_MIGRATIONS, ...BUDGET_MIGRATIONS, ...POLICY_MIGRATIONS, ...TEMPLATE_MIGRATIONS, ...ANALYTICS_MIGRATIONS, ...MCP_MIGRATIONS, ...DEDUP_MIGRATIONS, ...ALERT_MIGRATIONS, ...ANALYTICS_APPROVAL_MIGRATIONS];
+export const SQLITE_MIGRATIONS: readonly Migration[] = [...CORE_MIGRATIONS, ...IDENTITY_MIGRATIONS, ...AUDIT_MIGRATIONS, ...OUTBOX_MIGRATIONS, ...APPROVAL_MIGRATIONS, ...BUDGET_MIGRATIONS, ...POLICY_MIGRATIONS, ...TEMPLATE_MIGRATIONS, ...ANALYTICS_MIGRATIONS, ...MCP_MIGRATIONS, ...DEDUP_MIGRATIONS, ...ALERT_MIGRATIONS, ...ANALYTICS_APPROVAL_MIGRATIONS, ...TOOL_CALL_MIGRATIONS];

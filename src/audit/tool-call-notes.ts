@@ -1,0 +1,74 @@
+import type { KeyObject } from 'node:crypto';
+import type { ExchangeStart } from '../store/ports.ts';
+import { CORRELATION_WINDOW_MS, type NotedToolCall, type ToolCallIndex } from './tool-call-index.ts';
+import { argumentsTextDigest, StreamToolCalls, TOOL_CALL_ENDPOINTS, toolCallsInJson, type ModelToolCall } from './tool-calls.ts';
+
+/** What the recorder needs to note model tool calls (wired by the composition root when MCP servers exist). */
+export interface ToolCallNoting {
+  index: ToolCallIndex;
+  /** The key of the argument digests (src/audit/tool-calls.ts `argumentsDigest`); the MCP front uses the same. */
+  key: KeyObject;
+  /** A note that could not be written: the exchange goes on (correlation is evidence, not a control). */
+  onError(err: unknown, exchangeId: string): void;
+}
+
+/** Substrings without which a whole answer holds no tool call (it is then not parsed again). */
+const MARKERS = ['"tool_calls"', '"function_call"', '"tool_use"'];
+
+/**
+ * One model exchange's tool calls on their way to the index: a streamed call is written the moment its last event
+ * passes (before the agent has it), a whole answer's calls when the exchange finishes.
+ */
+export class ModelToolCallNotes {
+  readonly #n: ToolCallNoting;
+  readonly #start: ExchangeStart & { subject: string };
+  readonly #now: () => number;
+  readonly #stream: StreamToolCalls;
+  readonly #writes: Promise<void>[] = [];
+
+  /** Notes for `start`, or undefined when its endpoint cannot answer with tool calls or it has no identity. */
+  static for(n: ToolCallNoting, start: ExchangeStart, now: () => number): ModelToolCallNotes | undefined {
+    if (!TOOL_CALL_ENDPOINTS.has(start.endpoint) || !start.subject) return undefined;
+    return new ModelToolCallNotes(n, { ...start, subject: start.subject }, now);
+  }
+
+  private constructor(n: ToolCallNoting, start: ExchangeStart & { subject: string }, now: () => number) {
+    this.#n = n;
+    this.#start = start;
+    this.#now = now;
+    this.#stream = new StreamToolCalls(start.endpoint, (c) => this.#note([c]));
+  }
+
+  event(data: string): void {
+    this.#stream.event(data);
+  }
+
+  /** The exchange ended: what is left of the stream, or the whole answer's calls; resolves once all are written. */
+  async end(body: Buffer | undefined): Promise<void> {
+    this.#stream.end();
+    if (body && body.length > 0) {
+      const text = body.toString('utf8');
+      if (MARKERS.some((m) => text.includes(m))) this.#note(toolCallsInJson(this.#start.endpoint, parse(text)));
+    }
+    await Promise.all(this.#writes);
+  }
+
+  #note(calls: ModelToolCall[]): void {
+    const at = this.#now();
+    const rows: NotedToolCall[] = [];
+    for (const c of calls) {
+      const argsDigest = argumentsTextDigest(this.#n.key, c.argumentsText);
+      if (argsDigest) rows.push({ subject: this.#start.subject, argsDigest, at, exchangeId: this.#start.id, toolCallId: c.id, name: c.name });
+    }
+    if (rows.length === 0) return;
+    this.#writes.push(this.#n.index.note(rows, at - CORRELATION_WINDOW_MS).catch((err: unknown) => this.#n.onError(err, this.#start.id)));
+  }
+}
+
+function parse(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+}
