@@ -1,10 +1,10 @@
 import type { Finding } from '../core/findings.ts';
 import type { Principal } from '../core/principal.ts';
-import type { ConversationTokenizer } from '../detect/tokenize/tokenizer.ts';
 import type { McpVersion } from '../governance/mcp-version.ts';
 import type { DecisionRecord } from '../proxy/context.ts';
 import { scanJson } from './content.ts';
 import type { McpMessage, RefusalCode } from './jsonrpc.ts';
+import type { McpTokens } from './tokens.ts';
 
 type Request = Extract<McpMessage, { kind: 'request' | 'notification' }>;
 
@@ -28,8 +28,11 @@ export interface DecideInput {
   clientIp: string | undefined;
   userAgent: string | undefined;
   now: number;
-  /** The session's tokenizer when a content rule tokenizes: arguments get reversible placeholders. */
-  tokenizer?: ConversationTokenizer | undefined;
+  /**
+   * The session's tokenization when a content rule tokenizes: placeholders earlier results gave the agent are
+   * restored first (the rules and the server see the real value), then arguments get placeholders of their own.
+   */
+  tokens?: McpTokens | undefined;
 }
 
 /**
@@ -45,9 +48,11 @@ export function decideCall(v: McpVersion | 'open', d: DecideInput): CallVerdict 
   const m = d.message;
   const isCall = m.method === 'tools/call';
   const name = isCall && typeof m.params?.name === 'string' ? m.params.name : undefined;
-  const args = isCall && typeof m.params?.arguments === 'object' && m.params.arguments !== null && !Array.isArray(m.params.arguments) ? (m.params.arguments as Record<string, unknown>) : {};
-  const scanned = isCall ? scanJson(v.content, 'request', args, 'params.arguments', d.tokenizer) : undefined;
-  const findings = scanned?.findings ?? [];
+  const sent = isCall && typeof m.params?.arguments === 'object' && m.params.arguments !== null && !Array.isArray(m.params.arguments) ? (m.params.arguments as Record<string, unknown>) : {};
+  const restored = isCall && d.tokens ? d.tokens.restore(sent, 'params.arguments') : undefined;
+  const args = restored?.value ?? sent;
+  const scanned = isCall ? scanJson(v.content, 'request', args, 'params.arguments', d.tokens?.tokenizer) : undefined;
+  const findings = [...(restored?.findings ?? []), ...(scanned?.findings ?? [])];
   const p = d.principal;
   const pd = v.engine.decide({
     principal: { subject: p.subject, kind: p.kind, groups: p.groups, claims: p.claims },
@@ -62,7 +67,7 @@ export function decideCall(v: McpVersion | 'open', d: DecideInput): CallVerdict 
     decisionId, effect: pd.effect, enforced, matchedRuleIds: pd.matchedRuleIds, policyVersion: pd.policyVersion,
     reasons: enforced || pd.effect === 'allow' ? pd.reasons : [...pd.reasons, { code: 'observe_mode' }],
   };
-  const rewritten = scanned?.changed ? { ...m.raw, params: { ...m.params, arguments: scanned.value } } : undefined;
+  const rewritten = scanned && (scanned.changed || args !== sent) ? { ...m.raw, params: { ...m.params, arguments: scanned.value } } : undefined;
   const out: CallVerdict = { decision, findings, rewritten, arguments: (scanned?.value as Record<string, unknown> | undefined) ?? args };
   if (scanned?.blocked) out.refusal = { code: 'content_blocked', message: scanned.blocked.publicMessage };
   else if (enforced && pd.effect === 'deny') {
