@@ -3,6 +3,7 @@ import type { Principal } from '../core/principal.ts';
 import type { McpVersion } from '../governance/mcp-version.ts';
 import type { DecisionRecord } from '../proxy/context.ts';
 import { scanJson } from './content.ts';
+import { mcpTarget } from '../policy/mcp.ts';
 import type { McpMessage, RefusalCode } from './jsonrpc.ts';
 import type { McpTokens } from './tokens.ts';
 
@@ -66,6 +67,8 @@ export function decideCall(v: McpVersion | 'open', d: DecideInput): CallVerdict 
   const decision: DecisionRecord = {
     decisionId, effect: pd.effect, enforced, matchedRuleIds: pd.matchedRuleIds, policyVersion: pd.policyVersion,
     reasons: enforced || pd.effect === 'allow' ? pd.reasons : [...pd.reasons, { code: 'observe_mode' }],
+    // The definition hash the rules saw: `policy simulate` replays `request.tool_hash` conditions with it.
+    ...(name !== undefined ? { toolHash: d.toolHash } : {}),
   };
   const rewritten = scanned && (scanned.changed || args !== sent) ? { ...m.raw, params: { ...m.params, arguments: scanned.value } } : undefined;
   const out: CallVerdict = { decision, findings, rewritten, arguments: (scanned?.value as Record<string, unknown> | undefined) ?? args };
@@ -86,14 +89,7 @@ export function decideCall(v: McpVersion | 'open', d: DecideInput): CallVerdict 
   return out;
 }
 
-const RESOURCE_METHODS = new Set(['resources/read', 'resources/subscribe', 'resources/unsubscribe']);
-
-/**
- * The resource URI or prompt name a request names, for `resources:` and `prompts:` globs. A request of such a
- * method without one is decided with an empty name, which no glob but `*` matches (fail closed).
- */
+/** The resource URI or prompt name a request names (src/policy/mcp.ts `mcpTarget`). */
 export function targetOf(m: Request): { kind: 'resources' | 'prompts'; name: string } | undefined {
-  if (RESOURCE_METHODS.has(m.method)) return { kind: 'resources', name: typeof m.params?.uri === 'string' ? m.params.uri : '' };
-  if (m.method === 'prompts/get') return { kind: 'prompts', name: typeof m.params?.name === 'string' ? m.params.name : '' };
-  return undefined;
+  return mcpTarget(m.method, m.params);
 }
