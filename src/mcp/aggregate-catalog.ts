@@ -13,39 +13,22 @@ export interface MemberList<T> {
   rename(prefix: string, item: T): T;
 }
 
-const cursorOf = (cursor: string | undefined): { cursor: string } | undefined => (cursor ? { cursor } : undefined);
+function memberList<R extends { nextCursor?: string | undefined }, T>(
+  list: (c: Client, params: { cursor: string } | undefined) => Promise<R>, items: (r: R) => T[], rename: (prefix: string, item: T) => T,
+): MemberList<T> {
+  return {
+    page: async (c, cursor) => {
+      const r = await list(c, cursor ? { cursor } : undefined);
+      return { items: items(r), nextCursor: r.nextCursor };
+    },
+    rename,
+  };
+}
 
-export const TOOLS: MemberList<Tool> = {
-  page: async (c, cursor) => {
-    const r = await c.listTools(cursorOf(cursor));
-    return { items: r.tools, nextCursor: r.nextCursor };
-  },
-  rename: (prefix, t) => ({ ...t, name: `${prefix}${t.name}` }),
-};
-
-export const PROMPTS: MemberList<Prompt> = {
-  page: async (c, cursor) => {
-    const r = await c.listPrompts(cursorOf(cursor));
-    return { items: r.prompts, nextCursor: r.nextCursor };
-  },
-  rename: (prefix, p) => ({ ...p, name: `${prefix}${p.name}` }),
-};
-
-export const RESOURCES: MemberList<Resource> = {
-  page: async (c, cursor) => {
-    const r = await c.listResources(cursorOf(cursor));
-    return { items: r.resources, nextCursor: r.nextCursor };
-  },
-  rename: (prefix, r) => ({ ...r, uri: `${prefix}${r.uri}` }),
-};
-
-export const TEMPLATES: MemberList<ResourceTemplate> = {
-  page: async (c, cursor) => {
-    const r = await c.listResourceTemplates(cursorOf(cursor));
-    return { items: r.resourceTemplates, nextCursor: r.nextCursor };
-  },
-  rename: (prefix, t) => ({ ...t, uriTemplate: `${prefix}${t.uriTemplate}` }),
-};
+export const TOOLS = memberList((c, p) => c.listTools(p), (r) => r.tools, (prefix, t: Tool) => ({ ...t, name: `${prefix}${t.name}` }));
+export const PROMPTS = memberList((c, p) => c.listPrompts(p), (r) => r.prompts, (prefix, x: Prompt) => ({ ...x, name: `${prefix}${x.name}` }));
+export const RESOURCES = memberList((c, p) => c.listResources(p), (r) => r.resources, (prefix, x: Resource) => ({ ...x, uri: `${prefix}${x.uri}` }));
+export const TEMPLATES = memberList((c, p) => c.listResourceTemplates(p), (r) => r.resourceTemplates, (prefix, x: ResourceTemplate) => ({ ...x, uriTemplate: `${prefix}${x.uriTemplate}` }));
 
 /** A read's contents carry the member's URIs: given back under the aggregated names the agent asked with. */
 export function renameContents(prefix: string, r: ReadResourceResult): ReadResourceResult {
