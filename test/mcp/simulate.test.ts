@@ -6,9 +6,8 @@ import { PassThrough } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { runCli } from '../../src/cli/main.ts';
-import { connectMcp, policyYaml } from './fixture.ts';
-import { eventually, startTestGateway, type TestGateway } from '../helpers/gateway.ts';
-import { startUpstreamMcp, type UpstreamMcp } from './upstream-server.ts';
+import { connectMcp, startMcpGateway } from './fixture.ts';
+import { eventually, type TestGateway } from '../helpers/gateway.ts';
 
 const TOKEN = 'simulate-upstream-token-' + 's'.repeat(20);
 const MASTER = randomBytes(32).toString('base64');
@@ -53,8 +52,8 @@ interface Simulation {
 
 describe('policy simulate and exchanges explain replay recorded MCP requests', () => {
   let t: TestGateway;
-  let upstream: UpstreamMcp;
   let client: Client;
+  let close: () => Promise<void>;
   const ids: Record<string, string[]> = {};
   let candidate = '';
 
@@ -66,17 +65,7 @@ describe('policy simulate and exchanges explain replay recorded MCP requests', (
   };
 
   before(async () => {
-    upstream = await startUpstreamMcp({ token: TOKEN });
-    process.env.PCL_TEST_SIM_TOKEN = TOKEN;
-    t = await startTestGateway({
-      masterKey: MASTER,
-      extraYaml: `${policyYaml(ACTIVE)}mcp:
-  servers:
-    - name: tools
-      url: ${upstream.url}
-      credential: env:PCL_TEST_SIM_TOKEN
-`,
-    });
+    ({ t, close } = await startMcpGateway({ name: 'tools', policy: ACTIVE, token: TOKEN, masterKey: MASTER }));
     client = (await connectMcp(`${t.gw.url}/mcp/tools`, t.userKey, 'simulate-agent')).client;
     await client.listTools();
     await client.callTool({ name: 'echo', arguments: { text: 'one' } });
@@ -100,8 +89,7 @@ describe('policy simulate and exchanges explain replay recorded MCP requests', (
 
   after(async () => {
     await client?.close();
-    await t?.close();
-    await upstream?.close();
+    await close?.();
   });
 
   it('the calls of the newly denied tool, and the call whose arguments a new condition matches, are reported — nothing else', async () => {

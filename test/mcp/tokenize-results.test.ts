@@ -2,9 +2,9 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { createApiKey } from '../../src/identity/key-service.ts';
-import { connectMcp, policyYaml, toolText } from './fixture.ts';
-import { eventually, startTestGateway, type TestGateway } from '../helpers/gateway.ts';
-import { startUpstreamMcp, type UpstreamMcp } from './upstream-server.ts';
+import { connectMcp, startMcpGateway, toolText } from './fixture.ts';
+import { eventually, type TestGateway } from '../helpers/gateway.ts';
+import type { UpstreamMcp } from './upstream-server.ts';
 
 const TOKEN = 'tokenize-results-upstream-' + 'r'.repeat(20);
 const EMAIL = 'carol.jones@example.com';
@@ -30,25 +30,16 @@ describe('MCP content: tokenize in results hides values from the agent and resto
   let t: TestGateway;
   let upstream: UpstreamMcp;
   let client: Client;
+  let close: () => Promise<void>;
 
   before(async () => {
-    upstream = await startUpstreamMcp({ token: TOKEN, contacts: true });
-    process.env.PCL_TEST_TOKR_TOKEN = TOKEN;
-    t = await startTestGateway({
-      extraYaml: `${policyYaml(POLICY)}mcp:
-  servers:
-    - name: crm
-      url: ${upstream.url}
-      credential: env:PCL_TEST_TOKR_TOKEN
-`,
-    });
+    ({ t, upstream, close } = await startMcpGateway({ name: 'crm', policy: POLICY, token: TOKEN, contacts: true }));
     client = await connect(t.gw.url, t.userKey);
   });
 
   after(async () => {
     await client?.close();
-    await t?.close();
-    await upstream?.close();
+    await close?.();
   });
 
   it('the agent gets a placeholder for a value in a result (text and structured content); sent back, the tool gets the value', async () => {
