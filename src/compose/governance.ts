@@ -77,7 +77,7 @@ export async function startGovernance(o: {
     prepare: templatePreparer(templates),
     ledger: o.policyLedger,
   });
-  const simulator = new PolicySimulator({ exchanges: o.store.exchanges, service: policy.service, load: policy.load });
+  const simulator = new PolicySimulator({ exchanges: o.store.exchanges, service: policy.service, load: policy.load, keyring: o.keyring });
   // Expired budget counters and tokenization mappings (sealed PII) are deleted, not just ignored.
   const purge = setInterval(() => {
     enforcer.purgeExpired().catch((err: unknown) => o.logger.warn({ event: 'budget_purge_failed', error_name: errorName(err) }, 'expired budget counters could not be purged'));

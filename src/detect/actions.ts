@@ -40,7 +40,7 @@ export interface AppliedFinding extends ActionedFinding {
 
 /** The reversible tokenizer as actions need it (implemented by tokenize/tokenizer.ts). */
 export interface Tokenizing {
-  tokenize(type: string, value: string): string;
+  tokenize(type: string, value: string, origin?: 'request' | 'response'): string;
 }
 
 export interface ApplyOptions {
@@ -48,6 +48,11 @@ export interface ApplyOptions {
   readonly tokenizer?: Tokenizing | undefined;
   /** The text is raw JSON (streamed tool-call arguments): replacements must not break string escapes. */
   readonly json?: boolean;
+  /**
+   * Response-side `tokenize` mints placeholders the caller keeps and sends back (MCP tool results, restored in
+   * later tool-call arguments) instead of masking.
+   */
+  readonly tokenizeResponses?: boolean;
 }
 
 export interface ApplyResult {
@@ -100,9 +105,11 @@ export function replacementFor(f: PlannedFinding, value: string, opts: ApplyOpti
     case 'redact':
       return '';
     case 'tokenize':
-      // Placeholders protect values from the provider. On the response side the answer is detokenized after
-      // this step, so a placeholder minted here would be restored at once: mask instead (documented).
+      // Placeholders protect values from the provider. On the response side a model answer is detokenized after
+      // this step, so a placeholder minted there would be restored at once: mask instead (documented). MCP results
+      // mint `response` placeholders, which that step leaves alone and a later tool call gets restored.
       if (opts.direction === 'request' && opts.tokenizer) return opts.tokenizer.tokenize(f.type, value);
+      if (opts.tokenizeResponses && opts.tokenizer) return opts.tokenizer.tokenize(f.type, value, 'response');
       return label(f.type);
     case 'block':
       return label(f.type);

@@ -5,7 +5,8 @@ import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/
 import { Server } from '@modelcontextprotocol/sdk/server/index.js';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import {
-  CallToolRequestSchema, ListToolsRequestSchema, McpError, ToolListChangedNotificationSchema, type Tool,
+  CallToolRequestSchema, GetPromptRequestSchema, ListPromptsRequestSchema, ListResourcesRequestSchema, ListResourceTemplatesRequestSchema,
+  ListToolsRequestSchema, McpError, ReadResourceRequestSchema, ToolListChangedNotificationSchema,
 } from '@modelcontextprotocol/sdk/types.js';
 import { toGatewayError } from '../core/errors.ts';
 import { clientIp } from '../core/client-ip.ts';
@@ -17,6 +18,7 @@ import type { McpAggregateConfig } from './config-schema.ts';
 import { authenticateMcp, refuse, sendRpc, type McpDeps } from './http.ts';
 import { rpcError, RPC } from './jsonrpc.ts';
 import type { InternalFront } from './internal.ts';
+import { PROMPTS, renameContents, RESOURCES, TEMPLATES, TOOLS, type MemberList } from './aggregate-catalog.ts';
 
 /** How long a backend call may go without an answer or a progress notification (a held approval sends progress). */
 const CALL_TIMEOUT_MS = 15 * 60_000;
@@ -34,12 +36,12 @@ interface AggregateSession {
 }
 
 /**
- * One MCP endpoint for several servers (docs/mcp.md#aggregated-endpoint): tools are namespaced
- * `<server><separator><tool>`. It is an MCP server (the SDK's Server) whose handlers are clients of the per-server
+ * One MCP endpoint for several servers (docs/mcp.md#aggregated-endpoint): tools and prompts are namespaced
+ * `<server><separator><name>`, resource URIs and templates `<server><separator><uri>` (aggregate-catalog.ts). It is an MCP server (the SDK's Server) whose handlers are clients of the per-server
  * fronts, reached on the gateway's internal loopback listener (internal.ts) as the caller: so every backend call
  * gets exactly the per-server treatment — identity, the `mcp:` policy with the real server and tool names, pins,
  * detectors, approvals, records — and `tools/list` is the union of the per-server lists as each already filters
- * them for this caller. Nothing the caller may not see on `/mcp/<server>` appears here, and a server whose
+ * them for this caller (likewise resources and prompts). Nothing the caller may not see on `/mcp/<server>` appears here, and a server whose
  * `initialize` the policy refuses contributes nothing (not even its name).
  */
 export class AggregateFront {
@@ -104,40 +106,70 @@ export class AggregateFront {
   }
 
   async #open(subject: string, caller: AggregateSession['caller']): Promise<AggregateSession> {
-    const server = new Server({ name: 'portcullis-aggregate', version: '1.0.0' }, { capabilities: { tools: { listChanged: true } } });
+    const server = new Server({ name: 'portcullis-aggregate', version: '1.0.0' }, { capabilities: { tools: { listChanged: true }, resources: {}, prompts: {} } });
     const transport = new StreamableHTTPServerTransport({
       sessionIdGenerator: () => randomUUID(),
       onsessioninitialized: (id) => void this.#sessions.set(id, s),
       onsessionclosed: () => void this.#end(s),
     });
     const s: AggregateSession = { subject, transport, server, caller, backends: new Map(), lastActivity: this.#d.clock.now() };
-    server.setRequestHandler(ListToolsRequestSchema, async () => ({ tools: await this.#listAll(s) }));
+    server.setRequestHandler(ListToolsRequestSchema, async () => ({ tools: await this.#listAll(s, TOOLS) }));
+    server.setRequestHandler(ListPromptsRequestSchema, async () => ({ prompts: await this.#listAll(s, PROMPTS) }));
+    server.setRequestHandler(ListResourcesRequestSchema, async () => ({ resources: await this.#listAll(s, RESOURCES) }));
+    server.setRequestHandler(ListResourceTemplatesRequestSchema, async () => ({ resourceTemplates: await this.#listAll(s, TEMPLATES) }));
+    // Each is made on `/mcp/<server>` as the caller: its policy (resources:/prompts: globs), detectors and record.
+    server.setRequestHandler(ReadResourceRequestSchema, async (req, extra) => {
+      const { target, name } = this.#route(req.params.uri, 'resource', 'resource URIs');
+      const r = await this.#onBackend(s, target, (c) => c.readResource({ ...req.params, uri: name }, { signal: extra.signal }));
+      return renameContents(this.#prefix(target), r);
+    });
+    server.setRequestHandler(GetPromptRequestSchema, async (req, extra) => {
+      const { target, name } = this.#route(req.params.name, 'prompt', 'prompt names');
+      return this.#onBackend(s, target, (c) => c.getPrompt({ ...req.params, name }, { signal: extra.signal }));
+    });
     server.setRequestHandler(CallToolRequestSchema, async (req, extra) => {
-      const name = req.params.name;
-      const cut = name.indexOf(this.#cfg.separator);
-      const target = cut > 0 ? name.slice(0, cut) : '';
-      if (!this.#servers.includes(target)) {
-        throw new McpError(RPC.invalidParams, `No tool "${name}" on this endpoint; tool names are <server>${this.#cfg.separator}<tool>.`);
-      }
-      const client = await this.#backend(s, target);
+      const { target, name } = this.#route(req.params.name, 'tool', 'tool names');
       const token = req.params._meta?.progressToken;
-      try {
-        return await client.callTool({ name: name.slice(cut + this.#cfg.separator.length), arguments: req.params.arguments ?? {} }, undefined, {
+      return this.#onBackend(s, target, (client) =>
+        client.callTool({ name, arguments: req.params.arguments ?? {} }, undefined, {
           signal: extra.signal, timeout: CALL_TIMEOUT_MS, resetTimeoutOnProgress: true,
           // Progress of the backend call (a held approval's keep-alive) reaches the agent under its own token.
           onprogress: (p) => {
             if (token !== undefined) void extra.sendNotification({ method: 'notifications/progress', params: { ...p, progressToken: token } }).catch(() => undefined);
           },
-        });
-      } catch (err) {
-        // Not a JSON-RPC refusal: the backend session may be gone (its stdio process ended): reconnect next time.
-        if (!(err instanceof McpError)) this.#drop(s, target);
-        throw passOn(err);
-      }
+        }));
     });
     transport.onclose = () => void this.#end(s);
     await server.connect(transport);
     return s;
+  }
+
+  #prefix(server: string): string {
+    return `${server}${this.#cfg.separator}`;
+  }
+
+  /** `<server><sep><name>` → the member and its own name; anything else names nothing on this endpoint. */
+  #route(full: string, what: string, names: string): { target: string; name: string } {
+    const cut = full.indexOf(this.#cfg.separator);
+    const target = cut > 0 ? full.slice(0, cut) : '';
+    if (!this.#servers.includes(target)) {
+      throw new McpError(RPC.invalidParams, `No ${what} "${full.slice(0, 200)}" on this endpoint; ${names} are <server>${this.#cfg.separator}<${what === 'resource' ? 'uri' : what}>.`);
+    }
+    return { target, name: full.slice(cut + this.#cfg.separator.length) };
+  }
+
+  /** One request on a member's front as the caller; its refusal reaches the agent unchanged (passOn). */
+  async #onBackend<T>(s: AggregateSession, target: string, call: (client: Client) => Promise<T>): Promise<T> {
+    const client = await this.#backend(s, target).catch((err: unknown) => {
+      throw passOn(err);
+    });
+    try {
+      return await call(client);
+    } catch (err) {
+      // Not a JSON-RPC refusal: the backend session may be gone (its stdio process ended): reconnect next time.
+      if (!(err instanceof McpError)) this.#drop(s, target);
+      throw passOn(err);
+    }
   }
 
   /** The per-server front of `server`, as this caller, connected once per aggregated session. */
@@ -166,22 +198,23 @@ export class AggregateFront {
   }
 
   /** The union of every member server's list as the per-server front shows it to this caller, names namespaced. */
-  async #listAll(s: AggregateSession): Promise<Tool[]> {
+  async #listAll<T>(s: AggregateSession, kind: MemberList<T>): Promise<T[]> {
     const lists = await Promise.all(this.#servers.map(async (server) => {
       try {
         const client = await this.#backend(s, server);
-        const out: Tool[] = [];
+        const out: T[] = [];
         let cursor: string | undefined;
         for (let page = 0; page < MAX_PAGES; page++) {
-          const r = await client.listTools(cursor ? { cursor } : undefined);
-          out.push(...r.tools.map((t) => ({ ...t, name: `${server}${this.#cfg.separator}${t.name}` })));
+          const r = await kind.page(client, cursor);
+          out.push(...r.items.map((x) => kind.rename(this.#prefix(server), x)));
           cursor = r.nextCursor;
           if (!cursor) break;
         }
         return out;
       } catch (err) {
-        // Refused (policy), unreachable or failing: the server contributes nothing; the per-server record says why.
-        this.#drop(s, server);
+        // Refused (policy), unreachable, failing or without that kind (method not found): the server contributes
+        // nothing; the per-server record says why. A refusal keeps the connection for the other kinds.
+        if (!(err instanceof McpError)) this.#drop(s, server);
         this.#d.logger.debug({ event: 'mcp_aggregate_member_skipped', provider: `mcp:${server}`, error_name: errorName(err) });
         return [];
       }

@@ -30,7 +30,7 @@ export interface McpServerConfig {
   timeouts: { first_byte_ms: number; idle_ms: number };
 }
 
-/** One endpoint for several servers, tools namespaced `<server><separator><tool>` (docs/mcp.md#aggregated-endpoint). */
+/** One endpoint for several servers: tools and prompts namespaced `<server><separator><name>`, resource URIs `<server><separator><uri>` (docs/mcp.md#aggregated-endpoint). */
 export interface McpAggregateConfig {
   path: string;
   /** Member servers (globs over `mcp.servers[].name`). */

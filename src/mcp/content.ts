@@ -23,10 +23,11 @@ const MAX_DEPTH = 64;
  */
 export function scanJson(content: ContentPolicy | undefined, direction: Direction, value: unknown, root: string, tokenizer?: ConversationTokenizer): ScanResult {
   // `tokenize` (docs/mcp.md#tokenization): placeholders minted in arguments are restored in the answer, even when
-  // no response scanner runs.
+  // no response scanner runs; values found in the answer get placeholders of their own.
   const restores = direction === 'response' && tokenizer !== undefined && tokenizer.size > 0;
   if (!content || (!content.scanners[direction] && !restores)) return { value, changed: false, findings: [], blocked: undefined };
-  const p = new TextProcessor({ scanners: content.scanners, actionFor: content.actionFor, unterminated: content.unterminated, tokenizer }, direction);
+  // Response-side `tokenize` mints placeholders the agent keeps (restored in its later calls, tokens.ts).
+  const p = new TextProcessor({ scanners: content.scanners, actionFor: content.actionFor, unterminated: content.unterminated, tokenizer, tokenizeResponses: true }, direction);
   let changed = false;
   const walk = (v: unknown, path: string, depth: number): unknown => {
     if (typeof v === 'string') {

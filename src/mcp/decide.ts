@@ -1,10 +1,11 @@
 import type { Finding } from '../core/findings.ts';
 import type { Principal } from '../core/principal.ts';
-import type { ConversationTokenizer } from '../detect/tokenize/tokenizer.ts';
 import type { McpVersion } from '../governance/mcp-version.ts';
 import type { DecisionRecord } from '../proxy/context.ts';
 import { scanJson } from './content.ts';
+import { mcpTarget } from '../policy/mcp.ts';
 import type { McpMessage, RefusalCode } from './jsonrpc.ts';
+import type { McpTokens } from './tokens.ts';
 
 type Request = Extract<McpMessage, { kind: 'request' | 'notification' }>;
 
@@ -28,8 +29,11 @@ export interface DecideInput {
   clientIp: string | undefined;
   userAgent: string | undefined;
   now: number;
-  /** The session's tokenizer when a content rule tokenizes: arguments get reversible placeholders. */
-  tokenizer?: ConversationTokenizer | undefined;
+  /**
+   * The session's tokenization when a content rule tokenizes: placeholders earlier results gave the agent are
+   * restored first (the rules and the server see the real value), then arguments get placeholders of their own.
+   */
+  tokens?: McpTokens | undefined;
 }
 
 /**
@@ -45,9 +49,11 @@ export function decideCall(v: McpVersion | 'open', d: DecideInput): CallVerdict 
   const m = d.message;
   const isCall = m.method === 'tools/call';
   const name = isCall && typeof m.params?.name === 'string' ? m.params.name : undefined;
-  const args = isCall && typeof m.params?.arguments === 'object' && m.params.arguments !== null && !Array.isArray(m.params.arguments) ? (m.params.arguments as Record<string, unknown>) : {};
-  const scanned = isCall ? scanJson(v.content, 'request', args, 'params.arguments', d.tokenizer) : undefined;
-  const findings = scanned?.findings ?? [];
+  const sent = isCall && typeof m.params?.arguments === 'object' && m.params.arguments !== null && !Array.isArray(m.params.arguments) ? (m.params.arguments as Record<string, unknown>) : {};
+  const restored = isCall && d.tokens ? d.tokens.restore(sent, 'params.arguments') : undefined;
+  const args = restored?.value ?? sent;
+  const scanned = isCall ? scanJson(v.content, 'request', args, 'params.arguments', d.tokens?.tokenizer) : undefined;
+  const findings = [...(restored?.findings ?? []), ...(scanned?.findings ?? [])];
   const p = d.principal;
   const pd = v.engine.decide({
     principal: { subject: p.subject, kind: p.kind, groups: p.groups, claims: p.claims },
@@ -61,8 +67,10 @@ export function decideCall(v: McpVersion | 'open', d: DecideInput): CallVerdict 
   const decision: DecisionRecord = {
     decisionId, effect: pd.effect, enforced, matchedRuleIds: pd.matchedRuleIds, policyVersion: pd.policyVersion,
     reasons: enforced || pd.effect === 'allow' ? pd.reasons : [...pd.reasons, { code: 'observe_mode' }],
+    // The definition hash the rules saw: `policy simulate` replays `request.tool_hash` conditions with it.
+    ...(name !== undefined ? { toolHash: d.toolHash } : {}),
   };
-  const rewritten = scanned?.changed ? { ...m.raw, params: { ...m.params, arguments: scanned.value } } : undefined;
+  const rewritten = scanned && (scanned.changed || args !== sent) ? { ...m.raw, params: { ...m.params, arguments: scanned.value } } : undefined;
   const out: CallVerdict = { decision, findings, rewritten, arguments: (scanned?.value as Record<string, unknown> | undefined) ?? args };
   if (scanned?.blocked) out.refusal = { code: 'content_blocked', message: scanned.blocked.publicMessage };
   else if (enforced && pd.effect === 'deny') {
@@ -81,14 +89,7 @@ export function decideCall(v: McpVersion | 'open', d: DecideInput): CallVerdict 
   return out;
 }
 
-const RESOURCE_METHODS = new Set(['resources/read', 'resources/subscribe', 'resources/unsubscribe']);
-
-/**
- * The resource URI or prompt name a request names, for `resources:` and `prompts:` globs. A request of such a
- * method without one is decided with an empty name, which no glob but `*` matches (fail closed).
- */
+/** The resource URI or prompt name a request names (src/policy/mcp.ts `mcpTarget`). */
 export function targetOf(m: Request): { kind: 'resources' | 'prompts'; name: string } | undefined {
-  if (RESOURCE_METHODS.has(m.method)) return { kind: 'resources', name: typeof m.params?.uri === 'string' ? m.params.uri : '' };
-  if (m.method === 'prompts/get') return { kind: 'prompts', name: typeof m.params?.name === 'string' ? m.params.name : '' };
-  return undefined;
+  return mcpTarget(m.method, m.params);
 }

@@ -5,7 +5,6 @@ import { newId } from '../core/ids.ts';
 import { errorName } from '../core/logger.ts';
 import type { Principal } from '../core/principal.ts';
 import { mcpVersionOf } from '../governance/mcp-version.ts';
-import { ConversationTokenizer } from '../detect/tokenize/tokenizer.ts';
 import { isUtf8 } from 'node:buffer';
 import { readBody } from '../http/body.ts';
 import { clientIp } from '../core/client-ip.ts';
@@ -18,8 +17,12 @@ import { batchRefusal, protocolVersionOf } from './protocol.ts';
 import { holdForApproval } from './hold.ts';
 import { answerError, refreshCatalogue, relayAnswer, type Exchange } from './relay.ts';
 import { formatSse } from './sse.ts';
+import { McpTokens } from './tokens.ts';
 
 type Inbound = Extract<McpMessage, { kind: 'request' | 'notification' }>;
+
+/** Methods whose arguments or results `tokenize` rewrites (their results carry content, transform.ts). */
+const TOKENIZED = new Set(['tools/call', 'resources/read', 'prompts/get']);
 
 /**
  * POST /mcp/<server>: one JSON-RPC message from the client (Streamable HTTP). In order: authenticate → protocol
@@ -89,11 +92,11 @@ async function governed(d: McpDeps, ex: Exchange, msg: Inbound, raw: Buffer): Pr
   const conversation = `${ex.principal.subject}#mcp:${ex.server}:${ex.clientSession ?? `exchange:${ex.id}`}`;
   try {
     if (tool !== undefined) pins = await checkPins(d, ex, tool);
-    // Placeholders are scoped to the caller and its MCP session (another caller cannot restore them).
-    if (tool !== undefined && version !== 'open' && version.content?.tokenizes && version.vault) ex.tokenizer = await ConversationTokenizer.load(version.vault, conversation);
+    // Placeholders are scoped to the caller, the server and the MCP session (another caller cannot restore them).
+    if (TOKENIZED.has(msg.method) && version !== 'open' && version.content?.tokenizes && version.vault) ex.tokens = await McpTokens.load(version.vault, conversation);
     verdict = decideCall(version, {
       id: ex.id, principal: ex.principal, server: ex.server, message: msg, toolHash: pins.hash,
-      clientIp: clientIp(ex.req, d.limits.trustProxy), userAgent: ex.req.headers['user-agent'], now: d.clock.now(), tokenizer: ex.tokenizer,
+      clientIp: clientIp(ex.req, d.limits.trustProxy), userAgent: ex.req.headers['user-agent'], now: d.clock.now(), tokens: ex.tokens,
     });
   } catch (err) {
     d.logger.error({ event: 'mcp_decision_failed', exchange_id: ex.id, error_name: errorName(err) });
@@ -140,10 +143,10 @@ async function governed(d: McpDeps, ex: Exchange, msg: Inbound, raw: Buffer): Pr
       return recordRefusal(d, ex, start, raw, limited.code);
     }
   }
-  if (ex.tokenizer && version !== 'open' && version.vault) {
+  if (ex.tokens) {
     // The mappings are stored before the call goes out: the answer needs them (fail closed when they cannot be).
     try {
-      await ex.tokenizer.save(version.vault, conversation);
+      await ex.tokens.save();
     } catch (err) {
       d.logger.error({ event: 'mcp_token_vault_failed', exchange_id: ex.id, error_name: errorName(err) });
       return answerError(ex, 200, 'policy_unavailable', 'The tokenization vault could not be written; the call was not forwarded.');

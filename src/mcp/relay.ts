@@ -2,7 +2,6 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Dispatcher } from 'undici';
 import type { ExchangeRecording } from '../audit/recorder.ts';
 import type { Principal } from '../core/principal.ts';
-import type { ConversationTokenizer } from '../detect/tokenize/tokenizer.ts';
 import type { McpVersion } from '../governance/mcp-version.ts';
 import type { McpDeps } from './http.ts';
 import { refuse } from './http.ts';
@@ -11,6 +10,7 @@ import { formatSse, pumpSse, writeWithBackpressure } from './sse.ts';
 import { scanJson } from './content.ts';
 import { transformAnswer } from './transform.ts';
 import type { McpUpstream } from './upstream.ts';
+import type { McpTokens } from './tokens.ts';
 
 /** One client request to one server, as the relay needs it. */
 export interface Exchange {
@@ -29,8 +29,8 @@ export interface Exchange {
   rpcId: JsonRpcId | null;
   /** Set once the client's answer is an open SSE stream (a held call): later answers and errors are SSE events. */
   streamOpen?: boolean;
-  /** The session's tokenizer when the call's arguments were tokenized: the answer gets the values back. */
-  tokenizer?: ConversationTokenizer | undefined;
+  /** The session's tokenization when a content rule tokenizes (tokens.ts). */
+  tokens?: McpTokens | undefined;
 }
 
 export interface RelayOutcome {
@@ -122,7 +122,7 @@ export async function relayAnswer(d: McpDeps, ex: Exchange, up: Dispatcher.Respo
       answerError(ex, 502, 'upstream_error', `MCP server "${ex.server}" answered a request it was not sent.`);
       return { status: 'upstream_error', httpStatus: 502, errorCode: 'upstream_unsolicited_response', findings: [] };
     }
-    const t = await transformAnswer({ server: ex.server, method, id: m.id, principal: ex.principal, version: ex.version, catalogue: d.catalogue, tokenizer: ex.tokenizer }, m.raw);
+    const t = await transformAnswer({ server: ex.server, method, id: m.id, principal: ex.principal, version: ex.version, catalogue: d.catalogue, tokens: ex.tokens }, m.raw);
     out = t.message;
     findings = t.findings;
   }
@@ -153,7 +153,7 @@ export async function relaySse(d: McpDeps, ex: Exchange, up: Dispatcher.Response
           rec?.event(d.clock.mono() - ex.mono0, 'portcullis.dropped_response', '{}', e.data);
           return;
         }
-        const t = await transformAnswer({ server: ex.server, method, id: m.id, principal: ex.principal, version: ex.version, catalogue: d.catalogue, tokenizer: ex.tokenizer }, m.raw);
+        const t = await transformAnswer({ server: ex.server, method, id: m.id, principal: ex.principal, version: ex.version, catalogue: d.catalogue, tokens: ex.tokens }, m.raw);
         if (t.message !== m.raw) data = JSON.stringify(t.message);
         if (m.id === ex.rpcId) {
           findings = t.findings;

@@ -1,10 +1,10 @@
 import type { Finding } from '../core/findings.ts';
 import type { Principal } from '../core/principal.ts';
-import type { ConversationTokenizer } from '../detect/tokenize/tokenizer.ts';
 import type { McpVersion } from '../governance/mcp-version.ts';
 import type { CatalogueGuard } from './catalogue.ts';
 import { scanJson } from './content.ts';
 import { refusal, type JsonRpcId } from './jsonrpc.ts';
+import type { McpTokens } from './tokens.ts';
 
 export interface AnswerContext {
   server: string;
@@ -13,8 +13,8 @@ export interface AnswerContext {
   principal: Principal;
   version: McpVersion | 'open';
   catalogue: CatalogueGuard;
-  /** Restores the placeholders the call's arguments got (tokenize). */
-  tokenizer?: ConversationTokenizer | undefined;
+  /** The session's tokenization: restores the placeholders the call's arguments got, mints the result's own. */
+  tokens?: McpTokens | undefined;
 }
 
 export interface TransformedAnswer {
@@ -63,7 +63,17 @@ export async function transformAnswer(a: AnswerContext, message: Record<string, 
     return { message: { ...message, result: { ...r, [kind]: keep } }, findings: [], hidden: [] };
   }
   if (!SCANNED.has(a.method) || a.version === 'open') return { message, findings: [], hidden: [] };
-  const scanned = scanJson(a.version.content, 'response', r, 'result', a.tokenizer);
+  const content = a.version.content;
+  const scan = (): ReturnType<typeof scanJson> => scanJson(content, 'response', r, 'result', a.tokens?.tokenizer);
+  let scanned = scan();
+  if (a.tokens && a.tokens.tokenizer.newEntries.length > 0 && !scanned.blocked) {
+    // Placeholders the agent gets must be restorable when it sends them back: stored before the answer goes out.
+    try {
+      scanned = await a.tokens.saveAnswer(scanned, scan);
+    } catch {
+      return { message: refusal(a.id, 'policy_unavailable', 'The tokenization vault could not be written; the result was withheld.'), findings: scanned.findings, hidden: [] };
+    }
+  }
   if (scanned.blocked) {
     return { message: refusal(a.id, 'content_blocked', scanned.blocked.publicMessage), findings: scanned.findings, hidden: [] };
   }

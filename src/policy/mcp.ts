@@ -64,6 +64,18 @@ export const mcpPolicySchema = {
   },
 } as const;
 
+const RESOURCE_METHODS = new Set(['resources/read', 'resources/subscribe', 'resources/unsubscribe']);
+
+/**
+ * The resource URI or prompt name a request names, for `resources:` and `prompts:` globs. A request of such a
+ * method without one is decided with an empty name, which no glob but `*` matches (fail closed).
+ */
+export function mcpTarget(method: string, params: Record<string, unknown> | undefined): McpInput['target'] {
+  if (RESOURCE_METHODS.has(method)) return { kind: 'resources', name: typeof params?.uri === 'string' ? params.uri : '' };
+  if (method === 'prompts/get') return { kind: 'prompts', name: typeof params?.name === 'string' ? params.name : '' };
+  return undefined;
+}
+
 /** One JSON-RPC request as the engine sees it (already extracted; the engine does no I/O). */
 export interface McpInput {
   principal: PolicyInput['principal'];

@@ -31,6 +31,14 @@ mcp:
       effect: allow
       subjects: { groups: [ops] }
       servers: [vault]
+    - id: no-secret-files
+      effect: deny
+      servers: ["*"]
+      resources: ["file:///secret/*"]
+    - id: no-admin-prompts
+      effect: deny
+      servers: ["*"]
+      prompts: ["admin_*"]
 `;
 
 const text = toolText;
@@ -104,6 +112,33 @@ describe('MCP front: the aggregated endpoint /mcp namespaces tools by server wit
     assert.equal(vault.calls.length, 0);
     const refused = await eventually(async () => (await t.gw.store.exchanges.list({ model: 'delete_repo', limit: 5 })).find((e) => e.status === 'rejected'));
     assert.equal(refused.provider, 'mcp:tools');
+  });
+
+  it('resources and prompts: the union of what each member shows this caller, namespaced; reads and gets reach their server', async () => {
+    assert.deepEqual((await client.listResources()).resources.map((r) => r.uri), ['tools__file:///public/readme.md']);
+    assert.deepEqual((await client.listResourceTemplates()).resourceTemplates, []);
+    assert.deepEqual((await client.listPrompts()).prompts.map((p) => p.name), ['tools__summarize']);
+    const read = await client.readResource({ uri: 'tools__file:///public/readme.md' });
+    assert.deepEqual(read.contents, [{ uri: 'tools__file:///public/readme.md', text: 'contents of file:///public/readme.md' }]);
+    assert.deepEqual(tools.reads.at(-1), 'file:///public/readme.md');
+    const prompt = await client.getPrompt({ name: 'tools__summarize' });
+    assert.deepEqual(prompt.messages[0]!.content, { type: 'text', text: 'prompt summarize' });
+    const row = await eventually(async () => (await t.gw.store.exchanges.list({ limit: 50 })).find((e) => e.endpoint === 'mcp.resources_read' && e.status === 'completed'));
+    assert.equal(row.provider, 'mcp:tools');
+    assert.equal(row.subject, 'user:alice');
+  });
+
+  it('attack: a resource or prompt of a server the caller may not use, or one its policy denies, is refused and never reaches the server', async () => {
+    await assert.rejects(client.readResource({ uri: 'vault__file:///public/readme.md' }));
+    await assert.rejects(client.getPrompt({ name: 'vault__summarize' }));
+    await assert.rejects(client.readResource({ uri: 'tools__file:///secret/keys.txt' }), (err: Error & { data?: { portcullis?: { code?: string } } }) => {
+      assert.equal(err.data?.portcullis?.code, 'denied_by_policy');
+      return true;
+    });
+    await assert.rejects(client.getPrompt({ name: 'tools__admin_override' }), /Policy does not allow the prompt "admin_override"/);
+    await assert.rejects(client.readResource({ uri: 'file:///public/readme.md' }), /resource URIs are <server>__<uri>/);
+    assert.deepEqual([vault.reads, vault.prompts], [[], []], 'nothing reached the server the caller may not use');
+    assert.ok(!tools.reads.includes('file:///secret/keys.txt') && !tools.prompts.includes('admin_override'));
   });
 
   it('attack: the aggregated session id is bound to its caller; another identity gets 404', async () => {

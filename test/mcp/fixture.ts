@@ -4,6 +4,8 @@ import { join } from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import type { CallToolResult, ClientCapabilities } from '@modelcontextprotocol/sdk/types.js';
+import { startTestGateway, type TestGateway } from '../helpers/gateway.ts';
+import { startUpstreamMcp, type UpstreamMcp } from './upstream-server.ts';
 
 /** The MCP suites' shared pieces: a policy file for the gateway's config, an SDK client on an endpoint, a result's text. */
 
@@ -24,3 +26,27 @@ export async function connectMcp(url: string, key: string, name: string, capabil
 
 /** The text of a tool result's first content block. */
 export const toolText = (r: unknown): string => ((r as CallToolResult).content[0] as { text: string }).text;
+
+/**
+ * A test gateway fronting one real SDK MCP server at `/mcp/<name>` under `policy`, the server requiring its own
+ * token (held only by the gateway); `close` stops both.
+ */
+export async function startMcpGateway(o: { name: string; policy: string; token: string; contacts?: boolean; masterKey?: string }): Promise<{ t: TestGateway; upstream: UpstreamMcp; close: () => Promise<void> }> {
+  const upstream = await startUpstreamMcp({ token: o.token, contacts: o.contacts });
+  const env = `PCL_TEST_MCP_${o.name.toUpperCase().replace(/[^A-Z0-9]/g, '_')}_TOKEN`;
+  process.env[env] = o.token;
+  const t = await startTestGateway({
+    ...(o.masterKey ? { masterKey: o.masterKey } : {}),
+    extraYaml: `${policyYaml(o.policy)}mcp:\n  servers:\n    - name: ${o.name}\n      url: ${upstream.url}\n      credential: env:${env}\n`,
+  }).catch(async (err: unknown) => {
+    await upstream.close();
+    throw err;
+  });
+  return {
+    t, upstream,
+    close: async () => {
+      await t.close();
+      await upstream.close();
+    },
+  };
+}

@@ -2,9 +2,9 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { createApiKey } from '../../src/identity/key-service.ts';
-import { connectMcp, policyYaml, toolText } from './fixture.ts';
-import { eventually, startTestGateway, type TestGateway } from '../helpers/gateway.ts';
-import { startUpstreamMcp, type UpstreamMcp } from './upstream-server.ts';
+import { connectMcp, startMcpGateway, toolText } from './fixture.ts';
+import { eventually, type TestGateway } from '../helpers/gateway.ts';
+import type { UpstreamMcp } from './upstream-server.ts';
 
 const TOKEN = 'tokenize-upstream-token-' + 'u'.repeat(20);
 
@@ -30,25 +30,16 @@ describe('MCP content: tokenize gives the server reversible placeholders and res
   let t: TestGateway;
   let upstream: UpstreamMcp;
   let client: Client;
+  let close: () => Promise<void>;
 
   before(async () => {
-    upstream = await startUpstreamMcp({ token: TOKEN });
-    process.env.PCL_TEST_TOK_TOKEN = TOKEN;
-    t = await startTestGateway({
-      extraYaml: `${policyYaml(POLICY)}mcp:
-  servers:
-    - name: tools
-      url: ${upstream.url}
-      credential: env:PCL_TEST_TOK_TOKEN
-`,
-    });
+    ({ t, upstream, close } = await startMcpGateway({ name: 'tools', policy: POLICY, token: TOKEN }));
     client = await connect(t.gw.url, t.userKey);
   });
 
   after(async () => {
     await client?.close();
-    await t?.close();
-    await upstream?.close();
+    await close?.();
   });
 
   it('the server sees a placeholder, the agent gets the value back; the same value keeps its placeholder in the session', async () => {

@@ -26,8 +26,11 @@ export interface UpstreamMcp {
  * A real MCP server (the official SDK's McpServer over StreamableHTTPServerTransport, one per session) on
  * 127.0.0.1:0 that requires its own bearer token — the credential the gateway holds, never the agent's.
  */
-/** `weather`: the server offers only `get_weather` (the tool the repository's mock model calls). */
-export async function startUpstreamMcp(o: { token: string; json?: boolean; weather?: boolean }): Promise<UpstreamMcp> {
+/**
+ * `weather`: the server offers only `get_weather` (the tool the repository's mock model calls). `contacts`: it also
+ * offers `find_contact`, whose result carries an e-mail address the agent never sent (result tokenization).
+ */
+export async function startUpstreamMcp(o: { token: string; json?: boolean; weather?: boolean; contacts?: boolean }): Promise<UpstreamMcp> {
   const calls: UpstreamMcp['calls'] = [];
   const reads: string[] = [];
   const prompts: string[] = [];
@@ -64,6 +67,12 @@ export async function startUpstreamMcp(o: { token: string; json?: boolean; weath
         return { content: [{ type: 'text', text: `sampling refused: ${(err as Error).message}` }], isError: true };
       }
     }));
+    if (o.contacts) {
+      tools.set('find_contact', server.registerTool('find_contact', { description: 'Finds a contact by name.', inputSchema: { name: z.string() } }, ({ name }) => {
+        calls.push({ tool: 'find_contact', args: { name } });
+        return { content: [{ type: 'text', text: `${name}: carol.jones@example.com` }], structuredContent: { name, email: 'carol.jones@example.com' } };
+      }));
+    }
     // The tool the repository's mock model calls (first tool offered, input {city, unit}): for the coding-agent tests.
     if (o.weather) {
       tools.set('get_weather', server.registerTool('get_weather', { description: 'Current weather in a city.', inputSchema: { city: z.string(), unit: z.string().optional() } }, ({ city, unit }) => {

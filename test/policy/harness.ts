@@ -49,7 +49,7 @@ export async function startPolicyGateway(o: { mockDelayMs?: number; policyFile?:
     throw err;
   });
   const authenticate = keyAuthenticate(t);
-  const simulator = new PolicySimulator({ exchanges: t.gw.store.exchanges, service: policy.service, load: policy.load });
+  const simulator = new PolicySimulator({ exchanges: t.gw.store.exchanges, service: policy.service, load: policy.load, keyring: t.gw.keyring });
   const admin = await startAdminRoutes(policyRoutes({ service: policy.service, runtime: policy.runtime, simulator, authenticate, clock: systemClock }));
   const key = async (name: string, groups: string[]) => (await createApiKey(t.gw.store.apiKeys, { name, kind: 'user', groups, expiresAt: null, createdBy: 'test' }, Date.now())).secret;
   return {

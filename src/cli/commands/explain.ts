@@ -19,6 +19,30 @@ const SENTENCES: Record<ReasonCode, (rule: string, detail: string) => string> = 
   policy_unavailable: () => 'the active policy version could not be compiled: refused (fail closed)',
 };
 
+/** Reasons outside the policy vocabulary that records carry (no policy configured at all). */
+const OTHER_SENTENCES: Record<string, string> = { no_policy_configured: 'no policy is configured: every authenticated caller may use it' };
+
+/** What stopped an MCP request that the rules let through (the record's error code); content-free. */
+const MCP_REFUSALS: Record<string, string> = {
+  tool_quarantined: "the tool's definition differs from its pin, or the tool is new: quarantined until an approver accepts the catalogue",
+  content_blocked: 'a detector finding with action block was in the arguments or the result',
+  rate_limited: 'a per-tool budget (budgets.limits[].match.mcp_tools) was used up',
+  approval_denied: 'the approvers denied the call',
+  approval_expired: 'nobody decided the approval in time',
+  approval_required: 'only tool calls can be held for approval; this method was refused',
+  policy_unavailable: 'the call could not be evaluated or the token vault could not be written: refused (fail closed)',
+  recording_failed: 'the call could not be recorded, so it was not forwarded (fail closed)',
+};
+
+/** The MCP request an `mcp.*` record is: server, method, tool or resource, definition hash, and what refused it. */
+function explainMcp(r: ExchangeRow, d: Record<string, unknown> | null): string[] {
+  const server = r.provider?.startsWith('mcp:') ? r.provider.slice(4) : '?';
+  const method = r.endpoint.slice(4).replace(/_/g, '/');
+  const out = [`MCP ${method} on server "${server}"${r.model ? `, tool "${r.model}"` : ''}${typeof d?.toolHash === 'string' ? ` (definition sha256:${d.toolHash.slice(0, 16)}…)` : ''}`];
+  if (r.status === 'rejected' && r.errorCode && r.errorCode !== 'denied_by_policy') out.push(`refused: ${MCP_REFUSALS[r.errorCode] ?? r.errorCode}  [${r.errorCode}]`);
+  return out;
+}
+
 /**
  * `portcullis exchanges explain ID`: why an exchange was allowed, refused, rerouted or held, for a human — from
  * the decision recorded with it (never the content: findings are listed by type, place and action only).
@@ -26,6 +50,7 @@ const SENTENCES: Record<ReasonCode, (rule: string, detail: string) => string> = 
 export function explainExchange(r: ExchangeRow): string[] {
   const d = r.decision as unknown as (DecisionRecord & { route?: { level: string; from: string; to: string; applied: boolean }; template?: { id: string; version: number }; approval?: { ruleId?: string; mode?: string } }) | null;
   const out = [`exchange ${r.id}  ${new Date(r.startedAt).toISOString()}  ${r.subject ?? '-'}  ${r.endpoint}  ${r.model ?? '-'}  → ${r.status} ${r.httpStatus ?? ''}`];
+  if (r.endpoint.startsWith('mcp.')) out.push(...explainMcp(r, d));
   if (!d) return [...out, 'no decision was recorded (the request was refused before the policy ran, e.g. authentication or a malformed body)'];
   const verdict = d.effect === 'allow' ? 'ALLOWED' : d.effect === 'deny' ? 'DENIED' : 'APPROVAL REQUIRED';
   out.push(`decision ${d.decisionId}: ${verdict}${d.enforced ? '' : ' (observe mode: not enforced)'} under policy version ${d.policyVersion ?? '(none configured)'}`);
@@ -33,7 +58,7 @@ export function explainExchange(r: ExchangeRow): string[] {
   out.push('because:');
   for (const reason of d.reasons) {
     const sentence = SENTENCES[reason.code as ReasonCode];
-    out.push(`  - ${sentence ? sentence(reason.ruleId ?? '', reason.detail ?? '') : reason.code}  [${reason.code}]`);
+    out.push(`  - ${sentence ? sentence(reason.ruleId ?? '', reason.detail ?? '') : OTHER_SENTENCES[reason.code] ?? reason.code}  [${reason.code}]`);
   }
   if (d.matchedRuleIds.length) out.push(`rules that matched: ${d.matchedRuleIds.join(', ')}`);
   if (d.route) out.push(`route: ${d.route.from} → ${d.route.to} for level ${d.route.level}${d.route.applied ? '' : ' (not applied)'}`);

@@ -117,6 +117,10 @@ function printSimulation(io: CliIo, r: Record<string, unknown>): void {
   const rules = r.by_rule as { rule: string; change: string; count: number; examples: string[] }[];
   if (rules.length) print(io.stdout, 'by rule:');
   for (const b of rules) print(io.stdout, `  ${b.rule.padEnd(28)} ${b.change.padEnd(20)} ${String(b.count).padStart(6)}   e.g. ${b.examples.join(' ')}`);
+  const records = (r.records ?? []) as { exchange_id: string; before: { effect: string; rules: string[] }; after: { effect: string; rules: string[] } }[];
+  if (records.length) print(io.stdout, 'changed exchanges (before → after, deciding rules):');
+  const side = (x: { effect: string; rules: string[] }): string => `${x.effect} [${x.rules.join(', ')}]`;
+  for (const c of records) print(io.stdout, `  ${c.exchange_id}  ${side(c.before)} → ${side(c.after)}`);
 }
 
 function isRef(s: string): boolean {

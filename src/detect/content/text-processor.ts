@@ -32,6 +32,7 @@ export class TextProcessor implements TextSink {
           direction: this.#direction,
           tokenizer: this.#o.tokenizer,
           json: kind === 'json',
+          tokenizeResponses: this.#o.tokenizeResponses === true,
         });
         out = res.text;
         for (const a of res.applied) this.findings.push({ ...a, path, direction: this.#direction });

@@ -20,6 +20,8 @@ export interface ContentOptions {
   readonly actionFor: ActionResolver;
   /** The conversation's tokenizer: mints placeholders in requests, restores them in answers. */
   readonly tokenizer?: ConversationTokenizer | undefined;
+  /** Response-side `tokenize` mints placeholders for the caller to keep (MCP results) instead of masking. */
+  readonly tokenizeResponses?: boolean | undefined;
   /** Streams: an unbounded match (PEM, JWT) left open past its cap when `actionFor` has no rule. Default 'mask'. */
   readonly unterminated?: 'block' | 'mask' | undefined;
   /** Streams: released characters given to the scanner as left context. Default 32. */

@@ -64,3 +64,20 @@ test('streaming detokenizer restores placeholders split at every position, holdi
   assert.equal(d.push(' then \u27e6EMAIL'), ' then ');
   assert.equal(d.held, 6);
 });
+
+test('response-minted placeholders: own prefix, restored only when asked for that direction, origin survives the vault', async () => {
+  const vault = new MemoryTokenVault();
+  const t = await ConversationTokenizer.load(vault, 'c', { responsePrefix: 'MCP_' });
+  const req = t.tokenize('EMAIL_ADDRESS', 'a@x.io');
+  const res = t.tokenize('EMAIL_ADDRESS', 'b@x.io', 'response');
+  assert.equal(res, '\u27e6MCP_EMAIL_ADDRESS_1\u27e7');
+  assert.equal(t.tokenize('EMAIL_ADDRESS', 'b@x.io'), res, 'a known value keeps its placeholder whatever the direction');
+  assert.equal(t.detokenize(`${req} ${res}`), `a@x.io ${res}`, 'an answer restores only what its request hid');
+  assert.equal(t.detokenize(`${req} ${res}`, false, 'response'), `${req} b@x.io`);
+  assert.equal(t.typeOf(res, 'response'), 'EMAIL_ADDRESS');
+  assert.equal(t.typeOf(res, 'request'), undefined);
+  await t.save(vault, 'c');
+  const again = await ConversationTokenizer.load(vault, 'c', { responsePrefix: 'MCP_' });
+  assert.equal(again.detokenize(res, false, 'response'), 'b@x.io');
+  assert.equal(again.detokenize(res), res);
+});

@@ -9,7 +9,14 @@ export interface TokenEntry {
   readonly placeholder: string;
   readonly value: string;
   readonly type: string;
+  /**
+   * Which direction minted it. Absent: `request` (a value hidden from the upstream, restored in its answer);
+   * `response`: a value hidden from the caller in an answer, restored when the caller sends it back (MCP results).
+   */
+  readonly origin?: TokenOrigin;
 }
+
+export type TokenOrigin = 'request' | 'response';
 
 export interface TokenVault {
   /** All mappings of a conversation (empty when unknown or expired). */

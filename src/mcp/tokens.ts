@@ -1,0 +1,108 @@
+import type { Finding } from '../core/findings.ts';
+import { ConversationTokenizer } from '../detect/tokenize/tokenizer.ts';
+import { TokenConflictError, type TokenVault } from '../detect/tokenize/vault.ts';
+
+/** Placeholders minted in MCP answers read `⟦MCP_EMAIL_ADDRESS_1⟧`: apart from any a model conversation mints. */
+const RESPONSE_PREFIX = 'MCP_';
+const MAX_DEPTH = 64;
+const SAVE_ATTEMPTS = 3;
+
+/**
+ * The reversible tokenization of one MCP conversation (docs/mcp.md#tokenization): the caller, the server and the
+ * MCP session. Request-side `tokenize` hides argument values from the server and restores them in the answer;
+ * response-side `tokenize` hides result values from the agent (and so from its model) and restores them when the
+ * agent sends the placeholder back in a later call. Mappings live in the same sealed vault as model traffic.
+ */
+export class McpTokens {
+  readonly #vault: TokenVault;
+  readonly #conversation: string;
+  #tokenizer: ConversationTokenizer;
+
+  private constructor(vault: TokenVault, conversation: string, tokenizer: ConversationTokenizer) {
+    this.#vault = vault;
+    this.#conversation = conversation;
+    this.#tokenizer = tokenizer;
+  }
+
+  static async load(vault: TokenVault, conversation: string): Promise<McpTokens> {
+    return new McpTokens(vault, conversation, await ConversationTokenizer.load(vault, conversation, { responsePrefix: RESPONSE_PREFIX }));
+  }
+
+  get tokenizer(): ConversationTokenizer {
+    return this.#tokenizer;
+  }
+
+  /**
+   * Arguments with the placeholders this conversation minted in earlier answers replaced by their values (at any
+   * depth, keys and JSON inside strings too), and one finding per restored placeholder (type and place, never the
+   * value). A placeholder of another conversation or caller is unknown here and stays text.
+   */
+  restore(args: Record<string, unknown>, root: string): { value: Record<string, unknown>; findings: (Finding & Record<string, unknown>)[] } {
+    const t = this.#tokenizer;
+    const findings: (Finding & Record<string, unknown>)[] = [];
+    const text = (s: string, path: string, json: boolean): string => {
+      const out = t.detokenize(s, json, 'response');
+      if (out !== s) for (const type of restoredTypes(t, s)) findings.push({ type, start: 0, end: 0, score: 1, detector: 'tokenizer', rule: 'tokenize', action: 'restore', path, direction: 'request' });
+      return out;
+    };
+    const walk = (v: unknown, path: string, depth: number): unknown => {
+      if (typeof v === 'string') return text(v, path, jsonLike(v));
+      if (depth > MAX_DEPTH || v === null || typeof v !== 'object') return v;
+      if (Array.isArray(v)) return v.map((x, i) => walk(x, `${path}[${i}]`, depth + 1));
+      const out: Record<string, unknown> = {};
+      for (const [k, x] of Object.entries(v)) out[text(k, `${path}{key}`, false)] = walk(x, `${path}.${k}`, depth + 1);
+      return out;
+    };
+    if (t.size === 0) return { value: args, findings };
+    const value = walk(args, root, 0) as Record<string, unknown>;
+    return { value: findings.length > 0 ? value : args, findings };
+  }
+
+  /** Stores the placeholders minted since the last save (before the call they hide values of goes out). */
+  async save(): Promise<void> {
+    await this.#tokenizer.save(this.#vault, this.#conversation);
+  }
+
+  /**
+   * Stores the placeholders an answer minted, before the answer goes to the agent. Two calls of one session
+   * minting the same placeholder for different values conflict: the conversation is reloaded and `redo` runs again
+   * on it (at most three times).
+   */
+  async saveAnswer<T>(first: T, redo: () => T): Promise<T> {
+    let out = first;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await this.#tokenizer.save(this.#vault, this.#conversation);
+        return out;
+      } catch (err) {
+        if (!(err instanceof TokenConflictError) || attempt >= SAVE_ATTEMPTS) throw err;
+        this.#tokenizer = await ConversationTokenizer.load(this.#vault, this.#conversation, { responsePrefix: RESPONSE_PREFIX });
+        out = redo();
+      }
+    }
+  }
+}
+
+/** A string that is JSON (an object or array) carries restored values JSON-escaped, so it stays valid JSON. */
+function jsonLike(s: string): boolean {
+  const t = s.trimStart();
+  if (!t.startsWith('{') && !t.startsWith('[')) return false;
+  try {
+    JSON.parse(s);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+const PLACEHOLDER = /\u27e6[A-Z][A-Z0-9_]*_[1-9][0-9]{0,8}\u27e7/g;
+
+/** The types of the response placeholders in `s` this conversation knows (for the record). */
+function restoredTypes(t: ConversationTokenizer, s: string): string[] {
+  const out: string[] = [];
+  for (const m of s.matchAll(PLACEHOLDER)) {
+    const type = t.typeOf(m[0], 'response');
+    if (type !== undefined) out.push(type);
+  }
+  return out;
+}
