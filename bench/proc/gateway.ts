@@ -52,7 +52,8 @@ if (process.env.BENCH_POLICY_RULES) {
 // exit — a stall there delays every request in flight (bench/tail.ts).
 const loopDelay = process.env.BENCH_LOOP_DELAY ? monitorEventLoopDelay({ resolution: 1 }) : undefined;
 loopDelay?.enable();
-process.stdout.write(`READY ${gw.url} ${secret}\n`);
+// Third field: the bootstrap admin key, for benchmarks that check the recorded exchanges and the chain afterwards.
+process.stdout.write(`READY ${gw.url} ${secret} ${gw.bootstrapAdminKey}\n`);
 process.on('SIGTERM', () => {
   if (loopDelay) {
     const ms = (ns: number) => (ns / 1e6).toFixed(2);
