@@ -144,7 +144,7 @@ async function recorded(url: string, adminKey: string): Promise<Map<string, numb
 }
 
 const mock = await startChild('bench/proc/mock.ts', { MOCK_CHUNKS: String(CHUNKS), MOCK_CHUNK_DELAY_MS: String(PACE_MS), MOCK_HOLD: '1' }, [], MAX_FILES);
-const gw = await startChild('bench/proc/gateway.ts', { UPSTREAM: mock.fields[0]!, BENCH_LOOP_DELAY: '1', GATEWAY_EXTRA_YAML: process.env.BENCH_STREAMS_GATEWAY_YAML ?? '' }, PROF, MAX_FILES);
+const gw = await startChild('bench/proc/gateway.ts', { UPSTREAM: mock.fields[0]!, BENCH_LOOP_DELAY: '1', BENCH_MEMORY: '1', GATEWAY_EXTRA_YAML: process.env.BENCH_STREAMS_GATEWAY_YAML ?? '' }, PROF, MAX_FILES);
 const pid = gw.proc.pid!;
 try {
   if (N < ASKED) console.log(`(${ASKED} streams need ulimit -n ≥ ${2 * ASKED + 256} in the gateway; this machine's hard limit is ${HARD_FILES}: running ${N})`);
