@@ -28,7 +28,7 @@ const MAX_FILES = Math.min(HARD_FILES, 2 * N + 256);
 const PROF = process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : [];
 
 const mib = (kb: number) => (kb / 1024).toFixed(0);
-const pct = (xs: Float64Array | number[], p: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((p / 100) * xs.length))] ?? 0;
+const pct = (xs: number[], p: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((p / 100) * xs.length))] ?? 0;
 
 /** VmRSS and VmHWM (peak) of a process in KiB, from /proc/<pid>/status. */
 function memory(pid: number): { rss: number; hwm: number } {
@@ -144,7 +144,7 @@ async function recorded(url: string, adminKey: string): Promise<Map<string, numb
 }
 
 const mock = await startChild('bench/proc/mock.ts', { MOCK_CHUNKS: String(CHUNKS), MOCK_CHUNK_DELAY_MS: String(PACE_MS), MOCK_HOLD: '1' }, [], MAX_FILES);
-const gw = await startChild('bench/proc/gateway.ts', { UPSTREAM: mock.fields[0]!, BENCH_LOOP_DELAY: '1', BENCH_MEMORY: '1', GATEWAY_EXTRA_YAML: process.env.BENCH_STREAMS_GATEWAY_YAML ?? '' }, PROF, MAX_FILES);
+const gw = await startChild('bench/proc/gateway.ts', { UPSTREAM: mock.fields[0]!, BENCH_LOOP_DELAY: '1', BENCH_MEMORY: '1' }, PROF, MAX_FILES);
 const pid = gw.proc.pid!;
 try {
   if (N < ASKED) console.log(`(${ASKED} streams need ulimit -n ≥ ${2 * ASKED + 256} in the gateway; this machine's hard limit is ${HARD_FILES}: running ${N})`);

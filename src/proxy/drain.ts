@@ -16,7 +16,7 @@ export class Drain {
   /**
    * Exchanges to cut when the grace runs out. A Set, not listeners on a shared AbortSignal: Node's EventTarget walks
    * its whole listener list on every add, O(exchanges in flight) per request (64 µs an exchange at 10,000 open
-   * streams, measured; ~0.1 µs here).
+   * streams against 0.6 µs for a Set's add and delete, both measured).
    */
   readonly #toCut = new Set<() => void>();
   #cutting = false;
@@ -86,7 +86,7 @@ export class Drain {
     if (await this.#whenIdle(graceMs)) return 0;
     const cut = this.#active;
     this.#cutting = true;
-    for (const cut of [...this.#toCut]) cut();
+    for (const cutOne of [...this.#toCut]) cutOne();
     this.#toCut.clear();
     await this.#whenIdle(cutMs);
     return cut;
