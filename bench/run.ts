@@ -3,7 +3,8 @@
 // proxy CPU per request, p50/p99 latency at a fixed rate and SSE first-byte / complete times, each also as added to
 // the direct call, and the CPU per request split by thread; then runs the in-process micro-benchmarks
 // bench/agent.ts (paced streams, an agent session), bench/policy.ts (decision time), bench/detect.ts (detection),
-// bench/store.ts (recording without HTTP) and bench/mcp.ts (an MCP tool call direct vs through the gateway).
+// bench/store.ts (recording without HTTP), bench/mcp.ts (an MCP tool call direct vs through the gateway) and
+// bench/streams.ts (10,000 streams open at once through one gateway: RSS, drops, records).
 // Targets are measured in interleaved rounds, so a busy machine slows them all alike.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -177,7 +178,7 @@ try {
 } finally {
   for (const t of [mock, bare, gw, gwp]) t.proc.kill();
 }
-for (const extra of MICRO ? ['bench/agent.ts', 'bench/policy.ts', 'bench/detect.ts', 'bench/store.ts', 'bench/mcp.ts'] : []) {
+for (const extra of MICRO ? ['bench/agent.ts', 'bench/policy.ts', 'bench/detect.ts', 'bench/store.ts', 'bench/mcp.ts', 'bench/streams.ts'] : []) {
   if (existsSync(`${ROOT}${extra}`)) {
     console.log(`\n# ${extra}`);
     await new Promise<void>((r) => spawn(process.execPath, [extra], { cwd: ROOT, stdio: 'inherit' }).once('exit', () => r()));

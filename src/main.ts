@@ -201,7 +201,7 @@ async function composeGateway(o: GatewayOptions, onFailedStart: (close: () => Pr
       onUpstreamCredentialRefused: credentialRefusedAlert({ clock, logger, emit: (e) => evidence.events.emit(e) }),
       admit: (p) => alerts.suspensions.admit(p),
       approveAfterGuard: alertApprovalStep({ gate: governance.approvals.gate, approvalFor: (s) => alerts.suspensions.approvalFor(s) }),
-      shutdown: drain.signal,
+      shutdown: drain,
     },
     router,
     metrics,

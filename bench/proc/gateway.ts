@@ -52,11 +52,25 @@ if (process.env.BENCH_POLICY_RULES) {
 // exit — a stall there delays every request in flight (bench/tail.ts).
 const loopDelay = process.env.BENCH_LOOP_DELAY ? monitorEventLoopDelay({ resolution: 1 }) : undefined;
 loopDelay?.enable();
-process.stdout.write(`READY ${gw.url} ${secret}\n`);
+// BENCH_MEMORY=1: where the memory was at the highest RSS sampled (every 500 ms), printed to stderr on exit: the
+// V8 heap, memory outside it (Buffers, ArrayBuffers) and the rest (native: sockets' and parsers' state, code, stacks).
+let peakMemory: NodeJS.MemoryUsage | undefined;
+const memorySampler = process.env.BENCH_MEMORY ? setInterval(() => {
+  const m = process.memoryUsage();
+  if (!peakMemory || m.rss > peakMemory.rss) peakMemory = m;
+}, 500) : undefined;
+memorySampler?.unref();
+// Third field: the bootstrap admin key, for benchmarks that check the recorded exchanges and the chain afterwards.
+process.stdout.write(`READY ${gw.url} ${secret} ${gw.bootstrapAdminKey}\n`);
 process.on('SIGTERM', () => {
   if (loopDelay) {
     const ms = (ns: number) => (ns / 1e6).toFixed(2);
     process.stderr.write(`event-loop delay: p50 ${ms(loopDelay.percentile(50))} ms, p99 ${ms(loopDelay.percentile(99))} ms, p99.9 ${ms(loopDelay.percentile(99.9))} ms, max ${ms(loopDelay.max)} ms\n`);
+  }
+  if (peakMemory) {
+    const mib = (b: number) => (b / 1048576).toFixed(0);
+    const m = peakMemory;
+    process.stderr.write(`memory at the highest RSS sampled: rss ${mib(m.rss)} MiB = V8 heap ${mib(m.heapTotal)} MiB (${mib(m.heapUsed)} used) + external ${mib(m.external)} MiB (array buffers ${mib(m.arrayBuffers)}) + other ${mib(m.rss - m.heapTotal - m.external)} MiB\n`);
   }
   rmSync(dir, { recursive: true, force: true }); // the store with its recorded exchanges
   process.exit(0);

@@ -1,7 +1,6 @@
-import { once } from 'node:events';
-import type { ServerResponse } from 'node:http';
 import { GatewayError } from '../core/errors.ts';
 import type { Route } from '../http/route.ts';
+import { writeWithBackpressure } from '../http/write.ts';
 import { exchangeSummary } from '../audit/exchange-view.ts';
 import type { AuditLog } from '../audit/log.ts';
 import { auditAdminAction } from '../audit/runtime.ts';
@@ -52,7 +51,8 @@ export function exportRoutes(d: ExportRouteDeps): Route[] {
       try {
         for await (const line of exportLines(d.store, filter, format, max)) {
           if (res.destroyed) return;
-          await write(res, line);
+          // A slow reader holds the export, not the gateway's memory.
+          await writeWithBackpressure(res, line);
         }
       } catch (err) {
         // The status line is sent: a store failure mid-export ends the response without its last chunk, so the
@@ -85,11 +85,6 @@ async function* rows(store: Store, f: ExchangeFilter, max: number): AsyncGenerat
     left -= page.length;
     before = page[page.length - 1]!.id;
   }
-}
-
-/** Honours backpressure: a slow reader holds the export, not the gateway's memory. */
-async function write(res: ServerResponse, chunk: string): Promise<void> {
-  if (!res.write(chunk)) await Promise.race([once(res, 'drain'), once(res, 'close')]);
 }
 
 type Cell = string | number | boolean | null | undefined;

@@ -109,7 +109,9 @@ export const configSchema = {
         connect_timeout_ms: { ...timeoutMs, default: 10_000 },
         first_byte_timeout_ms: { ...timeoutMs, default: 120_000 },
         idle_timeout_ms: { ...timeoutMs, default: 120_000, description: 'max silence between two body chunks' },
-        connections: { type: 'integer', minimum: 1, maximum: 10_000, default: 256, description: 'per upstream origin' },
+        // HTTP/1.1 holds one connection per open stream: a smaller pool silently queues streams past it until one
+        // ends (bench/streams.ts: 256 capped 10,000 clients at 256 open streams, the rest waiting for minutes).
+        connections: { type: 'integer', minimum: 1, maximum: 100_000, default: 10_000, description: 'per upstream origin: the most exchanges (open streams) in flight to it; past it requests wait for a free connection' },
       },
     },
     recording: {

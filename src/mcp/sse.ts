@@ -1,4 +1,3 @@
-import type { ServerResponse } from 'node:http';
 import { createParser, type EventSourceMessage } from 'eventsource-parser';
 
 /**
@@ -33,15 +32,3 @@ export function formatSse(e: { id?: string | undefined; event?: string | undefin
   return `${out}\n`;
 }
 
-export async function writeWithBackpressure(res: ServerResponse, text: string): Promise<void> {
-  if (res.write(text)) return;
-  await new Promise<void>((ok) => {
-    const done = (): void => {
-      res.off('drain', done);
-      res.off('close', done);
-      ok();
-    };
-    res.on('drain', done);
-    res.on('close', done);
-  });
-}

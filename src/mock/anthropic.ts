@@ -26,7 +26,7 @@ export async function messages(r: MockReply): Promise<void> {
   const block = tool ? { type: 'tool_use', id: `toolu_mock${r.seq}`, name: tool.name, input: JSON.parse(TOOL_JSON) as Obj } : { type: 'text', text };
   if (r.body.stream !== true) return anthropicJson(r.res, 200, message([block], tool ? 'tool_use' : 'end_turn', outputTokens));
 
-  const w = new SseWriter(r.res, r.delayMs);
+  const w = new SseWriter(r.res, r.delayMs, r.hold);
   const send = (type: string, fields: Obj): Promise<boolean> => w.send({ type, ...fields }, type);
   if (!(await send('message_start', { message: message([], null, 1) }))) return;
   const start = tool ? { ...block, input: {} } : { type: 'text', text: '' };

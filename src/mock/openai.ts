@@ -1,6 +1,6 @@
 import type { ServerResponse } from 'node:http';
 import { echoExtras, lastUserText, wantsTool } from './content.ts';
-import { split, SseWriter, tokens } from './sse.ts';
+import { split, SseWriter, tokens, type StreamHold } from './sse.ts';
 
 /**
  * OpenAI wire format (Chat Completions, Responses, Embeddings, legacy Completions, Models), JSON and SSE, shaped
@@ -12,6 +12,7 @@ export interface MockReply {
   body: Obj;
   chunks: number;
   delayMs: number;
+  hold?: StreamHold;
   seq: number;
 }
 
@@ -40,7 +41,7 @@ export async function chat(r: MockReply): Promise<void> {
       choices: [{ index: 0, message, logprobs: null, finish_reason: tool ? 'tool_calls' : 'stop' }], usage, ...echoExtras(r.body),
     });
   }
-  const w = new SseWriter(r.res, r.delayMs);
+  const w = new SseWriter(r.res, r.delayMs, r.hold);
   const chunk = (delta: Obj, finish: string | null): Obj => ({
     id, object: 'chat.completion.chunk', created: now(), model, system_fingerprint: 'fp_mock',
     choices: [{ index: 0, delta, logprobs: null, finish_reason: finish }], ...echoExtras(r.body),
@@ -67,7 +68,7 @@ export async function completions(r: MockReply): Promise<void> {
   usage.total_tokens = usage.prompt_tokens + usage.completion_tokens;
   const base = { id, object: 'text_completion', created: now(), model };
   if (r.body.stream !== true) return json(r.res, 200, { ...base, choices: [{ text, index: 0, logprobs: null, finish_reason: 'stop' }], usage, ...echoExtras(r.body) });
-  const w = new SseWriter(r.res, r.delayMs);
+  const w = new SseWriter(r.res, r.delayMs, r.hold);
   const pieces = split(text, r.chunks);
   for (let i = 0; i < pieces.length; i++) {
     if (!(await w.send({ ...base, choices: [{ text: pieces[i], index: 0, logprobs: null, finish_reason: i === pieces.length - 1 ? 'stop' : null }] }))) return;

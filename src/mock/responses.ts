@@ -28,7 +28,7 @@ export async function responses(r: MockReply): Promise<void> {
     : { type: 'message', id: msgId, status: 'completed', role: 'assistant', content: [{ type: 'output_text', text, annotations: [], logprobs: [] }] };
   if (r.body.stream !== true) return json(r.res, 200, responseObject(r, 'completed', [doneItem], usage));
 
-  const w = new SseWriter(r.res, r.delayMs);
+  const w = new SseWriter(r.res, r.delayMs, r.hold);
   let seq = 0;
   const send = (type: string, fields: Obj): Promise<boolean> => w.send({ type, sequence_number: seq++, ...fields }, type);
   if (!(await send('response.created', { response: responseObject(r, 'in_progress', [], null) }))) return;

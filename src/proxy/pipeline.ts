@@ -21,6 +21,7 @@ import { forwardExchange } from './forward.ts';
 import type { RouteTable } from './routes.ts';
 import { sendError } from './respond.ts';
 import { listModels } from './models.ts';
+import type { Drain } from './drain.ts';
 import { holdControl } from './hold.ts';
 import { checkIdentifierFields, checkIdentifierHeaders } from './identifiers.ts';
 
@@ -35,8 +36,8 @@ export interface PipelineDeps {
   /** Current guard (policy + content). Read once per exchange: in-flight exchanges keep the one they started with. */
   guard(): ExchangeGuard;
   limits: { maxBodyBytes: number; bodyTimeoutMs: number; trustProxy: boolean };
-  /** Fires when the shutdown grace ran out: exchanges still running are cut (src/proxy/drain.ts). */
-  shutdown?: AbortSignal;
+  /** Cuts the exchanges still running when the shutdown grace ran out (src/proxy/drain.ts). */
+  shutdown?: Pick<Drain, 'onCut'>;
   /** A provider answered 401/403: the gateway's provider credential was refused (alert the operator). */
   onUpstreamCredentialRefused?(e: UpstreamCredentialRefused): void;
   /** Refuses a caller right after authentication (an identity suspended by an alert rule, src/alerts/suspensions.ts); recorded like any refusal. */
