@@ -22,13 +22,13 @@ function isWs(c: number): boolean {
   return c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09;
 }
 
-function skipWs(b: Uint8Array, i: number): number {
+export function skipWs(b: Uint8Array, i: number): number {
   while (i < b.length && isWs(b[i]!)) i++;
   return i;
 }
 
 /** `i` at an opening quote → the index after the closing quote; -1 if unterminated. */
-function skipString(b: Buffer, i: number): number {
+export function skipString(b: Buffer, i: number): number {
   let j = i + 1;
   for (;;) {
     const q = b.indexOf(QUOTE, j);
@@ -42,7 +42,7 @@ function skipString(b: Buffer, i: number): number {
 }
 
 /** `i` at the first byte of a value → the index after it; -1 if malformed. */
-function skipValue(b: Buffer, i: number): number {
+export function skipValue(b: Buffer, i: number): number {
   const c = b[i];
   if (c === QUOTE) return skipString(b, i);
   if (c !== 0x7b && c !== 0x5b) {
