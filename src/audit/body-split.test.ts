@@ -72,6 +72,14 @@ describe('MessageBatch skeleton with the previous turn', () => {
         const skeleton = hinted.skeleton(body, true);
         const fresh = new MessageBatch(keyring, scope, undefined).skeleton(body, true);
         assert.ok(skeleton.equals(fresh), `seed ${seed}: same skeleton bytes`);
+        // The upstream body, edited at the end (usage probe) or the front (reroute), is compared with the client's.
+        const text = body.toString();
+        for (const upstream of [text.replace(/}$/, ',"stream_options":{"include_usage":true}}'), text.replace('"model":"m"', '"model":"upstream-m"')]) {
+          const before = hinted.added.size;
+          const up = hinted.skeleton(Buffer.from(upstream));
+          assert.ok(up.equals(new MessageBatch(keyring, scope, undefined).skeleton(Buffer.from(upstream))), `seed ${seed}: same upstream skeleton`);
+          assert.equal(hinted.added.size, before, 'nothing new to store for an edit outside the messages');
+        }
         for (const [ref, sealed] of hinted.added) stored.set(ref, sealed);
         const back = await assembleBody(keyring, skeleton, async (_s, refs) => refs.map((ref) => ({ ref, sealed: stored.get(ref)! })));
         assert.ok(back.equals(body), `seed ${seed}: exact bytes back`);

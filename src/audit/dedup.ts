@@ -144,7 +144,8 @@ export class MessageBatch {
 
   /** The skeleton plaintext of `body`; the body itself (plainBody) when nothing in it is worth a reference. */
   skeleton(body: Buffer, client = false): Buffer {
-    const previous = client ? this.#previous : undefined;
+    // The upstream body (a probe or a reroute edited it) is compared with this turn's client body.
+    const previous = client ? this.#previous : this.split;
     // What an agent's turn shares with the last one is a prefix: neither scanned nor compared again.
     const shared = previous ? sharedPrefix(body, previous.body) : 0;
     const ranges = splitRanges(body, previous && { ranges: previous.ranges, shared });
@@ -160,6 +161,7 @@ export class MessageBatch {
   }
 
   #ref(body: Buffer, s: number, e: number, same: string | undefined): string {
+    if (same !== undefined && this.added.has(same)) return same;
     if (same !== undefined && this.#known?.has(same)) {
       this.reused.add(same);
       return same;
