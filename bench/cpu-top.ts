@@ -11,26 +11,32 @@ interface Profile { nodes: ProfileNode[]; samples: number[]; timeDeltas: number[
 /**
  * A sample counts for the first component (in this order) with a frame on its stack: the order puts the specific
  * parts (the store worker's messaging, sealing, the chain) before the general ones that call them (the recorder,
- * the pipeline). A frame matches when `url/functionName` contains one of the strings.
+ * the pipeline). A frame matches when `url/functionName` contains one of the strings; a string starting with `^`
+ * matches the sampled (innermost) frame only — e.g. the native COMMIT that the worker's `apply` runs itself.
  */
 const COMPONENTS: [string, string[]][] = [
   ['GC', ['(garbage collector)']],
-  ['store worker messaging (postMessage, structured clone)', ['node:internal/worker/postMessage', 'sqlite/index.ts/', 'internal/worker/io']],
+  ['store worker messaging (postMessage, structured clone)', ['node:internal/worker/postMessage', 'sqlite/index.ts/', 'internal/worker/io', '^/postMessage']],
+  ['SQLite transaction: BEGIN/COMMIT (WAL writes)', ['^sqlite/worker.ts/apply']],
   ['sealing (AES-GCM)', ['crypto/keyring.ts', 'audit/recording.ts/seal']],
-  ['audit chain (payload, canonical JSON, digests)', ['audit/log.ts', 'audit/chain.ts', 'audit/observer.ts', 'core/canonical-json.ts']],
+  ['audit chain (payload, canonical JSON, digests, insert)', ['audit/log.ts', 'audit/chain.ts', 'audit/observer.ts', 'core/canonical-json.ts', 'sqlite/audit.ts/append', 'sqlite/audit.ts/exchangePayload', 'audit.append']],
+  ['sessions (assignment)', ['assignSession', 'sessions.assign']],
   ['recording: message dedup (spans, digests)', ['audit/dedup.ts', 'audit/body-split.ts']],
   ['recording: other (records, rows, hygiene)', ['audit/', 'sqlite/rows.ts']],
+  ['exchange rows (insert, update)', ['sqlite/core.ts']],
+  ['analytics roll-up (folds every exchange later)', ['src/analytics/', 'sqlite/analytics.ts']],
+  ['alerts (evaluates every exchange later)', ['src/alerts/', 'sqlite/alerts.ts']],
+  ['replica lease, orphan sweep', ['sqlite/replicas.ts', 'src/fleet/']],
   ['policy', ['src/policy/', 'proxy/guard.ts']],
   ['detection', ['src/detect/']],
   ['budgets', ['src/budgets/', 'governance/']],
   ['auth', ['src/identity/']],
-  ['analytics roll-up', ['src/analytics/']],
   ['SSE relay', ['proxy/stream.ts', 'proxy/sse.ts']],
   ['upstream client (undici)', ['undici/', 'proxy/upstream.ts']],
-  ['body read + JSON parse', ['http/body.ts', 'proxy/body.ts', 'core/json-exact.ts', 'parseUpstreamJson', 'identifiers.ts']],
+  ['body read + JSON parse', ['http/body.ts', 'proxy/body.ts', 'proxy/json-pieces.ts', 'core/json-exact.ts', 'parseUpstreamJson', 'identifiers.ts']],
   ['HTTP server: response write (writev)', ['node:_http_outgoing', 'writev']],
   ['HTTP server: parse, sockets', ['node:_http_server', 'node:_http_common', 'node:net', 'node:internal/stream_base_commons']],
-  ['SQLite (store worker)', ['node:sqlite', 'sqlite/']],
+  ['SQLite (other store calls)', ['node:sqlite', 'sqlite/']],
   ['pipeline and the rest of src/', ['/src/']],
 ];
 
@@ -72,7 +78,8 @@ for (const [id, t] of time) {
     if (!seen.has(k)) inclusive.set(k, (inclusive.get(k) ?? 0) + t);
     seen.add(k);
   }
-  const c = COMPONENTS.find(([, pats]) => stack.some((f) => pats.some((s) => f.includes(s))))?.[0] ?? 'other (Node internals, timers, microtasks)';
+  const matches = (s: string): boolean => (s.startsWith('^') ? stack[0]!.includes(s.slice(1)) : stack.some((f) => f.includes(s)));
+  const c = COMPONENTS.find(([, pats]) => pats.some(matches))?.[0] ?? 'other (Node internals, timers, microtasks)';
   components.set(c, (components.get(c) ?? 0) + t);
 }
 const top = (m: Map<string, number>, n = Number(count ?? 25)) => [...m].sort((a, b) => b[1] - a[1]).slice(0, n);
