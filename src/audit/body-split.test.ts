@@ -1,19 +1,13 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { describe, it } from 'node:test';
+import { seeded } from '../../test/detect/seeded.ts';
 import { Keyring } from '../crypto/keyring.ts';
 import { sharedPrefix, splitRanges } from './body-split.ts';
 import { assembleBody, KnownMessages, MessageBatch, messageScope } from './dedup.ts';
 
-/** A deterministic generator (mulberry32), so a failure names a seed that reproduces it. */
-function rng(seed: number): () => number {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** A deterministic generator, so a failure names a seed that reproduces it. */
+const rng = (seed: number): (() => number) => seeded(seed).next;
 
 /**
  * The turns of one conversation as an agent sends them: mostly the last body plus new messages, sometimes with an

@@ -1,19 +1,13 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { seeded } from '../../test/detect/seeded.ts';
 import { GatewayError } from '../core/errors.ts';
 import { parseJsonExact } from '../core/json-exact.ts';
 import { parseJsonObject } from './body.ts';
 import { parseJsonPieces, PIECE_BYTES } from './json-pieces.ts';
 
-/** A deterministic generator (mulberry32), so a failure names a seed that reproduces it. */
-function rng(seed: number): () => number {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** A deterministic generator, so a failure names a seed that reproduces it. */
+const rng = (seed: number): (() => number) => seeded(seed).next;
 
 const ATOMS = ['0', '-0', '1e400', '12345678901234567890', '3.14', '-2.5E-3', 'true', 'false', 'null', '"a\\"b\\\\"', '"Zürich — 東京 😀"', '"\\u0041\\n"', '""'];
 
