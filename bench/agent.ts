@@ -4,8 +4,17 @@
 //  2. An agent session: one conversation of BENCH_AGENT_TURNS turns (default 60) whose context grows by ~3.5 KB a
 //     turn to past 200 KB, each turn resending the whole context as agents do. Per turn: the gateway's CPU and the
 //     bytes it wrote (/proc/<pid>/io wchar: the store's database, WAL and checkpoints), against what the turn added.
+//  3. In process (BENCH_AGENT_STEPS=0 skips): CPU of the per-turn steps that read the whole context — parsing the
+//     body, recording it (split, skeleton, seal), and for a streamed OpenAI chat the usage probe plus the upstream
+//     body's record — at the session's first and last body, each turn after the one before.
+import { randomBytes } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import { Pool } from 'undici';
+import { KnownMessages, MessageBatch, messageScope } from '../src/audit/dedup.ts';
+import { sealBody } from '../src/audit/recording.ts';
+import { Keyring } from '../src/crypto/keyring.ts';
+import { parseJsonObject } from '../src/proxy/body.ts';
+import { withUsageRequestedBytes } from '../src/proxy/usage-probe.ts';
 import { startChild } from './proc/start.ts';
 
 const TURNS = Number(process.env.BENCH_AGENT_TURNS ?? 60);
@@ -61,10 +70,12 @@ async function paced(targets: Target[]): Promise<void> {
   for (const [n, row] of res) if (n !== 'direct') console.log(`  ${n}: added end of stream p50 ${(row[1]! - d[1]!).toFixed(2)} ms (goal ≤ +1 ms), 10 at once p50 ${(row[3]! - d[3]!).toFixed(2)} ms`);
 }
 
+const filler = (turn: number, role: string) => `${role} turn ${turn}: ` + 'The function parses the manifest, resolves each dependency and writes the lock file; the test fails because the resolver returns a stale version. '.repeat(12);
+const systemMessage = { role: 'system', content: 'You are a coding agent. ' + 'Follow the repository conventions. '.repeat(40) };
+
 async function agentSession(t: Target): Promise<void> {
   const pool = new Pool(t.url, { connections: 1 });
-  const filler = (turn: number, role: string) => `${role} turn ${turn}: ` + 'The function parses the manifest, resolves each dependency and writes the lock file; the test fails because the resolver returns a stale version. '.repeat(12);
-  const messages: { role: string; content: string }[] = [{ role: 'system', content: 'You are a coding agent. ' + 'Follow the repository conventions. '.repeat(40) }];
+  const messages: { role: string; content: string }[] = [systemMessage];
   const rows: { context: number; added: number; cpuUs: number; bytes: number }[] = [];
   let previous = 0;
   for (let turn = 1; turn <= TURNS; turn++) {
@@ -99,6 +110,45 @@ async function agentSession(t: Target): Promise<void> {
   console.log(`  gateway CPU per turn (median): first 10 turns ${median(ys.slice(0, 10)).toFixed(0)} µs, last 10 ${median(ys.slice(-10)).toFixed(0)} µs; slope ${slope.toFixed(1)} µs per KB of context (goal: grows with the new content only, ≈ 0 per KB of context)`);
 }
 
+/** The session's request body at `turns` turns (stream: true, as a streaming agent sends it). */
+function sessionBody(turns: number): Buffer {
+  const messages: { role: string; content: string }[] = [systemMessage];
+  for (let t = 1; t <= turns; t++) {
+    messages.push({ role: 'user', content: filler(t, 'user') });
+    if (t < turns) messages.push({ role: 'assistant', content: filler(t, 'assistant') });
+  }
+  return Buffer.from(JSON.stringify({ model: 'gpt-4o-mini', stream: true, messages }));
+}
+
+function turnSteps(): void {
+  const keyring = new Keyring(randomBytes(32));
+  const cpuUs = (f: () => void, n: number): number => {
+    for (let i = 0; i < 30; i++) f();
+    const c0 = process.cpuUsage();
+    for (let i = 0; i < n; i++) f();
+    const c = process.cpuUsage(c0);
+    return (c.user + c.system) / n;
+  };
+  console.log('\n## per-turn steps that read the whole context, in process (µs of CPU per call)\n\n| body | parse | record (split, skeleton, seal) | streamed: usage probe + client and upstream records |\n|---|---|---|---|');
+  for (const turns of [2, TURNS]) {
+    const raw = sessionBody(turns);
+    const scope = messageScope(keyring, 'user:bench', 'bench-agent');
+    const known = new KnownMessages();
+    const first = new MessageBatch(keyring, scope, undefined);
+    first.skeleton(sessionBody(turns - 1), true);
+    known.add(scope.id, first.added.keys(), 0, first.split);
+    const body = parseJsonObject(raw, 'application/json');
+    const record = (upstream: boolean): void => {
+      const batch = new MessageBatch(keyring, scope, known.get(scope.id, 0));
+      sealBody(keyring, 'ex_bench', 'client_request', batch.skeleton(raw, true));
+      if (upstream) sealBody(keyring, 'ex_bench', 'upstream_request', batch.skeleton(withUsageRequestedBytes(raw, body)!));
+      batch.forStore();
+    };
+    const row = [cpuUs(() => parseJsonObject(raw, 'application/json'), 200), cpuUs(() => record(false), 200), cpuUs(() => record(true), 200)];
+    console.log(`| ${(raw.length / 1024).toFixed(1)} KB | ${row.map((x) => x.toFixed(0)).join(' | ')} |`);
+  }
+}
+
 const mock = await startChild('bench/proc/mock.ts', { MOCK_CHUNKS: '20', MOCK_CHUNK_DELAY_MS: '10' });
 const upstream = mock.fields[0]!;
 const bare = await startChild('bench/proc/bare-proxy.ts', { UPSTREAM: upstream });
@@ -114,3 +164,4 @@ try {
 } finally {
   for (const p of [mock, bare, gw]) p.proc.kill();
 }
+if (process.env.BENCH_AGENT_STEPS !== '0') turnSteps();

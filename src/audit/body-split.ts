@@ -22,13 +22,13 @@ function isWs(c: number): boolean {
   return c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09;
 }
 
-function skipWs(b: Uint8Array, i: number): number {
+export function skipWs(b: Uint8Array, i: number): number {
   while (i < b.length && isWs(b[i]!)) i++;
   return i;
 }
 
 /** `i` at an opening quote → the index after the closing quote; -1 if unterminated. */
-function skipString(b: Buffer, i: number): number {
+export function skipString(b: Buffer, i: number): number {
   let j = i + 1;
   for (;;) {
     const q = b.indexOf(QUOTE, j);
@@ -42,7 +42,7 @@ function skipString(b: Buffer, i: number): number {
 }
 
 /** `i` at the first byte of a value → the index after it; -1 if malformed. */
-function skipValue(b: Buffer, i: number): number {
+export function skipValue(b: Buffer, i: number): number {
   const c = b[i];
   if (c === QUOTE) return skipString(b, i);
   if (c !== 0x7b && c !== 0x5b) {
@@ -72,27 +72,60 @@ function skipValue(b: Buffer, i: number): number {
   return -1;
 }
 
-/** [start, end) byte ranges of an array's elements; `i` at its '['. */
-function elementRanges(b: Buffer, i: number, end: number, out: [number, number][]): boolean {
+/**
+ * The previous turn's scan of a conversation and how many leading bytes the new body shares with it. Within the
+ * shared bytes the scan would take the same steps (every step reads only bytes before the end of what it skips), so
+ * an element or value the previous scan delimited there is taken as is: the scan walks only what is new.
+ */
+export interface SplitHint {
+  ranges: readonly (readonly [number, number])[];
+  shared: number;
+}
+
+/** The hint's ranges in order, consumed as the scan advances. */
+class KnownRanges {
+  #k = 0;
+  readonly #hint: SplitHint | undefined;
+
+  constructor(hint: SplitHint | undefined) {
+    this.#hint = hint;
+  }
+
+  /** The end of the value at `i` if the previous scan delimited it inside the shared bytes, else -1. */
+  endAt(i: number): number {
+    const h = this.#hint;
+    if (!h) return -1;
+    while (this.#k < h.ranges.length && h.ranges[this.#k]![0] < i) this.#k++;
+    const r = h.ranges[this.#k];
+    // Strictly before `shared`: the end of a number or literal is seen at the delimiter after it.
+    return r && r[0] === i && r[1] < h.shared ? r[1] : -1;
+  }
+}
+
+/** Records the ranges of an array's elements; `i` at its '['. Returns the index after its ']', -1 if malformed. */
+function elementRanges(b: Buffer, i: number, out: [number, number][], known: KnownRanges): number {
   i = skipWs(b, i + 1);
-  if (b[i] === 0x5d) return true;
-  while (i < end) {
-    const e = skipValue(b, i);
-    if (e < 0) return false;
+  if (b[i] === 0x5d) return i + 1;
+  while (i < b.length) {
+    const k = known.endAt(i);
+    const e = k >= 0 ? k : skipValue(b, i);
+    if (e < 0) return -1;
     if (e - i >= MIN_RANGE_BYTES) out.push([i, e]);
     i = skipWs(b, e);
-    if (b[i] === 0x5d) return true;
-    if (b[i] !== 0x2c) return false;
+    if (b[i] === 0x5d) return i + 1;
+    if (b[i] !== 0x2c) return -1;
     i = skipWs(b, i + 1);
   }
-  return false;
+  return -1;
 }
 
 /**
  * The ranges to store by reference, in ascending order, or undefined when the body is not a JSON object this scan
- * understands. Keys are compared as written (a key spelled with escapes is simply not split).
+ * understands. Keys are compared as written (a key spelled with escapes is simply not split). `hint`: the previous
+ * turn's scan (same result, less work).
  */
-export function splitRanges(b: Buffer): [number, number][] | undefined {
+export function splitRanges(b: Buffer, hint?: SplitHint): [number, number][] | undefined {
+  const known = new KnownRanges(hint);
   let i = skipWs(b, 0);
   if (b[i] !== 0x7b) return undefined;
   const out: [number, number][] = [];
@@ -106,17 +139,29 @@ export function splitRanges(b: Buffer): [number, number][] | undefined {
     i = skipWs(b, keyEnd);
     if (b[i] !== 0x3a) return undefined;
     i = skipWs(b, i + 1);
-    const valueEnd = skipValue(b, i);
-    if (valueEnd < 0) return undefined;
+    let valueEnd: number;
     if (ARRAY_KEYS.has(key) && b[i] === 0x5b) {
-      if (!elementRanges(b, i, valueEnd, out)) return undefined;
-    } else if (VALUE_KEYS.has(key) && valueEnd - i >= MIN_RANGE_BYTES) {
-      out.push([i, valueEnd]);
+      valueEnd = elementRanges(b, i, out, known);
+    } else {
+      const k = known.endAt(i);
+      valueEnd = k >= 0 ? k : skipValue(b, i);
+      if (VALUE_KEYS.has(key) && valueEnd - i >= MIN_RANGE_BYTES) out.push([i, valueEnd]);
     }
+    if (valueEnd < 0) return undefined;
     i = skipWs(b, valueEnd);
     if (b[i] === 0x7d) return skipWs(b, i + 1) === b.length ? out : undefined;
     if (b[i] !== 0x2c) return undefined;
     i = skipWs(b, i + 1);
   }
   return undefined;
+}
+
+/** How many leading bytes `a` and `b` share: whole blocks compared natively, then the bytes of the first that differs. */
+export function sharedPrefix(a: Buffer, b: Buffer): number {
+  const n = Math.min(a.length, b.length);
+  const BLOCK = 4096;
+  let i = 0;
+  while (i + BLOCK <= n && a.compare(b, i, i + BLOCK, i, i + BLOCK) === 0) i += BLOCK;
+  while (i < n && a[i] === b[i]) i++;
+  return i;
 }

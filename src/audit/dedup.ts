@@ -1,7 +1,7 @@
 import { createHmac } from 'node:crypto';
 import type { Keyring } from '../crypto/keyring.ts';
 import type { StartMessages, StoredMessage } from '../store/ports.ts';
-import { splitRanges } from './body-split.ts';
+import { sharedPrefix, splitRanges } from './body-split.ts';
 
 /**
  * Content-addressed request bodies (docs/audit.md#deduplicated-request-bodies). Within one conversation — scope =
@@ -43,12 +43,14 @@ export function messageAad(scope: string, ref: string): string {
   return `msg/${scope}/${ref}`;
 }
 
-function varint(n: number, out: number[]): void {
+/** Writes `n` as a varint at `at` (7 bits a byte, low first); returns the index after it. */
+function writeVarint(out: Buffer, at: number, n: number): number {
   while (n >= 0x80) {
-    out.push((n & 0x7f) | 0x80);
+    out[at++] = (n & 0x7f) | 0x80;
     n = Math.floor(n / 128);
   }
-  out.push(n);
+  out[at++] = n;
+  return at;
 }
 
 /**
@@ -142,10 +144,14 @@ export class MessageBatch {
 
   /** The skeleton plaintext of `body`; the body itself (plainBody) when nothing in it is worth a reference. */
   skeleton(body: Buffer, client = false): Buffer {
-    const ranges = splitRanges(body);
+    // The upstream body (a probe or a reroute edited it) is compared with this turn's client body.
+    const previous = client ? this.#previous : this.split;
+    // What an agent's turn shares with the last one is a prefix: neither scanned nor compared again.
+    const shared = previous ? sharedPrefix(body, previous.body) : 0;
+    const ranges = splitRanges(body, previous && { ranges: previous.ranges, shared });
     if (!ranges || ranges.length === 0) return plainBody(body);
     const refs: string[] = [];
-    const out = this.#encode(body, ranges, client ? this.#previous : undefined, refs);
+    const out = this.#encode(body, ranges, previous && { ...previous, shared }, refs);
     if (client) this.split = { body, ranges, refs };
     return out;
   }
@@ -154,11 +160,13 @@ export class MessageBatch {
     return this.added.size === 0 && this.reused.size === 0;
   }
 
-  #ref(bytes: Buffer, same: string | undefined): string {
+  #ref(body: Buffer, s: number, e: number, same: string | undefined): string {
+    if (same !== undefined && this.added.has(same)) return same;
     if (same !== undefined && this.#known?.has(same)) {
       this.reused.add(same);
       return same;
     }
+    const bytes = body.subarray(s, e);
     const mac = createHmac('sha256', this.scope.key).update(bytes).digest();
     const ref = mac.toString('hex', 0, REF_BYTES);
     if (this.#known?.has(ref) || this.added.has(ref)) {
@@ -169,34 +177,50 @@ export class MessageBatch {
     return ref;
   }
 
-  #encode(body: Buffer, ranges: [number, number][], previous: PreviousBody | undefined, refs: string[]): Buffer {
-    const head: number[] = [];
-    varint(ranges.length, head);
-    const rest: Buffer[] = [];
-    let restLen = 0;
+  #encode(body: Buffer, ranges: [number, number][], previous: (PreviousBody & { shared: number }) | undefined, refs: string[]): Buffer {
+    let restLen = body.length;
+    for (const [s, e] of ranges) restLen -= e - s;
+    // One allocation (varints take at most 5 bytes here), filled in place; the ranges' bytes are not copied.
+    const out = Buffer.allocUnsafe(MAGIC.length + SCOPE_BYTES + 5 + ranges.length * (5 + REF_BYTES) + restLen);
+    let at = MAGIC.copy(out, 0);
+    at += out.write(this.scope.id, at, 'hex');
+    at = writeVarint(out, at, ranges.length);
+    let rest = 0;
     let prevAt = 0;
     let pos = 0;
     for (const [i, [s, e]] of ranges.entries()) {
-      rest.push(body.subarray(pos, s));
-      restLen += s - pos;
-      varint(restLen - prevAt, head);
-      prevAt = restLen;
-      // The same bytes at the same place as last turn: that turn's ref, without hashing again.
-      const p = previous?.ranges[i];
-      const same = p && p[1] - p[0] === e - s && previous.body.subarray(p[0], p[1]).equals(body.subarray(s, e)) ? previous.refs[i] : undefined;
-      const ref = this.#ref(body.subarray(s, e), same);
+      rest += s - pos;
+      at = writeVarint(out, at, rest - prevAt);
+      prevAt = rest;
+      const ref = this.#ref(body, s, e, previous && sameAsBefore(body, s, e, previous, i));
       refs.push(ref);
-      head.push(...Buffer.from(ref, 'hex'));
+      at += out.write(ref, at, 'hex');
       pos = e;
     }
-    rest.push(body.subarray(pos));
-    return Buffer.concat([MAGIC, Buffer.from(this.scope.id, 'hex'), Buffer.from(head), ...rest]);
+    pos = 0;
+    for (const [s, e] of ranges) {
+      at += body.copy(out, at, pos, s);
+      pos = e;
+    }
+    at += body.copy(out, at, pos);
+    return out.subarray(0, at);
   }
 
   /** What the store writes with the exchange (ports.ts StartMessages). */
   forStore(): StartMessages {
     return { scope: this.scope.id, reused: this.reused.size, added: [...this.added].map(([ref, sealed]) => ({ ref, sealed })) };
   }
+}
+
+/**
+ * The previous turn's ref for range `i` when it holds the same bytes at the same place: inside the prefix both
+ * bodies share, without comparing; elsewhere compared in place (memcmp). Then no keyed hash is needed.
+ */
+function sameAsBefore(body: Buffer, s: number, e: number, previous: PreviousBody & { shared: number }, i: number): string | undefined {
+  const p = previous.ranges[i];
+  if (!p || p[1] - p[0] !== e - s) return undefined;
+  if (p[0] === s && e <= previous.shared) return previous.refs[i];
+  return body.compare(previous.body, p[0], p[1], s, e) === 0 ? previous.refs[i] : undefined;
 }
 
 /**

@@ -14,7 +14,7 @@ import { emptyUsage, type Protocol } from './protocols/types.ts';
 import { SHUTDOWN } from './drain.ts';
 import { sendError } from './respond.ts';
 import { pipeStream } from './stream.ts';
-import { needsUsageProbe, withUsageRequested } from './usage-probe.ts';
+import { needsUsageProbe, withUsageRequested, withUsageRequestedBytes } from './usage-probe.ts';
 import { callUpstream, mapUpstreamError } from './upstream.ts';
 
 export interface ForwardArgs {
@@ -51,13 +51,15 @@ export async function forwardExchange(a: ForwardArgs): Promise<number> {
   const { deps, ctx, res } = a;
   let upstreamObj = ctx.upstreamBody ?? (ctx.route.upstreamModel !== ctx.model ? { ...ctx.body, model: ctx.route.upstreamModel } : undefined);
   const hideUsageChunk = needsUsageProbe(ctx, deps.providers.get(ctx.route.provider)?.type);
-  if (hideUsageChunk) upstreamObj = withUsageRequested(upstreamObj ?? ctx.body);
-  const upstreamBody = upstreamObj ? Buffer.from(JSON.stringify(upstreamObj)) : a.raw;
+  // The usage probe alone edits the client's bytes; any other change serializes the body it changed.
+  const probed = hideUsageChunk && !upstreamObj ? withUsageRequestedBytes(a.raw, ctx.body) : undefined;
+  if (hideUsageChunk && !probed) upstreamObj = withUsageRequested(upstreamObj ?? ctx.body);
+  const upstreamBody = probed ?? (upstreamObj ? Buffer.from(JSON.stringify(upstreamObj)) : a.raw);
   let recording: ExchangeRecording;
   try {
     recording = await deps.recorder.begin(
       startRecordOf({ id: ctx.id, endpoint: ctx.endpoint, principal: ctx.principal, req: a.req, ip: ctx.clientIp, ctx, deps }),
-      { client: a.raw, upstream: upstreamObj ? upstreamBody : undefined },
+      { client: a.raw, upstream: upstreamBody !== a.raw ? upstreamBody : undefined },
     );
   } catch (err) {
     deps.logger.error({ event: 'record_start_failed', exchange_id: ctx.id, error_name: errorName(err) });

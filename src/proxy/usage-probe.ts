@@ -21,6 +21,27 @@ export function withUsageRequested(body: Readonly<Record<string, unknown>>): Rec
   return { ...body, stream_options: { ...(typeof so === 'object' && so !== null ? so : {}), include_usage: true } };
 }
 
+/**
+ * The client's bytes with `"stream_options":{"include_usage":true}` appended as the last member — the document
+ * withUsageRequested gives, without serializing the body again (an agent's body is its whole conversation, and a
+ * string over 128 KiB costs V8 a large-object allocation, src/proxy/json-pieces.ts). Only for a body without
+ * `stream_options` (otherwise undefined: merged by withUsageRequested). `raw` is the body `body` was parsed from.
+ */
+export function withUsageRequestedBytes(raw: Buffer, body: Readonly<Record<string, unknown>>): Buffer | undefined {
+  if (Object.hasOwn(body, 'stream_options')) return undefined;
+  let end = raw.length - 1;
+  while (end > 0 && isJsonWs(raw[end]!)) end--;
+  let before = end - 1;
+  while (before > 0 && isJsonWs(raw[before]!)) before--;
+  if (raw[end] !== 0x7d) return undefined;
+  const member = `${raw[before] === 0x7b ? '' : ','}"stream_options":{"include_usage":true}`;
+  return Buffer.concat([raw.subarray(0, end), Buffer.from(member), raw.subarray(end)]);
+}
+
+function isJsonWs(c: number): boolean {
+  return c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09;
+}
+
 /** The chunk that only carries usage: `choices: []` and a `usage` object. */
 export function isUsageOnlyChunk(parsed: unknown): boolean {
   if (typeof parsed !== 'object' || parsed === null) return false;
