@@ -125,20 +125,16 @@ describe('policy engine', () => {
     assert.equal(engine.mayUseModel({ ...p, groups: ['finance'] }, 'gpt-4o-mini'), true);
   });
 
-  it('decides a 100-rule policy in microseconds (regression guard; target < 20 µs on an idle core)', () => {
+  // Its speed is measured by `npm run bench` (policy decision time, docs/benchmark.md), never timed in a test.
+  it('decides a 100-rule policy by the one rule that matches the caller, model and condition', () => {
     const rules = Array.from({ length: 100 }, (_, i) => `  - id: r${i}\n    effect: allow\n    subjects: { groups: [g${i}] }\n    resources: { models: ["m${i}-*"] }\n    when: request.max_tokens < ${1000 + i}`).join('\n');
     const big = loadPolicy(`version: 1\nrules:\n${rules}\n`, { file: 'big.yaml', version: 'v' }).engine;
-    const inp = input({ groups: ['g99'], model: 'm99-x' });
-    assert.equal(big.evaluate(inp).effect, 'allow');
-    for (let i = 0; i < 20_000; i++) big.evaluate(inp);
-    const batches: number[] = [];
-    for (let b = 0; b < 5; b++) {
-      const t0 = process.hrtime.bigint();
-      for (let i = 0; i < 10_000; i++) big.evaluate(inp);
-      batches.push(Number(process.hrtime.bigint() - t0) / 1000 / 10_000);
+    for (const i of [0, 42, 99]) {
+      const d = big.evaluate(input({ groups: [`g${i}`], model: `m${i}-x` }));
+      assert.equal(d.effect, 'allow');
+      assert.deepEqual(d.reasons.map((r) => r.ruleId).filter(Boolean), [`r${i}`]);
     }
-    const median = batches.sort((a, b) => a - b)[2]!;
-    assert.ok(median < 50, `${median.toFixed(2)} µs per decision (median of 5 batches)`);
+    assert.equal(big.evaluate(input({ groups: ['g99'], model: 'm98-x' })).effect, 'deny', 'another group\'s model is not granted');
   });
 });
 
