@@ -1,12 +1,10 @@
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { policyYaml } from './fixture.ts';
-import { eventually, startTestGateway, type TestGateway } from '../helpers/gateway.ts';
-import { startUpstreamMcp, type UpstreamMcp } from './upstream-server.ts';
+import { agentHome, agentPolicy, runAgent, startAgentFixture, type AgentFixture } from './agent-fixture.ts';
+import { eventually, type TestGateway } from '../helpers/gateway.ts';
+import type { UpstreamMcp } from './upstream-server.ts';
 
 /**
  * Claude Code (`claude -p`, the exact-pinned devDependency) with the gateway as both its model endpoint (the mock
@@ -15,39 +13,17 @@ import { startUpstreamMcp, type UpstreamMcp } from './upstream-server.ts';
  * allowed and reaches the MCP server; on `prod` a rule denies calls for Rome: the call is refused and never reaches
  * it. The records show both.
  */
-const BIN = join(import.meta.dirname, '../../node_modules/.bin');
 const TOKEN = 'claude-code-upstream-token-' + 'c'.repeat(16);
-
-const POLICY = `
-version: 1
-defaults: { effect: allow }
-rules: []
-mcp:
-  defaults: { effect: deny }
-  rules:
-    - { id: eng, effect: allow, subjects: { groups: [eng] }, servers: [dev, prod] }
-    - id: no-rome-on-prod
-      effect: deny
-      servers: [prod]
-      tools: [get_weather]
-      when: 'request.argument_text.contains("Rome")'
-`;
+const POLICY = agentPolicy('no-rome-on-prod', 'Rome');
 
 function claude(t: TestGateway, server: string): Promise<{ code: number; out: string }> {
-  const home = mkdtempSync(join(tmpdir(), 'pcl-claude-mcp-'));
+  const home = agentHome('pcl-claude-mcp-');
   const config = join(home, 'mcp.json');
   writeFileSync(config, JSON.stringify({ mcpServers: { [server]: { type: 'http', url: `${t.gw.url}/mcp/${server}`, headers: { Authorization: `Bearer ${t.userKey}` } } } }));
   const args = ['-p', 'what is the weather in Rome?', '--model', 'claude-opus-4-5', '--mcp-config', config, '--strict-mcp-config', '--tools', '',
     '--allowedTools', `mcp__${server}__get_weather`, '--max-turns', '3'];
-  return new Promise((resolve) => {
-    const child = execFile(join(BIN, 'claude'), args, {
-      env: {
-        PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: home, ANTHROPIC_BASE_URL: t.anthropicBase, ANTHROPIC_API_KEY: t.userKey,
-        CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC: '1', DISABLE_AUTOUPDATER: '1',
-      },
-      cwd: home, timeout: 150_000, maxBuffer: 8 << 20,
-    }, (err, stdout, stderr) => resolve({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, out: `${stdout}\n${stderr}` }));
-    child.stdin?.end();
+  return runAgent('claude', args, home, {
+    ANTHROPIC_BASE_URL: t.anthropicBase, ANTHROPIC_API_KEY: t.userKey, CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC: '1', DISABLE_AUTOUPDATER: '1',
   });
 }
 
@@ -56,24 +32,15 @@ describe('Claude Code through the gateway as model endpoint and MCP server', () 
   let dev: UpstreamMcp;
   let prod: UpstreamMcp;
 
+  let fixture: AgentFixture | undefined;
+
   before(async () => {
-    dev = await startUpstreamMcp({ token: TOKEN, weather: true });
-    prod = await startUpstreamMcp({ token: TOKEN, weather: true });
-    process.env.PCL_TEST_CC_TOKEN = TOKEN;
-    t = await startTestGateway({
-      maxBodyBytes: 8 << 20,
-      extraYaml: `${policyYaml(POLICY)}mcp:
-  servers:
-    - { name: dev, url: "${dev.url}", credential: "env:PCL_TEST_CC_TOKEN" }
-    - { name: prod, url: "${prod.url}", credential: "env:PCL_TEST_CC_TOKEN" }
-`,
-    });
+    fixture = await startAgentFixture(POLICY, 'PCL_TEST_CC_TOKEN', TOKEN);
+    ({ t, dev, prod } = fixture);
   });
 
   after(async () => {
-    await t?.close();
-    await dev?.close();
-    await prod?.close();
+    await fixture?.close();
   });
 
   const SLOW = { timeout: 360_000 };

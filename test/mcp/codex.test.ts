@@ -1,12 +1,10 @@
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { policyYaml } from './fixture.ts';
-import { eventually, startTestGateway, type TestGateway } from '../helpers/gateway.ts';
-import { startUpstreamMcp, type UpstreamMcp } from './upstream-server.ts';
+import { agentHome, agentPolicy, runAgent, startAgentFixture, type AgentFixture } from './agent-fixture.ts';
+import { eventually, type TestGateway } from '../helpers/gateway.ts';
+import type { UpstreamMcp } from './upstream-server.ts';
 
 /**
  * Codex CLI (`codex exec`, the exact-pinned devDependency) with the gateway as both its model endpoint (Responses
@@ -16,23 +14,8 @@ import { startUpstreamMcp, type UpstreamMcp } from './upstream-server.ts';
  * as `{name: "get_weather", namespace: "mcp__<server>"}`. On `dev` the call is allowed and reaches the MCP server;
  * on `prod` a rule denies calls for Paris: refused, it never reaches the server. The records show both.
  */
-const BIN = join(import.meta.dirname, '../../node_modules/.bin');
 const TOKEN = 'codex-upstream-token-' + 'x'.repeat(16);
-
-const POLICY = `
-version: 1
-defaults: { effect: allow }
-rules: []
-mcp:
-  defaults: { effect: deny }
-  rules:
-    - { id: eng, effect: allow, subjects: { groups: [eng] }, servers: [dev, prod] }
-    - id: no-paris-on-prod
-      effect: deny
-      servers: [prod]
-      tools: [get_weather]
-      when: 'request.argument_text.contains("Paris")'
-`;
+const POLICY = agentPolicy('no-paris-on-prod', 'Paris');
 
 /**
  * The tested Codex configuration (docs/mcp.md shows the same keys): the gateway as a custom model provider and as a
@@ -57,16 +40,9 @@ default_tools_approval_mode = "approve"
 }
 
 function codex(t: TestGateway, server: string): Promise<{ code: number; out: string }> {
-  const home = mkdtempSync(join(tmpdir(), 'pcl-codex-mcp-'));
+  const home = agentHome('pcl-codex-mcp-');
   writeFileSync(join(home, 'config.toml'), codexConfig(t, server));
-  return new Promise((resolve) => {
-    const child = execFile(join(BIN, 'codex'), ['exec', '--skip-git-repo-check', '-m', 'gpt-4o', 'what is the weather in Paris?'], {
-      // A clean environment: only what the agent needs, never the caller's own provider or agent settings.
-      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: home, CODEX_HOME: home, PORTCULLIS_TOKEN: t.userKey },
-      cwd: home, timeout: 150_000, maxBuffer: 8 << 20,
-    }, (err, stdout, stderr) => resolve({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, out: `${stdout}\n${stderr}` }));
-    child.stdin?.end(); // `codex exec` reads a piped stdin to its end before it starts
-  });
+  return runAgent('codex', ['exec', '--skip-git-repo-check', '-m', 'gpt-4o', 'what is the weather in Paris?'], home, { CODEX_HOME: home, PORTCULLIS_TOKEN: t.userKey });
 }
 
 describe('Codex CLI through the gateway as model endpoint and MCP server', () => {
@@ -74,24 +50,15 @@ describe('Codex CLI through the gateway as model endpoint and MCP server', () =>
   let dev: UpstreamMcp;
   let prod: UpstreamMcp;
 
+  let fixture: AgentFixture | undefined;
+
   before(async () => {
-    dev = await startUpstreamMcp({ token: TOKEN, weather: true });
-    prod = await startUpstreamMcp({ token: TOKEN, weather: true });
-    process.env.PCL_TEST_CODEX_TOKEN = TOKEN;
-    t = await startTestGateway({
-      maxBodyBytes: 8 << 20,
-      extraYaml: `${policyYaml(POLICY)}mcp:
-  servers:
-    - { name: dev, url: "${dev.url}", credential: "env:PCL_TEST_CODEX_TOKEN" }
-    - { name: prod, url: "${prod.url}", credential: "env:PCL_TEST_CODEX_TOKEN" }
-`,
-    });
+    fixture = await startAgentFixture(POLICY, 'PCL_TEST_CODEX_TOKEN', TOKEN);
+    ({ t, dev, prod } = fixture);
   });
 
   after(async () => {
-    await t?.close();
-    await dev?.close();
-    await prod?.close();
+    await fixture?.close();
   });
 
   const SLOW = { timeout: 360_000 };
