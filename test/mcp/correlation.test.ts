@@ -5,6 +5,7 @@ import Anthropic from '@anthropic-ai/sdk';
 import OpenAI from 'openai';
 import { createApiKey } from '../../src/identity/key-service.ts';
 import type { ExchangeRow } from '../../src/store/ports.ts';
+import { launchChromium } from '../console/browser.ts';
 import { connectMcp, policyYaml, toolText } from './fixture.ts';
 import { eventually, startTestGateway, type TestGateway } from '../helpers/gateway.ts';
 import { startTestPostgres, type TestPostgres } from '../helpers/postgres.ts';
@@ -117,6 +118,19 @@ function scenario(engine: string, open: (extraYaml: string) => Promise<Fleet>): 
       assert.equal(view.status, 200);
       const body = await view.json() as { correlation: unknown; decision: { correlation: unknown } };
       assert.deepEqual(body.correlation, { exchange_id: modelExchange, tool_call_id: callId });
+      // The console's exchange page names the tool call and links the model exchange (real Chromium).
+      const browser = await launchChromium();
+      try {
+        const p = await browser.newPage();
+        await p.goto(`${f.model.gw.url}/console/#/exchanges/${row.id}`);
+        await p.fill('#token', f.model.adminKey);
+        await p.click('button[type=submit]');
+        await p.waitForSelector('#correlation');
+        assert.match(await p.textContent('#correlation') ?? '', new RegExp(`Carries out tool call ${callId} of the model answer ${modelExchange}`));
+        assert.equal(await p.getAttribute('#correlation a', 'href'), `#/exchanges/${modelExchange}`);
+      } finally {
+        await browser.close();
+      }
     });
 
     it('Anthropic (streamed tool_use, Claude Code\'s mcp__<server>__<tool> name): linked, also when the policy refuses the call', async () => {

@@ -230,6 +230,12 @@ export function decisionView(h, x) {
   out.append(h('p', { class: 'muted' }, 'Policy version ', version.startsWith('pv_') ? h('a', { href: `#/policies/${encodeURIComponent(version)}` }, version) : h('code', {}, version || 'unknown'),
     d.enforced === false ? ' (observe mode: not enforced)' : '', d.sensitivity ? `; sensitivity ${str(d.sensitivity)}` : '', '.'));
   if (d.approval_id) out.append(h('p', {}, 'Approval: ', h('a', { href: `#/approvals/${encodeURIComponent(str(d.approval_id))}` }, str(d.approval_id)), d.approval_outcome ? ` — ${str(d.approval_outcome)}` : ''));
+  // An MCP call linked to the model answer that asked for it (docs/mcp.md#correlation-the-models-tool-call--the-mcp-call).
+  const c = obj(x.correlation);
+  if (typeof c.exchange_id === 'string' && typeof c.tool_call_id === 'string') {
+    out.append(h('p', { id: 'correlation' }, 'Carries out tool call ', h('code', {}, c.tool_call_id), ' of the model answer ',
+      h('a', { href: `#/exchanges/${encodeURIComponent(c.exchange_id)}` }, c.exchange_id), '.'));
+  }
   const findings = /** @type {Json[]} */ ([...list(x.findings).map((f) => ({ ...f, where: 'request' })), ...list(x.response_findings).map((f) => ({ ...f, where: 'answer' }))]);
   if (findings.length) {
     out.append(h('p', {}, `Content controls: ${findings.length} finding${findings.length > 1 ? 's' : ''} — `, ...findings.flatMap((f, i) => [
