@@ -18,12 +18,13 @@ const VALUE_KEYS = new Set(['system', 'tools', 'instructions']);
 const QUOTE = 0x22;
 const BACKSLASH = 0x5c;
 
-function isWs(c: number): boolean {
+/** JSON's insignificant whitespace (RFC 8259 §2: space, line feed, carriage return, tab). */
+export function isJsonWs(c: number): boolean {
   return c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09;
 }
 
 export function skipWs(b: Uint8Array, i: number): number {
-  while (i < b.length && isWs(b[i]!)) i++;
+  while (i < b.length && isJsonWs(b[i]!)) i++;
   return i;
 }
 
@@ -49,7 +50,7 @@ export function skipValue(b: Buffer, i: number): number {
     // number, true, false, null: up to the next delimiter
     while (i < b.length) {
       const d = b[i]!;
-      if (d === 0x2c || d === 0x7d || d === 0x5d || isWs(d)) break;
+      if (d === 0x2c || d === 0x7d || d === 0x5d || isJsonWs(d)) break;
       i++;
     }
     return i;

@@ -1,5 +1,6 @@
 import type { ProviderConfig } from '../config/schema.ts';
 import type { ExchangeContext } from './context.ts';
+import { isJsonWs } from '../audit/body-split.ts';
 
 /**
  * OpenAI chat/completions streams report token usage only when the client asks (`stream_options.include_usage`,
@@ -36,10 +37,6 @@ export function withUsageRequestedBytes(raw: Buffer, body: Readonly<Record<strin
   if (raw[end] !== 0x7d) return undefined;
   const member = `${raw[before] === 0x7b ? '' : ','}"stream_options":{"include_usage":true}`;
   return Buffer.concat([raw.subarray(0, end), Buffer.from(member), raw.subarray(end)]);
-}
-
-function isJsonWs(c: number): boolean {
-  return c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09;
 }
 
 /** The chunk that only carries usage: `choices: []` and a `usage` object. */
