@@ -226,10 +226,11 @@ export class ExchangeRecording {
     );
   }
 
-  async finish(f: Omit<ExchangeFinish, 'id' | 'eventCount' | 'response'>, responseBody?: Buffer): Promise<void> {
+  /** `answer`: a non-streamed answer's JSON document as the client received it (already parsed; not parsed again). */
+  async finish(f: Omit<ExchangeFinish, 'id' | 'eventCount' | 'response'>, responseBody?: Buffer, answer?: unknown): Promise<void> {
     this.#flush();
     await Promise.all(this.#writes);
-    await this.#toolCalls?.end(f.status === 'completed' ? responseBody : undefined);
+    await this.#toolCalls?.end(f.status === 'completed' ? answer : undefined);
     const fin: ExchangeFinish = {
       ...f,
       id: this.start.id,

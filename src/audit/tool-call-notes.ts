@@ -12,9 +12,6 @@ export interface ToolCallNoting {
   onError(err: unknown, exchangeId: string): void;
 }
 
-/** Substrings without which a whole answer holds no tool call (it is then not parsed again). */
-const MARKERS = ['"tool_calls"', '"function_call"', '"tool_use"'];
-
 /**
  * One model exchange's tool calls on their way to the index: a streamed call is written the moment its last event
  * passes (before the agent has it), a whole answer's calls when the exchange finishes.
@@ -43,13 +40,13 @@ export class ModelToolCallNotes {
     this.#stream.event(data);
   }
 
-  /** The exchange ended: what is left of the stream, or the whole answer's calls; resolves once all are written. */
-  async end(body: Buffer | undefined): Promise<void> {
+  /**
+   * The exchange ended: what is left of the stream, or the calls of the whole answer `answer` (the JSON document the
+   * pipeline parsed and sent); resolves once all are written.
+   */
+  async end(answer: unknown): Promise<void> {
     this.#stream.end();
-    if (body && body.length > 0) {
-      const text = body.toString('utf8');
-      if (MARKERS.some((m) => text.includes(m))) this.#note(toolCallsInJson(this.#start.endpoint, parse(text)));
-    }
+    if (answer !== undefined) this.#note(toolCallsInJson(this.#start.endpoint, answer));
     await Promise.all(this.#writes);
   }
 
@@ -62,13 +59,5 @@ export class ModelToolCallNotes {
     }
     if (rows.length === 0) return;
     this.#writes.push(this.#n.index.note(rows, at - CORRELATION_WINDOW_MS).catch((err: unknown) => this.#n.onError(err, this.#start.id)));
-  }
-}
-
-function parse(text: string): unknown {
-  try {
-    return JSON.parse(text);
-  } catch {
-    return undefined;
   }
 }

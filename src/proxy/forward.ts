@@ -36,6 +36,8 @@ export interface Outcome {
   usage: ExchangeUsage;
   timings: ExchangeTimings;
   responseBody: Buffer | undefined;
+  /** A non-streamed answer's JSON document as the client received it, parsed once here (the recorder reads its tool calls). */
+  responseJson?: unknown;
   /** Set the moment the upstream call is made: until then nothing was sent to the provider. */
   forwarded: boolean;
 }
@@ -89,6 +91,7 @@ export async function forwardExchange(a: ForwardArgs): Promise<number> {
         responseFindings: ctx.responseFindings.map((f) => ({ ...f })), forwarded: out.forwarded,
       },
       out.responseBody,
+      out.responseJson,
     ).catch((err: unknown) => deps.logger.error({ event: 'record_finish_failed', exchange_id: ctx.id, error_name: errorName(err) }));
   }
   return out.timings.totalMs;
@@ -179,6 +182,7 @@ async function respondJson(r: RespondArgs, up: Dispatcher.ResponseData, contentT
   const changed = transformer ? transformer.json(parsed) : undefined;
   const body = changed === undefined ? raw : Buffer.from(JSON.stringify(changed));
   r.out.responseBody = body;
+  r.out.responseJson = changed ?? parsed;
   writeWhole(r, up, body);
 }
 
