@@ -145,7 +145,7 @@ async function composeGateway(o: GatewayOptions, onFailedStart: (close: () => Pr
     end: (row, finish): Promise<boolean> => recorder.recover(row, finish),
   });
   // Model tool calls are noted for linking the MCP calls that follow, when there are MCP servers (docs/mcp.md#correlation).
-  const correlation = config.mcp.servers.length > 0 ? mcpCorrelationFor(store, keyring) : undefined;
+  const correlation = config.mcp.servers.length > 0 ? mcpCorrelationFor(store, keyring, config.mcp.correlation_window_ms) : undefined;
   const recorder: ExchangeRecorder = new ExchangeRecorder({
     store, keyring, clock, owner: replica.id, recordBodies: config.recording.bodies, flushIntervalMs: config.recording.flush_interval_ms,
     toolCalls: correlation && { ...correlation, onError: (err, id) => logger.warn({ event: 'tool_call_note_failed', exchange_id: id, error_name: errorName(err) }) },

@@ -24,6 +24,3 @@ export interface ToolCallIndex {
   /** Calls of `subject` with these arguments noted at or after `since`, newest first (at most `limit`). */
   find(q: { subject: string; argsDigest: string; since: number; limit: number }): Promise<NotedToolCall[]>;
 }
-
-/** How long a model's tool call can be linked to the MCP call that follows (an agent may ask its user first). */
-export const CORRELATION_WINDOW_MS = 60 * 60 * 1000;

@@ -1,6 +1,6 @@
 import type { KeyObject } from 'node:crypto';
 import type { ExchangeStart } from '../store/ports.ts';
-import { CORRELATION_WINDOW_MS, type NotedToolCall, type ToolCallIndex } from './tool-call-index.ts';
+import type { NotedToolCall, ToolCallIndex } from './tool-call-index.ts';
 import { argumentsTextDigest, StreamToolCalls, TOOL_CALL_ENDPOINTS, toolCallsInJson, type ModelToolCall } from './tool-calls.ts';
 
 /** What the recorder needs to note model tool calls (wired by the composition root when MCP servers exist). */
@@ -8,6 +8,8 @@ export interface ToolCallNoting {
   index: ToolCallIndex;
   /** The key of the argument digests (src/audit/tool-calls.ts `argumentsDigest`); the MCP front uses the same. */
   key: KeyObject;
+  /** How long a note can be linked (`mcp.correlation_window_ms`); older notes are forgotten as new ones are written. */
+  windowMs: number;
   /** A note that could not be written: the exchange goes on (correlation is evidence, not a control). */
   onError(err: unknown, exchangeId: string): void;
 }
@@ -58,6 +60,6 @@ export class ModelToolCallNotes {
       if (argsDigest) rows.push({ subject: this.#start.subject, argsDigest, at, exchangeId: this.#start.id, toolCallId: c.id, name: c.name });
     }
     if (rows.length === 0) return;
-    this.#writes.push(this.#n.index.note(rows, at - CORRELATION_WINDOW_MS).catch((err: unknown) => this.#n.onError(err, this.#start.id)));
+    this.#writes.push(this.#n.index.note(rows, at - this.#n.windowMs).catch((err: unknown) => this.#n.onError(err, this.#start.id)));
   }
 }

@@ -9,6 +9,19 @@ import type { Principal } from '../core/principal.ts';
 export interface AuthContext {
   sourceIp: string | undefined;
   userAgent: string | undefined;
+  /**
+   * Set by an endpoint that binds JWTs to itself (an MCP resource: MCP authorization §Token Audience Binding and
+   * Validation, RFC 8707): an IdP or workload JWT is accepted only when its `aud` names one of these instead of the
+   * audiences the identity config lists for the LLM endpoints. Credentials the gateway mints itself ignore it.
+   */
+  audience?: AudienceBinding | undefined;
+}
+
+export interface AudienceBinding {
+  /** Accepted `aud` values (exact match, RFC 7519 §4.1.3), e.g. the endpoint's canonical resource URI. */
+  accept: readonly string[];
+  /** Also accept the audiences the identity config names for the issuer (`bearer.audience`, a workload issuer's `audience`). */
+  identity: boolean;
 }
 
 export interface Authenticator {

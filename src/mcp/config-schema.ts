@@ -28,6 +28,8 @@ export interface McpServerConfig {
   /** Prefix of the credential value (default `Bearer`; empty: the raw value). */
   credential_scheme: string;
   timeouts: { first_byte_ms: number; idle_ms: number };
+  /** More `aud` values a JWT presented at `/mcp/<name>` may name besides its resource URI (docs/mcp.md#authorization). */
+  audience: string[];
 }
 
 /** One endpoint for several servers: tools and prompts namespaced `<server><separator><name>`, resource URIs `<server><separator><uri>` (docs/mcp.md#aggregated-endpoint). */
@@ -49,6 +51,16 @@ export interface McpConfig {
   max_response_bytes: number;
   /** Advertised in protected resource metadata (RFC 9728 `authorization_servers`). */
   authorization_servers: string[];
+  /** How old a model's tool call may be for an MCP call to be linked to it (docs/mcp.md#correlation); older notes are deleted. */
+  correlation_window_ms: number;
+  /** Advertised in protected resource metadata (RFC 9728 `scopes_supported`); empty: not advertised. */
+  scopes_supported: string[];
+  /**
+   * Which JWTs an MCP endpoint accepts (docs/mcp.md#authorization): `resource` — only tokens issued for it (`aud` names
+   * its resource URI, RFC 8707), `identity` — also those the identity config accepts for the LLM endpoints, or a list
+   * of further audiences accepted on every MCP endpoint.
+   */
+  audience: 'resource' | 'identity' | string[];
   /** How long a replica trusts its cached copy of a server's pinned catalogue (another replica may accept a new one). */
   pin_cache_ms: number;
 }
@@ -57,6 +69,9 @@ export interface McpConfig {
 export function mcpTransportOf(s: Pick<McpServerConfig, 'transport' | 'command'>): McpTransportKind {
   return s.transport ?? (s.command !== undefined ? 'stdio' : 'streamable-http');
 }
+
+/** An `aud` value (RFC 7519 §4.1.3: a string, usually a URI); not `resource`/`identity`, which name the modes. */
+const audienceValue = { type: 'string', minLength: 1, maxLength: 512, not: { enum: ['resource', 'identity'] } } as const;
 
 const timeoutMs = { type: 'integer', minimum: 1, maximum: 86_400_000 } as const;
 
@@ -97,6 +112,7 @@ export const mcpConfigSchema = {
           credential: { type: 'string', minLength: 1, description: 'secret reference, or `store`' },
           credential_header: { type: 'string', pattern: '^[A-Za-z0-9-]{1,64}$', default: 'authorization' },
           credential_scheme: { type: 'string', pattern: '^[A-Za-z0-9._-]{0,32}$', default: 'Bearer' },
+          audience: { type: 'array', items: audienceValue, default: [], description: 'more accepted JWT audiences for this server' },
           timeouts: {
             type: 'object',
             additionalProperties: false,
@@ -124,5 +140,12 @@ export const mcpConfigSchema = {
     max_response_bytes: { type: 'integer', minimum: 1024, maximum: 256 * 1024 * 1024, default: 16 * 1024 * 1024 },
     authorization_servers: { type: 'array', items: { type: 'string', pattern: '^https?://' }, default: [] },
     pin_cache_ms: { type: 'integer', minimum: 0, maximum: 600_000, default: 2_000 },
+    correlation_window_ms: { type: 'integer', minimum: 1_000, maximum: 604_800_000, default: 3_600_000, description: 'link an MCP call to a model tool call at most this old (1 s … 7 days)' },
+    scopes_supported: { type: 'array', items: { type: 'string', pattern: '^[\\x21\\x23-\\x5b\\x5d-\\x7e]{1,128}$' }, default: [], description: 'RFC 6749 §3.3 scope tokens' },
+    audience: {
+      default: 'resource',
+      oneOf: [{ enum: ['resource', 'identity'] }, { type: 'array', items: audienceValue, minItems: 1 }],
+      description: 'which JWT audiences MCP endpoints accept',
+    },
   },
 } as const;

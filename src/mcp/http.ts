@@ -17,6 +17,7 @@ import { refusal, type JsonRpcId, type RefusalCode } from './jsonrpc.ts';
 import type { SessionBinder } from './protocol.ts';
 import type { McpUpstream } from './upstream.ts';
 import type { McpCorrelation } from './correlate.ts';
+import type { McpAudience } from './audience.ts';
 
 export interface McpDeps {
   clock: Clock;
@@ -37,6 +38,8 @@ export interface McpDeps {
   budgets: BudgetEnforcer | undefined;
   limits: { maxBodyBytes: number; bodyTimeoutMs: number; trustProxy: boolean; maxResponseBytes: number };
   publicUrl: () => string;
+  /** Which JWT audiences each endpoint accepts (src/mcp/audience.ts). */
+  audience: McpAudience;
   /** Links a tool call to the model answer that asked for it (src/mcp/correlate.ts); undefined: not linked. */
   correlation?: McpCorrelation | undefined;
 }
@@ -58,20 +61,28 @@ export function refuse(res: ServerResponse, status: number, id: JsonRpcId | null
 }
 
 /**
- * Every MCP call authenticates like an LLM call (Portcullis key, login token, workload token). A refusal is a 401
- * with `WWW-Authenticate: Bearer resource_metadata=…` (MCP authorization §2.3.1, RFC 9728 §5.1) so a client that
- * discovers authorization finds where; the message says what to send, never why a token failed in detail.
+ * Every MCP call authenticates like an LLM call (Portcullis key, login token, workload token), and a JWT must have
+ * been issued for this endpoint (src/mcp/audience.ts). A refusal is a 401 with `WWW-Authenticate: Bearer
+ * resource_metadata=…` (MCP authorization §2.3.1, RFC 9728 §5.1) so a client that discovers authorization finds
+ * where; the message says what to send, never why a token failed in detail — except a wrong audience, which an
+ * honest client fixes by asking its authorization server for a token with this `resource` (RFC 8707 §2).
  */
 export async function authenticateMcp(d: McpDeps, server: string | { resourcePath: string }, req: IncomingMessage, res: ServerResponse): Promise<Principal | undefined> {
   const credential = presentedCredential(req.headers);
+  const resourcePath = typeof server === 'string' ? `/mcp/${server}` : server.resourcePath;
+  const audience = d.audience.bindingFor(resourcePath, typeof server === 'string' ? server : undefined);
   try {
-    return await d.authenticate(credential, { sourceIp: clientIp(req, d.limits.trustProxy), userAgent: req.headers['user-agent'] });
+    return await d.authenticate(credential, { sourceIp: clientIp(req, d.limits.trustProxy), userAgent: req.headers['user-agent'], audience });
   } catch (err) {
     if (!(err instanceof GatewayError) || (err.status !== 401 && err.status !== 429)) throw err;
-    const meta = typeof server === 'string' ? metadataPath(server) : resourceMetadataPath(server.resourcePath);
-    const challenge = `Bearer resource_metadata="${d.publicUrl()}${meta}"${credential ? ', error="invalid_token"' : ''}`;
+    const wrongAudience = err.details?.reason === 'wrong_audience';
+    // RFC 6750 §3: error="invalid_token" when a token was presented and refused.
+    const challenge = `Bearer ${credential ? 'error="invalid_token", ' : ''}resource_metadata="${d.publicUrl()}${resourceMetadataPath(resourcePath)}"`;
     const headers: Record<string, string> = { 'www-authenticate': challenge, ...(err.headers ?? {}) };
-    refuse(res, err.status, null, 'unauthenticated', err.status === 429 ? err.publicMessage : 'Send a Portcullis key, login token or workload token as a Bearer token.', headers);
+    const message = err.status === 429 ? err.publicMessage
+      : wrongAudience ? `This token was not issued for this MCP server: request one for the resource ${d.audience.resourceUri(resourcePath)} (RFC 8707).`
+        : 'Send a Portcullis key, login token or workload token as a Bearer token.';
+    refuse(res, err.status, null, 'unauthenticated', message, headers);
     return undefined;
   }
 }

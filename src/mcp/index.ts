@@ -15,6 +15,7 @@ import type { ExchangeGuard } from '../proxy/guard.ts';
 import { mcpPinRepoFor } from '../store/mcp-pin-repo.ts';
 import type { Store } from '../store/ports.ts';
 import { mcpAdminRoutes } from './admin-routes.ts';
+import { mcpAudience } from './audience.ts';
 import { CatalogueGuard } from './catalogue.ts';
 import { AggregateFront } from './aggregate.ts';
 import type { McpCorrelation } from './correlate.ts';
@@ -71,14 +72,22 @@ export async function startMcpFront(o: McpFrontOptions): Promise<McpFront> {
   }
   const pins = mcpPinRepoFor(o.store);
   const catalogue = new CatalogueGuard({ repo: pins, now: () => o.clock.now(), cacheMs: cfg.pin_cache_ms });
+  const audience = mcpAudience(cfg, o.publicUrl);
   const deps: McpDeps = {
     clock: o.clock, logger: o.logger, recorder: o.recorder, authenticate: o.authenticate, guard: o.guard, upstreams,
     sessions: new SessionBinder(o.keyring.key('mcp')), catalogue, publicUrl: o.publicUrl, pending: new PendingRequests(), approvals: o.approvals, alertApproval: o.alertApproval, budgets: o.budgets,
-    correlation: o.correlation,
+    correlation: o.correlation, audience,
     limits: { maxBodyBytes: cfg.max_body_bytes, bodyTimeoutMs: o.config.server.request_body_timeout_ms, trustProxy: o.config.server.trust_proxy, maxResponseBytes: cfg.max_response_bytes },
   };
-  // The aggregated endpoint calls the per-server fronts as the caller, on a loopback listener only it can use.
-  const internal = cfg.aggregate ? await InternalFront.start(deps) : undefined;
+  // The aggregated endpoint calls the per-server fronts as the caller, on a loopback listener only it can use; the
+  // caller's token was issued for the aggregated resource, so that is the audience the fronts check there.
+  const aggregatePath = cfg.aggregate?.path;
+  const internal = aggregatePath ? await InternalFront.start({ ...deps, audience: { ...audience, bindingFor: () => audience.bindingFor(aggregatePath) } }) : undefined;
+  // RFC 9728 §2: `resource` is the audience tokens for this endpoint must carry (src/mcp/audience.ts).
+  const protectedResource = (path: string): Record<string, unknown> => ({
+    resource: audience.resourceUri(path), authorization_servers: cfg.authorization_servers, bearer_methods_supported: ['header'],
+    ...(cfg.scopes_supported.length > 0 ? { scopes_supported: cfg.scopes_supported } : {}),
+  });
   const aggregate = cfg.aggregate && internal ? new AggregateFront(deps, cfg.aggregate, cfg.servers.map((s) => s.name), internal) : undefined;
   const aggregateRoutes: Route[] = aggregate && cfg.aggregate
     ? [
@@ -87,8 +96,7 @@ export async function startMcpFront(o: McpFrontOptions): Promise<McpFront> {
         method: 'GET', path: resourceMetadataPath(cfg.aggregate.path),
         async handler(_req, res) {
           sendMetadata(res, 200, {
-            resource: `${o.publicUrl()}${cfg.aggregate!.path}`, authorization_servers: cfg.authorization_servers, bearer_methods_supported: ['header'],
-            resource_name: 'Portcullis MCP servers (aggregated)', resource_documentation: 'https://portcullis.dev/docs/mcp',
+            ...protectedResource(cfg.aggregate!.path), resource_name: 'Portcullis MCP servers (aggregated)', resource_documentation: 'https://portcullis.dev/docs/mcp',
           });
         },
       },
@@ -105,9 +113,7 @@ export async function startMcpFront(o: McpFrontOptions): Promise<McpFront> {
       const server = p.server!;
       if (!upstreams.has(server)) return sendMetadata(res, 404, { error: { code: 'not_found', message: 'No such MCP server.' } });
       sendMetadata(res, 200, {
-        resource: `${o.publicUrl()}/mcp/${server}`,
-        authorization_servers: cfg.authorization_servers,
-        bearer_methods_supported: ['header'],
+        ...protectedResource(`/mcp/${server}`),
         resource_name: `Portcullis MCP server ${server}`,
         resource_documentation: 'https://portcullis.dev/docs/mcp',
       });

@@ -1,5 +1,5 @@
 import type { Principal } from '../../core/principal.ts';
-import type { AuthContext, Authenticator } from '../authenticator.ts';
+import type { AudienceBinding, AuthContext, Authenticator } from '../authenticator.ts';
 import type { OidcIdpConfig, WorkloadIssuerConfig, WorkloadRuleConfig } from '../config-schema.ts';
 import { oidcIdentity } from '../claims-identity.ts';
 import { rolesFor, type RoleMap } from '../roles.ts';
@@ -32,17 +32,17 @@ export class JwtAuthenticator implements Authenticator {
     return credential.length < 16_384 && JWT_SHAPE.test(credential);
   }
 
-  async authenticate(credential: string, _ctx: AuthContext): Promise<Principal> {
+  async authenticate(credential: string, ctx: AuthContext): Promise<Principal> {
     const iss = peekIssuer(credential);
     if (iss === undefined) throw jwtRejected('malformed');
     const idp = this.#o.bearerIdps.find((i) => i.issuer === iss);
     if (idp?.bearer) {
-      const claims = await this.#o.verifier.verify(credential, { issuer: idp.issuer, audience: idp.bearer.audience, algorithms: idp.algorithms, jwksUri: idp.jwks_uri });
+      const claims = await this.#o.verifier.verify(credential, { issuer: idp.issuer, audience: boundAudience(ctx.audience, idp.bearer.audience), algorithms: idp.algorithms, jwksUri: idp.jwks_uri });
       return this.#principal(oidcIdentity(idp, claims), 'oidc_jwt', claims.jti ?? claims.sub);
     }
     const wl = this.#o.workloadIssuers.find((i) => i.issuer === iss);
     if (wl) {
-      const claims = await verifyWorkload(this.#o.verifier, wl, credential);
+      const claims = await verifyWorkload(this.#o.verifier, { ...wl, audience: boundAudience(ctx.audience, wl.audience) }, credential);
       const m = workloadIdentity({ rules: this.#o.workloadRules, issuerName: wl.name, claims, direct: true });
       if (!m) throw jwtRejected('no_matching_rule');
       return this.#principal(m.identity, 'workload_jwt', claims.jti ?? claims.sub);
@@ -62,6 +62,13 @@ export class JwtAuthenticator implements Authenticator {
       claims: Object.freeze({ ...i.claims }),
     });
   }
+}
+
+/** The audiences a token must name: the configured ones, or those of the endpoint that binds tokens to itself. */
+function boundAudience(binding: AudienceBinding | undefined, configured: string | string[]): string[] {
+  const own = typeof configured === 'string' ? [configured] : configured;
+  if (!binding) return own;
+  return binding.identity ? [...binding.accept, ...own] : [...binding.accept];
 }
 
 export function verifyWorkload(verifier: JwtVerifier, wl: WorkloadIssuerConfig, token: string) {
