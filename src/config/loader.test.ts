@@ -39,6 +39,18 @@ describe('config', () => {
     const agg = issues(`${base}mcp:\n  aggregate: { path: /mcp/all }\n  servers:\n    - { name: all, url: "http://x/mcp" }\n    - { name: a__b, url: "http://y/mcp" }\n`).map((i) => i.path).sort();
     assert.deepEqual(agg, ['mcp.aggregate.path', 'mcp.servers[1].name']);
   });
+  it('checks MCP token audiences and the correlation window (docs/mcp.md#authorization, #correlation)', () => {
+    const base = 'providers: [{ name: m, type: mock }]\nroutes: [{ model: "*", provider: m }]\n';
+    const d = parseConfig(`${base}mcp:\n  servers:\n    - { name: a, url: "http://x/mcp" }\n`, 'f.yaml');
+    assert.equal(d.mcp.audience, 'resource', 'the safe default: only tokens issued for the MCP resource');
+    assert.deepEqual(d.mcp.servers[0]!.audience, []);
+    assert.equal(d.mcp.correlation_window_ms, 3_600_000);
+    const set = parseConfig(`${base}mcp:\n  audience: [api://all-mcp]\n  correlation_window_ms: 60000\n  servers:\n    - { name: a, url: "http://x/mcp", audience: [api://a] }\n`, 'f.yaml');
+    assert.deepEqual([set.mcp.audience, set.mcp.servers[0]!.audience, set.mcp.correlation_window_ms], [['api://all-mcp'], ['api://a'], 60_000]);
+    for (const bad of ['audience: everything', 'audience: []', 'audience: [resource]', 'correlation_window_ms: 0', 'correlation_window_ms: 1h', 'correlation_window_ms: 999999999999']) {
+      assert.ok(issues(`${base}mcp:\n  ${bad}\n`).some((i) => i.path.startsWith('mcp.')), bad);
+    }
+  });
   it('reports YAML syntax errors with a line', () => {
     assert.equal(issues('providers: [\n')[0]!.path, '(yaml)');
   });
