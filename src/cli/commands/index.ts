@@ -30,5 +30,6 @@ export const COMMANDS: Record<string, CommandEntry> = {
   suspensions: { summary: 'list identities suspended by alert rules; lift a suspension', load: async () => (await import('./investigations.ts')).suspensionsCommand },
   scan: { summary: 'show what content detectors find in a text, and the masked text', load: async () => (await import('./scan.ts')).scanCommand },
   policy: { summary: 'validate, diff, push, activate, roll back, show and simulate policy versions', load: async () => (await import('./policy.ts')).policyCommand },
+  mcp: { summary: 'list MCP tool catalogues, show one, accept a pending one', load: async () => (await import('./mcp.ts')).mcpCommand },
   templates: { summary: 'push, list and show approved prompt templates', load: async () => (await import('./templates.ts')).templatesCommand },
 };
