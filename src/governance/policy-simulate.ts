@@ -1,3 +1,4 @@
+import { openClaims } from '../audit/claims-snapshot.ts';
 import { openRecordedBody } from '../audit/recording.ts';
 import type { Keyring } from '../crypto/keyring.ts';
 import type { Effect } from '../policy/document.ts';
@@ -32,9 +33,10 @@ const PAGE = 1000;
  * `portcullis policy simulate`: replays the decisions of recorded exchanges under a candidate version. The input
  * is rebuilt from the record: principal snapshot, model, endpoint, finding types, client address and agent, and
  * the request features the deciding policy stored with its decision (exchanges recorded without a policy count as
- * using no bounded feature). Token claims are not recorded, so claim conditions see none. MCP requests (`mcp.*`)
- * are replayed through the candidate's `mcp:` rules with the method, tool, arguments and resource read from the
- * sealed request, the definition hash and finding types from the record.
+ * using no bounded feature). LLM records carry no token claims, so claim conditions see none there. MCP requests
+ * (`mcp.*`) are replayed through the candidate's `mcp:` rules with the method, tool, arguments and resource read
+ * from the sealed request, the caller's claims from the sealed snapshot in the decision (src/audit/claims-snapshot.ts),
+ * the definition hash and finding types from the record.
  */
 export class PolicySimulator {
   readonly #o: PolicySimulatorOptions;
@@ -56,7 +58,7 @@ export class PolicySimulator {
           truncated = true;
           break;
         }
-        const r = row.endpoint.startsWith('mcp.') ? recordedMcpDecision(row, await this.#request(row)) : recordedDecision(row);
+        const r = row.endpoint.startsWith('mcp.') ? recordedMcpDecision(row, await this.#request(row), openClaims(this.#o.keyring, row.id, row.decision?.claims)) : recordedDecision(row);
         if (r) records.push(r);
         else skipped++;
       }
@@ -84,13 +86,13 @@ export class PolicySimulator {
 }
 
 /**
- * Rebuilds the `mcp:` input of a recorded MCP request from the record and its sealed JSON-RPC body; undefined
- * when it never reached a decision, or its body is gone (the arguments are unknown: replaying without them could
- * report false changes).
+ * Rebuilds the `mcp:` input of a recorded MCP request from the record, its sealed JSON-RPC body and its sealed
+ * claims; undefined when it never reached a decision, or its body or claims cannot be read (replaying without them
+ * could report false changes).
  */
-export function recordedMcpDecision(row: ExchangeRow, request: unknown): RecordedDecision | undefined {
+export function recordedMcpDecision(row: ExchangeRow, request: unknown, claims: Record<string, unknown> | undefined): RecordedDecision | undefined {
   const d = row.decision;
-  if (!row.subject || !row.principal || !d || !row.provider?.startsWith('mcp:')) return undefined;
+  if (!row.subject || !row.principal || !d || !row.provider?.startsWith('mcp:') || !claims) return undefined;
   if (typeof request !== 'object' || request === null || typeof (request as { method?: unknown }).method !== 'string') return undefined;
   const method = (request as { method: string }).method;
   const raw = (request as { params?: unknown }).params;
@@ -101,7 +103,7 @@ export function recordedMcpDecision(row: ExchangeRow, request: unknown): Recorde
   return {
     exchangeId: row.id, kind: 'mcp',
     input: {
-      principal: { subject: row.subject, kind: (p.kind as PrincipalKind | undefined) ?? 'user', groups: Array.isArray(p.groups) ? (p.groups as string[]) : [] },
+      principal: { subject: row.subject, kind: (p.kind as PrincipalKind | undefined) ?? 'user', groups: Array.isArray(p.groups) ? (p.groups as string[]) : [], claims },
       server: row.provider.slice('mcp:'.length), method,
       tool: method === 'tools/call' && typeof params?.name === 'string'
         ? { name: params.name, arguments: typeof args === 'object' && args !== null && !Array.isArray(args) ? (args as Record<string, unknown>) : {}, hash: typeof d.toolHash === 'string' ? d.toolHash : null }

@@ -18,6 +18,7 @@ import type { SessionBinder } from './protocol.ts';
 import type { McpUpstream } from './upstream.ts';
 import type { McpCorrelation } from './correlate.ts';
 import type { McpAudience } from './audience.ts';
+import type { RecordedClaims } from '../audit/claims-snapshot.ts';
 
 export interface McpDeps {
   clock: Clock;
@@ -38,6 +39,8 @@ export interface McpDeps {
   budgets: BudgetEnforcer | undefined;
   limits: { maxBodyBytes: number; bodyTimeoutMs: number; trustProxy: boolean; maxResponseBytes: number };
   publicUrl: () => string;
+  /** The sealed snapshot of the caller's claims for a record's decision (src/audit/claims-snapshot.ts), for `policy simulate`. */
+  sealClaims: (exchangeId: string, claims: Principal['claims']) => RecordedClaims | undefined;
   /** Which JWT audiences each endpoint accepts (src/mcp/audience.ts). */
   audience: McpAudience;
   /** Links a tool call to the model answer that asked for it (src/mcp/correlate.ts); undefined: not linked. */
@@ -91,6 +94,8 @@ export async function authenticateMcp(d: McpDeps, server: string | { resourcePat
 export function startRecordOf(o: {
   id: string; at: number; principal: Principal; server: string; method: string; tool: string | undefined; req: IncomingMessage;
   trustProxy: boolean; clientSession: string | undefined; decision: StartRecord['decision']; findings: StartRecord['findings'];
+  /** The claims the rules read, sealed (src/audit/claims-snapshot.ts): kept in the decision so a simulation sees them. */
+  claims?: RecordedClaims | undefined;
 }): StartRecord {
   const p = o.principal;
   return {
@@ -100,7 +105,8 @@ export function startRecordOf(o: {
     endpoint: endpointIdOf(o.method), method: 'POST', path: `/mcp/${o.server}`,
     model: o.tool ?? null, provider: `mcp:${o.server}`, upstreamModel: null, stream: false,
     clientIp: clientIp(o.req, o.trustProxy) ?? null, userAgent: o.req.headers['user-agent'] ?? null,
-    decision: o.decision, findings: o.findings,
+    // `claims` first: the decision's keys stay in canonical order (the audit trail hashes it).
+    decision: o.claims && o.decision ? { claims: o.claims, ...o.decision } : o.decision, findings: o.findings,
     sessionHint: o.clientSession ? { key: `mcp:${o.server}:${o.clientSession}`, source: 'mcp-session' } : null,
   };
 }

@@ -15,6 +15,7 @@ import type { ExchangeGuard } from '../proxy/guard.ts';
 import { mcpPinRepoFor } from '../store/mcp-pin-repo.ts';
 import type { Store } from '../store/ports.ts';
 import { mcpAdminRoutes } from './admin-routes.ts';
+import { sealClaims } from '../audit/claims-snapshot.ts';
 import { mcpAudience } from './audience.ts';
 import { CatalogueGuard } from './catalogue.ts';
 import { AggregateFront } from './aggregate.ts';
@@ -76,7 +77,7 @@ export async function startMcpFront(o: McpFrontOptions): Promise<McpFront> {
   const deps: McpDeps = {
     clock: o.clock, logger: o.logger, recorder: o.recorder, authenticate: o.authenticate, guard: o.guard, upstreams,
     sessions: new SessionBinder(o.keyring.key('mcp')), catalogue, publicUrl: o.publicUrl, pending: new PendingRequests(), approvals: o.approvals, alertApproval: o.alertApproval, budgets: o.budgets,
-    correlation: o.correlation, audience,
+    correlation: o.correlation, audience, sealClaims: (id, claims) => sealClaims(o.keyring, id, claims),
     limits: { maxBodyBytes: cfg.max_body_bytes, bodyTimeoutMs: o.config.server.request_body_timeout_ms, trustProxy: o.config.server.trust_proxy, maxResponseBytes: cfg.max_response_bytes },
   };
   // The aggregated endpoint calls the per-server fronts as the caller, on a loopback listener only it can use; the

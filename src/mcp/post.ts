@@ -113,6 +113,7 @@ async function governed(d: McpDeps, ex: Exchange, msg: Inbound, raw: Buffer): Pr
   const start = startRecordOf({
     id: ex.id, at: d.clock.now(), principal: ex.principal, server: ex.server, method: msg.method, tool, req: ex.req,
     trustProxy: d.limits.trustProxy, clientSession: ex.clientSession, decision: withCorrelation(verdict.decision, await link), findings: verdict.findings,
+    claims: d.sealClaims(ex.id, ex.principal.claims),
   });
   // An identity an alert rule responded to needs an approval for every call the policy lets through.
   const alertRequirement = !verdict.refusal && tool !== undefined ? d.alertApproval?.(ex.principal.subject) : undefined;
