@@ -61,8 +61,8 @@ export function explainExchange(r: ExchangeRow): string[] {
     out.push(`  - ${sentence ? sentence(reason.ruleId ?? '', reason.detail ?? '') : OTHER_SENTENCES[reason.code] ?? reason.code}  [${reason.code}]`);
   }
   if (d.matchedRuleIds.length) out.push(`rules that matched: ${d.matchedRuleIds.join(', ')}`);
-  const claims = claimNames(d as unknown as Record<string, unknown>);
-  if (claims.length) out.push(`claims the rules could read: ${claims.join(', ')} (values sealed in the record)`);
+  const claims = claimNames(d);
+  if (claims.names.length) out.push(`claims the rules could read: ${claims.names.join(', ')} (${claims.sealed ? 'values sealed in the record' : 'values not recorded'})`);
   if (d.route) out.push(`route: ${d.route.from} → ${d.route.to} for level ${d.route.level}${d.route.applied ? '' : ' (not applied)'}`);
   if (d.template) out.push(`template: ${d.template.id}@${d.template.version}`);
   if (d.approval) out.push(`approval: rule ${d.approval.ruleId ?? '?'}, mode ${d.approval.mode ?? '?'}`);
@@ -74,9 +74,9 @@ export function explainExchange(r: ExchangeRow): string[] {
   return out;
 }
 
-/** The claim names a decision was made with: an MCP record's sealed snapshot (src/audit/claims-snapshot.ts) or an LLM record's `input.claims`. */
-function claimNames(d: Record<string, unknown>): string[] {
-  const snapshot = (d.claims as { names?: unknown } | undefined)?.names;
-  const names = snapshot ?? (d.input as { claims?: unknown } | undefined)?.claims;
-  return Array.isArray(names) ? names.filter((n): n is string => typeof n === 'string') : [];
+/** The claim names a decision was made with: an MCP record's sealed snapshot (src/audit/claims-snapshot.ts) or an LLM record's `input.claims` (names only). */
+function claimNames(d: object): { names: string[]; sealed: boolean } {
+  const snapshot = (d as { claims?: { names?: unknown } }).claims?.names;
+  const names = snapshot ?? (d as { input?: { claims?: unknown } }).input?.claims;
+  return { names: Array.isArray(names) ? names.filter((n): n is string => typeof n === 'string') : [], sealed: snapshot !== undefined };
 }
