@@ -1,3 +1,4 @@
+import type { RecordedClaims } from '../audit/claims-snapshot.ts';
 import { GatewayError } from '../core/errors.ts';
 import type { Finding } from '../core/findings.ts';
 import type { PolicyEngine, PolicyDecision } from '../policy/engine.ts';
@@ -34,6 +35,8 @@ export interface PolicyDeciderOptions {
   /** The route table's resolver (a reroute names a client-facing model). */
   resolveRoute: (model: string, family: Family) => ResolvedRoute | undefined;
   hooks?: readonly PolicyHook[];
+  /** The sealed snapshot of the caller's claims for the decision record (src/audit/claims-snapshot.ts), for `policy simulate`. */
+  sealClaims?: (exchangeId: string, claims: Readonly<Record<string, unknown>> | undefined) => RecordedClaims | undefined;
 }
 
 /** The engine as the guard needs it: builds the input from the exchange, records the decision, reroutes. */
@@ -50,7 +53,7 @@ export function createPolicyDecider(o: PolicyDeciderOptions): PolicyDecider {
         d = { effect: 'deny', reasons: [{ code: 'evaluation_error' }], matchedRuleIds: [], policyVersion: o.engine.version, sensitivity: null };
       }
       d = reroute(ctx, d, o.resolveRoute);
-      const record = recordOf(ctx, d, input, enforced);
+      const record = recordOf(ctx, d, input, enforced, o.sealClaims);
       ctx.decision = record;
       for (const hook of o.hooks ?? []) await hook({ ctx, decision: record, engine: o.engine, input });
       if (record.effect === 'allow' && record.error) record.error = undefined;
@@ -101,9 +104,11 @@ function withTemplate(f: ReturnType<typeof requestFeatures>, template: boolean):
   return { files: f.files, images: f.images, maxTokens: f.maxTokens, stream: f.stream, temperature: f.temperature, template, tools: f.tools };
 }
 
-function recordOf(ctx: ExchangeContext, d: PolicyDecision, input: PolicyInput, enforced: boolean): DecisionRecord & { error?: GatewayError } {
+function recordOf(ctx: ExchangeContext, d: PolicyDecision, input: PolicyInput, enforced: boolean, sealClaims: PolicyDeciderOptions['sealClaims']): DecisionRecord & { error?: GatewayError } {
+  const claims = sealClaims?.(ctx.id, input.principal.claims);
   // Keys in canonical order (the audit trail hashes this record: src/core/canonical-json.ts fast path).
   const record: DecisionRecord & { error?: GatewayError } = {
+    ...(claims ? { claims } : {}),
     decisionId: `dec_${ctx.id.slice(3)}`,
     effect: d.effect,
     enforced,

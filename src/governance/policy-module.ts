@@ -1,4 +1,5 @@
 import { resolve } from 'node:path';
+import { sealClaims } from '../audit/claims-snapshot.ts';
 import type { Clock } from '../core/clock.ts';
 import type { GatewayLogger } from '../core/logger.ts';
 import type { Keyring } from '../crypto/keyring.ts';
@@ -100,7 +101,7 @@ export async function startPolicyModule(o: PolicyModuleOptions): Promise<PolicyM
     const compiled = content.compile(policy.document.content);
     const guard = createGovernedGuard({
       content: compiled,
-      decider: createPolicyDecider({ engine: policy.engine, mode, resolveRoute: o.resolveRoute, hooks }),
+      decider: createPolicyDecider({ engine: policy.engine, mode, resolveRoute: o.resolveRoute, hooks, sealClaims: (id, claims) => sealClaims(o.keyring, id, claims) }),
       vault,
       prepare: o.prepare,
     });

@@ -33,10 +33,10 @@ const PAGE = 1000;
  * `portcullis policy simulate`: replays the decisions of recorded exchanges under a candidate version. The input
  * is rebuilt from the record: principal snapshot, model, endpoint, finding types, client address and agent, and
  * the request features the deciding policy stored with its decision (exchanges recorded without a policy count as
- * using no bounded feature). LLM records carry no token claims, so claim conditions see none there. MCP requests
- * (`mcp.*`) are replayed through the candidate's `mcp:` rules with the method, tool, arguments and resource read
- * from the sealed request, the caller's claims from the sealed snapshot in the decision (src/audit/claims-snapshot.ts),
- * the definition hash and finding types from the record.
+ * using no bounded feature), and the caller's claims from the sealed snapshot in the decision
+ * (src/audit/claims-snapshot.ts; records made before it existed replay with none). MCP requests (`mcp.*`) are
+ * replayed through the candidate's `mcp:` rules with the method, tool, arguments and resource read from the sealed
+ * request, the claims likewise, the definition hash and finding types from the record.
  */
 export class PolicySimulator {
   readonly #o: PolicySimulatorOptions;
@@ -58,7 +58,7 @@ export class PolicySimulator {
           truncated = true;
           break;
         }
-        const r = row.endpoint.startsWith('mcp.') ? recordedMcpDecision(row, await this.#request(row), openClaims(this.#o.keyring, row.id, row.decision?.claims)) : recordedDecision(row);
+        const r = row.endpoint.startsWith('mcp.') ? recordedMcpDecision(row, await this.#request(row), openClaims(this.#o.keyring, row.id, row.decision?.claims)) : recordedDecision(row, openClaims(this.#o.keyring, row.id, row.decision?.claims));
         if (r) records.push(r);
         else skipped++;
       }
@@ -122,9 +122,12 @@ function decidingRules(d: Record<string, unknown>): string[] {
   return [...new Set(reasons.map((r) => (typeof r.ruleId === 'string' ? r.ruleId : `(${String(r.code)})`)))];
 }
 
-/** Rebuilds the policy input of a recorded exchange; undefined when it never reached a decision (no model, no caller) or is an MCP call. */
-export function recordedDecision(row: ExchangeRow): RecordedDecision | undefined {
-  if (!row.model || !row.subject || !row.principal) return undefined;
+/**
+ * Rebuilds the policy input of a recorded exchange; undefined when it never reached a decision (no model, no caller),
+ * is an MCP call, or its sealed claims cannot be opened.
+ */
+export function recordedDecision(row: ExchangeRow, claims: Record<string, unknown> | undefined = {}): RecordedDecision | undefined {
+  if (!row.model || !row.subject || !row.principal || !claims) return undefined;
   // MCP calls (`mcp.*`) are decided by the `mcp:` rules, not these: replaying them here would report false changes.
   if (row.endpoint.startsWith('mcp.')) return undefined;
   const p = row.principal;
@@ -135,7 +138,7 @@ export function recordedDecision(row: ExchangeRow): RecordedDecision | undefined
   return {
     exchangeId: row.id,
     input: {
-      principal: { subject: row.subject, kind: (p.kind as PrincipalKind | undefined) ?? 'user', groups: Array.isArray(p.groups) ? (p.groups as string[]) : [] },
+      principal: { subject: row.subject, kind: (p.kind as PrincipalKind | undefined) ?? 'user', groups: Array.isArray(p.groups) ? (p.groups as string[]) : [], claims },
       resource: { provider: row.provider ?? '', model: row.model, endpoint: row.endpoint },
       request: { ...NO_FEATURES, stream: row.stream, ...input.request },
       context: { now: row.startedAt, clientIp: row.clientIp ?? undefined, userAgent: row.userAgent ?? undefined },

@@ -4,6 +4,7 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
+import OpenAI from 'openai';
 import { runCli } from '../../src/cli/main.ts';
 import type { ExchangeRow } from '../../src/store/ports.ts';
 import { connectMcp, policyYaml } from './fixture.ts';
@@ -12,16 +13,18 @@ import { startResourceIdp, type ResourceIdp } from './resource-idp.ts';
 import { startUpstreamMcp, type UpstreamMcp } from './upstream-server.ts';
 
 /**
- * `policy simulate` replays an MCP rule on the caller's claims with the values it was decided on: the claims the
- * rules read are sealed into the record's decision (src/audit/claims-snapshot.ts). The caller is a real
- * authorization server's token (oidc-provider), so `principal.claims.sub` is a real verified claim.
+ * `policy simulate` replays rules on the caller's claims with the values they were decided on — an MCP rule's
+ * `principal.claims` condition and an LLM rule's `subjects.claims`: the claims the rules read are sealed into the
+ * record's decision (src/audit/claims-snapshot.ts). The caller holds real tokens of a real authorization server
+ * (oidc-provider), so `sub` is a real verified claim.
  */
 const TOKEN = 'simulate-claims-upstream-' + 'c'.repeat(16);
 const MASTER = randomBytes(32).toString('base64');
 const claimRule = (sub: string): string => `
 version: 1
 defaults: { effect: allow }
-rules: []
+rules:
+  - { id: agent-no-mini, effect: deny, subjects: { claims: { sub: "${sub}" } }, resources: { models: [gpt-4o-mini] } }
 mcp:
   defaults: { effect: deny }
   rules:
@@ -35,11 +38,11 @@ mcp:
 
 interface Simulation { evaluated: number; unchanged: number; skipped: number; records: { exchange_id: string; change: string }[] }
 
-describe('policy simulate replays MCP rules on the caller\'s recorded claims', () => {
+describe('policy simulate replays MCP and LLM rules on the caller\'s recorded claims', () => {
   let idp: ResourceIdp;
   let upstream: UpstreamMcp;
   let t: TestGateway;
-  const ids: { agentDelete?: string; keyDelete?: string } = {};
+  const ids: { agentDelete?: string; keyDelete?: string; agentMini?: string } = {};
 
   const simulate = async (source: string): Promise<Simulation> => {
     const pushed = await fetch(`${t.gw.url}/admin/v1/policies`, {
@@ -75,6 +78,10 @@ ${policyYaml(claimRule('agent-1'))}mcp:
     await agent.callTool({ name: 'echo', arguments: { text: 'hi' } });
     await assert.rejects(agent.callTool({ name: 'delete_repo', arguments: { name: 'scratch' } }), /Policy does not allow the tool "delete_repo"/);
     await agent.close();
+    // The same identity on the LLM endpoints, with a token for their audience: gpt-4o-mini is refused by its claim.
+    const openai = new OpenAI({ apiKey: await idp.tokenFor('https://llm.portcullis.test/'), baseURL: t.openaiBase, maxRetries: 0 });
+    await openai.chat.completions.create({ model: 'gpt-4o', messages: [{ role: 'user', content: 'hi' }] });
+    await assert.rejects(openai.chat.completions.create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'hi' }] }), /Denied by rule "agent-no-mini"/);
     const user = (await connectMcp(`${t.gw.url}/mcp/tools`, t.userKey, 'user')).client;
     await user.callTool({ name: 'delete_repo', arguments: { name: 'scratch' } });
     await user.close();
@@ -84,6 +91,7 @@ ${policyYaml(claimRule('agent-1'))}mcp:
     }, 10_000);
     ids.agentDelete = rows.find((r) => r.subject === 'user:agent-1')!.id;
     ids.keyDelete = rows.find((r) => r.subject !== 'user:agent-1')!.id;
+    ids.agentMini = (await eventually(async () => (await t.gw.store.exchanges.list({ model: 'gpt-4o-mini', limit: 10 })).find((r) => r.status !== 'in_progress')))!.id;
   });
   after(async () => {
     await t?.close();
@@ -108,9 +116,9 @@ ${policyYaml(claimRule('agent-1'))}mcp:
     assert.deepEqual(sim.records, [], 'no decision changes');
   });
 
-  it('a candidate naming another subject in the claim condition reports exactly the agent\'s refused call as newly allowed', async () => {
+  it('a candidate naming another subject in the claim conditions reports exactly the agent\'s refused MCP and LLM calls as newly allowed', async () => {
     const sim = await simulate(claimRule('agent-2'));
-    assert.deepEqual(sim.records.map((r) => [r.exchange_id, r.change]), [[ids.agentDelete, 'blocked_to_allowed']]);
+    assert.deepEqual(sim.records.map((r) => [r.exchange_id, r.change]).sort(), [[ids.agentDelete, 'blocked_to_allowed'], [ids.agentMini, 'blocked_to_allowed']].sort());
   });
 
   it('exchanges explain names the claims the rules could read, never their values', async () => {
