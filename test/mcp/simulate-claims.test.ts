@@ -91,7 +91,7 @@ ${policyYaml(claimRule('agent-1'))}mcp:
     }, 10_000);
     ids.agentDelete = rows.find((r) => r.subject === 'user:agent-1')!.id;
     ids.keyDelete = rows.find((r) => r.subject !== 'user:agent-1')!.id;
-    ids.agentMini = (await eventually(async () => (await t.gw.store.exchanges.list({ model: 'gpt-4o-mini', limit: 10 })).find((r) => r.status !== 'in_progress')))!.id;
+    ids.agentMini = (await eventually(async () => (await t.gw.store.exchanges.list({ model: 'gpt-4o-mini', limit: 10 })).find((r) => r.status !== 'in_progress'))).id;
   });
   after(async () => {
     await t?.close();
