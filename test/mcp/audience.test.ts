@@ -42,30 +42,38 @@ async function post(url: string, token: string, body: unknown, headers: Record<s
   });
 }
 
-describe('MCP: audience-bound tokens (mcp.audience: resource, the default)', () => {
+/** The IdP, the upstream MCP server and a gateway whose `mcp:` section is `mcpYaml(idp, upstream URL)`, started in `before`. */
+function audienceFixture(mcpYaml: (idp: ResourceIdp, upstreamUrl: string) => string): { idp: () => ResourceIdp; upstream: () => UpstreamMcp; t: () => TestGateway } {
   let idp: ResourceIdp;
   let upstream: UpstreamMcp;
   let t: TestGateway;
-
   before(async () => {
     idp = await startResourceIdp();
     upstream = await startUpstreamMcp({ token: TOKEN });
     process.env.PCL_TEST_AUD_TOKEN = TOKEN;
-    t = await startTestGateway({
-      extraYaml: `${identityYaml(idp)}${policyYaml(POLICY)}mcp:
-  authorization_servers: ["${idp.issuer}"]
-  scopes_supported: ["${IDP_SCOPE}"]
-  aggregate: { path: /mcp }
-  servers:
-    - { name: a, url: "${upstream.url}", credential: "env:PCL_TEST_AUD_TOKEN" }
-    - { name: b, url: "${upstream.url}", credential: "env:PCL_TEST_AUD_TOKEN" }
-`,
-    });
+    t = await startTestGateway({ extraYaml: `${identityYaml(idp)}${policyYaml(POLICY)}mcp:\n${mcpYaml(idp, upstream.url)}` });
   });
   after(async () => {
     await t?.close();
     await upstream?.close();
     await idp?.close();
+  });
+  return { idp: () => idp, upstream: () => upstream, t: () => t };
+}
+
+describe('MCP: audience-bound tokens (mcp.audience: resource, the default)', () => {
+  let idp: ResourceIdp;
+  let upstream: UpstreamMcp;
+  let t: TestGateway;
+  const f = audienceFixture((i, url) => `  authorization_servers: ["${i.issuer}"]
+  scopes_supported: ["${IDP_SCOPE}"]
+  aggregate: { path: /mcp }
+  servers:
+    - { name: a, url: "${url}", credential: "env:PCL_TEST_AUD_TOKEN" }
+    - { name: b, url: "${url}", credential: "env:PCL_TEST_AUD_TOKEN" }
+`);
+  before(() => {
+    [idp, upstream, t] = [f.idp(), f.upstream(), f.t()];
   });
 
   const resource = (path: string): string => `${t.gw.url}${path}`;
@@ -177,24 +185,13 @@ describe('MCP: audience-bound tokens (mcp.audience: identity, and a server\'s ow
   let idp: ResourceIdp;
   let upstream: UpstreamMcp;
   let t: TestGateway;
-
-  before(async () => {
-    idp = await startResourceIdp();
-    upstream = await startUpstreamMcp({ token: TOKEN });
-    process.env.PCL_TEST_AUD_TOKEN = TOKEN;
-    t = await startTestGateway({
-      extraYaml: `${identityYaml(idp)}${policyYaml(POLICY)}mcp:
-  audience: identity
+  const f = audienceFixture((_i, url) => `  audience: identity
   servers:
-    - { name: a, url: "${upstream.url}", credential: "env:PCL_TEST_AUD_TOKEN", audience: ["api://mcp-a"] }
-    - { name: b, url: "${upstream.url}", credential: "env:PCL_TEST_AUD_TOKEN" }
-`,
-    });
-  });
-  after(async () => {
-    await t?.close();
-    await upstream?.close();
-    await idp?.close();
+    - { name: a, url: "${url}", credential: "env:PCL_TEST_AUD_TOKEN", audience: ["api://mcp-a"] }
+    - { name: b, url: "${url}", credential: "env:PCL_TEST_AUD_TOKEN" }
+`);
+  before(() => {
+    [idp, upstream, t] = [f.idp(), f.upstream(), f.t()];
   });
 
   const status = async (path: string, token: string): Promise<number> => {
