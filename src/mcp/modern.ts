@@ -132,11 +132,28 @@ export function toLegacyRequest(body: Record<string, unknown>): Record<string, u
   return { ...body, params: rest };
 }
 
-/** A session-based server's answer as a 2026-07-28 client reads it: every result says `resultType: "complete"`. */
-export function toModernAnswer(message: Record<string, unknown>): Record<string, unknown> {
+/** Results 2026-07-28 marks cacheable (`ttlMs`, `cacheScope` required). */
+const CACHEABLE = new Set(['tools/list', 'prompts/list', 'resources/list', 'resources/templates/list', 'resources/read', 'server/discover']);
+
+/**
+ * A session-based server's answer as a 2026-07-28 client reads it: every result says `resultType: "complete"`, and a
+ * cacheable one is not to be cached (`ttlMs: 0`): the gateway, not the server, decides what the caller may see.
+ */
+export function toModernAnswer(message: Record<string, unknown>, method: string): Record<string, unknown> {
   const r = message.result;
-  if (typeof r !== 'object' || r === null || Array.isArray(r) || 'resultType' in r) return message;
-  return { ...message, result: { resultType: 'complete', ...r } };
+  if (typeof r !== 'object' || r === null || Array.isArray(r) || 'resultType' in r) return privateCache(message, method);
+  const cache = CACHEABLE.has(method) ? { ttlMs: 0, cacheScope: 'private' } : {};
+  return { ...message, result: { resultType: 'complete', ...cache, ...r } };
+}
+
+/**
+ * A cacheable result through the gateway is `cacheScope: "private"` (2026-07-28 caching): lists are filtered per
+ * caller and results scanned per policy, so no shared cache may hand one caller's answer to another.
+ */
+export function privateCache(message: Record<string, unknown>, method: string): Record<string, unknown> {
+  const r = message.result as Record<string, unknown> | undefined;
+  if (!CACHEABLE.has(method) || typeof r !== 'object' || r === null || r.resultType !== 'complete' || r.cacheScope === 'private') return message;
+  return { ...message, result: { ...r, cacheScope: 'private', ttlMs: typeof r.ttlMs === 'number' ? r.ttlMs : 0 } };
 }
 
 /** `server/discover` answered for a session-based server, from its `initialize` result. */
@@ -148,7 +165,7 @@ export function discoverResult(id: JsonRpcId, init: Record<string, unknown>): Re
   return {
     jsonrpc: '2.0', id,
     result: {
-      resultType: 'complete', supportedVersions: [...MODERN_VERSIONS], capabilities: caps,
+      resultType: 'complete', ttlMs: 0, cacheScope: 'private', supportedVersions: [...MODERN_VERSIONS], capabilities: caps,
       ...(typeof init.instructions === 'string' ? { instructions: init.instructions } : {}),
       ...(typeof init.serverInfo === 'object' && init.serverInfo !== null ? { _meta: { [META_SERVER_INFO]: init.serverInfo } } : {}),
     },

@@ -13,7 +13,7 @@ import { transformAnswer } from './transform.ts';
 import type { McpUpstream } from './upstream.ts';
 import type { McpTokens } from './tokens.ts';
 import { deniedInputRequest } from './input-required.ts';
-import { toModernAnswer } from './modern.ts';
+import { privateCache, toModernAnswer } from './modern.ts';
 import { gatewayRequest, pendingScope } from './sessionless-forward.ts';
 
 /** One client request to one server, as the relay needs it. */
@@ -221,9 +221,9 @@ const GATEWAY_INCOMING = { 'content-type': 'application/json', accept: 'applicat
 async function answerFor(d: McpDeps, ex: Exchange, method: string, id: JsonRpcId, raw: Record<string, unknown>, rec: ExchangeRecording | undefined): Promise<{ message: Record<string, unknown>; findings: Record<string, unknown>[] }> {
   const t = await transformAnswer({ server: ex.server, method, id, principal: ex.principal, version: ex.version, catalogue: d.catalogue, tokens: ex.tokens }, raw);
   if (!ex.modern) return t;
-  if (ex.modern.upstream === 'legacy') return { message: toModernAnswer(t.message), findings: t.findings };
+  if (ex.modern.upstream === 'legacy') return { message: toModernAnswer(t.message, method), findings: t.findings };
   const denied = deniedInputRequest(t.message, (m) => serverRequestAllowed(d, ex, m));
-  if (denied === undefined) return t;
+  if (denied === undefined) return { message: privateCache(t.message, method), findings: t.findings };
   rec?.event(d.clock.mono() - ex.mono0, 'portcullis.denied_server_request', JSON.stringify({ method: denied.method }), JSON.stringify(raw));
   return { message: refusal(id, 'server_request_denied', `The gateway does not allow ${denied.method} from MCP servers.`), findings: t.findings };
 }
