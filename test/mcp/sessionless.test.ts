@@ -22,6 +22,12 @@ mcp:
   rules:
     - { id: eng-tools, effect: allow, subjects: { groups: [eng] }, servers: [v1, v2] }
     - { id: no-delete, effect: deny, servers: ["*"], tools: ["delete_*"] }
+    - id: held-drops
+      effect: require_approval
+      servers: [v1, v2]
+      tools: [echo]
+      when: 'request.argument_text.matches("(?i)\\\\bdrop\\\\b")'
+      approval: { approver_groups: [dba] }
 `;
 
 interface RpcError { jsonrpc: string; id: unknown; error: { code: number; message: string; data?: { supported?: string[]; requested?: string; portcullis?: { code: string } } } }
@@ -47,6 +53,7 @@ describe('MCP 2026-07-28 (sessionless) at /mcp/<server>: v2 and v1 SDK clients a
   let v1: UpstreamMcp;
   let v2: V2Upstream;
   let bobKey = '';
+  let dbaKey = '';
 
   before(async () => {
     v1 = await startUpstreamMcp({ token: V1_TOKEN, contacts: true });
@@ -61,6 +68,7 @@ describe('MCP 2026-07-28 (sessionless) at /mcp/<server>: v2 and v1 SDK clients a
     - { name: v2, url: ${v2.url}, credential: env:PCL_TEST_SESSIONLESS_V2 }
 `,
     });
+    dbaKey = (await createApiKey(t.gw.store.apiKeys, { name: 'dba', kind: 'user', groups: ['dba'], expiresAt: null, createdBy: 'test' }, Date.now())).secret;
     bobKey = (await createApiKey(t.gw.store.apiKeys, { name: 'bob', kind: 'user', groups: ['eng'], expiresAt: null, createdBy: 'test' }, Date.now())).secret;
   });
 
@@ -164,6 +172,31 @@ describe('MCP 2026-07-28 (sessionless) at /mcp/<server>: v2 and v1 SDK clients a
       await bob.client.close();
     }
   });
+
+  for (const server of ['v1', 'v2'] as const) {
+    it(`a held call (${server}) keeps the sessionless request alive with progress and runs exactly as approved`, async () => {
+      const { client } = await connectV2(`${t.gw.url}/mcp/${server}`, t.userKey);
+      const calls = server === 'v1' ? v1.calls : v2.calls;
+      try {
+        let progress = 0;
+        const call = client.callTool({ name: 'echo', arguments: { text: `drop table ${server}` } }, { onprogress: () => void progress++, resetTimeoutOnProgress: true, timeout: 120_000 });
+        const pending = await eventually(async () => {
+          const r = await fetch(`${t.gw.url}/admin/v1/approvals?state=pending`, { headers: { authorization: `Bearer ${dbaKey}` } });
+          return (await r.json() as { data: { id: string }[] }).data[0];
+        }, 30_000);
+        assert.ok(!calls.some((c) => c.args.text === `drop table ${server}`), 'nothing ran while held');
+        const ok = await fetch(`${t.gw.url}/admin/v1/approvals/${pending.id}/approve`, {
+          method: 'POST', headers: { authorization: `Bearer ${dbaKey}`, 'content-type': 'application/json' }, body: JSON.stringify({ reason: 'ticket 7' }),
+        });
+        assert.equal(ok.status, 200);
+        assert.equal(toolText(await call), `drop table ${server}`);
+        assert.ok(progress >= 1, 'progress notifications reached the client while held');
+        assert.deepEqual(calls.at(-1), { tool: 'echo', args: { text: `drop table ${server}` } });
+      } finally {
+        await client.close();
+      }
+    });
+  }
 
   it('a request claiming an unsupported revision gets -32022 naming the supported ones; a header that does not mirror the body gets -32020', async () => {
     const before = v2.requests.length;
