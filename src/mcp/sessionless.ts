@@ -29,6 +29,8 @@ export class SessionlessUpstreams {
 
   /** Whether `upstream` speaks 2026-07-28; probed once with `server/discover`, remembered (a failed probe is not). */
   era(upstream: McpUpstream): Promise<'modern' | 'legacy'> {
+    // stdio and 2024-11-05 SSE servers sit behind the bridge, which speaks the session-based revisions only.
+    if (upstream.transport !== 'streamable-http') return Promise.resolve('legacy');
     let p = this.#eras.get(upstream.name);
     if (!p) {
       p = probe(upstream);

@@ -22,6 +22,7 @@ mcp:
   rules:
     - { id: eng-tools, effect: allow, subjects: { groups: [eng] }, servers: [v1, v2] }
     - { id: no-delete, effect: deny, servers: ["*"], tools: ["delete_*"] }
+    - { id: bob-sampling, effect: allow, subjects: { users: ["user:bob"] }, servers: [v2], methods: ["sampling/createMessage"] }
     - id: held-drops
       effect: require_approval
       servers: [v1, v2]
@@ -148,6 +149,11 @@ describe('MCP 2026-07-28 (sessionless) at /mcp/<server>: v2 and v1 SDK clients a
         });
         const calls = server === 'v1' ? v1.calls : v2.calls;
         assert.ok(!calls.some((c) => c.tool === 'delete_repo'));
+        // Recorded like a session-based refusal: the caller, the rule, no session.
+        const row = await eventually(async () => (await t.gw.store.exchanges.list({ model: 'delete_repo', limit: 20 })).find((e) => e.provider === `mcp:${server}`), 30_000);
+        assert.equal(row.errorCode, 'denied_by_policy');
+        assert.equal(row.subject, 'user:alice');
+        assert.ok((row.decision as { matchedRuleIds: string[] }).matchedRuleIds.includes('no-delete'));
       } finally {
         await client.close();
       }
@@ -236,6 +242,18 @@ describe('MCP 2026-07-28 (sessionless) at /mcp/<server>: v2 and v1 SDK clients a
         return true;
       });
       assert.equal(sampled, 0);
+    } finally {
+      await client.close();
+    }
+  });
+
+  it('an input_required sampling request an allow rule names reaches the agent, and its answer completes the call', async () => {
+    let sampled = 0;
+    const { client } = await connectV2(`${t.gw.url}/mcp/v2`, bobKey, () => sampled++);
+    try {
+      assert.equal(toolText(await client.callTool({ name: 'ask_model', arguments: { q: 'meaning?' } })), 'model said forty-two');
+      assert.equal(sampled, 1);
+      assert.equal(v2.calls.filter((c) => c.tool === 'ask_model').length >= 2, true, 'the call was made again with inputResponses');
     } finally {
       await client.close();
     }
