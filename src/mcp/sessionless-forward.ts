@@ -1,10 +1,9 @@
-import { once } from 'node:events';
 import { Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import type { McpDeps } from './http.ts';
+import { listenInSession } from './listen.ts';
 import { discoverResult, META_CLIENT_CAPABILITIES, META_CLIENT_INFO, META_PROTOCOL_VERSION, standardHeaders, toLegacyRequest } from './modern.ts';
 import type { Exchange } from './relay.ts';
-import { formatSse } from './sse.ts';
 
 /**
  * Sending a request upstream, per the caller's era (docs/mcp.md#sessionless-revision-2026-07-28). A session-based
@@ -24,7 +23,7 @@ export async function sendUpstream(d: McpDeps, ex: Exchange, body: Buffer, signa
     ex.upstreamSession = held.id;
     m.upstreamVersion = held.version;
     if (msg.method === 'server/discover' && (typeof msg.id === 'string' || typeof msg.id === 'number')) return synthetic('application/json', [JSON.stringify(discoverResult(msg.id, held.init))]);
-    if (msg.method === 'subscriptions/listen') return listenWithoutNotifications(msg, signal);
+    if (msg.method === 'subscriptions/listen') return listenInSession(ex, held, msg, signal);
     const up = await ex.upstream.request({
       method: 'POST', incoming: ex.req.headers, sessionId: held.id, body: Buffer.from(JSON.stringify(toLegacyRequest(msg))), signal, headers: { 'mcp-protocol-version': held.version },
     });
@@ -58,22 +57,8 @@ export async function gatewayRequest(d: McpDeps, ex: Exchange, body: Record<stri
 /** Where a forwarded request waits for its answer (pending.ts): a sessionless request's answer comes on its own POST. */
 export const pendingScope = (ex: Exchange): string | undefined => (ex.modern ? `sessionless:${ex.id}` : ex.upstreamSession);
 
-/**
- * `subscriptions/listen` for a 2025-era server: acknowledged with nothing honored (2026-07-28: the server reports
- * the notification types it agreed to), and held open until the caller leaves — list-change notifications of such
- * servers do not reach sessionless callers (docs/mcp.md "Not built yet").
- */
-function listenWithoutNotifications(msg: Record<string, unknown>, signal: AbortSignal): Dispatcher.ResponseData {
-  const ack = { jsonrpc: '2.0', method: 'notifications/subscriptions/acknowledged', params: { notifications: {}, _meta: { 'io.modelcontextprotocol/subscriptionId': msg.id } } };
-  async function* events(): AsyncGenerator<string> {
-    yield formatSse({ data: JSON.stringify(ack) });
-    if (!signal.aborted) await once(signal, 'abort').catch(() => undefined);
-  }
-  return synthetic('text/event-stream', events());
-}
-
 /** An answer the gateway gives in the server's place, shaped like an upstream response for the relay. */
-function synthetic(type: string, chunks: Iterable<string> | AsyncIterable<string>): Dispatcher.ResponseData {
+export function synthetic(type: string, chunks: Iterable<string> | AsyncIterable<string>): Dispatcher.ResponseData {
   const body = Readable.from(chunks, { objectMode: false });
   const dump = async (): Promise<void> => void body.destroy();
   return { statusCode: 200, headers: { 'content-type': type }, body: Object.assign(body, { dump }), trailers: {}, opaque: null, context: {} } as unknown as Dispatcher.ResponseData;

@@ -277,6 +277,26 @@ describe('MCP 2026-07-28 (sessionless) at /mcp/<server>: v2 and v1 SDK clients a
     }
   });
 
+  it('subscriptions/listen to a 2025-era server: the gateway listens on its session and passes on the list changes asked for', async () => {
+    const { client } = await connectV2(`${t.gw.url}/mcp/v1`, t.userKey);
+    let changed = 0;
+    client.setNotificationHandler('notifications/tools/list_changed', () => void changed++);
+    try {
+      await client.listTools();
+      const sub = await client.listen({ toolsListChanged: true, resourceSubscriptions: ['file:///public/readme.md'] });
+      assert.deepEqual(sub.honoredFilter, { toolsListChanged: true }, 'resource subscriptions are not honored through the gateway');
+      await eventually(async () => {
+        // A changed description (the SDK sends notifications/tools/list_changed into every session).
+        v1.setDescription('run_sql', `Runs SQL (${changed}).`);
+        await new Promise((r) => setTimeout(r, 100));
+        return changed > 0 ? true : undefined;
+      }, 30_000);
+      await sub.close();
+    } finally {
+      await client.close();
+    }
+  });
+
   it('GET and DELETE under 2026-07-28 get 405; a session id on a sessionless request is refused', async () => {
     const get = await fetch(`${t.gw.url}/mcp/v2`, { headers: { authorization: `Bearer ${t.userKey}`, accept: 'text/event-stream', 'mcp-protocol-version': '2026-07-28' } });
     assert.equal(get.status, 405);
