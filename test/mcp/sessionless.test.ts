@@ -259,42 +259,36 @@ describe('MCP 2026-07-28 (sessionless) at /mcp/<server>: v2 and v1 SDK clients a
     }
   });
 
-  it('subscriptions/listen to a 2026-07-28 server: list-change notifications reach the caller', async () => {
-    const { client } = await connectV2(`${t.gw.url}/mcp/v2`, t.userKey);
-    let changed = 0;
-    client.setNotificationHandler('notifications/tools/list_changed', () => void changed++);
-    try {
-      const sub = await client.listen({ toolsListChanged: true });
-      assert.equal(sub.honoredFilter.toolsListChanged, true);
-      await eventually(async () => {
-        v2.toolsChanged();
-        await new Promise((r) => setTimeout(r, 100));
-        return changed > 0 ? true : undefined;
-      }, 30_000);
-      await sub.close();
-    } finally {
-      await client.close();
-    }
-  });
-
-  it('subscriptions/listen to a 2025-era server: the gateway listens on its session and passes on the list changes asked for', async () => {
-    const { client } = await connectV2(`${t.gw.url}/mcp/v1`, t.userKey);
+  /** Listens through the gateway for tools list changes and triggers them until one arrives; returns the honored filter. */
+  async function listenForToolChanges(server: 'v1' | 'v2', filter: Record<string, unknown>, change: () => void): Promise<unknown> {
+    const { client } = await connectV2(`${t.gw.url}/mcp/${server}`, t.userKey);
     let changed = 0;
     client.setNotificationHandler('notifications/tools/list_changed', () => void changed++);
     try {
       await client.listTools();
-      const sub = await client.listen({ toolsListChanged: true, resourceSubscriptions: ['file:///public/readme.md'] });
-      assert.deepEqual(sub.honoredFilter, { toolsListChanged: true }, 'resource subscriptions are not honored through the gateway');
+      const sub = await client.listen(filter);
       await eventually(async () => {
-        // A changed description (the SDK sends notifications/tools/list_changed into every session).
-        v1.setDescription('run_sql', `Runs SQL (${changed}).`);
+        change();
         await new Promise((r) => setTimeout(r, 100));
         return changed > 0 ? true : undefined;
       }, 30_000);
       await sub.close();
+      return sub.honoredFilter;
     } finally {
       await client.close();
     }
+  }
+
+  it('subscriptions/listen to a 2026-07-28 server: list-change notifications reach the caller', async () => {
+    const honored = await listenForToolChanges('v2', { toolsListChanged: true }, () => v2.toolsChanged());
+    assert.equal((honored as { toolsListChanged?: boolean }).toolsListChanged, true);
+  });
+
+  it('subscriptions/listen to a 2025-era server: the gateway listens on its session and passes on the list changes asked for', async () => {
+    let n = 0;
+    // A changed description: the SDK sends notifications/tools/list_changed into every session.
+    const honored = await listenForToolChanges('v1', { toolsListChanged: true, resourceSubscriptions: ['file:///public/readme.md'] }, () => v1.setDescription('run_sql', `Runs SQL (${n++}).`));
+    assert.deepEqual(honored, { toolsListChanged: true }, 'resource subscriptions are not honored through the gateway');
   });
 
   it('GET and DELETE under 2026-07-28 get 405; a session id on a sessionless request is refused', async () => {
