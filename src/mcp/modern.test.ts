@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { classify, type McpMessage } from './jsonrpc.ts';
-import { eraOf, standardHeaders, toLegacyRequest, toModernAnswer } from './modern.ts';
+import { eraOf, paramHeaders, standardHeaders, toLegacyRequest, toModernAnswer } from './modern.ts';
 
 const ENVELOPE = { 'io.modelcontextprotocol/protocolVersion': '2026-07-28', 'io.modelcontextprotocol/clientCapabilities': {}, 'io.modelcontextprotocol/clientInfo': { name: 'c', version: '1' } };
 const msg = (v: unknown): McpMessage => classify(v)!;
@@ -41,5 +41,16 @@ describe('MCP 2026-07-28 era classification and shaping (modern.ts)', () => {
     assert.deepEqual(out.params, { name: 'echo', _meta: { progressToken: 5 } });
     assert.deepEqual(toModernAnswer({ jsonrpc: '2.0', id: 1, result: { tools: [] } }, 'tools/list').result, { resultType: 'complete', ttlMs: 0, cacheScope: 'private', tools: [] });
     assert.deepEqual(toModernAnswer({ jsonrpc: '2.0', id: 1, result: { content: [] } }, 'tools/call').result, { resultType: 'complete', content: [] });
+  });
+
+  it('Mcp-Param headers mirror x-mcp-header properties reachable through properties, primitives only', () => {
+    const schema = { type: 'object', properties: {
+      region: { type: 'string', 'x-mcp-header': 'Region' }, n: { type: 'integer', 'x-mcp-header': 'N' },
+      nested: { type: 'object', properties: { flag: { type: 'boolean', 'x-mcp-header': 'Flag' } } },
+      list: { type: 'array', items: { type: 'string', 'x-mcp-header': 'Item' } }, bad: { type: 'string', 'x-mcp-header': 'a b' },
+    } };
+    assert.deepEqual(paramHeaders(schema, { region: 'é', n: 3, nested: { flag: false }, list: ['x'], bad: 'v' }),
+      { 'mcp-param-region': `=?base64?${Buffer.from('é').toString('base64')}?=`, 'mcp-param-n': '3', 'mcp-param-flag': 'false' });
+    assert.deepEqual(paramHeaders(schema, { n: 1.5 }), {});
   });
 });

@@ -118,6 +118,30 @@ export function standardHeaders(body: Record<string, unknown>, version: string):
   return out;
 }
 
+/**
+ * The `Mcp-Param-{Name}` headers of a `tools/call` (2026-07-28 Streamable HTTP, "Schema Extension"): each property
+ * reachable through `properties` chains whose schema carries `x-mcp-header` mirrors its argument value (strings as
+ * they are, integers and booleans as text, encoded like `Mcp-Name`; absent or non-primitive values omitted).
+ * Derived from the arguments the gateway forwards, so a masked or restored value is what the header carries.
+ */
+export function paramHeaders(inputSchema: unknown, args: unknown): Record<string, string> {
+  const out: Record<string, string> = {};
+  const walk = (schema: unknown, value: unknown, depth: number): void => {
+    if (depth > 32 || typeof schema !== 'object' || schema === null) return;
+    const props = (schema as { properties?: unknown }).properties;
+    if (typeof props !== 'object' || props === null) return;
+    for (const [key, sub] of Object.entries(props as Record<string, unknown>)) {
+      const v = typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as Record<string, unknown>)[key] : undefined;
+      const name = typeof sub === 'object' && sub !== null ? (sub as Record<string, unknown>)['x-mcp-header'] : undefined;
+      const text = typeof v === 'string' ? v : typeof v === 'boolean' || (typeof v === 'number' && Number.isSafeInteger(v)) ? String(v) : undefined;
+      if (typeof name === 'string' && /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/.test(name) && text !== undefined) out[`mcp-param-${name.toLowerCase()}`] = encodeHeaderValue(text);
+      walk(sub, v, depth + 1);
+    }
+  };
+  walk(inputSchema, args, 0);
+  return out;
+}
+
 /** A 2026-07-28 request as a session-based server reads it: the per-request envelope and round-trip fields removed. */
 export function toLegacyRequest(body: Record<string, unknown>): Record<string, unknown> {
   const params = body.params as Record<string, unknown> | undefined;

@@ -2,7 +2,7 @@ import { Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import type { McpDeps } from './http.ts';
 import { listenInSession } from './listen.ts';
-import { discoverResult, META_CLIENT_CAPABILITIES, META_CLIENT_INFO, META_PROTOCOL_VERSION, standardHeaders, toLegacyRequest } from './modern.ts';
+import { discoverResult, META_CLIENT_CAPABILITIES, META_CLIENT_INFO, META_PROTOCOL_VERSION, paramHeaders, standardHeaders, toLegacyRequest } from './modern.ts';
 import type { Exchange } from './relay.ts';
 
 /**
@@ -17,7 +17,11 @@ export async function sendUpstream(d: McpDeps, ex: Exchange, body: Buffer, signa
   if (!m) return ex.upstream.request({ method: 'POST', incoming: ex.req.headers, sessionId: ex.upstreamSession, body, signal });
   const msg = JSON.parse(body.toString('utf8')) as Record<string, unknown>;
   m.upstream = await d.sessionless.era(ex.upstream);
-  if (m.upstream === 'modern') return ex.upstream.request({ method: 'POST', incoming: ex.req.headers, sessionId: undefined, body, signal, headers: standardHeaders(msg, m.version) });
+  if (m.upstream === 'modern') {
+    const params = msg.params as { name?: unknown; arguments?: unknown } | undefined;
+    const derived = msg.method === 'tools/call' && typeof params?.name === 'string' ? paramHeaders(d.catalogue.inputSchema(ex.server, params.name), params.arguments) : {};
+    return ex.upstream.request({ method: 'POST', incoming: ex.req.headers, sessionId: undefined, body, signal, headers: { ...standardHeaders(msg, m.version), ...derived } });
+  }
   for (let attempt = 0; ; attempt++) {
     const held = await d.sessionless.session(ex.upstream, ex.principal.subject);
     ex.upstreamSession = held.id;

@@ -138,6 +138,24 @@ describe('MCP 2026-07-28 (sessionless) at /mcp/<server>: v2 and v1 SDK clients a
     }
   });
 
+  it('Mcp-Param-* headers go upstream derived from the forwarded arguments; a forged one from the client is not passed on', async () => {
+    const { client } = await connectV2(`${t.gw.url}/mcp/v2`, t.userKey);
+    try {
+      await client.listTools();
+      assert.equal(toolText(await client.callTool({ name: 'in_region', arguments: { region: 'eu-west', text: 'job' } })), 'job in eu-west');
+    } finally {
+      await client.close();
+    }
+    const before = v2.requests.length;
+    const res = await post('v2', { jsonrpc: '2.0', id: 11, method: 'tools/call', params: { name: 'in_region', arguments: { region: 'eu-west', text: 'forged' }, _meta: envelope('2026-07-28') } },
+      { 'mcp-protocol-version': '2026-07-28', 'mcp-method': 'tools/call', 'mcp-name': 'in_region', 'mcp-param-region': 'us-east' });
+    assert.equal(res.status, 200);
+    await res.text();
+    const sent = v2.requests.slice(before).find((r) => r.headers['mcp-name'] === 'in_region');
+    assert.equal(sent?.headers['mcp-param-region'], 'eu-west');
+    assert.deepEqual(v2.calls.at(-1), { tool: 'in_region', args: { region: 'eu-west', text: 'forged' } });
+  });
+
   for (const server of ['v1', 'v2'] as const) {
     it(`attack (${server}): a denied tool called by name is refused and never forwarded`, async () => {
       const { client } = await connectV2(`${t.gw.url}/mcp/${server}`, t.userKey);

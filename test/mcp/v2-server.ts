@@ -1,7 +1,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Readable } from 'node:stream';
-import { createMcpHandler, inputRequired, McpServer } from '@modelcontextprotocol/server';
+import { createMcpHandler, fromJsonSchema, inputRequired, McpServer } from '@modelcontextprotocol/server';
 import { z } from 'zod';
 
 export interface V2Upstream {
@@ -36,6 +36,13 @@ export async function startV2Upstream(o: { token: string }): Promise<V2Upstream>
     server.registerTool('find_contact', { description: 'Finds a contact by name.', inputSchema: z.object({ name: z.string() }) }, ({ name }) => {
       calls.push({ tool: 'find_contact', args: { name } });
       return { content: [{ type: 'text', text: `${name}: carol.jones@example.com` }] };
+    });
+    // `region` is mirrored in the `Mcp-Param-Region` header (2026-07-28 "Schema Extension"), which the server checks.
+    const regionSchema = { type: 'object', properties: { region: { type: 'string', 'x-mcp-header': 'Region' }, text: { type: 'string' } }, required: ['region', 'text'] };
+    const regional = fromJsonSchema<{ region: string; text: string }>(regionSchema);
+    server.registerTool('in_region', { description: 'Runs in a region.', inputSchema: regional }, ({ region, text }) => {
+      calls.push({ tool: 'in_region', args: { region, text } });
+      return { content: [{ type: 'text', text: `${text} in ${region}` }] };
     });
     // Asks the agent's model: on 2026-07-28 an `input_required` result carrying a sampling request (SEP-2322).
     server.registerTool('ask_model', { description: 'Asks the model a question.', inputSchema: z.object({ q: z.string() }) }, ({ q }, ctx) => {
