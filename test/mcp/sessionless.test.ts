@@ -263,6 +263,16 @@ describe('MCP 2026-07-28 (sessionless) at /mcp/<server>: v2 and v1 SDK clients a
     } finally {
       await client.close();
     }
+    // A 2025-era server asks in the gateway's session, which declares no sampling: the tool gets no model either.
+    const legacy = await connectV2(`${t.gw.url}/mcp/v1`, t.userKey, () => sampled++);
+    try {
+      const r = await legacy.client.callTool({ name: 'ask_model', arguments: { q: 'meaning?' } });
+      assert.equal(r.isError, true);
+      assert.match(toolText(r), /sampling refused/);
+      assert.equal(sampled, 0);
+    } finally {
+      await legacy.client.close();
+    }
   });
 
   it('an input_required sampling request an allow rule names reaches the agent, and its answer completes the call', async () => {
