@@ -3,7 +3,9 @@
 // directly and through Portcullis (a child process, recording on): without a policy, and with an `mcp:` policy plus
 // content masking (pins are checked on every call either way); then through the aggregated endpoint `/mcp`
 // (`tickets__lookup`, one more loopback hop as the caller), and a stdio server (bench/proc/mcp-stdio-server.ts)
-// driven directly over its pipes and through the gateway's stdio bridge. Prints p50/p99 latency of sequential calls
+// driven directly over its pipes and through the gateway's stdio bridge; then sessionless 2026-07-28 calls (the
+// `_meta` envelope and standard headers on every request) to a server that speaks it (forwarded sessionless) and to
+// the same server as a 2025-era one (`?era=2025`: translated into a gateway-held session). Prints p50/p99 latency of sequential calls
 // and the gateway's CPU per call under concurrency (the stdio server's own process excluded, as the HTTP server's
 // is), each next to its direct call. BENCH_MCP_CALLS (default 3000).
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -21,17 +23,28 @@ const CONCURRENCY = 16;
 
 const TOOL = { name: 'lookup', description: 'Looks a ticket up.', inputSchema: { type: 'object', properties: { id: { type: 'string' } } } };
 const INIT = { protocolVersion: '2025-06-18', capabilities: { tools: {} }, serverInfo: { name: 'bench-http', version: '1' } };
+const DISCOVER = { supportedVersions: ['2026-07-28'], capabilities: { tools: {} }, ttlMs: 0, cacheScope: 'private' };
+/** The per-request envelope of 2026-07-28 (the v2 SDK client sends these three keys on every request). */
+const ENVELOPE = {
+  'io.modelcontextprotocol/protocolVersion': '2026-07-28', 'io.modelcontextprotocol/clientInfo': { name: 'bench', version: '1' },
+  'io.modelcontextprotocol/clientCapabilities': {},
+};
 const upstream = createServer((req, res) => {
   // No server stream (GET) and no session: the specification's 405 for a server that offers none.
   if (req.method !== 'POST') return void res.writeHead(405).end();
   const chunks: Buffer[] = [];
   req.on('data', (c: Buffer) => chunks.push(c));
   req.on('end', () => {
-    const m = JSON.parse(Buffer.concat(chunks).toString('utf8')) as { id?: number; method: string; params?: { arguments?: unknown } };
+    const m = JSON.parse(Buffer.concat(chunks).toString('utf8')) as { id?: number; method: string; params?: { arguments?: unknown; _meta?: object } };
     if (m.id === undefined) return void res.writeHead(202).end();
+    // 2026-07-28 (server/discover, `resultType` on every result), unless this server plays a 2025-era one.
+    const modern = !req.url?.includes('era=2025');
+    if (m.method === 'server/discover' && !modern) return void res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ jsonrpc: '2.0', id: m.id, error: { code: -32601, message: 'Method not found' } }));
     const result = m.method === 'initialize' ? INIT : m.method === 'tools/list' ? { tools: [TOOL] }
+      : m.method === 'server/discover' ? DISCOVER
       : m.method === 'tools/call' ? { content: [{ type: 'text', text: `ticket ${JSON.stringify(m.params?.arguments)} is open` }] } : {};
-    res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ jsonrpc: '2.0', id: m.id, result }));
+    const answer = modern && m.params?._meta ? { resultType: 'complete', ...result } : result;
+    res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ jsonrpc: '2.0', id: m.id, result: answer }));
   });
 });
 await new Promise<void>((ok) => upstream.listen(0, '127.0.0.1', ok));
@@ -59,6 +72,7 @@ function startGateway(policy: boolean): Promise<{ proc: ChildProcess; url: strin
   aggregate: { path: /mcp, servers: [tickets] }
   servers:
     - { name: tickets, url: "${upstreamUrl}" }
+    - { name: tickets2025, url: "${upstreamUrl}?era=2025" }
     - { name: local, command: ${JSON.stringify(process.execPath)}, args: [${JSON.stringify(STDIO_SERVER)}], stdio: { max_processes: 4 } }
 `;
   const proc = spawn(process.execPath, ['bench/proc/gateway.ts'], { cwd: ROOT, env: { ...process.env, UPSTREAM: 'http://127.0.0.1:9', GATEWAY_EXTRA_YAML: extra }, stdio: ['ignore', 'pipe', 'inherit'] });
@@ -81,12 +95,19 @@ function cpuSeconds(pid: number): number {
   return (Number(f[11]) + Number(f[12])) / 100;
 }
 
-/** `session`: the endpoint needs an initialized MCP session (the aggregate, a stdio server: one process per session). */
-interface Target { name: string; origin: string; path: string; headers: Record<string, string>; pid?: number; tool?: string; session?: boolean }
+/**
+ * `session`: the endpoint needs an initialized MCP session (the aggregate, a stdio server: one process per session).
+ * `sessionless`: 2026-07-28 requests (the envelope in `_meta`, `MCP-Protocol-Version` / `Mcp-Method` / `Mcp-Name`).
+ */
+interface Target { name: string; origin: string; path: string; headers: Record<string, string>; pid?: number; tool?: string; session?: boolean; sessionless?: boolean }
 
 let nextId = 1;
-async function call(pool: Pool, t: Target, method: string, params: unknown): Promise<void> {
-  const res = await pool.request({ path: t.path, method: 'POST', headers: t.headers, body: JSON.stringify({ jsonrpc: '2.0', id: nextId++, method, params }) });
+async function call(pool: Pool, t: Target, method: string, params: Record<string, unknown>): Promise<void> {
+  const body = { jsonrpc: '2.0', id: nextId++, method, params: t.sessionless ? { ...params, _meta: ENVELOPE } : params };
+  const headers = t.sessionless
+    ? { ...t.headers, 'mcp-protocol-version': '2026-07-28', 'mcp-method': method, ...(typeof params.name === 'string' ? { 'mcp-name': params.name } : {}) }
+    : t.headers;
+  const res = await pool.request({ path: t.path, method: 'POST', headers, body: JSON.stringify(body) });
   const text = await res.body.text();
   if (res.statusCode !== 200 || text.includes('"error"')) throw new Error(`${t.name}: ${res.statusCode} ${text.slice(0, 200)}`);
 }
@@ -185,6 +206,14 @@ try {
     console.log(row('stdio direct', stdioDirect));
     const stdio = await measure({ name: 'stdio', origin: g.url, path: '/mcp/local', pid: g.proc.pid, headers, session: true });
     console.log(row('portcullis stdio', stdio, stdioDirect));
+    // 2026-07-28: direct, through the gateway to the same server (sessionless), and to it as a 2025-era server.
+    const sessionless = { ...headers, 'mcp-protocol-version': '2026-07-28' };
+    const modernDirect = await measure({ name: '2026-07-28 direct', origin: u.origin, path: u.pathname, headers: sessionless, sessionless: true });
+    console.log(row('2026-07-28 direct', modernDirect));
+    const modern = await measure({ name: '2026-07-28', origin: g.url, path: '/mcp/tickets', pid: g.proc.pid, headers: sessionless, sessionless: true });
+    console.log(row('portcullis 2026-07-28', modern, modernDirect));
+    const translated = await measure({ name: '2026→2025', origin: g.url, path: '/mcp/tickets2025', pid: g.proc.pid, headers: sessionless, sessionless: true });
+    console.log(row('portcullis 2026→2025', translated, modernDirect));
   }
 } finally {
   for (const p of gateways) p.kill();

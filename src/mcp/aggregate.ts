@@ -17,6 +17,7 @@ import { stringMatcher } from '../policy/matchers.ts';
 import type { McpAggregateConfig } from './config-schema.ts';
 import { authenticateMcp, refuse, sendRpc, type McpDeps } from './http.ts';
 import { rpcError, RPC } from './jsonrpc.ts';
+import { sessionlessRefusal } from './modern.ts';
 import type { InternalFront } from './internal.ts';
 import { PROMPTS, renameContents, RESOURCES, TEMPLATES, TOOLS, type MemberList } from './aggregate-catalog.ts';
 
@@ -91,6 +92,8 @@ export class AggregateFront {
         return refuse(res, g.status, null, g.code === 'body_too_large' ? 'body_too_large' : 'request_timeout', g.publicMessage);
       }
       if (Array.isArray(body)) return refuse(res, 400, null, 'batch_not_allowed', 'This gateway governs one JSON-RPC message per request; send separate requests.');
+      const sessionless = sessionlessRefusal(req, body);
+      if (sessionless) return sendRpc(res, 400, sessionless);
     }
     const caller = { credential: presentedCredential(req.headers), ip: clientIp(req, this.#d.limits.trustProxy), userAgent: req.headers['user-agent'] };
     if (!s) {

@@ -67,6 +67,8 @@ export class CatalogueGuard {
   readonly #now: () => number;
   readonly #cacheMs: number;
   readonly #seen = new Map<string, Map<string, string>>();
+  /** Each tool's last listed `inputSchema`: 2026-07-28 `Mcp-Param-*` headers are derived from it (modern.ts). */
+  readonly #schemas = new Map<string, Map<string, unknown>>();
   readonly #stale = new Set<string>();
   readonly #cache = new Map<string, { at: number; pinned: McpCatalogue | undefined }>();
 
@@ -90,6 +92,9 @@ export class CatalogueGuard {
     const seen = this.#seen.get(server) ?? new Map<string, string>();
     for (const [n, { hash }] of Object.entries(offered)) seen.set(n, hash);
     this.#seen.set(server, seen);
+    const schemas = this.#schemas.get(server) ?? new Map<string, unknown>();
+    for (const [n, t] of Object.entries(definitions)) schemas.set(n, (t as { inputSchema?: unknown }).inputSchema);
+    this.#schemas.set(server, schemas);
     this.#stale.delete(server);
     const catalogue: McpCatalogue = { server, tools: offered, setHash: setHashOf(offered), at: this.#now(), by };
     const stored = await this.#repo.get(server);
@@ -113,6 +118,11 @@ export class CatalogueGuard {
       await this.#repo.propose({ ...catalogue, definitions, findings });
     }
     return { allowed, quarantined, findings, pinned: first };
+  }
+
+  /** The `inputSchema` the server last listed for `tool` (undefined: not listed on this replica). */
+  inputSchema(server: string, tool: string): unknown {
+    return this.#schemas.get(server)?.get(tool);
   }
 
   markStale(server: string): void {

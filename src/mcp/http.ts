@@ -15,6 +15,7 @@ import type { CatalogueGuard } from './catalogue.ts';
 import type { PendingRequests } from './pending.ts';
 import { refusal, type JsonRpcId, type RefusalCode } from './jsonrpc.ts';
 import type { SessionBinder } from './protocol.ts';
+import type { SessionlessUpstreams } from './sessionless.ts';
 import type { McpUpstream } from './upstream.ts';
 import type { McpCorrelation } from './correlate.ts';
 import type { McpAudience } from './audience.ts';
@@ -29,6 +30,8 @@ export interface McpDeps {
   guard: () => ExchangeGuard;
   upstreams: ReadonlyMap<string, McpUpstream>;
   sessions: SessionBinder;
+  /** The upstream side of 2026-07-28 (sessionless) callers: each server's era, gateway-held sessions (sessionless.ts). */
+  sessionless: SessionlessUpstreams;
   catalogue: CatalogueGuard;
   pending: PendingRequests;
   /** The approvals gate (src/approvals): holds `require_approval` tool calls for a reviewer. */
@@ -114,6 +117,7 @@ export function startRecordOf(o: {
 const KNOWN_METHODS = new Set([
   'initialize', 'ping', 'tools/list', 'tools/call', 'resources/list', 'resources/read', 'resources/templates/list', 'resources/subscribe',
   'resources/unsubscribe', 'prompts/list', 'prompts/get', 'completion/complete', 'logging/setLevel', 'tasks/get', 'tasks/list', 'tasks/result', 'tasks/cancel',
+  'server/discover', 'subscriptions/listen',
 ]);
 
 /** `tools/call` -> `mcp.tools_call`; methods outside the specification are recorded as `mcp.other` (bounded vocabulary). */

@@ -25,6 +25,7 @@ import { InternalFront } from './internal.ts';
 import { handlePost } from './post.ts';
 import { PendingRequests } from './pending.ts';
 import { SessionBinder } from './protocol.ts';
+import { SessionlessUpstreams } from './sessionless.ts';
 import { handleStreamOrDelete } from './stream.ts';
 import { startUpstreams } from './upstream.ts';
 
@@ -76,7 +77,7 @@ export async function startMcpFront(o: McpFrontOptions): Promise<McpFront> {
   const audience = mcpAudience(cfg, o.publicUrl);
   const deps: McpDeps = {
     clock: o.clock, logger: o.logger, recorder: o.recorder, authenticate: o.authenticate, guard: o.guard, upstreams,
-    sessions: new SessionBinder(o.keyring.key('mcp')), catalogue, publicUrl: o.publicUrl, pending: new PendingRequests(), approvals: o.approvals, alertApproval: o.alertApproval, budgets: o.budgets,
+    sessions: new SessionBinder(o.keyring.key('mcp')), sessionless: new SessionlessUpstreams(), catalogue, publicUrl: o.publicUrl, pending: new PendingRequests(), approvals: o.approvals, alertApproval: o.alertApproval, budgets: o.budgets,
     correlation: o.correlation, audience, sealClaims: (id, claims) => sealClaims(o.keyring, id, claims),
     limits: { maxBodyBytes: cfg.max_body_bytes, bodyTimeoutMs: o.config.server.request_body_timeout_ms, trustProxy: o.config.server.trust_proxy, maxResponseBytes: cfg.max_response_bytes },
   };

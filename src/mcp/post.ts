@@ -11,7 +11,9 @@ import { clientIp } from '../core/client-ip.ts';
 import { decideCall, type CallVerdict } from './decide.ts';
 import { findModelToolCall, type CorrelationLink } from './correlate.ts';
 import { authenticateMcp, refuse, sendRpc, startRecordOf, type McpDeps } from './http.ts';
-import { classify, refusal, rpcError, RPC, type McpMessage, type RefusalCode } from './jsonrpc.ts';
+import { classify, refusal, rpcError, RPC, type JsonRpcId, type McpMessage, type RefusalCode } from './jsonrpc.ts';
+import { envelopeVersion, eraOf, unsupportedVersion } from './modern.ts';
+import { pendingScope, sendUpstream } from './sessionless-forward.ts';
 import { budgetError, MCP_MODEL_PREFIX } from '../policy/budgets/index.ts';
 import { batchRefusal, protocolVersionOf } from './protocol.ts';
 import { holdForApproval } from './hold.ts';
@@ -39,7 +41,7 @@ export async function handlePost(d: McpDeps, server: string, req: IncomingMessag
   const upstream = d.upstreams.get(server);
   if (!upstream) return refuse(res, 404, null, 'unknown_server', `No MCP server "${server}" on this gateway.`);
   const pv = protocolVersionOf(req.headers['mcp-protocol-version']);
-  if ('invalid' in pv) return refuse(res, 400, null, 'unsupported_protocol_version', 'Unsupported MCP-Protocol-Version.');
+  if ('invalid' in pv) return sendProtocolError(res, null, unsupportedVersion(pv.invalid));
   const session = sessionOf(d, req, principal, server);
   if (session === 'invalid') return refuse(res, 404, null, 'session_not_found', 'Session not found; initialize a new session.');
   let raw: Buffer;
@@ -57,12 +59,18 @@ export async function handlePost(d: McpDeps, server: string, req: IncomingMessag
   } catch {
     return sendRpc(res, 400, rpcError(null, RPC.parseError, 'The body is not valid JSON.'));
   }
-  if (Array.isArray(parsed)) return refuse(res, 400, null, 'batch_not_allowed', batchRefusal(pv.version));
+  if (Array.isArray(parsed)) return refuse(res, 400, null, 'batch_not_allowed', batchRefusal(batchVersion(parsed) ?? pv.version));
   const msg = classify(parsed);
   if (!msg) return refuse(res, 400, null, 'invalid_message', 'The body is not a JSON-RPC 2.0 message.');
+  const era = msg.kind === 'response' ? { era: 'legacy' as const } : eraOf(req.headers, msg);
+  if ('reject' in era) return sendProtocolError(res, msg.kind === 'request' ? msg.id : null, era.reject);
+  if (era.era === 'modern' && session.client !== undefined) {
+    return refuse(res, 400, msg.kind === 'request' ? msg.id : null, 'invalid_message', `MCP revision ${era.version} has no sessions; send the request without Mcp-Session-Id.`);
+  }
   const ex: Exchange = {
     id: newId('ex'), server, principal, upstream, req, res, mono0, clientSession: session.client, upstreamSession: session.upstream,
     version: 'open', method: msg.kind === 'response' ? '' : msg.method, rpcId: msg.kind === 'request' ? msg.id : null,
+    ...(era.era === 'modern' ? { modern: { version: era.version } } : {}),
   };
   res.setHeader('x-portcullis-exchange-id', ex.id);
   if (msg.kind === 'response') return forwardUnrecorded(d, ex, raw);
@@ -89,7 +97,8 @@ async function governed(d: McpDeps, ex: Exchange, msg: Inbound, raw: Buffer): Pr
   const link = msg.kind === 'request' && tool !== undefined ? correlate(d, ex, tool, args) : undefined;
   let verdict: CallVerdict;
   let pins: PinCheck = { hash: null, refusal: undefined };
-  const conversation = `${ex.principal.subject}#mcp:${ex.server}:${ex.clientSession ?? `exchange:${ex.id}`}`;
+  // Sessionless callers (2026-07-28) have no session: their placeholders live per caller and server.
+  const conversation = `${ex.principal.subject}#mcp:${ex.server}:${ex.modern ? 'sessionless' : ex.clientSession ?? `exchange:${ex.id}`}`;
   try {
     if (tool !== undefined) pins = await checkPins(d, ex, tool);
     // Placeholders are scoped to the caller, the server and the MCP session (another caller cannot restore them).
@@ -154,7 +163,7 @@ async function governed(d: McpDeps, ex: Exchange, msg: Inbound, raw: Buffer): Pr
     }
   }
   const upstreamBody = verdict.rewritten ? Buffer.from(JSON.stringify(verdict.rewritten)) : raw;
-  d.pending.add(ex.server, ex.upstreamSession, msg.id, msg.method, d.clock.now());
+  d.pending.add(ex.server, pendingScope(ex), msg.id, msg.method, d.clock.now());
   let recording: ExchangeRecording;
   try {
     recording = await d.recorder.begin(start, { client: raw, upstream: verdict.rewritten ? upstreamBody : undefined });
@@ -230,7 +239,7 @@ async function forwardRecorded(d: McpDeps, ex: Exchange, body: Buffer, recording
   let upstreamMs: number | null = null;
   let outcome: { status: 'completed' | 'upstream_error' | 'client_aborted' | 'incomplete'; httpStatus: number; errorCode: string | null; body?: Buffer; findings: Record<string, unknown>[] };
   try {
-    const up = await ex.upstream.request({ method: 'POST', incoming: ex.req.headers, sessionId: ex.upstreamSession, body, signal: abort.signal });
+    const up = await sendUpstream(d, ex, body, abort.signal);
     upstreamMs = d.clock.mono() - ex.mono0;
     outcome = await relayAnswer(d, ex, up, recording);
   } catch (err) {
@@ -253,11 +262,26 @@ async function forwardUnrecorded(d: McpDeps, ex: Exchange, body: Buffer): Promis
   const abort = new AbortController();
   ex.res.once('close', () => abort.abort());
   try {
-    const up = await ex.upstream.request({ method: 'POST', incoming: ex.req.headers, sessionId: ex.upstreamSession, body, signal: abort.signal });
+    const up = await sendUpstream(d, ex, body, abort.signal);
     await relayAnswer(d, ex, up, undefined);
   } catch (err) {
     if (!ex.res.headersSent) refuse(ex.res, 502, null, 'upstream_unavailable', toGatewayError(err).publicMessage);
   }
+}
+
+/** A batch is judged by the revision its elements claim (2026-07-28 forbids batches too), else by the header's. */
+function batchVersion(batch: unknown[]): string | undefined {
+  for (const e of batch) {
+    const m = classify(e);
+    const v = m ? envelopeVersion(m) : undefined;
+    if (v !== undefined) return v;
+  }
+  return undefined;
+}
+
+/** A transport-level protocol error (HTTP 400): the revision's own code, and the gateway's stable one when it has one. */
+function sendProtocolError(res: ServerResponse, id: JsonRpcId | null, e: { status: number; code: number; message: string; data?: Record<string, unknown> }): void {
+  sendRpc(res, e.status, rpcError(id, e.code, e.message, e.data ?? { portcullis: { code: 'invalid_message' } }));
 }
 
 function sessionOf(d: McpDeps, req: IncomingMessage, p: Principal, server: string): { client: string | undefined; upstream: string | undefined } | 'invalid' {

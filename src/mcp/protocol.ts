@@ -1,4 +1,5 @@
 import { createHmac, timingSafeEqual, type KeyObject } from 'node:crypto';
+import { isModernVersion } from './modern.ts';
 
 /**
  * Streamable HTTP transport rules of the MCP revisions the gateway speaks
@@ -10,17 +11,18 @@ export const SUPPORTED_VERSIONS = ['2025-11-25', '2025-06-18', '2025-03-26', '20
 
 /**
  * "If the server does not receive an MCP-Protocol-Version header … it SHOULD assume protocol version 2025-03-26"
- * (2025-06-18 §Protocol Version Header); an unsupported value gets 400.
+ * (2025-06-18 §Protocol Version Header); an unsupported value gets 400. A sessionless revision (2026-07-28 and
+ * later) passes here: the body's `_meta` envelope decides it, with this header as its cross-check (modern.ts).
  */
 export function protocolVersionOf(header: string | string[] | undefined): { version: string } | { invalid: string } {
   const v = Array.isArray(header) ? header[0] : header;
   if (v === undefined || v === '') return { version: '2025-03-26' };
-  return (SUPPORTED_VERSIONS as readonly string[]).includes(v) ? { version: v } : { invalid: v.slice(0, 40) };
+  return (SUPPORTED_VERSIONS as readonly string[]).includes(v) || /^\d{4}-\d{2}-\d{2}$/.test(v) && isModernVersion(v) ? { version: v } : { invalid: v.slice(0, 40) };
 }
 
 /**
  * JSON-RPC batches: 2025-03-26 allowed them; 2025-06-18 removed batching ("The body MUST be a single JSON-RPC
- * request, notification, or response") and 2025-11-25 kept it out. The gateway decides each call on its own, so a
+ * request, notification, or response") and 2025-11-25 and 2026-07-28 kept it out. The gateway decides each call on its own, so a
  * batch under 2025-03-26 is refused too, with a message that says it is the gateway's limit (docs/mcp.md).
  */
 export function batchRefusal(version: string): string {

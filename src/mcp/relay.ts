@@ -12,6 +12,9 @@ import { scanJson } from './content.ts';
 import { transformAnswer } from './transform.ts';
 import type { McpUpstream } from './upstream.ts';
 import type { McpTokens } from './tokens.ts';
+import { deniedInputRequest } from './input-required.ts';
+import { privateCache, toModernAnswer } from './modern.ts';
+import { gatewayRequest, pendingScope } from './sessionless-forward.ts';
 
 /** One client request to one server, as the relay needs it. */
 export interface Exchange {
@@ -32,6 +35,11 @@ export interface Exchange {
   streamOpen?: boolean;
   /** The session's tokenization when a content rule tokenizes (tokens.ts). */
   tokens?: McpTokens | undefined;
+  /**
+   * A sessionless (2026-07-28) caller: its revision, and — once known — whether the server speaks it too or gets the
+   * request translated into the caller's gateway-held session (sessionless-forward.ts).
+   */
+  modern?: { version: string; upstream?: 'modern' | 'legacy'; upstreamVersion?: string } | undefined;
 }
 
 export interface RelayOutcome {
@@ -52,7 +60,7 @@ const GOVERNED_SERVER_REQUESTS = new Set(['sampling/createMessage', 'elicitation
  * Whether the caller's policy lets this server send this request to the agent, and the request as it may go
  * (the detectors run over its messages and fields: a blocked finding refuses it). Without a policy: refused.
  */
-function serverRequestAllowed(d: McpDeps, ex: Exchange, m: { id: JsonRpcId; method: string; params: Record<string, unknown> | undefined; raw: Record<string, unknown> }): { data: string; rules: string[]; findings: unknown[] } | undefined {
+function serverRequestAllowed(d: McpDeps, ex: Exchange, m: { method: string; params: Record<string, unknown> | undefined; raw: Record<string, unknown> }): { data: string; rules: string[]; findings: unknown[] } | undefined {
   if (ex.version === 'open') return undefined;
   const p = ex.principal;
   const decision = ex.version.engine.serverRequest({
@@ -76,7 +84,8 @@ export function answerError(ex: Exchange, status: number, code: RefusalCode, mes
 export async function relayAnswer(d: McpDeps, ex: Exchange, up: Dispatcher.ResponseData, rec: ExchangeRecording | undefined): Promise<RelayOutcome> {
   const headers: Record<string, string> = { 'cache-control': 'no-store' };
   const sid = up.headers['mcp-session-id'];
-  if (typeof sid === 'string' && /^[\x21-\x7e]{1,1024}$/.test(sid)) headers['mcp-session-id'] = d.sessions.wrap(sid, ex.principal.subject, ex.server);
+  // A sessionless caller never sees a session: a gateway-held one stays the gateway's.
+  if (!ex.modern && typeof sid === 'string' && /^[\x21-\x7e]{1,1024}$/.test(sid)) headers['mcp-session-id'] = d.sessions.wrap(sid, ex.principal.subject, ex.server);
   const type = String(up.headers['content-type'] ?? '').toLowerCase();
   const status = up.statusCode;
   if (status === 401 || status === 403) {
@@ -97,7 +106,7 @@ export async function relayAnswer(d: McpDeps, ex: Exchange, up: Dispatcher.Respo
   }
   if (text.length === 0 || !type.startsWith('application/json')) {
     if (status >= 300) {
-      answerError(ex, status === 404 && ex.upstreamSession ? 404 : 502, status === 404 ? 'session_not_found' : 'upstream_error', status === 404 ? 'Session not found; initialize a new session.' : `MCP server "${ex.server}" answered HTTP ${status}.`);
+      answerError(ex, status === 404 && ex.upstreamSession && !ex.modern ? 404 : 502, status === 404 ? 'session_not_found' : 'upstream_error', status === 404 ? 'Session not found; initialize a new session.' : `MCP server "${ex.server}" answered HTTP ${status}.`);
       return { status: 'upstream_error', httpStatus: status, errorCode: 'upstream_status', findings: [] };
     }
     if (ex.streamOpen) answerError(ex, 502, 'upstream_error', `MCP server "${ex.server}" sent no answer.`);
@@ -118,12 +127,12 @@ export async function relayAnswer(d: McpDeps, ex: Exchange, up: Dispatcher.Respo
   let out = message as Record<string, unknown>;
   let findings: Record<string, unknown>[] = [];
   if (m?.kind === 'response') {
-    const method = d.pending.take(ex.server, ex.upstreamSession, m.id, d.clock.now());
+    const method = d.pending.take(ex.server, pendingScope(ex), m.id, d.clock.now());
     if (method === undefined || m.id === null) {
       answerError(ex, 502, 'upstream_error', `MCP server "${ex.server}" answered a request it was not sent.`);
       return { status: 'upstream_error', httpStatus: 502, errorCode: 'upstream_unsolicited_response', findings: [] };
     }
-    const t = await transformAnswer({ server: ex.server, method, id: m.id, principal: ex.principal, version: ex.version, catalogue: d.catalogue, tokens: ex.tokens }, m.raw);
+    const t = await answerFor(d, ex, method, m.id, m.raw, rec);
     out = t.message;
     findings = t.findings;
   }
@@ -149,17 +158,22 @@ export async function relaySse(d: McpDeps, ex: Exchange, up: Dispatcher.Response
       const m = classify(safeParse(e.data));
       if (m?.kind === 'response') {
         // Only answers to requests the gateway forwarded, each through its own method's controls (pending.ts).
-        const method = d.pending.take(ex.server, ex.upstreamSession, m.id, d.clock.now());
+        const method = d.pending.take(ex.server, pendingScope(ex), m.id, d.clock.now());
         if (method === undefined || m.id === null) {
           rec?.event(d.clock.mono() - ex.mono0, 'portcullis.dropped_response', '{}', e.data);
           return;
         }
-        const t = await transformAnswer({ server: ex.server, method, id: m.id, principal: ex.principal, version: ex.version, catalogue: d.catalogue, tokens: ex.tokens }, m.raw);
+        const t = await answerFor(d, ex, method, m.id, m.raw, rec);
         if (t.message !== m.raw) data = JSON.stringify(t.message);
         if (m.id === ex.rpcId) {
           findings = t.findings;
           answered = true;
         }
+      } else if (m?.kind === 'request' && ex.modern) {
+        // A sessionless caller has no channel a server request could reach it on (2026-07-28 uses input_required).
+        denyServerRequest(d, ex, m.id, m.method);
+        rec?.event(d.clock.mono() - ex.mono0, 'portcullis.denied_server_request', JSON.stringify({ method: m.method }), e.data);
+        return;
       } else if (m?.kind === 'request' && GOVERNED_SERVER_REQUESTS.has(m.method)) {
         const allowed = serverRequestAllowed(d, ex, m);
         if (!allowed) {
@@ -194,10 +208,24 @@ function safeParse(s: string): unknown {
 
 /** Answers a refused server request upstream, in the same session, so the server is not left waiting. */
 function denyServerRequest(d: McpDeps, ex: Exchange, id: JsonRpcId, method: string): void {
-  const body = Buffer.from(JSON.stringify(rpcError(id, RPC.refused, `The gateway does not allow ${method} from MCP servers.`, { portcullis: { code: 'server_request_denied' } })));
-  ex.upstream.request({ method: 'POST', incoming: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'mcp-protocol-version': ex.req.headers['mcp-protocol-version'] }, sessionId: ex.upstreamSession, body, signal: AbortSignal.timeout(30_000) })
+  const answer = rpcError(id, RPC.refused, `The gateway does not allow ${method} from MCP servers.`, { portcullis: { code: 'server_request_denied' } });
+  gatewayRequest(d, ex, answer)
+    .then((g) => ex.upstream.request({ method: 'POST', incoming: GATEWAY_INCOMING, headers: g.headers, sessionId: g.sessionId, body: Buffer.from(JSON.stringify(g.body)), signal: AbortSignal.timeout(30_000) }))
     .then((r) => r.body.dump())
     .catch(() => d.logger.warn({ event: 'mcp_server_request_denial_failed', provider: `mcp:${ex.server}` }));
+}
+
+const GATEWAY_INCOMING = { 'content-type': 'application/json', accept: 'application/json, text/event-stream' };
+
+/** The answer to a forwarded request through its method's controls, then in the caller's era (2026-07-28 shapes). */
+async function answerFor(d: McpDeps, ex: Exchange, method: string, id: JsonRpcId, raw: Record<string, unknown>, rec: ExchangeRecording | undefined): Promise<{ message: Record<string, unknown>; findings: Record<string, unknown>[] }> {
+  const t = await transformAnswer({ server: ex.server, method, id, principal: ex.principal, version: ex.version, catalogue: d.catalogue, tokens: ex.tokens }, raw);
+  if (!ex.modern) return t;
+  if (ex.modern.upstream === 'legacy') return { message: toModernAnswer(t.message, method), findings: t.findings };
+  const denied = deniedInputRequest(t.message, (m) => serverRequestAllowed(d, ex, m));
+  if (denied === undefined) return { message: privateCache(t.message, method), findings: t.findings };
+  rec?.event(d.clock.mono() - ex.mono0, 'portcullis.denied_server_request', JSON.stringify({ method: denied.method }), JSON.stringify(raw));
+  return { message: refusal(id, 'server_request_denied', `The gateway does not allow ${denied.method} from MCP servers.`), findings: t.findings };
 }
 
 const MAX_PAGES = 20;
@@ -223,10 +251,9 @@ export async function refreshCatalogue(d: McpDeps, ex: Exchange): Promise<void> 
   let cursor: string | undefined;
   for (let page = 0; page < MAX_PAGES; page++) {
     const id = `portcullis-refresh-${ex.id}-${page}`;
-    const body = Buffer.from(JSON.stringify({ jsonrpc: '2.0', id, method: 'tools/list', ...(cursor ? { params: { cursor } } : {}) }));
+    const g = await gatewayRequest(d, ex, { jsonrpc: '2.0', id, method: 'tools/list', ...(cursor ? { params: { cursor } } : {}) });
     const up = await ex.upstream.request({
-      method: 'POST', incoming: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'mcp-protocol-version': ex.req.headers['mcp-protocol-version'] },
-      sessionId: ex.upstreamSession, body, signal: AbortSignal.timeout(60_000),
+      method: 'POST', incoming: GATEWAY_INCOMING, headers: g.headers, sessionId: g.sessionId, body: Buffer.from(JSON.stringify(g.body)), signal: AbortSignal.timeout(60_000),
     });
     const answer = await readAnswer(up, id);
     const result = answer?.result as { tools?: unknown; nextCursor?: unknown } | undefined;
@@ -237,7 +264,8 @@ export async function refreshCatalogue(d: McpDeps, ex: Exchange): Promise<void> 
   }
 }
 
-async function readAnswer(up: Dispatcher.ResponseData, id: string): Promise<Record<string, unknown> | undefined> {
+/** The answer with `id` from a JSON or SSE response; undefined when the status is not a success or it never came. */
+export async function readAnswer(up: Dispatcher.ResponseData, id: string): Promise<Record<string, unknown> | undefined> {
   const type = String(up.headers['content-type'] ?? '');
   if (up.statusCode >= 300) {
     await up.body.dump();

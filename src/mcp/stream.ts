@@ -3,6 +3,7 @@ import { toGatewayError } from '../core/errors.ts';
 import { newId } from '../core/ids.ts';
 import { mcpVersionOf } from '../governance/mcp-version.ts';
 import { authenticateMcp, refuse, type McpDeps } from './http.ts';
+import { isModernVersion } from './modern.ts';
 import { protocolVersionOf } from './protocol.ts';
 import { relaySse, type Exchange } from './relay.ts';
 
@@ -16,7 +17,10 @@ export async function handleStreamOrDelete(d: McpDeps, server: string, req: Inco
   if (!principal) return;
   const upstream = d.upstreams.get(server);
   if (!upstream) return refuse(res, 404, null, 'unknown_server', `No MCP server "${server}" on this gateway.`);
-  if ('invalid' in protocolVersionOf(req.headers['mcp-protocol-version'])) return refuse(res, 400, null, 'unsupported_protocol_version', 'Unsupported MCP-Protocol-Version.');
+  const pv = protocolVersionOf(req.headers['mcp-protocol-version']);
+  if ('invalid' in pv) return refuse(res, 400, null, 'unsupported_protocol_version', 'Unsupported MCP-Protocol-Version.');
+  // 2026-07-28 is POST-only: `subscriptions/listen` replaces the GET stream, and there is no session to DELETE.
+  if (isModernVersion(pv.version)) return refuse(res, 405, null, 'invalid_message', `MCP revision ${pv.version} has no GET stream or session; use POST (subscriptions/listen).`, { allow: 'POST' });
   const h = req.headers['mcp-session-id'];
   const upstreamSession = typeof h === 'string' ? d.sessions.unwrap(h, principal.subject, server) : undefined;
   if (h !== undefined && upstreamSession === undefined) return refuse(res, 404, null, 'session_not_found', 'Session not found; initialize a new session.');

@@ -23,6 +23,8 @@ export interface UpstreamRequest {
   signal: AbortSignal;
   /** Long-lived server-to-client streams have no idle limit. */
   stream?: boolean;
+  /** Transport headers the gateway sets itself (they replace the client's): a translated or derived request's own. */
+  headers?: Record<string, string> | undefined;
 }
 
 /**
@@ -70,6 +72,7 @@ export class McpUpstream {
       const v = r.incoming[h];
       if (typeof v === 'string') headers[h] = v;
     }
+    if (r.headers) Object.assign(headers, r.headers);
     if (r.sessionId !== undefined) headers['mcp-session-id'] = r.sessionId;
     if (r.body) headers['content-length'] = String(r.body.length);
     if (this.#bridge) headers.authorization = `Bearer ${this.#bridge.token}`;
