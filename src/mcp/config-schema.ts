@@ -28,6 +28,8 @@ export interface McpServerConfig {
   /** Prefix of the credential value (default `Bearer`; empty: the raw value). */
   credential_scheme: string;
   timeouts: { first_byte_ms: number; idle_ms: number };
+  /** Servers of one token domain restore each other's tokenization placeholders (default: the server's own name). */
+  token_domain?: string;
 }
 
 /** One endpoint for several servers: tools and prompts namespaced `<server><separator><name>`, resource URIs `<server><separator><uri>` (docs/mcp.md#aggregated-endpoint). */
@@ -51,6 +53,8 @@ export interface McpConfig {
   authorization_servers: string[];
   /** How long a replica trusts its cached copy of a server's pinned catalogue (another replica may accept a new one). */
   pin_cache_ms: number;
+  /** Who may restore an MCP placeholder: `caller` (the identity, any session, the server's token domain) or `session`. */
+  tokenize_scope: 'caller' | 'session';
 }
 
 /** The configured transport, or the one `url`/`command` implies. */
@@ -97,6 +101,7 @@ export const mcpConfigSchema = {
           credential: { type: 'string', minLength: 1, description: 'secret reference, or `store`' },
           credential_header: { type: 'string', pattern: '^[A-Za-z0-9-]{1,64}$', default: 'authorization' },
           credential_scheme: { type: 'string', pattern: '^[A-Za-z0-9._-]{0,32}$', default: 'Bearer' },
+          token_domain: { type: 'string', pattern: '^[a-z0-9][a-z0-9_-]{0,62}$', description: 'servers of one domain restore each other\'s placeholders (default: the server alone)' },
           timeouts: {
             type: 'object',
             additionalProperties: false,
@@ -124,5 +129,6 @@ export const mcpConfigSchema = {
     max_response_bytes: { type: 'integer', minimum: 1024, maximum: 256 * 1024 * 1024, default: 16 * 1024 * 1024 },
     authorization_servers: { type: 'array', items: { type: 'string', pattern: '^https?://' }, default: [] },
     pin_cache_ms: { type: 'integer', minimum: 0, maximum: 600_000, default: 2_000 },
+    tokenize_scope: { enum: ['caller', 'session'], default: 'caller', description: 'who may restore an MCP placeholder (docs/mcp.md#tokenization)' },
   },
 } as const;

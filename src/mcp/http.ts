@@ -17,6 +17,7 @@ import { refusal, type JsonRpcId, type RefusalCode } from './jsonrpc.ts';
 import type { SessionBinder } from './protocol.ts';
 import type { McpUpstream } from './upstream.ts';
 import type { McpCorrelation } from './correlate.ts';
+import type { TokenScope } from './tokens.ts';
 
 export interface McpDeps {
   clock: Clock;
@@ -39,6 +40,8 @@ export interface McpDeps {
   publicUrl: () => string;
   /** Links a tool call to the model answer that asked for it (src/mcp/correlate.ts); undefined: not linked. */
   correlation?: McpCorrelation | undefined;
+  /** Who may restore an MCP placeholder (`mcp.tokenize_scope`, tokens.ts); undefined: the MCP session only. */
+  tokenScope?: TokenScope | undefined;
 }
 
 /** RFC 9728 §3: the metadata of the resource at `/mcp/<server>` lives at this path on the same origin. */

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { McpServer, type RegisteredTool } from '@modelcontextprotocol/sdk/server/mcp.js';
+import { McpServer, ResourceTemplate, type RegisteredTool } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import { CreateMessageResultSchema } from '@modelcontextprotocol/sdk/types.js';
 import { z } from 'zod';
@@ -86,6 +86,15 @@ export async function startUpstreamMcp(o: { token: string; json?: boolean; weath
         return { contents: [{ uri, text: `contents of ${uri}` }] };
       });
     }
+    // Content in a prompt's arguments and in a resource URI (restored placeholders reach the server as values).
+    server.registerPrompt('write_to', { description: 'Drafts a message.', argsSchema: { to: z.string() } }, ({ to }) => {
+      prompts.push(`write_to ${to}`);
+      return { messages: [{ role: 'user', content: { type: 'text', text: `write a note to ${to}` } }] };
+    });
+    server.registerResource('mailbox', new ResourceTemplate('mailbox://{address}', { list: undefined }), { mimeType: 'text/plain' }, (uri) => {
+      reads.push(uri.href);
+      return { contents: [{ uri: uri.href, text: `mailbox of ${decodeURIComponent(uri.href.slice('mailbox://'.length))}` }] };
+    });
     for (const name of ['summarize', 'admin_override']) {
       server.registerPrompt(name, { description: `The ${name} prompt.` }, () => {
         prompts.push(name);
