@@ -17,6 +17,7 @@ import { refusal, type JsonRpcId, type RefusalCode } from './jsonrpc.ts';
 import type { SessionBinder } from './protocol.ts';
 import type { McpUpstream } from './upstream.ts';
 import type { McpCorrelation } from './correlate.ts';
+import type { ServerRequestLedger } from './server-requests.ts';
 import type { TokenScope } from './tokens.ts';
 
 export interface McpDeps {
@@ -42,6 +43,8 @@ export interface McpDeps {
   correlation?: McpCorrelation | undefined;
   /** Who may restore an MCP placeholder (`mcp.tokenize_scope`, tokens.ts); undefined: the MCP session only. */
   tokenScope?: TokenScope | undefined;
+  /** Sampling/elicitation requests relayed to agents, whose answers are scanned on the way back (server-requests.ts). */
+  serverRequests?: ServerRequestLedger | undefined;
 }
 
 /** RFC 9728 §3: the metadata of the resource at `/mcp/<server>` lives at this path on the same origin. */

@@ -23,6 +23,7 @@ import { InternalFront } from './internal.ts';
 import { handlePost } from './post.ts';
 import { PendingRequests } from './pending.ts';
 import { SessionBinder } from './protocol.ts';
+import { ServerRequestLedger } from './server-requests.ts';
 import { handleStreamOrDelete } from './stream.ts';
 import type { TokenScope } from './tokens.ts';
 import { startUpstreams } from './upstream.ts';
@@ -75,7 +76,7 @@ export async function startMcpFront(o: McpFrontOptions): Promise<McpFront> {
   const deps: McpDeps = {
     clock: o.clock, logger: o.logger, recorder: o.recorder, authenticate: o.authenticate, guard: o.guard, upstreams,
     sessions: new SessionBinder(o.keyring.key('mcp')), catalogue, publicUrl: o.publicUrl, pending: new PendingRequests(), approvals: o.approvals, alertApproval: o.alertApproval, budgets: o.budgets,
-    correlation: o.correlation, tokenScope: tokenScopeOf(cfg),
+    correlation: o.correlation, tokenScope: tokenScopeOf(cfg), serverRequests: new ServerRequestLedger(),
     limits: { maxBodyBytes: cfg.max_body_bytes, bodyTimeoutMs: o.config.server.request_body_timeout_ms, trustProxy: o.config.server.trust_proxy, maxResponseBytes: cfg.max_response_bytes },
   };
   // The aggregated endpoint calls the per-server fronts as the caller, on a loopback listener only it can use.

@@ -16,6 +16,7 @@ import { budgetError, MCP_MODEL_PREFIX } from '../policy/budgets/index.ts';
 import { batchRefusal, protocolVersionOf } from './protocol.ts';
 import { holdForApproval } from './hold.ts';
 import { answerError, refreshCatalogue, relayAnswer, type Exchange } from './relay.ts';
+import { governServerRequestAnswer } from './server-requests.ts';
 import { formatSse } from './sse.ts';
 import { TOKENIZED_METHODS } from './request-content.ts';
 import { conversationOf, McpTokens } from './tokens.ts';
@@ -63,7 +64,11 @@ export async function handlePost(d: McpDeps, server: string, req: IncomingMessag
     version: 'open', method: msg.kind === 'response' ? '' : msg.method, rpcId: msg.kind === 'request' ? msg.id : null,
   };
   res.setHeader('x-portcullis-exchange-id', ex.id);
-  if (msg.kind === 'response') return forwardUnrecorded(d, ex, raw);
+  if (msg.kind === 'response') {
+    // An answer to a sampling/elicitation request goes through the detectors first (server-requests.ts).
+    const body = await governServerRequestAnswer(d, ex, msg, raw);
+    return body ? forwardUnrecorded(d, ex, body) : undefined;
+  }
   const version = mcpVersionOf(d.guard());
   if (version === 'unavailable') {
     return msg.kind === 'request'

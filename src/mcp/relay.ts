@@ -5,10 +5,10 @@ import type { Principal } from '../core/principal.ts';
 import type { McpVersion } from '../governance/mcp-version.ts';
 import type { McpDeps } from './http.ts';
 import { refuse } from './http.ts';
-import { classify, refusal, rpcError, RPC, type JsonRpcId, type RefusalCode } from './jsonrpc.ts';
+import { classify, refusal, type JsonRpcId, type RefusalCode } from './jsonrpc.ts';
+import { GOVERNED_SERVER_REQUESTS, relayServerRequest } from './server-requests.ts';
 import { writeWithBackpressure } from '../http/write.ts';
 import { formatSse, pumpSse } from './sse.ts';
-import { scanJson } from './content.ts';
 import { transformAnswer } from './transform.ts';
 import type { McpUpstream } from './upstream.ts';
 import type { McpTokens } from './tokens.ts';
@@ -40,30 +40,6 @@ export interface RelayOutcome {
   errorCode: string | null;
   body?: Buffer;
   findings: Record<string, unknown>[];
-}
-
-/**
- * Server-initiated sampling and elicitation are refused by default (docs/mcp.md): a server must not get to run
- * the agent's model or question its user through the gateway unless an `mcp:` rule names the method for it.
- */
-const GOVERNED_SERVER_REQUESTS = new Set(['sampling/createMessage', 'elicitation/create']);
-
-/**
- * Whether the caller's policy lets this server send this request to the agent, and the request as it may go
- * (the detectors run over its messages and fields: a blocked finding refuses it). Without a policy: refused.
- */
-function serverRequestAllowed(d: McpDeps, ex: Exchange, m: { id: JsonRpcId; method: string; params: Record<string, unknown> | undefined; raw: Record<string, unknown> }): { data: string; rules: string[]; findings: unknown[] } | undefined {
-  if (ex.version === 'open') return undefined;
-  const p = ex.principal;
-  const decision = ex.version.engine.serverRequest({
-    principal: { subject: p.subject, kind: p.kind, groups: p.groups, claims: p.claims }, server: ex.server, method: m.method,
-    context: { now: d.clock.now(), clientIp: undefined, userAgent: ex.req.headers['user-agent'] }, findings: [],
-  });
-  if (decision.effect !== 'allow') return undefined;
-  const scanned = scanJson(ex.version.content, 'response', m.params ?? {}, 'params');
-  if (scanned.blocked) return undefined;
-  const out = scanned.changed ? { ...m.raw, params: scanned.value } : m.raw;
-  return { data: JSON.stringify(out), rules: decision.matchedRuleIds, findings: scanned.findings };
 }
 
 /** A refusal in the shape the client's answer already has: a JSON-RPC error body, or an event on an open stream. */
@@ -161,14 +137,9 @@ export async function relaySse(d: McpDeps, ex: Exchange, up: Dispatcher.Response
           answered = true;
         }
       } else if (m?.kind === 'request' && GOVERNED_SERVER_REQUESTS.has(m.method)) {
-        const allowed = serverRequestAllowed(d, ex, m);
-        if (!allowed) {
-          denyServerRequest(d, ex, m.id, m.method);
-          rec?.event(d.clock.mono() - ex.mono0, 'portcullis.denied_server_request', JSON.stringify({ method: m.method }), e.data);
-          return;
-        }
-        rec?.event(d.clock.mono() - ex.mono0, 'portcullis.allowed_server_request', JSON.stringify({ method: m.method, rules: allowed.rules, findings: allowed.findings.length }), e.data);
-        data = allowed.data;
+        const allowed = await relayServerRequest(d, ex, m, rec);
+        if (allowed === undefined) return;
+        data = allowed;
       } else if (m?.kind === 'notification' && m.method === 'notifications/tools/list_changed') {
         d.catalogue.markStale(ex.server);
       }
@@ -190,14 +161,6 @@ function safeParse(s: string): unknown {
   } catch {
     return undefined;
   }
-}
-
-/** Answers a refused server request upstream, in the same session, so the server is not left waiting. */
-function denyServerRequest(d: McpDeps, ex: Exchange, id: JsonRpcId, method: string): void {
-  const body = Buffer.from(JSON.stringify(rpcError(id, RPC.refused, `The gateway does not allow ${method} from MCP servers.`, { portcullis: { code: 'server_request_denied' } })));
-  ex.upstream.request({ method: 'POST', incoming: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'mcp-protocol-version': ex.req.headers['mcp-protocol-version'] }, sessionId: ex.upstreamSession, body, signal: AbortSignal.timeout(30_000) })
-    .then((r) => r.body.dump())
-    .catch(() => d.logger.warn({ event: 'mcp_server_request_denial_failed', provider: `mcp:${ex.server}` }));
 }
 
 const MAX_PAGES = 20;

@@ -13,6 +13,8 @@ export interface UpstreamMcp {
   /** Every resource URI read and prompt fetched. */
   reads: string[];
   prompts: string[];
+  /** The content of every sampling answer the server received (what the agent's model said, as it reached the server). */
+  sampled: unknown[];
   /** The Authorization header of every HTTP request the server received. */
   authorizations: (string | undefined)[];
   /** Every request header name the server received (to prove what the gateway forwards). */
@@ -34,6 +36,7 @@ export async function startUpstreamMcp(o: { token: string; json?: boolean; weath
   const calls: UpstreamMcp['calls'] = [];
   const reads: string[] = [];
   const prompts: string[] = [];
+  const sampled: unknown[] = [];
   const authorizations: UpstreamMcp['authorizations'] = [];
   const headerNames = new Set<string>();
   const descriptions: Record<string, string> = {
@@ -62,6 +65,7 @@ export async function startUpstreamMcp(o: { token: string; json?: boolean; weath
       calls.push({ tool: 'ask_model', args: { q } });
       try {
         const r = await extra.sendRequest({ method: 'sampling/createMessage', params: { messages: [{ role: 'user', content: { type: 'text', text: q } }], maxTokens: 10 } }, CreateMessageResultSchema);
+        sampled.push(r.content);
         return { content: [{ type: 'text', text: `model said ${JSON.stringify(r.content)}` }] };
       } catch (err) {
         return { content: [{ type: 'text', text: `sampling refused: ${(err as Error).message}` }], isError: true };
@@ -135,7 +139,7 @@ export async function startUpstreamMcp(o: { token: string; json?: boolean; weath
   await new Promise<void>((ok) => http.listen(0, '127.0.0.1', ok));
   const { port } = http.address() as AddressInfo;
   return {
-    url: `http://127.0.0.1:${port}/mcp`, calls, reads, prompts, authorizations, headerNames,
+    url: `http://127.0.0.1:${port}/mcp`, calls, reads, prompts, sampled, authorizations, headerNames,
     setDescription(tool, description) {
       descriptions[tool] = description;
       for (const tools of live) tools.get(tool)?.update({ description });
