@@ -3,7 +3,8 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { McpServer, ResourceTemplate, type RegisteredTool } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
-import { CreateMessageResultSchema } from '@modelcontextprotocol/sdk/types.js';
+import { completable } from '@modelcontextprotocol/sdk/server/completable.js';
+import { CreateMessageResultSchema, SubscribeRequestSchema, UnsubscribeRequestSchema } from '@modelcontextprotocol/sdk/types.js';
 import { z } from 'zod';
 
 export interface UpstreamMcp {
@@ -19,6 +20,12 @@ export interface UpstreamMcp {
   authorizations: (string | undefined)[];
   /** Every request header name the server received (to prove what the gateway forwards). */
   headerNames: Set<string>;
+  /** Every resources/subscribe and resources/unsubscribe URI, as `+uri` / `-uri`. */
+  subscriptions: string[];
+  /** Sends notifications/resources/updated for `uri` to every session subscribed to it. */
+  updated(uri: string): Promise<void>;
+  /** Adds a prompt in every live session (the SDK sends notifications/prompts/list_changed). */
+  addPrompt(name: string): void;
   /** Changes a tool's description in every live session (the SDK sends notifications/tools/list_changed). */
   setDescription(tool: string, description: string): void;
   close(): Promise<void>;
@@ -32,11 +39,13 @@ export interface UpstreamMcp {
  * `weather`: the server offers only `get_weather` (the tool the repository's mock model calls). `contacts`: it also
  * offers `find_contact`, whose result carries an e-mail address the agent never sent (result tokenization).
  */
-export async function startUpstreamMcp(o: { token: string; json?: boolean; weather?: boolean; contacts?: boolean }): Promise<UpstreamMcp> {
+export async function startUpstreamMcp(o: { token: string; json?: boolean; weather?: boolean; contacts?: boolean; links?: boolean }): Promise<UpstreamMcp> {
   const calls: UpstreamMcp['calls'] = [];
   const reads: string[] = [];
   const prompts: string[] = [];
   const sampled: unknown[] = [];
+  const subscriptions: string[] = [];
+  const subscribers = new Map<McpServer, Set<string>>();
   const authorizations: UpstreamMcp['authorizations'] = [];
   const headerNames = new Set<string>();
   const descriptions: Record<string, string> = {
@@ -45,6 +54,7 @@ export async function startUpstreamMcp(o: { token: string; json?: boolean; weath
     run_sql: 'Runs a read-only SQL query.',
   };
   const live: Map<string, RegisteredTool>[] = [];
+  const servers: McpServer[] = [];
   const build = (): McpServer => {
     const server = new McpServer({ name: 'upstream', version: '1.0.0' });
     const tools = new Map<string, RegisteredTool>();
@@ -91,7 +101,7 @@ export async function startUpstreamMcp(o: { token: string; json?: boolean; weath
       });
     }
     // Content in a prompt's arguments and in a resource URI (restored placeholders reach the server as values).
-    server.registerPrompt('write_to', { description: 'Drafts a message.', argsSchema: { to: z.string() } }, ({ to }) => {
+    server.registerPrompt('write_to', { description: 'Drafts a message.', argsSchema: { to: completable(z.string(), (v) => ['alice', 'albert', 'bob'].filter((n) => n.startsWith(v))) } }, ({ to }) => {
       prompts.push(`write_to ${to}`);
       return { messages: [{ role: 'user', content: { type: 'text', text: `write a note to ${to}` } }] };
     });
@@ -105,6 +115,26 @@ export async function startUpstreamMcp(o: { token: string; json?: boolean; weath
         return { messages: [{ role: 'user', content: { type: 'text', text: `prompt ${name}` } }] };
       });
     }
+    // `links`: a tool whose result points at a resource (resource_link) the agent can read back.
+    if (o.links) {
+      tools.set('find_doc', server.registerTool('find_doc', { description: 'Finds a document.', inputSchema: {} }, () => ({
+        content: [{ type: 'resource_link', uri: 'file:///public/readme.md', name: 'readme' }, { type: 'resource', resource: { uri: 'file:///public/readme.md', text: 'inline' } }],
+      })));
+    }
+    const subscribed = new Set<string>();
+    subscribers.set(server, subscribed);
+    server.server.registerCapabilities({ resources: { subscribe: true } });
+    server.server.setRequestHandler(SubscribeRequestSchema, (req) => {
+      subscriptions.push(`+${req.params.uri}`);
+      subscribed.add(req.params.uri);
+      return {};
+    });
+    server.server.setRequestHandler(UnsubscribeRequestSchema, (req) => {
+      subscriptions.push(`-${req.params.uri}`);
+      subscribed.delete(req.params.uri);
+      return {};
+    });
+    servers.push(server);
     if (o.weather) for (const [name, tool] of tools) if (name !== 'get_weather') tool.remove();
     live.push(tools);
     return server;
@@ -139,7 +169,13 @@ export async function startUpstreamMcp(o: { token: string; json?: boolean; weath
   await new Promise<void>((ok) => http.listen(0, '127.0.0.1', ok));
   const { port } = http.address() as AddressInfo;
   return {
-    url: `http://127.0.0.1:${port}/mcp`, calls, reads, prompts, sampled, authorizations, headerNames,
+    url: `http://127.0.0.1:${port}/mcp`, calls, reads, prompts, sampled, subscriptions, authorizations, headerNames,
+    async updated(uri) {
+      await Promise.all(servers.filter((x) => subscribers.get(x)?.has(uri)).map((x) => x.server.sendResourceUpdated({ uri })));
+    },
+    addPrompt(name) {
+      for (const x of servers) x.registerPrompt(name, { description: `The ${name} prompt.` }, () => ({ messages: [{ role: 'user', content: { type: 'text', text: `prompt ${name}` } }] }));
+    },
     setDescription(tool, description) {
       descriptions[tool] = description;
       for (const tools of live) tools.get(tool)?.update({ description });
