@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import { CreateMessageRequestSchema } from '@modelcontextprotocol/sdk/types.js';
+import { CreateMessageRequestSchema, ElicitRequestSchema } from '@modelcontextprotocol/sdk/types.js';
 import { exchangeDetail } from '../../src/audit/exchange-view.ts';
 import { startMcpGateway, toolText } from './fixture.ts';
 import { fakeCredential } from '../helpers/fake-credentials.ts';
@@ -25,7 +25,7 @@ content:
 mcp:
   defaults: { effect: allow }
   rules:
-    - { id: sampling, effect: allow, servers: [tools], methods: ["sampling/createMessage"] }
+    - { id: sampling, effect: allow, servers: [tools], methods: ["sampling/createMessage", "elicitation/create"] }
 `;
 
 interface Sampling {
@@ -33,10 +33,16 @@ interface Sampling {
   asked: string[];
   /** What the agent's model answers to a question. */
   answer: (question: string) => string;
+  /** What the agent's user types into an elicitation form. */
+  input?: string;
 }
 
 async function samplingAgent(url: string, key: string, s: Sampling): Promise<Client> {
-  const client = new Client({ name: 'sampling-agent', version: '1.0.0' }, { capabilities: { sampling: {} } });
+  const client = new Client({ name: 'sampling-agent', version: '1.0.0' }, { capabilities: { sampling: {}, elicitation: {} } });
+  client.setRequestHandler(ElicitRequestSchema, (req) => {
+    s.asked.push(req.params.message);
+    return { action: 'accept', content: { answer: s.input ?? '' } };
+  });
   client.setRequestHandler(CreateMessageRequestSchema, (req) => {
     const q = (req.params.messages[0]!.content as { text: string }).text;
     s.asked.push(q);
@@ -54,7 +60,7 @@ describe('MCP sampling content: the request is scanned towards the agent, the ag
   const s: Sampling = { asked: [], answer: (q) => q };
 
   before(async () => {
-    ({ t, upstream, close } = await startMcpGateway({ name: 'tools', policy: POLICY, token: TOKEN }));
+    ({ t, upstream, close } = await startMcpGateway({ name: 'tools', policy: POLICY, token: TOKEN, elicit: true }));
     agent = await samplingAgent(`${t.gw.url}/mcp/tools`, t.userKey, s);
   });
 
@@ -100,5 +106,19 @@ describe('MCP sampling content: the request is scanned towards the agent, the ag
     assert.match(toolText(r), /sampling refused: .*withheld the answer to sampling\/createMessage/);
     assert.equal(upstream.sampled.length, before, 'no answer reached the server');
     assert.ok(!JSON.stringify(r).includes(key));
+  });
+
+  it('attack: a secret the user types into an elicitation form is blocked; a harmless answer reaches the server', async () => {
+    const key = fakeCredential.github();
+    s.input = `use ${key}`;
+    const before = upstream.sampled.length;
+    const r = await agent.callTool({ name: 'ask_user', arguments: { q: 'which token should I use?' } });
+    assert.equal(s.asked.at(-1), 'which token should I use?');
+    assert.match(toolText(r), /elicitation refused: .*withheld the answer to elicitation\/create/);
+    assert.equal(upstream.sampled.length, before);
+    s.input = 'the staging one';
+    const ok = await agent.callTool({ name: 'ask_user', arguments: { q: 'which environment?' } });
+    assert.match(toolText(ok), /user said .*the staging one/);
+    assert.deepEqual(upstream.sampled.at(-1), { answer: 'the staging one' });
   });
 });

@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { McpServer, ResourceTemplate, type RegisteredTool } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import { completable } from '@modelcontextprotocol/sdk/server/completable.js';
-import { CreateMessageResultSchema, SubscribeRequestSchema, UnsubscribeRequestSchema } from '@modelcontextprotocol/sdk/types.js';
+import { CreateMessageResultSchema, ElicitResultSchema, SubscribeRequestSchema, UnsubscribeRequestSchema } from '@modelcontextprotocol/sdk/types.js';
 import { z } from 'zod';
 
 export interface UpstreamMcp {
@@ -14,7 +14,7 @@ export interface UpstreamMcp {
   /** Every resource URI read and prompt fetched. */
   reads: string[];
   prompts: string[];
-  /** The content of every sampling answer the server received (what the agent's model said, as it reached the server). */
+  /** The content of every sampling or elicitation answer the server received, as it reached the server. */
   sampled: unknown[];
   /** The Authorization header of every HTTP request the server received. */
   authorizations: (string | undefined)[];
@@ -39,7 +39,7 @@ export interface UpstreamMcp {
  * `weather`: the server offers only `get_weather` (the tool the repository's mock model calls). `contacts`: it also
  * offers `find_contact`, whose result carries an e-mail address the agent never sent (result tokenization).
  */
-export async function startUpstreamMcp(o: { token: string; json?: boolean; weather?: boolean; contacts?: boolean; links?: boolean }): Promise<UpstreamMcp> {
+export async function startUpstreamMcp(o: { token: string; json?: boolean; weather?: boolean; contacts?: boolean; links?: boolean; elicit?: boolean }): Promise<UpstreamMcp> {
   const calls: UpstreamMcp['calls'] = [];
   const reads: string[] = [];
   const prompts: string[] = [];
@@ -114,6 +114,18 @@ export async function startUpstreamMcp(o: { token: string; json?: boolean; weath
         prompts.push(name);
         return { messages: [{ role: 'user', content: { type: 'text', text: `prompt ${name}` } }] };
       });
+    }
+    // `elicit`: a tool that asks the agent's user through elicitation (refused by the gateway by default).
+    if (o.elicit) {
+      tools.set('ask_user', server.registerTool('ask_user', { description: 'Asks the user.', inputSchema: { q: z.string() } }, async ({ q }, extra) => {
+        try {
+          const r = await extra.sendRequest({ method: 'elicitation/create', params: { message: q, requestedSchema: { type: 'object', properties: { answer: { type: 'string' } } } } }, ElicitResultSchema);
+          sampled.push(r.content);
+          return { content: [{ type: 'text', text: `user said ${JSON.stringify(r.content)}` }] };
+        } catch (err) {
+          return { content: [{ type: 'text', text: `elicitation refused: ${(err as Error).message}` }], isError: true };
+        }
+      }));
     }
     // `links`: a tool whose result points at a resource (resource_link) the agent can read back.
     if (o.links) {
