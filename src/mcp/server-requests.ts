@@ -26,32 +26,67 @@ interface Relayed {
 }
 
 /**
- * Sampling and elicitation requests relayed to an agent and not yet answered, per server and upstream session:
- * the agent's answer is scanned on its way to the server only when it answers one of these (any other answer —
- * `roots/list`, `ping` — passes as before). Bounded and expiring like PendingRequests.
+ * Sampling and elicitation requests relayed to an agent and not yet answered, per server, upstream session and
+ * caller: the agent's answer is scanned on its way to the server only when it answers one of these (any other
+ * answer — `roots/list`, `ping` — passes as before). Fails closed: when full, a new request is refused rather than an
+ * older one forgotten (a forgotten one's answer would pass unscanned), and an answer that comes after the entry
+ * expired is withheld. A sessionless server may reuse an id across callers: entries with one key queue up.
  */
 export class ServerRequestLedger {
-  readonly #entries = new Map<string, Relayed>();
-  readonly #max = 10_000;
-  readonly #ttlMs = 15 * 60_000;
+  readonly #entries = new Map<string, Relayed[]>();
+  #size = 0;
+  readonly #max: number;
+  readonly #ttlMs: number;
 
-  add(server: string, session: string | undefined, id: JsonRpcId, r: Relayed): void {
-    if (this.#entries.size >= this.#max) this.#entries.delete(this.#entries.keys().next().value!);
-    this.#entries.set(key(server, session, id), r);
+  constructor(o: { max?: number; ttlMs?: number } = {}) {
+    this.#max = o.max ?? 10_000;
+    this.#ttlMs = o.ttlMs ?? 60 * 60_000;
   }
 
-  take(server: string, session: string | undefined, id: JsonRpcId | null, now: number): Relayed | undefined {
-    if (id === null) return undefined;
-    const k = key(server, session, id);
-    const r = this.#entries.get(k);
-    this.#entries.delete(k);
-    return r && now - r.at <= this.#ttlMs ? r : undefined;
+  /** False when the ledger is full of live entries: the request must be refused. */
+  add(k: LedgerKey, r: Relayed): boolean {
+    if (this.#size >= this.#max) this.#purge(r.at);
+    if (this.#size >= this.#max) return false;
+    const id = key(k);
+    this.#entries.set(id, [...(this.#entries.get(id) ?? []), r]);
+    this.#size++;
+    return true;
+  }
+
+  /** The relayed request this answer is for; `expired` when it came too late; undefined: not one of them. */
+  take(k: LedgerKey, now: number): Relayed | 'expired' | undefined {
+    const id = key(k);
+    const queue = this.#entries.get(id);
+    const r = queue?.[0];
+    if (!queue || !r) return undefined;
+    if (queue.length > 1) this.#entries.set(id, queue.slice(1));
+    else this.#entries.delete(id);
+    this.#size--;
+    return now - r.at <= this.#ttlMs ? r : 'expired';
+  }
+
+  #purge(now: number): void {
+    for (const [id, queue] of this.#entries) {
+      const live = queue.filter((r) => now - r.at <= this.#ttlMs);
+      this.#size -= queue.length - live.length;
+      if (live.length > 0) this.#entries.set(id, live);
+      else this.#entries.delete(id);
+    }
   }
 }
 
-function key(server: string, session: string | undefined, id: JsonRpcId): string {
-  return `${server}\0${session ?? ''}\0${typeof id}:${String(id)}`;
+interface LedgerKey {
+  server: string;
+  session: string | undefined;
+  subject: string;
+  id: JsonRpcId;
 }
+
+function key(k: LedgerKey): string {
+  return `${k.server}\0${k.session ?? ''}\0${k.subject}\0${typeof k.id}:${String(k.id)}`;
+}
+
+const ledgerKey = (ex: Exchange, id: JsonRpcId): LedgerKey => ({ server: ex.server, session: ex.upstreamSession, subject: ex.principal.subject, id });
 
 /**
  * A sampling or elicitation request of the server, as the agent may get it: refused (the server is answered with
@@ -75,12 +110,13 @@ export async function relayServerRequest(d: McpDeps, ex: Exchange, m: ServerRequ
       d.logger.error({ event: 'mcp_token_vault_failed', exchange_id: ex.id, error_name: errorName(err) });
     }
   }
-  if (!decision || decision.effect !== 'allow' || !scanned || scanned.blocked) {
+  const noted = decision?.effect === 'allow' && scanned && !scanned.blocked
+    && (d.serverRequests?.add(ledgerKey(ex, m.id), { method: m.method, at: d.clock.now(), recording: rec, mono0: ex.mono0 }) ?? false);
+  if (!decision || decision.effect !== 'allow' || !scanned || scanned.blocked || !noted) {
     answerServer(d, ex, m.id, `The gateway does not allow ${m.method} from MCP servers.`, 'server_request_denied');
     rec?.event(t, 'portcullis.denied_server_request', JSON.stringify({ method: m.method, findings: scanned?.findings ?? [] }), JSON.stringify(m.raw));
     return undefined;
   }
-  d.serverRequests?.add(ex.server, ex.upstreamSession, m.id, { method: m.method, at: d.clock.now(), recording: rec, mono0: ex.mono0 });
   rec?.event(t, 'portcullis.allowed_server_request', JSON.stringify({ method: m.method, rules: decision.matchedRuleIds, findings: scanned.findings }), JSON.stringify(m.raw));
   return JSON.stringify(scanned.changed ? { ...m.raw, params: scanned.value } : m.raw);
 }
@@ -94,8 +130,13 @@ export async function relayServerRequest(d: McpDeps, ex: Exchange, m: ServerRequ
  * gateway has answered itself. Any other answer is forwarded unchanged.
  */
 export async function governServerRequestAnswer(d: McpDeps, ex: Exchange, m: Answer, raw: Buffer): Promise<Buffer | undefined> {
-  const relayed = d.serverRequests?.take(ex.server, ex.upstreamSession, m.id, d.clock.now());
+  const relayed = m.id === null ? undefined : d.serverRequests?.take(ledgerKey(ex, m.id), d.clock.now());
   if (!relayed || m.id === null) return raw;
+  if (relayed === 'expired') {
+    answerServer(d, ex, m.id, 'The gateway withheld an answer that came too late.', 'content_blocked');
+    refuse(ex.res, 403, null, 'content_blocked', 'The answer came after the gateway stopped waiting for it; it was not forwarded.');
+    return undefined;
+  }
   const version = mcpVersionOf(d.guard());
   const part = 'result' in m.raw ? 'result' : 'error';
   let scanned: ScanResult | undefined;
