@@ -26,6 +26,8 @@ export interface UpstreamMcp {
   updated(uri: string): Promise<void>;
   /** Adds a prompt in every live session (the SDK sends notifications/prompts/list_changed). */
   addPrompt(name: string): void;
+  /** Adds a resource in every live session (the SDK sends notifications/resources/list_changed). */
+  addResource(uri: string): void;
   /** Changes a tool's description in every live session (the SDK sends notifications/tools/list_changed). */
   setDescription(tool: string, description: string): void;
   close(): Promise<void>;
@@ -184,6 +186,9 @@ export async function startUpstreamMcp(o: { token: string; json?: boolean; weath
     url: `http://127.0.0.1:${port}/mcp`, calls, reads, prompts, sampled, subscriptions, authorizations, headerNames,
     async updated(uri) {
       await Promise.all(servers.filter((x) => subscribers.get(x)?.has(uri)).map((x) => x.server.sendResourceUpdated({ uri })));
+    },
+    addResource(uri) {
+      for (const x of servers) x.registerResource(uri, uri, { mimeType: 'text/plain' }, () => ({ contents: [{ uri, text: `contents of ${uri}` }] }));
     },
     addPrompt(name) {
       for (const x of servers) x.registerPrompt(name, { description: `The ${name} prompt.` }, () => ({ messages: [{ role: 'user', content: { type: 'text', text: `prompt ${name}` } }] }));
