@@ -49,7 +49,7 @@ describe('MCP tokenization scope: the caller across sessions and servers of one 
     await Promise.all([crm, mail, web].map((u) => u?.close()));
   });
 
-  it('through /mcp: a placeholder from crm reaches mail (same domain) as the value — in tool arguments, prompt arguments and a resource URI — and web as text', async () => {
+  it('through /mcp: a placeholder from crm reaches mail (same domain) as the value — in tool arguments, prompt arguments, a resource URI and a completion — and web as text', async () => {
     const found = await agg.callTool({ name: 'crm__find_contact', arguments: { name: 'Carol' } });
     assert.equal(toolText(found), `Carol: ${PLACEHOLDER}`);
 
@@ -65,6 +65,9 @@ describe('MCP tokenization scope: the caller across sessions and servers of one 
     assert.equal(mail.reads.at(-1), `mailbox://${EMAIL}`, 'a resource URI is restored before the server sees it');
     assert.deepEqual(read.contents, [{ uri: `mail__mailbox://${PLACEHOLDER}`, text: `mailbox of ${PLACEHOLDER}` }]);
     assert.ok(!JSON.stringify([found, echoed, prompt, read]).includes(EMAIL), 'the agent never holds the value');
+
+    await agg.complete({ ref: { type: 'ref/prompt', name: 'mail__write_to' }, argument: { name: 'to', value: PLACEHOLDER } });
+    assert.equal(mail.completions.at(-1), EMAIL, 'the value a completion is asked for too');
 
     await agg.callTool({ name: 'web__echo', arguments: { text: `to ${PLACEHOLDER}` } });
     assert.equal(web.calls.at(-1)!.args.text, `to ${PLACEHOLDER}`, 'another token domain gets the placeholder as text');

@@ -20,6 +20,8 @@ export interface UpstreamMcp {
   authorizations: (string | undefined)[];
   /** Every request header name the server received (to prove what the gateway forwards). */
   headerNames: Set<string>;
+  /** Every value the server was asked to complete (write_to's `to`). */
+  completions: string[];
   /** Every resources/subscribe and resources/unsubscribe URI, as `+uri` / `-uri`. */
   subscriptions: string[];
   /** Sends notifications/resources/updated for `uri` to every session subscribed to it. */
@@ -47,6 +49,7 @@ export async function startUpstreamMcp(o: { token: string; json?: boolean; weath
   const prompts: string[] = [];
   const sampled: unknown[] = [];
   const subscriptions: string[] = [];
+  const completions: string[] = [];
   const subscribers = new Map<McpServer, Set<string>>();
   const authorizations: UpstreamMcp['authorizations'] = [];
   const headerNames = new Set<string>();
@@ -103,7 +106,12 @@ export async function startUpstreamMcp(o: { token: string; json?: boolean; weath
       });
     }
     // Content in a prompt's arguments and in a resource URI (restored placeholders reach the server as values).
-    server.registerPrompt('write_to', { description: 'Drafts a message.', argsSchema: { to: completable(z.string(), (v) => ['alice', 'albert', 'bob'].filter((n) => n.startsWith(v))) } }, ({ to }) => {
+    server.registerPrompt('write_to', { description: 'Drafts a message.', argsSchema: {
+      to: completable(z.string(), (v) => {
+        completions.push(v);
+        return ['alice', 'albert', 'bob'].filter((n) => n.startsWith(v));
+      }),
+    } }, ({ to }) => {
       prompts.push(`write_to ${to}`);
       return { messages: [{ role: 'user', content: { type: 'text', text: `write a note to ${to}` } }] };
     });
@@ -183,7 +191,7 @@ export async function startUpstreamMcp(o: { token: string; json?: boolean; weath
   await new Promise<void>((ok) => http.listen(0, '127.0.0.1', ok));
   const { port } = http.address() as AddressInfo;
   return {
-    url: `http://127.0.0.1:${port}/mcp`, calls, reads, prompts, sampled, subscriptions, authorizations, headerNames,
+    url: `http://127.0.0.1:${port}/mcp`, calls, reads, prompts, sampled, subscriptions, completions, authorizations, headerNames,
     async updated(uri) {
       await Promise.all(servers.filter((x) => subscribers.get(x)?.has(uri)).map((x) => x.server.sendResourceUpdated({ uri })));
     },
