@@ -1,5 +1,5 @@
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import type { Prompt, ReadResourceResult, Resource, ResourceTemplate, Tool } from '@modelcontextprotocol/sdk/types.js';
+import type { GetPromptResult, Prompt, ReadResourceResult, Resource, ResourceTemplate, Tool } from '@modelcontextprotocol/sdk/types.js';
 
 /**
  * What the aggregated endpoint lists from one member, and how its names are namespaced (docs/mcp.md#aggregated-
@@ -33,4 +33,26 @@ export const TEMPLATES = memberList((c, p) => c.listResourceTemplates(p), (r) =>
 /** A read's contents carry the member's URIs: given back under the aggregated names the agent asked with. */
 export function renameContents(prefix: string, r: ReadResourceResult): ReadResourceResult {
   return { ...r, contents: r.contents.map((c) => ({ ...c, uri: `${prefix}${c.uri}` })) };
+}
+
+/**
+ * Resource URIs inside content (a tool result's or a prompt message's `resource_link` and embedded `resource`
+ * blocks) under the member's prefix, so the agent can read them back through the aggregated endpoint: a member's
+ * own URI would name no resource there (reads route by prefix).
+ */
+export function prefixContentUris(prefix: string, block: unknown): unknown {
+  if (typeof block !== 'object' || block === null) return block;
+  const b = block as Record<string, unknown>;
+  if (b.type === 'resource_link' && typeof b.uri === 'string') return { ...b, uri: `${prefix}${b.uri}` };
+  const res = b.resource as Record<string, unknown> | undefined;
+  if (b.type === 'resource' && typeof res === 'object' && res !== null && typeof res.uri === 'string') return { ...b, resource: { ...res, uri: `${prefix}${res.uri}` } };
+  return block;
+}
+
+export function prefixToolResult<T extends Record<string, unknown>>(prefix: string, r: T): T {
+  return Array.isArray(r.content) ? { ...r, content: r.content.map((b) => prefixContentUris(prefix, b)) } : r;
+}
+
+export function prefixPromptResult(prefix: string, r: GetPromptResult): GetPromptResult {
+  return { ...r, messages: r.messages.map((m) => ({ ...m, content: prefixContentUris(prefix, m.content) as typeof m.content })) };
 }

@@ -5,8 +5,8 @@ import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/
 import { Server } from '@modelcontextprotocol/sdk/server/index.js';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import {
-  CallToolRequestSchema, GetPromptRequestSchema, ListPromptsRequestSchema, ListResourcesRequestSchema, ListResourceTemplatesRequestSchema,
-  ListToolsRequestSchema, McpError, ReadResourceRequestSchema, ToolListChangedNotificationSchema,
+  CallToolRequestSchema, CompleteRequestSchema, GetPromptRequestSchema, ListPromptsRequestSchema, ListResourcesRequestSchema, ListResourceTemplatesRequestSchema,
+  ListToolsRequestSchema, McpError, ReadResourceRequestSchema, SubscribeRequestSchema, UnsubscribeRequestSchema, type RequestId,
 } from '@modelcontextprotocol/sdk/types.js';
 import { toGatewayError } from '../core/errors.ts';
 import { clientIp } from '../core/client-ip.ts';
@@ -19,7 +19,8 @@ import { authenticateMcp, refuse, sendRpc, type McpDeps } from './http.ts';
 import { rpcError, RPC } from './jsonrpc.ts';
 import { sessionlessRefusal } from './modern.ts';
 import type { InternalFront } from './internal.ts';
-import { PROMPTS, renameContents, RESOURCES, TEMPLATES, TOOLS, type MemberList } from './aggregate-catalog.ts';
+import { prefixPromptResult, prefixToolResult, PROMPTS, renameContents, RESOURCES, TEMPLATES, TOOLS, type MemberList } from './aggregate-catalog.ts';
+import { memberCapabilities, relayMember } from './aggregate-relay.ts';
 
 /** How long a backend call may go without an answer or a progress notification (a held approval sends progress). */
 const CALL_TIMEOUT_MS = 15 * 60_000;
@@ -33,6 +34,8 @@ interface AggregateSession {
   /** The caller's credential and address as of its latest request: every backend call is made as the caller. */
   caller: { credential: string | undefined; ip: string | undefined; userAgent: string | undefined };
   backends: Map<string, Promise<Client>>;
+  /** The agent's requests in flight per member (a member's sampling request goes on the newest one's stream). */
+  inflight: Map<string, RequestId[]>;
   lastActivity: number;
 }
 
@@ -109,13 +112,15 @@ export class AggregateFront {
   }
 
   async #open(subject: string, caller: AggregateSession['caller']): Promise<AggregateSession> {
-    const server = new Server({ name: 'portcullis-aggregate', version: '1.0.0' }, { capabilities: { tools: { listChanged: true }, resources: {}, prompts: {} } });
+    const server = new Server({ name: 'portcullis-aggregate', version: '1.0.0' }, {
+      capabilities: { tools: { listChanged: true }, resources: { subscribe: true, listChanged: true }, prompts: { listChanged: true }, completions: {} },
+    });
     const transport = new StreamableHTTPServerTransport({
       sessionIdGenerator: () => randomUUID(),
       onsessioninitialized: (id) => void this.#sessions.set(id, s),
       onsessionclosed: () => void this.#end(s),
     });
-    const s: AggregateSession = { subject, transport, server, caller, backends: new Map(), lastActivity: this.#d.clock.now() };
+    const s: AggregateSession = { subject, transport, server, caller, backends: new Map(), inflight: new Map(), lastActivity: this.#d.clock.now() };
     server.setRequestHandler(ListToolsRequestSchema, async () => ({ tools: await this.#listAll(s, TOOLS) }));
     server.setRequestHandler(ListPromptsRequestSchema, async () => ({ prompts: await this.#listAll(s, PROMPTS) }));
     server.setRequestHandler(ListResourcesRequestSchema, async () => ({ resources: await this.#listAll(s, RESOURCES) }));
@@ -123,17 +128,33 @@ export class AggregateFront {
     // Each is made on `/mcp/<server>` as the caller: its policy (resources:/prompts: globs), detectors and record.
     server.setRequestHandler(ReadResourceRequestSchema, async (req, extra) => {
       const { target, name } = this.#route(req.params.uri, 'resource', 'resource URIs');
-      const r = await this.#onBackend(s, target, (c) => c.readResource({ ...req.params, uri: name }, { signal: extra.signal }));
+      const r = await this.#onBackend(s, target, extra.requestId, (c) => c.readResource({ ...req.params, uri: name }, { signal: extra.signal }));
       return renameContents(this.#prefix(target), r);
+    });
+    // Subscriptions route like reads; the member's notifications/resources/updated come back prefixed (aggregate-relay.ts).
+    server.setRequestHandler(SubscribeRequestSchema, async (req, extra) => {
+      const { target, name } = this.#route(req.params.uri, 'resource', 'resource URIs');
+      return this.#onBackend(s, target, extra.requestId, (c) => c.subscribeResource({ ...req.params, uri: name }, { signal: extra.signal }));
+    });
+    server.setRequestHandler(UnsubscribeRequestSchema, async (req, extra) => {
+      const { target, name } = this.#route(req.params.uri, 'resource', 'resource URIs');
+      return this.#onBackend(s, target, extra.requestId, (c) => c.unsubscribeResource({ ...req.params, uri: name }, { signal: extra.signal }));
     });
     server.setRequestHandler(GetPromptRequestSchema, async (req, extra) => {
       const { target, name } = this.#route(req.params.name, 'prompt', 'prompt names');
-      return this.#onBackend(s, target, (c) => c.getPrompt({ ...req.params, name }, { signal: extra.signal }));
+      return prefixPromptResult(this.#prefix(target), await this.#onBackend(s, target, extra.requestId, (c) => c.getPrompt({ ...req.params, name }, { signal: extra.signal })));
+    });
+    // Completion of a prompt's argument or a resource template's variable: routed by the prompt's or template's prefix.
+    server.setRequestHandler(CompleteRequestSchema, async (req, extra) => {
+      const ref = req.params.ref;
+      const { target, name } = ref.type === 'ref/prompt' ? this.#route(ref.name, 'prompt', 'prompt names') : this.#route(ref.uri, 'resource', 'resource URIs');
+      const local = ref.type === 'ref/prompt' ? { ...ref, name } : { ...ref, uri: name };
+      return this.#onBackend(s, target, extra.requestId, (c) => c.complete({ ...req.params, ref: local }, { signal: extra.signal }));
     });
     server.setRequestHandler(CallToolRequestSchema, async (req, extra) => {
       const { target, name } = this.#route(req.params.name, 'tool', 'tool names');
       const token = req.params._meta?.progressToken;
-      return this.#onBackend(s, target, (client) =>
+      const r = await this.#onBackend(s, target, extra.requestId, (client) =>
         client.callTool({ name, arguments: req.params.arguments ?? {} }, undefined, {
           signal: extra.signal, timeout: CALL_TIMEOUT_MS, resetTimeoutOnProgress: true,
           // Progress of the backend call (a held approval's keep-alive) reaches the agent under its own token.
@@ -141,6 +162,8 @@ export class AggregateFront {
             if (token !== undefined) void extra.sendNotification({ method: 'notifications/progress', params: { ...p, progressToken: token } }).catch(() => undefined);
           },
         }));
+      // resource_link URIs name the member's resources: prefixed so the agent reads them back through /mcp.
+      return prefixToolResult(this.#prefix(target), r);
     });
     transport.onclose = () => void this.#end(s);
     await server.connect(transport);
@@ -162,16 +185,22 @@ export class AggregateFront {
   }
 
   /** One request on a member's front as the caller; its refusal reaches the agent unchanged (passOn). */
-  async #onBackend<T>(s: AggregateSession, target: string, call: (client: Client) => Promise<T>): Promise<T> {
+  async #onBackend<T>(s: AggregateSession, target: string, agentRequest: RequestId, call: (client: Client) => Promise<T>): Promise<T> {
     const client = await this.#backend(s, target).catch((err: unknown) => {
       throw passOn(err);
     });
+    const open = s.inflight.get(target) ?? [];
+    s.inflight.set(target, [agentRequest, ...open]);
     try {
       return await call(client);
     } catch (err) {
       // Not a JSON-RPC refusal: the backend session may be gone (its stdio process ended): reconnect next time.
       if (!(err instanceof McpError)) this.#drop(s, target);
       throw passOn(err);
+    } finally {
+      const still = (s.inflight.get(target) ?? []).filter((id) => id !== agentRequest);
+      if (still.length > 0) s.inflight.set(target, still);
+      else s.inflight.delete(target);
     }
   }
 
@@ -187,7 +216,8 @@ export class AggregateFront {
   }
 
   async #connect(s: AggregateSession, server: string): Promise<Client> {
-    const client = new Client({ name: `portcullis-aggregate/${server}`, version: '1.0.0' });
+    const capabilities = memberCapabilities(s.server.getClientCapabilities());
+    const client = new Client({ name: `portcullis-aggregate/${server}`, version: '1.0.0' }, { capabilities });
     const transport = new StreamableHTTPClientTransport(new URL(`${this.#internal.url}/mcp/${server}`), {
       fetch: (url, init) => {
         const headers = new Headers(init?.headers);
@@ -195,7 +225,7 @@ export class AggregateFront {
         return fetch(url, { ...init, headers });
       },
     });
-    client.setNotificationHandler(ToolListChangedNotificationSchema, () => void s.server.sendToolListChanged().catch(() => undefined));
+    relayMember(client, { agent: s.server, prefix: this.#prefix(server), capabilities, relatedRequest: () => s.inflight.get(server)?.[0] });
     await client.connect(transport);
     return client;
   }

@@ -30,6 +30,8 @@ export interface McpServerConfig {
   timeouts: { first_byte_ms: number; idle_ms: number };
   /** More `aud` values a JWT presented at `/mcp/<name>` may name besides its resource URI (docs/mcp.md#authorization). */
   audience: string[];
+  /** Servers of one token domain restore each other's tokenization placeholders (default: the server's own name). */
+  token_domain?: string;
 }
 
 /** One endpoint for several servers: tools and prompts namespaced `<server><separator><name>`, resource URIs `<server><separator><uri>` (docs/mcp.md#aggregated-endpoint). */
@@ -63,6 +65,8 @@ export interface McpConfig {
   audience: 'resource' | 'identity' | string[];
   /** How long a replica trusts its cached copy of a server's pinned catalogue (another replica may accept a new one). */
   pin_cache_ms: number;
+  /** Who may restore an MCP placeholder: `caller` (the identity, any session, the server's token domain) or `session`. */
+  tokenize_scope: 'caller' | 'session';
 }
 
 /** The configured transport, or the one `url`/`command` implies. */
@@ -113,6 +117,7 @@ export const mcpConfigSchema = {
           credential_header: { type: 'string', pattern: '^[A-Za-z0-9-]{1,64}$', default: 'authorization' },
           credential_scheme: { type: 'string', pattern: '^[A-Za-z0-9._-]{0,32}$', default: 'Bearer' },
           audience: { type: 'array', items: audienceValue, default: [], description: 'more accepted JWT audiences for this server' },
+          token_domain: { type: 'string', pattern: '^[a-z0-9][a-z0-9_-]{0,62}$', description: 'servers of one domain restore each other\'s placeholders (default: the server alone)' },
           timeouts: {
             type: 'object',
             additionalProperties: false,
@@ -147,5 +152,6 @@ export const mcpConfigSchema = {
       oneOf: [{ enum: ['resource', 'identity'] }, { type: 'array', items: audienceValue, minItems: 1 }],
       description: 'which JWT audiences MCP endpoints accept',
     },
+    tokenize_scope: { enum: ['caller', 'session'], default: 'caller', description: 'who may restore an MCP placeholder (docs/mcp.md#tokenization)' },
   },
 } as const;

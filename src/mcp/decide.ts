@@ -5,6 +5,7 @@ import type { DecisionRecord } from '../proxy/context.ts';
 import { scanJson } from './content.ts';
 import { mcpTarget } from '../policy/mcp.ts';
 import type { McpMessage, RefusalCode } from './jsonrpc.ts';
+import { requestContentOf } from './request-content.ts';
 import type { McpTokens } from './tokens.ts';
 
 type Request = Extract<McpMessage, { kind: 'request' | 'notification' }>;
@@ -49,17 +50,21 @@ export function decideCall(v: McpVersion | 'open', d: DecideInput): CallVerdict 
   const m = d.message;
   const isCall = m.method === 'tools/call';
   const name = isCall && typeof m.params?.name === 'string' ? m.params.name : undefined;
-  const sent = isCall && typeof m.params?.arguments === 'object' && m.params.arguments !== null && !Array.isArray(m.params.arguments) ? (m.params.arguments as Record<string, unknown>) : {};
-  const restored = isCall && d.tokens ? d.tokens.restore(sent, 'params.arguments') : undefined;
-  const args = restored?.value ?? sent;
-  const scanned = isCall ? scanJson(v.content, 'request', args, 'params.arguments', d.tokens?.tokenizer) : undefined;
+  // Placeholders earlier results gave the agent are restored first, so the detectors and rules judge what the
+  // server will get; then the request's own values are scanned (and may get placeholders of their own).
+  const content = requestContentOf(m.method, m.params);
+  const restored = content && d.tokens ? d.tokens.restore(content.value, content.path) : undefined;
+  const sent = restored?.value ?? content?.value;
+  const scanned = content ? scanJson(v.content, 'request', sent, content.path, d.tokens?.tokenizer) : undefined;
+  const params = content && content.value !== sent ? { ...m.params, [content.key]: sent } : m.params;
+  const args = isCall ? (sent as Record<string, unknown>) : {};
   const findings = [...(restored?.findings ?? []), ...(scanned?.findings ?? [])];
   const p = d.principal;
   const pd = v.engine.decide({
     principal: { subject: p.subject, kind: p.kind, groups: p.groups, claims: p.claims },
     server: d.server, method: m.method,
     tool: name === undefined ? undefined : { name, arguments: args, hash: d.toolHash },
-    target: targetOf(m),
+    target: mcpTarget(m.method, params),
     context: { now: d.now, clientIp: d.clientIp, userAgent: d.userAgent },
     findings,
   });
@@ -70,11 +75,11 @@ export function decideCall(v: McpVersion | 'open', d: DecideInput): CallVerdict 
     // The definition hash the rules saw: `policy simulate` replays `request.tool_hash` conditions with it.
     ...(name !== undefined ? { toolHash: d.toolHash } : {}),
   };
-  const rewritten = scanned && (scanned.changed || args !== sent) ? { ...m.raw, params: { ...m.params, arguments: scanned.value } } : undefined;
-  const out: CallVerdict = { decision, findings, rewritten, arguments: (scanned?.value as Record<string, unknown> | undefined) ?? args };
+  const rewritten = content && scanned && (scanned.changed || content.value !== sent) ? { ...m.raw, params: { ...m.params, [content.key]: scanned.value } } : undefined;
+  const out: CallVerdict = { decision, findings, rewritten, ...(isCall ? { arguments: scanned?.value as Record<string, unknown> } : {}) };
   if (scanned?.blocked) out.refusal = { code: 'content_blocked', message: scanned.blocked.publicMessage };
   else if (enforced && pd.effect === 'deny') {
-    const target = targetOf(m);
+    const target = mcpTarget(m.method, params);
     out.refusal = {
       code: 'denied_by_policy',
       message: name !== undefined ? `Policy does not allow the tool "${name}" on MCP server "${d.server}".`

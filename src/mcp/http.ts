@@ -20,6 +20,8 @@ import type { McpUpstream } from './upstream.ts';
 import type { McpCorrelation } from './correlate.ts';
 import type { McpAudience } from './audience.ts';
 import type { RecordedClaims } from '../audit/claims-snapshot.ts';
+import type { ServerRequestLedger } from './server-requests.ts';
+import type { TokenScope } from './tokens.ts';
 
 export interface McpDeps {
   clock: Clock;
@@ -48,6 +50,10 @@ export interface McpDeps {
   audience: McpAudience;
   /** Links a tool call to the model answer that asked for it (src/mcp/correlate.ts); undefined: not linked. */
   correlation?: McpCorrelation | undefined;
+  /** Who may restore an MCP placeholder (`mcp.tokenize_scope`, tokens.ts); undefined: the MCP session only. */
+  tokenScope?: TokenScope | undefined;
+  /** Sampling/elicitation requests relayed to agents, whose answers are scanned on the way back (server-requests.ts). */
+  serverRequests?: ServerRequestLedger | undefined;
 }
 
 /** RFC 9728 §3: the metadata of the resource at `/mcp/<server>` lives at this path on the same origin. */

@@ -26,7 +26,9 @@ import { handlePost } from './post.ts';
 import { PendingRequests } from './pending.ts';
 import { SessionBinder } from './protocol.ts';
 import { SessionlessUpstreams } from './sessionless.ts';
+import { ServerRequestLedger } from './server-requests.ts';
 import { handleStreamOrDelete } from './stream.ts';
+import type { TokenScope } from './tokens.ts';
 import { startUpstreams } from './upstream.ts';
 
 export interface McpFront {
@@ -78,7 +80,7 @@ export async function startMcpFront(o: McpFrontOptions): Promise<McpFront> {
   const deps: McpDeps = {
     clock: o.clock, logger: o.logger, recorder: o.recorder, authenticate: o.authenticate, guard: o.guard, upstreams,
     sessions: new SessionBinder(o.keyring.key('mcp')), sessionless: new SessionlessUpstreams(), catalogue, publicUrl: o.publicUrl, pending: new PendingRequests(), approvals: o.approvals, alertApproval: o.alertApproval, budgets: o.budgets,
-    correlation: o.correlation, audience, sealClaims: (id, claims) => sealClaims(o.keyring, id, claims),
+    correlation: o.correlation, audience, sealClaims: (id, claims) => sealClaims(o.keyring, id, claims), tokenScope: tokenScopeOf(cfg), serverRequests: new ServerRequestLedger(),
     limits: { maxBodyBytes: cfg.max_body_bytes, bodyTimeoutMs: o.config.server.request_body_timeout_ms, trustProxy: o.config.server.trust_proxy, maxResponseBytes: cfg.max_response_bytes },
   };
   // The aggregated endpoint calls the per-server fronts as the caller, on a loopback listener only it can use; the
@@ -131,6 +133,12 @@ export async function startMcpFront(o: McpFrontOptions): Promise<McpFront> {
       await Promise.all([...upstreams.values()].map((u) => u.close()));
     },
   };
+}
+
+/** `mcp.tokenize_scope` and each server's `token_domain` (its own name unless shared), docs/mcp.md#tokenization. */
+function tokenScopeOf(cfg: Config['mcp']): TokenScope {
+  const domains = new Map(cfg.servers.map((s) => [s.name, s.token_domain ?? s.name]));
+  return { scope: cfg.tokenize_scope, domainOf: (server) => domains.get(server) ?? server };
 }
 
 function sendMetadata(res: ServerResponse, status: number, body: Record<string, unknown>): void {

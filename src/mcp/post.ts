@@ -18,13 +18,12 @@ import { budgetError, MCP_MODEL_PREFIX } from '../policy/budgets/index.ts';
 import { batchRefusal, protocolVersionOf } from './protocol.ts';
 import { holdForApproval } from './hold.ts';
 import { answerError, refreshCatalogue, relayAnswer, type Exchange } from './relay.ts';
+import { governServerRequestAnswer } from './server-requests.ts';
 import { formatSse } from './sse.ts';
-import { McpTokens } from './tokens.ts';
+import { TOKENIZED_METHODS } from './request-content.ts';
+import { exchangeConversation, McpTokens } from './tokens.ts';
 
 type Inbound = Extract<McpMessage, { kind: 'request' | 'notification' }>;
-
-/** Methods whose arguments or results `tokenize` rewrites (their results carry content, transform.ts). */
-const TOKENIZED = new Set(['tools/call', 'resources/read', 'prompts/get']);
 
 /**
  * POST /mcp/<server>: one JSON-RPC message from the client (Streamable HTTP). In order: authenticate → protocol
@@ -73,7 +72,11 @@ export async function handlePost(d: McpDeps, server: string, req: IncomingMessag
     ...(era.era === 'modern' ? { modern: { version: era.version } } : {}),
   };
   res.setHeader('x-portcullis-exchange-id', ex.id);
-  if (msg.kind === 'response') return forwardUnrecorded(d, ex, raw);
+  if (msg.kind === 'response') {
+    // An answer to a sampling/elicitation request goes through the detectors first (server-requests.ts).
+    const body = await governServerRequestAnswer(d, ex, msg, raw);
+    return body ? forwardUnrecorded(d, ex, body) : undefined;
+  }
   const version = mcpVersionOf(d.guard());
   if (version === 'unavailable') {
     return msg.kind === 'request'
@@ -97,16 +100,18 @@ async function governed(d: McpDeps, ex: Exchange, msg: Inbound, raw: Buffer): Pr
   const link = msg.kind === 'request' && tool !== undefined ? correlate(d, ex, tool, args) : undefined;
   let verdict: CallVerdict;
   let pins: PinCheck = { hash: null, refusal: undefined };
-  // Sessionless callers (2026-07-28) have no session: their placeholders live per caller and server.
-  const conversation = `${ex.principal.subject}#mcp:${ex.server}:${ex.modern ? 'sessionless' : ex.clientSession ?? `exchange:${ex.id}`}`;
   try {
     if (tool !== undefined) pins = await checkPins(d, ex, tool);
-    // Placeholders are scoped to the caller, the server and the MCP session (another caller cannot restore them).
-    if (TOKENIZED.has(msg.method) && version !== 'open' && version.content?.tokenizes && version.vault) ex.tokens = await McpTokens.load(version.vault, conversation);
-    verdict = decideCall(version, {
+    const decide = (tokens: McpTokens | undefined): CallVerdict => decideCall(version, {
       id: ex.id, principal: ex.principal, server: ex.server, message: msg, toolHash: pins.hash,
-      clientIp: clientIp(ex.req, d.limits.trustProxy), userAgent: ex.req.headers['user-agent'], now: d.clock.now(), tokens: ex.tokens,
+      clientIp: clientIp(ex.req, d.limits.trustProxy), userAgent: ex.req.headers['user-agent'], now: d.clock.now(), tokens,
     });
+    // Placeholders belong to the caller (never another identity) within `mcp.tokenize_scope` (tokens.ts); what the
+    // arguments minted is stored before the call can go out (fail closed).
+    if (TOKENIZED_METHODS.has(msg.method) && version !== 'open' && version.content?.tokenizes && version.vault) {
+      const conversation = exchangeConversation(d.tokenScope, ex);
+      ({ tokens: ex.tokens, result: verdict } = await McpTokens.decide(version.vault, conversation, decide));
+    } else verdict = decide(undefined);
   } catch (err) {
     d.logger.error({ event: 'mcp_decision_failed', exchange_id: ex.id, error_name: errorName(err) });
     const g = toGatewayError(err);
@@ -151,15 +156,6 @@ async function governed(d: McpDeps, ex: Exchange, msg: Inbound, raw: Buffer): Pr
       if (ex.streamOpen) ex.res.end(formatSse({ data: JSON.stringify(answer) }));
       else sendRpc(ex.res, 200, answer);
       return recordRefusal(d, ex, start, raw, limited.code);
-    }
-  }
-  if (ex.tokens) {
-    // The mappings are stored before the call goes out: the answer needs them (fail closed when they cannot be).
-    try {
-      await ex.tokens.save();
-    } catch (err) {
-      d.logger.error({ event: 'mcp_token_vault_failed', exchange_id: ex.id, error_name: errorName(err) });
-      return answerError(ex, 200, 'policy_unavailable', 'The tokenization vault could not be written; the call was not forwarded.');
     }
   }
   const upstreamBody = verdict.rewritten ? Buffer.from(JSON.stringify(verdict.rewritten)) : raw;

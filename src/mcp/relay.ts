@@ -5,7 +5,8 @@ import type { Principal } from '../core/principal.ts';
 import type { McpVersion } from '../governance/mcp-version.ts';
 import type { McpDeps } from './http.ts';
 import { refuse } from './http.ts';
-import { classify, refusal, rpcError, RPC, type JsonRpcId, type RefusalCode } from './jsonrpc.ts';
+import { classify, refusal, type JsonRpcId, type RefusalCode } from './jsonrpc.ts';
+import { answerServer, GOVERNED_SERVER_REQUESTS, relayServerRequest, serverRequestDecision } from './server-requests.ts';
 import { writeWithBackpressure } from '../http/write.ts';
 import { formatSse, pumpSse } from './sse.ts';
 import { scanJson } from './content.ts';
@@ -51,27 +52,12 @@ export interface RelayOutcome {
 }
 
 /**
- * Server-initiated sampling and elicitation are refused by default (docs/mcp.md): a server must not get to run
- * the agent's model or question its user through the gateway unless an `mcp:` rule names the method for it.
+ * Whether a 2026-07-28 server's embedded request (`input_required`, input-required.ts) may reach the agent: the
+ * caller's policy must allow the method for this server (server-requests.ts) and no detector may block its fields.
  */
-const GOVERNED_SERVER_REQUESTS = new Set(['sampling/createMessage', 'elicitation/create']);
-
-/**
- * Whether the caller's policy lets this server send this request to the agent, and the request as it may go
- * (the detectors run over its messages and fields: a blocked finding refuses it). Without a policy: refused.
- */
-function serverRequestAllowed(d: McpDeps, ex: Exchange, m: { method: string; params: Record<string, unknown> | undefined; raw: Record<string, unknown> }): { data: string; rules: string[]; findings: unknown[] } | undefined {
-  if (ex.version === 'open') return undefined;
-  const p = ex.principal;
-  const decision = ex.version.engine.serverRequest({
-    principal: { subject: p.subject, kind: p.kind, groups: p.groups, claims: p.claims }, server: ex.server, method: m.method,
-    context: { now: d.clock.now(), clientIp: undefined, userAgent: ex.req.headers['user-agent'] }, findings: [],
-  });
-  if (decision.effect !== 'allow') return undefined;
-  const scanned = scanJson(ex.version.content, 'response', m.params ?? {}, 'params');
-  if (scanned.blocked) return undefined;
-  const out = scanned.changed ? { ...m.raw, params: scanned.value } : m.raw;
-  return { data: JSON.stringify(out), rules: decision.matchedRuleIds, findings: scanned.findings };
+function inputRequestAllowed(d: McpDeps, ex: Exchange, m: { method: string; params: Record<string, unknown> | undefined }): boolean {
+  if (ex.version === 'open' || serverRequestDecision(d, ex, m.method)?.effect !== 'allow') return false;
+  return !scanJson(ex.version.content, 'response', m.params ?? {}, 'params').blocked;
 }
 
 /** A refusal in the shape the client's answer already has: a JSON-RPC error body, or an event on an open stream. */
@@ -171,18 +157,13 @@ export async function relaySse(d: McpDeps, ex: Exchange, up: Dispatcher.Response
         }
       } else if (m?.kind === 'request' && ex.modern) {
         // A sessionless caller has no channel a server request could reach it on (2026-07-28 uses input_required).
-        denyServerRequest(d, ex, m.id, m.method);
+        answerServer(d, ex, m.id, `The gateway does not allow ${m.method} from MCP servers.`, 'server_request_denied');
         rec?.event(d.clock.mono() - ex.mono0, 'portcullis.denied_server_request', JSON.stringify({ method: m.method }), e.data);
         return;
       } else if (m?.kind === 'request' && GOVERNED_SERVER_REQUESTS.has(m.method)) {
-        const allowed = serverRequestAllowed(d, ex, m);
-        if (!allowed) {
-          denyServerRequest(d, ex, m.id, m.method);
-          rec?.event(d.clock.mono() - ex.mono0, 'portcullis.denied_server_request', JSON.stringify({ method: m.method }), e.data);
-          return;
-        }
-        rec?.event(d.clock.mono() - ex.mono0, 'portcullis.allowed_server_request', JSON.stringify({ method: m.method, rules: allowed.rules, findings: allowed.findings.length }), e.data);
-        data = allowed.data;
+        const allowed = await relayServerRequest(d, ex, m, rec);
+        if (allowed === undefined) return;
+        data = allowed;
       } else if (m?.kind === 'notification' && m.method === 'notifications/tools/list_changed') {
         d.catalogue.markStale(ex.server);
       }
@@ -206,23 +187,14 @@ function safeParse(s: string): unknown {
   }
 }
 
-/** Answers a refused server request upstream, in the same session, so the server is not left waiting. */
-function denyServerRequest(d: McpDeps, ex: Exchange, id: JsonRpcId, method: string): void {
-  const answer = rpcError(id, RPC.refused, `The gateway does not allow ${method} from MCP servers.`, { portcullis: { code: 'server_request_denied' } });
-  gatewayRequest(d, ex, answer)
-    .then((g) => ex.upstream.request({ method: 'POST', incoming: GATEWAY_INCOMING, headers: g.headers, sessionId: g.sessionId, body: Buffer.from(JSON.stringify(g.body)), signal: AbortSignal.timeout(30_000) }))
-    .then((r) => r.body.dump())
-    .catch(() => d.logger.warn({ event: 'mcp_server_request_denial_failed', provider: `mcp:${ex.server}` }));
-}
-
-const GATEWAY_INCOMING = { 'content-type': 'application/json', accept: 'application/json, text/event-stream' };
+export const GATEWAY_INCOMING = { 'content-type': 'application/json', accept: 'application/json, text/event-stream' };
 
 /** The answer to a forwarded request through its method's controls, then in the caller's era (2026-07-28 shapes). */
 async function answerFor(d: McpDeps, ex: Exchange, method: string, id: JsonRpcId, raw: Record<string, unknown>, rec: ExchangeRecording | undefined): Promise<{ message: Record<string, unknown>; findings: Record<string, unknown>[] }> {
   const t = await transformAnswer({ server: ex.server, method, id, principal: ex.principal, version: ex.version, catalogue: d.catalogue, tokens: ex.tokens }, raw);
   if (!ex.modern) return t;
   if (ex.modern.upstream === 'legacy') return { message: toModernAnswer(t.message, method), findings: t.findings };
-  const denied = deniedInputRequest(t.message, (m) => serverRequestAllowed(d, ex, m));
+  const denied = deniedInputRequest(t.message, (m) => inputRequestAllowed(d, ex, m));
   if (denied === undefined) return { message: privateCache(t.message, method), findings: t.findings };
   rec?.event(d.clock.mono() - ex.mono0, 'portcullis.denied_server_request', JSON.stringify({ method: denied.method }), JSON.stringify(raw));
   return { message: refusal(id, 'server_request_denied', `The gateway does not allow ${denied.method} from MCP servers.`), findings: t.findings };

@@ -8,6 +8,30 @@ const MAX_DEPTH = 64;
 const SAVE_ATTEMPTS = 3;
 
 /**
+ * Who may restore an MCP placeholder (docs/mcp.md#tokenization, `mcp.tokenize_scope`). `caller`: the same identity
+ * in any session of any server of the same token domain (`mcp.servers[].token_domain`, by default the server
+ * itself), within the vault's TTL. `session`: the same identity, server and MCP session only.
+ */
+export interface TokenScope {
+  scope: 'caller' | 'session';
+  domainOf(server: string): string;
+}
+
+/** The vault conversation of one call's placeholders under `scope` (a call without a session has its own under `session`). */
+export function conversationOf(scope: TokenScope | undefined, c: { subject: string; server: string; clientSession: string | undefined; exchangeId: string }): string {
+  if (scope?.scope === 'caller') return `${c.subject}#mcp-domain:${scope.domainOf(c.server)}`;
+  return `${c.subject}#mcp:${c.server}:${c.clientSession ?? `exchange:${c.exchangeId}`}`;
+}
+
+/**
+ * The vault conversation of one call: a sessionless (2026-07-28) caller has no MCP session, so under `session` scope
+ * its placeholders live per caller and server, apart from the identity's session-based conversations.
+ */
+export function exchangeConversation(scope: TokenScope | undefined, ex: { principal: { subject: string }; server: string; clientSession: string | undefined; modern?: unknown; id: string }): string {
+  return conversationOf(scope, { subject: ex.principal.subject, server: ex.server, clientSession: ex.modern ? 'sessionless' : ex.clientSession, exchangeId: ex.id });
+}
+
+/**
  * The reversible tokenization of one MCP conversation (docs/mcp.md#tokenization): the caller, the server and the
  * MCP session. Request-side `tokenize` hides argument values from the server and restores them in the answer;
  * response-side `tokenize` hides result values from the agent (and so from its model) and restores them when the
@@ -28,6 +52,24 @@ export class McpTokens {
     return new McpTokens(vault, conversation, await ConversationTokenizer.load(vault, conversation, { responsePrefix: RESPONSE_PREFIX }));
   }
 
+  /**
+   * `decide` on the conversation's placeholders, the ones it minted (arguments hidden from the server) stored before
+   * the call can go out. Two calls minting the same placeholder at once (likelier under `caller` scope, where every
+   * session of the identity shares the conversation) conflict: the conversation is reloaded and `decide` runs again.
+   */
+  static async decide<T>(vault: TokenVault, conversation: string, decide: (tokens: McpTokens) => T): Promise<{ tokens: McpTokens; result: T }> {
+    for (let attempt = 1; ; attempt++) {
+      const tokens = await McpTokens.load(vault, conversation);
+      const result = decide(tokens);
+      try {
+        await tokens.save();
+        return { tokens, result };
+      } catch (err) {
+        if (!(err instanceof TokenConflictError) || attempt >= SAVE_ATTEMPTS) throw err;
+      }
+    }
+  }
+
   get tokenizer(): ConversationTokenizer {
     return this.#tokenizer;
   }
@@ -37,7 +79,7 @@ export class McpTokens {
    * depth, keys and JSON inside strings too), and one finding per restored placeholder (type and place, never the
    * value). A placeholder of another conversation or caller is unknown here and stays text.
    */
-  restore(args: Record<string, unknown>, root: string): { value: Record<string, unknown>; findings: (Finding & Record<string, unknown>)[] } {
+  restore<T>(args: T, root: string): { value: T; findings: (Finding & Record<string, unknown>)[] } {
     const t = this.#tokenizer;
     const findings: (Finding & Record<string, unknown>)[] = [];
     const text = (s: string, path: string, json: boolean): string => {
@@ -54,7 +96,7 @@ export class McpTokens {
       return out;
     };
     if (t.size === 0) return { value: args, findings };
-    const value = walk(args, root, 0) as Record<string, unknown>;
+    const value = walk(args, root, 0) as T;
     return { value: findings.length > 0 ? value : args, findings };
   }
 

@@ -54,8 +54,8 @@ export const mcpPolicySchema = {
           servers: { ...stringList, description: 'server names (globs) from the config mcp.servers' },
           methods: { ...stringList, description: 'JSON-RPC methods (globs), e.g. tools/call, resources/*' },
           tools: { ...stringList, description: 'tool names (globs); makes the rule a tool rule' },
-          resources: { ...stringList, description: 'resource URIs (globs); decides resources/read and resources/subscribe' },
-          prompts: { ...stringList, description: 'prompt names (globs); decides prompts/get' },
+          resources: { ...stringList, description: 'resource URIs (globs); decides resources/read, resources/subscribe and completion of a template' },
+          prompts: { ...stringList, description: 'prompt names (globs); decides prompts/get and completion of a prompt' },
           when: { type: 'string', minLength: 1, maxLength: 4000 },
           approval: { type: 'object' },
         },
@@ -73,6 +73,13 @@ const RESOURCE_METHODS = new Set(['resources/read', 'resources/subscribe', 'reso
 export function mcpTarget(method: string, params: Record<string, unknown> | undefined): McpInput['target'] {
   if (RESOURCE_METHODS.has(method)) return { kind: 'resources', name: typeof params?.uri === 'string' ? params.uri : '' };
   if (method === 'prompts/get') return { kind: 'prompts', name: typeof params?.name === 'string' ? params.name : '' };
+  // Completing a prompt's argument or a template's variable reveals what the prompt or resource offers: same globs.
+  if (method === 'completion/complete') {
+    const ref = typeof params?.ref === 'object' && params.ref !== null ? (params.ref as Record<string, unknown>) : {};
+    return ref.type === 'ref/resource'
+      ? { kind: 'resources', name: typeof ref.uri === 'string' ? ref.uri : '' }
+      : { kind: 'prompts', name: ref.type === 'ref/prompt' && typeof ref.name === 'string' ? ref.name : '' };
+  }
   return undefined;
 }
 

@@ -116,8 +116,8 @@ describe('MCP front: the aggregated endpoint /mcp namespaces tools by server wit
 
   it('resources and prompts: the union of what each member shows this caller, namespaced; reads and gets reach their server', async () => {
     assert.deepEqual((await client.listResources()).resources.map((r) => r.uri), ['tools__file:///public/readme.md']);
-    assert.deepEqual((await client.listResourceTemplates()).resourceTemplates, []);
-    assert.deepEqual((await client.listPrompts()).prompts.map((p) => p.name), ['tools__summarize']);
+    assert.deepEqual((await client.listResourceTemplates()).resourceTemplates.map((x) => x.uriTemplate), ['tools__mailbox://{address}']);
+    assert.deepEqual((await client.listPrompts()).prompts.map((p) => p.name), ['tools__write_to', 'tools__summarize']);
     const read = await client.readResource({ uri: 'tools__file:///public/readme.md' });
     assert.deepEqual(read.contents, [{ uri: 'tools__file:///public/readme.md', text: 'contents of file:///public/readme.md' }]);
     assert.deepEqual(tools.reads.at(-1), 'file:///public/readme.md');

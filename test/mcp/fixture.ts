@@ -31,8 +31,8 @@ export const toolText = (r: unknown): string => ((r as CallToolResult).content[0
  * A test gateway fronting one real SDK MCP server at `/mcp/<name>` under `policy`, the server requiring its own
  * token (held only by the gateway); `close` stops both.
  */
-export async function startMcpGateway(o: { name: string; policy: string; token: string; contacts?: boolean; masterKey?: string }): Promise<{ t: TestGateway; upstream: UpstreamMcp; close: () => Promise<void> }> {
-  const upstream = await startUpstreamMcp({ token: o.token, contacts: o.contacts });
+export async function startMcpGateway(o: { name: string; policy: string; token: string; contacts?: boolean; elicit?: boolean; masterKey?: string }): Promise<{ t: TestGateway; upstream: UpstreamMcp; close: () => Promise<void> }> {
+  const upstream = await startUpstreamMcp({ token: o.token, contacts: o.contacts, elicit: o.elicit });
   const env = `PCL_TEST_MCP_${o.name.toUpperCase().replace(/[^A-Z0-9]/g, '_')}_TOKEN`;
   process.env[env] = o.token;
   const t = await startTestGateway({

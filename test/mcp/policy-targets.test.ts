@@ -92,7 +92,7 @@ describe('MCP policy: resource and prompt globs, per-tool budgets, sampling allo
   });
 
   it('attack: a prompt denied by a glob is not listed and cannot be fetched', async () => {
-    assert.deepEqual((await client.listPrompts()).prompts.map((p) => p.name), ['summarize']);
+    assert.deepEqual((await client.listPrompts()).prompts.map((p) => p.name), ['write_to', 'summarize']);
     assert.match(((await client.getPrompt({ name: 'summarize' })).messages[0]!.content as { text: string }).text, /prompt summarize/);
     await assert.rejects(client.getPrompt({ name: 'admin_override' }), /Policy does not allow the prompt "admin_override"/);
     assert.deepEqual(upstream.prompts, ['summarize']);

@@ -72,17 +72,18 @@ describe('MCP content: tokenize in results hides values from the agent and resto
     assert.deepEqual(JSON.parse(options), { to: [EMAIL], note: 'x"y' });
   });
 
-  it('attack: the placeholder sent by another identity, or in another session of the same identity, is not restored', async () => {
+  it('attack: the placeholder sent by another identity is not restored; a new session of the same identity restores it (tokenize_scope: caller)', async () => {
     const { secret } = await createApiKey(t.gw.store.apiKeys, { name: 'mallory', kind: 'user', groups: ['eng'], expiresAt: null, createdBy: 'test' }, Date.now());
     const mallory = await connect(t.gw.url, secret);
     const second = await connect(t.gw.url, t.userKey);
     try {
-      for (const c of [mallory, second]) {
-        const r = await c.callTool({ name: 'echo', arguments: { text: `who is ${PLACEHOLDER}?` } });
-        assert.equal(upstream.calls.at(-1)!.args.text, `who is ${PLACEHOLDER}?`, 'the server gets the placeholder as text');
-        assert.equal(toolText(r), `who is ${PLACEHOLDER}?`);
-      }
-      assert.ok(!upstream.calls.slice(-2).some((c) => JSON.stringify(c).includes(EMAIL)));
+      const r = await mallory.callTool({ name: 'echo', arguments: { text: `who is ${PLACEHOLDER}?` } });
+      assert.equal(upstream.calls.at(-1)!.args.text, `who is ${PLACEHOLDER}?`, 'the server gets the placeholder as text');
+      assert.equal(toolText(r), `who is ${PLACEHOLDER}?`);
+      assert.ok(!JSON.stringify(r).includes(EMAIL));
+      // The agent re-initialized: the same identity and server, so the server gets back the value it gave.
+      await second.callTool({ name: 'echo', arguments: { text: `who is ${PLACEHOLDER}?` } });
+      assert.equal(upstream.calls.at(-1)!.args.text, `who is ${EMAIL}?`);
     } finally {
       await mallory.close();
       await second.close();
