@@ -18,6 +18,7 @@ import { holdForApproval } from './hold.ts';
 import { answerError, refreshCatalogue, relayAnswer, type Exchange } from './relay.ts';
 import { formatSse } from './sse.ts';
 import { McpTokens } from './tokens.ts';
+import { parseJsonExact } from '../core/json-exact.ts';
 
 type Inbound = Extract<McpMessage, { kind: 'request' | 'notification' }>;
 
@@ -53,7 +54,7 @@ export async function handlePost(d: McpDeps, server: string, req: IncomingMessag
   // Invalid UTF-8 is refused, never repaired: the scanners, the record and the MCP server must read the same text.
   if (!isUtf8(raw)) return sendRpc(res, 400, rpcError(null, RPC.parseError, 'The body is not valid UTF-8 (JSON must be UTF-8, RFC 8259 §8.1).'));
   try {
-    parsed = JSON.parse(raw.toString('utf8'));
+    parsed = parseJsonExact(raw.toString('utf8'));
   } catch {
     return sendRpc(res, 400, rpcError(null, RPC.parseError, 'The body is not valid JSON.'));
   }

@@ -12,6 +12,7 @@ import { scanJson } from './content.ts';
 import { transformAnswer } from './transform.ts';
 import type { McpUpstream } from './upstream.ts';
 import type { McpTokens } from './tokens.ts';
+import { parseJsonExact } from '../core/json-exact.ts';
 
 /** One client request to one server, as the relay needs it. */
 export interface Exchange {
@@ -109,7 +110,7 @@ export async function relayAnswer(d: McpDeps, ex: Exchange, up: Dispatcher.Respo
   }
   let message: unknown;
   try {
-    message = JSON.parse(text);
+    message = parseJsonExact(text);
   } catch {
     answerError(ex, 502, 'upstream_error', `MCP server "${ex.server}" sent invalid JSON.`);
     return { status: 'upstream_error', httpStatus: 502, errorCode: 'upstream_invalid_json', findings: [] };
@@ -186,7 +187,7 @@ export async function relaySse(d: McpDeps, ex: Exchange, up: Dispatcher.Response
 
 function safeParse(s: string): unknown {
   try {
-    return JSON.parse(s);
+    return parseJsonExact(s);
   } catch {
     return undefined;
   }

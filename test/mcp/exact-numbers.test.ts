@@ -1,0 +1,114 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { startTestGateway, type TestGateway } from '../helpers/gateway.ts';
+
+/**
+ * Issue #11 item 5 on the MCP endpoints: when the gateway rewrites a tool call (masking, tokenization) or its
+ * result, the numbers it did not mean to change reach the other side exactly as sent. A double cannot hold
+ * 12345678901234567890123 (> 2^53), 1e400 (Infinity, written `null`), -0 or a 34-digit decimal; a plain
+ * JSON.parse/JSON.stringify round trip changes each. The MCP server here is raw HTTP (the SDK would parse the
+ * numbers itself) and records the exact bytes it received; the client is raw HTTP for the same reason.
+ */
+const EXACT = '"big":12345678901234567890123,"inf":1e400,"neg":-0,"dec":0.1000000000000000055511151231257827';
+
+async function startRawServer(): Promise<{ url: string; bodies: string[]; close(): Promise<void> }> {
+  const bodies: string[] = [];
+  const http: Server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      if (req.method !== 'POST') return void res.writeHead(405).end();
+      const text = Buffer.concat(chunks).toString('utf8');
+      bodies.push(text);
+      const msg = JSON.parse(text) as { id?: number | string; method?: string };
+      const answer = (result: string, headers: Record<string, string> = {}): void =>
+        void res.writeHead(200, { 'content-type': 'application/json', ...headers }).end(`{"jsonrpc":"2.0","id":${JSON.stringify(msg.id)},"result":${result}}`);
+      if (msg.id === undefined) return void res.writeHead(202).end();
+      if (msg.method === 'initialize') return answer('{"protocolVersion":"2025-06-18","capabilities":{"tools":{}},"serverInfo":{"name":"raw","version":"1"}}', { 'mcp-session-id': 'sess-1' });
+      if (msg.method === 'tools/list') return answer('{"tools":[{"name":"lookup","inputSchema":{"type":"object"}}]}');
+      // The result carries an e-mail address (masked on the way back) next to the numbers.
+      return answer(`{"content":[{"type":"text","text":"owner: dave@example.com"}],"structuredContent":{"owner":"dave@example.com",${EXACT}}}`);
+    });
+  });
+  await new Promise<void>((ok) => http.listen(0, '127.0.0.1', ok));
+  return {
+    url: `http://127.0.0.1:${(http.address() as AddressInfo).port}/mcp`, bodies,
+    close: () => new Promise<void>((ok) => { http.closeAllConnections(); http.close(() => ok()); }),
+  };
+}
+
+describe('MCP bodies the gateway rewrites keep the numbers exactly', () => {
+  let t: TestGateway;
+  let upstream: Awaited<ReturnType<typeof startRawServer>>;
+  let session = '';
+
+  const post = async (text: string): Promise<{ status: number; text: string }> => {
+    const res = await fetch(`${t.gw.url}/mcp/raw`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${t.userKey}`, 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'mcp-protocol-version': '2025-06-18', ...(session ? { 'mcp-session-id': session } : {}) },
+      body: text,
+    });
+    session ||= res.headers.get('mcp-session-id') ?? '';
+    return { status: res.status, text: await res.text() };
+  };
+  /** The JSON-RPC message of an answer (JSON or one SSE event), as text. */
+  const messageOf = (text: string): string => (text.startsWith('{') ? text : /^data: (.*)$/m.exec(text)?.[1] ?? text);
+
+  before(async () => {
+    upstream = await startRawServer();
+    const dir = mkdtempSync(join(tmpdir(), 'pcl-mcp-n-'));
+    writeFileSync(join(dir, 'policy.yaml'), `version: 1
+defaults: { effect: allow }
+rules: []
+content:
+  rules:
+    - { id: pii, types: [EMAIL_ADDRESS], direction: both, action: mask }
+mcp:
+  defaults: { effect: allow }
+  rules:
+    - { id: no-huge-limit, effect: deny, servers: [raw], tools: [lookup], when: 'request.arguments.limit > 1000.0' }
+`);
+    t = await startTestGateway({ extraYaml: `
+policy:
+  file: ${join(dir, 'policy.yaml')}
+mcp:
+  servers:
+    - name: raw
+      url: ${upstream.url}
+` });
+    const init = await post('{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"raw","version":"1"}}}');
+    assert.equal(init.status, 200, init.text);
+    await post('{"jsonrpc":"2.0","method":"notifications/initialized"}');
+  });
+  after(async () => {
+    await t?.close();
+    await upstream?.close();
+  });
+
+  it('a masked tool call reaches the server with the client\'s numbers; the masked result reaches the client with the server\'s', async () => {
+    const r = await post(`{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"lookup","arguments":{"who":"jane.roe@example.com","limit":12,${EXACT}}}}`);
+    assert.equal(r.status, 200, r.text);
+    const sent = upstream.bodies.find((b) => b.includes('"tools/call"'));
+    assert.ok(sent, 'the call reached the server');
+    assert.ok(!sent.includes('jane.roe@example.com'), 'the e-mail address was masked: the body was rewritten');
+    assert.ok(sent.includes(EXACT), `the numbers reached the server as sent: ${sent}`);
+    const answer = messageOf(r.text);
+    assert.ok(!answer.includes('dave@example.com'), 'the result was masked: rewritten');
+    assert.ok(answer.includes(EXACT), `the numbers reached the client as the server sent them: ${answer}`);
+  });
+
+  it('a policy still reads such a number by its value; a request id a double cannot hold is refused, not answered under another id', async () => {
+    const before = upstream.bodies.length;
+    const denied = await post('{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"lookup","arguments":{"limit":123456789012345678901234567890}}}');
+    assert.match(messageOf(denied.text), /denied_by_policy/, 'the rule compared the exact number by its value');
+    const lossy = await post('{"jsonrpc":"2.0","id":9007199254740993,"method":"tools/call","params":{"name":"lookup","arguments":{}}}');
+    assert.equal(lossy.status, 400, lossy.text);
+    assert.ok(!lossy.text.includes('9007199254740992'), 'never answered under a neighbouring id');
+    assert.equal(upstream.bodies.slice(before).filter((b) => b.includes('"tools/call"')).length, 0, 'nothing reached the server');
+  });
+});
