@@ -19,6 +19,7 @@ import { answerError, refreshCatalogue, relayAnswer, type Exchange } from './rel
 import { formatSse } from './sse.ts';
 import { McpTokens } from './tokens.ts';
 import { parseJsonExact } from '../core/json-exact.ts';
+import { hasControlCharacters } from '../core/text.ts';
 
 type Inbound = Extract<McpMessage, { kind: 'request' | 'notification' }>;
 
@@ -84,6 +85,13 @@ async function governed(d: McpDeps, ex: Exchange, msg: Inbound, raw: Buffer): Pr
   if (msg.method === 'tools/call' && (tool === undefined || (args !== undefined && (typeof args !== 'object' || args === null || Array.isArray(args))))) {
     // Arguments the gateway cannot read as an object are never forwarded unread (fail closed).
     const why = tool === undefined ? '`params.name` must be the tool name.' : '`params.arguments` must be an object.';
+    return msg.kind === 'request' ? sendRpc(ex.res, 200, rpcError(msg.id, RPC.invalidParams, why)) : refuse(ex.res, 400, null, 'invalid_message', why);
+  }
+  // Names the gateway decides on — the method, a tool, a prompt, a resource URI — must not hide control or invisible
+  // formatting characters (src/core/text.ts; the LLM endpoints' model and ids likewise, src/proxy/identifiers.ts).
+  const named = [msg.method, tool, msg.method === 'prompts/get' ? msg.params?.name : msg.method === 'resources/read' ? msg.params?.uri : undefined];
+  if (named.some((n) => typeof n === 'string' && hasControlCharacters(n))) {
+    const why = 'The method, tool, prompt or resource name contains control or invisible formatting characters.';
     return msg.kind === 'request' ? sendRpc(ex.res, 200, rpcError(msg.id, RPC.invalidParams, why)) : refuse(ex.res, 400, null, 'invalid_message', why);
   }
   // Looked up while the call is checked; awaited before the record is written.

@@ -1,48 +1,20 @@
 import assert from 'node:assert/strict';
 import { mkdtempSync, writeFileSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { startTestGateway, type TestGateway } from '../helpers/gateway.ts';
+import { EXACT, startRawServer } from './raw-server.ts';
 
 /**
- * Issue #11 item 5 on the MCP endpoints: when the gateway rewrites a tool call (masking, tokenization) or its
+ * Issue #11 items 5 and 6 on the MCP endpoints. Item 5: when the gateway rewrites a tool call (masking, tokenization) or its
  * result, the numbers it did not mean to change reach the other side exactly as sent. A double cannot hold
  * 12345678901234567890123 (> 2^53), 1e400 (Infinity, written `null`), -0 or a 34-digit decimal; a plain
  * JSON.parse/JSON.stringify round trip changes each. The MCP server here is raw HTTP (the SDK would parse the
- * numbers itself) and records the exact bytes it received; the client is raw HTTP for the same reason.
+ * numbers itself) and records the exact bytes it received; the client is raw HTTP for the same reason. Item 6: the
+ * names the gateway decides on (method, tool, prompt, resource URI) are refused with control characters in them.
  */
-const EXACT = '"big":12345678901234567890123,"inf":1e400,"neg":-0,"dec":0.1000000000000000055511151231257827';
-
-async function startRawServer(): Promise<{ url: string; bodies: string[]; close(): Promise<void> }> {
-  const bodies: string[] = [];
-  const http: Server = createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
-      if (req.method !== 'POST') return void res.writeHead(405).end();
-      const text = Buffer.concat(chunks).toString('utf8');
-      bodies.push(text);
-      const msg = JSON.parse(text) as { id?: number | string; method?: string };
-      const answer = (result: string, headers: Record<string, string> = {}): void =>
-        void res.writeHead(200, { 'content-type': 'application/json', ...headers }).end(`{"jsonrpc":"2.0","id":${JSON.stringify(msg.id)},"result":${result}}`);
-      if (msg.id === undefined) return void res.writeHead(202).end();
-      if (msg.method === 'initialize') return answer('{"protocolVersion":"2025-06-18","capabilities":{"tools":{}},"serverInfo":{"name":"raw","version":"1"}}', { 'mcp-session-id': 'sess-1' });
-      if (msg.method === 'tools/list') return answer('{"tools":[{"name":"lookup","inputSchema":{"type":"object"}}]}');
-      // The result carries an e-mail address (masked on the way back) next to the numbers.
-      return answer(`{"content":[{"type":"text","text":"owner: dave@example.com"}],"structuredContent":{"owner":"dave@example.com",${EXACT}}}`);
-    });
-  });
-  await new Promise<void>((ok) => http.listen(0, '127.0.0.1', ok));
-  return {
-    url: `http://127.0.0.1:${(http.address() as AddressInfo).port}/mcp`, bodies,
-    close: () => new Promise<void>((ok) => { http.closeAllConnections(); http.close(() => ok()); }),
-  };
-}
-
-describe('MCP bodies the gateway rewrites keep the numbers exactly', () => {
+describe('MCP messages from a raw client: exact numbers, identifiers', () => {
   let t: TestGateway;
   let upstream: Awaited<ReturnType<typeof startRawServer>>;
   let session = '';
@@ -100,6 +72,24 @@ mcp:
     const answer = messageOf(r.text);
     assert.ok(!answer.includes('dave@example.com'), 'the result was masked: rewritten');
     assert.ok(answer.includes(EXACT), `the numbers reached the client as the server sent them: ${answer}`);
+  });
+
+  it('attack: a method, tool, prompt or resource name with control or invisible characters is refused, never forwarded', async () => {
+    const before = upstream.bodies.length;
+    const hostile = [
+      '{"jsonrpc":"2.0","id":20,"method":"tools/call","params":{"name":"lookup\\u0000x","arguments":{}}}',
+      '{"jsonrpc":"2.0","id":21,"method":"tools/call","params":{"name":"look\\u200bup","arguments":{}}}',
+      '{"jsonrpc":"2.0","id":22,"method":"tools/call\\u001b[2J","params":{"name":"lookup","arguments":{}}}',
+      '{"jsonrpc":"2.0","id":23,"method":"prompts/get","params":{"name":"p\\u202eevil"}}',
+      '{"jsonrpc":"2.0","id":24,"method":"resources/read","params":{"uri":"file:///etc/x\\r\\nforged"}}',
+    ];
+    for (const body of hostile) {
+      const r = await post(body);
+      const m = JSON.parse(messageOf(r.text)) as { error?: { code: number; message: string } };
+      assert.equal(m.error?.code, -32602, `${body}: ${r.text}`);
+      assert.match(m.error.message, /control or invisible formatting characters/);
+    }
+    assert.equal(upstream.bodies.length, before, 'nothing reached the server');
   });
 
   it('a policy still reads such a number by its value; a request id a double cannot hold is refused, not answered under another id', async () => {
