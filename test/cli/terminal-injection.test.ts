@@ -137,7 +137,7 @@ describe('no recorded value reaches the terminal as a control character', () => 
         assert.deepEqual(models, [`gpt-4o${HOSTILE}`, `gpt-4o${HOSTILE}`], 'JSONL parses to the recorded values exactly');
       }
     }
-    const file = await cli(f, 'exchanges', 'export', '--format', 'csv', '--out', join(f.dir, 'x.csv'));
+    const file = await cli(f, 'exchanges', 'export', '--format', 'csv', '--out', 'x.csv');
     assert.equal(file.code, 0, file.err);
     assert.ok(readFileSync(join(f.dir, 'x.csv'), 'utf8').includes(`gpt-4o${HOSTILE.replaceAll('"', '""')}`), 'a file export keeps the recorded value');
   });

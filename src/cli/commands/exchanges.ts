@@ -1,6 +1,7 @@
 import { exchangeDecisionView, exchangeDetail, exchangeSummary, PROVIDER_RECEIVED_TEXT, providerReceived } from '../../audit/exchange-view.ts';
 import { once, type EventEmitter } from 'node:events';
 import { createWriteStream } from 'node:fs';
+import { resolve } from 'node:path';
 import { exchangeFilter } from '../../admin/routes.ts';
 import { exportLines, MAX_EXPORT_ROWS } from '../../admin/export-routes.ts';
 import type { ExchangeStatus } from '../../store/ports.ts';
@@ -86,7 +87,7 @@ async function exportExchanges(values: Record<string, string | boolean | undefin
       action: 'exchanges.export', target: null,
       details: { format, limit: max, subject: filter.subject ?? null, model: filter.model ?? null, status: filter.status ?? null, since: filter.since ?? null, until: filter.until ?? null, before: null },
     });
-    const out = typeof values.out === 'string' ? createWriteStream(values.out, { mode: 0o600 }) : io.stdout;
+    const out = typeof values.out === 'string' ? createWriteStream(resolve(io.cwd, values.out), { mode: 0o600 }) : io.stdout;
     const lines = exportLines(s.store, filter, format, max);
     // To a terminal (stdout) a CSV cell's controls are shown escaped like every printed value; a file keeps them exact.
     await writeLines(out, out === io.stdout && format === 'csv' ? mapLines(lines, terminalCsvRecord) : lines);
