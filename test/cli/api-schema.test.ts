@@ -75,7 +75,7 @@ describe('admin API answers match schemas/admin-api.schema.json (snake_case at e
   let keys: { bob: string; olga: string };
   let receiver: Server;
   let mcp: UpstreamMcp;
-  const webhooks: unknown[] = [];
+  const webhooks: { path: string | undefined; body: unknown }[] = [];
   const MASTER = randomBytes(32).toString('base64');
   const ajv = new Ajv({ allErrors: true, strict: true, strictRequired: false, allowUnionTypes: true });
   ajv.addVocabulary(['x-responses', 'x-jsonl']);
@@ -115,7 +115,7 @@ describe('admin API answers match schemas/admin-api.schema.json (snake_case at e
     receiver = createServer((req, res) => {
       let body = '';
       req.on('data', (c: Buffer) => (body += c.toString())).on('end', () => {
-        webhooks.push(JSON.parse(body));
+        webhooks.push({ path: req.url, body: JSON.parse(body) as unknown });
         res.end();
       });
     });
@@ -135,6 +135,7 @@ approvals:
 alerts:
   eval_interval_ms: 100
   suspension_refresh_ms: 200
+  webhooks: [{ url: "http://127.0.0.1:${(receiver.address() as AddressInfo).port}/alert" }]
   rules:
     - { id: unrouted, kind: refusals, threshold: 2, window_minutes: 10, severity: high, respond: suspend }
 mcp:
@@ -287,14 +288,15 @@ mcp:
     covered.add('GET /admin/v1/exchanges/export');
   });
 
-  it('SIEM events and approval webhooks spell every key in snake_case too', async () => {
+  it('SIEM events, approval and alert webhooks spell every key in snake_case too', async () => {
     const events = await eventually(async () => {
       const lines = readFileSync(join(t.dir, 'events.jsonl'), 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as Json);
       return lines.some((e) => (e.metadata as Json | undefined)?.event_code === 'exchange.masked') ? lines : undefined;
     }, 20_000);
     assert.deepEqual(events.flatMap((e) => camelKeys(e)), []);
-    await eventually(async () => (webhooks.length > 0 ? true : undefined), 20_000);
-    assert.deepEqual(webhooks.flatMap((w) => camelKeys(w)), []);
+    // Approval webhooks and the alert rule's webhook (the investigation it opened).
+    await eventually(async () => (webhooks.some((w) => w.path === '/hook') && webhooks.some((w) => w.path === '/alert') ? true : undefined), 20_000);
+    assert.deepEqual(webhooks.flatMap((w) => camelKeys(w.body, w.path)), []);
   });
 
   it('every endpoint the schema names was called and matched', () => {
