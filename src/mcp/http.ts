@@ -17,6 +17,7 @@ import { refusal, type JsonRpcId, type RefusalCode } from './jsonrpc.ts';
 import type { SessionBinder } from './protocol.ts';
 import type { McpUpstream } from './upstream.ts';
 import type { McpCorrelation } from './correlate.ts';
+import type { UpstreamCredentialRefused } from '../proxy/pipeline.ts';
 
 export interface McpDeps {
   clock: Clock;
@@ -39,6 +40,8 @@ export interface McpDeps {
   publicUrl: () => string;
   /** Links a tool call to the model answer that asked for it (src/mcp/correlate.ts); undefined: not linked. */
   correlation?: McpCorrelation | undefined;
+  /** The upstream refused the gateway's credential (401/403): the operator's alert (a security event). */
+  onUpstreamCredentialRefused?: ((e: UpstreamCredentialRefused) => void) | undefined;
 }
 
 /** RFC 9728 §3: the metadata of the resource at `/mcp/<server>` lives at this path on the same origin. */

@@ -25,6 +25,7 @@ import { PendingRequests } from './pending.ts';
 import { SessionBinder } from './protocol.ts';
 import { handleStreamOrDelete } from './stream.ts';
 import { startUpstreams } from './upstream.ts';
+import type { UpstreamCredentialRefused } from '../proxy/pipeline.ts';
 
 export interface McpFront {
   /** `/mcp/<server>` (POST, GET, DELETE) and its protected resource metadata. */
@@ -54,6 +55,8 @@ export interface McpFrontOptions {
   budgets?: BudgetEnforcer | undefined;
   /** The index the recorder notes model tool calls in (src/mcp/correlate.ts `mcpCorrelationFor`). */
   correlation?: McpCorrelation | undefined;
+  /** An upstream MCP server refused the gateway's credential: alert the operator (src/proxy/credential-alert.ts). */
+  onUpstreamCredentialRefused?: ((e: UpstreamCredentialRefused) => void) | undefined;
 }
 
 /**
@@ -74,7 +77,7 @@ export async function startMcpFront(o: McpFrontOptions): Promise<McpFront> {
   const deps: McpDeps = {
     clock: o.clock, logger: o.logger, recorder: o.recorder, authenticate: o.authenticate, guard: o.guard, upstreams,
     sessions: new SessionBinder(o.keyring.key('mcp')), catalogue, publicUrl: o.publicUrl, pending: new PendingRequests(), approvals: o.approvals, alertApproval: o.alertApproval, budgets: o.budgets,
-    correlation: o.correlation,
+    correlation: o.correlation, onUpstreamCredentialRefused: o.onUpstreamCredentialRefused,
     limits: { maxBodyBytes: cfg.max_body_bytes, bodyTimeoutMs: o.config.server.request_body_timeout_ms, trustProxy: o.config.server.trust_proxy, maxResponseBytes: cfg.max_response_bytes },
   };
   // The aggregated endpoint calls the per-server fronts as the caller, on a loopback listener only it can use.

@@ -85,6 +85,7 @@ export async function relayAnswer(d: McpDeps, ex: Exchange, up: Dispatcher.Respo
     // sent into the upstream's authorization flow (its WWW-Authenticate is not passed on).
     await up.body.dump();
     d.logger.warn({ event: 'mcp_upstream_refused_credential', provider: `mcp:${ex.server}`, status });
+    d.onUpstreamCredentialRefused?.({ provider: `mcp:${ex.server}`, status, exchangeId: ex.id });
     answerError(ex, 502, 'upstream_error', `MCP server "${ex.server}" refused the gateway's credential.`);
     return { status: 'upstream_error', httpStatus: 502, errorCode: 'upstream_auth', findings: [] };
   }

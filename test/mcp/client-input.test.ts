@@ -1,10 +1,11 @@
 import assert from 'node:assert/strict';
 import { mkdtempSync, writeFileSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { startTestGateway, type TestGateway } from '../helpers/gateway.ts';
-import { EXACT, startRawServer } from './raw-server.ts';
+import { eventually, startTestGateway, type TestGateway } from '../helpers/gateway.ts';
+import { EXACT, startRawServer, type RawServer } from './raw-server.ts';
 
 /**
  * Issue #11 items 5 and 6 on the MCP endpoints. Item 5: when the gateway rewrites a tool call (masking, tokenization) or its
@@ -14,9 +15,11 @@ import { EXACT, startRawServer } from './raw-server.ts';
  * numbers itself) and records the exact bytes it received; the client is raw HTTP for the same reason. Item 6: the
  * names the gateway decides on (method, tool, prompt, resource URI) are refused with control characters in them.
  */
+type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+
 describe('MCP messages from a raw client: exact numbers, identifiers', () => {
   let t: TestGateway;
-  let upstream: Awaited<ReturnType<typeof startRawServer>>;
+  let upstream: RawServer;
   let session = '';
 
   const post = async (text: string): Promise<{ status: number; text: string }> => {
@@ -46,6 +49,8 @@ mcp:
     - { id: no-huge-limit, effect: deny, servers: [raw], tools: [lookup], when: 'request.arguments.limit > 1000.0' }
 `);
     t = await startTestGateway({ extraYaml: `
+events:
+  sinks: [{ name: siem, type: file, path: events.jsonl, batch_size: 1 }]
 policy:
   file: ${join(dir, 'policy.yaml')}
 mcp:
@@ -100,5 +105,23 @@ mcp:
     assert.equal(lossy.status, 400, lossy.text);
     assert.ok(!lossy.text.includes('9007199254740992'), 'never answered under a neighbouring id');
     assert.equal(upstream.bodies.slice(before).filter((b) => b.includes('"tools/call"')).length, 0, 'nothing reached the server');
+  });
+
+  it('an MCP server refusing the gateway\'s credential is 502 for the agent and a credential.refused alert for the operator (#11 item 8)', async () => {
+    upstream.refuseCredential = true;
+    try {
+      const r = await post('{"jsonrpc":"2.0","id":30,"method":"tools/call","params":{"name":"lookup","arguments":{"limit":1}}}');
+      assert.equal(r.status, 502, r.text);
+      assert.match(r.text, /refused the gateway's credential/);
+      assert.doesNotMatch(r.text, /invalid_token|realm/, 'the server\'s answer and its authorization challenge are not passed to the agent');
+    } finally {
+      upstream.refuseCredential = false;
+    }
+    const alert = await eventually(async () => {
+      const lines = (await readFile(join(t.dir, 'events.jsonl'), 'utf8').catch(() => '')).split('\n').filter(Boolean).map((l) => JSON.parse(l) as Json);
+      return lines.find((e) => e.metadata.event_code === 'credential.refused');
+    }, 20_000);
+    assert.equal(alert.entity.uid, 'mcp:raw');
+    assert.equal(alert.unmapped.portcullis.upstream_status, 401);
   });
 });

@@ -8,8 +8,17 @@ export const EXACT = '"big":12345678901234567890123,"inf":1e400,"neg":-0,"dec":0
  * A raw HTTP MCP server on 127.0.0.1:0 (no SDK: the SDK would parse the JSON itself) that records the exact bytes
  * of every message it receives. It offers one tool, `lookup`, whose result carries an e-mail address and EXACT.
  */
-export async function startRawServer(): Promise<{ url: string; bodies: string[]; close(): Promise<void> }> {
+export interface RawServer {
+  url: string;
+  bodies: string[];
+  /** While true, tool calls are answered 401 (the gateway's credential refused; listing still works). */
+  refuseCredential: boolean;
+  close(): Promise<void>;
+}
+
+export async function startRawServer(): Promise<RawServer> {
   const bodies: string[] = [];
+  let refuse = false;
   const http: Server = createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
@@ -18,6 +27,7 @@ export async function startRawServer(): Promise<{ url: string; bodies: string[];
       const text = Buffer.concat(chunks).toString('utf8');
       bodies.push(text);
       const msg = JSON.parse(text) as { id?: number | string; method?: string };
+      if (refuse && msg.method === 'tools/call') return void res.writeHead(401, { 'www-authenticate': 'Bearer realm="raw"' }).end('{"error":"invalid_token"}');
       const answer = (result: string, headers: Record<string, string> = {}): void =>
         void res.writeHead(200, { 'content-type': 'application/json', ...headers }).end(`{"jsonrpc":"2.0","id":${JSON.stringify(msg.id)},"result":${result}}`);
       if (msg.id === undefined) return void res.writeHead(202).end();
@@ -30,6 +40,12 @@ export async function startRawServer(): Promise<{ url: string; bodies: string[];
   await new Promise<void>((ok) => http.listen(0, '127.0.0.1', ok));
   return {
     url: `http://127.0.0.1:${(http.address() as AddressInfo).port}/mcp`, bodies,
+    get refuseCredential() {
+      return refuse;
+    },
+    set refuseCredential(v: boolean) {
+      refuse = v;
+    },
     close: () => new Promise<void>((ok) => { http.closeAllConnections(); http.close(() => ok()); }),
   };
 }
