@@ -111,6 +111,15 @@ describe('admin API answers match schemas/admin-api.schema.json (snake_case at e
     return JSON.parse(out);
   };
 
+  /** A command that talks to the running gateway (admin-target: PORTCULLIS_GATEWAY / PORTCULLIS_TOKEN), `--json`. */
+  const gwCli = async (...argv: string[]): Promise<unknown> => {
+    let out = '';
+    const stdout = new PassThrough().on('data', (c: Buffer) => (out += c.toString()));
+    const code = await runCli([...argv, '--json'], { stdin: new PassThrough(), stdout, stderr: stdout, env: { PORTCULLIS_GATEWAY: t.gw.url, PORTCULLIS_TOKEN: t.adminKey, PORTCULLIS_CREDENTIALS: join(t.dir, 'no-login.json') }, cwd: t.dir });
+    assert.equal(code, 0, `portcullis ${argv.join(' ')}: ${out}`);
+    return JSON.parse(out);
+  };
+
   before(async () => {
     receiver = createServer((req, res) => {
       let body = '';
@@ -238,7 +247,7 @@ mcp:
     await api(t.userKey, 'GET', '/admin/v1/exchanges', '/admin/v1/exchanges');
   });
 
-  it('investigations, suspensions, MCP servers and catalogues, and the JSONL exchange export', async () => {
+  it('investigations, suspensions, MCP servers and catalogues, the JSONL exchange export, and the CLI --json of the gateway commands', async () => {
     const admin = t.adminKey;
     const mallory = (await createApiKey(t.gw.store.apiKeys, { name: 'mallory', kind: 'user', groups: ['eng'], expiresAt: null, createdBy: 'test' }, Date.now())).secret;
     const ask = new OpenAI({ baseURL: t.openaiBase, apiKey: mallory, maxRetries: 0 });
@@ -254,6 +263,14 @@ mcp:
     await eventually(async () => ((await api(admin, 'GET', '/admin/v1/suspensions', '/admin/v1/suspensions')).json.data as Json[]).length > 0 || undefined, 20_000);
     await api(admin, 'POST', '/admin/v1/suspensions/lift', '/admin/v1/suspensions/lift', { identity: 'user:mallory' });
     await api(admin, 'POST', `${inv}/close`, '/admin/v1/investigations/:id/close', { resolution: 'a test' });
+    // The commands that print these answers with --json print the same views.
+    for (const row of await gwCli('investigations', 'list') as unknown[]) check('investigation', row, 'investigations list --json');
+    check('investigation_detail', await gwCli('investigations', 'show', String(opened.id)), 'investigations show --json');
+    check('suspension_list', { data: await gwCli('suspensions', 'list') }, 'suspensions list --json');
+    for (const row of await gwCli('approvals', 'list') as unknown[]) check('approval', row, 'approvals list --json');
+    check('usage_list', { data: await gwCli('usage') }, 'usage --json');
+    check('analytics_usage', await gwCli('analytics', '--by', 'model', '--since', '1h'), 'analytics --json');
+    for (const row of await cli('keys', 'list') as unknown[]) check('key', row, 'keys list --json');
 
     // MCP: a real SDK client lists the tools (pinned), the server changes one (pending), an approver accepts it.
     const client = new Client({ name: 'schema-test', version: '1.0.0' });
