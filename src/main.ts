@@ -169,7 +169,9 @@ async function composeGateway(o: GatewayOptions, onFailedStart: (close: () => Pr
     alerts.suspensions.admit(p);
     return p;
   };
-  const mcp = await startMcpFront({ config, store, keyring, clock, logger, baseDir, env, recorder, authenticate: mcpAuthenticate, guard: () => guard, publicUrl: () => config.server.public_url ?? url, approvals: governance.approvals.gate, alertApproval: (s) => alerts.suspensions.approvalFor(s), budgets: governance.enforcer, correlation });
+  // A provider or an MCP server refusing the gateway's own credential is the operator's problem: one alert path.
+  const credentialRefused = credentialRefusedAlert({ clock, logger, emit: (e) => evidence.events.emit(e) });
+  const mcp = await startMcpFront({ config, store, keyring, clock, logger, baseDir, env, recorder, authenticate: mcpAuthenticate, guard: () => guard, publicUrl: () => config.server.public_url ?? url, approvals: governance.approvals.gate, alertApproval: (s) => alerts.suspensions.approvalFor(s), budgets: governance.enforcer, correlation, onUpstreamCredentialRefused: credentialRefused });
   onFailedStart(() => mcp.close());
   const routes: Route[] = activity.wrap([
     // Before `/admin/v1/exchanges/:id`, which would otherwise take `export` for an id.
@@ -198,7 +200,7 @@ async function composeGateway(o: GatewayOptions, onFailedStart: (close: () => Pr
       providers: providers.runtimes,
       guard: () => guard,
       limits: { maxBodyBytes: config.server.max_body_bytes, bodyTimeoutMs: config.server.request_body_timeout_ms, trustProxy: config.server.trust_proxy },
-      onUpstreamCredentialRefused: credentialRefusedAlert({ clock, logger, emit: (e) => evidence.events.emit(e) }),
+      onUpstreamCredentialRefused: credentialRefused,
       admit: (p) => alerts.suspensions.admit(p),
       approveAfterGuard: alertApprovalStep({ gate: governance.approvals.gate, approvalFor: (s) => alerts.suspensions.approvalFor(s) }),
       shutdown: drain,

@@ -7,6 +7,7 @@ import { auditAdminAction } from '../audit/runtime.ts';
 import type { ExchangeFilter, ExchangeRow, Store } from '../store/ports.ts';
 import { queryOf, requireRole, type Authenticate } from './http.ts';
 import { exchangeFilter } from './routes.ts';
+import { terminalJsonText } from '../core/terminal-text.ts';
 
 export interface ExportRouteDeps {
   store: Store;
@@ -67,10 +68,14 @@ export function exportRoutes(d: ExportRouteDeps): Route[] {
 
 export type ExportFormat = 'csv' | 'jsonl';
 
-/** The export's lines (the API's and `portcullis exchanges export`'s): a CSV header first, then one per exchange. */
+/**
+ * The export's lines (the API's and `portcullis exchanges export`'s): a CSV header first, then one per exchange.
+ * A JSONL line writes DEL, C1 and bidi controls as `\uHHHH` too (the same value, RFC 8259 §7), so `curl … | less`
+ * or a terminal never acts on a recorded value; CSV cells stay exact (the CLI escapes them for a terminal).
+ */
 export async function* exportLines(store: Store, filter: ExchangeFilter, format: ExportFormat, max = MAX_EXPORT_ROWS): AsyncGenerator<string> {
   if (format === 'csv') yield csvLine(CSV_COLUMNS.map((c) => c[0]));
-  for await (const row of rows(store, filter, max)) yield format === 'csv' ? csvLine(CSV_COLUMNS.map((c) => c[1](row))) : `${JSON.stringify(exchangeSummary(row))}\n`;
+  for await (const row of rows(store, filter, max)) yield format === 'csv' ? csvLine(CSV_COLUMNS.map((c) => c[1](row))) : `${terminalJsonText(JSON.stringify(exchangeSummary(row)))}\n`;
 }
 
 /** Newest first, as the list; pages follow `before` (ids sort by time). */

@@ -1,3 +1,4 @@
+import { once, type EventEmitter } from 'node:events';
 import { terminalJson, terminalLine, terminalText } from '../core/terminal-text.ts';
 
 /** Streams a CLI command reads and writes; tests pass their own. */
@@ -35,6 +36,14 @@ export function printText(out: NodeJS.WritableStream, text: string): boolean {
 /** Pretty JSON (`--json`); `compact` for one value per line (`--jsonl`). Parses to the same value. */
 export function printJson(out: NodeJS.WritableStream, value: unknown, o: { compact?: boolean } = {}): boolean {
   return out.write(terminalJson(value, o.compact ? undefined : 2) + '\n');
+}
+
+/**
+ * Lines already made safe for where they go (an export's lines: to a file exact, to stdout through
+ * terminal-text.ts), with backpressure. The one other way a command writes.
+ */
+export async function writeLines(out: NodeJS.WritableStream, lines: AsyncIterable<string>): Promise<void> {
+  for await (const line of lines) if (!out.write(line)) await once(out as NodeJS.WritableStream & EventEmitter, 'drain');
 }
 
 /** A usage error: printed with the command's usage, exit code 2. */

@@ -34,5 +34,19 @@ export function terminalText(text: string): string {
  * can only occur inside strings, where `\uHHHH` is the same value (RFC 8259 §7), so the output parses the same.
  */
 export function terminalJson(value: unknown, indent?: number): string {
-  return (JSON.stringify(value, null, indent) ?? 'null').replace(JSON_RAW_CONTROLS, jsonEscape);
+  return terminalJsonText(JSON.stringify(value, null, indent) ?? 'null');
+}
+
+/** JSON text already serialized by `JSON.stringify` (a JSONL export line), made terminal-safe the same lossless way. */
+export function terminalJsonText(json: string): string {
+  return json.replace(JSON_RAW_CONTROLS, jsonEscape);
+}
+
+/**
+ * One CSV record (RFC 4180) for a terminal: its closing CRLF kept (harmless: the line ends there), every control
+ * inside a cell — a quoted CR or LF included, which would let a value overwrite or forge a line — shown escaped.
+ */
+export function terminalCsvRecord(record: string): string {
+  const body = record.endsWith('\r\n') ? record.slice(0, -2) : record;
+  return `${terminalLine(body)}${body.length === record.length ? '' : '\r\n'}`;
 }

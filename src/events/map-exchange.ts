@@ -78,6 +78,8 @@ export function mapExchange(start: ExchangeStart, fin: ExchangeFinish, c: MapCon
         portcullis: {
           exchange_id: start.id,
           exchange_status: fin.status,
+          // Whether the request was handed to the provider (false for a refusal: nothing was sent; issue #11 item 11).
+          forwarded: fin.forwarded ?? undefined,
           endpoint: safeIdent(start.endpoint, h),
           model: safeIdent(start.model, h),
           provider,

@@ -21,6 +21,7 @@ import { sessionlessRefusal } from './modern.ts';
 import type { InternalFront } from './internal.ts';
 import { prefixPromptResult, prefixToolResult, PROMPTS, renameContents, RESOURCES, TEMPLATES, TOOLS, type MemberList } from './aggregate-catalog.ts';
 import { memberCapabilities, relayMember } from './aggregate-relay.ts';
+import { parseJsonExact } from '../core/json-exact.ts';
 
 /** How long a backend call may go without an answer or a progress notification (a held approval sends progress). */
 const CALL_TIMEOUT_MS = 15 * 60_000;
@@ -88,7 +89,7 @@ export class AggregateFront {
     if (req.method === 'POST') {
       try {
         const raw = await readBody(req, { limit: this.#d.limits.maxBodyBytes, timeoutMs: this.#d.limits.bodyTimeoutMs });
-        body = JSON.parse(raw.toString('utf8'));
+        body = parseJsonExact(raw.toString('utf8'));
       } catch (err) {
         if (err instanceof SyntaxError) return sendRpc(res, 400, rpcError(null, RPC.parseError, 'The body is not valid JSON.'));
         const g = toGatewayError(err);

@@ -4,6 +4,7 @@ import { TextProcessor } from '../detect/content/text-processor.ts';
 import type { ContentFinding } from '../detect/content/types.ts';
 import type { ConversationTokenizer } from '../detect/tokenize/tokenizer.ts';
 import type { ContentPolicy } from '../governance/guard.ts';
+import { isRawJson, parseJsonExact } from '../core/json-exact.ts';
 
 export interface ScanResult {
   value: unknown;
@@ -45,7 +46,8 @@ export function scanJson(content: ContentPolicy | undefined, direction: Directio
       if (out !== v) changed = true;
       return out;
     }
-    if (depth > MAX_DEPTH || v === null || typeof v !== 'object') return v;
+    // A number kept as the sender's exact text (src/core/json-exact.ts) is a leaf: written back as it came.
+    if (depth > MAX_DEPTH || v === null || typeof v !== 'object' || isRawJson(v)) return v;
     if (Array.isArray(v)) return v.map((x, i) => walk(x, `${path}[${i}]`, depth + 1));
     const o = v as Record<string, unknown>;
     const binary = typeof o.mimeType === 'string';
@@ -65,7 +67,7 @@ function jsonInside(s: string): object | undefined {
   const t = s.trimStart();
   if (!t.startsWith('{') && !t.startsWith('[')) return undefined;
   try {
-    const v: unknown = JSON.parse(s);
+    const v: unknown = parseJsonExact(s);
     return typeof v === 'object' && v !== null ? v : undefined;
   } catch {
     return undefined;

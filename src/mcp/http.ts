@@ -22,6 +22,7 @@ import type { McpAudience } from './audience.ts';
 import type { RecordedClaims } from '../audit/claims-snapshot.ts';
 import type { ServerRequestLedger } from './server-requests.ts';
 import type { TokenScope } from './tokens.ts';
+import type { UpstreamCredentialRefused } from '../proxy/pipeline.ts';
 
 export interface McpDeps {
   clock: Clock;
@@ -54,6 +55,8 @@ export interface McpDeps {
   tokenScope?: TokenScope | undefined;
   /** Sampling/elicitation requests relayed to agents, whose answers are scanned on the way back (server-requests.ts). */
   serverRequests?: ServerRequestLedger | undefined;
+  /** The upstream refused the gateway's credential (401/403): the operator's alert (a security event). */
+  onUpstreamCredentialRefused?: ((e: UpstreamCredentialRefused) => void) | undefined;
 }
 
 /** RFC 9728 §3: the metadata of the resource at `/mcp/<server>` lives at this path on the same origin. */

@@ -30,6 +30,7 @@ import { ServerRequestLedger } from './server-requests.ts';
 import { handleStreamOrDelete } from './stream.ts';
 import type { TokenScope } from './tokens.ts';
 import { startUpstreams } from './upstream.ts';
+import type { UpstreamCredentialRefused } from '../proxy/pipeline.ts';
 
 export interface McpFront {
   /** `/mcp/<server>` (POST, GET, DELETE) and its protected resource metadata. */
@@ -59,6 +60,8 @@ export interface McpFrontOptions {
   budgets?: BudgetEnforcer | undefined;
   /** The index the recorder notes model tool calls in (src/mcp/correlate.ts `mcpCorrelationFor`). */
   correlation?: McpCorrelation | undefined;
+  /** An upstream MCP server refused the gateway's credential: alert the operator (src/proxy/credential-alert.ts). */
+  onUpstreamCredentialRefused?: ((e: UpstreamCredentialRefused) => void) | undefined;
 }
 
 /**
@@ -81,6 +84,7 @@ export async function startMcpFront(o: McpFrontOptions): Promise<McpFront> {
     clock: o.clock, logger: o.logger, recorder: o.recorder, authenticate: o.authenticate, guard: o.guard, upstreams,
     sessions: new SessionBinder(o.keyring.key('mcp')), sessionless: new SessionlessUpstreams(), catalogue, publicUrl: o.publicUrl, pending: new PendingRequests(), approvals: o.approvals, alertApproval: o.alertApproval, budgets: o.budgets,
     correlation: o.correlation, audience, sealClaims: (id, claims) => sealClaims(o.keyring, id, claims), tokenScope: tokenScopeOf(cfg), serverRequests: new ServerRequestLedger(),
+    onUpstreamCredentialRefused: o.onUpstreamCredentialRefused,
     limits: { maxBodyBytes: cfg.max_body_bytes, bodyTimeoutMs: o.config.server.request_body_timeout_ms, trustProxy: o.config.server.trust_proxy, maxResponseBytes: cfg.max_response_bytes },
   };
   // The aggregated endpoint calls the per-server fronts as the caller, on a loopback listener only it can use; the

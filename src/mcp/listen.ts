@@ -1,4 +1,5 @@
 import { once } from 'node:events';
+import { parseJsonExact } from '../core/json-exact.ts';
 import type { Dispatcher } from 'undici';
 import { createParser, type EventSourceMessage } from 'eventsource-parser';
 import type { HeldSession } from './sessionless.ts';
@@ -65,7 +66,7 @@ export async function listenInSession(ex: Exchange, held: HeldSession, msg: Reco
 
 function parse(s: string): Record<string, unknown> | undefined {
   try {
-    const v: unknown = JSON.parse(s);
+    const v: unknown = parseJsonExact(s);
     return typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Record<string, unknown>) : undefined;
   } catch {
     return undefined;

@@ -22,6 +22,8 @@ import { governServerRequestAnswer } from './server-requests.ts';
 import { formatSse } from './sse.ts';
 import { TOKENIZED_METHODS } from './request-content.ts';
 import { exchangeConversation, McpTokens } from './tokens.ts';
+import { parseJsonExact } from '../core/json-exact.ts';
+import { hasControlCharacters } from '../core/text.ts';
 
 type Inbound = Extract<McpMessage, { kind: 'request' | 'notification' }>;
 
@@ -54,7 +56,7 @@ export async function handlePost(d: McpDeps, server: string, req: IncomingMessag
   // Invalid UTF-8 is refused, never repaired: the scanners, the record and the MCP server must read the same text.
   if (!isUtf8(raw)) return sendRpc(res, 400, rpcError(null, RPC.parseError, 'The body is not valid UTF-8 (JSON must be UTF-8, RFC 8259 §8.1).'));
   try {
-    parsed = JSON.parse(raw.toString('utf8'));
+    parsed = parseJsonExact(raw.toString('utf8'));
   } catch {
     return sendRpc(res, 400, rpcError(null, RPC.parseError, 'The body is not valid JSON.'));
   }
@@ -94,6 +96,13 @@ async function governed(d: McpDeps, ex: Exchange, msg: Inbound, raw: Buffer): Pr
   if (msg.method === 'tools/call' && (tool === undefined || (args !== undefined && (typeof args !== 'object' || args === null || Array.isArray(args))))) {
     // Arguments the gateway cannot read as an object are never forwarded unread (fail closed).
     const why = tool === undefined ? '`params.name` must be the tool name.' : '`params.arguments` must be an object.';
+    return msg.kind === 'request' ? sendRpc(ex.res, 200, rpcError(msg.id, RPC.invalidParams, why)) : refuse(ex.res, 400, null, 'invalid_message', why);
+  }
+  // Names the gateway decides on — the method, a tool, a prompt, a resource URI — must not hide control or invisible
+  // formatting characters (src/core/text.ts; the LLM endpoints' model and ids likewise, src/proxy/identifiers.ts).
+  const named = [msg.method, tool, msg.method === 'prompts/get' ? msg.params?.name : msg.method === 'resources/read' ? msg.params?.uri : undefined];
+  if (named.some((n) => typeof n === 'string' && hasControlCharacters(n))) {
+    const why = 'The method, tool, prompt or resource name contains control or invisible formatting characters.';
     return msg.kind === 'request' ? sendRpc(ex.res, 200, rpcError(msg.id, RPC.invalidParams, why)) : refuse(ex.res, 400, null, 'invalid_message', why);
   }
   // Looked up while the call is checked; awaited before the record is written.

@@ -16,6 +16,7 @@ import type { McpTokens } from './tokens.ts';
 import { deniedInputRequest } from './input-required.ts';
 import { privateCache, toModernAnswer } from './modern.ts';
 import { gatewayRequest, pendingScope } from './sessionless-forward.ts';
+import { parseJsonExact } from '../core/json-exact.ts';
 
 /** One client request to one server, as the relay needs it. */
 export interface Exchange {
@@ -79,6 +80,7 @@ export async function relayAnswer(d: McpDeps, ex: Exchange, up: Dispatcher.Respo
     // sent into the upstream's authorization flow (its WWW-Authenticate is not passed on).
     await up.body.dump();
     d.logger.warn({ event: 'mcp_upstream_refused_credential', provider: `mcp:${ex.server}`, status });
+    d.onUpstreamCredentialRefused?.({ provider: `mcp:${ex.server}`, status, exchangeId: ex.id });
     answerError(ex, 502, 'upstream_error', `MCP server "${ex.server}" refused the gateway's credential.`);
     return { status: 'upstream_error', httpStatus: 502, errorCode: 'upstream_auth', findings: [] };
   }
@@ -104,7 +106,7 @@ export async function relayAnswer(d: McpDeps, ex: Exchange, up: Dispatcher.Respo
   }
   let message: unknown;
   try {
-    message = JSON.parse(text);
+    message = parseJsonExact(text);
   } catch {
     answerError(ex, 502, 'upstream_error', `MCP server "${ex.server}" sent invalid JSON.`);
     return { status: 'upstream_error', httpStatus: 502, errorCode: 'upstream_invalid_json', findings: [] };
@@ -181,7 +183,7 @@ export async function relaySse(d: McpDeps, ex: Exchange, up: Dispatcher.Response
 
 function safeParse(s: string): unknown {
   try {
-    return JSON.parse(s);
+    return parseJsonExact(s);
   } catch {
     return undefined;
   }

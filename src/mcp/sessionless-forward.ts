@@ -1,4 +1,5 @@
 import { Readable } from 'node:stream';
+import { parseJsonExact } from '../core/json-exact.ts';
 import type { Dispatcher } from 'undici';
 import type { McpDeps } from './http.ts';
 import { listenInSession } from './listen.ts';
@@ -15,7 +16,8 @@ import type { Exchange } from './relay.ts';
 export async function sendUpstream(d: McpDeps, ex: Exchange, body: Buffer, signal: AbortSignal): Promise<Dispatcher.ResponseData> {
   const m = ex.modern;
   if (!m) return ex.upstream.request({ method: 'POST', incoming: ex.req.headers, sessionId: ex.upstreamSession, body, signal });
-  const msg = JSON.parse(body.toString('utf8')) as Record<string, unknown>;
+  // Exact numbers (core/json-exact.ts): a translated request is re-serialized for a 2025-era server.
+  const msg = parseJsonExact(body.toString('utf8')) as Record<string, unknown>;
   m.upstream = await d.sessionless.era(ex.upstream);
   if (m.upstream === 'modern') {
     const params = msg.params as { name?: unknown; arguments?: unknown } | undefined;

@@ -1,6 +1,7 @@
 import type { Finding } from '../core/findings.ts';
 import { ConversationTokenizer } from '../detect/tokenize/tokenizer.ts';
 import { TokenConflictError, type TokenVault } from '../detect/tokenize/vault.ts';
+import { isRawJson } from '../core/json-exact.ts';
 
 /** Placeholders minted in MCP answers read `⟦MCP_EMAIL_ADDRESS_1⟧`: apart from any a model conversation mints. */
 const RESPONSE_PREFIX = 'MCP_';
@@ -89,7 +90,8 @@ export class McpTokens {
     };
     const walk = (v: unknown, path: string, depth: number): unknown => {
       if (typeof v === 'string') return text(v, path, jsonLike(v));
-      if (depth > MAX_DEPTH || v === null || typeof v !== 'object') return v;
+      // A number kept as the sender's exact text (src/core/json-exact.ts) is a leaf: written back as it came.
+      if (depth > MAX_DEPTH || v === null || typeof v !== 'object' || isRawJson(v)) return v;
       if (Array.isArray(v)) return v.map((x, i) => walk(x, `${path}[${i}]`, depth + 1));
       const out: Record<string, unknown> = {};
       for (const [k, x] of Object.entries(v)) out[text(k, `${path}{key}`, false)] = walk(x, `${path}.${k}`, depth + 1);

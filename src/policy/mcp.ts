@@ -6,6 +6,7 @@ import { stringMatcher, wallClock, type StringMatcher } from './matchers.ts';
 import type { Reason } from './reasons.ts';
 import { compileSubject } from './rules.ts';
 import { ruleHeadSchema, stringList } from './rule-schema.ts';
+import { isRawJson, numberValue } from '../core/json-exact.ts';
 
 /**
  * The policy document's `mcp:` section: who may use which MCP server, method and tool, with CEL conditions over
@@ -270,7 +271,7 @@ function celBindings(input: McpInput): Parameters<typeof prepareBindings>[0] {
     request: {
       endpoint: input.tool ? 'mcp.tools_call' : `mcp.${input.method.replace(/\//g, '_')}`,
       method: input.method, server: input.server,
-      tool: input.tool?.name ?? '', arguments: input.tool?.arguments ?? {}, tool_hash: input.tool?.hash ?? '',
+      tool: input.tool?.name ?? '', arguments: celNumbers(input.tool?.arguments ?? {}), tool_hash: input.tool?.hash ?? '',
       argument_text: input.tool ? argumentText(input.tool.arguments) : '',
       uri: input.target?.kind === 'resources' ? input.target.name : '',
       prompt: input.target?.kind === 'prompts' ? input.target.name : '',
@@ -286,6 +287,24 @@ function celBindings(input: McpInput): Parameters<typeof prepareBindings>[0] {
 
 const MAX_DEPTH = 16;
 
+/**
+ * Arguments as CEL reads them: a number kept as the client's exact text (src/core/json-exact.ts; it reaches the
+ * server unchanged) is compared by its double value, like the LLM endpoints' numbers (request-features.ts).
+ * The same object when it holds none (the common case: nothing copied).
+ */
+function celNumbers<T>(v: T, depth = 0): T {
+  if (isRawJson(v)) return numberValue(v) as T;
+  if (depth > MAX_DEPTH || v === null || typeof v !== 'object') return v;
+  let copy: Record<string, unknown> | unknown[] | undefined;
+  for (const [k, x] of Object.entries(v as Record<string, unknown>)) {
+    const y = celNumbers(x, depth + 1);
+    if (y === x) continue;
+    copy ??= Array.isArray(v) ? [...(v as unknown[])] : { ...(v as Record<string, unknown>) };
+    (copy as Record<string, unknown>)[k] = y;
+  }
+  return (copy ?? v) as T;
+}
+
 export function argumentText(value: unknown): string {
   const out: string[] = [];
   const walk = (v: unknown, depth: number): void => {
@@ -300,7 +319,8 @@ export function argumentText(value: unknown): string {
           // not JSON: the text itself was kept
         }
       }
-    } else if (Array.isArray(v)) for (const x of v) walk(x, depth + 1);
+    } else if (isRawJson(v)) out.push(v.rawJSON);
+    else if (Array.isArray(v)) for (const x of v) walk(x, depth + 1);
     else if (v !== null && typeof v === 'object') {
       for (const [k, x] of Object.entries(v)) {
         out.push(k);

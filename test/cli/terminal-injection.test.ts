@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { afterEach, describe, it } from 'node:test';
@@ -122,6 +122,34 @@ describe('no recorded value reaches the terminal as a control character', () => 
     const shown = JSON.parse((await cli(f, 'exchanges', 'show', 'ex_hostile_0', '--json')).out) as { model: string; user_agent: string };
     assert.equal(shown.model, `gpt-4o${HOSTILE}`);
     assert.equal(shown.user_agent, `agent${HOSTILE}`);
+  });
+
+  it('exchanges export to stdout: CSV cells and JSONL lines show controls escaped; --out keeps the exact value', async () => {
+    const f = await hostileStore();
+    for (const format of ['csv', 'jsonl']) {
+      const r = await cli(f, 'exchanges', 'export', '--format', format);
+      assert.equal(r.code, 0, r.err);
+      // A CSV record's own closing CRLF (RFC 4180) ends the line; any other CR would let a value overwrite it.
+      assertTerminalSafe(format === 'csv' ? r.out.replaceAll('\r\n', '\n') : r.out, `exchanges export --format ${format}`);
+      assert.match(r.out, format === 'csv' ? /\\x1b\[2J/ : /\\u009b/, `${format} shows the escapes`);
+      if (format === 'jsonl') {
+        const models = r.out.trim().split('\n').map((l) => (JSON.parse(l) as { model: string }).model);
+        assert.deepEqual(models, [`gpt-4o${HOSTILE}`, `gpt-4o${HOSTILE}`], 'JSONL parses to the recorded values exactly');
+      }
+    }
+    const file = await cli(f, 'exchanges', 'export', '--format', 'csv', '--out', 'x.csv');
+    assert.equal(file.code, 0, file.err);
+    assert.ok(readFileSync(join(f.dir, 'x.csv'), 'utf8').includes(`gpt-4o${HOSTILE.replaceAll('"', '""')}`), 'a file export keeps the recorded value');
+  });
+
+  it('no CLI module writes to a stream except through src/cli/io.ts', () => {
+    const root = new URL('../../src/cli/', import.meta.url).pathname;
+    const offenders = readdirSync(root, { recursive: true, encoding: 'utf8' })
+      .filter((p) => p.endsWith('.ts') && !p.endsWith('.test.ts') && p !== 'io.ts')
+      .flatMap((p) => readFileSync(join(root, p), 'utf8').split('\n').map((line, i) => ({ at: `src/cli/${p}:${i + 1}`, line })))
+      .filter(({ line }) => /\.write\(|console\.|process\.std(out|err)\.(write|end)/.test(line))
+      .map(({ at, line }) => `${at}: ${line.trim()}`);
+    assert.deepEqual(offenders, []);
   });
 
   it('audit verify and verify-bundle: a hostile bundle (an untrusted file) cannot write to the terminal', async () => {

@@ -13,7 +13,8 @@ describe('early answers reach eager uploaders (lingering close)', () => {
   let t: TestGateway;
   let port: number;
   before(async () => {
-    t = await startTestGateway();
+    // An MCP server the gateway fronts (never reached: the body is refused before anything is forwarded).
+    t = await startTestGateway({ extraYaml: 'mcp:\n  servers:\n    - { name: tools, url: "http://127.0.0.1:9/mcp" }\n' });
     port = Number(new URL(t.gw.url).port);
   });
   after(() => t.close());
@@ -35,7 +36,7 @@ describe('early answers reach eager uploaders (lingering close)', () => {
   const SIZE = 12 * 1024 * 1024;
   const post = (path: string, headers: string) => `POST ${path} HTTP/1.1\r\nhost: gw\r\ncontent-type: application/json\r\n${headers}content-length: ${SIZE}\r\n\r\n`;
 
-  it('413, 401, unknown path, wrong method, header floods: the client reads the answer, every time', async () => {
+  it('413 (data path, admin, auth, MCP), 401, unknown path, wrong method, header floods: the client reads the answer, every time', async () => {
     const bearer = `authorization: Bearer ${t.userKey}\r\n`;
     const cases: [string, string, string][] = [
       ['body over max_body_bytes', post('/v1/chat/completions', bearer), '413'],
@@ -49,6 +50,7 @@ describe('early answers reach eager uploaders (lingering close)', () => {
       // request stays readable (leaving a `for await` loop destroyed it, and the admin recorder then crashed).
       ['admin body over its limit', post('/admin/v1/keys', `authorization: Bearer ${t.adminKey}\r\n`), '413'],
       ['auth endpoint body over its limit', post('/auth/token', '').replace('application/json', 'application/x-www-form-urlencoded'), '413'],
+      ['MCP body over its limit', post('/mcp/tools', `${bearer}accept: application/json, text/event-stream\r\n`), '413'],
     ];
     for (const [name, head, status] of cases) {
       for (let i = 0; i < 3; i++) {

@@ -35,7 +35,7 @@ describe('upstream answers that are not what they claim', () => {
   const messages = { model: 'claude-mock-1', max_tokens: 16, messages: [{ role: 'user', content: 'x' }] };
 
   for (const fault of ['truncated-json', 'html']) {
-    it(`a 200 answer that is ${fault} becomes 502 upstream_protocol_error, recorded failed (OpenAI and Anthropic)`, async () => {
+    it(`a 200 answer that is ${fault} becomes 502 upstream_protocol_error, recorded failed (OpenAI and Anthropic, every JSON endpoint)`, async () => {
       const o = await post('/v1/chat/completions', chat, fault);
       assert.equal(o.res.status, 502);
       assert.equal((JSON.parse(o.text) as Json).error.code, 'upstream_protocol_error');
@@ -56,6 +56,15 @@ describe('upstream answers that are not what they claim', () => {
         assert.equal(err.status, 502);
         return true;
       });
+      // Every endpoint whose answer is JSON, not only chat and messages.
+      for (const [path, body] of [
+        ['/v1/embeddings', { model: 'text-embedding-3-small', input: 'x' }], ['/v1/completions', { model: 'gpt-4o', prompt: 'x' }],
+        ['/v1/responses', { model: 'gpt-4o', input: 'x' }], ['/v1/messages/count_tokens', { model: 'claude-mock-1', messages: messages.messages }],
+      ] as const) {
+        const r = await post(path, body, fault);
+        assert.equal(r.res.status, 502, `${path}: ${r.text}`);
+        assert.match(r.text, /upstream_protocol_error/, path);
+      }
     });
   }
 

@@ -105,7 +105,7 @@ describe('exchange export (CSV, JSONL)', () => {
     assert.ok(!text.includes('second line'), 'no recorded body is exported');
     const schema = JSON.parse(readFileSync(new URL('../../schemas/admin-api.schema.json', import.meta.url), 'utf8')) as { $id: string };
     const ajv = new Ajv({ allErrors: true, strict: true, strictRequired: false, allowUnionTypes: true });
-    ajv.addVocabulary(['x-responses']);
+    ajv.addVocabulary(['x-responses', 'x-jsonl']);
     ajv.addSchema(schema);
     const validate = ajv.getSchema(`${schema.$id}#/definitions/exchange_summary`)!;
     for (const l of lines) assert.ok(validate(l), ajv.errorsText(validate.errors));

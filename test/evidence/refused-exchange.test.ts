@@ -5,15 +5,16 @@ import { PassThrough } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
 import OpenAI from 'openai';
 import { runCli } from '../../src/cli/main.ts';
-import { finishedExchange, startTestGateway, type TestGateway } from '../helpers/gateway.ts';
+import { eventually, finishedExchange, startTestGateway, type TestGateway } from '../helpers/gateway.ts';
 import { DENY_MINI_POLICY } from '../helpers/policies.ts';
 
 type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
 /**
  * Issue #11 item 11: a refused exchange must never look forwarded. Every view of the record — admin API, CLI show,
- * session replay, the export bundle — says it was not sent to the provider; an exchange forwarded unchanged still
- * says the provider received the same bytes. (The console's rendering is checked in test/console/console.test.ts.)
+ * session replay, the export bundle, the exchange export, the SIEM event — says it was not sent to the provider; an
+ * exchange forwarded unchanged still says the provider received the same bytes. (The console's rendering is checked
+ * in test/console/console.test.ts.)
  */
 describe('a refused exchange is recorded and shown as never sent to the provider', () => {
   let t: TestGateway;
@@ -38,7 +39,8 @@ describe('a refused exchange is recorded and shown as never sent to the provider
   before(async () => {
     t = await startTestGateway({
       masterKey: MASTER,
-      extraYaml: 'auth:\n  roles: { admin: [portcullis-admins], auditor: [portcullis-admins], user: [eng] }\n',
+      extraYaml: 'auth:\n  roles: { admin: [portcullis-admins], auditor: [portcullis-admins], user: [eng] }\n'
+        + 'events:\n  sinks: [{ name: siem, type: file, path: events.jsonl, batch_size: 1 }]\n',
     });
     const pushed = await api('POST', '/admin/v1/policies', { source: DENY_MINI_POLICY, message: 'refusals' });
     assert.equal(pushed.status, 201, JSON.stringify(pushed.json));
@@ -110,6 +112,26 @@ describe('a refused exchange is recorded and shown as never sent to the provider
     const rec = (api1.json.exchanges as Json[]).find((x) => x.id === refusedId);
     assert.equal(rec?.forwarded, false);
     assert.equal(rec?.upstream_request, null);
+  });
+
+  it('the exchange export (CSV and JSONL) and the SIEM event say forwarded=false for the refusal, true for the forwarded one', async () => {
+    const csv = await (await fetch(`${t.gw.url}/admin/v1/exchanges/export?format=csv`, { headers: { authorization: `Bearer ${t.adminKey}` } })).text();
+    const [head, ...rows] = csv.trim().split('\r\n').map((l) => l.split(','));
+    const col = head!.indexOf('forwarded');
+    assert.ok(col >= 0);
+    assert.equal(rows.find((r) => r[0] === refusedId)?.[col], 'false');
+    assert.equal(rows.find((r) => r[0] === forwardedId)?.[col], 'true');
+    const jsonl = await (await fetch(`${t.gw.url}/admin/v1/exchanges/export?format=jsonl`, { headers: { authorization: `Bearer ${t.adminKey}` } })).text();
+    const lines = jsonl.trim().split('\n').map((l) => JSON.parse(l) as Json);
+    assert.equal(lines.find((x) => x.id === refusedId)?.forwarded, false);
+    assert.equal(lines.find((x) => x.id === forwardedId)?.forwarded, true);
+    const events = await eventually(async () => {
+      const all = (await readFile(join(t.dir, 'events.jsonl'), 'utf8').catch(() => '')).split('\n').filter(Boolean).map((l) => JSON.parse(l) as Json);
+      const of = (id: string) => all.find((e) => e.unmapped?.portcullis?.exchange_id === id);
+      return of(refusedId) && of(forwardedId) ? { refused: of(refusedId)!, forwarded: of(forwardedId)! } : undefined;
+    }, 20_000);
+    assert.equal(events.refused.unmapped.portcullis.forwarded, false);
+    assert.equal(events.forwarded.unmapped.portcullis.forwarded, true);
   });
 
   it('the export bundle chains forwarded=false for the refusal (tamper-evident), true for the forwarded one', async () => {

@@ -1,13 +1,15 @@
 import { exchangeDecisionView, exchangeDetail, exchangeSummary, PROVIDER_RECEIVED_TEXT, providerReceived } from '../../audit/exchange-view.ts';
 import { once, type EventEmitter } from 'node:events';
 import { createWriteStream } from 'node:fs';
+import { resolve } from 'node:path';
 import { exchangeFilter } from '../../admin/routes.ts';
 import { exportLines, MAX_EXPORT_ROWS } from '../../admin/export-routes.ts';
 import type { ExchangeStatus } from '../../store/ports.ts';
 import { openStoreSession, parse } from '../context.ts';
 import { chainCliAction } from '../audited.ts';
 import { explainExchange } from './explain.ts';
-import { print, printJson, UsageError, type CliCommand } from '../io.ts';
+import { print, printJson, UsageError, writeLines, type CliCommand } from '../io.ts';
+import { terminalCsvRecord } from '../../core/terminal-text.ts';
 
 export const exchangesCommand: CliCommand = {
   summary: 'list and inspect recorded exchanges',
@@ -85,8 +87,10 @@ async function exportExchanges(values: Record<string, string | boolean | undefin
       action: 'exchanges.export', target: null,
       details: { format, limit: max, subject: filter.subject ?? null, model: filter.model ?? null, status: filter.status ?? null, since: filter.since ?? null, until: filter.until ?? null, before: null },
     });
-    const out = typeof values.out === 'string' ? createWriteStream(values.out, { mode: 0o600 }) : io.stdout;
-    await writeAll(out, exportLines(s.store, filter, format, max));
+    const out = typeof values.out === 'string' ? createWriteStream(resolve(io.cwd, values.out), { mode: 0o600 }) : io.stdout;
+    const lines = exportLines(s.store, filter, format, max);
+    // To a terminal (stdout) a CSV cell's controls are shown escaped like every printed value; a file keeps them exact.
+    await writeLines(out, out === io.stdout && format === 'csv' ? mapLines(lines, terminalCsvRecord) : lines);
     if (out !== io.stdout) {
       (out as NodeJS.WritableStream).end();
       await once(out as NodeJS.WritableStream & EventEmitter, 'finish');
@@ -97,9 +101,10 @@ async function exportExchanges(values: Record<string, string | boolean | undefin
   }
 }
 
-async function writeAll(out: NodeJS.WritableStream, lines: AsyncIterable<string>): Promise<void> {
-  for await (const line of lines) if (!out.write(line)) await once(out as NodeJS.WritableStream & EventEmitter, 'drain');
+async function* mapLines(lines: AsyncIterable<string>, f: (line: string) => string): AsyncGenerator<string> {
+  for await (const line of lines) yield f(line);
 }
+
 
 function printHuman(out: NodeJS.WritableStream, d: Record<string, unknown>): void {
   for (const k of ['id', 'started_at', 'subject', 'endpoint', 'model', 'provider', 'upstream_model', 'stream', 'status', 'forwarded', 'http_status', 'error_code']) {
