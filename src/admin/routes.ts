@@ -18,6 +18,8 @@ export interface AdminDeps {
   /** Called after a provider credential is stored (rotation without a restart). */
   onCredentialChanged(provider: string, apiKey: string): void;
   providers: { name: string; type: string; credentialSource: string }[];
+  /** The configured routes in order (first match wins): client model (exact or glob) → provider, upstream model. */
+  routes: { model: string; provider: string; upstreamModel: string | null }[];
 }
 
 /** Admin API v1 (docs/api.md). Every route checks roles first: deny by default. */
@@ -94,6 +96,8 @@ export function adminRoutes(d: AdminDeps): Route[] {
             name: p.name, type: p.type, credential_source: p.credentialSource,
             credential_updated_at: stored.has(p.name) ? new Date(stored.get(p.name)!.updatedAt).toISOString() : null,
           })),
+          // Where each model goes; names only — base URLs and credentials stay in the config.
+          routes: d.routes.map((r) => ({ model: r.model, provider: r.provider, upstream_model: r.upstreamModel })),
         });
       },
     },

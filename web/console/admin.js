@@ -1,7 +1,8 @@
 // @ts-check
 /**
  * Administration (docs/console.md#administration): Portcullis keys of people and service accounts (create — the
- * secret shown once —, revoke, rotate), the providers (never a secret), SIEM delivery health. Every change is an
+ * secret shown once —, revoke, rotate), the people, service accounts and groups as the gateway has seen them (last
+ * seen, client tools), the providers and routes (never a secret), SIEM delivery health. Every change is an
  * admin API call with the signed-in admin's own credential, chained in the audit trail by the API as any other.
  */
 
@@ -37,10 +38,11 @@ function shownOnce(ui, created) {
 /** @param {Ui} ui @param {() => void} reload */
 export async function adminView(ui, reload) {
   const { h } = ui;
-  const [keys, providers, health] = await Promise.all([
+  const [keys, providers, health, seen] = await Promise.all([
     ui.api('/admin/v1/keys'),
     ui.api('/admin/v1/providers'),
     ui.api('/admin/v1/events/health').catch((/** @type {unknown} */ e) => ({ failed: e })),
+    ui.api('/admin/v1/analytics/identities'),
   ]);
   const status = h('div', { id: 'admin-status', 'aria-live': 'polite' });
 
@@ -124,6 +126,23 @@ export async function adminView(ui, reload) {
     list(health.sinks).map((s) => [str(s.name), str(s.backlog), str(s.oldest_age_ms), s.failing ? 'failing' : s.behind ? 'behind' : 'ok', str(s.last_error), s.last_delivered_at ? new Date(Number(s.last_delivered_at)).toISOString() : '—']),
     'No SIEM sinks are configured.');
 
+  /** @param {unknown} v */
+  const names = (v) => (Array.isArray(v) ? v.map(String).join(', ') : '');
+  const people = h('section', { id: 'seen-identities' }, h('h2', {}, 'People and service accounts seen'),
+    ui.table(['identity', 'kind', 'name', 'groups', 'last seen', 'client tools', 'requests'],
+      list(seen.identities).map((i) => [
+        h('a', { href: `#/exchanges?${new URLSearchParams({ subject: str(i.subject) }).toString()}`, title: 'show their exchanges' }, str(i.subject)),
+        i.kind === 'service' ? 'service account' : str(i.kind), str(i.name), names(i.groups), str(i.last_seen),
+        list(i.clients).map((c) => str(c.client)).join(', '), str(i.requests),
+      ]), 'Nobody has used the gateway yet.'));
+  const groupsSeen = h('section', { id: 'seen-groups' }, h('h2', {}, 'Groups seen'),
+    ui.table(['group', 'members', 'last seen', 'client tools', 'requests'],
+      list(seen.groups).map((g) => [str(g.group), str(g.members), str(g.last_seen), names(g.clients), str(g.requests)]), 'No groups yet.'));
+  const routes = h('section', { id: 'routes' }, h('h2', {}, 'Routes'),
+    h('p', { class: 'muted' }, 'First match wins; a model not listed is refused.'),
+    ui.table(['model', 'provider', 'upstream model'],
+      list(providers.routes).map((r) => [str(r.model), str(r.provider), r.upstream_model === null ? '(as asked)' : str(r.upstream_model)]), 'No routes.'));
+
   return h('section', { class: 'admin' },
     h('h1', {}, 'Administration'),
     h('h2', {}, 'Keys'),
@@ -133,10 +152,12 @@ export async function adminView(ui, reload) {
       h('button', { type: 'submit' }, 'Create key')),
     status,
     keysBox,
+    people, groupsSeen,
     h('h2', {}, 'Providers'),
     h('p', { class: 'muted' }, 'Provider keys are write-only: set them with ', h('code', {}, 'portcullis credentials set'), ' or the API; no page shows them.'),
     ui.table(['provider', 'type', 'credential from', 'credential updated'],
       list(providers.data).map((p) => [str(p.name), str(p.type), str(p.credential_source), str(p.credential_updated_at)]), 'No providers.'),
+    routes,
     h('h2', {}, 'SIEM delivery'),
     sinks,
     h('p', {}, h('button', { type: 'button', onclick: reload }, 'Refresh')));
