@@ -123,7 +123,9 @@ function facts(record, keys) {
 /** @param {string[]} head @param {Child[][]} rows @param {string} empty */
 function table(head, rows, empty) {
   if (rows.length === 0) return h('p', { class: 'muted' }, empty);
-  return h('table', {}, h('thead', {}, h('tr', {}, ...head.map((x) => h('th', {}, x)))), h('tbody', {}, ...rows.map((r) => h('tr', {}, ...r.map((c) => h('td', {}, c))))));
+  // In a box of its own that scrolls sideways: a wide table never makes the page scroll in a narrow window.
+  return h('div', { class: 'table-wrap' },
+    h('table', {}, h('thead', {}, h('tr', {}, ...head.map((x) => h('th', {}, x)))), h('tbody', {}, ...rows.map((r) => h('tr', {}, ...r.map((c) => h('td', {}, c)))))));
 }
 
 // ── views ────────────────────────────────────────────────────────────────────────────────────────────────────────
@@ -243,7 +245,7 @@ async function approvalView(id) {
 
 /** @param {Json} a */
 function decideForm(a) {
-  const reason = /** @type {HTMLTextAreaElement} */ (h('textarea', { name: 'reason', maxlength: '2000', placeholder: 'Why (recorded in the audit trail)' }));
+  const reason = /** @type {HTMLTextAreaElement} */ (h('textarea', { name: 'reason', maxlength: '2000', placeholder: 'Why' }));
   const status = h('p', { role: 'status' });
   /** @param {'approve' | 'deny'} verdict */
   const decide = async (verdict) => {
@@ -256,7 +258,7 @@ function decideForm(a) {
   };
   return h('div', { class: 'decide' },
     h('h2', {}, 'Decide'),
-    reason,
+    h('label', {}, 'Reason (recorded in the audit trail)', reason),
     h('div', { class: 'buttons' },
       h('button', { type: 'button', class: 'approve', onclick: () => void decide('approve') }, 'Approve'),
       h('button', { type: 'button', class: 'deny', onclick: () => void decide('deny') }, 'Deny')),
