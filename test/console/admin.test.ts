@@ -8,7 +8,7 @@ import type { Browser, Page } from 'playwright-core';
 import { launchChromium } from './browser.ts';
 import { createApiKey } from '../../src/identity/key-service.ts';
 import { clientFamily } from '../../src/analytics/client-family.ts';
-import { DEFAULT_ROUTES_YAML, startTestGateway, type TestGateway } from '../helpers/gateway.ts';
+import { DEFAULT_ROUTES_YAML, eventually, startTestGateway, type TestGateway } from '../helpers/gateway.ts';
 
 /**
  * Administration in real Chromium (issue #15): an admin creates a key (shown once, never again), the key works; a
@@ -23,7 +23,15 @@ describe('administration (Chromium)', () => {
   let browser: Browser;
 
   before(async () => {
-    t = await startTestGateway({ extraYaml: 'auth:\n  key_cache_ttl_ms: 0\n  roles: { admin: [portcullis-admins], user: [eng] }\n' });
+    // Two SIEM sinks: a file that takes every event, and a collector nobody listens at (its header value a secret).
+    t = await startTestGateway({ extraYaml: `auth:
+  key_cache_ttl_ms: 0
+  roles: { admin: [portcullis-admins], user: [eng] }
+events:
+  sinks:
+    - { name: audit-file, type: file, path: events.jsonl }
+    - { name: dead-siem, type: http, url: "http://127.0.0.1:1/ingest", auth_header: { name: X-Api-Key, value: "env:OPENAI_KEY" } }
+` });
     browser = await launchChromium();
     mkdirSync(SHOTS, { recursive: true });
   });
@@ -146,6 +154,16 @@ describe('administration (Chromium)', () => {
     const html = await p.content();
     assert.ok(!html.includes(t.mock.url), 'no upstream address on the page');
     for (const secret of ['sk-provider-openai', 'sk-ant-provider', t.userKey, svc]) assert.ok(!html.includes(secret), 'no secret on the page');
+    // SIEM delivery health: the file sink keeps up; the collector nobody listens at is reported with its error.
+    const sinkRow = async (name: string) => (await p.locator('#siem-sinks tbody tr', { hasText: name }).textContent()) ?? '';
+    await eventually(async () => {
+      await p.reload();
+      await p.waitForSelector('#siem-sinks tbody tr');
+      return /failing|behind/.test(await sinkRow('dead-siem')) ? true : undefined;
+    }, 60_000);
+    assert.match(await sinkRow('audit-file'), /audit-file\s*0.*ok/);
+    assert.doesNotMatch(await sinkRow('dead-siem'), /ok/);
+    assert.ok(!(await p.content()).includes('sk-provider-openai'), 'the collector\'s header value is not on the page');
     await p.screenshot({ path: join(SHOTS, 'admin-seen-1280x800.png'), fullPage: true });
     await p.close();
   });

@@ -10,7 +10,7 @@
 /** @typedef {Node | string | number | null | undefined | false} Child */
 /**
  * @typedef {object} Ui
- * @property {(path: string, o?: { method?: string, body?: unknown }) => Promise<Json>} api
+ * @property {(path: string, o?: { method?: string, body?: unknown, accept?: number[] }) => Promise<Json>} api
  * @property {(tag: string, attrs?: Record<string, string | EventListener>, ...children: Child[]) => HTMLElement} h
  * @property {(head: string[], rows: Child[][], empty: string) => HTMLElement} table
  * @property {(err: unknown) => HTMLElement} errorView
@@ -41,7 +41,8 @@ export async function adminView(ui, reload) {
   const [keys, providers, health, seen] = await Promise.all([
     ui.api('/admin/v1/keys'),
     ui.api('/admin/v1/providers'),
-    ui.api('/admin/v1/events/health').catch((/** @type {unknown} */ e) => ({ failed: e })),
+    // 503 is the answer when a sink is behind or failing: exactly what this table is for.
+    ui.api('/admin/v1/events/health', { accept: [503] }).catch((/** @type {unknown} */ e) => ({ failed: e })),
     ui.api('/admin/v1/analytics/identities'),
   ]);
   const status = h('div', { id: 'admin-status', 'aria-live': 'polite' });
@@ -122,9 +123,9 @@ export async function adminView(ui, reload) {
   const refreshKeys = async () => renderKeys(list((await ui.api('/admin/v1/keys')).data));
   renderKeys(list(keys.data));
 
-  const sinks = 'failed' in health ? h('p', { class: 'error' }, 'SIEM health is not available to you.') : ui.table(['sink', 'backlog', 'oldest (ms)', 'state', 'last error', 'last delivered'],
+  const sinks = 'failed' in health ? h('p', { class: 'error' }, 'SIEM health is not available to you.') : h('div', { id: 'siem-sinks' }, ui.table(['sink', 'backlog', 'oldest (ms)', 'state', 'last error', 'last delivered'],
     list(health.sinks).map((s) => [str(s.name), str(s.backlog), str(s.oldest_age_ms), s.failing ? 'failing' : s.behind ? 'behind' : 'ok', str(s.last_error), s.last_delivered_at ? new Date(Number(s.last_delivered_at)).toISOString() : '—']),
-    'No SIEM sinks are configured.');
+    'No SIEM sinks are configured.'));
 
   /** @param {unknown} v */
   const names = (v) => (Array.isArray(v) ? v.map(String).join(', ') : '');

@@ -64,9 +64,10 @@ class ApiError extends Error {
 
 /**
  * One admin API call with the signed-in credential; a 401 signs out (expired or revoked credential), except
- * while signing in, where it only means the credential was not accepted.
+ * while signing in, where it only means the credential was not accepted. `accept` lists other statuses whose body
+ * is the answer (GET /admin/v1/events/health answers 503 with the health of a sink that is behind).
  * @param {string} path
- * @param {{ method?: string, body?: unknown, signingIn?: boolean }} [o]
+ * @param {{ method?: string, body?: unknown, signingIn?: boolean, accept?: number[] }} [o]
  * @returns {Promise<Json>}
  */
 async function api(path, o = {}) {
@@ -90,7 +91,7 @@ async function api(path, o = {}) {
     signOut('Your credential was not accepted (expired or revoked). Sign in again.');
     throw new ApiError(401, 'unauthenticated', 'signed out');
   }
-  if (!res.ok) {
+  if (!res.ok && !(o.accept ?? []).includes(res.status)) {
     const e = obj(body.error);
     throw new ApiError(res.status, typeof e.code === 'string' ? e.code : 'error', typeof e.message === 'string' ? e.message : `HTTP ${res.status}`);
   }
