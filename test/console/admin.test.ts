@@ -28,6 +28,7 @@ describe('administration (Chromium)', () => {
   key_cache_ttl_ms: 0
   roles: { admin: [portcullis-admins], user: [eng] }
 events:
+  health: { max_lag_ms: 1000 }
   sinks:
     - { name: audit-file, type: file, path: events.jsonl }
     - { name: dead-siem, type: http, url: "http://127.0.0.1:1/ingest", auth_header: { name: X-Api-Key, value: "env:OPENAI_KEY" } }
