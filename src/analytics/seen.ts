@@ -71,14 +71,8 @@ export function seenOfRow(r: Record<string, unknown>): SeenDelta {
   };
 }
 
-export interface SeenIdentity {
-  subject: string;
-  kind: string;
-  name: string | null;
-  groups: string[];
-  firstSeen: number;
-  lastSeen: number;
-  requests: number;
+/** One identity over all its client tools. */
+export interface SeenIdentity extends Omit<SeenDelta, 'client'> {
   clients: { client: string; lastSeen: number; requests: number }[];
 }
 

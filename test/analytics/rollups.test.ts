@@ -273,6 +273,15 @@ test('postgres: two replicas rolling the same exchanges at once fold each exactl
   }
 });
 
+/** After a killed roller: nothing of its transaction is left, and the next rolls count every exchange once. */
+async function assertNothingKeptThenRecount(repo: AnalyticsRepo, xs: Generated[]): Promise<void> {
+  assert.equal(await repo.backlog(), xs.length, 'no exchange is marked rolled');
+  assert.deepEqual(await repo.query({ granularity: 'day', filter: '', dim: 'all', from: 0, to: T0 + 10 * 86_400_000 }), [], 'no delta was kept');
+  assert.deepEqual(await repo.seen(100), [], 'no identity seen was kept');
+  assert.equal(await roll(repo, 64), xs.length);
+  await assertEqualsRecount(repo, xs, 'after the killed roller');
+}
+
 /** Runs test/analytics/crashing-roller.ts; resolves with its output and how it ended. */
 function crashingRoller(engine: string, where: string, onOutput?: (text: string) => void): { done: Promise<{ out: string; signal: NodeJS.Signals | null }>; kill(): void } {
   const child = spawn(process.execPath, [join(import.meta.dirname, 'crashing-roller.ts'), engine, where], { stdio: ['ignore', 'pipe', 'pipe'] });
@@ -296,11 +305,7 @@ test('sqlite: a roller killed inside its transaction leaves nothing; the next ro
     const { out, signal } = await crashingRoller('sqlite', path).done;
     assert.equal(signal, 'SIGKILL', out);
     assert.match(out, new RegExp(`applied ${xs.length}`), 'it marked and wrote the whole batch before it died');
-    assert.equal(await repo.backlog(), xs.length, 'no exchange is marked rolled');
-    assert.deepEqual(await repo.query({ granularity: 'day', filter: '', dim: 'all', from: 0, to: T0 + 10 * 86_400_000 }), [], 'no delta was kept');
-    assert.deepEqual(await repo.seen(100), [], 'no identity seen was kept');
-    assert.equal(await roll(repo, 64), xs.length);
-    await assertEqualsRecount(repo, xs, 'after the killed roller');
+    await assertNothingKeptThenRecount(repo, xs);
   } finally {
     await store.close();
     rmSync(dir, { recursive: true, force: true });
@@ -341,11 +346,7 @@ test('postgres: a roller killed while inside its transaction leaves nothing; the
     await blocker.query('ROLLBACK');
     // The server ends the dead client's backend (and its transaction) once it finds the connection gone.
     await eventually(async () => ((await watcher.query('SELECT 1 FROM pg_stat_activity WHERE pid = $1', [waiting])).rowCount === 0 ? true : undefined), 60_000);
-    assert.equal(await repo.backlog(), xs.length, 'no exchange is marked rolled');
-    assert.deepEqual(await repo.query({ granularity: 'day', filter: '', dim: 'all', from: 0, to: T0 + 10 * 86_400_000 }), [], 'no delta was kept');
-    assert.deepEqual(await repo.seen(100), [], 'no identity seen was kept');
-    assert.equal(await roll(repo, 64), xs.length);
-    await assertEqualsRecount(repo, xs, 'after the killed roller');
+    await assertNothingKeptThenRecount(repo, xs);
   } finally {
     await blocker.end();
     await watcher.end();

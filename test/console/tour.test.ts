@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import OpenAI from 'openai';
 import type { Browser, Page } from 'playwright-core';
+import { APPROVAL_POLICY as POLICY, CONSOLE_AUTH_YAML } from './approval-policy.ts';
 import { launchChromium } from './browser.ts';
 import { eventually, startTestGateway, type TestGateway } from '../helpers/gateway.ts';
 
@@ -16,17 +17,6 @@ import { eventually, startTestGateway, type TestGateway } from '../helpers/gatew
  */
 const SHOTS = join(import.meta.dirname, '../../test-output/console');
 
-// Cards make a request confidential; confidential requests from eng wait for a decision by sec (deferred mode).
-const POLICY = `
-version: 1
-name: tour
-sensitivity: { levels: [public, confidential], default: public, findings: { CREDIT_CARD: confidential } }
-rules:
-  - { id: eng, effect: allow, subjects: { groups: [eng] } }
-  - { id: eng-confidential, effect: require_approval, subjects: { groups: [eng] }, sensitivity: [confidential], approval: { mode: deferred, approver_groups: [sec] } }
-content:
-  rules: [{ id: flag-cards, types: [CREDIT_CARD], action: flag }]
-`;
 
 describe('every console page (Chromium): light and dark, 1280×800 and 420 px, labelled, by keyboard', () => {
   let t: TestGateway;
@@ -46,10 +36,7 @@ describe('every console page (Chromium): light and dark, 1280×800 and 420 px, l
   before(async () => {
     t = await startTestGateway({
       extraYaml: `
-auth:
-  key_cache_ttl_ms: 0
-  roles: { admin: [portcullis-admins], approver: [sec], auditor: [auditors], user: [eng, sec] }
-alerts:
+${CONSOLE_AUTH_YAML}alerts:
   eval_interval_ms: 100
   rules:
     - { id: refusal-burst, kind: refusals, threshold: 2, window_minutes: 5, severity: high }
