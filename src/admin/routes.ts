@@ -128,6 +128,11 @@ export function exchangeFilter(q: URLSearchParams, maxLimit = 1000): ExchangeFil
     if (!STATUSES.has(status as ExchangeStatus)) throw new GatewayError('invalid_request', 'Unknown `status`.');
     f.status = status as ExchangeStatus;
   }
+  const errorCode = q.get('error_code');
+  if (errorCode) {
+    if (!/^[a-z0-9_]{1,64}$/.test(errorCode)) throw new GatewayError('invalid_request', '`error_code` must be an error code such as policy_denied.');
+    f.errorCode = errorCode;
+  }
   for (const k of ['subject', 'model', 'before'] as const) {
     const v = q.get(k);
     if (v) f[k] = v;

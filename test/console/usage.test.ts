@@ -105,7 +105,13 @@ describe('usage dashboard (Chromium)', () => {
     assert.equal(await page.evaluate(() => (window as unknown as { __pwned?: number }).__pwned), undefined);
     await page.screenshot({ path: join(SHOTS, 'usage-1280x800-light.png'), fullPage: true });
 
-    // Drill down: the refused count opens the refused exchanges of the range; a model's count opens that model's.
+    // Drill down: the token count opens the exchanges it sums; the refused count the refused exchanges of the range;
+    // a model's count that model's.
+    await page.click('#tile-input a');
+    await page.waitForSelector('#exchanges-range');
+    assert.equal(await page.locator('main tbody tr').count(), records.data.length, 'the tokens tile opens the exchanges it sums');
+    await page.goBack();
+    await page.waitForSelector('#tile-refused a');
     await page.click('#tile-refused a');
     await page.waitForSelector('#exchanges-range');
     assert.equal(await page.locator('main tbody tr').count(), 1);
@@ -115,6 +121,13 @@ describe('usage dashboard (Chromium)', () => {
     await page.locator('#by-model tr').filter({ has: page.locator('td:first-child', { hasText: /^gpt-4o$/ }) }).locator('a').click();
     await page.waitForSelector('#exchanges-range');
     assert.equal(await page.locator('main tbody tr').count(), gpt4o);
+    // A refusal reason's count opens the exchanges refused with that code.
+    await page.goBack();
+    await page.waitForSelector('#by-refusal a');
+    await page.locator('#by-refusal tr', { hasText: 'unknown_model' }).locator('a').click();
+    await page.waitForSelector('#exchanges-range');
+    assert.match(await page.textContent('#exchanges-range') ?? '', /refused with unknown_model/);
+    assert.equal(await page.locator('main tbody tr').count(), records.data.filter((r) => r.error_code === 'unknown_model').length);
     // The approval counts open the approvals behind them: the range's, by how they ended.
     for (const [tile, rows, state] of [['approved', 1, /approved/], ['denied', 1, /denied/], ['requested', 3, /pending/]] as const) {
       await page.goBack();

@@ -271,9 +271,9 @@ async function exchangesView(q) {
   const filters = ['subject', 'model', 'status'];
   const params = new URLSearchParams({ limit: '100' });
   // A dashboard number links here with its time range (since/until): kept, and said, so the list is the number's.
-  for (const f of [...filters, 'since', 'until']) if (q.get(f)) params.set(f, /** @type {string} */ (q.get(f)));
+  for (const f of [...filters, 'since', 'until', 'error_code']) if (q.get(f)) params.set(f, /** @type {string} */ (q.get(f)));
   const rows = list((await api(`/admin/v1/exchanges?${params.toString()}`)).data);
-  const range = q.get('since') && q.get('until') ? h('p', { class: 'muted', id: 'exchanges-range' }, `Started from ${q.get('since')} until ${q.get('until')}. `, h('a', { href: '#/exchanges' }, 'Any time')) : null;
+  const range = q.get('since') && q.get('until') ? h('p', { class: 'muted', id: 'exchanges-range' }, `Started from ${q.get('since')} until ${q.get('until')}${q.get('error_code') ? `, refused with ${q.get('error_code')}` : ''}. `, h('a', { href: '#/exchanges' }, 'Any time')) : null;
   // Status is a closed list; `rejected` is what policy refused (the violations), `failed` what the gateway could not do.
   const status = /** @type {HTMLSelectElement} */ (h('select', { name: 'status' },
     ...['', ...EXCHANGE_STATUSES].map((v) => h('option', v === (q.get('status') ?? '') ? { value: v, selected: '' } : { value: v }, v || 'any'))));
