@@ -181,6 +181,7 @@ async function composeGateway(o: GatewayOptions, onFailedStart: (close: () => Pr
       onKeyRevoked: (id) => apiKeys.invalidate(id),
       onCredentialChanged: (name, key) => providers.runtimes.get(name)?.setApiKey(key),
       providers: config.providers.map((p) => ({ name: p.name, type: p.type, credentialSource: p.type === 'mock' ? 'built-in' : p.api_key === 'store' ? 'store' : p.api_key ? 'config-reference' : 'none' })),
+      routes: config.routes.map((r) => ({ model: r.model, provider: r.provider, upstreamModel: r.upstream_model ?? null })),
     }),
     ...governance.routes(adminAuthenticate),
     ...auditRoutes({ store, repo: evidence.audit.repo, keyring, clock, log: evidence.audit.log, authenticate: adminAuthenticate }),

@@ -2,6 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { GatewayError } from '../core/errors.ts';
 import type { Route } from '../http/route.ts';
 import { usageReport } from '../analytics/report.ts';
+import { summarizeSeen } from '../analytics/seen.ts';
 import type { AnalyticsRoller } from '../analytics/roller.ts';
 import { DIMENSIONS, GRANULARITIES, type AnalyticsRepo, type Dimension, type Granularity, type UsageQuery } from '../analytics/types.ts';
 import { queryOf, requireRole, send, type Authenticate } from './http.ts';
@@ -65,7 +66,7 @@ export function parseUsageQuery(p: URLSearchParams, now: number): { q: UsageQuer
  * has finished, so the numbers include every exchange finished before the call. Admins and auditors only.
  */
 export function analyticsRoutes(d: AnalyticsRouteDeps): Route[] {
-  return [{
+  return [identitiesRoute(d), {
     method: 'GET', path: '/admin/v1/analytics/usage',
     async handler(req: IncomingMessage, res: ServerResponse) {
       await requireRole(d.authenticate, req, ['admin', 'auditor']);
@@ -76,4 +77,33 @@ export function analyticsRoutes(d: AnalyticsRouteDeps): Route[] {
       send(res, 200, usageReport(q, totals, series));
     },
   }];
+}
+
+/** Rows (identity × client tool) read for GET /admin/v1/analytics/identities: the most recently seen first. */
+const SEEN_ROWS = 10_000;
+const iso = (ms: number) => new Date(ms).toISOString();
+
+/**
+ * GET /admin/v1/analytics/identities — the people and service accounts the gateway has seen (first and last seen,
+ * requests, the client tools they used, their groups as of their latest exchange) and the groups they make up
+ * (docs/analytics.md#identities-seen). Names and tool families only: never a credential. Admins and auditors.
+ */
+function identitiesRoute(d: AnalyticsRouteDeps): Route {
+  return {
+    method: 'GET', path: '/admin/v1/analytics/identities',
+    async handler(req: IncomingMessage, res: ServerResponse) {
+      await requireRole(d.authenticate, req, ['admin', 'auditor']);
+      await d.roller.catchUp(10);
+      const rows = await d.repo.seen(SEEN_ROWS);
+      const { identities, groups } = summarizeSeen(rows);
+      send(res, 200, {
+        identities: identities.map((i) => ({
+          subject: i.subject, kind: i.kind, name: i.name, groups: i.groups, first_seen: iso(i.firstSeen), last_seen: iso(i.lastSeen), requests: i.requests,
+          clients: i.clients.map((c) => ({ client: c.client, last_seen: iso(c.lastSeen), requests: c.requests })),
+        })),
+        groups: groups.map((g) => ({ group: g.group, members: g.members, last_seen: iso(g.lastSeen), requests: g.requests, clients: g.clients })),
+        truncated: rows.length === SEEN_ROWS,
+      });
+    },
+  };
 }

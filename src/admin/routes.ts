@@ -18,6 +18,8 @@ export interface AdminDeps {
   /** Called after a provider credential is stored (rotation without a restart). */
   onCredentialChanged(provider: string, apiKey: string): void;
   providers: { name: string; type: string; credentialSource: string }[];
+  /** The configured routes in order (first match wins): client model (exact or glob) → provider, upstream model. */
+  routes: { model: string; provider: string; upstreamModel: string | null }[];
 }
 
 /** Admin API v1 (docs/api.md). Every route checks roles first: deny by default. */
@@ -94,6 +96,8 @@ export function adminRoutes(d: AdminDeps): Route[] {
             name: p.name, type: p.type, credential_source: p.credentialSource,
             credential_updated_at: stored.has(p.name) ? new Date(stored.get(p.name)!.updatedAt).toISOString() : null,
           })),
+          // Where each model goes; names only — base URLs and credentials stay in the config.
+          routes: d.routes.map((r) => ({ model: r.model, provider: r.provider, upstream_model: r.upstreamModel })),
         });
       },
     },
@@ -123,6 +127,11 @@ export function exchangeFilter(q: URLSearchParams, maxLimit = 1000): ExchangeFil
   if (status) {
     if (!STATUSES.has(status as ExchangeStatus)) throw new GatewayError('invalid_request', 'Unknown `status`.');
     f.status = status as ExchangeStatus;
+  }
+  const errorCode = q.get('error_code');
+  if (errorCode) {
+    if (!/^[a-z0-9_]{1,64}$/.test(errorCode)) throw new GatewayError('invalid_request', '`error_code` must be an error code such as policy_denied.');
+    f.errorCode = errorCode;
   }
   for (const k of ['subject', 'model', 'before'] as const) {
     const v = q.get(k);

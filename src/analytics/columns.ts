@@ -62,14 +62,14 @@ const json = (v: unknown): unknown => (typeof v === 'string' ? JSON.parse(v) : v
 const text = (v: unknown): string | null => (typeof v === 'string' ? v : null);
 
 export function sourceOfRow(r: Row): RollupSource {
-  const principal = (json(r.principal_json) ?? {}) as { kind?: unknown; groups?: unknown };
+  const principal = (json(r.principal_json) ?? {}) as { kind?: unknown; displayName?: unknown; groups?: unknown };
   const timings = (json(r.timings_json) ?? {}) as { totalMs?: unknown };
   const usage = (json(r.usage_json) ?? {}) as { inputTokens?: unknown; outputTokens?: unknown };
   const types = (v: unknown): string[] => ((json(v) ?? []) as { type?: unknown }[]).map((f) => text(f.type) ?? 'UNKNOWN');
   const n = (v: unknown): number | null => (typeof v === 'number' && Number.isFinite(v) ? v : null);
   return {
     id: String(text(r.id)), startedAt: Number(r.started_at), subject: text(r.subject),
-    kind: text(principal.kind),
+    kind: text(principal.kind), name: text(principal.displayName),
     groups: Array.isArray(principal.groups) ? principal.groups.filter((g): g is string => typeof g === 'string') : [],
     endpoint: text(r.endpoint) ?? '', model: text(r.model), provider: text(r.provider), userAgent: text(r.user_agent),
     status: text(r.status) ?? '', errorCode: text(r.error_code),

@@ -49,7 +49,7 @@ function exchangesBehind(dim: Dimension, value: string, from: number, to: number
   if (dim === 'user' || dim === 'service_account') q.subject = value;
   else if (dim === 'model') q.model = value;
   else if (dim === 'status') q.status = value;
-  else if (dim === 'refusal') q.status = 'rejected';
+  else if (dim === 'refusal') Object.assign(q, { status: 'rejected', error_code: value });
   else if (dim !== 'all') return null;
   return q;
 }

@@ -1,3 +1,5 @@
+import type { SeenDelta } from './seen.ts';
+
 /**
  * Usage analytics (docs/analytics.md): rollups of finished exchanges by time bucket and dimension, kept current by
  * a roller that folds each finished exchange in exactly once. Pure types; the store engines implement the port.
@@ -73,6 +75,8 @@ export interface RollupSource {
   startedAt: number;
   subject: string | null;
   kind: string | null;
+  /** The identity's display name (identities seen; not a rollup dimension). */
+  name: string | null;
   groups: string[];
   endpoint: string;
   model: string | null;
@@ -138,6 +142,11 @@ export interface AnalyticsRepo {
    * database: a month of a thousand users is 30 000 rows, of which the answer needs ten sums). `bucket` is `q.from`.
    */
   totals(q: UsageQuery, limit: number): Promise<RollupDelta[]>;
+  /**
+   * Identities seen (docs/analytics.md#identities-seen): one row per identity and client tool family, the latest
+   * first, at most `limit` rows. Kept by `roll` in the same transaction as the rollups.
+   */
+  seen(limit: number): Promise<SeenDelta[]>;
   /** Finished exchanges not yet rolled up (how far the rollups lag). */
   backlog(): Promise<number>;
   /** Deletes rows of `granularity` with bucket < before; returns how many. */

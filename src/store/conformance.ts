@@ -162,6 +162,9 @@ export function storeConformance(name: string, open: () => Promise<Store>): void
       assert.equal(claude[0]?.errorCode, 'policy_denied');
       assert.equal(claude[0]?.forwarded, false, 'a refusal is stored as never sent');
       assert.equal((await store.exchanges.list({ subject, limit: 1 }))[0]?.forwarded, false);
+      // By error code (a dashboard's refusal reason): every one of these, and none for another code.
+      assert.equal((await store.exchanges.list({ subject, errorCode: 'policy_denied' })).length, 5);
+      assert.equal((await store.exchanges.list({ subject, errorCode: 'content_blocked' })).length, 0);
     });
 
     it('interrupt ends an exchange once; a second interrupt or a finish after it changes nothing', async () => {

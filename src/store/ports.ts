@@ -161,6 +161,8 @@ export interface ExchangeFilter {
   subject?: string;
   model?: string;
   status?: ExchangeStatus;
+  /** The error code of a refused or failed exchange (`policy_denied`, `unknown_model`, …). */
+  errorCode?: string;
   since?: number;
   until?: number;
   /** Return rows with id < before (pagination; ids sort by time). */

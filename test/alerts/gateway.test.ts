@@ -8,6 +8,7 @@ import { after, before, test } from 'node:test';
 import { Ajv } from 'ajv';
 import OpenAI from 'openai';
 import { runCli } from '../../src/cli/main.ts';
+import { launchChromium } from '../console/browser.ts';
 import { eventually, startTestGateway, type TestGateway } from '../helpers/gateway.ts';
 import { startTestPostgres, type TestPostgres } from '../helpers/postgres.ts';
 
@@ -15,7 +16,8 @@ import { startTestPostgres, type TestPostgres } from '../helpers/postgres.ts';
  * Alert rules end to end (issue #15 item 3): two real gateway replicas on one PostgreSQL, real OpenAI SDK traffic.
  * Refusals by one identity through both replicas open ONE investigation; its OCSF event reaches the SIEM collector
  * and its JSON and Slack webhooks arrive once; the identity is suspended — including the attack of switching to
- * another of its keys on the other replica — until an admin lifts it with the CLI.
+ * another of its keys on the other replica — until an admin lifts it with the CLI. The console of the other replica
+ * (real Chromium) shows the one investigation with its exchanges linked.
  */
 let pg: TestPostgres;
 let a: TestGateway;
@@ -143,6 +145,23 @@ test('refusals across two replicas open one investigation, notify once, and susp
   // The audit trail holds the firing, chained.
   const trail = await a.gw.evidence.audit.repo.entriesBetween(0, Date.now() + 1000);
   assert.equal(trail.filter((e) => e.kind === 'alert.fired' && e.refId === inv.id).length, 1, 'one chained entry for one firing');
+
+  // In real Chromium, on the console of the other replica: one investigation, its four exchanges linked, the suspension.
+  const browser = await launchChromium();
+  try {
+    const p = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+    await p.goto(`${b.gw.url}/console/#/investigations`);
+    await p.fill('#token', a.adminKey);
+    await p.click('button[type=submit]');
+    await p.waitForSelector('#investigations tbody tr');
+    assert.equal(await p.locator('#investigations tbody tr').count(), 1, 'one investigation in the console');
+    await p.click('#investigations tbody tr a');
+    await p.waitForSelector('#inv-facts');
+    assert.deepEqual((await p.$$eval('#inv-exchanges a', (as) => as.map((x) => x.getAttribute('href')))).sort(), (inv.exchange_ids as string[]).map((id) => `#/exchanges/${id}`).sort());
+    assert.match(await p.textContent('#inv-suspended') ?? '', /user:mallory is suspended/);
+  } finally {
+    await browser.close();
+  }
 
   // Work the investigation with the CLI, lift the suspension; both replicas let mallory through again.
   assert.equal((await cli(b, ['investigations', 'assign', String(inv.id)])).code, 0);

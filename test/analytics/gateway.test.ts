@@ -52,6 +52,8 @@ test('the numbers equal the records: by model, status, refusal, client and group
 
   const byRefusal = (await admin('/admin/v1/analytics/usage?by=refusal&since=1h')).body.totals as Total[];
   assert.deepEqual(byRefusal.map((x) => [x.value, x.requests]), [['unknown_model', 1]]);
+  const refusedLink = await admin(`/admin/v1/exchanges?${new URLSearchParams(byRefusal[0]!.exchanges!).toString()}`);
+  assert.deepEqual((refusedLink.body.data as { error_code: string }[]).map((x) => x.error_code), ['unknown_model'], 'a refusal reason links to the exchanges refused with that code');
   const all = ((await admin('/admin/v1/analytics/usage?since=1h')).body.totals as Total[])[0]!;
   assert.equal(all.requests, 6);
   assert.equal(all.refused, 1);
@@ -79,6 +81,9 @@ test('bad queries get clear errors; only admins and auditors may read usage', as
   }
   const r = await fetch(new URL('/admin/v1/analytics/usage', t.gw.url), { headers: { authorization: `Bearer ${t.userKey}` } });
   assert.equal(r.status, 403);
+  const badCode = await admin('/admin/v1/exchanges?error_code=x%27%20OR%201%3D1');
+  assert.equal(badCode.status, 400);
+  assert.match(String((badCode.body.error as { message: string }).message), /`error_code` must be an error code/);
 });
 
 test('approvals: the counts and the time to decision equal the approval records, in the API and the CLI', async () => {

@@ -3,17 +3,23 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
-import { foldExchanges, latencyBucket, type CostOf } from '../../src/analytics/fold.ts';
+import { spawn } from 'node:child_process';
+import pg from 'pg';
+import { foldExchanges, latencyBucket } from '../../src/analytics/fold.ts';
 import { DIMENSIONS, GRANULARITIES, type AnalyticsRepo, type Dimension, type Granularity, type RollupDelta } from '../../src/analytics/types.ts';
 import { openAnalyticsRepo } from '../../src/store/analytics-repo.ts';
 import { openStore } from '../../src/store/open.ts';
 import type { ExchangeFinish, ExchangeStart, Store } from '../../src/store/ports.ts';
+import { eventually } from '../helpers/gateway.ts';
 import { startTestPostgres } from '../helpers/postgres.ts';
+import { costOf } from './rollup-cost.ts';
 
 /**
  * Rollup correctness (issue #15): random traffic recorded through the store, folded by the roller in small
- * batches, equals a full recount of the records for every granularity, dimension and filter — on both engines,
- * after a roll that fails half-way, and (PostgreSQL) with two replicas rolling the same table at once.
+ * batches, equals a full recount of the records for every granularity, dimension and filter (and the identities
+ * seen: per identity and client tool, first and last seen, requests) — on both engines,
+ * after a roll that fails half-way, after a roller process killed inside its transaction, and (PostgreSQL) with two
+ * replicas rolling the same table at once.
  */
 
 /** A deterministic PRNG (mulberry32), so a failure can be replayed from its seed. */
@@ -27,7 +33,6 @@ function rng(seed: number): () => number {
   };
 }
 
-const costOf: CostOf = (model, i, o) => (model.startsWith('gpt') ? i * 2 + o * 8 : 0);
 const T0 = Date.UTC(2026, 10, 30, 22, 0, 0);
 
 interface Generated { start: ExchangeStart; finish: ExchangeFinish | undefined }
@@ -81,6 +86,27 @@ async function record(store: Store, xs: Generated[]): Promise<void> {
   }
 }
 
+function clientOf(userAgent: string | null): string {
+  const ua = userAgent ?? '';
+  return ua.startsWith('OpenAI/JS') ? 'openai-js' : ua.startsWith('Anthropic/JS') ? 'anthropic-js' : ua.startsWith('claude-cli') ? 'claude-code' : ua.startsWith('codex') ? 'codex' : ua.startsWith('curl') ? 'curl' : 'unknown';
+}
+
+/** Identities seen, recounted: per subject and client tool, requests, first and last start, kind and groups. */
+function seenRecount(xs: Generated[]): Map<string, { kind: string; groups: string[]; first: number; last: number; requests: number }> {
+  const out = new Map<string, { kind: string; groups: string[]; first: number; last: number; requests: number }>();
+  for (const { start: s, finish: f } of xs) {
+    if (!f) continue;
+    const p = s.principal as { groups: string[]; kind: string };
+    const key = `${s.subject}|${clientOf(s.userAgent)}`;
+    const m = out.get(key) ?? { kind: p.kind, groups: p.groups, first: s.startedAt, last: s.startedAt, requests: 0 };
+    m.requests++;
+    m.first = Math.min(m.first, s.startedAt);
+    m.last = Math.max(m.last, s.startedAt);
+    out.set(key, m);
+  }
+  return out;
+}
+
 /** The straightforward recount: per exchange, does it belong under (filter, dim, value)? Then add it up. */
 function recount(xs: Generated[], g: Granularity, filter: string, dim: Dimension): Map<string, { requests: number; input: number; output: number; cost: number; refused: number; errors: number; findings: number; hist: number[] }> {
   const size = GRANULARITIES[g];
@@ -92,8 +118,7 @@ function recount(xs: Generated[], g: Granularity, filter: string, dim: Dimension
     if (filter.startsWith('model=') && s.model !== filter.slice(6)) continue;
     const allFindings = [...s.findings, ...f.responseFindings].map((x) => String(x.type));
     const values: [string, number][] = [];
-    const ua = s.userAgent ?? '';
-    const client = ua.startsWith('OpenAI/JS') ? 'openai-js' : ua.startsWith('Anthropic/JS') ? 'anthropic-js' : ua.startsWith('claude-cli') ? 'claude-code' : ua.startsWith('codex') ? 'codex' : ua.startsWith('curl') ? 'curl' : 'unknown';
+    const client = clientOf(s.userAgent);
     switch (dim) {
       case 'all': values.push(['', allFindings.length]); break;
       case 'user': if (p.kind !== 'service') values.push([s.subject!, allFindings.length]); break;
@@ -142,6 +167,8 @@ async function assertEqualsRecount(repo: AnalyticsRepo, xs: Generated[], label: 
     }
   }
   assert.ok(compared > 1000, `${label}: the recount covered ${compared} cells`);
+  const seen = new Map((await repo.seen(10_000)).map((r) => [`${r.subject}|${r.client}`, { kind: r.kind, groups: r.groups, first: r.firstSeen, last: r.lastSeen, requests: r.requests }]));
+  assert.deepEqual(Object.fromEntries(seen), Object.fromEntries(seenRecount(xs)), `${label}: identities seen`);
 }
 
 async function roll(repo: AnalyticsRepo, batch: number): Promise<number> {
@@ -202,6 +229,7 @@ function conformance(engine: string, open: () => Promise<{ store: Store; stop: (
         await assert.rejects(repo.roll(50, poisoned));
         assert.equal(await repo.backlog(), xs.length, 'no exchange was marked rolled');
         assert.deepEqual(await repo.query({ granularity: 'day', filter: '', dim: 'all', from: 0, to: T0 + 10 * 86_400_000 }), [], 'no delta was kept');
+        assert.deepEqual(await repo.seen(100), [], 'no identity seen was kept (written before the delta that failed)');
         await roll(repo, 50);
         await assertEqualsRecount(repo, xs, 'after the failed roll');
       } finally {
@@ -223,7 +251,7 @@ after(async () => (await pgServer).stop());
 conformance('postgres', async () => {
   const store = await openStore((await pgServer).url, { baseDir: tmpdir() });
   // Each test on its own data: the tables are emptied (the database is the file's own).
-  await (store as unknown as { query(sql: string): Promise<unknown> }).query('TRUNCATE exchanges, usage_rollups CASCADE');
+  await (store as unknown as { query(sql: string): Promise<unknown> }).query('TRUNCATE exchanges, usage_rollups, identities_seen CASCADE');
   return { store, stop: () => store.close() };
 });
 
@@ -232,7 +260,7 @@ test('postgres: two replicas rolling the same exchanges at once fold each exactl
   const a = await openStore(server.url, { baseDir: tmpdir() });
   const b = await openStore(server.url, { baseDir: tmpdir() });
   try {
-    await (a as unknown as { query(sql: string): Promise<unknown> }).query('TRUNCATE exchanges, usage_rollups CASCADE');
+    await (a as unknown as { query(sql: string): Promise<unknown> }).query('TRUNCATE exchanges, usage_rollups, identities_seen CASCADE');
     const xs = generate(31, 600).filter((x) => x.finish);
     await record(a, xs);
     const [na, nb] = await Promise.all([roll(openAnalyticsRepo(a), 25), roll(openAnalyticsRepo(b), 25)]);
@@ -242,5 +270,86 @@ test('postgres: two replicas rolling the same exchanges at once fold each exactl
   } finally {
     await a.close();
     await b.close();
+  }
+});
+
+/** After a killed roller: nothing of its transaction is left, and the next rolls count every exchange once. */
+async function assertNothingKeptThenRecount(repo: AnalyticsRepo, xs: Generated[]): Promise<void> {
+  assert.equal(await repo.backlog(), xs.length, 'no exchange is marked rolled');
+  assert.deepEqual(await repo.query({ granularity: 'day', filter: '', dim: 'all', from: 0, to: T0 + 10 * 86_400_000 }), [], 'no delta was kept');
+  assert.deepEqual(await repo.seen(100), [], 'no identity seen was kept');
+  assert.equal(await roll(repo, 64), xs.length);
+  await assertEqualsRecount(repo, xs, 'after the killed roller');
+}
+
+/** Runs test/analytics/crashing-roller.ts; resolves with its output and how it ended. */
+function crashingRoller(engine: string, where: string, onOutput?: (text: string) => void): { done: Promise<{ out: string; signal: NodeJS.Signals | null }>; kill(): void } {
+  const child = spawn(process.execPath, [join(import.meta.dirname, 'crashing-roller.ts'), engine, where], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  child.stdout.on('data', (b: Buffer) => { out += b.toString(); onOutput?.(out); });
+  child.stderr.on('data', (b: Buffer) => { out += b.toString(); onOutput?.(out); });
+  return {
+    done: new Promise((resolve) => child.on('exit', (_code, signal) => resolve({ out, signal }))),
+    kill: () => child.kill('SIGKILL'),
+  };
+}
+
+test('sqlite: a roller killed inside its transaction leaves nothing; the next roll counts every exchange once', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'pcl-rollup-crash-'));
+  const path = join(dir, 'r.db');
+  const store = await openStore(`sqlite:${path}`, { baseDir: dir });
+  try {
+    const xs = generate(41, 300).filter((x) => x.finish);
+    await record(store, xs);
+    const repo = openAnalyticsRepo(store);
+    const { out, signal } = await crashingRoller('sqlite', path).done;
+    assert.equal(signal, 'SIGKILL', out);
+    assert.match(out, new RegExp(`applied ${xs.length}`), 'it marked and wrote the whole batch before it died');
+    await assertNothingKeptThenRecount(repo, xs);
+  } finally {
+    await store.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('postgres: a roller killed while inside its transaction leaves nothing; the next roll counts every exchange once', async () => {
+  const server = await pgServer;
+  const store = await openStore(server.url, { baseDir: tmpdir() });
+  // One connection holds the conflicting row; another watches (a transaction sees one snapshot of pg_stat_activity).
+  const blocker = new pg.Client({ connectionString: server.url });
+  const watcher = new pg.Client({ connectionString: server.url });
+  await blocker.connect();
+  await watcher.connect();
+  try {
+    await (store as unknown as { query(sql: string): Promise<unknown> }).query('TRUNCATE exchanges, usage_rollups, identities_seen CASCADE');
+    const xs = generate(42, 300).filter((x) => x.finish);
+    await record(store, xs);
+    const repo = openAnalyticsRepo(store);
+    // An uncommitted row under a key the roll must write: its upsert waits for this transaction, inside its own.
+    const day = xs[0]!.start.startedAt - (xs[0]!.start.startedAt % GRANULARITIES.day);
+    await blocker.query('BEGIN');
+    await blocker.query(`INSERT INTO usage_rollups (granularity, bucket, filter, dim, value) VALUES ('day', $1, '', 'all', '')`, [day]);
+    let output = '';
+    const child = crashingRoller('postgres', server.url, (o) => { output = o; });
+    const waiting = await eventually(async () => {
+      const r = await watcher.query<{ pid: number }>(`SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE 'INSERT INTO usage_rollups%'`);
+      return r.rows[0]?.pid;
+    }, 60_000).catch(async (err: unknown) => {
+      const r = await watcher.query('SELECT pid, state, wait_event_type, left(query, 60) AS q FROM pg_stat_activity WHERE datname = current_database()');
+      throw new Error(`the roller never waited inside its transaction; roller: ${output}; backends: ${JSON.stringify(r.rows)}`, { cause: err });
+    });
+    // It has claimed the exchanges and written the identities seen; it is blocked in the rollups' upsert. Kill it.
+    child.kill();
+    const { out, signal } = await child.done;
+    assert.equal(signal, 'SIGKILL', out);
+    assert.doesNotMatch(out, /committed/);
+    await blocker.query('ROLLBACK');
+    // The server ends the dead client's backend (and its transaction) once it finds the connection gone.
+    await eventually(async () => ((await watcher.query('SELECT 1 FROM pg_stat_activity WHERE pid = $1', [waiting])).rowCount === 0 ? true : undefined), 60_000);
+    await assertNothingKeptThenRecount(repo, xs);
+  } finally {
+    await blocker.end();
+    await watcher.end();
+    await store.close();
   }
 });

@@ -230,6 +230,7 @@ mcp:
 
     await api(t.userKey, 'GET', '/admin/v1/usage', '/admin/v1/usage');
     for (const by of ['all', 'user', 'model', 'refusal', 'finding']) await api(t.adminKey, 'GET', `/admin/v1/analytics/usage?by=${by}&since=1h&granularity=minute`, '/admin/v1/analytics/usage');
+    await api(t.adminKey, 'GET', '/admin/v1/analytics/identities', '/admin/v1/analytics/identities');
     await api(t.adminKey, 'POST', `/admin/v1/policies/active/simulate`, '/admin/v1/policies/:ref/simulate', { since: '1d' });
     await api(t.adminKey, 'GET', '/admin/v1/audit/public-key', '/admin/v1/audit/public-key');
     await api(t.adminKey, 'GET', '/admin/v1/audit/verify', '/admin/v1/audit/verify');

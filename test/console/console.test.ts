@@ -3,6 +3,7 @@ import { createServer } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import OpenAI from 'openai';
 import type { Browser, Page } from 'playwright-core';
+import { APPROVAL_POLICY as POLICY, CONSOLE_AUTH_YAML } from './approval-policy.ts';
 import { launchChromium } from './browser.ts';
 import { createApiKey } from '../../src/identity/key-service.ts';
 import { finishedExchange, startTestGateway, type TestGateway } from '../helpers/gateway.ts';
@@ -24,17 +25,6 @@ async function freePort(): Promise<number> {
   return port;
 }
 
-// Cards make a request confidential; confidential requests from eng wait for a decision by sec (deferred mode).
-const POLICY = `
-version: 1
-name: console
-sensitivity: { levels: [public, confidential], default: public, findings: { CREDIT_CARD: confidential } }
-rules:
-  - { id: eng, effect: allow, subjects: { groups: [eng] } }
-  - { id: eng-confidential, effect: require_approval, subjects: { groups: [eng] }, sensitivity: [confidential], approval: { mode: deferred, approver_groups: [sec] } }
-content:
-  rules: [{ id: flag-cards, types: [CREDIT_CARD], action: flag }]
-`;
 
 describe('web console (Chromium)', () => {
   let t: TestGateway;
@@ -65,10 +55,7 @@ describe('web console (Chromium)', () => {
   before(async () => {
     t = await startTestGateway({
       extraYaml: `
-auth:
-  key_cache_ttl_ms: 0
-  roles: { admin: [portcullis-admins], approver: [sec], auditor: [auditors], user: [eng, sec] }
-approvals:
+${CONSOLE_AUTH_YAML}approvals:
   poll_ms: 50
 `,
     });

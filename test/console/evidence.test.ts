@@ -214,6 +214,22 @@ describe('readable evidence (Chromium)', () => {
       assert.ok(seen[i]!.at - seen[0]!.at >= (seen[i]!.t - seen[0]!.t) / speed - 2, `piece ${i} came ahead of its recorded time`);
     }
     assert.ok(seen.at(-1)!.t - seen[0]!.t >= 200, 'the recorded pieces span the recorded pauses of the streams');
+    // Each piece's time is a recorded one: the offset of its exchange in the session (recorded starts and durations,
+    // a pause between exchanges shortened to 2 s) plus the offset its stream event was recorded at (events[].t_ms).
+    const recorded = (await (await fetch(`${t.gw.url}/admin/v1/sessions/${session.id}`, { headers: { authorization: `Bearer ${auditor}` } })).json()) as { exchanges: { started_at: string; timings: { total_ms?: number } | null; events?: { t_ms: number }[] }[] };
+    const recordedTimes = new Set<number>();
+    let offset = 0;
+    let prevEnd: number | undefined;
+    for (const x of recorded.exchanges) {
+      const started = Date.parse(x.started_at);
+      if (prevEnd !== undefined) offset += Math.min(Math.max(started - prevEnd, 0), 2000);
+      const last = Math.max(0, ...(x.events ?? []).map((e) => e.t_ms));
+      for (const e of x.events ?? []) recordedTimes.add(offset + e.t_ms);
+      const span = Math.max(x.timings?.total_ms ?? 0, last);
+      offset += span;
+      prevEnd = started + span;
+    }
+    for (const p of seen) assert.ok(recordedTimes.has(p.t), `piece at ${p.t} ms is not at a recorded event time (${[...recordedTimes].slice(0, 12).join(', ')}…)`);
     const played = await page.locator('#replay-stage').textContent();
     // The replay ends as the page began: the whole session.
     await page.click('#replay-all');
@@ -260,7 +276,7 @@ describe('readable evidence (Chromium)', () => {
     await page.close();
   });
 
-  it('exports the filtered list as CSV from the console', async () => {
+  it('exports the filtered list as CSV and as JSONL from the console', async () => {
     const page = await signedIn();
     await page.goto(`${t.gw.url}/console/#/exchanges?model=gpt-4o`);
     await page.waitForSelector('#export-csv');
@@ -270,6 +286,12 @@ describe('readable evidence (Chromium)', () => {
     assert.match(lines[0]!, /^id,started_at,/);
     assert.deepEqual(lines.slice(1).map((l) => l.split(',')[0]).sort(), [ids[0], ids[1], ids[3]].sort(), 'exactly the listed gpt-4o exchanges');
     assert.match(await page.textContent('#export-status') ?? '', /Exported/);
+    // The same list as JSON Lines: one exchange summary per line, the same ids.
+    const [jsonl] = await Promise.all([page.waitForEvent('download'), page.click('#export-jsonl')]);
+    assert.match(jsonl.suggestedFilename(), /^exchanges-.*\.jsonl$/);
+    const docs = readFileSync((await jsonl.path()), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { id: string; model: string });
+    assert.deepEqual(docs.map((d) => d.id).sort(), [ids[0], ids[1], ids[3]].sort(), 'exactly the listed gpt-4o exchanges');
+    assert.ok(docs.every((d) => d.model === 'gpt-4o'));
     await page.close();
   });
 });

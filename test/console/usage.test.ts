@@ -5,6 +5,7 @@ import { after, before, describe, it } from 'node:test';
 import OpenAI from 'openai';
 import type { Browser, Page } from 'playwright-core';
 import { launchChromium } from './browser.ts';
+import { clientFamily } from '../../src/analytics/client-family.ts';
 import { createApiKey } from '../../src/identity/key-service.ts';
 import { openApprovalRepo } from '../../src/store/approval-repo.ts';
 import { finishedExchange, startTestGateway, type TestGateway } from '../helpers/gateway.ts';
@@ -65,10 +66,29 @@ describe('usage dashboard (Chromium)', () => {
   }
 
   it('shows the numbers of the records, and each number opens the exchanges behind it', async () => {
-    const records = (await (await fetch(`${t.gw.url}/admin/v1/exchanges?limit=100`, { headers: { authorization: `Bearer ${t.adminKey}` } })).json()) as { data: { status: string; model: string | null }[] };
+    const records = (await (await fetch(`${t.gw.url}/admin/v1/exchanges?limit=100`, { headers: { authorization: `Bearer ${t.adminKey}` } })).json()) as { data: { status: string; error_code: string | null; model: string | null; subject: string | null; user_agent: string | null; principal: { kind: string; display_name: string; groups: string[] } | null; usage: { input_tokens: number | null; output_tokens: number | null } | null }[] };
     const page = await dashboard({ width: 1280, height: 800 });
-    assert.equal(await page.textContent('#tile-requests strong'), String(records.data.length));
-    assert.equal(await page.textContent('#tile-refused strong'), String(records.data.filter((r) => r.status === 'rejected').length));
+    const fmt = (n: number) => new Intl.NumberFormat('en', { maximumFractionDigits: 0 }).format(n);
+    const sum = (f: (r: (typeof records.data)[number]) => number) => records.data.reduce((n, r) => n + f(r), 0);
+    assert.equal(await page.textContent('#tile-requests strong'), fmt(records.data.length));
+    assert.equal(await page.textContent('#tile-refused strong'), fmt(records.data.filter((r) => r.status === 'rejected').length));
+    assert.equal(await page.textContent('#tile-input strong'), fmt(sum((r) => r.usage?.input_tokens ?? 0)), 'tokens in, summed from the records');
+    assert.equal(await page.textContent('#tile-output strong'), fmt(sum((r) => r.usage?.output_tokens ?? 0)), 'tokens out, summed from the records');
+    assert.ok(sum((r) => r.usage?.input_tokens ?? 0) > 0, 'the seeded answers carried usage');
+    assert.equal(await page.textContent('#tile-errors strong'), fmt(records.data.filter((r) => ['upstream_error', 'incomplete', 'failed', 'client_aborted'].includes(r.status)).length));
+    // Each breakdown row: its requests equal the records of that user, group or client tool.
+    const rowsOf = (id: string) => page.locator(`#${id} tbody tr`).evaluateAll((trs) => trs.map((tr) => Array.from(tr.querySelectorAll('td')).map((td) => td.textContent ?? '')));
+    const expect = (key: (r: (typeof records.data)[number]) => string[]) => {
+      const m = new Map<string, number>();
+      for (const r of records.data) for (const k of key(r)) m.set(k, (m.get(k) ?? 0) + 1);
+      return [...m.entries()].map(([k, n]) => [k, fmt(n)]).sort();
+    };
+    // A requester of approvals without exchanges of that name is listed with 0 requests (docs/analytics.md#approvals).
+    const withRequests = async (id: string) => (await rowsOf(id)).map((r) => [r[0], r[1]]).filter((r) => r[1] !== '0').sort();
+    assert.deepEqual(await withRequests('by-user'), expect((r) => (r.subject && r.principal?.kind !== 'service' ? [r.subject] : [])), 'requests by user');
+    assert.deepEqual(await withRequests('by-group'), expect((r) => r.principal?.groups ?? []), 'requests by group');
+    assert.deepEqual((await rowsOf('by-client')).map((r) => [r[0], r[1]]).sort(), expect((r) => [clientFamily(r.user_agent)]), 'requests by client tool');
+    assert.deepEqual((await rowsOf('by-refusal')).map((r) => [r[0], r[1]]).sort(), expect((r) => (r.status === 'rejected' ? [r.error_code ?? ''] : [])), 'refusals by reason');
     const approvals = (await (await fetch(`${t.gw.url}/admin/v1/approvals?limit=100`, { headers: { authorization: `Bearer ${t.adminKey}` } })).json()) as { data: { state: string; created_at: string; decided_at: string | null }[] };
     assert.equal(await page.textContent('#tile-approvals-requested strong'), String(approvals.data.length));
     assert.equal(await page.textContent('#tile-approvals-approved strong'), String(approvals.data.filter((a) => a.state === 'approved').length));
@@ -81,10 +101,17 @@ describe('usage dashboard (Chromium)', () => {
     assert.equal(await modelRow.locator('td').nth(1).textContent(), String(records.data.filter((r) => r.model === 'gpt-4o-mini').length));
     // Markup in recorded data is text: the name shows as typed, and nothing ran.
     assert.ok(await page.locator('#by-user td', { hasText: MARKUP }).count() === 1, 'the name with markup is listed as text');
+    assert.equal(await page.locator('#by-user img').count(), 0, 'no element was made from data');
     assert.equal(await page.evaluate(() => (window as unknown as { __pwned?: number }).__pwned), undefined);
     await page.screenshot({ path: join(SHOTS, 'usage-1280x800-light.png'), fullPage: true });
 
-    // Drill down: the refused count opens the refused exchanges of the range; a model's count opens that model's.
+    // Drill down: the token count opens the exchanges it sums; the refused count the refused exchanges of the range;
+    // a model's count that model's.
+    await page.click('#tile-input a');
+    await page.waitForSelector('#exchanges-range');
+    assert.equal(await page.locator('main tbody tr').count(), records.data.length, 'the tokens tile opens the exchanges it sums');
+    await page.goBack();
+    await page.waitForSelector('#tile-refused a');
     await page.click('#tile-refused a');
     await page.waitForSelector('#exchanges-range');
     assert.equal(await page.locator('main tbody tr').count(), 1);
@@ -94,6 +121,13 @@ describe('usage dashboard (Chromium)', () => {
     await page.locator('#by-model tr').filter({ has: page.locator('td:first-child', { hasText: /^gpt-4o$/ }) }).locator('a').click();
     await page.waitForSelector('#exchanges-range');
     assert.equal(await page.locator('main tbody tr').count(), gpt4o);
+    // A refusal reason's count opens the exchanges refused with that code.
+    await page.goBack();
+    await page.waitForSelector('#by-refusal a');
+    await page.locator('#by-refusal tr', { hasText: 'unknown_model' }).locator('a').click();
+    await page.waitForSelector('#exchanges-range');
+    assert.match(await page.textContent('#exchanges-range') ?? '', /refused with unknown_model/);
+    assert.equal(await page.locator('main tbody tr').count(), records.data.filter((r) => r.error_code === 'unknown_model').length);
     // The approval counts open the approvals behind them: the range's, by how they ended.
     for (const [tile, rows, state] of [['approved', 1, /approved/], ['denied', 1, /denied/], ['requested', 3, /pending/]] as const) {
       await page.goBack();
@@ -113,7 +147,9 @@ describe('usage dashboard (Chromium)', () => {
     await page.waitForFunction(() => document.querySelector('#tile-requests strong')?.textContent === '0');
     await page.fill('#usage-group', 'eng');
     await page.click('form.filters button[type=submit]');
-    await page.waitForFunction(() => document.querySelector('#tile-requests strong')?.textContent === '6');
+    const records = (await (await fetch(`${t.gw.url}/admin/v1/exchanges?limit=100`, { headers: { authorization: `Bearer ${t.adminKey}` } })).json()) as { data: { principal: { groups: string[] } | null }[] };
+    const eng = String(records.data.filter((r) => r.principal?.groups.includes('eng')).length);
+    await page.waitForFunction((n) => document.querySelector('#tile-requests strong')?.textContent === n, eng);
     const overflow = await page.evaluate(() => ({
       px: document.documentElement.scrollWidth - window.innerWidth,
       widest: Array.from(document.querySelectorAll('body *')).filter((e) => e.getBoundingClientRect().right > window.innerWidth + 1).slice(0, 3).map((e) => `${e.tagName}#${e.id}.${e.className}`),

@@ -1,7 +1,8 @@
 // @ts-check
 /**
  * Administration (docs/console.md#administration): Portcullis keys of people and service accounts (create — the
- * secret shown once —, revoke, rotate), the providers (never a secret), SIEM delivery health. Every change is an
+ * secret shown once —, revoke, rotate), the people, service accounts and groups as the gateway has seen them (last
+ * seen, client tools), the providers and routes (never a secret), SIEM delivery health. Every change is an
  * admin API call with the signed-in admin's own credential, chained in the audit trail by the API as any other.
  */
 
@@ -9,7 +10,7 @@
 /** @typedef {Node | string | number | null | undefined | false} Child */
 /**
  * @typedef {object} Ui
- * @property {(path: string, o?: { method?: string, body?: unknown }) => Promise<Json>} api
+ * @property {(path: string, o?: { method?: string, body?: unknown, accept?: number[] }) => Promise<Json>} api
  * @property {(tag: string, attrs?: Record<string, string | EventListener>, ...children: Child[]) => HTMLElement} h
  * @property {(head: string[], rows: Child[][], empty: string) => HTMLElement} table
  * @property {(err: unknown) => HTMLElement} errorView
@@ -37,10 +38,12 @@ function shownOnce(ui, created) {
 /** @param {Ui} ui @param {() => void} reload */
 export async function adminView(ui, reload) {
   const { h } = ui;
-  const [keys, providers, health] = await Promise.all([
+  const [keys, providers, health, seen] = await Promise.all([
     ui.api('/admin/v1/keys'),
     ui.api('/admin/v1/providers'),
-    ui.api('/admin/v1/events/health').catch((/** @type {unknown} */ e) => ({ failed: e })),
+    // 503 is the answer when a sink is behind or failing: exactly what this table is for.
+    ui.api('/admin/v1/events/health', { accept: [503] }).catch((/** @type {unknown} */ e) => ({ failed: e })),
+    ui.api('/admin/v1/analytics/identities'),
   ]);
   const status = h('div', { id: 'admin-status', 'aria-live': 'polite' });
 
@@ -120,9 +123,26 @@ export async function adminView(ui, reload) {
   const refreshKeys = async () => renderKeys(list((await ui.api('/admin/v1/keys')).data));
   renderKeys(list(keys.data));
 
-  const sinks = 'failed' in health ? h('p', { class: 'error' }, 'SIEM health is not available to you.') : ui.table(['sink', 'backlog', 'oldest (ms)', 'state', 'last error', 'last delivered'],
+  const sinks = 'failed' in health ? h('p', { class: 'error' }, 'SIEM health is not available to you.') : h('div', { id: 'siem-sinks' }, ui.table(['sink', 'backlog', 'oldest (ms)', 'state', 'last error', 'last delivered'],
     list(health.sinks).map((s) => [str(s.name), str(s.backlog), str(s.oldest_age_ms), s.failing ? 'failing' : s.behind ? 'behind' : 'ok', str(s.last_error), s.last_delivered_at ? new Date(Number(s.last_delivered_at)).toISOString() : '—']),
-    'No SIEM sinks are configured.');
+    'No SIEM sinks are configured.'));
+
+  /** @param {unknown} v */
+  const names = (v) => (Array.isArray(v) ? v.map(String).join(', ') : '');
+  const people = h('section', { id: 'seen-identities' }, h('h2', {}, 'People and service accounts seen'),
+    ui.table(['identity', 'kind', 'name', 'groups', 'last seen', 'client tools', 'requests'],
+      list(seen.identities).map((i) => [
+        h('a', { href: `#/exchanges?${new URLSearchParams({ subject: str(i.subject) }).toString()}`, title: 'show their exchanges' }, str(i.subject)),
+        i.kind === 'service' ? 'service account' : str(i.kind), str(i.name), names(i.groups), str(i.last_seen),
+        list(i.clients).map((c) => str(c.client)).join(', '), str(i.requests),
+      ]), 'Nobody has used the gateway yet.'));
+  const groupsSeen = h('section', { id: 'seen-groups' }, h('h2', {}, 'Groups seen'),
+    ui.table(['group', 'members', 'last seen', 'client tools', 'requests'],
+      list(seen.groups).map((g) => [str(g.group), str(g.members), str(g.last_seen), names(g.clients), str(g.requests)]), 'No groups yet.'));
+  const routes = h('section', { id: 'routes' }, h('h2', {}, 'Routes'),
+    h('p', { class: 'muted' }, 'First match wins; a model not listed is refused.'),
+    ui.table(['model', 'provider', 'upstream model'],
+      list(providers.routes).map((r) => [str(r.model), str(r.provider), r.upstream_model === null ? '(as asked)' : str(r.upstream_model)]), 'No routes.'));
 
   return h('section', { class: 'admin' },
     h('h1', {}, 'Administration'),
@@ -133,10 +153,12 @@ export async function adminView(ui, reload) {
       h('button', { type: 'submit' }, 'Create key')),
     status,
     keysBox,
+    people, groupsSeen,
     h('h2', {}, 'Providers'),
     h('p', { class: 'muted' }, 'Provider keys are write-only: set them with ', h('code', {}, 'portcullis credentials set'), ' or the API; no page shows them.'),
     ui.table(['provider', 'type', 'credential from', 'credential updated'],
       list(providers.data).map((p) => [str(p.name), str(p.type), str(p.credential_source), str(p.credential_updated_at)]), 'No providers.'),
+    routes,
     h('h2', {}, 'SIEM delivery'),
     sinks,
     h('p', {}, h('button', { type: 'button', onclick: reload }, 'Refresh')));

@@ -64,9 +64,10 @@ class ApiError extends Error {
 
 /**
  * One admin API call with the signed-in credential; a 401 signs out (expired or revoked credential), except
- * while signing in, where it only means the credential was not accepted.
+ * while signing in, where it only means the credential was not accepted. `accept` lists other statuses whose body
+ * is the answer (GET /admin/v1/events/health answers 503 with the health of a sink that is behind).
  * @param {string} path
- * @param {{ method?: string, body?: unknown, signingIn?: boolean }} [o]
+ * @param {{ method?: string, body?: unknown, signingIn?: boolean, accept?: number[] }} [o]
  * @returns {Promise<Json>}
  */
 async function api(path, o = {}) {
@@ -90,7 +91,7 @@ async function api(path, o = {}) {
     signOut('Your credential was not accepted (expired or revoked). Sign in again.');
     throw new ApiError(401, 'unauthenticated', 'signed out');
   }
-  if (!res.ok) {
+  if (!res.ok && !(o.accept ?? []).includes(res.status)) {
     const e = obj(body.error);
     throw new ApiError(res.status, typeof e.code === 'string' ? e.code : 'error', typeof e.message === 'string' ? e.message : `HTTP ${res.status}`);
   }
@@ -123,7 +124,9 @@ function facts(record, keys) {
 /** @param {string[]} head @param {Child[][]} rows @param {string} empty */
 function table(head, rows, empty) {
   if (rows.length === 0) return h('p', { class: 'muted' }, empty);
-  return h('table', {}, h('thead', {}, h('tr', {}, ...head.map((x) => h('th', {}, x)))), h('tbody', {}, ...rows.map((r) => h('tr', {}, ...r.map((c) => h('td', {}, c))))));
+  // In a box of its own that scrolls sideways: a wide table never makes the page scroll in a narrow window.
+  return h('div', { class: 'table-wrap' },
+    h('table', {}, h('thead', {}, h('tr', {}, ...head.map((x) => h('th', {}, x)))), h('tbody', {}, ...rows.map((r) => h('tr', {}, ...r.map((c) => h('td', {}, c)))))));
 }
 
 // ── views ────────────────────────────────────────────────────────────────────────────────────────────────────────
@@ -243,7 +246,7 @@ async function approvalView(id) {
 
 /** @param {Json} a */
 function decideForm(a) {
-  const reason = /** @type {HTMLTextAreaElement} */ (h('textarea', { name: 'reason', maxlength: '2000', placeholder: 'Why (recorded in the audit trail)' }));
+  const reason = /** @type {HTMLTextAreaElement} */ (h('textarea', { name: 'reason', maxlength: '2000', placeholder: 'Why' }));
   const status = h('p', { role: 'status' });
   /** @param {'approve' | 'deny'} verdict */
   const decide = async (verdict) => {
@@ -256,7 +259,7 @@ function decideForm(a) {
   };
   return h('div', { class: 'decide' },
     h('h2', {}, 'Decide'),
-    reason,
+    h('label', {}, 'Reason (recorded in the audit trail)', reason),
     h('div', { class: 'buttons' },
       h('button', { type: 'button', class: 'approve', onclick: () => void decide('approve') }, 'Approve'),
       h('button', { type: 'button', class: 'deny', onclick: () => void decide('deny') }, 'Deny')),
@@ -268,9 +271,9 @@ async function exchangesView(q) {
   const filters = ['subject', 'model', 'status'];
   const params = new URLSearchParams({ limit: '100' });
   // A dashboard number links here with its time range (since/until): kept, and said, so the list is the number's.
-  for (const f of [...filters, 'since', 'until']) if (q.get(f)) params.set(f, /** @type {string} */ (q.get(f)));
+  for (const f of [...filters, 'since', 'until', 'error_code']) if (q.get(f)) params.set(f, /** @type {string} */ (q.get(f)));
   const rows = list((await api(`/admin/v1/exchanges?${params.toString()}`)).data);
-  const range = q.get('since') && q.get('until') ? h('p', { class: 'muted', id: 'exchanges-range' }, `Started from ${q.get('since')} until ${q.get('until')}. `, h('a', { href: '#/exchanges' }, 'Any time')) : null;
+  const range = q.get('since') && q.get('until') ? h('p', { class: 'muted', id: 'exchanges-range' }, `Started from ${q.get('since')} until ${q.get('until')}${q.get('error_code') ? `, refused with ${q.get('error_code')}` : ''}. `, h('a', { href: '#/exchanges' }, 'Any time')) : null;
   // Status is a closed list; `rejected` is what policy refused (the violations), `failed` what the gateway could not do.
   const status = /** @type {HTMLSelectElement} */ (h('select', { name: 'status' },
     ...['', ...EXCHANGE_STATUSES].map((v) => h('option', v === (q.get('status') ?? '') ? { value: v, selected: '' } : { value: v }, v || 'any'))));

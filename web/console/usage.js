@@ -92,13 +92,15 @@ export async function usageView(ui, q) {
   const refusedLink = total.exchanges ? { ...obj(total.exchanges), status: 'rejected' } : null;
   const tiles = h('div', { class: 'tiles' },
     tile('Requests', fmt.format(num(total.requests)), 'tile-requests', total.exchanges),
-    tile('Tokens in', fmt.format(num(total.input_tokens)), 'tile-input'),
-    tile('Tokens out', fmt.format(num(total.output_tokens)), 'tile-output'),
-    tile('Cost', usd.format(num(total.cost_usd)), 'tile-cost'),
+    // Sums over the range's exchanges (tokens, cost, findings, latency) open those exchanges; errors span four
+    // statuses, which the exchange list cannot select at once, so that tile has no link.
+    tile('Tokens in', fmt.format(num(total.input_tokens)), 'tile-input', total.exchanges),
+    tile('Tokens out', fmt.format(num(total.output_tokens)), 'tile-output', total.exchanges),
+    tile('Cost', usd.format(num(total.cost_usd)), 'tile-cost', total.exchanges),
     tile('Refused', fmt.format(num(total.refused)), 'tile-refused', refusedLink),
     tile('Errors', fmt.format(num(total.errors)), 'tile-errors'),
-    tile('Findings', fmt.format(num(total.findings)), 'tile-findings'),
-    tile('Latency p50 / p95', `${ms(latency.p50)} / ${ms(latency.p95)} ms`, 'tile-latency'));
+    tile('Findings', fmt.format(num(total.findings)), 'tile-findings', total.exchanges),
+    tile('Latency p50 / p95', `${ms(latency.p50)} / ${ms(latency.p95)} ms`, 'tile-latency', total.exchanges));
 
   // Approvals of the range (requested under the bucket of their creation): how many, how they ended, how long people took.
   const approvals = obj(total.approvals);

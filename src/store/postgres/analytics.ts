@@ -1,6 +1,7 @@
 import type pg from 'pg';
 import { APPROVAL_SOURCE_COLUMNS, approvalRollupsSql, approvalSourceOfRow, APPROVALS_UNROLLED_WHERE, deltaOfRow, deltaValues, KEY_COLUMNS, MEASURE_COLUMNS, rollupTableSql, SOURCE_COLUMNS, sourceOfRow } from '../../analytics/columns.ts';
 import { rolledTarget, type AnalyticsRepo, type RollupDelta } from '../../analytics/types.ts';
+import { foldSeen, SEEN_COLUMNS, seenOfRow, seenTableSql, seenUpdateSql, seenValues, type SeenDelta } from '../../analytics/seen.ts';
 import type { Migration } from '../sqlite/migrations.ts';
 import type { PostgresStore } from './index.ts';
 
@@ -16,6 +17,8 @@ export const ANALYTICS_PG_MIGRATIONS: readonly Migration[] = [
 /** Approvals in the rollups (docs/analytics.md#approvals); appended at the end of POSTGRES_MIGRATIONS. */
 export const ANALYTICS_APPROVAL_PG_MIGRATIONS: readonly Migration[] = [
   { id: 'analytics/002-approvals', sql: approvalRollupsSql('BIGINT') },
+  // Identities seen (docs/analytics.md#identities-seen); migrations are applied by id, so it may follow here.
+  { id: 'analytics/003-seen', sql: `${seenTableSql('BIGINT')};` },
 ];
 
 const COLUMN_TYPES = [...KEY_COLUMNS.map((c) => (c === 'bucket' ? 'bigint' : 'text')), ...MEASURE_COLUMNS.map(() => 'bigint')];
@@ -37,6 +40,18 @@ function columnsOf(deltas: RollupDelta[]): unknown[][] {
   return cols;
 }
 
+const SEEN_TYPES = ['text', 'text', 'text', 'text', 'text', 'bigint', 'bigint', 'bigint'];
+/** One statement for the batch's (subject, client) rows (unique per batch: foldSeen merged them), in key order. */
+const UPSERT_SEEN = `INSERT INTO identities_seen AS s (${SEEN_COLUMNS.join(', ')})
+  SELECT * FROM unnest(${SEEN_TYPES.map((t, i) => `$${i + 1}::${t}[]`).join(', ')})
+  ON CONFLICT (subject, client) DO UPDATE SET ${seenUpdateSql('s', 'LEAST', 'GREATEST')}`;
+
+function seenColumns(seen: SeenDelta[]): unknown[][] {
+  const cols: unknown[][] = SEEN_TYPES.map(() => []);
+  for (const d of seen) seenValues(d).forEach((v, i) => cols[i]!.push(v));
+  return cols;
+}
+
 export function postgresAnalytics(store: PostgresStore): AnalyticsRepo {
   return {
     // Rows are claimed with FOR UPDATE SKIP LOCKED: replicas rolling at the same time take disjoint exchanges,
@@ -45,6 +60,8 @@ export function postgresAnalytics(store: PostgresStore): AnalyticsRepo {
       const rows = (await c.query(`SELECT ${SOURCE_COLUMNS} FROM exchanges WHERE NOT rolled AND status <> 'in_progress' ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED`, [limit])).rows.map(sourceOfRow);
       if (rows.length === 0) return 0;
       const deltas = fold(rows);
+      const seen = foldSeen(rows);
+      if (seen.length > 0) await c.query(UPSERT_SEEN, seenColumns(seen));
       if (deltas.length > 0) await c.query(UPSERT, columnsOf(deltas));
       await c.query('UPDATE exchanges SET rolled = true WHERE id = ANY($1::text[])', [rows.map((r) => r.id)]);
       return rows.length;
@@ -71,6 +88,7 @@ export function postgresAnalytics(store: PostgresStore): AnalyticsRepo {
          GROUP BY filter, dim, value ORDER BY requests DESC, value LIMIT $6`,
       [q.granularity, q.filter, q.dim, q.from, q.to, limit],
     )).rows.map(deltaOfRow),
+    seen: async (limit) => (await store.query('SELECT * FROM identities_seen ORDER BY last_seen DESC, subject, client LIMIT $1', [limit])).rows.map(seenOfRow),
     backlog: async () => Number((await store.query<{ n: string }>(`SELECT count(*) AS n FROM exchanges WHERE NOT rolled AND status <> 'in_progress'`)).rows[0]?.n ?? 0),
     prune: async (g, before) => (await store.query('DELETE FROM usage_rollups WHERE granularity = $1 AND bucket < $2', [g, before])).rowCount ?? 0,
   };

@@ -218,6 +218,7 @@ export class PostgresStore implements Store {
     if (f.subject) add('subject = ?', f.subject);
     if (f.model) add('model = ?', f.model);
     if (f.status) add('status = ?', f.status);
+    if (f.errorCode) add('error_code = ?', f.errorCode);
     if (f.since !== undefined) add('started_at >= ?', f.since);
     if (f.until !== undefined) add('started_at < ?', f.until);
     if (f.before) add('id < ?', f.before);

@@ -1,5 +1,6 @@
 import { APPROVAL_SOURCE_COLUMNS, approvalRollupsSql, approvalSourceOfRow, APPROVALS_UNROLLED_WHERE, deltaOfRow, deltaValues, KEY_COLUMNS, MEASURE_COLUMNS, rollupTableSql, SOURCE_COLUMNS, sourceOfRow } from '../../analytics/columns.ts';
 import { rolledTarget, type AnalyticsRepo, type ApprovalSource, type Granularity, type RollupDelta, type RollupSource, type UsageQuery } from '../../analytics/types.ts';
+import { foldSeen, SEEN_COLUMNS, seenOfRow, seenTableSql, seenUpdateSql, seenValues, type SeenDelta } from '../../analytics/seen.ts';
 import type { SqliteCore } from './core.ts';
 import type { SqliteStore } from './index.ts';
 import type { Migration } from './migrations.ts';
@@ -19,11 +20,16 @@ export const ANALYTICS_MIGRATIONS: readonly Migration[] = [
 /** Approvals in the rollups (docs/analytics.md#approvals); appended at the end of SQLITE_MIGRATIONS. */
 export const ANALYTICS_APPROVAL_MIGRATIONS: readonly Migration[] = [
   { id: 'analytics/002-approvals', sql: approvalRollupsSql('INTEGER') },
+  // Identities seen (docs/analytics.md#identities-seen); migrations are applied by id, so it may follow here.
+  { id: 'analytics/003-seen', sql: `${seenTableSql('INTEGER')};` },
 ];
 
 const UPSERT = `INSERT INTO usage_rollups (${[...KEY_COLUMNS, ...MEASURE_COLUMNS].join(', ')})
   VALUES (${[...KEY_COLUMNS, ...MEASURE_COLUMNS].map(() => '?').join(', ')})
   ON CONFLICT (granularity, filter, dim, bucket, value) DO UPDATE SET ${MEASURE_COLUMNS.map((c) => `${c} = ${c} + excluded.${c}`).join(', ')}`;
+
+const UPSERT_SEEN = `INSERT INTO identities_seen (${SEEN_COLUMNS.join(', ')}) VALUES (${SEEN_COLUMNS.map(() => '?').join(', ')})
+  ON CONFLICT (subject, client) DO UPDATE SET ${seenUpdateSql('identities_seen', 'min', 'max')}`;
 
 export function analyticsSqlite(core: SqliteCore): Record<string, (...args: never[]) => unknown> {
   return {
@@ -31,9 +37,11 @@ export function analyticsSqlite(core: SqliteCore): Record<string, (...args: neve
       core.stmt(`SELECT ${SOURCE_COLUMNS} FROM exchanges WHERE rolled = 0 AND status <> 'in_progress' ORDER BY id LIMIT ?`).all(limit).map((r) => sourceOfRow(r)),
     // Runs in the worker's transaction: an id already rolled (or gone) fails the call, and its savepoint undoes
     // whatever it had applied, so a delta is never added twice or without its exchanges being marked.
-    'analytics.apply': (ids: string[], deltas: RollupDelta[]) => {
+    'analytics.apply': (ids: string[], deltas: RollupDelta[], seen: SeenDelta[] = []) => {
       const mark = core.stmt('UPDATE exchanges SET rolled = 1 WHERE id = ? AND rolled = 0');
       for (const id of ids) if (Number(mark.run(id).changes) !== 1) throw new Error(`exchange ${id} was already rolled up`);
+      const upSeen = core.stmt(UPSERT_SEEN);
+      for (const d of seen) upSeen.run(...seenValues(d));
       const up = core.stmt(UPSERT);
       for (const d of deltas) up.run(...deltaValues(d));
       return ids.length;
@@ -58,6 +66,8 @@ export function analyticsSqlite(core: SqliteCore): Record<string, (...args: neve
         FROM usage_rollups WHERE granularity = ? AND filter = ? AND dim = ? AND bucket >= ? AND bucket < ?
         GROUP BY filter, dim, value ORDER BY requests DESC, value LIMIT ?`)
         .all(q.granularity, q.from, q.granularity, q.filter, q.dim, q.from, q.to, limit).map((r) => deltaOfRow(r)),
+    'analytics.seen': (limit: number) =>
+      core.stmt('SELECT * FROM identities_seen ORDER BY last_seen DESC, subject, client LIMIT ?').all(limit).map((r) => seenOfRow(r)),
     'analytics.backlog': () => Number(core.stmt(`SELECT count(*) AS n FROM exchanges WHERE rolled = 0 AND status <> 'in_progress'`).get()?.n ?? 0),
     'analytics.prune': (g: Granularity, before: number) => Number(core.stmt('DELETE FROM usage_rollups WHERE granularity = ? AND bucket < ?').run(g, before).changes),
   };
@@ -72,7 +82,7 @@ export function sqliteAnalytics(store: SqliteStore): AnalyticsRepo {
       const run = running.then(async () => {
         const rows = await store.callExt<RollupSource[]>('analytics.pending', limit);
         if (rows.length === 0) return 0;
-        return store.callExt<number>('analytics.apply', rows.map((r) => r.id), fold(rows));
+        return store.callExt<number>('analytics.apply', rows.map((r) => r.id), fold(rows), foldSeen(rows));
       });
       running = run.catch(() => undefined);
       return run;
@@ -88,6 +98,7 @@ export function sqliteAnalytics(store: SqliteStore): AnalyticsRepo {
     },
     query: (q) => store.callExt('analytics.query', q),
     totals: (q, limit) => store.callExt('analytics.totals', q, limit),
+    seen: (limit) => store.callExt('analytics.seen', limit),
     backlog: () => store.callExt('analytics.backlog'),
     prune: (g, before) => store.callExt('analytics.prune', g, before),
   };
