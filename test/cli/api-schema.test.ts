@@ -15,6 +15,7 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { eventually, startTestGateway, type TestGateway } from '../helpers/gateway.ts';
 import { startUpstreamMcp, type UpstreamMcp } from '../mcp/upstream-server.ts';
+import { readJsonLines } from '../helpers/jsonl.ts';
 
 type Json = Record<string, unknown>;
 
@@ -308,7 +309,7 @@ mcp:
 
   it('SIEM events, approval and alert webhooks spell every key in snake_case too', async () => {
     const events = await eventually(async () => {
-      const lines = readFileSync(join(t.dir, 'events.jsonl'), 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as Json);
+      const lines = await readJsonLines<Json>(join(t.dir, 'events.jsonl'));
       return lines.some((e) => (e.metadata as Json | undefined)?.event_code === 'exchange.masked') ? lines : undefined;
     }, 20_000);
     assert.deepEqual(events.flatMap((e) => camelKeys(e)), []);

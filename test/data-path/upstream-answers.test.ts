@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
-import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import Anthropic from '@anthropic-ai/sdk';
 import OpenAI from 'openai';
 import { MOCK_KEY_HINT } from '../../src/mock/faults.ts';
 import { eventually, finishedExchange, PROVIDER_KEY_ANTHROPIC, PROVIDER_KEY_OPENAI, startTestGateway, type TestGateway } from '../helpers/gateway.ts';
+import { readJsonLines } from '../helpers/jsonl.ts';
 
 type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
@@ -102,8 +102,7 @@ describe('upstream answers that are not what they claim', () => {
 
       // The last exchange's own event is queued after every alert before it: once it is delivered, all are.
       const delivered = await eventually(async () => {
-        const text = await readFile(join(t.dir, 'events.jsonl'), 'utf8').catch(() => '');
-        const all = text.split('\n').filter(Boolean).map((l) => JSON.parse(l) as Json);
+        const all = await readJsonLines<Json>(join(t.dir, 'events.jsonl'));
         return all.some((e) => e.metadata.correlation_uid === row.id) ? all : undefined;
       }, 15_000);
       const alerts = delivered.filter((e) => e.metadata.event_code === 'credential.refused' && e.unmapped.portcullis.upstream_status === status);

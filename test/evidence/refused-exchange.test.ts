@@ -7,6 +7,7 @@ import OpenAI from 'openai';
 import { runCli } from '../../src/cli/main.ts';
 import { eventually, finishedExchange, startTestGateway, type TestGateway } from '../helpers/gateway.ts';
 import { DENY_MINI_POLICY } from '../helpers/policies.ts';
+import { readJsonLines } from '../helpers/jsonl.ts';
 
 type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
@@ -126,7 +127,7 @@ describe('a refused exchange is recorded and shown as never sent to the provider
     assert.equal(lines.find((x) => x.id === refusedId)?.forwarded, false);
     assert.equal(lines.find((x) => x.id === forwardedId)?.forwarded, true);
     const events = await eventually(async () => {
-      const all = (await readFile(join(t.dir, 'events.jsonl'), 'utf8').catch(() => '')).split('\n').filter(Boolean).map((l) => JSON.parse(l) as Json);
+      const all = await readJsonLines<Json>(join(t.dir, 'events.jsonl'));
       const of = (id: string) => all.find((e) => e.unmapped?.portcullis?.exchange_id === id);
       return of(refusedId) && of(forwardedId) ? { refused: of(refusedId)!, forwarded: of(forwardedId)! } : undefined;
     }, 20_000);

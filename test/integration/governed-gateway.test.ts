@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { readFile, writeFile } from 'node:fs/promises';
+import { writeFile } from 'node:fs/promises';
 import { PassThrough } from 'node:stream';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -10,6 +10,7 @@ import { runCli } from '../../src/cli/main.ts';
 import { createApiKey } from '../../src/identity/key-service.ts';
 import { finishedExchange, PROVIDER_KEY_OPENAI, startTestGateway, type TestGateway } from '../helpers/gateway.ts';
 import { waitFor } from '../events/helpers.ts';
+import { readJsonLines } from '../helpers/jsonl.ts';
 
 type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
@@ -88,8 +89,7 @@ describe('the composed gateway: policy, detection, templates, approvals, budgets
     return assert.fail('expected a refusal');
   };
   const events = async (): Promise<Json[]> => {
-    const text = await readFile(join(t.dir, 'events.jsonl'), 'utf8').catch(() => '');
-    return text.split('\n').filter(Boolean).map((l) => JSON.parse(l) as Json);
+    return readJsonLines<Json>(join(t.dir, 'events.jsonl'));
   };
 
   before(async () => {

@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
 import { mkdtempSync, writeFileSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { eventually, startTestGateway, type TestGateway } from '../helpers/gateway.ts';
 import { EXACT, startRawServer, type RawServer } from './raw-server.ts';
+import { readJsonLines } from '../helpers/jsonl.ts';
 
 /**
  * Issue #11 items 5 and 6 on the MCP endpoints. Item 5: when the gateway rewrites a tool call (masking, tokenization) or its
@@ -118,7 +118,7 @@ mcp:
       upstream.refuseCredential = false;
     }
     const alert = await eventually(async () => {
-      const lines = (await readFile(join(t.dir, 'events.jsonl'), 'utf8').catch(() => '')).split('\n').filter(Boolean).map((l) => JSON.parse(l) as Json);
+      const lines = await readJsonLines<Json>(join(t.dir, 'events.jsonl'));
       return lines.find((e) => e.metadata.event_code === 'credential.refused');
     }, 20_000);
     assert.equal(alert.entity.uid, 'mcp:raw');

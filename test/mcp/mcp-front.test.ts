@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -12,6 +11,7 @@ import { recordedDecision } from '../../src/governance/policy-simulate.ts';
 import { createApiKey } from '../../src/identity/key-service.ts';
 import { eventually, finishedExchange, startTestGateway, type TestGateway } from '../helpers/gateway.ts';
 import { startUpstreamMcp, type UpstreamMcp } from './upstream-server.ts';
+import { readJsonLines } from '../helpers/jsonl.ts';
 
 const UPSTREAM_TOKEN = 'upstream-mcp-token-' + 'z'.repeat(20);
 
@@ -140,8 +140,8 @@ mcp:
       assert.deepEqual((row.decision as { matchedRuleIds: string[] }).matchedRuleIds, ['no-delete']);
       // The SIEM gets the refusal as an OCSF event like any exchange, without the arguments.
       const event = await eventually(async () => {
-        const lines = existsSync(eventsFile) ? (await readFile(eventsFile, 'utf8')).split('\n').filter(Boolean) : [];
-        return lines.map((l) => JSON.parse(l) as { api?: { operation?: string } }).find((e) => JSON.stringify(e).includes(row.id) && e.api?.operation === 'mcp.tools_call');
+        const lines = await readJsonLines<{ api?: { operation?: string } }>(eventsFile);
+        return lines.find((e) => JSON.stringify(e).includes(row.id) && e.api?.operation === 'mcp.tools_call');
       }, 30_000);
       assert.ok(!JSON.stringify(event).includes('"prod"'), 'no argument value in the event');
     });

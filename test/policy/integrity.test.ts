@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { after, before, describe, it } from 'node:test';
@@ -10,6 +9,7 @@ import { startTestGateway, type TestGateway } from '../helpers/gateway.ts';
 import { DENY_MINI_POLICY } from '../helpers/policies.ts';
 import { startTestPostgres, type TestPostgres } from '../helpers/postgres.ts';
 import { waitFor } from '../events/helpers.ts';
+import { readJsonLines } from '../helpers/jsonl.ts';
 
 type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
@@ -92,8 +92,8 @@ for (const engine of ['sqlite', 'postgres'] as const) {
     const trail = async (t: TestGateway, kind: string) => (await t.gw.evidence.audit.repo.entriesBetween(0, Date.now() + 60_000)).filter((e) => e.kind === kind);
     /** The SIEM file of every replica: the shared outbox is delivered once, by whichever replica holds the sink's lease. */
     const integrityEvents = async (): Promise<Json[]> => {
-      const lines = (await Promise.all(replicas.map((r) => readFile(join(r.dir, 'events.jsonl'), 'utf8').catch(() => '')))).join('\n');
-      return lines.split('\n').filter(Boolean).map((l) => JSON.parse(l) as Json).filter((e) => e.metadata?.event_code === 'policy.integrity_failed');
+      const lines = (await Promise.all(replicas.map((r) => readJsonLines<Json>(join(r.dir, 'events.jsonl'))))).flat();
+      return lines.filter((e) => e.metadata?.event_code === 'policy.integrity_failed');
     };
 
     /** A fresh replica loads the active version: it must refuse everything and say why, once, without the text. */
