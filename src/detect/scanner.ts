@@ -10,7 +10,7 @@ import { customDetector, asciiLower, type CustomDetectorSpec } from './detectors
 import { builtInDetectors } from './detectors/index.ts';
 import { LiteralScanner, type Literal, type LiteralFacts } from './detectors/literals.ts';
 import { normalize, toOriginal, type NormalizedText } from './detectors/normalize.ts';
-import { primeRunIndex } from './detectors/starts.ts';
+import { leadsKey, primeLeads, primeRunIndex } from './detectors/starts.ts';
 import type { Candidate, ContextRule, Detector } from './detectors/types.ts';
 import type { Scanner } from './types.ts';
 
@@ -63,6 +63,15 @@ export function compileScanner(spec: ScannerSpec = {}): CompiledScanner {
   const literals: Literal[] = [];
   const ids = (words: readonly string[] | undefined, caseSensitive: boolean) =>
     words?.map((text) => literals.push({ text, caseSensitive }) - 1);
+  // Each distinct set of leads is one record group: the prefilter records where its words occur (primeLeads).
+  const leadGroups = new Map<string, number>();
+  for (const d of all) {
+    if (!d.leads) continue;
+    const key = leadsKey(d.leads);
+    if (leadGroups.has(key)) continue;
+    leadGroups.set(key, leadGroups.size);
+    for (const text of d.leads.words) literals.push({ text, caseSensitive: d.leads.caseSensitive, record: leadGroups.get(key)! });
+  }
   const compiled: Compiled[] = all.map((d) => ({
     d,
     context: [...(d.context ?? []), ...d.types.flatMap((t) => (spec.context?.[t] ? [spec.context[t]] : []))],
@@ -89,6 +98,7 @@ export function compileScanner(spec: ScannerSpec = {}): CompiledScanner {
       const n: NormalizedText = facts ? { text } : normalize(text);
       facts ??= prefilter.scan(n.text);
       primeRunIndex(n.text, facts.runs);
+      primeLeads(n.text, leadGroups, facts.positions);
       let lower: string | undefined;
       const low = () => (lower ??= asciiLower(n.text));
       const candidates: Candidate[] = [];
@@ -101,7 +111,7 @@ export function compileScanner(spec: ScannerSpec = {}): CompiledScanner {
         candidates.length = 0;
         d.find(n.text, candidates);
         for (const c of candidates) {
-          if (context.length > 0) c.score = Math.min(1, Math.max(0, c.score + contextBoost(low(), c, context)));
+          if (context.length > 0) c.score = Math.min(1, Math.max(0, c.score + contextBoost(n.text, c, context)));
           if (c.score >= minScore && c.end > c.start) ranked.push({ c, priority: d.priority ?? 0, secret: c.type.startsWith('SECRET_') ? 1 : 0 });
         }
       }
@@ -136,29 +146,33 @@ function selectBuiltIns(spec: ScannerSpec): Detector[] {
   });
 }
 
-/** Sum of the boosts of the rules with a word within their window before, or shortly after, the match. */
-function contextBoost(lower: string, c: Candidate, rules: readonly ContextRule[]): number {
+/**
+ * Sum of the boosts of the rules with a word within their window before, or shortly after, the match. Only the
+ * windows are lower-cased: lower-casing the whole text for them was a 1 MB copy per scan of prose with a few
+ * hundred candidates.
+ */
+function contextBoost(text: string, c: Candidate, rules: readonly ContextRule[]): number {
   let total = 0;
   for (const r of rules) {
     const from = Math.max(0, c.start - (r.window ?? 48));
-    const to = Math.min(lower.length, c.end + (r.windowAfter ?? AFTER_WINDOW));
+    const to = Math.min(text.length, c.end + (r.windowAfter ?? AFTER_WINDOW));
     // One slice per window, not per word: a names-dense text has a candidate every few words.
-    const before = lower.slice(from, c.start);
-    const after = to > c.end ? lower.slice(c.end, to) : '';
-    if (r.words.some((w) => hasWord(lower, before, from, w) || hasWord(lower, after, c.end, w))) total += r.boost;
+    const before = asciiLower(text.slice(from, c.start));
+    const after = to > c.end ? asciiLower(text.slice(c.end, to)) : '';
+    if (r.words.some((w) => hasWord(text, before, from, w) || hasWord(text, after, c.end, w))) total += r.boost;
   }
   return total;
 }
 
 /**
- * `word` occurs in `window` (lower[at, at + window.length)) with no letter or digit glued to either side. Searched
- * in the window only: `indexOf` on the whole text would run to the next occurrence anywhere, making a PII-dense
- * text quadratic.
+ * `word` occurs in `window` (text[at, at + window.length), lower-cased) with no letter or digit glued to either
+ * side. Searched in the window only: `indexOf` on the whole text would run to the next occurrence anywhere, making
+ * a PII-dense text quadratic.
  */
-function hasWord(lower: string, window: string, at: number, word: string): boolean {
+function hasWord(text: string, window: string, at: number, word: string): boolean {
   if (window.length < word.length) return false;
   for (let i = window.indexOf(word); i >= 0; i = window.indexOf(word, i + 1)) {
-    if (!isAlnum(lower.charCodeAt(at + i - 1)) && !isAlnum(lower.charCodeAt(at + i + word.length))) return true;
+    if (!isAlnum(text.charCodeAt(at + i - 1)) && !isAlnum(text.charCodeAt(at + i + word.length))) return true;
   }
   return false;
 }
@@ -174,8 +188,9 @@ function requiresMet(c: Compiled, facts: LiteralFacts, low: () => string): boole
   return !facts.ascii && c.nonAsciiRequires.some((w) => low().includes(w));
 }
 
+/** An ASCII letter (either case) or digit. */
 function isAlnum(c: number): boolean {
-  return (c >= 48 && c <= 57) || (c >= 97 && c <= 122);
+  return (c >= 48 && c <= 57) || (c >= 97 && c <= 122) || (c >= 65 && c <= 90);
 }
 
 interface Ranked {

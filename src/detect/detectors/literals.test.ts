@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { LiteralScanner, type Literal } from './literals.ts';
-import { indexRuns } from './starts.ts';
+import { indexRuns, occurrences } from './starts.ts';
 
 // The prefilter must answer exactly what one `includes` per literal answered (on the ASCII-lower-cased text
 // for case-insensitive literals).
@@ -39,7 +39,7 @@ describe('LiteralScanner', () => {
   });
 
   it('counts ASCII digits and reports whether the text is ASCII', () => {
-    assert.deepEqual({ ...ls.scan('a1b22c333'), found: undefined, runs: undefined }, { found: undefined, digits: 6, ascii: true, runs: undefined });
+    assert.deepEqual({ ...ls.scan('a1b22c333'), found: undefined, runs: undefined, positions: undefined }, { found: undefined, digits: 6, ascii: true, runs: undefined, positions: undefined });
     assert.equal(ls.scan('１2é').digits, 1);
     assert.equal(ls.scan('１2é').ascii, false);
   });
@@ -60,6 +60,31 @@ describe('LiteralScanner', () => {
       long += runs.hex.length + runs.b64.length + runs.alnum.length;
     }
     assert.ok(long > 0, 'the random texts hold long runs');
+  });
+
+  it('records every start of the leads it is given, as occurrences() finds them, repeated ones included', () => {
+    const leads = [
+      { words: ['sk-', 'SK', 'sk-ant-'], caseSensitive: true },
+      { words: ['api', 'key', 'ey', 'passw'], caseSensitive: false },
+    ];
+    const withLeads = new LiteralScanner([
+      ...literals,
+      ...leads.flatMap((l, g) => l.words.map((text) => ({ text, caseSensitive: l.caseSensitive, record: g }))),
+    ]);
+    const alphabet = 'skSK-eyEYapi_APIantPASSWé ';
+    let seed = 5;
+    const rnd = () => ((seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x80000000);
+    let recorded = 0;
+    for (let n = 0; n < 2000; n++) {
+      let text = '';
+      for (let i = Math.floor(rnd() * 60); i > 0; i--) text += alphabet[Math.floor(rnd() * alphabet.length)];
+      const f = withLeads.scan(text);
+      leads.forEach((l, g) => assert.deepEqual(f.positions[g] ?? [], occurrences(text, l), `${text} ${l.words.join()}`));
+      recorded += (f.positions[0]?.length ?? 0) + (f.positions[1]?.length ?? 0);
+      assert.deepEqual([...f.found].slice(0, literals.length).map((x) => x === 1), expected(text), text);
+    }
+    assert.ok(recorded > 300, `the random texts hold leads (${recorded})`);
+    assert.throws(() => new LiteralScanner([{ text: 'Key', caseSensitive: false, record: 0 }]), /cannot be recorded/);
   });
 
   it('stops at the first non-ASCII character when asked for ASCII only', () => {

@@ -7,14 +7,17 @@
  * The automaton folds ASCII case; case-sensitive literals are confirmed at the match position. Literals with
  * non-ASCII characters are left to the caller (`ascii` false on such a text: see LiteralFacts).
  *
- * The same pass indexes the text's character-class runs for the detectors' candidate starts (starts.ts): reading
- * each character once for both was a third of a scan of short texts.
+ * The same pass records where the detectors' leads occur (Literal.record: the literals a pattern's every match
+ * begins with, starts.ts leadStarts), and a second pass indexes the text's character-class runs for the detectors'
+ * candidate starts (starts.ts indexRunsOf).
  */
-import { codeUnits, indexLongRun, LEVEL, MIN_LONG_RUN, type RunIndex } from './starts.ts';
+import { codeUnits, indexRunsOf, type RunIndex } from './starts.ts';
 
 export interface Literal {
   readonly text: string;
   readonly caseSensitive: boolean;
+  /** Record where this literal occurs, in LiteralFacts.positions[record] (a detector's leads, starts.ts). */
+  readonly record?: number;
 }
 
 export interface LiteralFacts {
@@ -25,6 +28,11 @@ export interface LiteralFacts {
   readonly ascii: boolean;
   /** The text's character-class runs, as starts.ts's runIndex builds them (for primeRunIndex). */
   readonly runs: RunIndex;
+  /**
+   * Per record group: every start of its literals, ascending (starts.ts occurrences, for primeLeads); a group
+   * with none has no entry.
+   */
+  readonly positions: readonly (number[] | undefined)[];
 }
 
 const ASCII = 128;
@@ -34,11 +42,6 @@ export class LiteralScanner {
   /** Alphabet class per ASCII code (0: a character no literal contains); A-Z share the class of a-z. */
   readonly #cls = new Uint8Array(ASCII);
   readonly #width: number;
-  /**
-   * Per ASCII code, its alphabet class and its run level in one entry (`class << 3 | LEVEL`): one table load per
-   * character instead of two.
-   */
-  #step = new Uint16Array(ASCII);
   /** delta[state * width + class] = next state's row offset: failure links folded in at build time. */
   #delta = new Int32Array(0);
   /** Literal ids ending at each state (own + via suffix links): outIds[outAt[s] .. outAt[s + 1]). */
@@ -54,6 +57,9 @@ export class LiteralScanner {
     this.#literals = literals;
     // A case-insensitive literal is looked up in lower-cased text: one with an upper-case letter never occurs.
     const findable = (l: Literal) => l.text.length > 0 && isAscii(l.text) && (l.caseSensitive || l.text === foldAll(l.text));
+    for (const l of literals) {
+      if (l.record !== undefined && !findable(l)) throw new TypeError(`literal ${JSON.stringify(l.text)} cannot be recorded: ASCII, lower-case unless case-sensitive`);
+    }
     const usable = literals.map((l, i) => ({ l, i })).filter(({ l }) => findable(l));
     let classes = 1;
     for (const { l } of usable) {
@@ -117,7 +123,6 @@ export class LiteralScanner {
     this.#outAt = new Int32Array(next.length + 1);
     order.forEach((old, at) => (this.#outAt[at + 1] = this.#outAt[at]! + out[old]!.length));
     this.#outIds = Int32Array.from(order.flatMap((old) => out[old]!));
-    this.#step = Uint16Array.from(this.#cls, (cls, c) => (cls << 3) | LEVEL[c]!);
   }
 
   /**
@@ -127,60 +132,80 @@ export class LiteralScanner {
   scan(text: string, asciiOnly: true): LiteralFacts | undefined;
   scan(text: string, asciiOnly?: boolean): LiteralFacts;
   scan(text: string, asciiOnly = false): LiteralFacts | undefined {
-    const found = new Uint8Array(this.#literals.length);
-    const runs: RunIndex = { alnum: [], b64: [], hex: [], digit: [] };
-    // Locals: a field or an imported binding is loaded again on every use.
-    const step = this.#step;
-    const delta = this.#delta;
-    const terminalFrom = this.#terminalFrom;
     const codes = codeUnits(text);
     const length = text.length;
+    const positions: number[][] = [];
+    const found = this.#literalsIn(text, codes, length, asciiOnly, positions);
+    if (!found) return undefined;
+    // Leads of different lengths end in order but may start out of it.
+    for (const p of positions) if (p && !isAscending(p)) p.sort((x, y) => x - y);
+    // The runs in a second pass, word by word (starts.ts indexRunsOf).
+    const runs = indexRunsOf(codes, length);
     let digits = 0;
+    for (let k = 0; k < runs.digit.length; k += 2) digits += runs.digit[k + 1]! - runs.digit[k]!;
+    return { found, digits, ascii: found.ascii === true, runs, positions };
+  }
+
+  /** The automaton over codes[0, length): the literals found, and whether the text is ASCII (undefined: see scan). */
+  #literalsIn(text: string, codes: Uint16Array, length: number, asciiOnly: boolean, positions: number[][]): (Uint8Array & { ascii?: boolean }) | undefined {
+    const found: Uint8Array & { ascii?: boolean } = new Uint8Array(this.#literals.length);
+    // Locals: a field or an imported binding is loaded again on every use.
+    const cls = this.#cls;
+    const delta = this.#delta;
+    const terminalFrom = this.#terminalFrom;
+    const width = this.#width;
+    // Terminal states with nothing left to learn in this text (their literals found, none recorded): a text of
+    // prose reaches the states of '.' and ':' every few words, and each visit was a call.
+    let settled: Uint8Array | undefined;
     let ascii = true;
     let s = 0; // a state's row offset in delta
-    let digitAt = -1; // start of the current digit run, -1 outside one
-    let b64At = 0; // start of the current b64 run
     for (let i = 0; i < length; i++) {
       const c = codes[i]!;
-      let level = 0;
       if (c >= ASCII) {
         if (asciiOnly) return undefined;
         ascii = false;
         s = 0;
-      } else {
-        const x = step[c]!;
-        level = x & 7;
-        s = delta[s + (x >> 3)]!;
-        if (s >= terminalFrom) this.#mark(text, i + 1, s / this.#width, found);
-      }
-      if (level === 4) {
-        digits++;
-        if (digitAt < 0) digitAt = i;
         continue;
       }
-      if (digitAt >= 0) {
-        runs.digit.push(digitAt, i);
-        digitAt = -1;
-      }
-      if (level === 0) {
-        if (i - b64At >= MIN_LONG_RUN) indexLongRun(codes, b64At, i, runs);
-        b64At = i + 1;
+      s = delta[s + cls[c]!]!;
+      if (s >= terminalFrom) {
+        const state = (s / width) | 0;
+        settled ??= new Uint8Array(this.#outAt.length - 1);
+        if (settled[state] === 0 && this.#mark(text, i + 1, state, found, positions)) settled[state] = 1;
       }
     }
-    if (digitAt >= 0) runs.digit.push(digitAt, text.length);
-    if (length - b64At >= MIN_LONG_RUN) indexLongRun(codes, b64At, length, runs);
-    return { found, digits, ascii, runs };
+    found.ascii = ascii;
+    return found;
   }
 
-  /** Record the literals ending at `end` in state `s`; case-sensitive ones only when the text has that case. */
-  #mark(text: string, end: number, s: number, found: Uint8Array): void {
+  /**
+   * Record the literals ending at `end` in state `s` (case-sensitive ones only when the text has that case). True
+   * when the state has nothing left to record in this text.
+   */
+  #mark(text: string, end: number, s: number, found: Uint8Array, positions: number[][]): boolean {
+    let settled = true;
     for (let k = this.#outAt[s]!; k < this.#outAt[s + 1]!; k++) {
       const id = this.#outIds[k]!;
-      if (found[id] === 1) continue;
       const l = this.#literals[id]!;
-      if (!l.caseSensitive || text.startsWith(l.text, end - l.text.length)) found[id] = 1;
+      if (l.record === undefined && found[id] === 1) continue;
+      const start = end - l.text.length;
+      if (l.caseSensitive && !text.startsWith(l.text, start)) {
+        settled = false;
+        continue;
+      }
+      found[id] = 1;
+      if (l.record !== undefined) {
+        (positions[l.record] ??= []).push(start);
+        settled = false;
+      }
     }
+    return settled;
   }
+}
+
+function isAscending(p: readonly number[]): boolean {
+  for (let i = 1; i < p.length; i++) if (p[i]! < p[i - 1]!) return false;
+  return true;
 }
 
 function isAscii(s: string): boolean {

@@ -5,8 +5,8 @@
  */
 import { isIPv6 } from 'node:net';
 import { base58check, bech32, ibanMod97 } from './checksums.ts';
-import { ALNUM, anchoredStarts, charClass, eachMatchAt, HEX, runBefore, runsOfLength, sticky, type Starts } from './starts.ts';
-import { eachMatch, patternDetector, type Candidate, type Detector } from './types.ts';
+import { ALNUM, anchoredStarts, charClass, digitRunStarts, eachMatchAt, HEX, runBefore, runsOfLength, sticky, type Starts } from './starts.ts';
+import { patternDetector, type Candidate, type Detector } from './types.ts';
 
 // RFC 5321 §4.5.3.1: local part ≤ 64; the domain is bounded to 4 labels + TLD here (≤ 160 characters).
 export const email = patternDetector({
@@ -46,7 +46,12 @@ const IBAN_LENGTH: Record<string, number> = {
 };
 
 /** IBAN in print (groups of four, spaces or dashes) or electronic form, any case. */
-const IBAN_RE = /(?<![A-Za-z0-9])[A-Za-z]{2}[0-9]{2}(?:[ -]?[A-Za-z0-9]){11,30}/g;
+const IBAN_RE = sticky(/(?<![A-Za-z0-9])[A-Za-z]{2}[0-9]{2}(?:[ -]?[A-Za-z0-9]){11,30}/g);
+// The check digits follow the two letters of the country code, so they begin a digit run: tried only there.
+export const IBAN_STARTS = digitRunStarts(2, (text, at) => (at >= 2 && isAsciiLetter(text.charCodeAt(at - 1)) && isAsciiLetter(text.charCodeAt(at - 2)) ? at - 2 : -1));
+function isAsciiLetter(c: number): boolean {
+  return (c >= 65 && c <= 90) || (c >= 97 && c <= 122);
+}
 export const iban: Detector = {
   id: 'iban',
   minDigits: 6,
@@ -55,7 +60,7 @@ export const iban: Detector = {
   maxLength: 34 + 33,
   priority: 3,
   find(text, out) {
-    eachMatch(IBAN_RE, text, (m) => {
+    eachMatchAt(IBAN_RE, IBAN_STARTS, text, (m) => {
       const s = m[0];
       const want = IBAN_LENGTH[s.slice(0, 2).toUpperCase()];
       IBAN_RE.lastIndex = m.index + 1;
@@ -171,9 +176,13 @@ export function macStarts(): Starts {
 const BASE58_RE = sticky(/(?<![A-Za-z0-9])[13mn2][1-9A-HJ-NP-Za-km-z]{25,34}(?![A-Za-z0-9])/g);
 export const BASE58_STARTS = runsOfLength('alnum', 26, 35, (text, at) => '13mn2'.includes(text[at]!));
 const BECH32_RE = sticky(/(?<![A-Za-z0-9])(?:bc1|tb1|ltc1|BC1|TB1)[02-9AC-HJ-NP-Zac-hj-np-z]{6,86}(?![A-Za-z0-9])/g);
-// Most runs of 9+ letters are words: the bech32 prefix is checked before the regex is tried.
-const BECH32_PREFIXES = ['bc1', 'tb1', 'ltc1', 'BC1', 'TB1'];
-export const BECH32_STARTS = runsOfLength('alnum', 9, 90, (text, at) => BECH32_PREFIXES.some((p) => text.startsWith(p, at)));
+// The `1` after the human-readable part follows a letter, so it begins a digit run: tried only where one does.
+export const BECH32_STARTS = digitRunStarts(1, (text, at) => {
+  if (text.charCodeAt(at) !== 49 || at < 2) return -1;
+  const hrp2 = text.slice(at - 2, at);
+  if (hrp2 === 'bc' || hrp2 === 'tb' || hrp2 === 'BC' || hrp2 === 'TB') return at - 2;
+  return at >= 3 && text.startsWith('ltc', at - 3) ? at - 3 : -1;
+});
 const ETH_RE = sticky(/(?<![A-Za-z0-9])0x[0-9a-fA-F]{40}(?![A-Za-z0-9])/g);
 export const ETH_STARTS = runsOfLength('alnum', 42, 42, (text, at) => text.startsWith('0x', at));
 

@@ -28,6 +28,8 @@ interface TokenSpec {
   minEntropy?: number;
   open?: boolean;
   anchors: readonly string[];
+  /** The body begins with one of the anchors (default): the pattern is tried only where one occurs. */
+  anchorsLead?: false;
 }
 
 function token(s: TokenSpec): Detector {
@@ -39,6 +41,7 @@ function token(s: TokenSpec): Detector {
     maxLength: s.maxLength,
     priority: 5,
     anchors: s.anchors,
+    ...(s.anchorsLead === false ? {} : { leads: { words: s.anchors, caseSensitive: true } }),
     ...(s.randomFrom !== undefined ? { validate: (v: string) => looksRandom(v.slice(s.randomFrom), s.minEntropy ?? 3) } : {}),
   });
 }
@@ -51,7 +54,7 @@ export const PROVIDER_TOKENS: readonly Detector[] = [
   token({ id: 'secret.github', anchors: ['ghp_', 'gho_', 'ghu_', 'ghs_', 'ghr_', 'github_pat_'], type: 'SECRET_GITHUB_TOKEN', body: '(?:gh[pousr]_[A-Za-z0-9]{36,76}|github_pat_[A-Za-z0-9]{22}_[A-Za-z0-9]{59})', maxLength: 93, randomFrom: 4 }),
   token({ id: 'secret.gitlab', anchors: ['gl'], type: 'SECRET_GITLAB_TOKEN', body: 'gl(?:pat|ptt|dt|rt|cbt|oas|soat|ffct|imt|agent|feed|ft)-[A-Za-z0-9_-]{20,64}', maxLength: 75, randomFrom: 6 }),
   token({ id: 'secret.slack', anchors: ['xox', 'xapp-'], type: 'SECRET_SLACK_TOKEN', body: '(?:xox[abposre]-[0-9A-Za-z-]{10,250}|xapp-[0-9]-[A-Z0-9]{8,16}-[0-9]{8,16}-[a-f0-9]{32,80})', maxLength: 255 }),
-  token({ id: 'secret.stripe', anchors: ['_live_', '_test_', 'whsec_'], type: 'SECRET_STRIPE_KEY', body: '(?:sk|rk)_(?:live|test)_[A-Za-z0-9]{20,247}|whsec_[A-Za-z0-9]{32,64}', maxLength: 255, randomFrom: 8 }),
+  token({ id: 'secret.stripe', anchors: ['_live_', '_test_', 'whsec_'], anchorsLead: false, type: 'SECRET_STRIPE_KEY', body: '(?:sk|rk)_(?:live|test)_[A-Za-z0-9]{20,247}|whsec_[A-Za-z0-9]{32,64}', maxLength: 255, randomFrom: 8 }),
   token({ id: 'secret.twilio', anchors: ['SK'], type: 'SECRET_TWILIO_KEY', body: 'SK[0-9a-fA-F]{32}', maxLength: 34, score: 0.85, randomFrom: 2, minEntropy: 2.5 }),
   token({ id: 'secret.sendgrid', anchors: ['SG.'], type: 'SECRET_SENDGRID_KEY', body: 'SG\\.[A-Za-z0-9_-]{22}\\.[A-Za-z0-9_-]{43}', maxLength: 69 }),
   token({ id: 'secret.npm', anchors: ['npm_'], type: 'SECRET_NPM_TOKEN', body: 'npm_[A-Za-z0-9]{36}', maxLength: 40, randomFrom: 4 }),
@@ -153,6 +156,8 @@ function isPlaceholder(v: string): boolean {
 export const genericSecret = patternDetector({
   id: 'secret.generic',
   requires: ['secret', 'token', 'passw', 'pwd', 'api', 'key', 'credential', 'auth'],
+  // The words the pattern's alternatives begin with: it is tried only where one occurs.
+  leads: { words: ['secret', 'token', 'passw', 'pwd', 'api', 'access', 'private', 'client', 'credential', 'auth'], caseSensitive: false },
   type: 'SECRET_GENERIC',
   re: /(secret|token|passw(?:or)?d|pwd|api[_-]?key|apikey|access[_-]?key|private[_-]?key|client[_-]?secret|credential|auth)[A-Za-z0-9_.-]{0,24}["']?\s{0,3}(?::=|=>|[:=])\s{0,3}["'`]?([^\s"'`,;=]{8,128}={0,2})/gi,
   score: 0.75,

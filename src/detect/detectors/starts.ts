@@ -67,7 +67,10 @@ const B64 = charClass('A-Za-z0-9+/_-');
 export const LEVEL = Uint8Array.from({ length: ASCII }, (_, c) => (DIGIT[c] ? 4 : HEX[c] ? 3 : ALNUM[c] ? 2 : B64[c] ? 1 : 0));
 export type RunKind = 'alnum' | 'b64' | 'hex' | 'digit';
 /** Shortest run indexed per kind: below these, runs are too common in prose for the index to pay. */
-const INDEXED_FROM: Readonly<Record<RunKind, number>> = { alnum: 9, b64: 24, hex: 32, digit: 1 };
+// Alnum from 16: every English word of 9–15 letters was a run here, and each detector using alnum runs stepped over
+// all of them (a tenth of a scan of prose). No detector needs a shorter one: bech32 addresses are found from the
+// digit run their `1` separator begins (pii.ts).
+const INDEXED_FROM: Readonly<Record<RunKind, number>> = { alnum: 16, b64: 24, hex: 32, digit: 1 };
 /** The shortest indexed run of a class wider than digits: shorter b64 runs hold nothing else to index. */
 export const MIN_LONG_RUN = Math.min(INDEXED_FROM.alnum, INDEXED_FROM.b64, INDEXED_FROM.hex);
 
@@ -101,26 +104,39 @@ function runIndex(text: string): RunIndex {
 
 /** The runs of `text` (no memo). */
 export function indexRuns(text: string): RunIndex {
+  return indexRunsOf(codeUnits(text), text.length);
+}
+
+/**
+ * The runs of codes[0, length) (a text's codeUnits). Word by word: a separator (level 0, or any non-ASCII
+ * character) ends a b64 run; inside one, a letter only continues it, so the common character costs one load and
+ * one well-predicted branch. Reading every character through the run bookkeeping (the loop before this one) cost
+ * 1.5 times as much on prose.
+ */
+export function indexRunsOf(codes: Uint16Array, length: number): RunIndex {
   const out: RunIndex = { alnum: [], b64: [], hex: [], digit: [] };
   const levels = LEVEL;
-  const codes = codeUnits(text);
-  let digitAt = -1;
-  let b64At = 0;
-  for (let i = 0; i <= text.length; i++) {
-    const c = i < text.length ? codes[i]! : ASCII;
-    const level = c < ASCII ? levels[c]! : 0;
-    if (level === 4) {
-      if (digitAt < 0) digitAt = i;
+  let i = 0;
+  while (i < length) {
+    let c = codes[i]!;
+    if (c >= ASCII || levels[c] === 0) {
+      i++;
       continue;
     }
-    if (digitAt >= 0) {
-      out.digit.push(digitAt, i);
-      digitAt = -1;
+    const from = i; // a b64 run starts here and ends at the next separator
+    for (;;) {
+      if (levels[c] === 4) {
+        const digitAt = i;
+        do i++;
+        while (i < length && (c = codes[i]!) < ASCII && levels[c] === 4);
+        out.digit.push(digitAt, i);
+      } else i++;
+      if (i >= length) break;
+      c = codes[i]!;
+      if (c >= ASCII || levels[c] === 0) break;
     }
-    if (level === 0) {
-      if (i - b64At >= MIN_LONG_RUN) indexLongRun(codes, b64At, i, out);
-      b64At = i + 1;
-    }
+    if (i - from >= MIN_LONG_RUN) indexLongRun(codes, from, i, out);
+    i++;
   }
   return out;
 }
@@ -179,6 +195,95 @@ export function runsOfLength(kind: RunKind, min: number, max = Infinity, may?: (
     }
     return -1;
   };
+}
+
+/**
+ * Candidates from digit runs of at least `min` digits, for a pattern whose digits begin a run after a fixed
+ * non-digit prefix (an IBAN's country code, a bech32 address's human-readable part): `back(text, runStart)` says
+ * where a match whose digits begin that run would start (≤ runStart, or -1 for none there).
+ */
+export function digitRunStarts(min: number, back: (text: string, at: number) => number): Starts {
+  return (text, from) => {
+    const runs = runIndex(text).digit;
+    for (let k = firstFrom(runs, from); k < runs.length; k += 2) {
+      if (runs[k + 1]! - runs[k]! < min) continue;
+      const start = back(text, runs[k]!);
+      if (start >= from) return start;
+    }
+    return -1;
+  };
+}
+
+/** The literals a pattern's every match begins with (ASCII; lower-case unless case-sensitive). */
+export interface Leads {
+  readonly words: readonly string[];
+  readonly caseSensitive: boolean;
+}
+
+export function leadsKey(l: Leads): string {
+  return `${l.caseSensitive ? 's' : 'i'}\n${l.words.join('\n')}`;
+}
+
+// Where each detector's leads occur in the last text the scanner scanned: its prefilter automaton passes every
+// occurrence anyway (literals.ts) and records them (primeLeads). A text it did not scan (a decoded blob, a unit
+// test) gets its own one-text memo, found with indexOf, so it never evicts the scanner's.
+let ledText: string | undefined;
+let ledGroups: ReadonlyMap<string, number> = new Map();
+let led: readonly (readonly number[] | undefined)[] = [];
+const NONE: readonly number[] = [];
+let ownText: string | undefined;
+let own = new Map<string, readonly number[]>();
+
+/**
+ * Use `positions` for `text`: positions[groups.get(leadsKey)] holds the ascending occurrence starts of those leads,
+ * exactly as leadStarts would find them (no entry: none). Leads not in `groups` are found here.
+ */
+export function primeLeads(text: string, groups: ReadonlyMap<string, number>, positions: readonly (readonly number[] | undefined)[]): void {
+  ledText = text;
+  ledGroups = groups;
+  led = positions;
+}
+
+/**
+ * Candidates for a pattern whose every match begins with one of `leads.words`: their occurrences. A pattern that
+ * begins with a lookbehind and a rare literal (a provider key's prefix, a secret's key name) is otherwise tried by
+ * the regex engine at every position of the text.
+ */
+export function leadStarts(leads: Leads): Starts {
+  for (const w of leads.words) {
+    if (w.length === 0 || /[^\x00-\x7f]/.test(w) || (!leads.caseSensitive && w !== w.toLowerCase())) {
+      throw new TypeError(`lead ${JSON.stringify(w)} must be non-empty ASCII, lower-case when matched case-insensitively`);
+    }
+  }
+  const key = leadsKey(leads);
+  return (text, from) => {
+    const g = text === ledText ? ledGroups.get(key) : undefined;
+    let at = g === undefined ? undefined : (led[g] ?? NONE);
+    if (!at) {
+      if (text !== ownText) {
+        ownText = text;
+        own = new Map();
+      }
+      at = own.get(key);
+      if (!at) own.set(key, (at = occurrences(text, leads)));
+    }
+    let lo = 0;
+    let hi = at.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (at[mid]! < from) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo < at.length ? at[lo]! : -1;
+  };
+}
+
+/** Every start of every lead in `text`, ascending (overlapping ones included). */
+export function occurrences(text: string, leads: Leads): number[] {
+  const hay = leads.caseSensitive ? text : text.replace(/[A-Z]+/g, (s) => s.toLowerCase());
+  const out: number[] = [];
+  for (const w of leads.words) for (let i = hay.indexOf(w); i >= 0; i = hay.indexOf(w, i + 1)) out.push(i);
+  return out.sort((a, b) => a - b);
 }
 
 /** Index (even) of the first run starting at or after `from`. */

@@ -3,7 +3,7 @@
  * NORMALIZED text (see normalize.ts); the scanner maps offsets back, applies context words and resolves overlaps.
  * Pure and synchronous: no I/O, no state between calls.
  */
-import { eachMatchAt, sticky, type Starts } from './starts.ts';
+import { eachMatchAt, leadStarts, sticky, type Leads, type Starts } from './starts.ts';
 
 /** One candidate match, offsets in the text the detector was given. */
 export interface Candidate {
@@ -40,6 +40,11 @@ export interface Detector {
   readonly requires?: readonly string[];
   /** Run only when one of these literals occurs (case-sensitive): a cheap prefilter for anchored patterns. */
   readonly anchors?: readonly string[];
+  /**
+   * Every match begins with one of these literals: the scanner's prefilter records where they occur (starts.ts
+   * leadStarts), and `find` tries its pattern only there.
+   */
+  readonly leads?: Leads;
   /** Run only when the text has at least this many ASCII digits. */
   readonly minDigits?: number;
   find(text: string, out: Candidate[]): void;
@@ -78,12 +83,15 @@ export interface PatternSpec {
   readonly rescanOnReject?: boolean;
   /** Where a match may start (see starts.ts): the pattern is then tried only there. */
   readonly starts?: Starts;
+  /** Every match begins with one of these literals (Detector.leads): the starts are their occurrences. */
+  readonly leads?: Leads;
 }
 
 export function patternDetector(p: PatternSpec): Detector {
   if (!p.re.global) throw new TypeError(`pattern ${p.id} must be global`);
-  const re = p.starts ? sticky(p.re) : p.re;
-  const each = p.starts ? eachMatchAt.bind(undefined, re, p.starts) : eachMatch.bind(undefined, re);
+  const starts = p.starts ?? (p.leads && leadStarts(p.leads));
+  const re = starts ? sticky(p.re) : p.re;
+  const each = starts ? eachMatchAt.bind(undefined, re, starts) : eachMatch.bind(undefined, re);
   return {
     id: p.id,
     types: [p.type],
@@ -93,6 +101,7 @@ export function patternDetector(p: PatternSpec): Detector {
     ...(p.priority !== undefined ? { priority: p.priority } : {}),
     ...(p.requires ? { requires: p.requires } : {}),
     ...(p.anchors ? { anchors: p.anchors } : {}),
+    ...(p.leads ? { leads: p.leads } : {}),
     ...(p.minDigits !== undefined ? { minDigits: p.minDigits } : {}),
     find(text, out) {
       each(text, (m) => {
