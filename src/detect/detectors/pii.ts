@@ -163,13 +163,21 @@ export function macStarts(): Starts {
     for (;;) {
       const at = Math.min(colon, dot, dash);
       if (at === Infinity) return -1;
-      const start = runBefore(HEX, text, at);
-      if (start >= from && at - start === (at === dot ? 4 : 2)) return start;
+      // A hex digit follows every separator of a match: most '.' and '-' in prose are followed by a space or a
+      // letter past f, and are passed over without looking back.
+      if (isHex(text.charCodeAt(at + 1))) {
+        const start = runBefore(HEX, text, at);
+        if (start >= from && at - start === (at === dot ? 4 : 2)) return start;
+      }
       if (at === colon) colon = next(text, ':', at + 1);
       else if (at === dot) dot = next(text, '.', at + 1);
       else dash = next(text, '-', at + 1);
     }
   };
+}
+
+function isHex(c: number): boolean {
+  return c < 128 && HEX[c] === 1;
 }
 
 // Each address is a whole run of letters and digits of a known length range: tried only at such runs.
