@@ -37,13 +37,18 @@ export interface PolicyGateway {
  * runtime swaps the gateway's guard, the routes serve the admin API over a real socket.
  */
 export async function startPolicyGateway(o: { mockDelayMs?: number; policyFile?: string; maxBodyBytes?: number; wrapGuard?: (g: ExchangeGuard) => ExchangeGuard } = {}): Promise<PolicyGateway> {
-  const t = await startTestGateway({ routesYaml: ROUTES_YAML, mockChunks: 6, mockDelayMs: o.mockDelayMs ?? 0, maxBodyBytes: o.maxBodyBytes });
+  // The gateway composes its own policy module (src/compose/governance.ts) on the same store and guard slot. Its
+  // poll would check this harness's activations too (it refused unchained ones: a 503 `evaluation_error` once a
+  // 5 s tick fell between an activation and the next request), so it does not poll: this module drives the guard.
+  const t = await startTestGateway({ routesYaml: ROUTES_YAML, mockChunks: 6, mockDelayMs: o.mockDelayMs ?? 0, maxBodyBytes: o.maxBodyBytes, extraYaml: 'policy:\n  poll_interval_ms: 0\n' });
   const table = new RouteTable(ROUTES, [{ name: 'openai', type: 'openai' }, { name: 'anthropic', type: 'anthropic' }]);
   // A policy that stops the start (an invalid file) must not leave the gateway and mock upstream listening.
   const policy = await startPolicyModule({
     repo: openPolicyRepo(t.gw.store), tokenVault: t.gw.store.tokenVault, keyring: t.gw.keyring, clock: systemClock,
     logger: createLogger('silent'), setGuard: (g) => t.gw.setGuard(o.wrapGuard ? o.wrapGuard(g) : g), resolveRoute: (m, f) => table.resolve(m, f),
     baseDir: t.dir, config: { poll_interval_ms: 0, file: o.policyFile },
+    // As in production: activations are chained in the audit trail and checked against it when loaded.
+    ledger: t.gw.evidence.policyLedger,
   }).catch(async (err: unknown) => {
     await t.close();
     throw err;
