@@ -55,6 +55,8 @@ export interface McpDeps {
   tokenScope?: TokenScope | undefined;
   /** Sampling/elicitation requests relayed to agents, whose answers are scanned on the way back (server-requests.ts). */
   serverRequests?: ServerRequestLedger | undefined;
+  /** Embedded requests of `input_required` results relayed to 2026-07-28 callers, answered in their retries (input-responses.ts). */
+  inputRequests?: ServerRequestLedger | undefined;
   /** The upstream refused the gateway's credential (401/403): the operator's alert (a security event). */
   onUpstreamCredentialRefused?: ((e: UpstreamCredentialRefused) => void) | undefined;
 }

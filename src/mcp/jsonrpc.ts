@@ -48,7 +48,7 @@ export const RPC = {
 export type RefusalCode =
   | 'denied_by_policy' | 'tool_quarantined' | 'content_blocked' | 'approval_required' | 'policy_unavailable'
   | 'unauthenticated' | 'session_not_found' | 'batch_not_allowed' | 'invalid_message' | 'unsupported_protocol_version'
-  | 'server_request_denied' | 'rate_limited' | 'unknown_server' | 'upstream_unavailable' | 'upstream_error' | 'recording_failed' | 'body_too_large' | 'request_timeout';
+  | 'server_request_denied' | 'unrequested_input_response' | 'rate_limited' | 'unknown_server' | 'upstream_unavailable' | 'upstream_error' | 'recording_failed' | 'body_too_large' | 'request_timeout';
 
 export function rpcError(id: JsonRpcId | null, code: number, message: string, data?: Record<string, unknown>): Record<string, unknown> {
   return { jsonrpc: '2.0', id, error: data ? { code, message, data } : { code, message } };
@@ -57,6 +57,8 @@ export function rpcError(id: JsonRpcId | null, code: number, message: string, da
 /** A refusal with the gateway's stable code (never a value from the request). */
 export function refusal(id: JsonRpcId | null, reason: RefusalCode, message: string, extra?: Record<string, unknown>): Record<string, unknown> {
   const code = reason === 'upstream_unavailable' || reason === 'recording_failed' || reason === 'upstream_error' ? RPC.unavailable
-    : reason === 'invalid_message' || reason === 'batch_not_allowed' ? RPC.invalidRequest : RPC.refused;
+    : reason === 'invalid_message' || reason === 'batch_not_allowed' ? RPC.invalidRequest
+      // An `inputResponses` entry that answers nothing the gateway relayed is a bad parameter of the retry (SEP-2322).
+      : reason === 'unrequested_input_response' ? RPC.invalidParams : RPC.refused;
   return rpcError(id, code, message, { portcullis: { code: reason, ...extra } });
 }

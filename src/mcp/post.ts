@@ -19,6 +19,7 @@ import { batchRefusal, protocolVersionOf } from './protocol.ts';
 import { holdForApproval } from './hold.ts';
 import { answerError, refreshCatalogue, relayAnswer, type Exchange } from './relay.ts';
 import { governServerRequestAnswer } from './server-requests.ts';
+import { recordAnswers, roundTripOf, takeInputResponses, withInputResponses, type AnswerOutcome } from './input-responses.ts';
 import { formatSse } from './sse.ts';
 import { TOKENIZED_METHODS } from './request-content.ts';
 import { exchangeConversation, McpTokens } from './tokens.ts';
@@ -72,6 +73,7 @@ export async function handlePost(d: McpDeps, server: string, req: IncomingMessag
     id: newId('ex'), server, principal, upstream, req, res, mono0, clientSession: session.client, upstreamSession: session.upstream,
     version: 'open', method: msg.kind === 'response' ? '' : msg.method, rpcId: msg.kind === 'request' ? msg.id : null,
     ...(era.era === 'modern' ? { modern: { version: era.version } } : {}),
+    ...(msg.kind === 'request' ? { roundTrip: roundTripOf(msg.method, msg.params) } : {}),
   };
   res.setHeader('x-portcullis-exchange-id', ex.id);
   if (msg.kind === 'response') {
@@ -107,14 +109,17 @@ async function governed(d: McpDeps, ex: Exchange, msg: Inbound, raw: Buffer): Pr
   }
   // Looked up while the call is checked; awaited before the record is written.
   const link = msg.kind === 'request' && tool !== undefined ? correlate(d, ex, tool, args) : undefined;
-  let verdict: CallVerdict;
+  // A 2026-07-28 retry's answers to the server's embedded requests: matched once, before any decision (input-responses.ts).
+  const responses = takeInputResponses(d, ex, msg);
+  const matched = 'matched' in responses ? responses.matched : [];
+  let verdict: CallVerdict & { answers: AnswerOutcome[] };
   let pins: PinCheck = { hash: null, refusal: undefined };
   try {
     if (tool !== undefined) pins = await checkPins(d, ex, tool);
-    const decide = (tokens: McpTokens | undefined): CallVerdict => decideCall(version, {
+    const decide = (tokens: McpTokens | undefined): CallVerdict & { answers: AnswerOutcome[] } => withInputResponses(version, decideCall(version, {
       id: ex.id, principal: ex.principal, server: ex.server, message: msg, toolHash: pins.hash,
       clientIp: clientIp(ex.req, d.limits.trustProxy), userAgent: ex.req.headers['user-agent'], now: d.clock.now(), tokens,
-    });
+    }), msg, matched, tokens);
     // Placeholders belong to the caller (never another identity) within `mcp.tokenize_scope` (tokens.ts); what the
     // arguments minted is stored before the call can go out (fail closed).
     if (TOKENIZED_METHODS.has(msg.method) && version !== 'open' && version.content?.tokenizes && version.vault) {
@@ -127,6 +132,7 @@ async function governed(d: McpDeps, ex: Exchange, msg: Inbound, raw: Buffer): Pr
     return msg.kind === 'request' ? sendRpc(ex.res, 200, refusal(msg.id, 'policy_unavailable', g.expose ? g.publicMessage : 'The call could not be evaluated; it was refused.')) : refuse(ex.res, 503, null, 'policy_unavailable', 'The call could not be evaluated.');
   }
   if (pins.refusal) verdict.refusal = { code: 'tool_quarantined', message: pins.refusal };
+  if ('refusal' in responses) verdict.refusal = responses.refusal;
   const held = verdict.decision.effect === 'require_approval' && verdict.decision.enforced;
   if (msg.kind === 'notification') {
     if (verdict.refusal) return refuse(ex.res, 403, null, verdict.refusal.code, verdict.refusal.message);
@@ -176,6 +182,7 @@ async function governed(d: McpDeps, ex: Exchange, msg: Inbound, raw: Buffer): Pr
     d.logger.error({ event: 'mcp_record_failed', exchange_id: ex.id, error_name: errorName(err) });
     return answerError(ex, 200, 'recording_failed', 'The call could not be recorded, so it was not forwarded.');
   }
+  recordAnswers(recording, d.clock.mono() - ex.mono0, verdict.answers);
   await forwardRecorded(d, ex, upstreamBody, recording);
 }
 

@@ -14,6 +14,7 @@ import { transformAnswer } from './transform.ts';
 import type { McpUpstream } from './upstream.ts';
 import type { McpTokens } from './tokens.ts';
 import { deniedInputRequest } from './input-required.ts';
+import { noteInputRequests } from './input-responses.ts';
 import { privateCache, toModernAnswer } from './modern.ts';
 import { gatewayRequest, pendingScope } from './sessionless-forward.ts';
 import { parseJsonExact } from '../core/json-exact.ts';
@@ -42,6 +43,8 @@ export interface Exchange {
    * request translated into the caller's gateway-held session (sessionless-forward.ts).
    */
   modern?: { version: string; upstream?: 'modern' | 'legacy'; upstreamVersion?: string } | undefined;
+  /** The method and name of the request (input-responses.ts `roundTripOf`): a retry's `inputResponses` are bound to it. */
+  roundTrip?: string | undefined;
 }
 
 export interface RelayOutcome {
@@ -196,7 +199,8 @@ async function answerFor(d: McpDeps, ex: Exchange, method: string, id: JsonRpcId
   const t = await transformAnswer({ server: ex.server, method, id, principal: ex.principal, version: ex.version, catalogue: d.catalogue, tokens: ex.tokens }, raw);
   if (!ex.modern) return t;
   if (ex.modern.upstream === 'legacy') return { message: toModernAnswer(t.message, method), findings: t.findings };
-  const denied = deniedInputRequest(t.message, (m) => inputRequestAllowed(d, ex, m));
+  // Embedded requests that may go are noted, so the retry's answers can be matched and scanned (input-responses.ts).
+  const denied = deniedInputRequest(t.message, (m) => inputRequestAllowed(d, ex, m)) ?? noteInputRequests(d, ex, t.message);
   if (denied === undefined) return { message: privateCache(t.message, method), findings: t.findings };
   rec?.event(d.clock.mono() - ex.mono0, 'portcullis.denied_server_request', JSON.stringify({ method: denied.method }), JSON.stringify(raw));
   return { message: refusal(id, 'server_request_denied', `The gateway does not allow ${denied.method} from MCP servers.`), findings: t.findings };

@@ -167,16 +167,22 @@ export async function governServerRequestAnswer(d: McpDeps, ex: Exchange, m: Ans
 
 /** The detectors over `value`, with the caller's placeholders (tokens.ts) when a rule tokenizes: minted ones stored first. */
 async function scanWithTokens(d: McpDeps, ex: Exchange, version: McpVersion, direction: Direction, value: unknown, root: string): Promise<ScanResult> {
-  if (!version.content?.tokenizes || !version.vault) return scanJson(version.content, direction, value, root);
+  if (!version.content?.tokenizes || !version.vault) return direction === 'request' ? scanAnswer(version.content, value, root, undefined) : scanJson(version.content, direction, value, root);
   const conversation = exchangeConversation(d.tokenScope, ex);
-  const { result } = await McpTokens.decide(version.vault, conversation, (t) => {
-    // Towards the server, placeholders the agent got are restored first (as in tool arguments, decide.ts).
-    const restored = direction === 'request' ? t.restore(value, root) : undefined;
-    const input = restored?.value ?? value;
-    const scan = scanJson(version.content, direction, input, root, t.tokenizer);
-    return { ...scan, changed: scan.changed || input !== value, findings: [...(restored?.findings ?? []), ...scan.findings] };
-  });
+  const { result } = await McpTokens.decide(version.vault, conversation, (t) => direction === 'request' ? scanAnswer(version.content, value, root, t) : scanJson(version.content, direction, value, root, t.tokenizer));
   return result;
+}
+
+/**
+ * The agent's answer to a server's sampling or elicitation request as the server may get it — a session-based
+ * answer (above) or a 2026-07-28 `inputResponses` entry (input-responses.ts): the placeholders the request hid from
+ * the agent restored first (as in tool arguments, decide.ts), then the detectors (`direction: request`).
+ */
+export function scanAnswer(content: McpVersion['content'], value: unknown, root: string, tokens: McpTokens | undefined): ScanResult {
+  const restored = tokens?.restore(value, root);
+  const input = restored?.value ?? value;
+  const scan = scanJson(content, 'request', input, root, tokens?.tokenizer);
+  return { ...scan, changed: scan.changed || input !== value, findings: [...(restored?.findings ?? []), ...scan.findings] };
 }
 
 /** Answers the server's request with an error, in the same session, so the server is not left waiting. */

@@ -8,6 +8,8 @@ export interface V2Upstream {
   url: string;
   /** Every tool call the server executed, in order. */
   calls: { tool: string; args: Record<string, unknown> }[];
+  /** The `inputResponses` each retried `ask_model` call carried, as the server read them. */
+  answers: Record<string, unknown>[];
   /** Every HTTP request the server received: method, headers (lower-case) and body text. */
   requests: { method: string; headers: Record<string, string>; body: string }[];
   /** Tells every `subscriptions/listen` stream that the tool list changed. */
@@ -22,6 +24,7 @@ export interface V2Upstream {
  */
 export async function startV2Upstream(o: { token: string }): Promise<V2Upstream> {
   const calls: V2Upstream['calls'] = [];
+  const answers: V2Upstream['answers'] = [];
   const requests: V2Upstream['requests'] = [];
   const factory = (): McpServer => {
     const server = new McpServer({ name: 'upstream-v2', version: '2.0.0' });
@@ -47,6 +50,7 @@ export async function startV2Upstream(o: { token: string }): Promise<V2Upstream>
     // Asks the agent's model: on 2026-07-28 an `input_required` result carrying a sampling request (SEP-2322).
     server.registerTool('ask_model', { description: 'Asks the model a question.', inputSchema: z.object({ q: z.string() }) }, ({ q }, ctx) => {
       calls.push({ tool: 'ask_model', args: { q } });
+      if (ctx.mcpReq.inputResponses) answers.push(ctx.mcpReq.inputResponses);
       const answered = ctx.mcpReq.inputResponses?.answer as { content?: { text?: string } } | undefined;
       if (answered) return { content: [{ type: 'text', text: `model said ${answered.content?.text ?? '?'}` }] };
       return inputRequired({ inputRequests: { answer: inputRequired.createMessage({ messages: [{ role: 'user', content: { type: 'text', text: q } }], maxTokens: 10 }) } });
@@ -84,7 +88,7 @@ export async function startV2Upstream(o: { token: string }): Promise<V2Upstream>
   const port = (http.address() as AddressInfo).port;
   return {
     url: `http://127.0.0.1:${port}/mcp`,
-    calls, requests,
+    calls, answers, requests,
     toolsChanged: () => void handler.notify.toolsChanged(),
     close: async () => {
       await handler.close();
