@@ -21,6 +21,7 @@ import type { McpCorrelation } from './correlate.ts';
 import type { McpAudience } from './audience.ts';
 import type { RecordedClaims } from '../audit/claims-snapshot.ts';
 import type { ServerRequestLedger } from './server-requests.ts';
+import type { RoundTripEnvelopes } from './round-trip-envelope.ts';
 import type { TokenScope } from './tokens.ts';
 import type { UpstreamCredentialRefused } from '../proxy/pipeline.ts';
 
@@ -55,8 +56,8 @@ export interface McpDeps {
   tokenScope?: TokenScope | undefined;
   /** Sampling/elicitation requests relayed to agents, whose answers are scanned on the way back (server-requests.ts). */
   serverRequests?: ServerRequestLedger | undefined;
-  /** Embedded requests of `input_required` results relayed to 2026-07-28 callers, answered in their retries (input-responses.ts). */
-  inputRequests?: ServerRequestLedger | undefined;
+  /** Seals what an `input_required` result relayed to a 2026-07-28 caller, for its retry on any replica (input-responses.ts). */
+  roundTrips: RoundTripEnvelopes;
   /** The upstream refused the gateway's credential (401/403): the operator's alert (a security event). */
   onUpstreamCredentialRefused?: ((e: UpstreamCredentialRefused) => void) | undefined;
 }

@@ -27,6 +27,7 @@ import { PendingRequests } from './pending.ts';
 import { SessionBinder } from './protocol.ts';
 import { SessionlessUpstreams } from './sessionless.ts';
 import { ServerRequestLedger } from './server-requests.ts';
+import { RoundTripEnvelopes } from './round-trip-envelope.ts';
 import { handleStreamOrDelete } from './stream.ts';
 import type { TokenScope } from './tokens.ts';
 import { startUpstreams } from './upstream.ts';
@@ -84,7 +85,7 @@ export async function startMcpFront(o: McpFrontOptions): Promise<McpFront> {
     clock: o.clock, logger: o.logger, recorder: o.recorder, authenticate: o.authenticate, guard: o.guard, upstreams,
     sessions: new SessionBinder(o.keyring.key('mcp')), sessionless: new SessionlessUpstreams(), catalogue, publicUrl: o.publicUrl, pending: new PendingRequests(), approvals: o.approvals, alertApproval: o.alertApproval, budgets: o.budgets,
     correlation: o.correlation, audience, sealClaims: (id, claims) => sealClaims(o.keyring, id, claims), tokenScope: tokenScopeOf(cfg), serverRequests: new ServerRequestLedger(),
-    inputRequests: new ServerRequestLedger(),
+    roundTrips: new RoundTripEnvelopes(o.keyring),
     onUpstreamCredentialRefused: o.onUpstreamCredentialRefused,
     limits: { maxBodyBytes: cfg.max_body_bytes, bodyTimeoutMs: o.config.server.request_body_timeout_ms, trustProxy: o.config.server.trust_proxy, maxResponseBytes: cfg.max_response_bytes },
   };

@@ -5,6 +5,7 @@ import type { CallVerdict } from './decide.ts';
 import type { McpDeps } from './http.ts';
 import type { McpMessage, RefusalCode } from './jsonrpc.ts';
 import { inputRequestsOf } from './modern.ts';
+import { isEnvelope } from './round-trip-envelope.ts';
 import type { Exchange } from './relay.ts';
 import { GOVERNED_SERVER_REQUESTS, scanAnswer, serverRequestDecision } from './server-requests.ts';
 import type { McpTokens } from './tokens.ts';
@@ -18,10 +19,19 @@ export interface MatchedResponse {
   value: unknown;
 }
 
-/** What the agent's `inputResponses` may do: go on (each matched to its relayed request), or refuse the call. */
-export type InputResponses = { matched: MatchedResponse[] } | { refusal: { code: RefusalCode; message: string } };
+/**
+ * A retry the gateway may forward: its answers, each matched to a relayed request, and — when it carried the
+ * gateway's envelope — the server's own `requestState` to put back (null: the server sent none, so none goes).
+ */
+export interface OpenedRoundTrip {
+  matched: MatchedResponse[];
+  restore?: { state: string | null } | undefined;
+}
 
-const NONE: InputResponses = { matched: [] };
+/** What the agent's `inputResponses` and `requestState` may do: go on, or refuse the call. */
+export type InputResponses = OpenedRoundTrip | { refusal: { code: RefusalCode; message: string } };
+
+export const NO_ROUND_TRIP: OpenedRoundTrip = { matched: [] };
 
 /**
  * What a multi round-trip request (SEP-2322) names: its retry must be the same request, so the embedded requests of
@@ -32,46 +42,62 @@ export function roundTripOf(method: string, params: Record<string, unknown> | un
   return `${method}\0${typeof name === 'string' ? name : ''}`;
 }
 
-const entryKey = (ex: Exchange, key: string): { server: string; session: undefined; subject: string; id: string } =>
-  ({ server: ex.server, session: undefined, subject: ex.principal.subject, id: `${ex.roundTrip ?? ''}\0${key}` });
-
 /**
- * Notes the embedded requests of an `input_required` result the gateway lets through to a 2026-07-28 caller
- * (input-required.ts judged them), so the answers in the caller's retry can be matched to them. Returns the method
- * of one it could not note (the ledger is full: the result is refused rather than its answers let through unread).
+ * An `input_required` result the gateway lets through to a 2026-07-28 caller (input-required.ts judged its embedded
+ * requests), with its `requestState` replaced by the gateway's envelope (round-trip-envelope.ts): the server's
+ * original state (from `raw`, the server's own bytes, not the detectors' copy: the agent never reads it), the
+ * caller, server, request and the embedded requests' methods, sealed for an hour. The retry's answers are matched
+ * against it on whichever replica the retry reaches. Any other answer is returned as it is.
  */
-export function noteInputRequests(d: McpDeps, ex: Exchange, message: Record<string, unknown>): { method: string } | undefined {
-  const requests = inputRequestsOf(message) ?? {};
-  for (const [key, entry] of Object.entries(requests)) {
-    const method = typeof entry.method === 'string' ? entry.method : '';
-    if (!(d.inputRequests?.add(entryKey(ex, key), { method, at: d.clock.now(), recording: undefined, mono0: ex.mono0 }) ?? false)) return { method: method.slice(0, 64) || '(none)' };
-  }
-  return undefined;
+export function sealRoundTrip(d: McpDeps, ex: Exchange, message: Record<string, unknown>, raw: Record<string, unknown>): Record<string, unknown> {
+  const requests = inputRequestsOf(message);
+  if (requests === undefined) return message;
+  const state = (raw.result as Record<string, unknown> | undefined)?.requestState;
+  const envelope = d.roundTrips.seal({
+    // The schema makes `requestState` a string; anything else is not echoed (no client could send it back).
+    state: typeof state === 'string' ? state : null,
+    subject: ex.principal.subject, server: ex.server, roundTrip: ex.roundTrip ?? '',
+    requests: Object.fromEntries(Object.entries(requests).map(([key, entry]) => [key, typeof entry.method === 'string' ? entry.method : ''])),
+  }, d.clock.now());
+  return { ...message, result: { ...(message.result as Record<string, unknown>), requestState: envelope } };
 }
 
 /**
- * The agent's `params.inputResponses` (2026-07-28 retry), each matched to an embedded request the gateway relayed
- * to this caller for this request — per server, identity, request and key, once. An entry the gateway never relayed
- * (forged, another caller's, another request's, already answered), one whose method the caller's policy no longer
- * allows, or one that came after the gateway stopped waiting refuses the whole call: nothing is forwarded. Any era:
- * a session-based caller never gets embedded requests, so `inputResponses` from it is refused too (a server that
- * speaks both eras must not read an answer the gateway never scanned). `requestState` is not read (docs/mcp.md).
+ * The retry's `params.requestState` and `params.inputResponses` (2026-07-28). A gateway envelope must open with the
+ * master-derived key and name this caller, server and request, within its hour; every `inputResponses` entry must
+ * answer one of the embedded requests it lists, and the caller's policy must still allow that method. Otherwise the
+ * whole call is refused and nothing is forwarded: `inputResponses` without an envelope (forged, or a session-based
+ * caller's — a server that speaks both eras must not read an answer the gateway never scanned), an altered envelope,
+ * another caller's, another request's; one past its hour gets `content_blocked`. Checked in every era. A
+ * `requestState` that is not an envelope passes untouched only in a retry without `inputResponses`.
+ * An envelope is not spent by its retry: the same caller may send the same call again with it, and each time its
+ * answers are scanned again; whether the round trip may be replayed is the server's to judge, as for any retry.
  */
 export function takeInputResponses(d: McpDeps, ex: Exchange, msg: Inbound): InputResponses {
   const given = msg.params?.inputResponses;
-  if (given === undefined) return NONE;
-  if (typeof given !== 'object' || given === null || Array.isArray(given)) return refused('`params.inputResponses` must be an object.');
-  const matched: MatchedResponse[] = [];
-  for (const [key, value] of Object.entries(given as Record<string, unknown>)) {
-    const relayed = d.inputRequests?.take(entryKey(ex, key), d.clock.now());
-    if (relayed === 'expired') return { refusal: { code: 'content_blocked', message: 'An input response came after the gateway stopped waiting for it; the call was not forwarded.' } };
-    if (!relayed) return refused('An input response answers no input request the gateway relayed to you for this call; the call was not forwarded.');
-    if (GOVERNED_SERVER_REQUESTS.has(relayed.method) && serverRequestDecision(d, ex, relayed.method)?.effect !== 'allow') {
-      return refused(`The gateway does not allow ${relayed.method} from MCP servers; the call was not forwarded.`);
-    }
-    matched.push({ key, method: relayed.method, value });
+  const state = msg.params?.requestState;
+  if (given === undefined && !isEnvelope(state)) return NO_ROUND_TRIP;
+  if (given !== undefined && (typeof given !== 'object' || given === null || Array.isArray(given))) return refused('`params.inputResponses` must be an object.');
+  const rt = isEnvelope(state) ? d.roundTrips.open(state) : undefined;
+  if (!rt || rt.subject !== ex.principal.subject || rt.server !== ex.server || rt.roundTrip !== (ex.roundTrip ?? '')) {
+    return refused(given === undefined
+      ? 'The requestState was not issued by the gateway to you for this call; the call was not forwarded.'
+      : 'An input response answers no input request the gateway relayed to you for this call; the call was not forwarded.');
   }
-  return { matched };
+  if (d.clock.now() > rt.expires) {
+    const late = given === undefined ? 'The requestState' : 'An input response';
+    return { refusal: { code: 'content_blocked', message: `${late} came after the gateway stopped waiting for it; the call was not forwarded.` } };
+  }
+  const matched: MatchedResponse[] = [];
+  for (const [key, value] of Object.entries((given ?? {}) as Record<string, unknown>)) {
+    const method = Object.hasOwn(rt.requests, key) ? rt.requests[key] : undefined;
+    if (method === undefined) return refused('An input response answers no input request the gateway relayed to you for this call; the call was not forwarded.');
+    if (GOVERNED_SERVER_REQUESTS.has(method) && serverRequestDecision(d, ex, method)?.effect !== 'allow') {
+      return refused(`The gateway does not allow ${method} from MCP servers; the call was not forwarded.`);
+    }
+    matched.push({ key, method, value });
+  }
+  return { matched, restore: { state: rt.state } };
 }
 
 const refused = (message: string): InputResponses => ({ refusal: { code: 'unrequested_input_response', message } });
@@ -88,17 +114,17 @@ export interface AnswerOutcome {
  * exactly as a session-based agent's answers go (server-requests.ts `scanAnswer`: placeholders restored within the
  * tokenization scope, then `mask`/`redact`/`tokenize`; `block` refuses the call with `content_blocked`). Runs with
  * the call's own tokens, so a vault that cannot be read or written refuses the call (fail closed, post.ts). Other
- * answers (`roots/list`) pass unread, as they do in a session. A refusal the call already has stays.
+ * answers (`roots/list`) pass unread, as they do in a session. A refusal the call already has stays. The server's
+ * own `requestState` replaces the gateway's envelope (or the field goes, when the server sent none).
  */
-export function withInputResponses(v: McpVersion | 'open', verdict: CallVerdict, msg: Inbound, matched: MatchedResponse[], tokens: McpTokens | undefined): CallVerdict & { answers: AnswerOutcome[] } {
-  if (matched.length === 0) return { ...verdict, answers: [] };
+export function withInputResponses(v: McpVersion | 'open', verdict: CallVerdict, msg: Inbound, round: OpenedRoundTrip, tokens: McpTokens | undefined): CallVerdict & { answers: AnswerOutcome[] } {
+  if (round.matched.length === 0 && !round.restore) return { ...verdict, answers: [] };
   const base = verdict.rewritten ?? msg.raw;
-  const params = base.params as Record<string, unknown>;
-  const responses = { ...(params.inputResponses as Record<string, unknown>) };
+  const { requestState: envelope, ...params } = base.params as Record<string, unknown>;
+  const responses = { ...(params.inputResponses as Record<string, unknown> | undefined) };
   const answers: AnswerOutcome[] = [];
-  let changed = false;
   let blocked: string | undefined;
-  for (const m of matched) {
+  for (const m of round.matched) {
     if (v === 'open' || !GOVERNED_SERVER_REQUESTS.has(m.method)) {
       answers.push({ key: m.key, method: m.method, findings: [] });
       continue;
@@ -106,13 +132,14 @@ export function withInputResponses(v: McpVersion | 'open', verdict: CallVerdict,
     const scanned = scanAnswer(v.content, m.value, `params.inputResponses.${m.key}`, tokens);
     answers.push({ key: m.key, method: m.method, findings: scanned.findings });
     if (scanned.blocked) blocked ??= scanned.blocked.publicMessage;
-    if (scanned.changed) {
-      responses[m.key] = scanned.value;
-      changed = true;
-    }
+    if (scanned.changed) responses[m.key] = scanned.value;
   }
   const findings = [...verdict.findings, ...answers.flatMap((a) => a.findings)];
-  const rewritten = changed ? { ...base, params: { ...params, inputResponses: responses } } : verdict.rewritten;
+  const state = round.restore ? round.restore.state : envelope;
+  const rewritten = {
+    ...base,
+    params: { ...params, ...(round.matched.length > 0 ? { inputResponses: responses } : {}), ...(state === null || state === undefined ? {} : { requestState: state }) },
+  };
   const refusal = verdict.refusal ?? (blocked === undefined ? undefined : { code: 'content_blocked' as const, message: blocked });
   return { ...verdict, findings, rewritten, refusal, answers };
 }

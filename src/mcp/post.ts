@@ -19,7 +19,7 @@ import { batchRefusal, protocolVersionOf } from './protocol.ts';
 import { holdForApproval } from './hold.ts';
 import { answerError, refreshCatalogue, relayAnswer, type Exchange } from './relay.ts';
 import { governServerRequestAnswer } from './server-requests.ts';
-import { recordAnswers, roundTripOf, takeInputResponses, withInputResponses, type AnswerOutcome } from './input-responses.ts';
+import { NO_ROUND_TRIP, recordAnswers, roundTripOf, takeInputResponses, withInputResponses, type AnswerOutcome } from './input-responses.ts';
 import { formatSse } from './sse.ts';
 import { TOKENIZED_METHODS } from './request-content.ts';
 import { exchangeConversation, McpTokens } from './tokens.ts';
@@ -109,9 +109,9 @@ async function governed(d: McpDeps, ex: Exchange, msg: Inbound, raw: Buffer): Pr
   }
   // Looked up while the call is checked; awaited before the record is written.
   const link = msg.kind === 'request' && tool !== undefined ? correlate(d, ex, tool, args) : undefined;
-  // A 2026-07-28 retry's answers to the server's embedded requests: matched once, before any decision (input-responses.ts).
+  // A 2026-07-28 retry: its envelope opened, its answers matched to what it sealed, before any decision (input-responses.ts).
   const responses = takeInputResponses(d, ex, msg);
-  const matched = 'matched' in responses ? responses.matched : [];
+  const round = 'refusal' in responses ? NO_ROUND_TRIP : responses;
   let verdict: CallVerdict & { answers: AnswerOutcome[] };
   let pins: PinCheck = { hash: null, refusal: undefined };
   try {
@@ -119,7 +119,7 @@ async function governed(d: McpDeps, ex: Exchange, msg: Inbound, raw: Buffer): Pr
     const decide = (tokens: McpTokens | undefined): CallVerdict & { answers: AnswerOutcome[] } => withInputResponses(version, decideCall(version, {
       id: ex.id, principal: ex.principal, server: ex.server, message: msg, toolHash: pins.hash,
       clientIp: clientIp(ex.req, d.limits.trustProxy), userAgent: ex.req.headers['user-agent'], now: d.clock.now(), tokens,
-    }), msg, matched, tokens);
+    }), msg, round, tokens);
     // Placeholders belong to the caller (never another identity) within `mcp.tokenize_scope` (tokens.ts); what the
     // arguments minted is stored before the call can go out (fail closed).
     if (TOKENIZED_METHODS.has(msg.method) && version !== 'open' && version.content?.tokenizes && version.vault) {

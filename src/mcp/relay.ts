@@ -14,7 +14,7 @@ import { transformAnswer } from './transform.ts';
 import type { McpUpstream } from './upstream.ts';
 import type { McpTokens } from './tokens.ts';
 import { deniedInputRequest } from './input-required.ts';
-import { noteInputRequests } from './input-responses.ts';
+import { sealRoundTrip } from './input-responses.ts';
 import { privateCache, toModernAnswer } from './modern.ts';
 import { gatewayRequest, pendingScope } from './sessionless-forward.ts';
 import { parseJsonExact } from '../core/json-exact.ts';
@@ -199,9 +199,10 @@ async function answerFor(d: McpDeps, ex: Exchange, method: string, id: JsonRpcId
   const t = await transformAnswer({ server: ex.server, method, id, principal: ex.principal, version: ex.version, catalogue: d.catalogue, tokens: ex.tokens }, raw);
   if (!ex.modern) return t;
   if (ex.modern.upstream === 'legacy') return { message: toModernAnswer(t.message, method), findings: t.findings };
-  // Embedded requests that may go are noted, so the retry's answers can be matched and scanned (input-responses.ts).
-  const denied = deniedInputRequest(t.message, (m) => inputRequestAllowed(d, ex, m)) ?? noteInputRequests(d, ex, t.message);
-  if (denied === undefined) return { message: privateCache(t.message, method), findings: t.findings };
+  const denied = deniedInputRequest(t.message, (m) => inputRequestAllowed(d, ex, m));
+  // The embedded requests that may go travel sealed in `requestState`, so any replica can match and scan the retry's
+  // answers (input-responses.ts).
+  if (denied === undefined) return { message: privateCache(sealRoundTrip(d, ex, t.message, raw), method), findings: t.findings };
   rec?.event(d.clock.mono() - ex.mono0, 'portcullis.denied_server_request', JSON.stringify({ method: denied.method }), JSON.stringify(raw));
   return { message: refusal(id, 'server_request_denied', `The gateway does not allow ${denied.method} from MCP servers.`), findings: t.findings };
 }

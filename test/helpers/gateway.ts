@@ -41,6 +41,8 @@ export interface TestGatewayOptions {
   listen?: string;
   /** `server.max_body_bytes` (default 64 KiB; coding agents send larger requests). */
   maxBodyBytes?: number;
+  /** The gateway's time source (default the system clock), e.g. a replica whose clock runs ahead. */
+  clock?: GatewayOptions['clock'];
 }
 
 /**
@@ -93,7 +95,7 @@ providers:
 ${o.routesYaml ?? DEFAULT_ROUTES_YAML}
 ${o.extraYaml ?? ''}`;
   const config = parseConfig(yaml, 'test.yaml');
-  const gw = await startGateway({ config, baseDir: dir, env, logger: createLogger('silent'), observers: o.observers, onIdentityEvent: o.onIdentityEvent, ...(o.listen ? { listen: o.listen } : {}) });
+  const gw = await startGateway({ config, baseDir: dir, env, logger: createLogger('silent'), observers: o.observers, onIdentityEvent: o.onIdentityEvent, ...(o.listen ? { listen: o.listen } : {}), ...(o.clock ? { clock: o.clock } : {}) });
   const { secret: userKey } = await createApiKey(gw.store.apiKeys, { name: 'alice', kind: 'user', groups: ['eng'], expiresAt: null, createdBy: 'test' }, Date.now());
   return {
     gw, mock, dir, adminKey: gw.bootstrapAdminKey ?? '', userKey,

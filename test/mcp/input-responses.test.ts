@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { Client as V2Client, ProtocolError, StreamableHTTPClientTransport as V2Transport } from '@modelcontextprotocol/client';
 import { exchangeDetail } from '../../src/audit/exchange-view.ts';
@@ -37,6 +38,9 @@ const ENVELOPE = {
   'io.modelcontextprotocol/clientCapabilities': { sampling: {} },
 };
 
+/** A model's answer to an embedded sampling request. */
+const sampled = (text: string): Record<string, unknown> => ({ role: 'assistant', content: { type: 'text', text }, model: 'm' });
+
 /** A v2 SDK client whose model answers every sampling request with `answer(question)`. */
 async function samplingAgent(url: string, key: string, answer: (q: string) => string, asked: string[]): Promise<V2Client> {
   const client = new V2Client({ name: 'inputresp-agent', version: '1.0.0' }, { capabilities: { sampling: {} }, versionNegotiation: { mode: 'auto' } });
@@ -51,6 +55,9 @@ async function samplingAgent(url: string, key: string, answer: (q: string) => st
 
 describe('MCP 2026-07-28 inputResponses: the agent\'s answers to embedded requests are scanned on their way to the server', () => {
   let t: TestGateway;
+  /** A second replica: the same master key, its own store and process state, a clock that can run ahead. */
+  let b: TestGateway;
+  let skewMs = 0;
   let v1: UpstreamMcp;
   let v2: V2Upstream;
   let aliceKey = '';
@@ -61,27 +68,29 @@ describe('MCP 2026-07-28 inputResponses: the agent\'s answers to embedded reques
     v2 = await startV2Upstream({ token: V2_TOKEN });
     process.env.PCL_TEST_INPUTRESP_V1 = V1_TOKEN;
     process.env.PCL_TEST_INPUTRESP_V2 = V2_TOKEN;
-    t = await startTestGateway({
-      extraYaml: `${policyYaml(POLICY)}mcp:
+    const extraYaml = `${policyYaml(POLICY)}mcp:
   servers:
     - { name: v1, url: ${v1.url}, credential: env:PCL_TEST_INPUTRESP_V1 }
     - { name: v2, url: ${v2.url}, credential: env:PCL_TEST_INPUTRESP_V2 }
-`,
-    });
+`;
+    const masterKey = randomBytes(32).toString('base64');
+    t = await startTestGateway({ extraYaml, masterKey });
+    b = await startTestGateway({ extraYaml, masterKey, clock: { now: () => Date.now() + skewMs, mono: () => performance.now() } });
     aliceKey = t.userKey;
     malloryKey = (await createApiKey(t.gw.store.apiKeys, { name: 'mallory', kind: 'user', groups: ['eng'], expiresAt: null, createdBy: 'test' }, Date.now())).secret;
   });
 
   after(async () => {
     await t?.close();
+    await b?.close();
     await v1?.close();
     await v2?.close();
   });
 
-  /** One raw 2026-07-28 request to `/mcp/<server>`; the answer read from JSON or from the SSE stream. */
-  async function rpc(server: string, key: string, id: number, method: string, params: Record<string, unknown>): Promise<{ status: number; body: Rpc }> {
+  /** One raw 2026-07-28 request to `/mcp/<server>` of gateway `t` (or `at`); the answer read from JSON or from the SSE stream. */
+  async function rpc(server: string, key: string, id: number, method: string, params: Record<string, unknown>, at: TestGateway = t): Promise<{ status: number; body: Rpc }> {
     const name: Record<string, string> = typeof params.name === 'string' ? { 'mcp-name': params.name } : {};
-    const res = await fetch(`${t.gw.url}/mcp/${server}`, {
+    const res = await fetch(`${at.gw.url}/mcp/${server}`, {
       method: 'POST', body: JSON.stringify({ jsonrpc: '2.0', id, method, params: { ...params, _meta: ENVELOPE } }),
       headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'mcp-protocol-version': '2026-07-28', 'mcp-method': method, ...name },
     });
@@ -189,8 +198,8 @@ describe('MCP 2026-07-28 inputResponses: the agent\'s answers to embedded reques
     const first = await rpc('v2', aliceKey, 10, 'tools/call', { name: 'ask_model', arguments: { q: 'meaning?' } });
     assert.equal(first.body.result?.resultType, 'input_required');
     const state = first.body.result?.requestState;
-    const answer = { answer: { role: 'assistant', content: { type: 'text', text: 'forty-two' }, model: 'm' } };
-    const retry = { name: 'ask_model', arguments: { q: 'meaning?' }, inputResponses: answer, ...(typeof state === 'string' ? { requestState: state } : {}) };
+    assert.ok(typeof state === 'string' && state.startsWith('pcr1.'), 'the gateway\'s envelope');
+    const retry = { name: 'ask_model', arguments: { q: 'meaning?' }, inputResponses: { answer: sampled('forty-two') }, requestState: state };
     const answers = v2.answers.length;
     const stolen = await rpc('v2', malloryKey, 11, 'tools/call', retry);
     assert.equal(stolen.body.error?.code, -32602, 'another caller');
@@ -200,8 +209,92 @@ describe('MCP 2026-07-28 inputResponses: the agent\'s answers to embedded reques
     const own = await rpc('v2', aliceKey, 13, 'tools/call', retry);
     assert.equal(toolText(own.body.result), 'model said forty-two', 'the caller it was relayed to answers it');
     assert.equal(v2.answers.length, answers + 1);
-    const replay = await rpc('v2', aliceKey, 14, 'tools/call', retry);
-    assert.equal(replay.body.error?.code, -32602, 'an answer goes once');
-    assert.equal(v2.answers.length, answers + 1);
+    // Not spent: the same caller may send the same call again (the server judges its own state), scanned again.
+    const replay = await rpc('v2', aliceKey, 14, 'tools/call', { ...retry, inputResponses: { answer: sampled(`again ${CARD}`) } });
+    assert.match(toolText(replay.body.result), /^model said again /);
+    assert.equal(v2.answers.length, answers + 2);
+    assert.ok(!JSON.stringify(v2.answers.at(-1)).includes(CARD), 'the replayed answer was scanned too');
+  });
+
+  /** The first leg of `tool` on gateway `t` as `key`: the gateway's envelope in place of the server's requestState. */
+  async function envelopeOf(id: number, tool: string, args: Record<string, unknown>, key = aliceKey): Promise<string> {
+    const first = await rpc('v2', key, id, 'tools/call', { name: tool, arguments: args });
+    assert.equal(first.body.result?.resultType, 'input_required', JSON.stringify(first.body));
+    const state = first.body.result?.requestState;
+    assert.ok(typeof state === 'string' && /^pcr1\.[A-Za-z0-9_-]+$/.test(state), `not an envelope: ${String(state)}`);
+    return state;
+  }
+
+  /** The params of the last `tools/call` the server received. */
+  const lastCallParams = (): Record<string, unknown> => {
+    const body = v2.requests.map((r) => JSON.parse(r.body || '{}') as { method?: string; params?: Record<string, unknown> }).filter((m) => m.method === 'tools/call').at(-1);
+    return body?.params ?? {};
+  };
+
+  it('fleet: an input_required relayed by one replica is answered through another, which scans the answer', async () => {
+    const state = await envelopeOf(20, 'ask_model', { q: 'how do I pay?' });
+    const answers = v2.answers.length;
+    // Replica b never saw the first leg: its own store, its own process state, only the master key in common.
+    const r = await rpc('v2', b.userKey, 21, 'tools/call', { name: 'ask_model', arguments: { q: 'how do I pay?' }, inputResponses: { answer: sampled(`pay with ${CARD}`) }, requestState: state }, b);
+    assert.equal(r.body.error, undefined, JSON.stringify(r.body));
+    assert.match(toolText(r.body.result), /^model said pay with /);
+    assert.equal(v2.answers.length, answers + 1, 'the retry reached the server');
+    assert.ok(!JSON.stringify(v2.answers.at(-1)).includes(CARD), 'replica b masked the card');
+    const row = await eventually(async () => (await b.gw.store.exchanges.list({ model: 'ask_model', limit: 5 })).find((x) => x.forwarded === true && x.findings.some((f) => f.type === 'CREDIT_CARD')));
+    assert.ok(row.findings.some((f) => f.type === 'CREDIT_CARD' && f.action === 'mask' && String(f.path).startsWith('params.inputResponses.answer')));
+  });
+
+  it('attack: an altered envelope, another caller\'s, another tool\'s, another server\'s or an expired one is refused; nothing is forwarded', async () => {
+    const state = await envelopeOf(30, 'ask_model', { q: 'meaning?' });
+    const retry = { name: 'ask_model', arguments: { q: 'meaning?' }, inputResponses: { answer: sampled('forty-two') }, requestState: state };
+    const sealed = Buffer.from(state.slice('pcr1.'.length), 'base64url');
+    sealed[Math.floor(sealed.length / 2)]! ^= 0x01;
+    const tampered = `pcr1.${sealed.toString('base64url')}`;
+    const seen = v2.requests.length;
+    const refusedWith = async (p: Promise<{ body: Rpc }>, code: string, why: string): Promise<void> => {
+      const out = await p;
+      assert.equal(out.body.error?.data?.portcullis?.code, code, `${why}: ${JSON.stringify(out.body)}`);
+      if (code === 'unrequested_input_response') assert.equal(out.body.error?.code, -32602, why);
+    };
+    await refusedWith(rpc('v2', b.userKey, 31, 'tools/call', { ...retry, requestState: tampered }, b), 'unrequested_input_response', 'one byte flipped');
+    await refusedWith(rpc('v2', b.userKey, 32, 'tools/call', { name: 'ask_model', arguments: { q: 'meaning?' }, requestState: tampered }, b), 'unrequested_input_response', 'altered, with no answers');
+    await refusedWith(rpc('v2', b.userKey, 33, 'tools/call', { ...retry, requestState: `${state}A` }, b), 'unrequested_input_response', 'one character more');
+    await refusedWith(rpc('v2', malloryKey, 34, 'tools/call', retry), 'unrequested_input_response', 'another caller');
+    await refusedWith(rpc('v2', b.userKey, 35, 'tools/call', { ...retry, name: 'echo', arguments: { text: 'hi' } }, b), 'unrequested_input_response', 'another tool');
+    await refusedWith(rpc('v2', b.userKey, 36, 'tools/call', { ...retry, inputResponses: { other: sampled('x') } }, b), 'unrequested_input_response', 'a key it did not relay');
+    await refusedWith(rpc('v1', b.userKey, 37, 'tools/call', { name: 'ask_model', arguments: { q: 'meaning?' }, requestState: state }, b), 'unrequested_input_response', 'another server');
+    skewMs = 60 * 60_000 + 1_000;
+    try {
+      await refusedWith(rpc('v2', b.userKey, 38, 'tools/call', retry, b), 'content_blocked', 'after its hour');
+      await refusedWith(rpc('v2', b.userKey, 39, 'tools/call', { name: 'ask_model', arguments: { q: 'meaning?' }, requestState: state }, b), 'content_blocked', 'after its hour, with no answers');
+    } finally {
+      skewMs = 0;
+    }
+    assert.equal(v2.requests.length, seen, 'nothing reached the server');
+    // The envelope itself was fine: what was refused was each change to it or to the call.
+    const own = await rpc('v2', b.userKey, 40, 'tools/call', retry, b);
+    assert.equal(toolText(own.body.result), 'model said forty-two');
+  });
+
+  it('the server gets its own requestState back byte for byte, and none when it sent none', async () => {
+    const original = `srv1.{"step":2,"q":"caf\u00e9 \\"x\\" \\\\ / \u2028 \ud83d\ude00"}.pcr1.looks-like-ours=`;
+    const args = { q: 'hi', state: original };
+    const state = await envelopeOf(50, 'ask_stateful', args);
+    assert.ok(!state.includes('srv1') && !Buffer.from(state.slice(5), 'base64url').includes('srv1'), 'the agent cannot read the server\'s state');
+    // A retry with the envelope and no answers is unwrapped too.
+    await rpc('v2', b.userKey, 51, 'tools/call', { name: 'ask_stateful', arguments: args, requestState: state }, b);
+    assert.equal(lastCallParams().requestState, original);
+    assert.equal(lastCallParams().inputResponses, undefined);
+    const done = await rpc('v2', b.userKey, 52, 'tools/call', { name: 'ask_stateful', arguments: args, inputResponses: { answer: sampled('forty-two') }, requestState: state }, b);
+    assert.equal(toolText(done.body.result), `model said forty-two (state ${original})`);
+    assert.equal(lastCallParams().requestState, original);
+    // ask_model sends no requestState: its retry reaches the server without one.
+    const none = await envelopeOf(53, 'ask_model', { q: 'stateless?' });
+    const r = await rpc('v2', aliceKey, 54, 'tools/call', { name: 'ask_model', arguments: { q: 'stateless?' }, inputResponses: { answer: sampled('yes') }, requestState: none });
+    assert.equal(toolText(r.body.result), 'model said yes');
+    assert.equal(Object.hasOwn(lastCallParams(), 'requestState'), false);
+    // A requestState that is not the gateway's passes untouched when nothing is answered.
+    await rpc('v2', aliceKey, 55, 'tools/call', { name: 'ask_model', arguments: { q: 'plain' }, requestState: 'plain-server-state' });
+    assert.equal(lastCallParams().requestState, 'plain-server-state');
   });
 });

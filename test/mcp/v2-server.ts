@@ -55,6 +55,13 @@ export async function startV2Upstream(o: { token: string }): Promise<V2Upstream>
       if (answered) return { content: [{ type: 'text', text: `model said ${answered.content?.text ?? '?'}` }] };
       return inputRequired({ inputRequests: { answer: inputRequired.createMessage({ messages: [{ role: 'user', content: { type: 'text', text: q } }], maxTokens: 10 }) } });
     });
+    // The same with the server's own `requestState` (here: whatever the caller asks for), read back on the retry.
+    server.registerTool('ask_stateful', { description: 'Asks the model, keeping state.', inputSchema: z.object({ q: z.string(), state: z.string() }) }, ({ q, state }, ctx) => {
+      calls.push({ tool: 'ask_stateful', args: { q, state } });
+      const answered = ctx.mcpReq.inputResponses?.answer as { content?: { text?: string } } | undefined;
+      if (answered) return { content: [{ type: 'text', text: `model said ${answered.content?.text ?? '?'} (state ${ctx.mcpReq.requestState<string>() ?? 'none'})` }] };
+      return inputRequired({ requestState: state, inputRequests: { answer: inputRequired.createMessage({ messages: [{ role: 'user', content: { type: 'text', text: q } }], maxTokens: 10 }) } });
+    });
     return server;
   };
   const handler = createMcpHandler(factory);
