@@ -6,7 +6,11 @@ import { createCipheriv, createDecipheriv, createSecretKey, hkdfSync, randomFill
  * Sealed format: version byte (1) | 12-byte IV | ciphertext | 16-byte tag. The AAD binds a ciphertext to its
  * owner (e.g. exchange id + part) so ciphertexts cannot be swapped between rows.
  */
-export type KeyPurpose = 'provider-credentials' | 'exchange-bodies' | 'token-vault' | 'identity' | 'approvals' | 'audit' | 'events' | 'mcp';
+/**
+ * `mcp` keys HMACs (session ids, correlation); `mcp-round-trip` encrypts the sessionless round-trip envelopes
+ * (src/mcp/round-trip-envelope.ts): one key is never used by two algorithms.
+ */
+export type KeyPurpose = 'provider-credentials' | 'exchange-bodies' | 'token-vault' | 'identity' | 'approvals' | 'audit' | 'events' | 'mcp' | 'mcp-round-trip';
 
 const VERSION = 1;
 const IV_POOL_SIZE = 12 * 512;

@@ -46,10 +46,10 @@ describe('round-trip envelope', () => {
     assert.ok(a.open(loose));
     assert.equal(a.open(twin), undefined);
     // A value the same key sealed for another use (another AAD) never opens as an envelope.
-    const other = new Keyring(master).seal('mcp', Buffer.from(JSON.stringify({ ...RT, expires: 9e15 })), 'something-else/v1');
+    const other = new Keyring(master).seal('mcp-round-trip', Buffer.from(JSON.stringify({ ...RT, expires: 9e15 })), 'something-else/v1');
     assert.equal(a.open(`pcr1.${other.toString('base64url')}`), undefined);
-    // Nor one of another purpose's key with the same AAD.
-    const purpose = new Keyring(master).seal('identity', Buffer.from(JSON.stringify({ ...RT, expires: 9e15 })), 'mcp-input-round-trip/v1');
+    // Nor one of another purpose's key with the same AAD (the `mcp` key is the HMAC key of session ids).
+    const purpose = new Keyring(master).seal('mcp', Buffer.from(JSON.stringify({ ...RT, expires: 9e15 })), 'mcp-input-round-trip/v1');
     assert.equal(a.open(`pcr1.${purpose.toString('base64url')}`), undefined);
   });
 

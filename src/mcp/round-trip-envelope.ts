@@ -19,7 +19,7 @@ export interface RoundTrip {
 }
 
 const PREFIX = 'pcr1.';
-/** The AAD: a sealed value of another use of the `mcp` key (or another version of this one) never opens as this. */
+/** The AAD: a value sealed for another version of this envelope never opens as this one. */
 const AAD = 'mcp-input-round-trip/v1';
 const DEFAULT_TTL_MS = 60 * 60_000;
 
@@ -27,7 +27,7 @@ const DEFAULT_TTL_MS = 60 * 60_000;
 export const isEnvelope = (v: unknown): v is string => typeof v === 'string' && v.startsWith(PREFIX);
 
 /**
- * The gateway's envelope of a multi round-trip request: AES-256-GCM (src/crypto/keyring.ts, key purpose `mcp`,
+ * The gateway's envelope of a multi round-trip request: AES-256-GCM (src/crypto/keyring.ts, key purpose `mcp-round-trip`,
  * derived from the master key) over the canonical JSON (RFC 8785) of a `RoundTrip`, as `pcr1.<base64url>`. Any
  * replica with the same master key opens it, so a retry needs no state on the replica that relayed the request
  * (docs/fleet.md); the caller can neither read the server's state inside nor change a byte of it. Encrypted rather
@@ -44,7 +44,7 @@ export class RoundTripEnvelopes {
 
   seal(rt: Omit<RoundTrip, 'expires'>, now: number): string {
     const plain = canonicalJson({ ...rt, expires: now + this.#ttlMs });
-    return PREFIX + this.#keyring.seal('mcp', Buffer.from(plain, 'utf8'), AAD).toString('base64url');
+    return PREFIX + this.#keyring.seal('mcp-round-trip', Buffer.from(plain, 'utf8'), AAD).toString('base64url');
   }
 
   /** The round trip sealed in `text`, or undefined when the gateway did not seal it (forged, altered, malformed). */
@@ -57,7 +57,7 @@ export class RoundTripEnvelopes {
     if (sealed.toString('base64url') !== b64) return undefined;
     let plain: unknown;
     try {
-      plain = JSON.parse(this.#keyring.open('mcp', sealed, AAD).toString('utf8'));
+      plain = JSON.parse(this.#keyring.open('mcp-round-trip', sealed, AAD).toString('utf8'));
     } catch {
       return undefined;
     }
