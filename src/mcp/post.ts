@@ -137,7 +137,7 @@ async function governed(d: McpDeps, ex: Exchange, msg: Inbound, raw: Buffer): Pr
   if (msg.kind === 'notification') {
     if (verdict.refusal) return refuse(ex.res, 403, null, verdict.refusal.code, verdict.refusal.message);
     if (held) return refuse(ex.res, 403, null, 'approval_required', 'A notification cannot be held for approval.');
-    return forwardUnrecorded(d, ex, verdict.rewritten ? Buffer.from(JSON.stringify(verdict.rewritten)) : raw);
+    return forwardUnrecorded(d, ex, verdict.rewritten ? Buffer.from(JSON.stringify(verdict.rewritten)) : raw, verdict.rewritten ?? msg.raw);
   }
   const start = startRecordOf({
     id: ex.id, at: d.clock.now(), principal: ex.principal, server: ex.server, method: msg.method, tool, req: ex.req,
@@ -183,7 +183,7 @@ async function governed(d: McpDeps, ex: Exchange, msg: Inbound, raw: Buffer): Pr
     return answerError(ex, 200, 'recording_failed', 'The call could not be recorded, so it was not forwarded.');
   }
   recordAnswers(recording, d.clock.mono() - ex.mono0, verdict.answers);
-  await forwardRecorded(d, ex, upstreamBody, recording);
+  await forwardRecorded(d, ex, upstreamBody, recording, verdict.rewritten ?? msg.raw);
 }
 
 /** The model tool call this call carries out, or undefined (none found, or the lookup failed: logged, never refused). */
@@ -245,13 +245,14 @@ async function recordRefusal(d: McpDeps, ex: Exchange, start: StartRecord, raw: 
   }).catch((err: unknown) => d.logger.error({ event: 'record_refusal_failed', exchange_id: ex.id, error_name: errorName(err) }));
 }
 
-async function forwardRecorded(d: McpDeps, ex: Exchange, body: Buffer, recording: ExchangeRecording): Promise<void> {
+/** `sent` is `body` as an object (sessionless-forward.ts derives the 2026-07-28 standard headers from it). */
+async function forwardRecorded(d: McpDeps, ex: Exchange, body: Buffer, recording: ExchangeRecording, sent: Record<string, unknown>): Promise<void> {
   const abort = new AbortController();
   ex.res.once('close', () => abort.abort());
   let upstreamMs: number | null = null;
   let outcome: { status: 'completed' | 'upstream_error' | 'client_aborted' | 'incomplete'; httpStatus: number; errorCode: string | null; body?: Buffer; findings: Record<string, unknown>[] };
   try {
-    const up = await sendUpstream(d, ex, body, abort.signal);
+    const up = await sendUpstream(d, ex, body, abort.signal, sent);
     upstreamMs = d.clock.mono() - ex.mono0;
     outcome = await relayAnswer(d, ex, up, recording);
   } catch (err) {
@@ -270,11 +271,11 @@ async function forwardRecorded(d: McpDeps, ex: Exchange, body: Buffer, recording
 }
 
 /** Client notifications and client answers to server requests: relayed, not recorded as calls. */
-async function forwardUnrecorded(d: McpDeps, ex: Exchange, body: Buffer): Promise<void> {
+async function forwardUnrecorded(d: McpDeps, ex: Exchange, body: Buffer, sent?: Record<string, unknown>): Promise<void> {
   const abort = new AbortController();
   ex.res.once('close', () => abort.abort());
   try {
-    const up = await sendUpstream(d, ex, body, abort.signal);
+    const up = await sendUpstream(d, ex, body, abort.signal, sent);
     await relayAnswer(d, ex, up, undefined);
   } catch (err) {
     if (!ex.res.headersSent) refuse(ex.res, 502, null, 'upstream_unavailable', toGatewayError(err).publicMessage);

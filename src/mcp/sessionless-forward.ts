@@ -13,11 +13,13 @@ import type { Exchange } from './relay.ts';
  * goes translated (no envelope) in the caller's gateway-held session (sessionless.ts), re-opened once if the server
  * forgot it, and the answer is translated back in the relay (`resultType`).
  */
-export async function sendUpstream(d: McpDeps, ex: Exchange, body: Buffer, signal: AbortSignal): Promise<Dispatcher.ResponseData> {
+export async function sendUpstream(d: McpDeps, ex: Exchange, body: Buffer, signal: AbortSignal, sent?: Record<string, unknown>): Promise<Dispatcher.ResponseData> {
   const m = ex.modern;
   if (!m) return ex.upstream.request({ method: 'POST', incoming: ex.req.headers, sessionId: ex.upstreamSession, body, signal });
-  // Exact numbers (core/json-exact.ts): a translated request is re-serialized for a 2025-era server.
-  const msg = parseJsonExact(body.toString('utf8')) as Record<string, unknown>;
+  // The standard headers are derived from what goes out: `sent` is `body` as the caller parsed or built it (post.ts
+  // hands over the message it judged, or its rewrite, which `body` serializes), else `body` is parsed here. Exact
+  // numbers (core/json-exact.ts): a translated request is re-serialized for a 2025-era server.
+  const msg = sent ?? (parseJsonExact(body.toString('utf8')) as Record<string, unknown>);
   m.upstream = await d.sessionless.era(ex.upstream);
   if (m.upstream === 'modern') {
     const params = msg.params as { name?: unknown; arguments?: unknown } | undefined;
