@@ -8,6 +8,13 @@ const GATEWAY_INFO = { name: 'portcullis-gateway', version: '1' };
 const HANDSHAKE_TIMEOUT_MS = 30_000;
 /** Gateway-held upstream sessions kept at most; the oldest is ended first. */
 const MAX_SESSIONS = 10_000;
+/**
+ * How long a server's era is trusted before the next request probes it again: a server upgraded to 2026-07-28 (or
+ * rolled back from it) is spoken to in its new era within this time, without a gateway restart.
+ */
+const ERA_TTL_MS = 5 * 60_000;
+
+type UpstreamEra = 'modern' | 'legacy';
 
 export interface HeldSession {
   id: string | undefined;
@@ -24,47 +31,81 @@ export interface HeldSession {
  * could reach, so servers do not send sampling, elicitation or roots requests into these sessions.
  */
 export class SessionlessUpstreams {
-  readonly #eras = new Map<string, Promise<'modern' | 'legacy'>>();
-  readonly #sessions = new Map<string, Promise<HeldSession>>();
+  readonly #eras = new Map<string, { era: Promise<UpstreamEra>; at: number }>();
+  /** Per `server\0subject`: the held session and the upstream it is held with (ended there, never elsewhere). */
+  readonly #sessions = new Map<string, { upstream: McpUpstream; held: Promise<HeldSession> }>();
+  readonly #now: () => number;
+  readonly #eraTtlMs: number;
+  readonly #maxSessions: number;
 
-  /** Whether `upstream` speaks 2026-07-28; probed once with `server/discover`, remembered (a failed probe is not). */
-  era(upstream: McpUpstream): Promise<'modern' | 'legacy'> {
+  constructor(o: { now?: () => number; eraTtlMs?: number; maxSessions?: number } = {}) {
+    this.#now = o.now ?? Date.now;
+    this.#eraTtlMs = o.eraTtlMs ?? ERA_TTL_MS;
+    this.#maxSessions = o.maxSessions ?? MAX_SESSIONS;
+  }
+
+  /**
+   * Whether `upstream` speaks 2026-07-28: probed with `server/discover`, remembered for ERA_TTL_MS (a failed probe
+   * is not remembered). Requests meanwhile share one probe. A server found to have left the 2025 era gets its
+   * gateway-held sessions ended.
+   */
+  era(upstream: McpUpstream): Promise<UpstreamEra> {
     // stdio and 2024-11-05 SSE servers sit behind the bridge, which speaks the session-based revisions only.
     if (upstream.transport !== 'streamable-http') return Promise.resolve('legacy');
-    let p = this.#eras.get(upstream.name);
-    if (!p) {
-      p = probe(upstream);
-      this.#eras.set(upstream.name, p);
-      p.catch(() => this.#eras.delete(upstream.name));
-    }
-    return p;
+    const now = this.#now();
+    const known = this.#eras.get(upstream.name);
+    if (known && now - known.at < this.#eraTtlMs) return known.era;
+    const era = probe(upstream);
+    const entry = { era, at: now };
+    this.#eras.set(upstream.name, entry);
+    era.then((e) => {
+      if (e === 'modern') this.#endSessions(upstream);
+    }, () => {
+      if (this.#eras.get(upstream.name) === entry) this.#eras.delete(upstream.name);
+    });
+    return era;
   }
 
   /** The caller's gateway-held session with a 2025-era `upstream` (opened on first use). */
   session(upstream: McpUpstream, subject: string): Promise<HeldSession> {
     const key = `${upstream.name}\0${subject}`;
-    let p = this.#sessions.get(key);
-    if (!p) {
-      if (this.#sessions.size >= MAX_SESSIONS) this.#evictOldest(upstream);
-      p = open(upstream);
-      this.#sessions.set(key, p);
-      p.catch(() => this.#sessions.delete(key));
+    let entry = this.#sessions.get(key);
+    if (!entry) {
+      if (this.#sessions.size >= this.#maxSessions) this.#evictOldest();
+      entry = { upstream, held: open(upstream) };
+      this.#sessions.set(key, entry);
+      const opened = entry;
+      opened.held.catch(() => {
+        if (this.#sessions.get(key) === opened) this.#sessions.delete(key);
+      });
     }
-    return p;
+    return entry.held;
   }
 
   /** The server answered 404 for this session: forget it, so the next request opens a new one. */
   forget(upstream: McpUpstream, subject: string, held: HeldSession): void {
     const key = `${upstream.name}\0${subject}`;
-    void this.#sessions.get(key)?.then((s) => {
-      if (s === held) this.#sessions.delete(key);
+    const entry = this.#sessions.get(key);
+    void entry?.held.then((s) => {
+      if (s === held && this.#sessions.get(key) === entry) this.#sessions.delete(key);
     }, () => undefined);
   }
 
-  #evictOldest(upstream: McpUpstream): void {
-    const [key, p] = this.#sessions.entries().next().value as [string, Promise<HeldSession>];
+  /** Ends the gateway-held sessions with `upstream` (it now speaks 2026-07-28: they would only sit idle). */
+  #endSessions(upstream: McpUpstream): void {
+    const prefix = `${upstream.name}\0`;
+    for (const [key, entry] of this.#sessions) {
+      if (!key.startsWith(prefix)) continue;
+      this.#sessions.delete(key);
+      void entry.held.then((s) => end(entry.upstream, s), () => undefined);
+    }
+  }
+
+  /** Ends the session held longest, with the server it was held with. */
+  #evictOldest(): void {
+    const [key, entry] = this.#sessions.entries().next().value as [string, { upstream: McpUpstream; held: Promise<HeldSession> }];
     this.#sessions.delete(key);
-    void p.then((s) => end(upstream, s), () => undefined);
+    void entry.held.then((s) => end(entry.upstream, s), () => undefined);
   }
 }
 
