@@ -84,3 +84,35 @@ export async function startResourceIdp(): Promise<ResourceIdp> {
     },
   };
 }
+
+/** The MCP policy of the authorization tests: eng may use servers `a` and `b` (the IdP's tokens carry `groups: [eng]`). */
+export const ENG_MAY_USE_A_AND_B = `
+version: 1
+defaults: { effect: allow }
+rules: []
+mcp:
+  defaults: { effect: deny }
+  rules:
+    - { id: eng, effect: allow, subjects: { groups: [eng] }, servers: [a, b] }
+`;
+
+/** The gateway's identity section trusting the IdP's access tokens (`bearer`, LLM audience `llmAudience`). */
+export const bearerIdentityYaml = (idp: ResourceIdp, llmAudience: string): string => `
+identity:
+  rate_limit: { burst: 1000, per_second: 1 }
+  oidc:
+    - { name: corp, issuer: "${idp.issuer}", client_id: portcullis, algorithms: [RS256], groups: { claim: groups }, bearer: { audience: "${llmAudience}" } }
+`;
+
+export const INITIALIZE = { jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'raw', version: '1' } } };
+
+/** A raw MCP POST, as an attacker sends it (no SDK in the way); no `token`: no Authorization header. */
+export async function postMcp(url: string, token: string | undefined, body: unknown, headers: Record<string, string> = {}): Promise<Response> {
+  return fetch(url, {
+    method: 'POST', body: JSON.stringify(body),
+    headers: {
+      ...(token ? { authorization: `Bearer ${token}` } : {}),
+      'content-type': 'application/json', accept: 'application/json, text/event-stream', 'mcp-protocol-version': '2025-06-18', ...headers,
+    },
+  });
+}

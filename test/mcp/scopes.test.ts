@@ -6,7 +6,7 @@ import { StreamableHTTPClientTransport, StreamableHTTPError } from '@modelcontex
 import { decodeJwt } from 'jose';
 import { connectMcp, policyYaml, toolText } from './fixture.ts';
 import { startTestGateway, type TestGateway } from '../helpers/gateway.ts';
-import { IDP_SDK_CLIENT, IDP_SCOPE, startResourceIdp, type ResourceIdp } from './resource-idp.ts';
+import { bearerIdentityYaml, ENG_MAY_USE_A_AND_B, IDP_SDK_CLIENT, IDP_SCOPE, INITIALIZE as initialize, postMcp as post, startResourceIdp, type ResourceIdp } from './resource-idp.ts';
 import { startUpstreamMcp, type UpstreamMcp } from './upstream-server.ts';
 import type { IdentityEvent } from '../../src/identity/events.ts';
 
@@ -19,28 +19,7 @@ import type { IdentityEvent } from '../../src/identity/events.ts';
  */
 const TOKEN = 'scopes-upstream-token-' + 'q'.repeat(16);
 const WRITE = 'files:write';
-const POLICY = `
-version: 1
-defaults: { effect: allow }
-rules: []
-mcp:
-  defaults: { effect: deny }
-  rules:
-    - { id: eng, effect: allow, subjects: { groups: [eng] }, servers: [a, b] }
-`;
-
-const initialize = { jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'raw', version: '1' } } };
 const callEcho = (text: string): Record<string, unknown> => ({ jsonrpc: '2.0', id: 2, method: 'tools/call', params: { name: 'echo', arguments: { text } } });
-
-async function post(url: string, token: string | undefined, body: unknown, headers: Record<string, string> = {}): Promise<Response> {
-  return fetch(url, {
-    method: 'POST', body: JSON.stringify(body),
-    headers: {
-      ...(token ? { authorization: `Bearer ${token}` } : {}),
-      'content-type': 'application/json', accept: 'application/json, text/event-stream', 'mcp-protocol-version': '2025-06-18', ...headers,
-    },
-  });
-}
 
 describe('MCP: required scopes (mcp.required_scopes, mcp.servers[].required_scopes)', () => {
   let idp: ResourceIdp;
@@ -53,12 +32,7 @@ describe('MCP: required scopes (mcp.required_scopes, mcp.servers[].required_scop
     process.env.PCL_TEST_SCOPES_TOKEN = TOKEN;
     t = await startTestGateway({
       onIdentityEvent: (e) => void events.push(e),
-      extraYaml: `
-identity:
-  rate_limit: { burst: 1000, per_second: 1 }
-  oidc:
-    - { name: corp, issuer: "${idp.issuer}", client_id: portcullis, algorithms: [RS256], groups: { claim: groups }, bearer: { audience: "https://llm.portcullis.test/" } }
-${policyYaml(POLICY)}mcp:
+      extraYaml: `${bearerIdentityYaml(idp, 'https://llm.portcullis.test/')}${policyYaml(ENG_MAY_USE_A_AND_B)}mcp:
   authorization_servers: ["${idp.issuer}"]
   scopes_supported: ["${IDP_SCOPE}", "profile"]
   required_scopes: ["${IDP_SCOPE}"]
