@@ -51,6 +51,17 @@ describe('config', () => {
       assert.ok(issues(`${base}mcp:\n  ${bad}\n`).some((i) => i.path.startsWith('mcp.')), bad);
     }
   });
+  it('checks MCP required scopes: RFC 6749 §3.3 scope tokens, none by default (docs/mcp.md#required-scopes)', () => {
+    const base = 'providers: [{ name: m, type: mock }]\nroutes: [{ model: "*", provider: m }]\n';
+    const d = parseConfig(`${base}mcp:\n  servers:\n    - { name: a, url: "http://x/mcp" }\n`, 'f.yaml');
+    assert.deepEqual([d.mcp.required_scopes, d.mcp.servers[0]!.required_scopes], [[], []], 'no behaviour change by default');
+    const set = parseConfig(`${base}mcp:\n  required_scopes: [mcp:tools]\n  servers:\n    - { name: a, url: "http://x/mcp", required_scopes: ["files:write", "https://api.corp/x.y"] }\n`, 'f.yaml');
+    assert.deepEqual([set.mcp.required_scopes, set.mcp.servers[0]!.required_scopes], [['mcp:tools'], ['files:write', 'https://api.corp/x.y']]);
+    for (const bad of ['required_scopes: "mcp:tools"', 'required_scopes: ["a b"]', 'required_scopes: [""]', 'required_scopes: [\'a"b\']', 'required_scopes: ["a\\\\b"]', 'required_scopes: [x, x]', 'required_scopes: [é]']) {
+      assert.ok(issues(`${base}mcp:\n  ${bad}\n`).some((i) => i.path.startsWith('mcp.required_scopes')), bad);
+    }
+    assert.ok(issues(`${base}mcp:\n  servers:\n    - { name: a, url: "http://x/mcp", required_scopes: ["a b"] }\n`).some((i) => i.path.startsWith('mcp.servers[0].required_scopes')));
+  });
   it('reports YAML syntax errors with a line', () => {
     assert.equal(issues('providers: [\n')[0]!.path, '(yaml)');
   });

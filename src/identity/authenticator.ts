@@ -15,6 +15,12 @@ export interface AuthContext {
    * audiences the identity config lists for the LLM endpoints. Credentials the gateway mints itself ignore it.
    */
   audience?: AudienceBinding | undefined;
+  /**
+   * Set by an endpoint that requires scopes (an MCP resource with `required_scopes`, docs/mcp.md#required-scopes): an
+   * IdP or workload JWT must grant every one (`scope`/`scp`), else `forbidden` with reason `insufficient_scope`
+   * (RFC 6750 §3.1). Credentials the gateway mints itself ignore it, as they ignore `audience`.
+   */
+  scopes?: readonly string[] | undefined;
 }
 
 export interface AudienceBinding {

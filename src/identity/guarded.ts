@@ -47,6 +47,11 @@ export function guarded(inner: Authenticator, o: GuardOptions): Authenticator {
           o.limiter.recordFailure(ctx.sourceIp);
           const reason = typeof err.details?.reason === 'string' ? err.details.reason : 'invalid';
           o.emit({ type: 'auth.token.rejected', at: now, reason, sourceIp: ctx.sourceIp, source: o.label });
+        } else if (isGatewayError(err) && err.details?.reason === 'insufficient_scope') {
+          // A valid token without a scope the endpoint requires (RFC 6750 §3.1): rejected and reported with who held
+          // it, but not a failed guess — it does not spend the source's failure budget.
+          const subject = typeof err.details.subject === 'string' ? err.details.subject : undefined;
+          o.emit({ type: 'auth.token.rejected', at: now, reason: 'insufficient_scope', ...(subject ? { subject } : {}), sourceIp: ctx.sourceIp, source: o.label });
         }
         throw err;
       }

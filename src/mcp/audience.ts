@@ -13,10 +13,16 @@ export interface McpAudience {
   resourceUri(resourcePath: string): string;
   /** What a JWT presented at `resourcePath` must name in `aud`; `server` adds that server's `audience` list. */
   bindingFor(resourcePath: string, server?: string): AudienceBinding;
+  /**
+   * The scopes a JWT must grant at an endpoint (docs/mcp.md#required-scopes): `mcp.required_scopes`, and with `server`
+   * that server's `required_scopes` too. The aggregated endpoint passes no server: the global list.
+   */
+  scopesFor(server?: string): readonly string[];
 }
 
-export function mcpAudience(cfg: Pick<McpConfig, 'audience' | 'servers'>, publicUrl: () => string): McpAudience {
+export function mcpAudience(cfg: Pick<McpConfig, 'audience' | 'servers' | 'required_scopes'>, publicUrl: () => string): McpAudience {
   const perServer = new Map(cfg.servers.map((s) => [s.name, s.audience]));
+  const scopes = new Map(cfg.servers.map((s) => [s.name, [...new Set([...cfg.required_scopes, ...s.required_scopes])]]));
   const everywhere = Array.isArray(cfg.audience) ? cfg.audience : [];
   const resourceUri = (resourcePath: string): string => canonicalResourceUri(publicUrl(), resourcePath);
   return {
@@ -25,6 +31,7 @@ export function mcpAudience(cfg: Pick<McpConfig, 'audience' | 'servers'>, public
       const extra = server === undefined ? [] : (perServer.get(server) ?? []);
       return { accept: [resourceUri(resourcePath), ...everywhere, ...extra], identity: cfg.audience === 'identity' };
     },
+    scopesFor: (server) => (server === undefined ? cfg.required_scopes : (scopes.get(server) ?? cfg.required_scopes)),
   };
 }
 

@@ -30,6 +30,8 @@ export interface McpServerConfig {
   timeouts: { first_byte_ms: number; idle_ms: number };
   /** More `aud` values a JWT presented at `/mcp/<name>` may name besides its resource URI (docs/mcp.md#authorization). */
   audience: string[];
+  /** Scopes a JWT presented at `/mcp/<name>` must carry besides `mcp.required_scopes` (docs/mcp.md#required-scopes). */
+  required_scopes: string[];
   /** Servers of one token domain restore each other's tokenization placeholders (default: the server's own name). */
   token_domain?: string;
 }
@@ -55,8 +57,10 @@ export interface McpConfig {
   authorization_servers: string[];
   /** How old a model's tool call may be for an MCP call to be linked to it (docs/mcp.md#correlation); older notes are deleted. */
   correlation_window_ms: number;
-  /** Advertised in protected resource metadata (RFC 9728 `scopes_supported`); empty: not advertised. */
+  /** Advertised in protected resource metadata (RFC 9728 `scopes_supported`, with the required scopes); empty: not advertised. */
   scopes_supported: string[];
+  /** Scopes a JWT must carry (`scope`/`scp`) on every MCP endpoint, the aggregated one included (docs/mcp.md#required-scopes). */
+  required_scopes: string[];
   /**
    * Which JWTs an MCP endpoint accepts (docs/mcp.md#authorization): `resource` — only tokens issued for it (`aud` names
    * its resource URI, RFC 8707), `identity` — also those the identity config accepts for the LLM endpoints, or a list
@@ -76,6 +80,10 @@ export function mcpTransportOf(s: Pick<McpServerConfig, 'transport' | 'command'>
 
 /** An `aud` value (RFC 7519 §4.1.3: a string, usually a URI); not `resource`/`identity`, which name the modes. */
 const audienceValue = { type: 'string', minLength: 1, maxLength: 512, not: { enum: ['resource', 'identity'] } } as const;
+
+/** A scope token (RFC 6749 §3.3: `scope-token = 1*( %x21 / %x23-5B / %x5D-7E )`), bounded in length. */
+const scopeToken = { type: 'string', pattern: '^[\\x21\\x23-\\x5b\\x5d-\\x7e]{1,128}$' } as const;
+const scopeList = { type: 'array', items: scopeToken, maxItems: 64, uniqueItems: true, default: [] } as const;
 
 const timeoutMs = { type: 'integer', minimum: 1, maximum: 86_400_000 } as const;
 
@@ -117,6 +125,7 @@ export const mcpConfigSchema = {
           credential_header: { type: 'string', pattern: '^[A-Za-z0-9-]{1,64}$', default: 'authorization' },
           credential_scheme: { type: 'string', pattern: '^[A-Za-z0-9._-]{0,32}$', default: 'Bearer' },
           audience: { type: 'array', items: audienceValue, default: [], description: 'more accepted JWT audiences for this server' },
+          required_scopes: { ...scopeList, description: 'scopes a JWT must carry here besides mcp.required_scopes (RFC 6749 §3.3 scope tokens)' },
           token_domain: { type: 'string', pattern: '^[a-z0-9][a-z0-9_-]{0,62}$', description: 'servers of one domain restore each other\'s placeholders (default: the server alone)' },
           timeouts: {
             type: 'object',
@@ -146,7 +155,8 @@ export const mcpConfigSchema = {
     authorization_servers: { type: 'array', items: { type: 'string', pattern: '^https?://' }, default: [] },
     pin_cache_ms: { type: 'integer', minimum: 0, maximum: 600_000, default: 2_000 },
     correlation_window_ms: { type: 'integer', minimum: 1_000, maximum: 604_800_000, default: 3_600_000, description: 'link an MCP call to a model tool call at most this old (1 s … 7 days)' },
-    scopes_supported: { type: 'array', items: { type: 'string', pattern: '^[\\x21\\x23-\\x5b\\x5d-\\x7e]{1,128}$' }, default: [], description: 'RFC 6749 §3.3 scope tokens' },
+    scopes_supported: { type: 'array', items: scopeToken, default: [], description: 'RFC 6749 §3.3 scope tokens' },
+    required_scopes: { ...scopeList, description: 'scopes a JWT must carry on every MCP endpoint (RFC 6749 §3.3 scope tokens)' },
     audience: {
       default: 'resource',
       oneOf: [{ enum: ['resource', 'identity'] }, { type: 'array', items: audienceValue, minItems: 1 }],

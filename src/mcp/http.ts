@@ -80,29 +80,54 @@ export function refuse(res: ServerResponse, status: number, id: JsonRpcId | null
 
 /**
  * Every MCP call authenticates like an LLM call (Portcullis key, login token, workload token), and a JWT must have
- * been issued for this endpoint (src/mcp/audience.ts). A refusal is a 401 with `WWW-Authenticate: Bearer
- * resource_metadata=…` (MCP authorization §2.3.1, RFC 9728 §5.1) so a client that discovers authorization finds
- * where; the message says what to send, never why a token failed in detail — except a wrong audience, which an
- * honest client fixes by asking its authorization server for a token with this `resource` (RFC 8707 §2).
+ * been issued for this endpoint (src/mcp/audience.ts) and grant the scopes it requires. A refusal is a 401 with
+ * `WWW-Authenticate: Bearer resource_metadata=…` (MCP authorization §2.3.1, RFC 9728 §5.1) so a client that discovers
+ * authorization finds where; the message says what to send, never why a token failed in detail — except a wrong
+ * audience, which an honest client fixes by asking its authorization server for a token with this `resource` (RFC
+ * 8707 §2), and missing scopes, a 403 `insufficient_scope` naming them (RFC 6750 §3.1; MCP authorization §Scope
+ * Challenge Handling), which it fixes by asking for them (step-up authorization).
  */
 export async function authenticateMcp(d: McpDeps, server: string | { resourcePath: string }, req: IncomingMessage, res: ServerResponse): Promise<Principal | undefined> {
   const credential = presentedCredential(req.headers);
+  const named = typeof server === 'string' ? server : undefined;
   const resourcePath = typeof server === 'string' ? `/mcp/${server}` : server.resourcePath;
-  const audience = d.audience.bindingFor(resourcePath, typeof server === 'string' ? server : undefined);
+  const audience = d.audience.bindingFor(resourcePath, named);
+  const scopes = d.audience.scopesFor(named);
   try {
-    return await d.authenticate(credential, { sourceIp: clientIp(req, d.limits.trustProxy), userAgent: req.headers['user-agent'], audience });
+    return await d.authenticate(credential, { sourceIp: clientIp(req, d.limits.trustProxy), userAgent: req.headers['user-agent'], audience, scopes });
   } catch (err) {
+    const metadata = `${d.publicUrl()}${resourceMetadataPath(resourcePath)}`;
+    if (err instanceof GatewayError && err.details?.reason === 'insufficient_scope') {
+      const wanted = scopes.join(' ');
+      refuse(res, 403, null, 'insufficient_scope', `This token lacks a scope this MCP server requires: request a token with the scopes "${wanted}" (RFC 6750 §3.1).`, {
+        'www-authenticate': bearerChallenge({ error: 'insufficient_scope', scopes, metadata }),
+      });
+      return undefined;
+    }
     if (!(err instanceof GatewayError) || (err.status !== 401 && err.status !== 429)) throw err;
     const wrongAudience = err.details?.reason === 'wrong_audience';
     // RFC 6750 §3: error="invalid_token" when a token was presented and refused.
-    const challenge = `Bearer ${credential ? 'error="invalid_token", ' : ''}resource_metadata="${d.publicUrl()}${resourceMetadataPath(resourcePath)}"`;
-    const headers: Record<string, string> = { 'www-authenticate': challenge, ...(err.headers ?? {}) };
+    const headers: Record<string, string> = { 'www-authenticate': bearerChallenge({ error: credential ? 'invalid_token' : undefined, scopes, metadata }), ...(err.headers ?? {}) };
     const message = err.status === 429 ? err.publicMessage
       : wrongAudience ? `This token was not issued for this MCP server: request one for the resource ${d.audience.resourceUri(resourcePath)} (RFC 8707).`
         : 'Send a Portcullis key, login token or workload token as a Bearer token.';
     refuse(res, err.status, null, 'unauthenticated', message, headers);
     return undefined;
   }
+}
+
+/**
+ * RFC 6750 §3 challenge. `scope` names every scope the endpoint requires (MCP authorization: a server SHOULD put it
+ * in the 401 for the client's scope selection, and in the 403 "the scopes needed to satisfy the current request");
+ * scope tokens cannot contain `"` or `\` (RFC 6749 §3.3, enforced by the config schema), so quoting is safe.
+ */
+function bearerChallenge(o: { error: string | undefined; scopes: readonly string[]; metadata: string }): string {
+  const params = [
+    ...(o.error ? [`error="${o.error}"`] : []),
+    ...(o.scopes.length > 0 ? [`scope="${o.scopes.join(' ')}"`] : []),
+    `resource_metadata="${o.metadata}"`,
+  ];
+  return `Bearer ${params.join(', ')}`;
 }
 
 /** The exchange record of one JSON-RPC request (the shape `exchanges list/show`, sessions and SIEM events read). */

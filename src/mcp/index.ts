@@ -94,10 +94,15 @@ export async function startMcpFront(o: McpFrontOptions): Promise<McpFront> {
   const aggregatePath = cfg.aggregate?.path;
   const internal = aggregatePath ? await InternalFront.start({ ...deps, audience: { ...audience, bindingFor: () => audience.bindingFor(aggregatePath) } }) : undefined;
   // RFC 9728 §2: `resource` is the audience tokens for this endpoint must carry (src/mcp/audience.ts).
-  const protectedResource = (path: string): Record<string, unknown> => ({
-    resource: audience.resourceUri(path), authorization_servers: cfg.authorization_servers, bearer_methods_supported: ['header'],
-    ...(cfg.scopes_supported.length > 0 ? { scopes_supported: cfg.scopes_supported } : {}),
-  });
+  // `scopes_supported` includes the scopes the endpoint requires, so a client that selects its scopes from it (MCP
+  // authorization §Scope Selection Strategy) asks for them; the aggregated endpoint's also lists its members'.
+  const protectedResource = (path: string, required: readonly string[]): Record<string, unknown> => {
+    const scopes = [...new Set([...cfg.scopes_supported, ...required])];
+    return {
+      resource: audience.resourceUri(path), authorization_servers: cfg.authorization_servers, bearer_methods_supported: ['header'],
+      ...(scopes.length > 0 ? { scopes_supported: scopes } : {}),
+    };
+  };
   const aggregate = cfg.aggregate && internal ? new AggregateFront(deps, cfg.aggregate, cfg.servers.map((s) => s.name), internal) : undefined;
   const aggregateRoutes: Route[] = aggregate && cfg.aggregate
     ? [
@@ -106,7 +111,7 @@ export async function startMcpFront(o: McpFrontOptions): Promise<McpFront> {
         method: 'GET', path: resourceMetadataPath(cfg.aggregate.path),
         async handler(_req, res) {
           sendMetadata(res, 200, {
-            ...protectedResource(cfg.aggregate!.path), resource_name: 'Portcullis MCP servers (aggregated)', resource_documentation: 'https://portcullis.dev/docs/mcp',
+            ...protectedResource(cfg.aggregate!.path, [...audience.scopesFor(), ...aggregate.servers.flatMap((m) => audience.scopesFor(m))]), resource_name: 'Portcullis MCP servers (aggregated)', resource_documentation: 'https://portcullis.dev/docs/mcp',
           });
         },
       },
@@ -123,7 +128,7 @@ export async function startMcpFront(o: McpFrontOptions): Promise<McpFront> {
       const server = p.server!;
       if (!upstreams.has(server)) return sendMetadata(res, 404, { error: { code: 'not_found', message: 'No such MCP server.' } });
       sendMetadata(res, 200, {
-        ...protectedResource(`/mcp/${server}`),
+        ...protectedResource(`/mcp/${server}`, audience.scopesFor(server)),
         resource_name: `Portcullis MCP server ${server}`,
         resource_documentation: 'https://portcullis.dev/docs/mcp',
       });

@@ -47,7 +47,7 @@ export const RPC = {
 
 export type RefusalCode =
   | 'denied_by_policy' | 'tool_quarantined' | 'content_blocked' | 'approval_required' | 'policy_unavailable'
-  | 'unauthenticated' | 'session_not_found' | 'batch_not_allowed' | 'invalid_message' | 'unsupported_protocol_version'
+  | 'unauthenticated' | 'insufficient_scope' | 'session_not_found' | 'batch_not_allowed' | 'invalid_message' | 'unsupported_protocol_version'
   | 'server_request_denied' | 'unrequested_input_response' | 'rate_limited' | 'unknown_server' | 'upstream_unavailable' | 'upstream_error' | 'recording_failed' | 'body_too_large' | 'request_timeout';
 
 export function rpcError(id: JsonRpcId | null, code: number, message: string, data?: Record<string, unknown>): Record<string, unknown> {

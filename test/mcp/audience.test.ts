@@ -3,7 +3,7 @@ import { after, before, describe, it } from 'node:test';
 import OpenAI from 'openai';
 import { connectMcp, policyYaml, toolText } from './fixture.ts';
 import { startTestGateway, type TestGateway } from '../helpers/gateway.ts';
-import { IDP_SCOPE, startResourceIdp, type ResourceIdp } from './resource-idp.ts';
+import { bearerIdentityYaml, ENG_MAY_USE_A_AND_B, IDP_SCOPE, INITIALIZE as initialize, postMcp as post, startResourceIdp, type ResourceIdp } from './resource-idp.ts';
 import { startUpstreamMcp, type UpstreamMcp } from './upstream-server.ts';
 
 /**
@@ -16,31 +16,6 @@ import { startUpstreamMcp, type UpstreamMcp } from './upstream-server.ts';
  */
 const TOKEN = 'audience-upstream-token-' + 'q'.repeat(16);
 const LLM_AUDIENCE = 'https://llm.portcullis.test/';
-const POLICY = `
-version: 1
-defaults: { effect: allow }
-rules: []
-mcp:
-  defaults: { effect: deny }
-  rules:
-    - { id: eng, effect: allow, subjects: { groups: [eng] }, servers: [a, b] }
-`;
-
-const identityYaml = (idp: ResourceIdp): string => `
-identity:
-  rate_limit: { burst: 1000, per_second: 1 }
-  oidc:
-    - { name: corp, issuer: "${idp.issuer}", client_id: portcullis, algorithms: [RS256], groups: { claim: groups }, bearer: { audience: "${LLM_AUDIENCE}" } }
-`;
-
-const initialize = { jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'raw', version: '1' } } };
-
-async function post(url: string, token: string, body: unknown, headers: Record<string, string> = {}): Promise<Response> {
-  return fetch(url, {
-    method: 'POST', body: JSON.stringify(body),
-    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'mcp-protocol-version': '2025-06-18', ...headers },
-  });
-}
 
 /** The IdP, the upstream MCP server and a gateway whose `mcp:` section is `mcpYaml(idp, upstream URL)`, started in `before`. */
 function audienceFixture(mcpYaml: (idp: ResourceIdp, upstreamUrl: string) => string): { idp: () => ResourceIdp; upstream: () => UpstreamMcp; t: () => TestGateway } {
@@ -51,7 +26,7 @@ function audienceFixture(mcpYaml: (idp: ResourceIdp, upstreamUrl: string) => str
     idp = await startResourceIdp();
     upstream = await startUpstreamMcp({ token: TOKEN });
     process.env.PCL_TEST_AUD_TOKEN = TOKEN;
-    t = await startTestGateway({ extraYaml: `${identityYaml(idp)}${policyYaml(POLICY)}mcp:\n${mcpYaml(idp, upstream.url)}` });
+    t = await startTestGateway({ extraYaml: `${bearerIdentityYaml(idp, LLM_AUDIENCE)}${policyYaml(ENG_MAY_USE_A_AND_B)}mcp:\n${mcpYaml(idp, upstream.url)}` });
   });
   after(async () => {
     await t?.close();

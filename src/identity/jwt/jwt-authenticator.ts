@@ -5,6 +5,7 @@ import { oidcIdentity } from '../claims-identity.ts';
 import { rolesFor, type RoleMap } from '../roles.ts';
 import type { VerifiedIdentity } from '../tokens/sessions.ts';
 import { workloadIdentity } from '../workload/rules.ts';
+import { requireScopes } from './scopes.ts';
 import { JWT_SHAPE, jwtRejected, peekIssuer, type JwtVerifier } from './verifier.ts';
 
 export interface JwtAuthenticatorOptions {
@@ -19,7 +20,8 @@ export interface JwtAuthenticatorOptions {
 /**
  * IdP-issued JWTs presented directly as the bearer: a person's access token from a configured IdP, or a CI job's
  * OIDC token matched by a workload rule with `allow_direct`. The unverified `iss` only selects which issuer's keys
- * and rules apply; the signature, iss, aud, exp, nbf and iat are then verified before any claim is used.
+ * and rules apply; the signature, iss, aud, exp, nbf and iat are then verified before any claim is used, and last the
+ * scopes an endpoint requires (`AuthContext.scopes`, scopes.ts).
  */
 export class JwtAuthenticator implements Authenticator {
   readonly #o: JwtAuthenticatorOptions;
@@ -38,13 +40,16 @@ export class JwtAuthenticator implements Authenticator {
     const idp = this.#o.bearerIdps.find((i) => i.issuer === iss);
     if (idp?.bearer) {
       const claims = await this.#o.verifier.verify(credential, { issuer: idp.issuer, audience: boundAudience(ctx.audience, idp.bearer.audience), algorithms: idp.algorithms, jwksUri: idp.jwks_uri });
-      return this.#principal(oidcIdentity(idp, claims), 'oidc_jwt', claims.jti ?? claims.sub);
+      const identity = oidcIdentity(idp, claims);
+      requireScopes(claims, ctx.scopes, identity.subject);
+      return this.#principal(identity, 'oidc_jwt', claims.jti ?? claims.sub);
     }
     const wl = this.#o.workloadIssuers.find((i) => i.issuer === iss);
     if (wl) {
       const claims = await verifyWorkload(this.#o.verifier, { ...wl, audience: boundAudience(ctx.audience, wl.audience) }, credential);
       const m = workloadIdentity({ rules: this.#o.workloadRules, issuerName: wl.name, claims, direct: true });
       if (!m) throw jwtRejected('no_matching_rule');
+      requireScopes(claims, ctx.scopes, m.identity.subject);
       return this.#principal(m.identity, 'workload_jwt', claims.jti ?? claims.sub);
     }
     throw jwtRejected('unknown_issuer');
