@@ -68,10 +68,9 @@ function generate(seed: number, n: number): Generated[] {
 }
 
 /** The client tool family, recounted by hand for the user agents above. */
+const TOOLS: [string, string][] = [['OpenAI/Python', 'openai-python'], ['Anthropic/JS', 'anthropic-js'], ['claude-cli/', 'claude-code'], ['codex_cli_rs', 'codex'], ['curl/', 'curl'], ['Mozilla/', 'mozilla']];
 function toolOf(ua: string | null): string {
-  if (ua === null) return 'unknown';
-  return ({ 'OpenAI/Python': 'openai-python', 'Anthropic/JS': 'anthropic-js', 'claude-cli/': 'claude-code', codex_cli_rs: 'codex', 'curl/': 'curl', 'Mozilla/': 'mozilla' } as Record<string, string>)[
-    Object.keys({ 'OpenAI/Python': 1, 'Anthropic/JS': 1, 'claude-cli/': 1, codex_cli_rs: 1, 'curl/': 1, 'Mozilla/': 1 }).find((p) => ua.startsWith(p)) ?? ''] ?? 'other';
+  return ua === null ? 'unknown' : TOOLS.find(([prefix]) => ua.startsWith(prefix))?.[1] ?? 'other';
 }
 
 /** Does exchange x count under (dim, value) of the dashboard? The recount the list must agree with. */
@@ -137,7 +136,8 @@ function conformance(engine: string, open: () => Promise<{ store: Store; stop: (
         }
         assert.ok(checked > 40, `${engine}: ${checked} rows compared`);
         // Unknown values are refused in the API's error shape (invalid_request, 400), not matched as text.
-        for (const bad of <Record<string, string>[]>[{ status: 'completed,nope' }, { client_tool: 'Not A Tool' }, { finding_type: 'email' }, { group: 'a\u0007b' }, { group: 'x'.repeat(257) }]) {
+        const bads: Record<string, string>[] = [{ status: 'completed,nope' }, { client_tool: 'Not A Tool' }, { finding_type: 'email' }, { group: 'a\u0007b' }, { group: 'x'.repeat(257) }];
+        for (const bad of bads) {
           assert.throws(() => exchangeFilter(new URLSearchParams(bad)), (e: unknown) => e instanceof GatewayError && e.code === 'invalid_request' && e.status === 400, JSON.stringify(bad));
         }
       } finally {
