@@ -1,17 +1,13 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { after, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { exchangeFilter } from '../../src/admin/routes.ts';
 import { foldExchanges } from '../../src/analytics/fold.ts';
 import { usageReport } from '../../src/analytics/report.ts';
 import type { Dimension, UsageQuery } from '../../src/analytics/types.ts';
 import { GatewayError } from '../../src/core/errors.ts';
 import { openAnalyticsRepo } from '../../src/store/analytics-repo.ts';
-import { openStore } from '../../src/store/open.ts';
 import type { ExchangeFinish, ExchangeStart, Store } from '../../src/store/ports.ts';
-import { startTestPostgres } from '../helpers/postgres.ts';
+import { analyticsEngines, rng, type OpenEngine } from './engines.ts';
 import { costOf } from './rollup-cost.ts';
 
 /**
@@ -21,15 +17,6 @@ import { costOf } from './rollup-cost.ts';
  * rows — on SQLite and PostgreSQL.
  */
 
-function rng(seed: number): () => number {
-  let a = seed;
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const T0 = Date.UTC(2026, 10, 30, 22, 0, 0);
 const ERRORS = ['upstream_error', 'incomplete', 'failed', 'client_aborted'] as const;
@@ -91,7 +78,7 @@ async function listed(store: Store, query: Record<string, unknown>): Promise<str
   return (await store.exchanges.list(exchangeFilter(q))).map((x) => x.id).sort();
 }
 
-function conformance(engine: string, open: () => Promise<{ store: Store; stop: () => Promise<void> }>): void {
+function conformance(engine: string, open: OpenEngine): void {
   describe(`exchange list filters equal the dashboard: ${engine}`, () => {
     test('every group, client tool, finding type and errors row lists exactly the exchanges it counted', async () => {
       const { store, stop } = await open();
@@ -147,17 +134,6 @@ function conformance(engine: string, open: () => Promise<{ store: Store; stop: (
   });
 }
 
-conformance('sqlite', async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'pcl-xfilters-'));
-  const store = await openStore(`sqlite:${join(dir, 'f.db')}`, { baseDir: dir });
-  return { store, stop: async () => { await store.close(); rmSync(dir, { recursive: true, force: true }); } };
-});
-
-const pgServer = startTestPostgres();
-after(async () => (await pgServer).stop());
-
-conformance('postgres', async () => {
-  const store = await openStore((await pgServer).url, { baseDir: tmpdir() });
-  await (store as unknown as { query(sql: string): Promise<unknown> }).query('TRUNCATE exchanges, usage_rollups, identities_seen CASCADE');
-  return { store, stop: () => store.close() };
-});
+const engines = analyticsEngines({ prefix: 'pcl-xfilters-', tables: 'exchanges, usage_rollups, identities_seen' });
+conformance('sqlite', engines.sqlite);
+conformance('postgres', engines.postgres);

@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { after, before, describe, it } from 'node:test';
 import OpenAI from 'openai';
 import { createApiKey } from '../../src/identity/key-service.ts';
 import { eventually, startTestGateway, type TestGateway } from '../helpers/gateway.ts';
+import { runBin } from './bin.ts';
 import { assertTerminalSafe } from './terminal.ts';
 
 /**
@@ -11,22 +11,12 @@ import { assertTerminalSafe } from './terminal.ts';
  * and groups seen, from GET /admin/v1/analytics/identities; a name and a group carrying terminal controls (an IdP
  * or a key record says what they are) come out escaped, and exact in --json.
  */
-const BIN = new URL('../../bin/portcullis.js', import.meta.url).pathname;
 const HOSTILE = '\x1b[2J\x1b]0;pwned\x07\rforged\u009b31m\u202eevil';
 
 describe('portcullis analytics identities', () => {
   let t: TestGateway;
 
-  const run = (args: string[]): Promise<{ code: number; out: string; err: string }> => new Promise((resolve) => {
-    const p = spawn(process.execPath, [BIN, 'analytics', 'identities', ...args], {
-      env: { PATH: process.env.PATH, HOME: t.dir, PORTCULLIS_GATEWAY: t.gw.url, PORTCULLIS_TOKEN: t.adminKey },
-    });
-    let out = '';
-    let err = '';
-    p.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    p.stderr.on('data', (d: Buffer) => (err += d.toString()));
-    p.on('close', (code) => resolve({ code: code ?? -1, out, err }));
-  });
+  const run = (args: string[]) => runBin(['analytics', 'identities', ...args], { env: { PATH: process.env.PATH, HOME: t.dir, PORTCULLIS_GATEWAY: t.gw.url, PORTCULLIS_TOKEN: t.adminKey } });
 
   before(async () => {
     t = await startTestGateway({ extraYaml: 'auth:\n  key_cache_ttl_ms: 0\n  roles: { admin: [portcullis-admins], user: [eng, ops] }\n' });
