@@ -1,6 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { DatabaseSync } from 'node:sqlite';
 import { after } from 'node:test';
 import { openStore } from '../../src/store/open.ts';
 import type { Store } from '../../src/store/ports.ts';
@@ -17,7 +18,8 @@ export function rng(seed: number): () => number {
   };
 }
 
-export type OpenEngine = () => Promise<{ store: Store; stop: () => Promise<void> }>;
+/** An opened store, how to close it, and a way to run SQL on it behind its back (to stage what the store would not write). */
+export type OpenEngine = () => Promise<{ store: Store; stop: () => Promise<void>; exec: (sql: string) => Promise<void> }>;
 
 /** Runs SQL on a PostgreSQL store (tests only: the store keeps its pool to itself). */
 export const pgQuery = (s: Store, sql: string): Promise<unknown> => (s as unknown as { query(sql: string): Promise<unknown> }).query(sql);
@@ -34,12 +36,21 @@ export function analyticsEngines(o: { prefix: string; tables: string }): { sqlit
     sqlite: async () => {
       const dir = mkdtempSync(join(tmpdir(), o.prefix));
       const store = await openStore(`sqlite:${join(dir, 'r.db')}`, { baseDir: dir });
-      return { store, stop: async () => { await store.close(); rmSync(dir, { recursive: true, force: true }); } };
+      const exec = async (sql: string): Promise<void> => {
+        const db = new DatabaseSync(join(dir, 'r.db'));
+        try {
+          db.exec('PRAGMA busy_timeout = 5000');
+          db.exec(sql);
+        } finally {
+          db.close();
+        }
+      };
+      return { store, exec, stop: async () => { await store.close(); rmSync(dir, { recursive: true, force: true }); } };
     },
     postgres: async () => {
       const store = await openStore((await pgServer).url, { baseDir: tmpdir() });
       await pgQuery(store, `TRUNCATE ${o.tables} CASCADE`);
-      return { store, stop: () => store.close() };
+      return { store, exec: async (sql) => void (await pgQuery(store, sql)), stop: () => store.close() };
     },
   };
 }

@@ -54,7 +54,7 @@ const CORE_MIGRATIONS: readonly Migration[] = [
   { id: 'core/004-replica-leases', sql: REPLICA_LEASES_SQL },
   // The exchange list's group, client tool and finding type filters (docs/api.md): the client tool family as the
   // rollups count it, written at start; containment (@>) on the groups and findings, served by GIN indexes.
-  // Rows recorded before this step have a NULL client tool (no tool matches them).
+  // Rows recorded before this step get their client tool from the usage roller (AnalyticsRepo.backfillClientTools).
   { id: 'core/005-exchange-filters', sql: `
   ALTER TABLE exchanges ADD COLUMN client_tool TEXT;
   CREATE INDEX exchanges_client_tool ON exchanges(client_tool, id);

@@ -96,7 +96,8 @@ export const CORE_MIGRATIONS: readonly Migration[] = [
   { id: 'core/004-replica-leases', sql: REPLICA_LEASES_SQL },
   // The exchange list's client tool filter (docs/api.md): the family the rollups count the exchange under, written at
   // start. Groups and finding types are read from the JSON columns (SQLite indexes no array element): the list walks
-  // the id (or started_at) index and stops at its limit. Rows recorded before this step have NULL (no tool matches).
+  // the id (or started_at) index and stops at its limit. Rows recorded before this step get theirs from the usage
+  // roller (AnalyticsRepo.backfillClientTools).
   { id: 'core/005-exchange-client-tool', sql: `
   ALTER TABLE exchanges ADD COLUMN client_tool TEXT;
   CREATE INDEX exchanges_client_tool ON exchanges(client_tool, id);
