@@ -176,6 +176,7 @@ describe('usage dashboard (Chromium)', () => {
     await follow(row('by-client', 'openai-js'), (r) => clientFamily(r.user_agent) === 'openai-js', /client tool openai-js/);
     await follow(row('by-finding', 'EMAIL_ADDRESS'), (r) => typesOf(r).includes('EMAIL_ADDRESS'), /finding type EMAIL_ADDRESS/);
     await follow(row('by-finding', 'PHONE_NUMBER'), (r) => typesOf(r).includes('PHONE_NUMBER'), /finding type PHONE_NUMBER/);
+    await page.screenshot({ path: join(SHOTS, 'exchanges-filtered-1280x800-light.png'), fullPage: true });
     await page.click('#exchanges-filter-clear');
     await page.waitForFunction(() => !document.querySelector('#exchanges-filter'));
     await page.waitForSelector('#exchanges-range');
