@@ -38,10 +38,7 @@ export function exportRoutes(d: ExportRouteDeps): Route[] {
       const max = filter.limit ?? MAX_EXPORT_ROWS;
       await auditAdminAction(d.log, {
         actor: p.subject, action: 'exchanges.export', target: null,
-        details: {
-          format, limit: max, subject: filter.subject ?? null, model: filter.model ?? null, status: filter.status ?? null,
-          since: filter.since ?? null, until: filter.until ?? null, before: filter.before ?? null,
-        },
+        details: exportDetails(filter, format, max),
       });
       res.writeHead(200, {
         'content-type': format === 'csv' ? 'text/csv; charset=utf-8' : 'application/jsonl; charset=utf-8',
@@ -67,6 +64,15 @@ export function exportRoutes(d: ExportRouteDeps): Route[] {
 }
 
 export type ExportFormat = 'csv' | 'jsonl';
+
+/** An export's filters as its `exchanges.export` audit entry records them (the API's and the CLI's). */
+export function exportDetails(f: ExchangeFilter, format: ExportFormat, limit: number): Record<string, string | number | null> {
+  return {
+    format, limit, subject: f.subject ?? null, model: f.model ?? null, status: typeof f.status === 'string' ? f.status : f.status?.join(',') ?? null,
+    error_code: f.errorCode ?? null, group: f.group ?? null, client_tool: f.clientTool ?? null, finding_type: f.findingType ?? null,
+    since: f.since ?? null, until: f.until ?? null, before: f.before ?? null,
+  };
+}
 
 /**
  * The export's lines (the API's and `portcullis exchanges export`'s): a CSV header first, then one per exchange.

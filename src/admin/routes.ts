@@ -120,14 +120,36 @@ export function adminRoutes(d: AdminDeps): Route[] {
 
 const STATUSES = new Set<ExchangeStatus>(['in_progress', 'completed', 'upstream_error', 'client_aborted', 'incomplete', 'rejected', 'failed']);
 
+/** What a group, client tool family (src/analytics/client-family.ts) and finding type (src/detect) can be. */
+const DIMENSION_PARAMS = [
+  ['group', 'group', /^[^\p{Cc}]{1,256}$/u, 'a group name'],
+  ['client_tool', 'clientTool', /^[a-z0-9._-]{1,32}$/, 'a client tool family such as openai-python'],
+  ['finding_type', 'findingType', /^[A-Z][A-Z0-9_]{0,63}$/, 'a finding type such as EMAIL_ADDRESS'],
+] as const;
+
+/** The filters by a usage dimension (group, client tool, finding type), each checked for the shape its values have. */
+function dimensionFilters(q: URLSearchParams): Pick<ExchangeFilter, 'group' | 'clientTool' | 'findingType'> {
+  const f: Pick<ExchangeFilter, 'group' | 'clientTool' | 'findingType'> = {};
+  for (const [param, key, shape, what] of DIMENSION_PARAMS) {
+    const v = q.get(param);
+    if (v === null || v === '') continue;
+    if (!shape.test(v)) throw new GatewayError('invalid_request', `\`${param}\` must be ${what}.`);
+    f[key] = v;
+  }
+  return f;
+}
+
 /** The list's filters from a query (the export reads the same ones, with its own larger `limit`). */
 export function exchangeFilter(q: URLSearchParams, maxLimit = 1000): ExchangeFilter {
   const f: ExchangeFilter = {};
   const status = q.get('status');
   if (status) {
-    if (!STATUSES.has(status as ExchangeStatus)) throw new GatewayError('invalid_request', 'Unknown `status`.');
-    f.status = status as ExchangeStatus;
+    // One status or several, comma-separated (the usage dashboard's errors are four: docs/analytics.md).
+    const list = [...new Set(status.split(','))];
+    if (!list.every((s) => STATUSES.has(s as ExchangeStatus))) throw new GatewayError('invalid_request', 'Unknown `status`.');
+    f.status = list.length === 1 ? (list[0] as ExchangeStatus) : (list as ExchangeStatus[]);
   }
+  Object.assign(f, dimensionFilters(q));
   const errorCode = q.get('error_code');
   if (errorCode) {
     if (!/^[a-z0-9_]{1,64}$/.test(errorCode)) throw new GatewayError('invalid_request', '`error_code` must be an error code such as policy_denied.');

@@ -43,11 +43,17 @@ export function measuresView(m: Measures): Record<string, unknown> {
 
 /** Exchange-list filters that select exactly the exchanges behind a number, where the list can express them. */
 function exchangesBehind(dim: Dimension, value: string, from: number, to: number, filter: string): Record<string, unknown> | null {
-  if (filter !== '' && !filter.startsWith('model=')) return null;
   const q: Record<string, unknown> = { since: new Date(from).toISOString(), until: new Date(to).toISOString() };
   if (filter.startsWith('model=')) q.model = filter.slice(6);
+  else if (filter.startsWith('group=')) q.group = filter.slice(6);
+  else if (filter !== '') return null;
+  // The list takes one value per filter: a row of another model (or group) than the filter's counts nothing of both.
+  const one = (k: string): boolean => q[k] === undefined || q[k] === value;
   if (dim === 'user' || dim === 'service_account') q.subject = value;
-  else if (dim === 'model') q.model = value;
+  else if (dim === 'model' && one('model')) q.model = value;
+  else if (dim === 'group' && one('group')) q.group = value;
+  else if (dim === 'client') q.client_tool = value;
+  else if (dim === 'finding') q.finding_type = value;
   else if (dim === 'status') q.status = value;
   else if (dim === 'refusal') Object.assign(q, { status: 'rejected', error_code: value });
   else if (dim !== 'all') return null;

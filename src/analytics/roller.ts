@@ -45,6 +45,8 @@ export function startAnalyticsRoller(o: RollerOptions): AnalyticsRoller {
         total += n;
         if (n < o.config.batch_size) break;
       }
+      // Exchanges that have no client tool yet (older rows, older replicas): the list's client_tool filter needs it.
+      for (let i = 0; i < maxBatches; i++) if ((await o.repo.backfillClientTools(o.config.batch_size)) < o.config.batch_size) break;
       const now = o.now();
       if (now - lastPrune > 3_600_000) {
         lastPrune = now;

@@ -149,6 +149,12 @@ export interface AnalyticsRepo {
   seen(limit: number): Promise<SeenDelta[]>;
   /** Finished exchanges not yet rolled up (how far the rollups lag). */
   backlog(): Promise<number>;
+  /**
+   * Gives up to `limit` exchanges without a client tool (recorded before migration core/005, or by a replica of an
+   * older version during a rolling upgrade) the family of their User-Agent, for the exchange list's `client_tool`
+   * filter (docs/api.md#exchange-list-filters). Idempotent, so replicas may race; returns how many it set.
+   */
+  backfillClientTools(limit: number): Promise<number>;
   /** Deletes rows of `granularity` with bucket < before; returns how many. */
   prune(granularity: Granularity, before: number): Promise<number>;
 }

@@ -157,10 +157,22 @@ export interface ExchangeBodies {
   segments: { seq: number; sealed: Buffer }[];
 }
 
+/**
+ * What the exchange list selects by (GET /admin/v1/exchanges, docs/api.md). Every field narrows; the group, client
+ * tool and finding type select what the usage rollups count under those dimensions (src/analytics/fold.ts), so a
+ * dashboard number and the list behind it agree.
+ */
 export interface ExchangeFilter {
   subject?: string;
   model?: string;
-  status?: ExchangeStatus;
+  /** One status, or any of several (the dashboard's errors span four: ERROR_STATUSES in src/analytics/fold.ts). */
+  status?: ExchangeStatus | readonly ExchangeStatus[];
+  /** A group of the principal's snapshot (`principal.groups`). */
+  group?: string;
+  /** The client tool family of the User-Agent (src/analytics/client-family.ts), stored as `client_tool` at start. */
+  clientTool?: string;
+  /** A finding type of the request's or the answer's findings. */
+  findingType?: string;
   /** The error code of a refused or failed exchange (`policy_denied`, `unknown_model`, …). */
   errorCode?: string;
   since?: number;

@@ -1,8 +1,6 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { after, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { foldApprovals, histBucket } from '../../src/analytics/fold.ts';
 import { percentile } from '../../src/analytics/report.ts';
 import { DECISION_BOUNDS_MS, DECISION_BUCKETS, GRANULARITIES, type AnalyticsRepo, type Dimension, type Granularity } from '../../src/analytics/types.ts';
@@ -12,7 +10,7 @@ import { openAnalyticsRepo } from '../../src/store/analytics-repo.ts';
 import { openApprovalRepo } from '../../src/store/approval-repo.ts';
 import { openStore } from '../../src/store/open.ts';
 import type { Store } from '../../src/store/ports.ts';
-import { startTestPostgres } from '../helpers/postgres.ts';
+import { analyticsEngines, pgQuery, rng } from './engines.ts';
 
 /**
  * Approvals in the usage rollups (issue #15 item 1): random approvals created and decided through the approval
@@ -21,15 +19,6 @@ import { startTestPostgres } from '../helpers/postgres.ts';
  * replicas rolling at once. Each approval is counted once as requested and once by its outcome.
  */
 
-function rng(seed: number): () => number {
-  let a = seed;
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const T0 = Date.UTC(2026, 10, 30, 22, 0, 0);
 const PEOPLE = [{ subject: 'alice', groups: ['eng', 'ml'] }, { subject: 'bob', groups: ['eng'] }, { subject: 'carol', groups: [] as string[] }];
@@ -191,21 +180,11 @@ function conformance(engine: string, open: () => Promise<{ store: Store; stop: (
   });
 }
 
-conformance('sqlite', async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'pcl-apr-rollup-'));
-  const store = await openStore(`sqlite:${join(dir, 'r.db')}`, { baseDir: dir });
-  return { store, stop: async () => { await store.close(); rmSync(dir, { recursive: true, force: true }); } };
-});
-
-const pgServer = startTestPostgres();
-after(async () => (await pgServer).stop());
-const truncate = (s: Store): Promise<unknown> => (s as unknown as { query(sql: string): Promise<unknown> }).query('TRUNCATE approvals, usage_rollups CASCADE');
-
-conformance('postgres', async () => {
-  const store = await openStore((await pgServer).url, { baseDir: tmpdir() });
-  await truncate(store);
-  return { store, stop: () => store.close() };
-});
+const engines = analyticsEngines({ prefix: 'pcl-apr-rollup-', tables: 'approvals, usage_rollups' });
+const pgServer = engines.pgServer;
+const truncate = (s: Store): Promise<unknown> => pgQuery(s, 'TRUNCATE approvals, usage_rollups CASCADE');
+conformance('sqlite', engines.sqlite);
+conformance('postgres', engines.postgres);
 
 test('postgres: two replicas rolling the same approvals at once fold each exactly once', async () => {
   const server = await pgServer;

@@ -60,9 +60,23 @@ test('the numbers equal the records: by model, status, refusal, client and group
 
   const byClient = (await admin('/admin/v1/analytics/usage?by=client&since=1h')).body.totals as Total[];
   assert.deepEqual(new Map(byClient.map((x) => [x.value, x.requests])), new Map([['openai-js', 5], ['anthropic-js', 1]]));
+  const anthropicLink = await admin(`/admin/v1/exchanges?${new URLSearchParams(byClient.find((x) => x.value === 'anthropic-js')!.exchanges!).toString()}`);
+  assert.deepEqual((anthropicLink.body.data as { model: string }[]).map((x) => x.model), ['claude-sonnet-4'], 'a client tool links to its exchanges');
   const eng = (await admin('/admin/v1/analytics/usage?group=eng&since=1h')).body;
   assert.equal(eng.filter, 'group=eng');
-  assert.equal((eng.totals as Total[])[0]!.requests, 6, 'the user key is in group eng');
+  const engAll = (eng.totals as Total[])[0]!;
+  assert.equal(engAll.requests, 6, 'the user key is in group eng');
+  assert.equal(engAll.exchanges?.group, 'eng', 'under a group filter, numbers link with that group');
+  assert.equal(((await admin(`/admin/v1/exchanges?${new URLSearchParams(engAll.exchanges).toString()}`)).body.data as unknown[]).length, 6);
+  // An unknown status or a value no client tool, finding type or group can have is refused in the API's error shape.
+  for (const bad of ['status=completed,done', 'client_tool=Open%20AI', 'finding_type=email', 'group=a%07b']) {
+    const r = await admin(`/admin/v1/exchanges?${bad}`);
+    assert.equal(r.status, 400, bad);
+    assert.equal((r.body.error as { code: string }).code, 'invalid_request', bad);
+  }
+  const errors = await admin('/admin/v1/exchanges?status=upstream_error,incomplete,failed,client_aborted');
+  assert.deepEqual(errors.body.data, [], 'no errors among these exchanges, as the Errors tile says');
+  assert.equal(all.errors, 0);
 
   const out = new PassThrough();
   let text = '';

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { spawn } from 'node:child_process';
 import pg from 'pg';
 import { foldExchanges, latencyBucket } from '../../src/analytics/fold.ts';
@@ -11,7 +11,7 @@ import { openAnalyticsRepo } from '../../src/store/analytics-repo.ts';
 import { openStore } from '../../src/store/open.ts';
 import type { ExchangeFinish, ExchangeStart, Store } from '../../src/store/ports.ts';
 import { eventually } from '../helpers/gateway.ts';
-import { startTestPostgres } from '../helpers/postgres.ts';
+import { analyticsEngines, pgQuery, rng } from './engines.ts';
 import { costOf } from './rollup-cost.ts';
 
 /**
@@ -22,16 +22,6 @@ import { costOf } from './rollup-cost.ts';
  * replicas rolling the same table at once.
  */
 
-/** A deterministic PRNG (mulberry32), so a failure can be replayed from its seed. */
-function rng(seed: number): () => number {
-  let a = seed;
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const T0 = Date.UTC(2026, 10, 30, 22, 0, 0);
 
@@ -239,28 +229,18 @@ function conformance(engine: string, open: () => Promise<{ store: Store; stop: (
   });
 }
 
-conformance('sqlite', async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'pcl-rollup-'));
-  const store = await openStore(`sqlite:${join(dir, 'r.db')}`, { baseDir: dir });
-  return { store, stop: async () => { await store.close(); rmSync(dir, { recursive: true, force: true }); } };
-});
-
-const pgServer = startTestPostgres();
-after(async () => (await pgServer).stop());
-
-conformance('postgres', async () => {
-  const store = await openStore((await pgServer).url, { baseDir: tmpdir() });
-  // Each test on its own data: the tables are emptied (the database is the file's own).
-  await (store as unknown as { query(sql: string): Promise<unknown> }).query('TRUNCATE exchanges, usage_rollups, identities_seen CASCADE');
-  return { store, stop: () => store.close() };
-});
+// Each test on its own data: a fresh SQLite file, or the tables emptied (the PostgreSQL database is the file's own).
+const engines = analyticsEngines({ prefix: 'pcl-rollup-', tables: 'exchanges, usage_rollups, identities_seen' });
+const pgServer = engines.pgServer;
+conformance('sqlite', engines.sqlite);
+conformance('postgres', engines.postgres);
 
 test('postgres: two replicas rolling the same exchanges at once fold each exactly once', async () => {
   const server = await pgServer;
   const a = await openStore(server.url, { baseDir: tmpdir() });
   const b = await openStore(server.url, { baseDir: tmpdir() });
   try {
-    await (a as unknown as { query(sql: string): Promise<unknown> }).query('TRUNCATE exchanges, usage_rollups, identities_seen CASCADE');
+    await pgQuery(a, 'TRUNCATE exchanges, usage_rollups, identities_seen CASCADE');
     const xs = generate(31, 600).filter((x) => x.finish);
     await record(a, xs);
     const [na, nb] = await Promise.all([roll(openAnalyticsRepo(a), 25), roll(openAnalyticsRepo(b), 25)]);
@@ -321,7 +301,7 @@ test('postgres: a roller killed while inside its transaction leaves nothing; the
   await blocker.connect();
   await watcher.connect();
   try {
-    await (store as unknown as { query(sql: string): Promise<unknown> }).query('TRUNCATE exchanges, usage_rollups, identities_seen CASCADE');
+    await pgQuery(store, 'TRUNCATE exchanges, usage_rollups, identities_seen CASCADE');
     const xs = generate(42, 300).filter((x) => x.finish);
     await record(store, xs);
     const repo = openAnalyticsRepo(store);

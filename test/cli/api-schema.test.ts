@@ -230,7 +230,7 @@ mcp:
     if (other) await api(keys.bob, 'POST', `/admin/v1/approvals/${String(other.id)}/deny`, '/admin/v1/approvals/:id/deny', { reason: 'no' });
 
     await api(t.userKey, 'GET', '/admin/v1/usage', '/admin/v1/usage');
-    for (const by of ['all', 'user', 'model', 'refusal', 'finding']) await api(t.adminKey, 'GET', `/admin/v1/analytics/usage?by=${by}&since=1h&granularity=minute`, '/admin/v1/analytics/usage');
+    for (const by of ['all', 'user', 'model', 'refusal', 'finding', 'group', 'client']) await api(t.adminKey, 'GET', `/admin/v1/analytics/usage?by=${by}&since=1h&granularity=minute`, '/admin/v1/analytics/usage');
     await api(t.adminKey, 'GET', '/admin/v1/analytics/identities', '/admin/v1/analytics/identities');
     await api(t.adminKey, 'POST', `/admin/v1/policies/active/simulate`, '/admin/v1/policies/:ref/simulate', { since: '1d' });
     await api(t.adminKey, 'GET', '/admin/v1/audit/public-key', '/admin/v1/audit/public-key');
@@ -272,6 +272,7 @@ mcp:
     for (const row of await gwCli('approvals', 'list') as unknown[]) check('approval', row, 'approvals list --json');
     check('usage_list', { data: await gwCli('usage') }, 'usage --json');
     check('analytics_usage', await gwCli('analytics', '--by', 'model', '--since', '1h'), 'analytics --json');
+    check('analytics_identities', await gwCli('analytics', 'identities'), 'analytics identities --json');
     for (const row of await cli('keys', 'list') as unknown[]) check('key', row, 'keys list --json');
 
     // MCP: a real SDK client lists the tools (pinned), the server changes one (pending), an approver accepts it.

@@ -76,6 +76,22 @@ describe('portcullis CLI', () => {
     assert.ok(!list.stdout.includes(parseApiKey(key)!.secretPart), 'the secret is never listed');
   });
 
+  it('exchanges list selects by group, client tool, finding type and several statuses; a bad value is a usage error', async () => {
+    const ids = async (...flags: string[]) => {
+      const r = await run(['exchanges', 'list', '--json', ...flags], { cwd: dir });
+      assert.equal(r.code, 0, r.stderr);
+      return (JSON.parse(r.stdout) as { id: string; subject: string }[]).map((x) => x.subject);
+    };
+    // alice's exchange above: groups eng and ml, the OpenAI Node SDK (client tool openai-js), completed, no findings.
+    assert.deepEqual(await ids('--group', 'ml', '--client-tool', 'openai-js', '--status', 'completed,failed'), ['user:alice']);
+    assert.deepEqual(await ids('--group', 'nobody'), []);
+    assert.deepEqual(await ids('--client-tool', 'curl'), []);
+    assert.deepEqual(await ids('--finding-type', 'EMAIL_ADDRESS'), []);
+    const bad = await run(['exchanges', 'list', '--finding-type', 'email'], { cwd: dir });
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr, /finding_type` must be a finding type/);
+  });
+
   it('keys revoke takes effect (within the key cache TTL)', async () => {
     const created = await run(['keys', 'create', '--service', 'etl', '--json'], { cwd: dir });
     const { id, key } = JSON.parse(created.stdout) as { id: string; key: string };

@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -9,6 +8,7 @@ import OpenAI from 'openai';
 import { runCli } from '../../src/cli/main.ts';
 import { createApiKey } from '../../src/identity/key-service.ts';
 import { startTestGateway, type TestGateway } from '../helpers/gateway.ts';
+import { runBin } from './bin.ts';
 import { assertTerminalSafe } from './terminal.ts';
 
 /**
@@ -18,7 +18,6 @@ import { assertTerminalSafe } from './terminal.ts';
  * ignored the source would act as the wrong person. And what such commands print from the gateway (policy
  * messages, approval reasons, error messages) reaches the terminal escaped.
  */
-const BIN = new URL('../../bin/portcullis.js', import.meta.url).pathname;
 const HOSTILE = '\x1b[2J\x1b]0;pwned\x07\rforged line\u009b31m\u202eevil';
 
 describe('gateway commands: one way to pick the credential; gateway text escaped', () => {
@@ -37,18 +36,11 @@ describe('gateway commands: one way to pick the credential; gateway text escaped
     return { code, out, err };
   };
   /** `exec` hands the terminal to the child: run the real binary; the child asks the gateway who it is. */
-  const exec = (flags: string[], env: Record<string, string>): Promise<{ code: number; out: string; err: string }> => new Promise((resolve) => {
+  const exec = (flags: string[], env: Record<string, string>): Promise<{ code: number; out: string; err: string }> => {
     const script = "const b=process.env.ANTHROPIC_BASE_URL; fetch(b+'/auth/whoami',{headers:{authorization:'Bearer '+process.env.OPENAI_API_KEY}})"
       + ".then(r=>r.json()).then(j=>console.log('AS', j.subject, process.env.OPENAI_BASE_URL===b+'/v1'))";
-    const p = spawn(process.execPath, [BIN, 'exec', ...flags, '--', process.execPath, '-e', script], {
-      cwd: dir, env: { PATH: process.env.PATH, HOME: dir, PORTCULLIS_CREDENTIALS: storedBob, ...env },
-    });
-    let out = '';
-    let err = '';
-    p.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    p.stderr.on('data', (d: Buffer) => (err += d.toString()));
-    p.on('close', (code) => resolve({ code: code ?? -1, out, err }));
-  });
+    return runBin(['exec', ...flags, '--', process.execPath, '-e', script], { cwd: dir, env: { PATH: process.env.PATH, HOME: dir, PORTCULLIS_CREDENTIALS: storedBob, ...env } });
+  };
 
   before(async () => {
     t = await startTestGateway({

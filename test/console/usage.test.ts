@@ -35,6 +35,21 @@ describe('usage dashboard (Chromium)', () => {
     }
     const refused = await fetch(`${t.openaiBase}/chat/completions`, { method: 'POST', headers: { authorization: `Bearer ${t.userKey}`, 'content-type': 'application/json' }, body: JSON.stringify({ model: 'not-routed', messages: [] }) });
     await finishedExchange(t.gw, refused.headers.get('x-portcullis-exchange-id')!);
+    // Two exchanges as the recorder keeps them, for what the SDK traffic lacks: an upstream error with an email found
+    // in the request (curl, groups eng and finance), and a failure whose answer had a phone number (curl, finance).
+    for (const [i, status, findings, answer] of [[0, 'upstream_error', [{ type: 'EMAIL_ADDRESS', action: 'mask' }], []], [1, 'failed', [], [{ type: 'PHONE_NUMBER', action: 'redact' }]]] as const) {
+      const id = `ex_seeded_${i}`;
+      const at = Date.now() - 60_000;
+      await t.gw.store.exchanges.start({
+        id, startedAt: at, subject: 'user:alice', principal: { kind: 'user', displayName: 'alice', groups: i === 0 ? ['eng', 'finance'] : ['finance'], authMethod: 'api_key', credentialId: 'k' },
+        endpoint: 'openai.chat', method: 'POST', path: '/v1/chat/completions', model: 'gpt-4o', provider: 'openai', upstreamModel: null, stream: false,
+        clientIp: null, userAgent: 'curl/8.5.0', decision: null, findings: [...findings], clientRequest: null, upstreamRequest: null,
+      });
+      await t.gw.store.exchanges.finish({
+        id, finishedAt: at + 5, status, httpStatus: 502, errorCode: 'upstream_status_500', timings: { upstreamFirstByteMs: null, clientFirstByteMs: null, totalMs: 5 },
+        usage: { inputTokens: null, outputTokens: null, totalTokens: null }, response: null, eventCount: 0, responseFindings: [...answer], forwarded: true,
+      });
+    }
     // Three approvals as the approval gate keeps them: one approved after 50 s, one denied after 20 s, one pending.
     const approvals = openApprovalRepo(t.gw.store);
     const now = Date.now();
@@ -66,7 +81,7 @@ describe('usage dashboard (Chromium)', () => {
   }
 
   it('shows the numbers of the records, and each number opens the exchanges behind it', async () => {
-    const records = (await (await fetch(`${t.gw.url}/admin/v1/exchanges?limit=100`, { headers: { authorization: `Bearer ${t.adminKey}` } })).json()) as { data: { status: string; error_code: string | null; model: string | null; subject: string | null; user_agent: string | null; principal: { kind: string; display_name: string; groups: string[] } | null; usage: { input_tokens: number | null; output_tokens: number | null } | null }[] };
+    const records = (await (await fetch(`${t.gw.url}/admin/v1/exchanges?limit=100`, { headers: { authorization: `Bearer ${t.adminKey}` } })).json()) as { data: { id: string; status: string; error_code: string | null; model: string | null; subject: string | null; user_agent: string | null; principal: { kind: string; display_name: string; groups: string[] } | null; usage: { input_tokens: number | null; output_tokens: number | null } | null; findings: { type: string }[]; response_findings: { type: string }[] | null }[] };
     const page = await dashboard({ width: 1280, height: 800 });
     const fmt = (n: number) => new Intl.NumberFormat('en', { maximumFractionDigits: 0 }).format(n);
     const sum = (f: (r: (typeof records.data)[number]) => number) => records.data.reduce((n, r) => n + f(r), 0);
@@ -126,7 +141,7 @@ describe('usage dashboard (Chromium)', () => {
     await page.waitForSelector('#by-refusal a');
     await page.locator('#by-refusal tr', { hasText: 'unknown_model' }).locator('a').click();
     await page.waitForSelector('#exchanges-range');
-    assert.match(await page.textContent('#exchanges-range') ?? '', /refused with unknown_model/);
+    assert.match(await page.textContent('#exchanges-filter') ?? '', /refusal code unknown_model/);
     assert.equal(await page.locator('main tbody tr').count(), records.data.filter((r) => r.error_code === 'unknown_model').length);
     // The approval counts open the approvals behind them: the range's, by how they ended.
     for (const [tile, rows, state] of [['approved', 1, /approved/], ['denied', 1, /denied/], ['requested', 3, /pending/]] as const) {
@@ -137,6 +152,35 @@ describe('usage dashboard (Chromium)', () => {
       await page.waitForFunction((n) => document.querySelectorAll('main tbody tr').length === n, rows);
       assert.match(await page.textContent('main tbody') ?? '', state);
     }
+
+    // The Errors tile and the group, client tool and finding type rows open exactly their exchanges; the list says
+    // which filter is on, and clearing it shows the range's exchanges again.
+    const ERRORS = ['upstream_error', 'incomplete', 'failed', 'client_aborted'];
+    const typesOf = (r: (typeof records.data)[number]) => [...r.findings, ...(r.response_findings ?? [])].map((f) => f.type);
+    const follow = async (open: () => Promise<void>, want: (r: (typeof records.data)[number]) => boolean, said: RegExp) => {
+      await page.goto(`${t.gw.url}/console/#/usage`);
+      await page.waitForSelector('#usage-chart canvas');
+      await open();
+      await page.waitForSelector('#exchanges-filter');
+      assert.match(await page.textContent('#exchanges-filter') ?? '', said);
+      const ids = await page.locator('main tbody tr td:first-child').evaluateAll((tds) => tds.map((td) => td.textContent ?? '').sort());
+      const expected = records.data.filter(want).map((r) => r.id).sort();
+      assert.ok(expected.length > 0, `${String(said)}: the seeded traffic has such exchanges`);
+      assert.deepEqual(ids, expected, `${String(said)}: only the matching exchanges`);
+    };
+    const row = (id: string, value: string) => () => page.locator(`#${id} tr`).filter({ has: page.locator('td:first-child', { hasText: new RegExp(`^${value}$`) }) }).locator('a').click();
+    await follow(() => page.click('#tile-errors a'), (r) => ERRORS.includes(r.status), /status upstream_error or incomplete or failed or client_aborted/);
+    await follow(row('by-group', 'finance'), (r) => r.principal?.groups.includes('finance') ?? false, /group finance/);
+    await follow(row('by-group', 'eng'), (r) => r.principal?.groups.includes('eng') ?? false, /group eng/);
+    await follow(row('by-client', 'curl'), (r) => clientFamily(r.user_agent) === 'curl', /client tool curl/);
+    await follow(row('by-client', 'openai-js'), (r) => clientFamily(r.user_agent) === 'openai-js', /client tool openai-js/);
+    await follow(row('by-finding', 'EMAIL_ADDRESS'), (r) => typesOf(r).includes('EMAIL_ADDRESS'), /finding type EMAIL_ADDRESS/);
+    await follow(row('by-finding', 'PHONE_NUMBER'), (r) => typesOf(r).includes('PHONE_NUMBER'), /finding type PHONE_NUMBER/);
+    await page.screenshot({ path: join(SHOTS, 'exchanges-filtered-1280x800-light.png'), fullPage: true });
+    await page.click('#exchanges-filter-clear');
+    await page.waitForFunction(() => !document.querySelector('#exchanges-filter'));
+    await page.waitForSelector('#exchanges-range');
+    assert.equal(await page.locator('main tbody tr').count(), records.data.length, 'cleared: the range\'s exchanges');
     await page.close();
   });
 

@@ -266,14 +266,36 @@ function decideForm(a) {
     status);
 }
 
+/**
+ * The filters a dashboard number links with that the form below has no field for, and how the page says them
+ * (docs/console.md#usage): a group, client tool, finding type, refusal code, or several statuses at once (Errors).
+ */
+const LINKED_FILTERS = /** @type {const} */ ([['group', 'group'], ['client_tool', 'client tool'], ['finding_type', 'finding type'], ['error_code', 'refusal code'], ['status', 'status']]);
+
+/**
+ * The active linked filters as a line with a link that clears them (the time range and the form's fields stay).
+ * @param {URLSearchParams} q
+ */
+function linkedFilterLine(q) {
+  /** @param {string} k */
+  const linked = (k) => Boolean(q.get(k)) && (k !== 'status' || (q.get('status') ?? '').includes(','));
+  const active = LINKED_FILTERS.filter(([k]) => linked(k));
+  if (active.length === 0) return null;
+  const rest = new URLSearchParams(q);
+  for (const [k] of active) rest.delete(k);
+  return h('p', { class: 'muted', id: 'exchanges-filter' },
+    `Filtered by ${active.map(([k, label]) => `${label} ${(q.get(k) ?? '').split(',').join(' or ')}`).join(', ')}. `,
+    h('a', { href: `#/exchanges?${rest.toString()}`, id: 'exchanges-filter-clear' }, 'Clear filter'));
+}
+
 /** @param {URLSearchParams} q */
 async function exchangesView(q) {
   const filters = ['subject', 'model', 'status'];
   const params = new URLSearchParams({ limit: '100' });
-  // A dashboard number links here with its time range (since/until): kept, and said, so the list is the number's.
-  for (const f of [...filters, 'since', 'until', 'error_code']) if (q.get(f)) params.set(f, /** @type {string} */ (q.get(f)));
+  // A dashboard number links here with its time range (since/until) and filters: kept, and said, so the list is the number's.
+  for (const f of [...filters, 'since', 'until', ...LINKED_FILTERS.map(([k]) => k)]) if (q.get(f)) params.set(f, /** @type {string} */ (q.get(f)));
   const rows = list((await api(`/admin/v1/exchanges?${params.toString()}`)).data);
-  const range = q.get('since') && q.get('until') ? h('p', { class: 'muted', id: 'exchanges-range' }, `Started from ${q.get('since')} until ${q.get('until')}${q.get('error_code') ? `, refused with ${q.get('error_code')}` : ''}. `, h('a', { href: '#/exchanges' }, 'Any time')) : null;
+  const range = q.get('since') && q.get('until') ? h('p', { class: 'muted', id: 'exchanges-range' }, `Started from ${q.get('since')} until ${q.get('until')}. `, h('a', { href: '#/exchanges' }, 'Any time')) : null;
   // Status is a closed list; `rejected` is what policy refused (the violations), `failed` what the gateway could not do.
   const status = /** @type {HTMLSelectElement} */ (h('select', { name: 'status' },
     ...['', ...EXCHANGE_STATUSES].map((v) => h('option', v === (q.get('status') ?? '') ? { value: v, selected: '' } : { value: v }, v || 'any'))));
@@ -291,6 +313,7 @@ async function exchangesView(q) {
   return h('section', {},
     h('h1', {}, 'Exchanges'),
     range,
+    linkedFilterLine(q),
     h('form', { class: 'filters', onsubmit: apply }, ...inputs.map((i) => h('label', {}, i.name, i)), h('button', { type: 'submit' }, 'Filter')),
     h('div', { class: 'buttons', role: 'group', 'aria-label': 'Export this list' }, exportButton('csv'), exportButton('jsonl'), exportStatus),
     table(['exchange', 'started', 'who', 'model', 'status', 'HTTP', 'error'],

@@ -1,15 +1,18 @@
 import { parse } from '../context.ts';
 import { adminTarget } from '../admin-target.ts';
 import { print, printJson, UsageError, type CliCommand } from '../io.ts';
+import { IDENTITIES_USAGE, runIdentities } from './analytics-identities.ts';
 
 /**
  * `portcullis analytics`: usage by time bucket and one dimension from a running gateway's rollups
- * (`GET /admin/v1/analytics/usage`, docs/analytics.md). Gateway and credential as src/cli/admin-target.ts finds them.
+ * (`GET /admin/v1/analytics/usage`, docs/analytics.md); `analytics identities`: the identities and groups seen
+ * (analytics-identities.ts). Gateway and credential as src/cli/admin-target.ts finds them.
  */
 export const analyticsCommand: CliCommand = {
-  summary: 'show usage (requests, tokens, cost, refusals, findings, latency; or approvals) by user, group, model, client, …',
-  usage: 'portcullis analytics [--by DIM] [--since 24h|ISO] [--until ISO] [--granularity minute|hour|day] [--group G | --model M] [--limit N] [--series] [--approvals] [--gateway URL] [--key-file PATH] [--json]',
+  summary: 'show usage (requests, tokens, cost, refusals, findings, latency; or approvals) by user, group, model, client, …; or the identities seen',
+  usage: `portcullis analytics [--by DIM] [--since 24h|ISO] [--until ISO] [--granularity minute|hour|day] [--group G | --model M] [--limit N] [--series] [--approvals] [--gateway URL] [--key-file PATH] [--json]\n       ${IDENTITIES_USAGE}`,
   async run(args, io) {
+    if (args[0] === 'identities') return runIdentities(args.slice(1), io);
     const { values, positionals } = parse(args, {
       by: { type: 'string' }, since: { type: 'string' }, until: { type: 'string' }, granularity: { type: 'string' }, group: { type: 'string' },
       model: { type: 'string' }, limit: { type: 'string' }, series: { type: 'boolean' }, approvals: { type: 'boolean' }, gateway: { type: 'string' }, 'key-file': { type: 'string' }, json: { type: 'boolean' },

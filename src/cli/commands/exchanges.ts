@@ -3,22 +3,30 @@ import { once, type EventEmitter } from 'node:events';
 import { createWriteStream } from 'node:fs';
 import { resolve } from 'node:path';
 import { exchangeFilter } from '../../admin/routes.ts';
-import { exportLines, MAX_EXPORT_ROWS } from '../../admin/export-routes.ts';
-import type { ExchangeStatus } from '../../store/ports.ts';
+import { exportDetails, exportLines, MAX_EXPORT_ROWS } from '../../admin/export-routes.ts';
+import type { ExchangeFilter } from '../../store/ports.ts';
 import { openStoreSession, parse } from '../context.ts';
 import { chainCliAction } from '../audited.ts';
 import { explainExchange } from './explain.ts';
 import { print, printJson, UsageError, writeLines, type CliCommand } from '../io.ts';
 import { terminalCsvRecord } from '../../core/terminal-text.ts';
 
+/** The filter options of `list` and `export`, with the query parameter of GET /admin/v1/exchanges each one is. */
+const FILTER_OPTIONS = [
+  ['subject', 'subject'], ['model', 'model'], ['status', 'status'], ['error-code', 'error_code'], ['group', 'group'], ['client-tool', 'client_tool'],
+  ['finding-type', 'finding_type'], ['since', 'since'], ['until', 'until'], ['limit', 'limit'],
+] as const;
+type FilterOption = (typeof FILTER_OPTIONS)[number][0];
+const FILTER_USAGE = '[--subject S] [--model M] [--status S[,S…]] [--error-code C] [--group G] [--client-tool T] [--finding-type F] [--since ISO] [--until ISO] [--limit N]';
+
 export const exchangesCommand: CliCommand = {
   summary: 'list and inspect recorded exchanges',
-  usage: 'portcullis exchanges list [--subject S] [--model M] [--status S] [--since ISO] [--limit N] [--json] [--config FILE]\n       portcullis exchanges show ID [--json] [--config FILE]\n       portcullis exchanges explain ID [--json] [--config FILE]\n       portcullis exchanges export [--format csv|jsonl] [--subject S] [--model M] [--status S] [--since ISO] [--until ISO] [--limit N] [--out FILE] [--config FILE]',
+  usage: `portcullis exchanges list ${FILTER_USAGE} [--json] [--config FILE]\n       portcullis exchanges show ID [--json] [--config FILE]\n       portcullis exchanges explain ID [--json] [--config FILE]\n       portcullis exchanges export [--format csv|jsonl] ${FILTER_USAGE} [--out FILE] [--config FILE]`,
   async run(args, io) {
     const [sub, ...rest] = args;
     const { values, positionals } = parse(rest, {
-      subject: { type: 'string' }, model: { type: 'string' }, status: { type: 'string' }, since: { type: 'string' },
-      limit: { type: 'string' }, json: { type: 'boolean' }, until: { type: 'string' }, format: { type: 'string' }, out: { type: 'string' },
+      ...Object.fromEntries(FILTER_OPTIONS.map(([o]) => [o, { type: 'string' }])) as Record<FilterOption, { type: 'string' }>,
+      json: { type: 'boolean' }, format: { type: 'string' }, out: { type: 'string' },
     });
     if (sub !== 'list' && sub !== 'show' && sub !== 'explain' && sub !== 'export') throw new UsageError('expected list, show, explain or export');
     if (sub !== 'list' && sub !== 'export' && positionals.length !== 1) throw new UsageError('give the exchange id');
@@ -51,10 +59,7 @@ export const exchangesCommand: CliCommand = {
         else printHuman(io.stdout, d);
         return 0;
       }
-      const rows = await s.store.exchanges.list({
-        subject: values.subject, model: values.model, status: values.status as ExchangeStatus | undefined,
-        since: values.since ? Date.parse(values.since) : undefined, limit: values.limit ? Number(values.limit) : 50,
-      });
+      const rows = await s.store.exchanges.list(cliFilter(values, 1000));
       const list = rows.map(exchangeSummary);
       if (values.json) printJson(io.stdout, list);
       else for (const r of rows) print(io.stdout, `${r.id}  ${new Date(r.startedAt).toISOString()}  ${(r.subject ?? '-').padEnd(24)} ${r.endpoint.padEnd(20)} ${(r.model ?? '-').padEnd(20)} ${r.status} ${r.httpStatus ?? ''}`);
@@ -65,6 +70,17 @@ export const exchangesCommand: CliCommand = {
   },
 };
 
+/** The options as the API's query, read and checked by the API's own exchangeFilter (same values, same refusals). */
+function cliFilter(values: Record<string, string | boolean | undefined>, maxLimit: number): ExchangeFilter {
+  const q = new URLSearchParams();
+  for (const [option, param] of FILTER_OPTIONS) if (typeof values[option] === 'string') q.set(param, values[option]);
+  try {
+    return exchangeFilter(q, maxLimit);
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+}
+
 /**
  * The API's export (GET /admin/v1/exchanges/export) on the store directly: the same filters, lines and CSV
  * neutralising, chained as `exchanges.export` before the first line is written.
@@ -72,20 +88,13 @@ export const exchangesCommand: CliCommand = {
 async function exportExchanges(values: Record<string, string | boolean | undefined>, io: Parameters<CliCommand['run']>[1]): Promise<number> {
   const format = values.format ?? 'csv';
   if (format !== 'csv' && format !== 'jsonl') throw new UsageError('--format must be csv or jsonl');
-  const q = new URLSearchParams();
-  for (const k of ['subject', 'model', 'status', 'since', 'until', 'limit']) if (typeof values[k] === 'string') q.set(k, values[k]);
-  let filter;
-  try {
-    filter = exchangeFilter(q, MAX_EXPORT_ROWS);
-  } catch (err) {
-    throw new UsageError((err as Error).message);
-  }
+  const filter = cliFilter(values, MAX_EXPORT_ROWS);
   const s = await openStoreSession(values.config as string | undefined, io);
   try {
     const max = filter.limit ?? MAX_EXPORT_ROWS;
     await chainCliAction(s, {
       action: 'exchanges.export', target: null,
-      details: { format, limit: max, subject: filter.subject ?? null, model: filter.model ?? null, status: filter.status ?? null, since: filter.since ?? null, until: filter.until ?? null, before: null },
+      details: exportDetails(filter, format, max),
     });
     const out = typeof values.out === 'string' ? createWriteStream(resolve(io.cwd, values.out), { mode: 0o600 }) : io.stdout;
     const lines = exportLines(s.store, filter, format, max);

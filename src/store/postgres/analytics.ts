@@ -2,6 +2,7 @@ import type pg from 'pg';
 import { APPROVAL_SOURCE_COLUMNS, approvalRollupsSql, approvalSourceOfRow, APPROVALS_UNROLLED_WHERE, deltaOfRow, deltaValues, KEY_COLUMNS, MEASURE_COLUMNS, rollupTableSql, SOURCE_COLUMNS, sourceOfRow } from '../../analytics/columns.ts';
 import { rolledTarget, type AnalyticsRepo, type RollupDelta } from '../../analytics/types.ts';
 import { foldSeen, SEEN_COLUMNS, seenOfRow, seenTableSql, seenUpdateSql, seenValues, type SeenDelta } from '../../analytics/seen.ts';
+import { clientFamily } from '../../analytics/client-family.ts';
 import type { Migration } from '../sqlite/migrations.ts';
 import type { PostgresStore } from './index.ts';
 
@@ -90,6 +91,13 @@ export function postgresAnalytics(store: PostgresStore): AnalyticsRepo {
     )).rows.map(deltaOfRow),
     seen: async (limit) => (await store.query('SELECT * FROM identities_seen ORDER BY last_seen DESC, subject, client LIMIT $1', [limit])).rows.map(seenOfRow),
     backlog: async () => Number((await store.query<{ n: string }>(`SELECT count(*) AS n FROM exchanges WHERE NOT rolled AND status <> 'in_progress'`)).rows[0]?.n ?? 0),
+    backfillClientTools: async (limit) => {
+      const rows = (await store.query<{ id: string; user_agent: string | null }>('SELECT id, user_agent FROM exchanges WHERE client_tool IS NULL LIMIT $1', [limit])).rows;
+      if (rows.length === 0) return 0;
+      await store.query('UPDATE exchanges AS e SET client_tool = m.tool FROM unnest($1::text[], $2::text[]) AS m(id, tool) WHERE e.id = m.id AND e.client_tool IS NULL',
+        [rows.map((r) => r.id), rows.map((r) => clientFamily(r.user_agent))]);
+      return rows.length;
+    },
     prune: async (g, before) => (await store.query('DELETE FROM usage_rollups WHERE granularity = $1 AND bucket < $2', [g, before])).rowCount ?? 0,
   };
 }

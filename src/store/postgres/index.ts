@@ -213,11 +213,16 @@ export class PostgresStore implements Store {
     const args: unknown[] = [];
     const add = (clause: string, v: unknown): void => {
       args.push(v);
-      where.push(clause.replace('?', `$${args.length}`));
+      where.push(clause.replaceAll('?', `$${args.length}`));
     };
     if (f.subject) add('subject = ?', f.subject);
     if (f.model) add('model = ?', f.model);
-    if (f.status) add('status = ?', f.status);
+    if (typeof f.status === 'string') add('status = ?', f.status);
+    else if (f.status?.length) add('status = ANY(?::text[])', f.status);
+    // Containment, so the GIN indexes of migration core/005 serve these (the `?` operator would clash with the placeholders).
+    if (f.group !== undefined) add(`principal_json->'groups' @> ?::jsonb`, JSON.stringify([f.group]));
+    if (f.clientTool !== undefined) add('client_tool = ?', f.clientTool);
+    if (f.findingType !== undefined) add('(findings_json @> ?::jsonb OR response_findings_json @> ?::jsonb)', JSON.stringify([{ type: f.findingType }]));
     if (f.errorCode) add('error_code = ?', f.errorCode);
     if (f.since !== undefined) add('started_at >= ?', f.since);
     if (f.until !== undefined) add('started_at < ?', f.until);

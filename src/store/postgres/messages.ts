@@ -15,7 +15,7 @@ export const DEDUP_PG_MIGRATIONS: readonly Migration[] = [
 ];
 
 const EXCHANGE_COLUMNS = `id, started_at, subject, principal_json, endpoint, method, path, model, provider, upstream_model, stream,
-  client_ip, user_agent, decision_json, findings_json, status, client_request, upstream_request, owner`;
+  client_ip, user_agent, decision_json, findings_json, status, client_request, upstream_request, owner, client_tool`;
 
 /**
  * An exchange start with its messages in one statement (atomic, one round trip): the conversation's date, its new
@@ -35,7 +35,7 @@ export async function startWithMessages(db: Db, values: unknown[], r: ExchangeSt
        ON CONFLICT DO NOTHING
      )
      INSERT INTO exchanges (${EXCHANGE_COLUMNS})
-     SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, 'in_progress', $16, $17, $18 FROM s WHERE NOT (s.created AND $${n + 4}::int > 0)`,
+     SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, 'in_progress', $16, $17, $18, $19 FROM s WHERE NOT (s.created AND $${n + 4}::int > 0)`,
     [...values, m.scope, m.added.map((a) => a.ref), m.added.map((a) => a.sealed), m.reused],
   );
   if (res.rowCount !== 1) throw new Error(`${STALE_MESSAGE_REFS}: conversation ${m.scope} has no stored messages`);

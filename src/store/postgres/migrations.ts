@@ -52,6 +52,16 @@ const CORE_MIGRATIONS: readonly Migration[] = [
   // Whether the request went to the provider (ExchangeFinish.forwarded); NULL for rows finished before it existed.
   { id: 'core/003-exchange-forwarded', sql: 'ALTER TABLE exchanges ADD COLUMN forwarded BOOLEAN' },
   { id: 'core/004-replica-leases', sql: REPLICA_LEASES_SQL },
+  // The exchange list's group, client tool and finding type filters (docs/api.md): the client tool family as the
+  // rollups count it, written at start; containment (@>) on the groups and findings, served by GIN indexes.
+  // Rows recorded before this step get their client tool from the usage roller (AnalyticsRepo.backfillClientTools).
+  { id: 'core/005-exchange-filters', sql: `
+  ALTER TABLE exchanges ADD COLUMN client_tool TEXT;
+  CREATE INDEX exchanges_client_tool ON exchanges(client_tool, id);
+  CREATE INDEX exchanges_groups ON exchanges USING gin ((principal_json->'groups') jsonb_path_ops);
+  CREATE INDEX exchanges_findings ON exchanges USING gin (findings_json jsonb_path_ops);
+  CREATE INDEX exchanges_response_findings ON exchanges USING gin (response_findings_json jsonb_path_ops);
+  ` },
 ];
 
 export const POSTGRES_MIGRATIONS: readonly Migration[] = [...CORE_MIGRATIONS, ...IDENTITY_PG_MIGRATIONS, ...APPROVAL_PG_MIGRATIONS, ...BUDGET_PG_MIGRATIONS, ...TEMPLATE_PG_MIGRATIONS, ...AUDIT_PG_MIGRATIONS, ...POLICY_PG_MIGRATIONS, ...POSTGRES_OUTBOX_MIGRATIONS, ...ANALYTICS_PG_MIGRATIONS, ...MCP_PG_MIGRATIONS, ...DEDUP_PG_MIGRATIONS, ...ALERT_PG_MIGRATIONS, ...ANALYTICS_APPROVAL_PG_MIGRATIONS, ...TOOL_CALL_PG_MIGRATIONS];

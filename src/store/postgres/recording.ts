@@ -1,6 +1,7 @@
 import { canonicalJson, entryMessage, GENESIS_HASH, sha256Hex } from '../../audit/chain.ts';
 import type { AppendedEntry, AppendInput, BodyDigests, SessionAssign } from '../../audit/repo.ts';
 import type { CounterIncrement } from '../../policy/budgets/counters.ts';
+import { clientFamily } from '../../analytics/client-family.ts';
 import type { ExchangeFinish, ExchangeStart } from '../ports.ts';
 import { startWithMessages } from './messages.ts';
 import { addCounters } from './budgets.ts';
@@ -218,7 +219,8 @@ function planOf(ops: RecordingOp[], cache: ReadonlyMap<string, { seq: number; ha
 }
 
 const startValues = (r: ExchangeStart): unknown[] => [r.id, r.startedAt, r.subject, json(r.principal), r.endpoint, r.method, r.path, r.model, r.provider,
-  r.upstreamModel, r.stream, r.clientIp, r.userAgent, json(r.decision), JSON.stringify(r.findings), r.clientRequest, r.upstreamRequest, r.owner ?? null];
+  r.upstreamModel, r.stream, r.clientIp, r.userAgent, json(r.decision), JSON.stringify(r.findings), r.clientRequest, r.upstreamRequest, r.owner ?? null,
+  clientFamily(r.userAgent)];
 
 /**
  * The batch's starts: those with whole bodies in one multi-row INSERT; each one recorded as deduplicated messages
@@ -235,11 +237,11 @@ async function insertStarts(c: Db, ops: RecordingOp[]): Promise<void> {
     const base = args.length;
     args.push(...startValues(r));
     const p = (k: number): string => `$${base + k}`;
-    return `(${[1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15].map(p).join(', ')}, 'in_progress', ${p(16)}, ${p(17)}, ${p(18)})`;
+    return `(${[1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15].map(p).join(', ')}, 'in_progress', ${p(16)}, ${p(17)}, ${p(18)}, ${p(19)})`;
   });
   await c.query(
     `INSERT INTO exchanges (id, started_at, subject, principal_json, endpoint, method, path, model, provider, upstream_model, stream,
-       client_ip, user_agent, decision_json, findings_json, status, client_request, upstream_request, owner)
+       client_ip, user_agent, decision_json, findings_json, status, client_request, upstream_request, owner, client_tool)
      VALUES ${rows.join(', ')}`, args);
 }
 

@@ -1,6 +1,7 @@
 import { APPROVAL_SOURCE_COLUMNS, approvalRollupsSql, approvalSourceOfRow, APPROVALS_UNROLLED_WHERE, deltaOfRow, deltaValues, KEY_COLUMNS, MEASURE_COLUMNS, rollupTableSql, SOURCE_COLUMNS, sourceOfRow } from '../../analytics/columns.ts';
 import { rolledTarget, type AnalyticsRepo, type ApprovalSource, type Granularity, type RollupDelta, type RollupSource, type UsageQuery } from '../../analytics/types.ts';
 import { foldSeen, SEEN_COLUMNS, seenOfRow, seenTableSql, seenUpdateSql, seenValues, type SeenDelta } from '../../analytics/seen.ts';
+import { clientFamily } from '../../analytics/client-family.ts';
 import type { SqliteCore } from './core.ts';
 import type { SqliteStore } from './index.ts';
 import type { Migration } from './migrations.ts';
@@ -69,6 +70,12 @@ export function analyticsSqlite(core: SqliteCore): Record<string, (...args: neve
     'analytics.seen': (limit: number) =>
       core.stmt('SELECT * FROM identities_seen ORDER BY last_seen DESC, subject, client LIMIT ?').all(limit).map((r) => seenOfRow(r)),
     'analytics.backlog': () => Number(core.stmt(`SELECT count(*) AS n FROM exchanges WHERE rolled = 0 AND status <> 'in_progress'`).get()?.n ?? 0),
+    'analytics.backfillClientTools': (limit: number) => {
+      const rows = core.stmt('SELECT id, user_agent FROM exchanges WHERE client_tool IS NULL LIMIT ?').all(limit);
+      const set = core.stmt('UPDATE exchanges SET client_tool = ? WHERE id = ? AND client_tool IS NULL');
+      for (const r of rows) set.run(clientFamily(typeof r.user_agent === 'string' ? r.user_agent : null), r.id as string);
+      return rows.length;
+    },
     'analytics.prune': (g: Granularity, before: number) => Number(core.stmt('DELETE FROM usage_rollups WHERE granularity = ? AND bucket < ?').run(g, before).changes),
   };
 }
@@ -100,6 +107,7 @@ export function sqliteAnalytics(store: SqliteStore): AnalyticsRepo {
     totals: (q, limit) => store.callExt('analytics.totals', q, limit),
     seen: (limit) => store.callExt('analytics.seen', limit),
     backlog: () => store.callExt('analytics.backlog'),
+    backfillClientTools: (limit) => store.callExt('analytics.backfillClientTools', limit),
     prune: (g, before) => store.callExt('analytics.prune', g, before),
   };
 }

@@ -108,8 +108,8 @@ export class SqliteCore {
     startMessages(this, row[1], row.slice(START_COLUMNS) as StartMessageCols);
     this.stmt(
       `INSERT INTO exchanges (id, started_at, subject, principal_json, endpoint, method, path, model, provider, upstream_model,
-         stream, client_ip, user_agent, decision_json, findings_json, status, client_request, upstream_request, owner)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'in_progress', ?, ?, ?)`,
+         stream, client_ip, user_agent, decision_json, findings_json, status, client_request, upstream_request, owner, client_tool)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'in_progress', ?, ?, ?, ?)`,
     ).run(...(row.slice(0, START_COLUMNS) as SQLInputValue[]));
   }
 
@@ -161,11 +161,18 @@ export class SqliteCore {
     const args: SQLInputValue[] = [];
     const add = (clause: string, v: SQLInputValue): void => {
       where.push(clause);
-      args.push(v);
+      for (let i = clause.indexOf('?'); i >= 0; i = clause.indexOf('?', i + 1)) args.push(v);
     };
     if (f.subject) add('subject = ?', f.subject);
     if (f.model) add('model = ?', f.model);
-    if (f.status) add('status = ?', f.status);
+    if (typeof f.status === 'string') add('status = ?', f.status);
+    else if (f.status?.length) add('status IN (SELECT value FROM json_each(?))', JSON.stringify(f.status));
+    if (f.group !== undefined) add(`EXISTS (SELECT 1 FROM json_each(principal_json, '$.groups') WHERE value = ?)`, f.group);
+    if (f.clientTool !== undefined) add('client_tool = ?', f.clientTool);
+    if (f.findingType !== undefined) {
+      add(`(EXISTS (SELECT 1 FROM json_each(findings_json) WHERE json_extract(value, '$.type') = ?)
+        OR EXISTS (SELECT 1 FROM json_each(response_findings_json) WHERE json_extract(value, '$.type') = ?))`, f.findingType);
+    }
     if (f.errorCode) add('error_code = ?', f.errorCode);
     if (f.since !== undefined) add('started_at >= ?', f.since);
     if (f.until !== undefined) add('started_at < ?', f.until);

@@ -94,6 +94,14 @@ export const CORE_MIGRATIONS: readonly Migration[] = [
   // Whether the request went to the provider (ExchangeFinish.forwarded); NULL for rows finished before it existed.
   { id: 'core/003-exchange-forwarded', sql: 'ALTER TABLE exchanges ADD COLUMN forwarded INTEGER' },
   { id: 'core/004-replica-leases', sql: REPLICA_LEASES_SQL },
+  // The exchange list's client tool filter (docs/api.md): the family the rollups count the exchange under, written at
+  // start. Groups and finding types are read from the JSON columns (SQLite indexes no array element): the list walks
+  // the id (or started_at) index and stops at its limit. Rows recorded before this step get theirs from the usage
+  // roller (AnalyticsRepo.backfillClientTools).
+  { id: 'core/005-exchange-client-tool', sql: `
+  ALTER TABLE exchanges ADD COLUMN client_tool TEXT;
+  CREATE INDEX exchanges_client_tool ON exchanges(client_tool, id);
+  ` },
 ];
 
 /** Every module's migrations, in the order they apply. Modules append their list here. */

@@ -1,3 +1,4 @@
+import { clientFamily } from '../../analytics/client-family.ts';
 import type { ExchangeFinish, ExchangeStart } from '../ports.ts';
 import type { StartMessageCols } from './messages.ts';
 
@@ -12,11 +13,12 @@ export type StartRow = [
   id: string, startedAt: number, subject: string | null, principalJson: string | null, endpoint: string, method: string, path: string,
   model: string | null, provider: string | null, upstreamModel: string | null, stream: number, clientIp: string | null, userAgent: string | null,
   decisionJson: string | null, findingsJson: string, clientRequest: Uint8Array | null, upstreamRequest: Uint8Array | null, owner: string | null,
+  clientTool: string,
   ...messages: StartMessageCols,
 ];
 
 /** How many of a start row's values are exchange columns (the rest are its messages, messages.ts). */
-export const START_COLUMNS = 18;
+export const START_COLUMNS = 19;
 
 /** The values of an exchange's finish, in UPDATE parameter order (see exchangesFinish); the id is last. */
 export type FinishRow = [
@@ -29,6 +31,7 @@ export function startRow(r: ExchangeStart): StartRow {
   return [
     r.id, r.startedAt, r.subject, json(r.principal), r.endpoint, r.method, r.path, r.model, r.provider, r.upstreamModel,
     r.stream ? 1 : 0, r.clientIp, r.userAgent, json(r.decision), JSON.stringify(r.findings), r.clientRequest, r.upstreamRequest, r.owner ?? null,
+    clientFamily(r.userAgent),
     m?.scope ?? null, m?.reused ?? 0, m ? m.added.map((a) => a.ref) : [], m ? m.added.map((a) => a.sealed) : [],
   ];
 }
