@@ -53,14 +53,15 @@ const CORE_MIGRATIONS: readonly Migration[] = [
   { id: 'core/003-exchange-forwarded', sql: 'ALTER TABLE exchanges ADD COLUMN forwarded BOOLEAN' },
   { id: 'core/004-replica-leases', sql: REPLICA_LEASES_SQL },
   // The exchange list's group, client tool and finding type filters (docs/api.md): the client tool family as the
-  // rollups count it, written at start; containment (@>) on the groups and findings, served by GIN indexes.
-  // Rows recorded before this step get their client tool from the usage roller (AnalyticsRepo.backfillClientTools).
+  // rollups count it, written at start; containment (@>) on the groups, served by a GIN index (written once, at
+  // start). The findings are not indexed: an index on `response_findings_json`, which the finish sets, would make
+  // every finish a non-HOT update of every index of the row on the fleet's busiest table; the finding filter reads
+  // the rows of the range, newest first, up to the limit. Rows recorded before this step get their client tool from
+  // the usage roller (AnalyticsRepo.backfillClientTools).
   { id: 'core/005-exchange-filters', sql: `
   ALTER TABLE exchanges ADD COLUMN client_tool TEXT;
   CREATE INDEX exchanges_client_tool ON exchanges(client_tool, id);
   CREATE INDEX exchanges_groups ON exchanges USING gin ((principal_json->'groups') jsonb_path_ops);
-  CREATE INDEX exchanges_findings ON exchanges USING gin (findings_json jsonb_path_ops);
-  CREATE INDEX exchanges_response_findings ON exchanges USING gin (response_findings_json jsonb_path_ops);
   ` },
 ];
 
