@@ -67,6 +67,11 @@ describe('fleet: replica ownership and lease recovery (PostgreSQL)', () => {
       const mine = await openStream(a, 'a keeps serving');
       const db = new pg.Client({ connectionString: pgs.url });
       await db.connect();
+      // The client has its first chunk once the gateway wrote it; its stored segment is group-committed a moment
+      // later. The crash comes after it is stored (what a crash before that loses is not this test's question).
+      for (const s of streams) {
+        await eventually(async () => ((await db.query<{ n: string }>('SELECT count(*) AS n FROM exchange_segments WHERE exchange_id = $1', [s.id])).rows[0]!.n !== '0' ? true : undefined), 15_000);
+      }
       await db.query('UPDATE replica_leases SET expires_at = 0 WHERE id = $1', [victim.gw.replica.id]);
       await db.end();
       const ended = await Promise.all([a.gw.replica.recover(false), b.gw.replica.recover(false)]);

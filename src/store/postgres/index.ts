@@ -219,7 +219,8 @@ export class PostgresStore implements Store {
     if (f.model) add('model = ?', f.model);
     if (typeof f.status === 'string') add('status = ?', f.status);
     else if (f.status?.length) add('status = ANY(?::text[])', f.status);
-    // Containment, so the GIN indexes of migration core/005 serve these (the `?` operator would clash with the placeholders).
+    // Containment, so the GIN index of migration core/005 serves the group filter (the `?` operator would clash with
+    // the placeholders); the finding filter reads the range's rows (docs/api.md, Exchange list filters).
     if (f.group !== undefined) add(`principal_json->'groups' @> ?::jsonb`, JSON.stringify([f.group]));
     if (f.clientTool !== undefined) add('client_tool = ?', f.clientTool);
     if (f.findingType !== undefined) add('(findings_json @> ?::jsonb OR response_findings_json @> ?::jsonb)', JSON.stringify([{ type: f.findingType }]));
