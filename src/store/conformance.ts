@@ -224,6 +224,16 @@ export function storeConformance(name: string, open: () => Promise<Store>): void
       assert.deepEqual(rows.find((r) => r.placeholder === 'A_1')?.sealed, Buffer.from('s-A_1-m1'));
       assert.deepEqual(await store.tokenVault.get(conv, 2_500), []);
       assert.ok((await store.tokenVault.purgeExpired(2_500)) >= 3);
+
+      // The expiry of rows with enough time left is not rewritten (a long conversation's rows are not rewritten on
+      // every put); rows below `refreshBelow` are pushed, new rows get `expiresAt`.
+      const long = `conv-${newId('c')}`;
+      assert.deepEqual(await store.tokenVault.put(long, [row('X_1', 'm1')], 3_000), []);
+      assert.deepEqual(await store.tokenVault.put(long, [row('Y_1', 'm2')], 4_000, 2_500), []);
+      assert.deepEqual((await store.tokenVault.get(long, 3_500)).map((r) => r.placeholder), ['Y_1'], 'X_1 kept its expiry (3000 ≥ 2500)');
+      assert.deepEqual(await store.tokenVault.put(long, [row('Z_1', 'm3')], 6_000, 5_000), []);
+      assert.deepEqual((await store.tokenVault.get(long, 5_500)).map((r) => r.placeholder).sort(), ['X_1', 'Y_1', 'Z_1'], 'rows below 5000 pushed to 6000');
+      assert.deepEqual(await store.tokenVault.get(long, 6_000), []);
     });
 
     it('stores provider credentials write-only (sealed bytes in, listing without them)', async () => {

@@ -255,10 +255,11 @@ export interface TokenVaultRepo {
   /** Unexpired mappings of a conversation. */
   get(conversation: string, now: number): Promise<VaultRow[]>;
   /**
-   * Insert-if-absent per placeholder and push the conversation's expiry to `expiresAt`. Returns the placeholders
-   * that already map to a different value (conflicts; nothing of those is written).
+   * Insert-if-absent per placeholder (new rows expire at `expiresAt`) and push the expiry of the conversation's rows
+   * that expire before `refreshBelow` (default `expiresAt`) to `expiresAt`. Returns the placeholders that already
+   * map to a different value (conflicts; nothing of the put is written then).
    */
-  put(conversation: string, rows: VaultRow[], expiresAt: number): Promise<string[]>;
+  put(conversation: string, rows: VaultRow[], expiresAt: number, refreshBelow?: number): Promise<string[]>;
   /** Delete expired mappings; returns how many. */
   purgeExpired(now: number): Promise<number>;
 }

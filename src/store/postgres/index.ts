@@ -256,7 +256,7 @@ export class PostgresStore implements Store {
       (await this.#q('SELECT placeholder, value_mac, sealed FROM token_vault WHERE conversation = $1 AND expires_at > $2', [conv, now])).rows.map((r) => ({
         placeholder: String(r.placeholder), valueMac: String(r.value_mac), sealed: buf(r.sealed)!,
       })),
-    put: async (conv, rows, expiresAt) => {
+    put: async (conv, rows, expiresAt, refreshBelow = expiresAt) => {
       const conflicts: string[] = [];
       await this.transaction(async (c) => {
         for (const r of rows) {
@@ -272,7 +272,7 @@ export class PostgresStore implements Store {
         }
         // Any conflict: nothing of this put is kept.
         if (conflicts.length > 0) throw new VaultConflict();
-        await c.query('UPDATE token_vault SET expires_at = $1 WHERE conversation = $2', [expiresAt, conv]);
+        await c.query('UPDATE token_vault SET expires_at = $1 WHERE conversation = $2 AND expires_at < $3', [expiresAt, conv, refreshBelow]);
       }).catch((err: unknown) => {
         if (!(err instanceof VaultConflict)) throw err;
       });

@@ -189,7 +189,7 @@ export class SqliteCore {
       .map((r) => ({ placeholder: str(r.placeholder), valueMac: str(r.value_mac), sealed: blob(r.sealed)! }));
   }
 
-  tokenVaultPut(conversation: string, rows: { placeholder: string; valueMac: string; sealed: Uint8Array }[], expiresAt: number): string[] {
+  tokenVaultPut(conversation: string, rows: { placeholder: string; valueMac: string; sealed: Uint8Array }[], expiresAt: number, refreshBelow = expiresAt): string[] {
     const conflicts: string[] = [];
     const existing = this.stmt('SELECT value_mac FROM token_vault WHERE conversation = ? AND placeholder = ?');
     const insert = this.stmt('INSERT INTO token_vault (conversation, placeholder, value_mac, sealed, expires_at) VALUES (?, ?, ?, ?, ?)');
@@ -202,7 +202,7 @@ export class SqliteCore {
       insert.run(conversation, r.placeholder, r.valueMac, r.sealed, expiresAt);
     }
     if (conflicts.length > 0) throw new Error(`token vault conflict: ${conflicts.length} placeholder(s) already mapped`);
-    this.stmt('UPDATE token_vault SET expires_at = ? WHERE conversation = ?').run(expiresAt, conversation);
+    this.stmt('UPDATE token_vault SET expires_at = ? WHERE conversation = ? AND expires_at < ?').run(expiresAt, conversation, refreshBelow);
     return conflicts;
   }
 

@@ -153,8 +153,8 @@ export class SqliteStore implements Store {
   readonly tokenVault: TokenVaultRepo = {
     get: (c, now) => this.call('tokenVaultGet', c, now).then((rows) => rows.map((r) => ({ ...r, sealed: asBuffer(r.sealed) }))),
     // A conflict rolls the whole put back (savepoint) and surfaces as an error naming no values.
-    put: (c, rows, expiresAt) =>
-      this.call('tokenVaultPut', c, rows, expiresAt).catch((err: unknown) => {
+    put: (c, rows, expiresAt, refreshBelow = expiresAt) =>
+      this.call('tokenVaultPut', c, rows, expiresAt, refreshBelow).catch((err: unknown) => {
         if (err instanceof StoreError && err.message.startsWith('token vault conflict')) return rows.map((r) => r.placeholder);
         throw err;
       }),
