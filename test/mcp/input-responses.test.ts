@@ -297,4 +297,22 @@ describe('MCP 2026-07-28 inputResponses: the agent\'s answers to embedded reques
     await rpc('v2', aliceKey, 55, 'tools/call', { name: 'ask_model', arguments: { q: 'plain' }, requestState: 'plain-server-state' });
     assert.equal(lastCallParams().requestState, 'plain-server-state');
   });
+
+  it('fail closed: when the vault cannot be read, the retry with its answers is refused and nothing reaches the server', async () => {
+    const state = await envelopeOf(60, 'ask_model', { q: 'how do I pay?' });
+    const retry = { name: 'ask_model', arguments: { q: 'how do I pay?' }, inputResponses: { answer: sampled(`mail ${EMAIL}`) }, requestState: state };
+    const repo = t.gw.store.tokenVault;
+    const get = repo.get.bind(repo);
+    repo.get = () => Promise.reject(new Error('vault down'));
+    const seen = v2.requests.length;
+    try {
+      const r = await rpc('v2', aliceKey, 61, 'tools/call', retry);
+      assert.equal(r.body.error?.data?.portcullis?.code, 'policy_unavailable', JSON.stringify(r.body));
+      assert.equal(v2.requests.length, seen, 'nothing reached the server');
+    } finally {
+      repo.get = get;
+    }
+    const ok = await rpc('v2', aliceKey, 62, 'tools/call', retry);
+    assert.match(toolText(ok.body.result), /^model said mail /, 'the same retry goes through once the vault answers');
+  });
 });
