@@ -9,6 +9,17 @@ import { startUpstreamMcp, type UpstreamMcp } from './upstream-server.ts';
 
 /** The MCP suites' shared pieces: a policy file for the gateway's config, an SDK client on an endpoint, a result's text. */
 
+/**
+ * The content rules of the suites about what travels between agent and server (sampling, elicitation, their
+ * answers): e-mails in answers hidden from the agent, secrets never to a server, cards masked towards it.
+ */
+export const AGENT_SERVER_CONTENT = `content:
+  rules:
+    - { id: emails-hidden-from-agent, types: [EMAIL_ADDRESS], direction: response, action: tokenize }
+    - { id: no-secrets-to-servers, types: ["SECRET_*"], direction: request, action: block }
+    - { id: cards-masked, types: [CREDIT_CARD], direction: request, action: mask }
+`;
+
 /** Writes `policy` to a fresh file and returns the config lines that load it (`policy.file`). */
 export function policyYaml(policy: string): string {
   const file = join(mkdtempSync(join(tmpdir(), 'pcl-mcp-policy-')), 'policy.yaml');

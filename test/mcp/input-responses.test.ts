@@ -6,7 +6,7 @@ import { exchangeDetail } from '../../src/audit/exchange-view.ts';
 import { createApiKey } from '../../src/identity/key-service.ts';
 import { fakeCredential } from '../helpers/fake-credentials.ts';
 import { eventually, startTestGateway, type TestGateway } from '../helpers/gateway.ts';
-import { policyYaml, toolText } from './fixture.ts';
+import { AGENT_SERVER_CONTENT, policyYaml, toolText } from './fixture.ts';
 import { startUpstreamMcp, type UpstreamMcp } from './upstream-server.ts';
 import { startV2Upstream, type V2Upstream } from './v2-server.ts';
 
@@ -19,12 +19,7 @@ const POLICY = `
 version: 1
 defaults: { effect: allow }
 rules: []
-content:
-  rules:
-    - { id: emails-hidden-from-agent, types: [EMAIL_ADDRESS], direction: response, action: tokenize }
-    - { id: no-secrets-to-servers, types: ["SECRET_*"], direction: request, action: block }
-    - { id: cards-masked, types: [CREDIT_CARD], direction: request, action: mask }
-mcp:
+${AGENT_SERVER_CONTENT}mcp:
   defaults: { effect: deny }
   rules:
     - { id: tools, effect: allow, servers: [v1, v2] }

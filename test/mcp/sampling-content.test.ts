@@ -4,7 +4,7 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { CreateMessageRequestSchema, ElicitRequestSchema } from '@modelcontextprotocol/sdk/types.js';
 import { exchangeDetail } from '../../src/audit/exchange-view.ts';
-import { startMcpGateway, toolText } from './fixture.ts';
+import { AGENT_SERVER_CONTENT, startMcpGateway, toolText } from './fixture.ts';
 import { fakeCredential } from '../helpers/fake-credentials.ts';
 import { eventually, type TestGateway } from '../helpers/gateway.ts';
 import type { UpstreamMcp } from './upstream-server.ts';
@@ -17,12 +17,7 @@ const POLICY = `
 version: 1
 defaults: { effect: allow }
 rules: []
-content:
-  rules:
-    - { id: emails-hidden-from-agent, types: [EMAIL_ADDRESS], direction: response, action: tokenize }
-    - { id: no-secrets-to-servers, types: ["SECRET_*"], direction: request, action: block }
-    - { id: cards-masked, types: [CREDIT_CARD], direction: request, action: mask }
-mcp:
+${AGENT_SERVER_CONTENT}mcp:
   defaults: { effect: allow }
   rules:
     - { id: sampling, effect: allow, servers: [tools], methods: ["sampling/createMessage", "elicitation/create"] }
