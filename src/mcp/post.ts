@@ -137,7 +137,8 @@ async function governed(d: McpDeps, ex: Exchange, msg: Inbound, raw: Buffer): Pr
   if (msg.kind === 'notification') {
     if (verdict.refusal) return refuse(ex.res, 403, null, verdict.refusal.code, verdict.refusal.message);
     if (held) return refuse(ex.res, 403, null, 'approval_required', 'A notification cannot be held for approval.');
-    return forwardUnrecorded(d, ex, verdict.rewritten ? Buffer.from(JSON.stringify(verdict.rewritten)) : raw, verdict.rewritten ?? msg.raw);
+    const out = outgoingOf(verdict, msg, raw);
+    return forwardUnrecorded(d, ex, out.body, out.message);
   }
   const start = startRecordOf({
     id: ex.id, at: d.clock.now(), principal: ex.principal, server: ex.server, method: msg.method, tool, req: ex.req,
@@ -173,17 +174,25 @@ async function governed(d: McpDeps, ex: Exchange, msg: Inbound, raw: Buffer): Pr
       return recordRefusal(d, ex, start, raw, limited.code);
     }
   }
-  const upstreamBody = verdict.rewritten ? Buffer.from(JSON.stringify(verdict.rewritten)) : raw;
+  const out = outgoingOf(verdict, msg, raw);
   d.pending.add(ex.server, pendingScope(ex), msg.id, msg.method, d.clock.now());
   let recording: ExchangeRecording;
   try {
-    recording = await d.recorder.begin(start, { client: raw, upstream: verdict.rewritten ? upstreamBody : undefined });
+    recording = await d.recorder.begin(start, { client: raw, upstream: out.body === raw ? undefined : out.body });
   } catch (err) {
     d.logger.error({ event: 'mcp_record_failed', exchange_id: ex.id, error_name: errorName(err) });
     return answerError(ex, 200, 'recording_failed', 'The call could not be recorded, so it was not forwarded.');
   }
   recordAnswers(recording, d.clock.mono() - ex.mono0, verdict.answers);
-  await forwardRecorded(d, ex, upstreamBody, recording, verdict.rewritten ?? msg.raw);
+  await forwardRecorded(d, ex, out.body, recording, out.message);
+}
+
+/**
+ * What goes to the server: the client's bytes as they came when the call was not rewritten, else its rewrite
+ * serialized; with the message those bytes hold (sessionless-forward.ts derives the 2026-07-28 headers from it).
+ */
+function outgoingOf(verdict: CallVerdict, msg: Inbound, raw: Buffer): { body: Buffer; message: Record<string, unknown> } {
+  return verdict.rewritten ? { body: Buffer.from(JSON.stringify(verdict.rewritten)), message: verdict.rewritten } : { body: raw, message: msg.raw };
 }
 
 /** The model tool call this call carries out, or undefined (none found, or the lookup failed: logged, never refused). */
