@@ -4,7 +4,8 @@ import { DECISION_BOUNDS_MS, DECISION_BUCKETS, GRANULARITIES, LATENCY_BOUNDS_MS,
 /** Prices an exchange in micro-dollars (the active policy's budget price table; 0 when the model has no price). */
 export type CostOf = (model: string, inputTokens: number, outputTokens: number) => number;
 
-const ERROR_STATUSES = new Set(['upstream_error', 'incomplete', 'failed', 'client_aborted']);
+/** The statuses the usage measures count as errors (the Errors tile); refusals (`rejected`) are counted apart. */
+export const ERROR_STATUSES: ReadonlySet<string> = new Set(['upstream_error', 'incomplete', 'failed', 'client_aborted']);
 
 export function emptyMeasures(): Measures {
   return {

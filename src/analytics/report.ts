@@ -1,3 +1,4 @@
+import { ERROR_STATUSES } from './fold.ts';
 import { DECISION_BOUNDS_MS, GRANULARITIES, LATENCY_BOUNDS_MS, type Dimension, type Granularity, type Measures, type RollupDelta, type UsageQuery } from './types.ts';
 
 /**
@@ -60,6 +61,18 @@ function exchangesBehind(dim: Dimension, value: string, from: number, to: number
   return q;
 }
 
+/**
+ * The exchanges behind a row's Refused and Errors numbers: its link narrowed to the refused (`rejected`) or error
+ * statuses (ERROR_STATUSES, the ones the fold counts), so the console never restates which statuses those are.
+ * Null when the row cannot be listed, or its own status is another one.
+ */
+function withStatuses(link: Record<string, unknown> | null, statuses: readonly string[]): Record<string, unknown> | null {
+  if (!link) return null;
+  const own = link.status;
+  if (typeof own === 'string') return statuses.includes(own) ? link : null;
+  return { ...link, status: statuses.join(',') };
+}
+
 export interface UsageReport {
   granularity: Granularity;
   from: string;
@@ -80,7 +93,13 @@ export function usageReport(q: UsageQuery, totals: RollupDelta[], series: Rollup
   const size = GRANULARITIES[q.granularity];
   return {
     granularity: q.granularity, from: new Date(q.from).toISOString(), to: new Date(q.to).toISOString(), by: q.dim, filter: q.filter || null,
-    totals: totals.map((t) => ({ value: t.value, ...measuresView(t), exchanges: exchangesBehind(q.dim, t.value, q.from, q.to, q.filter) })),
+    totals: totals.map((t) => {
+      const exchanges = exchangesBehind(q.dim, t.value, q.from, q.to, q.filter);
+      return {
+        value: t.value, ...measuresView(t), exchanges,
+        refused_exchanges: withStatuses(exchanges, ['rejected']), errors_exchanges: withStatuses(exchanges, [...ERROR_STATUSES]),
+      };
+    }),
     series: series.map((r) => ({
       bucket: new Date(r.bucket).toISOString(), value: r.value, ...measuresView(r),
       exchanges: exchangesBehind(q.dim, r.value, r.bucket, r.bucket + size, q.filter),

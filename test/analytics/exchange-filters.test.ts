@@ -119,12 +119,17 @@ function conformance(engine: string, open: OpenEngine): void {
               }
               assert.deepEqual(await listed(store, query), want, `${label}: the list behind the number`);
               checked++;
-              if (dim === 'all') {
-                // The Errors tile: the same range and filter, the four error statuses at once.
-                const errors = xs.filter((x) => inFilter(x) && (ERRORS as readonly string[]).includes(x.finish.status)).map((x) => x.start.id).sort();
-                assert.equal(row.errors, errors.length, `${label}: errors counted`);
-                assert.deepEqual(await listed(store, { ...query, status: ERRORS.join(',') }), errors, `${label}: the errors listed`);
-              }
+              // The Refused and Errors numbers of the row: their own links, as the console's tiles follow them.
+              const errors = xs.filter((x) => inFilter(x) && countsUnder(x, dim, value) && (ERRORS as readonly string[]).includes(x.finish.status)).map((x) => x.start.id).sort();
+              assert.equal(row.errors, errors.length, `${label}: errors counted`);
+              const errorsQuery = row.errors_exchanges as Record<string, unknown> | null;
+              if (errorsQuery) assert.deepEqual(await listed(store, errorsQuery), errors, `${label}: the errors listed`);
+              else assert.equal(errors.length, 0, `${label}: errors without a link (the row is of another status)`);
+              const refused = xs.filter((x) => inFilter(x) && countsUnder(x, dim, value) && x.finish.status === 'rejected').map((x) => x.start.id).sort();
+              assert.equal(row.refused, refused.length, `${label}: refusals counted`);
+              const refusedQuery = row.refused_exchanges as Record<string, unknown> | null;
+              if (refusedQuery) assert.deepEqual(await listed(store, refusedQuery), refused, `${label}: the refusals listed`);
+              else assert.equal(refused.length, 0, `${label}: refusals without a link (the row is of another status)`);
             }
           }
         }

@@ -23,8 +23,6 @@ const BREAKDOWNS = /** @type {const} */ ([
   ['client', 'Client tools'], ['refusal', 'Refusals by reason'], ['finding', 'Findings by type'],
 ]);
 
-/** What the dashboard counts as errors (src/analytics/fold.ts ERROR_STATUSES). */
-const ERROR_STATUSES = ['upstream_error', 'incomplete', 'failed', 'client_aborted'];
 
 /** @param {unknown} v @returns {Json} */
 const obj = (v) => (v !== null && typeof v === 'object' && !Array.isArray(v) ? /** @type {Json} */ (v) : {});
@@ -92,18 +90,15 @@ export async function usageView(ui, q) {
 
   /** @param {string} label @param {string} value @param {string} id @param {unknown} [exchanges] */
   const tile = (label, value, id, exchanges) => h('div', { class: 'tile', id }, h('span', { class: 'muted' }, label), h('strong', {}, drill(ui, value, exchanges)));
-  const refusedLink = total.exchanges ? { ...obj(total.exchanges), status: 'rejected' } : null;
-  // Errors are four statuses (ERROR_STATUSES in src/analytics/fold.ts); the list takes them comma-separated.
-  const errorsLink = total.exchanges ? { ...obj(total.exchanges), status: ERROR_STATUSES.join(',') } : null;
   const tiles = h('div', { class: 'tiles' },
     tile('Requests', fmt.format(num(total.requests)), 'tile-requests', total.exchanges),
-    // Sums over the range's exchanges (tokens, cost, findings, latency) open those exchanges; refused and errors
-    // open the range's exchanges of those statuses.
+    // Sums over the range's exchanges (tokens, cost, findings, latency) open those exchanges; Refused and Errors
+    // open the links the gateway gives for them (the statuses it counts, src/analytics/report.ts).
     tile('Tokens in', fmt.format(num(total.input_tokens)), 'tile-input', total.exchanges),
     tile('Tokens out', fmt.format(num(total.output_tokens)), 'tile-output', total.exchanges),
     tile('Cost', usd.format(num(total.cost_usd)), 'tile-cost', total.exchanges),
-    tile('Refused', fmt.format(num(total.refused)), 'tile-refused', refusedLink),
-    tile('Errors', fmt.format(num(total.errors)), 'tile-errors', errorsLink),
+    tile('Refused', fmt.format(num(total.refused)), 'tile-refused', total.refused_exchanges),
+    tile('Errors', fmt.format(num(total.errors)), 'tile-errors', total.errors_exchanges),
     tile('Findings', fmt.format(num(total.findings)), 'tile-findings', total.exchanges),
     tile('Latency p50 / p95', `${ms(latency.p50)} / ${ms(latency.p95)} ms`, 'tile-latency', total.exchanges));
 
