@@ -144,6 +144,8 @@ events:
     }
     // The identity links to its exchanges.
     await p.locator('#seen-identities a', { hasText: 'service:nightly-etl' }).click();
+    // The exchange list's own control: `main tbody tr` alone matched the administration page's rows before it was replaced.
+    await p.waitForSelector('#export-csv');
     await p.waitForSelector('main tbody tr');
     assert.equal(await p.locator('main tbody tr').count(), 1);
     await p.goBack();

@@ -70,7 +70,8 @@ describe('fleet: replica ownership and lease recovery (PostgreSQL)', () => {
       // The client has its first chunk once the gateway wrote it; its stored segment is group-committed a moment
       // later. The crash comes after it is stored (what a crash before that loses is not this test's question).
       for (const s of streams) {
-        await eventually(async () => ((await db.query<{ n: string }>('SELECT count(*) AS n FROM exchange_segments WHERE exchange_id = $1', [s.id])).rows[0]!.n !== '0' ? true : undefined), 15_000);
+        // count(*) is an int8: a number or a string, as the process's pg type parsers say (src/store/postgres sets Number).
+        await eventually(async () => (Number((await db.query<{ n: unknown }>('SELECT count(*) AS n FROM exchange_segments WHERE exchange_id = $1', [s.id])).rows[0]!.n) > 0 ? true : undefined), 15_000);
       }
       await db.query('UPDATE replica_leases SET expires_at = 0 WHERE id = $1', [victim.gw.replica.id]);
       await db.end();
